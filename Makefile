@@ -1,0 +1,50 @@
+# The README's two commands: `make run` and `make test`. Everything they need is installed here.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Debian packages the tests need: a browser, a Redis server, ffmpeg's tools, PortAudio, iproute2 for netem.
+TEST_DEBS := chromium redis-server ffmpeg libportaudio2 iproute2
+
+.PHONY: run test venv install install-test system-deps check lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+venv: $(BIN)/python
+
+install: venv
+	$(BIN)/pip install -q -e .
+
+install-test: venv system-deps
+	$(BIN)/pip install -q -e '.[test,agent-audio]'
+
+# Installs only what is missing, and only when running as root (CI, fresh Debian machines).
+system-deps:
+	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ]; then echo "installing Debian packages:$$missing"; \
+	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null; \
+	  else echo "missing Debian packages (install them as root):$$missing"; fi; \
+	fi
+
+run: install
+	$(BIN)/streamhub serve --host $(HOST) --port $(PORT)
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install-test
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+check: lint test
+
+bench: install-test
+	$(BIN)/python bench/fanout.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,3 @@
+from streamhub.cli import main
+
+main()

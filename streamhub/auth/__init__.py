@@ -1,0 +1,1 @@
+"""Access tokens, device credentials and the secrets that sign them."""

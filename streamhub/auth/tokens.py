@@ -1,0 +1,97 @@
+"""JWT access tokens and their grants (DESIGN.md, security model)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import jwt
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from streamhub.errors import Unauthorized
+from streamhub.protocol import Role
+
+ALGORITHM = "HS256"
+ISSUER = "streamhub"
+
+
+class Grant(BaseModel):
+    """What a token lets its holder do."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    sub: str = Field(min_length=1, max_length=128)
+    role: Role
+    lesson: int | None = None
+    name: str = Field(default="", max_length=120)
+    can_publish: bool = False
+    can_subscribe: bool = False
+    hidden: bool = False
+    classroom_id: int | None = None
+    # The device credential a classroom token was exchanged from, checked on every use so that
+    # revocation takes effect on the next request.
+    credential_id: int | None = None
+    exp: int
+    iat: int
+    jti: str
+
+
+class TokenIssuer:
+    """Signs and verifies access tokens with the hub's secret."""
+
+    def __init__(self, secret: str, default_ttl_s: int) -> None:
+        self._secret = secret
+        self._default_ttl_s = default_ttl_s
+
+    def issue(
+        self,
+        *,
+        sub: str,
+        role: Role,
+        lesson: int | None = None,
+        name: str = "",
+        can_publish: bool = False,
+        can_subscribe: bool = False,
+        hidden: bool = False,
+        classroom_id: int | None = None,
+        credential_id: int | None = None,
+        ttl_s: int | None = None,
+    ) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": ISSUER,
+            "sub": sub,
+            "role": role.value,
+            "lesson": lesson,
+            "name": name,
+            "can_publish": can_publish,
+            "can_subscribe": can_subscribe,
+            "hidden": hidden,
+            "classroom_id": classroom_id,
+            "credential_id": credential_id,
+            "iat": now,
+            "exp": now + (ttl_s if ttl_s is not None else self._default_ttl_s),
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def verify(self, token: str) -> Grant:
+        """Return the token's grant; raise Unauthorized for any bad token."""
+        try:
+            # Pinning the algorithm list refuses "alg: none" and key-confusion tokens.
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "iss"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("token expired", code="token_expired") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("invalid token", code="token_invalid") from exc
+        try:
+            return Grant.model_validate(claims)
+        except ValidationError as exc:
+            raise Unauthorized("token grants are malformed", code="token_invalid") from exc

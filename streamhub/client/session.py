@@ -1,0 +1,340 @@
+"""LessonClient: join a lesson with a token in any role, negotiate, publish, receive.
+
+Used by the classroom agent, the recorder, the tests and the benchmarks; it speaks only the
+wire protocol (streamhub.protocol) and never imports hub internals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import websockets
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamTrack
+
+from streamhub.client.events import Closed, ConnectionStateChanged, TrackReceived
+from streamhub.errors import StreamhubError
+from streamhub.media import aiortc_hooks
+from streamhub.protocol import (
+    PUBLISH_SLOTS,
+    SLOT_KIND,
+    Answer,
+    Error,
+    Join,
+    Joined,
+    Message,
+    MessageError,
+    Offer,
+    Ping,
+    Pong,
+    Renegotiate,
+    Request,
+    Slot,
+    TilesChanged,
+    dump,
+    layout_for,
+    parse_server_message,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class ClientError(StreamhubError):
+    """The hub answered a request with an error."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, code=code)
+
+
+def signaling_url(hub_url: str) -> str:
+    parts = urlsplit(hub_url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/ws"):
+        path += "/ws"
+    return urlunsplit((scheme, parts.netloc, path, "", ""))
+
+
+class LessonClient:
+    def __init__(
+        self,
+        hub_url: str,
+        token: str,
+        *,
+        ice_host_addresses: tuple[str, ...] | list[str] = ("127.0.0.1",),
+        name: str | None = None,
+        codecs: tuple[str, ...] = ("VP8", "opus"),
+        request_timeout_s: float = 10.0,
+        max_message_bytes: int = 1 << 22,
+    ) -> None:
+        aiortc_hooks.install(ice_host_addresses)
+        self.url = signaling_url(hub_url)
+        self.token = token
+        self.name = name
+        self.codecs = list(codecs)
+        self.request_timeout_s = request_timeout_s
+        self.max_message_bytes = max_message_bytes
+        self.pc: RTCPeerConnection | None = None
+        self.joined: Joined | None = None
+        self.layout: list[Slot] = []
+        self.tracks: dict[Slot, MediaStreamTrack] = {}
+        self.tile_tracks: dict[str, MediaStreamTrack] = {}
+        self.tiles: dict[str, str | None] = {}
+        self.slots: dict[str, Slot] = {}
+        self.senders: dict[Slot, RTCRtpSender] = {}
+        self.negotiations = 0
+        self.closed: Closed | None = None
+        self._ws: Any = None
+        self._events: asyncio.Queue[Any] = asyncio.Queue()
+        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._ids = itertools.count(1)
+        self._reader: asyncio.Task[None] | None = None
+        self._renegotiator: asyncio.Task[None] | None = None
+        self._negotiating = asyncio.Lock()
+        self._wanted_tiles = 0
+        self._settled = asyncio.Event()
+
+    # ------------------------------------------------------------ connecting
+
+    async def connect(
+        self, publish: Mapping[Slot, MediaStreamTrack | None] | None = None
+    ) -> Joined:
+        """Join, then negotiate the role's slot layout, publishing the given tracks."""
+        self._ws = await websockets.connect(
+            self.url, max_size=self.max_message_bytes, open_timeout=self.request_timeout_s
+        )
+        self._reader = asyncio.get_running_loop().create_task(self._read(), name="client-reader")
+        join = Join(token=self.token, codecs=self.codecs, name=self.name)
+        joined = await self._request(join, Joined)
+        self.joined = joined
+        self.layout = list(joined.layout)
+        self._wanted_tiles = self.layout.count(Slot.TILE_VIDEO)
+        servers = [
+            RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
+            for s in joined.ice_servers
+        ]
+        # One transport for every slot: with aiortc's default (balanced) policy, each extra
+        # m-line of a kind that the answerer bundles would wait on a transport that never starts.
+        self.pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
+        self.pc.on("connectionstatechange", self._state_changed)
+        for slot in self.layout:
+            self._add_transceiver(slot, (publish or {}).get(slot))
+        await self._negotiate()
+        return joined
+
+    def _add_transceiver(self, slot: Slot, track: MediaStreamTrack | None) -> RTCRtpTransceiver:
+        assert self.pc is not None
+        if slot in PUBLISH_SLOTS:
+            transceiver = self.pc.addTransceiver(track or SLOT_KIND[slot], direction="sendonly")
+            self.senders[slot] = transceiver.sender
+        else:
+            transceiver = self.pc.addTransceiver(SLOT_KIND[slot], direction="recvonly")
+        return transceiver
+
+    async def _state_changed(self) -> None:
+        assert self.pc is not None
+        state = self.pc.connectionState
+        if state in ("connected", "failed", "closed"):
+            self._settled.set()
+        self._events.put_nowait(ConnectionStateChanged(state))
+
+    async def _connected(self, timeout: float = 15.0) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._settled.wait(), timeout)
+
+    async def _negotiate(self) -> None:
+        assert self.pc is not None
+        async with self._negotiating:
+            offer = await self.pc.createOffer()
+            await self.pc.setLocalDescription(offer)
+            answer = await self._request(Offer(sdp=self.pc.localDescription.sdp), Answer)
+            await self.pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
+            self.negotiations += 1
+            self.slots = dict(answer.slots)
+            self.tiles.update(answer.tiles)
+            by_mid = {t.mid: t for t in self.pc.getTransceivers()}
+            for mid, slot in answer.slots.items():
+                transceiver = by_mid.get(mid)
+                if transceiver is None or slot in PUBLISH_SLOTS:
+                    continue
+                track = transceiver.receiver.track
+                if slot in (Slot.TILE_VIDEO, Slot.TILE_AUDIO):
+                    if mid in self.tile_tracks:
+                        continue
+                    self.tile_tracks[mid] = track
+                elif slot in self.tracks:
+                    continue
+                else:
+                    self.tracks[slot] = track
+                self._events.put_nowait(TrackReceived(slot, track, mid))
+
+    async def _renegotiate(self, tiles: int) -> None:
+        assert self.pc is not None
+        # aiortc starts the transports of the previous answer in a background task that indexes
+        # the remote description by transceiver: adding transceivers before it is done crashes it.
+        await self._connected()
+        self._wanted_tiles = max(self._wanted_tiles, tiles)
+        have = self.layout.count(Slot.TILE_VIDEO)
+        if self._wanted_tiles <= have:
+            return
+        assert self.joined is not None
+        self.layout = layout_for(self.joined.participant.role, self._wanted_tiles)
+        for _ in range(self._wanted_tiles - have):
+            self._add_transceiver(Slot.TILE_VIDEO, None)
+            self._add_transceiver(Slot.TILE_AUDIO, None)
+        await self._negotiate()
+
+    # ------------------------------------------------------------ publishing
+
+    def publish(self, slot: Slot, track: MediaStreamTrack | None) -> None:
+        """Start (or stop, with None) sending on a publish slot without renegotiation."""
+        sender = self.senders.get(slot)
+        if sender is None:
+            raise ValueError(f"{slot} is not a publish slot of this role")
+        sender.replaceTrack(track)
+
+    # ------------------------------------------------------------ messages
+
+    async def send(self, message: Message) -> None:
+        if self._ws is None:
+            raise ClientError("not_connected", "connect() first")
+        await self._ws.send(dump(message))
+
+    async def request(self, message: Request) -> Any:
+        """Send with an id; return the hub's reply (ack or result), raise ClientError on error."""
+        return await self._request(message, None)
+
+    async def _request(self, message: Request, expect: type | None) -> Any:
+        request_id = f"r{next(self._ids)}"
+        message = message.model_copy(update={"id": request_id})
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            await self.send(message)
+            reply = await asyncio.wait_for(future, self.request_timeout_s)
+        finally:
+            self._pending.pop(request_id, None)
+        if isinstance(reply, Error):
+            raise ClientError(reply.code, reply.message)
+        if expect is not None and not isinstance(reply, expect):
+            raise ClientError("unexpected_reply", f"expected {expect.__name__}, got {reply.type}")
+        return reply
+
+    async def _read(self) -> None:
+        code: int | None = None
+        reason = ""
+        try:
+            async for raw in self._ws:
+                try:
+                    message = parse_server_message(raw, self.max_message_bytes)
+                except MessageError as exc:
+                    logger.warning("unreadable hub message: %s", exc)
+                    continue
+                self._route(message)
+        except websockets.ConnectionClosed:
+            pass
+        except Exception:
+            logger.exception("signaling reader failed")
+        finally:
+            if self._ws is not None and self._ws.close_code is not None:
+                code, reason = self._ws.close_code, self._ws.close_reason or ""
+            self.closed = Closed(code, reason)
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_result(Error(code="closed", message=reason or "connection closed"))
+            self._events.put_nowait(self.closed)
+
+    def _route(self, message: Any) -> None:
+        request_id = getattr(message, "id", None)
+        if request_id is not None and request_id in self._pending:
+            future = self._pending[request_id]
+            if not future.done():
+                future.set_result(message)
+            if not isinstance(message, Joined | Answer):
+                return
+        if isinstance(message, Ping):
+            asyncio.get_running_loop().create_task(self._safe_send(Pong()))
+            return
+        if isinstance(message, Renegotiate) and self.pc is not None:
+            self._schedule_renegotiation(message.tiles)
+        if isinstance(message, TilesChanged):
+            self.tiles.update(message.tiles)
+        self._events.put_nowait(message)
+
+    def _schedule_renegotiation(self, tiles: int) -> None:
+        async def run() -> None:
+            try:
+                await self._renegotiate(tiles)
+            except Exception:
+                logger.exception("renegotiation failed")
+
+        previous = self._renegotiator
+        if previous is not None and not previous.done():
+            self._wanted_tiles = max(self._wanted_tiles, tiles)
+            previous.add_done_callback(lambda _: self._schedule_renegotiation(self._wanted_tiles))
+            return
+        self._renegotiator = asyncio.get_running_loop().create_task(run(), name="renegotiate")
+
+    async def _safe_send(self, message: Message) -> None:
+        with contextlib.suppress(Exception):
+            await self.send(message)
+
+    async def events(self) -> AsyncIterator[Any]:
+        """Hub messages and client events, in order; ends after Closed."""
+        while True:
+            event = await self._events.get()
+            yield event
+            if isinstance(event, Closed):
+                return
+
+    async def next_event(self, kind: type, timeout: float = 10.0) -> Any:
+        """Wait for the next event of a type (convenience for agents and tests)."""
+
+        async def find() -> Any:
+            async for event in self.events():
+                if isinstance(event, kind):
+                    return event
+            raise ClientError("closed", "connection closed before the event")
+
+        return await asyncio.wait_for(find(), timeout)
+
+    # ------------------------------------------------------------ closing
+
+    async def close(self) -> None:
+        tasks = [t for t in (self._renegotiator,) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                await self._ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._reader, 2.0)
+            if not self._reader.done():
+                self._reader.cancel()
+                await asyncio.gather(self._reader, return_exceptions=True)
+        if self.pc is not None:
+            await self.pc.close()
+
+    async def __aenter__(self) -> LessonClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,4 @@
+"""Live lessons: rooms of participants, hands, stage, and the registry of live lessons.
+
+Nothing here imports aiortc: media lives in streamhub.media.
+"""

@@ -1,0 +1,82 @@
+"""A lesson member as the room sees it: identity, state, and its media slots."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from streamhub.auth.tokens import Grant
+from streamhub.protocol import Message, ParticipantInfo, ParticipantStats, Role, Slot, StatsReport
+
+
+class MediaSource(Protocol):
+    """A published track on the hub (streamhub.media.forwarder.TrackSource)."""
+
+    kind: str
+
+    @property
+    def fps(self) -> float: ...
+
+
+class MediaSink(Protocol):
+    """A subscriber's slot (streamhub.media.forwarder.OutTrack)."""
+
+    kind: str
+
+    def switch(self, source: Any) -> None: ...
+
+    def set_enabled(self, enabled: bool) -> None: ...
+
+
+class PeerLike(Protocol):
+    """The participant's peer connection on the hub (streamhub.media.peer.HubPeer)."""
+
+    async def stats(self) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(eq=False)
+class Participant:
+    id: str
+    grant: Grant
+    name: str
+    post: Callable[[Message], None]
+    close: Callable[[str, str], None]
+    hand_raised: bool = False
+    muted: bool = False
+    audio_only: bool = False
+    attendance_id: int | None = None
+    peer: PeerLike | None = None
+    layout: list[Slot] = field(default_factory=list)
+    sources: dict[Slot, MediaSource] = field(default_factory=dict)
+    # layout index -> slot track; tiles are told apart by their index
+    sinks: dict[int, MediaSink] = field(default_factory=dict)
+    mids: dict[str, int] = field(default_factory=dict)
+    reported: StatsReport | None = None
+    stats: ParticipantStats | None = None
+    quality_samples: list[float] = field(default_factory=list)
+
+    @property
+    def role(self) -> Role:
+        return self.grant.role
+
+    @property
+    def hidden(self) -> bool:
+        return self.grant.hidden or self.grant.role is Role.RECORDER
+
+    @property
+    def classroom_id(self) -> int | None:
+        return self.grant.classroom_id
+
+    def info(self, stage: str | None) -> ParticipantInfo:
+        return ParticipantInfo(
+            id=self.id,
+            role=self.role,
+            name=self.name,
+            classroom_id=self.classroom_id,
+            hand_raised=self.hand_raised,
+            muted=self.muted,
+            on_stage=stage == self.id,
+        )

@@ -1,0 +1,45 @@
+"""What the live side needs from the catalog, as a small interface (implemented by
+streamhub.catalog.store.Catalog) so that room logic never touches SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from streamhub.protocol import Role
+
+
+@dataclass(frozen=True)
+class LessonInfo:
+    id: int
+    title: str
+    subject: str
+    lecturer_name: str
+    join_code: str
+    status: str  # "scheduled" | "live" | "ended"
+    invited_classroom_ids: frozenset[int] = field(default_factory=frozenset)
+
+
+class CatalogPort(Protocol):
+    async def lesson_info(self, lesson_id: int) -> LessonInfo | None:
+        """The lesson, or None when it does not exist."""
+        ...
+
+    async def credential_active(self, credential_id: int) -> bool:
+        """False when the device credential was revoked or does not exist."""
+        ...
+
+    async def attendance_joined(
+        self,
+        lesson_id: int,
+        participant_id: str,
+        role: Role,
+        name: str,
+        classroom_id: int | None,
+    ) -> int:
+        """Record a join; returns the attendance row id."""
+        ...
+
+    async def attendance_left(self, attendance_id: int, quality: float | None) -> None:
+        """Record the leave time and the average network quality (0..1) if known."""
+        ...

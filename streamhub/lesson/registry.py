@@ -1,0 +1,269 @@
+"""The live lessons of this hub node: rooms, joins, the periodic stats summary."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+
+from streamhub.auth.tokens import Grant, TokenIssuer
+from streamhub.config import Settings
+from streamhub.errors import Forbidden, RateLimited, StreamhubError, Unauthorized
+from streamhub.lesson.participant import Participant
+from streamhub.lesson.ports import CatalogPort, LessonInfo
+from streamhub.lesson.room import Room
+from streamhub.protocol import (
+    ErrorCode,
+    Join,
+    LessonEnded,
+    ParticipantInfo,
+    ParticipantStats,
+    Role,
+    Slot,
+    StatsSummary,
+)
+
+logger = logging.getLogger(__name__)
+
+LIVE_ROLES = frozenset({Role.LECTURER, Role.CLASSROOM, Role.RECORDER})
+LessonHook = Callable[[LessonInfo], Awaitable[None]]
+
+
+class JoinRefused(StreamhubError):
+    """The join was refused."""
+
+    status = 403
+
+
+def quality_of(loss: float, rtt_ms: float | None, fps: float | None) -> str:
+    if loss > 0.08 or (rtt_ms is not None and rtt_ms > 600):
+        return "poor"
+    if loss > 0.02 or (rtt_ms is not None and rtt_ms > 250) or (fps is not None and fps < 15):
+        return "fair"
+    return "good"
+
+
+QUALITY_SCORE = {"good": 1.0, "fair": 0.6, "poor": 0.2}
+
+
+class LessonRegistry:
+    def __init__(self, settings: Settings, catalog: CatalogPort, tokens: TokenIssuer) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.tokens = tokens
+        self.rooms: dict[int, Room] = {}
+        self.on_lesson_started: list[LessonHook] = []
+        self.on_lesson_ended: list[LessonHook] = []
+        self._joins: dict[str, deque[float]] = defaultdict(deque)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stats_task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.join_latencies: deque[float] = deque(maxlen=1000)
+
+    async def start(self) -> None:
+        # Imported here so that room logic stays free of aiortc; the hub process needs the tap.
+        from streamhub.media import aiortc_hooks
+
+        aiortc_hooks.install(self.settings.ice.host_addresses)
+        self._stats_task = asyncio.get_running_loop().create_task(self._stats_loop(), name="stats")
+
+    async def close(self) -> None:
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+            await asyncio.gather(self._stats_task, return_exceptions=True)
+        for room in list(self.rooms.values()):
+            for member in list(room.members.values()):
+                member.close("shutdown", "the hub is shutting down")
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.rooms.clear()
+
+    def spawn(self, coro: Awaitable[None], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("task %s failed", task.get_name(), exc_info=task.exception())
+
+    # ------------------------------------------------------------ lesson lifecycle
+
+    async def start_lesson(self, info: LessonInfo) -> Room:
+        async with self._lock:
+            room = self.rooms.get(info.id)
+            if room is None:
+                room = Room(info)
+                self.rooms[info.id] = room
+                logger.info("lesson live", extra={"lesson": info.id})
+                for hook in self.on_lesson_started:
+                    self.spawn(hook(info), f"lesson-started:{info.id}")
+            return room
+
+    async def end_lesson(self, lesson_id: int) -> None:
+        async with self._lock:
+            room = self.rooms.pop(lesson_id, None)
+        if room is None:
+            return
+        room.broadcast(LessonEnded())
+        for member in list(room.members.values()):
+            member.close("lesson_ended", "the lesson has ended")
+        logger.info("lesson ended", extra={"lesson": lesson_id})
+        for hook in self.on_lesson_ended:
+            self.spawn(hook(room.lesson), f"lesson-ended:{lesson_id}")
+
+    def participants(self, lesson_id: int) -> list[ParticipantInfo]:
+        room = self.rooms.get(lesson_id)
+        return room.visible() if room is not None else []
+
+    def stats(self, lesson_id: int) -> list[ParticipantStats]:
+        room = self.rooms.get(lesson_id)
+        if room is None:
+            return []
+        return [p.stats for p in room.members.values() if p.stats is not None and not p.hidden]
+
+    async def revoke_credential(self, credential_id: int) -> None:
+        for room in list(self.rooms.values()):
+            for member in list(room.members.values()):
+                if member.grant.credential_id == credential_id:
+                    member.close("revoked", "the device credential was revoked")
+
+    # ------------------------------------------------------------ joining
+
+    def check_join_rate(self, sub: str) -> None:
+        window = self._joins[sub]
+        now = time.monotonic()
+        while window and now - window[0] > 60:
+            window.popleft()
+        if len(window) >= self.settings.signaling.joins_per_minute:
+            raise RateLimited("too many joins from this identity; wait a minute")
+        window.append(now)
+
+    async def admit(self, join: Join) -> tuple[Grant, Room]:
+        """Check a join against its token, the lesson and the catalog; return the room."""
+        grant = self.tokens.verify(join.token)
+        if grant.role not in LIVE_ROLES:
+            raise Forbidden(f"a {grant.role.value} token cannot join a live lesson")
+        if grant.lesson is None:
+            raise Forbidden("the token names no lesson")
+        if join.lesson is not None and join.lesson != grant.lesson:
+            raise Forbidden("the token is for another lesson", code=ErrorCode.WRONG_LESSON)
+        self.check_join_rate(grant.sub)
+        if grant.credential_id is not None and not await self.catalog.credential_active(
+            grant.credential_id
+        ):
+            raise Unauthorized("the device credential was revoked", code="credential_revoked")
+        room = self.rooms.get(grant.lesson)
+        if room is None:
+            # After a hub restart the catalog still says which lessons are live.
+            info = await self.catalog.lesson_info(grant.lesson)
+            if info is None or info.status != "live":
+                raise JoinRefused("the lesson is not live", code=ErrorCode.LESSON_NOT_LIVE)
+            room = await self.start_lesson(info)
+        if (
+            grant.role is Role.CLASSROOM
+            and room.lesson.invited_classroom_ids
+            and grant.classroom_id not in room.lesson.invited_classroom_ids
+        ):
+            raise Forbidden("this classroom is not invited to the lesson", code="not_invited")
+        codec = self.settings.media.video_codecs[0]
+        if grant.role is not Role.RECORDER and codec.upper() not in {
+            c.upper() for c in join.codecs
+        }:
+            raise JoinRefused(
+                f"the lesson's video codec {codec} is not supported", code=ErrorCode.NO_USABLE_CODEC
+            )
+        return grant, room
+
+    @staticmethod
+    def new_participant_id(grant: Grant) -> str:
+        prefix = {"lecturer": "lec", "classroom": "cls", "recorder": "rec"}.get(
+            grant.role.value, "p"
+        )
+        return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+    async def enter(self, room: Room, participant: Participant) -> None:
+        previous = room.by_subject(participant.grant.sub)
+        if previous is not None:
+            # A classroom that rejoins after a drop replaces its stale session.
+            room.remove(previous, reason="replaced")
+            previous.close("replaced", "replaced by a new connection of the same participant")
+        if participant.role is Role.LECTURER:
+            old = room.lecturer
+            if old is not None:
+                room.remove(old, reason="replaced")
+                old.close("replaced", "replaced by a new lecturer connection")
+        room.add(participant)
+        try:
+            participant.attendance_id = await self.catalog.attendance_joined(
+                room.lesson.id,
+                participant.id,
+                participant.role,
+                participant.name,
+                participant.classroom_id,
+            )
+        except Exception:
+            logger.exception("attendance not recorded", extra={"lesson": room.lesson.id})
+
+    async def leave(self, room: Room, participant: Participant, reason: str) -> None:
+        room.remove(participant, reason)
+        if participant.attendance_id is not None:
+            samples = participant.quality_samples
+            quality = sum(samples) / len(samples) if samples else None
+            try:
+                await self.catalog.attendance_left(participant.attendance_id, quality)
+            except Exception:
+                logger.exception("attendance leave not recorded", extra={"lesson": room.lesson.id})
+
+    # ------------------------------------------------------------ stats
+
+    async def _stats_loop(self) -> None:
+        interval = self.settings.media.stats_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            for room in list(self.rooms.values()):
+                try:
+                    await self._collect(room)
+                except Exception:
+                    logger.exception("stats collection failed", extra={"lesson": room.lesson.id})
+
+    async def _collect(self, room: Room) -> None:
+        for member in list(room.members.values()):
+            peer = member.peer
+            if peer is None:
+                continue
+            measured = await peer.stats()
+            reported = member.reported
+            loss = (
+                max(measured.packet_loss, reported.loss or 0.0)
+                if reported
+                else measured.packet_loss
+            )
+            rtt = (
+                measured.rtt_ms
+                if measured.rtt_ms is not None
+                else (reported.rtt_ms if reported else None)
+            )
+            camera = member.sources.get(Slot.CAMERA)
+            fps = camera.fps if camera is not None else (reported.fps if reported else None)
+            quality = quality_of(loss, rtt, fps)
+            member.quality_samples.append(QUALITY_SCORE[quality])
+            member.stats = ParticipantStats(
+                participant=member.id,
+                bitrate_in_kbps=round(measured.bitrate_in_kbps, 1),
+                bitrate_out_kbps=round(measured.bitrate_out_kbps, 1),
+                packet_loss=round(loss, 4),
+                rtt_ms=round(rtt, 1) if rtt is not None else None,
+                fps=round(fps, 1) if fps is not None else None,
+                quality=quality,  # type: ignore[arg-type]
+            )
+        lecturer = room.lecturer
+        if lecturer is not None:
+            lecturer.post(StatsSummary(participants=self.stats(room.lesson.id)))

@@ -1,0 +1,223 @@
+"""One live lesson: its members, raised hands, stage, screen share, and who feeds which slot.
+
+Routing is recomputed from state after every change (``route``); a slot whose source does not
+change is left alone, so the computation is idempotent and cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from streamhub.lesson.participant import MediaSource, Participant
+from streamhub.lesson.ports import LessonInfo
+from streamhub.protocol import (
+    SLOT_KIND,
+    ChatMessage,
+    HandLowered,
+    HandRaised,
+    Message,
+    MutedChanged,
+    ParticipantInfo,
+    ParticipantJoined,
+    ParticipantLeft,
+    Renegotiate,
+    Role,
+    ScreenShareChanged,
+    Slot,
+    StageChanged,
+    TilesChanged,
+)
+
+logger = logging.getLogger(__name__)
+
+LECTURER_FIXED_SLOTS = 3  # camera, microphone, screen; tile pairs follow
+
+
+class Room:
+    def __init__(self, lesson: LessonInfo) -> None:
+        self.lesson = lesson
+        self.members: dict[str, Participant] = {}
+        self.hands: list[str] = []
+        self.stage: str | None = None
+        self.screen_sharing = False
+        self.listening: str | None = None
+        self.tiles: list[str | None] = []
+        self.recording = False
+        self.started_at = time.time()
+
+    # ------------------------------------------------------------ membership
+
+    @property
+    def lecturer(self) -> Participant | None:
+        return next((p for p in self.members.values() if p.role is Role.LECTURER), None)
+
+    def classrooms(self) -> list[Participant]:
+        return [p for p in self.members.values() if p.role is Role.CLASSROOM]
+
+    def visible(self) -> list[ParticipantInfo]:
+        return [p.info(self.stage) for p in self.members.values() if not p.hidden]
+
+    def by_subject(self, sub: str) -> Participant | None:
+        return next((p for p in self.members.values() if p.grant.sub == sub), None)
+
+    def add(self, participant: Participant) -> None:
+        self.members[participant.id] = participant
+        if not participant.hidden:
+            self.broadcast(
+                ParticipantJoined(participant=participant.info(self.stage)), exclude=participant
+            )
+        if participant.role is Role.CLASSROOM:
+            self._assign_tiles()
+        self.route()
+
+    def remove(self, participant: Participant, reason: str = "left") -> None:
+        if self.members.pop(participant.id, None) is None:
+            return
+        if participant.id in self.hands:
+            self.hands.remove(participant.id)
+        if self.stage == participant.id:
+            self.stage = None
+            self.broadcast(StageChanged(participant=None))
+        if self.listening == participant.id:
+            self.listening = None
+        if participant.role is Role.LECTURER:
+            self.screen_sharing = False
+            self.tiles = []
+        freed = [i for i, pid in enumerate(self.tiles) if pid == participant.id]
+        for i in freed:
+            self.tiles[i] = None
+        if not participant.hidden:
+            self.broadcast(ParticipantLeft(participant=participant.id, reason=reason))
+        if freed:
+            self._assign_tiles()
+        self.route()
+
+    def broadcast(self, message: Message, exclude: Participant | None = None) -> None:
+        for member in tuple(self.members.values()):
+            if member is not exclude:
+                member.post(message)
+
+    # ------------------------------------------------------------ classroom controls
+
+    def raise_hand(self, participant: Participant) -> None:
+        if participant.id not in self.hands:
+            self.hands.append(participant.id)
+        participant.hand_raised = True
+        self.broadcast(HandRaised(participant=participant.id, hands=list(self.hands)))
+
+    def lower_hand(self, participant: Participant) -> None:
+        if participant.id in self.hands:
+            self.hands.remove(participant.id)
+        participant.hand_raised = False
+        self.broadcast(HandLowered(participant=participant.id, hands=list(self.hands)))
+
+    def set_stage(self, participant: Participant | None) -> None:
+        new = participant.id if participant is not None else None
+        if new == self.stage:
+            return
+        self.stage = new
+        if participant is not None and participant.hand_raised:
+            self.lower_hand(participant)
+        self.broadcast(StageChanged(participant=new))
+        self.route()
+
+    def set_screen_sharing(self, on: bool) -> None:
+        if on == self.screen_sharing:
+            return
+        self.screen_sharing = on
+        self.broadcast(ScreenShareChanged(on=on))
+        self.route()
+
+    def set_muted(self, participant: Participant, muted: bool) -> None:
+        if participant.muted == muted:
+            return
+        participant.muted = muted
+        self.broadcast(MutedChanged(participant=participant.id, muted=muted))
+        self.route()
+
+    def listen(self, participant: Participant | None) -> None:
+        self.listening = participant.id if participant is not None else None
+        self.route()
+
+    def chat(self, sender: Participant, text: str) -> None:
+        # The sender is whoever the hub knows the connection to be, never a field of the body.
+        self.broadcast(
+            ChatMessage(sender=sender.id, sender_name=sender.name, text=text, at=time.time())
+        )
+
+    # ------------------------------------------------------------ lecturer tiles
+
+    def lecturer_negotiated(self, tiles: int) -> None:
+        """The lecturer's offer carried ``tiles`` tile pairs: keep assignments that still fit."""
+        self.tiles = (self.tiles + [None] * tiles)[:tiles]
+        self._assign_tiles(force_notify=True)
+        self.route()
+
+    def _assign_tiles(self, force_notify: bool = False) -> None:
+        lecturer = self.lecturer
+        if lecturer is None:
+            return
+        shown = set(self.tiles)
+        waiting = [p.id for p in self.classrooms() if p.id not in shown]
+        changed = force_notify
+        for pid in waiting:
+            if None not in self.tiles:
+                break
+            self.tiles[self.tiles.index(None)] = pid
+            changed = True
+        needed = len(self.classrooms())
+        if needed > len(self.tiles):
+            lecturer.post(Renegotiate(tiles=needed))
+        if changed and lecturer.mids:
+            lecturer.post(TilesChanged(tiles=self.tile_map(lecturer)))
+
+    def tile_map(self, lecturer: Participant) -> dict[str, str | None]:
+        result: dict[str, str | None] = {}
+        for mid, index in lecturer.mids.items():
+            if index >= LECTURER_FIXED_SLOTS:
+                tile = (index - LECTURER_FIXED_SLOTS) // 2
+                result[mid] = self.tiles[tile] if tile < len(self.tiles) else None
+        return result
+
+    # ------------------------------------------------------------ routing
+
+    def _source(self, pid: str | None, slot: Slot) -> MediaSource | None:
+        member = self.members.get(pid) if pid is not None else None
+        if member is None:
+            return None
+        if slot is Slot.MICROPHONE and member.muted:
+            return None
+        return member.sources.get(slot)
+
+    def desired_source(self, member: Participant, index: int) -> MediaSource | None:
+        slot = member.layout[index]
+        lecturer = self.lecturer
+        lecturer_id = lecturer.id if lecturer is not None else None
+        stage = self.stage if self.stage != member.id else None
+        if slot is Slot.LECTURER_VIDEO:
+            return self._source(lecturer_id, Slot.CAMERA)
+        if slot is Slot.LECTURER_AUDIO:
+            return self._source(lecturer_id, Slot.MICROPHONE)
+        if slot is Slot.SCREEN_VIDEO:
+            return self._source(lecturer_id, Slot.SCREEN) if self.screen_sharing else None
+        if slot is Slot.STAGE_VIDEO:
+            return self._source(stage, Slot.CAMERA)
+        if slot is Slot.STAGE_AUDIO:
+            return self._source(stage, Slot.MICROPHONE)
+        if slot in (Slot.TILE_VIDEO, Slot.TILE_AUDIO):
+            tile = (index - LECTURER_FIXED_SLOTS) // 2
+            pid = self.tiles[tile] if 0 <= tile < len(self.tiles) else None
+            if slot is Slot.TILE_VIDEO:
+                return self._source(pid, Slot.CAMERA)
+            # The lecturer hears the classroom it chose to listen to and the one on stage.
+            if pid is not None and pid in (self.listening, self.stage):
+                return self._source(pid, Slot.MICROPHONE)
+        return None
+
+    def route(self) -> None:
+        for member in tuple(self.members.values()):
+            for index, sink in member.sinks.items():
+                sink.switch(self.desired_source(member, index))
+                video = SLOT_KIND[member.layout[index]] == "video"
+                sink.set_enabled(not (video and member.audio_only))

@@ -1,0 +1,1 @@
+"""Media on the hub: the encoded-frame tap, forwarding, keyframes, peer connections, ICE."""

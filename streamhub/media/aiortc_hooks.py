@@ -1,0 +1,143 @@
+"""Everything StreamHub needs from aiortc that aiortc does not expose publicly. One module, so an
+upgrade breaks in one place; tests/media/test_aiortc_hooks.py fails if it does.
+
+Written against aiortc 1.16.0 and aioice 0.13.0 (pinned in pyproject.toml). Internals used:
+- ``aiortc.rtcrtpreceiver.get_decoder``: the receiver's decoder thread asks it for a decoder per
+  codec. Ours returns each depayloaded frame as an ``av.Packet`` instead of decoding it, so a
+  ``RemoteStreamTrack`` yields encoded frames, and ``RTCRtpSender`` takes its ``encoder.pack()``
+  path for them (packetize only). This is the encoded-frame tap of the forwarding hub.
+- ``RTCRtpSender._send_keyframe``: called when the remote sends PLI/FIR. In pack mode it only sets a
+  flag nobody reads, so we replace it per sender with a callback that asks the publisher.
+- ``RTCRtpReceiver._send_rtcp_pli``: sends a PLI upstream to the publisher.
+- ``RTCRtpTransceiver._codecs``: the negotiated codecs; trimmed to the lesson's codec on every
+  forwarding leg, because ``pack()`` does not check that the bytes match the negotiated codec.
+- ``aioice.ice.get_host_addresses``: aioice gathers host candidates from every interface and leaves
+  out loopback; StreamHub gathers on the configured addresses only.
+- ``aioice.ice.CONSENT_INTERVAL`` / ``CONSENT_FAILURES``: RFC 7675 consent checks every 5 s with 6
+  failures allowed notice a vanished peer after ~30 s; the hub must drop it within 10 s.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from fractions import Fraction
+from typing import Any
+
+import aioice.ice
+import aiortc.rtcrtpreceiver
+import av
+from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+
+AIORTC_VERSION = "1.16.0"
+
+_lock = threading.Lock()
+_installed = False
+_host_addresses: list[str] = ["127.0.0.1"]
+_original_get_host_addresses = aioice.ice.get_host_addresses
+
+
+def vp8_is_keyframe(data: bytes) -> bool:
+    # RFC 6386 9.1: bit 0 of the frame tag is 0 for a key frame.
+    return len(data) >= 3 and (data[0] & 0x01) == 0
+
+
+def h264_is_keyframe(data: bytes) -> bool:
+    """True when the Annex-B access unit holds an IDR slice or a sequence parameter set."""
+    i, n = 0, len(data)
+    while i + 3 < n:
+        three = data[i + 2] == 1
+        four = data[i + 2] == 0 and i + 4 < n and data[i + 3] == 1
+        if data[i] == 0 and data[i + 1] == 0 and (three or four):
+            start = i + 3 if three else i + 4
+            if start < n and (data[start] & 0x1F) in (5, 7):
+                return True
+            i = start
+        else:
+            i += 1
+    return False
+
+
+class EncodedFrameTap:
+    """A stand-in decoder that hands over the assembled encoded frame untouched."""
+
+    def __init__(self, mime_type: str, clock_rate: int) -> None:
+        self.mime_type = mime_type.lower()
+        self.time_base = Fraction(1, clock_rate)
+        if self.mime_type == "video/vp8":
+            self._is_key: Callable[[bytes], bool] = vp8_is_keyframe
+        elif self.mime_type == "video/h264":
+            self._is_key = h264_is_keyframe
+        else:
+            self._is_key = lambda data: True
+
+    def decode(self, encoded_frame: Any) -> list[av.Packet]:
+        data: bytes = encoded_frame.data
+        packet = av.Packet(data)
+        packet.pts = encoded_frame.timestamp
+        packet.dts = encoded_frame.timestamp
+        packet.time_base = self.time_base
+        packet.is_keyframe = self._is_key(data)
+        return [packet]
+
+
+def _tap_decoder(codec: Any) -> EncodedFrameTap:
+    return EncodedFrameTap(codec.mimeType, codec.clockRate)
+
+
+def _configured_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    return [a for a in _host_addresses if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
+
+
+def install(
+    host_addresses: Iterable[str], consent_interval_s: float = 1.5, consent_failures: int = 4
+) -> None:
+    """Install the encoded-frame tap and the ICE host addresses, process-wide.
+
+    Every RemoteStreamTrack in this process yields av.Packet afterwards; consumers that want
+    pixels or samples decode with streamhub.client.decode.FrameDecoder.
+    """
+    global _installed, _host_addresses
+    with _lock:
+        _host_addresses = list(host_addresses)
+        aioice.ice.get_host_addresses = _configured_host_addresses
+        aiortc.rtcrtpreceiver.get_decoder = _tap_decoder  # type: ignore[assignment]
+        # Worst case ~ failures x (1.2 x interval + 0.5 s STUN timeout): about 9 s by default.
+        aioice.ice.CONSENT_INTERVAL = consent_interval_s  # type: ignore[assignment]
+        aioice.ice.CONSENT_FAILURES = consent_failures
+        _installed = True
+
+
+def installed() -> bool:
+    return _installed
+
+
+def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+    """Call ``callback`` when the remote end of ``sender`` asks for a keyframe (PLI or FIR)."""
+    sender._send_keyframe = callback  # type: ignore[method-assign]
+
+
+async def send_pli(receiver: RTCRtpReceiver) -> bool:
+    """Ask the publisher behind ``receiver`` for a keyframe; False if no SSRC is known yet."""
+    sources = receiver.getSynchronizationSources()
+    if not sources:
+        return False
+    latest = max(sources, key=lambda s: s.timestamp)
+    await receiver._send_rtcp_pli(latest.source)
+    return True
+
+
+def pin_codec(transceiver: RTCRtpTransceiver, mime_type: str) -> bool:
+    """Keep only ``mime_type`` (and its RTX) among the negotiated codecs; False if absent."""
+    codecs = transceiver._codecs
+    keep = [c for c in codecs if c.mimeType.lower() == mime_type.lower()]
+    if not keep:
+        return False
+    payload_types = {c.payloadType for c in keep}
+    keep += [
+        c
+        for c in codecs
+        if c.mimeType.lower().endswith("/rtx") and c.parameters.get("apt") in payload_types
+    ]
+    transceiver._codecs = keep
+    return True

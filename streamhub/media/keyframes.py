@@ -1,0 +1,60 @@
+"""Keyframe requests to a publisher, coalesced so one bad link cannot flood the lecturer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+logger = logging.getLogger(__name__)
+
+
+class KeyframeRequester:
+    """At most one PLI per ``interval_s``; a request inside the interval is sent at its end."""
+
+    def __init__(
+        self,
+        send: Callable[[], Awaitable[bool]],
+        interval_s: float = 0.5,
+        on_sent: Callable[[], None] | None = None,
+    ) -> None:
+        self._send = send
+        self._interval_s = interval_s
+        self._on_sent = on_sent
+        self._last_sent = -1e9
+        self._pending: asyncio.Task[None] | None = None
+        self.sent = 0
+        self.coalesced = 0
+
+    def request(self) -> None:
+        if self._pending is not None:
+            self.coalesced += 1
+            return
+        wait = self._last_sent + self._interval_s - time.monotonic()
+        self._pending = asyncio.get_running_loop().create_task(self._send_after(max(0.0, wait)))
+
+    async def _send_after(self, delay: float) -> None:
+        try:
+            if delay:
+                await asyncio.sleep(delay)
+            self._last_sent = time.monotonic()
+            if await self._send():
+                self.sent += 1
+                if self._on_sent is not None:
+                    self._on_sent()
+            else:
+                # No SSRC seen yet: the first keyframe is on its way anyway, but ask again soon.
+                self._last_sent = time.monotonic() - self._interval_s / 2
+        except (ConnectionError, asyncio.InvalidStateError):
+            pass
+        except Exception:
+            logger.exception("keyframe request failed")
+        finally:
+            self._pending = None
+
+    async def close(self) -> None:
+        task, self._pending = self._pending, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

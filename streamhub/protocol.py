@@ -1,0 +1,508 @@
+"""The signaling protocol: every WebSocket message as a pydantic model.
+
+This module is the protocol's single source of truth (spec: docs/protocol.md). It imports no
+web framework, so the classroom agent and tools can use it cheaply.
+
+Negotiation rule (no glare): only the client ever sends an SDP offer. When the hub needs a
+change (the lecturer's view of classrooms grows), it sends ``renegotiate`` and the client
+offers again once its signaling state is stable. The m-lines of every offer follow the
+role's fixed layout (``layout_for``), so a slot is known by its position.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from streamhub.errors import ProtocolError
+
+PROTOCOL_VERSION = 1
+MAX_SDP_CHARS = 32_000
+MAX_TEXT = 2_000
+
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+RequestId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    LECTURER = "lecturer"
+    CLASSROOM = "classroom"
+    RECORDER = "recorder"
+    STAFF = "staff"
+
+
+class Slot(StrEnum):
+    """A fixed media slot of a connection, named from the hub's side of the wire."""
+
+    # Published by the participant (the hub receives them).
+    CAMERA = "camera"
+    MICROPHONE = "microphone"
+    SCREEN = "screen"
+    # Received by the participant (the hub sends them).
+    LECTURER_VIDEO = "lecturer.video"
+    LECTURER_AUDIO = "lecturer.audio"
+    SCREEN_VIDEO = "screen.video"
+    STAGE_VIDEO = "stage.video"
+    STAGE_AUDIO = "stage.audio"
+    TILE_VIDEO = "tile.video"
+    TILE_AUDIO = "tile.audio"
+
+
+PUBLISH_SLOTS = frozenset({Slot.CAMERA, Slot.MICROPHONE, Slot.SCREEN})
+SLOT_KIND = {
+    Slot.CAMERA: "video",
+    Slot.MICROPHONE: "audio",
+    Slot.SCREEN: "video",
+    Slot.LECTURER_VIDEO: "video",
+    Slot.LECTURER_AUDIO: "audio",
+    Slot.SCREEN_VIDEO: "video",
+    Slot.STAGE_VIDEO: "video",
+    Slot.STAGE_AUDIO: "audio",
+    Slot.TILE_VIDEO: "video",
+    Slot.TILE_AUDIO: "audio",
+}
+
+
+def layout_for(role: Role, tiles: int = 0) -> list[Slot]:
+    """The m-line order of an offer from a participant of this role.
+
+    The lecturer sees each classroom in a tile: a (video, audio) pair appended per tile.
+    """
+    if role is Role.LECTURER:
+        return [Slot.CAMERA, Slot.MICROPHONE, Slot.SCREEN] + [
+            Slot.TILE_VIDEO,
+            Slot.TILE_AUDIO,
+        ] * tiles
+    receive = [
+        Slot.LECTURER_VIDEO,
+        Slot.LECTURER_AUDIO,
+        Slot.SCREEN_VIDEO,
+        Slot.STAGE_VIDEO,
+        Slot.STAGE_AUDIO,
+    ]
+    if role is Role.CLASSROOM:
+        return [Slot.CAMERA, Slot.MICROPHONE, *receive]
+    if role is Role.RECORDER:
+        return receive
+    return []
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Request(Message):
+    """A client message; with an ``id`` it gets an ``ack`` or an ``error`` carrying that id."""
+
+    id: RequestId | None = None
+
+
+# ---------------------------------------------------------------- client -> hub
+
+
+class Join(Request):
+    type: Literal["join"] = "join"
+    v: Literal[1] = PROTOCOL_VERSION
+    token: str = Field(min_length=10, max_length=4096)
+    codecs: list[Annotated[str, Field(max_length=16)]] = Field(
+        default_factory=lambda: ["VP8", "opus"], max_length=16
+    )
+    name: str | None = Field(default=None, max_length=120)
+    # The lesson the client means to join; when given it must match the token's lesson.
+    lesson: int | None = Field(default=None, ge=1)
+
+
+class Offer(Request):
+    type: Literal["offer"] = "offer"
+    sdp: str = Field(min_length=1, max_length=MAX_SDP_CHARS)
+
+
+class IceCandidate(Request):
+    type: Literal["ice_candidate"] = "ice_candidate"
+    candidate: str = Field(max_length=1024)
+    sdp_mid: str | None = Field(default=None, max_length=32)
+    sdp_mline_index: int | None = Field(default=None, ge=0, le=1024)
+
+
+class Leave(Request):
+    type: Literal["leave"] = "leave"
+
+
+class RaiseHand(Request):
+    type: Literal["raise_hand"] = "raise_hand"
+
+
+class LowerHand(Request):
+    type: Literal["lower_hand"] = "lower_hand"
+    # The lecturer may lower a classroom's hand; a classroom lowers its own.
+    participant: Id | None = None
+
+
+class StageOn(Request):
+    type: Literal["stage_on"] = "stage_on"
+    participant: Id
+
+
+class StageOff(Request):
+    type: Literal["stage_off"] = "stage_off"
+
+
+class ScreenShare(Request):
+    type: Literal["screen_share"] = "screen_share"
+    on: bool
+
+
+class Chat(Request):
+    type: Literal["chat"] = "chat"
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+
+
+class MuteRequest(Request):
+    """The lecturer asks a classroom to mute (or allows it to unmute)."""
+
+    type: Literal["mute_request"] = "mute_request"
+    participant: Id
+    muted: bool = True
+
+
+class SetMuted(Request):
+    """A participant reports its own microphone state."""
+
+    type: Literal["set_muted"] = "set_muted"
+    muted: bool
+
+
+class Listen(Request):
+    """The lecturer chooses which classroom tile it hears (None: all tiles silent)."""
+
+    type: Literal["listen"] = "listen"
+    participant: Id | None = None
+
+
+class AudioOnly(Request):
+    """A participant on a poor link asks to receive audio only (or video again)."""
+
+    type: Literal["audio_only"] = "audio_only"
+    enabled: bool
+
+
+class StatsReport(Request):
+    type: Literal["stats"] = "stats"
+    fps: float | None = Field(default=None, ge=0, le=1000)
+    bitrate_kbps: float | None = Field(default=None, ge=0, le=1e6)
+    loss: float | None = Field(default=None, ge=0, le=1)
+    rtt_ms: float | None = Field(default=None, ge=0, le=1e6)
+    freezes: int | None = Field(default=None, ge=0, le=1_000_000)
+
+
+class Pong(Request):
+    type: Literal["pong"] = "pong"
+
+
+ClientMessage = Annotated[
+    Join
+    | Offer
+    | IceCandidate
+    | Leave
+    | RaiseHand
+    | LowerHand
+    | StageOn
+    | StageOff
+    | ScreenShare
+    | Chat
+    | MuteRequest
+    | SetMuted
+    | Listen
+    | AudioOnly
+    | StatsReport
+    | Pong,
+    Field(discriminator="type"),
+]
+CLIENT_TYPES = frozenset(
+    m.model_fields["type"].default
+    for m in (
+        Join, Offer, IceCandidate, Leave, RaiseHand, LowerHand, StageOn, StageOff,
+        ScreenShare, Chat, MuteRequest, SetMuted, Listen, AudioOnly, StatsReport, Pong,
+    )
+)  # fmt: skip
+
+# ---------------------------------------------------------------- hub -> client
+
+
+class IceServer(Message):
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+class ParticipantInfo(Message):
+    id: Id
+    role: Role
+    name: str
+    classroom_id: int | None = None
+    hand_raised: bool = False
+    muted: bool = False
+    on_stage: bool = False
+
+
+class Joined(Message):
+    type: Literal["joined"] = "joined"
+    id: RequestId | None = None
+    participant: ParticipantInfo
+    lesson_id: int
+    lesson_title: str
+    participants: list[ParticipantInfo]
+    hands: list[Id]
+    stage: Id | None
+    screen_sharing: bool
+    ice_servers: list[IceServer]
+    video_codec: str
+    layout: list[Slot]
+    recording: bool = False
+
+
+class Answer(Message):
+    type: Literal["answer"] = "answer"
+    id: RequestId | None = None
+    sdp: str
+    # mid -> slot, and for tiles the classroom shown in it
+    slots: dict[str, Slot]
+    tiles: dict[str, Id | None] = Field(default_factory=dict)
+
+
+class ServerIceCandidate(Message):
+    type: Literal["ice_candidate"] = "ice_candidate"
+    candidate: str
+    sdp_mid: str | None = None
+    sdp_mline_index: int | None = None
+
+
+class Renegotiate(Message):
+    """The hub needs a new offer, with this many lecturer tiles."""
+
+    type: Literal["renegotiate"] = "renegotiate"
+    tiles: int = Field(ge=0)
+
+
+class TilesChanged(Message):
+    """Which classroom each of the lecturer's tile m-lines shows now (mid -> participant)."""
+
+    type: Literal["tiles"] = "tiles"
+    tiles: dict[str, Id | None]
+
+
+class ParticipantJoined(Message):
+    type: Literal["participant_joined"] = "participant_joined"
+    participant: ParticipantInfo
+
+
+class ParticipantLeft(Message):
+    type: Literal["participant_left"] = "participant_left"
+    participant: Id
+    reason: str = "left"
+
+
+class HandRaised(Message):
+    type: Literal["hand_raised"] = "hand_raised"
+    participant: Id
+    hands: list[Id]
+
+
+class HandLowered(Message):
+    type: Literal["hand_lowered"] = "hand_lowered"
+    participant: Id
+    hands: list[Id]
+
+
+class StageChanged(Message):
+    type: Literal["stage_changed"] = "stage_changed"
+    participant: Id | None
+
+
+class ScreenShareChanged(Message):
+    type: Literal["screen_share_changed"] = "screen_share_changed"
+    on: bool
+
+
+class ChatMessage(Message):
+    type: Literal["chat"] = "chat"
+    sender: Id
+    sender_name: str
+    text: str
+    at: float
+
+
+class MuteRequested(Message):
+    type: Literal["mute_requested"] = "mute_requested"
+    muted: bool
+    by: Id
+
+
+class MutedChanged(Message):
+    type: Literal["muted_changed"] = "muted_changed"
+    participant: Id
+    muted: bool
+
+
+class ParticipantStats(Message):
+    participant: Id
+    bitrate_in_kbps: float = 0.0
+    bitrate_out_kbps: float = 0.0
+    packet_loss: float = 0.0
+    rtt_ms: float | None = None
+    fps: float | None = None
+    quality: Literal["good", "fair", "poor", "unknown"] = "unknown"
+
+
+class StatsSummary(Message):
+    type: Literal["stats_summary"] = "stats_summary"
+    participants: list[ParticipantStats]
+
+
+class RecordingChanged(Message):
+    type: Literal["recording_changed"] = "recording_changed"
+    recording: bool
+    reason: str | None = None
+
+
+class LessonEnded(Message):
+    type: Literal["lesson_ended"] = "lesson_ended"
+
+
+class Ack(Message):
+    type: Literal["ack"] = "ack"
+    id: RequestId
+
+
+class Ping(Message):
+    type: Literal["ping"] = "ping"
+
+
+class ErrorCode(StrEnum):
+    BAD_JSON = "bad_json"
+    DUPLICATE_KEY = "duplicate_key"
+    UNKNOWN_TYPE = "unknown_type"
+    INVALID_MESSAGE = "invalid_message"
+    TOO_LARGE = "too_large"
+    RATE_LIMITED = "rate_limited"
+    NOT_JOINED = "not_joined"
+    ALREADY_JOINED = "already_joined"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    WRONG_LESSON = "wrong_lesson"
+    LESSON_NOT_LIVE = "lesson_not_live"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    NEGOTIATION_FAILED = "negotiation_failed"
+    NO_USABLE_CODEC = "no_usable_codec"
+    BAD_STATE = "bad_state"
+    NOT_FOUND = "not_found"
+    INTERNAL = "internal"
+
+
+class Error(Message):
+    type: Literal["error"] = "error"
+    id: RequestId | None = None
+    code: str
+    message: str
+
+
+ServerMessage = Annotated[
+    Joined
+    | Answer
+    | ServerIceCandidate
+    | Renegotiate
+    | TilesChanged
+    | ParticipantJoined
+    | ParticipantLeft
+    | HandRaised
+    | HandLowered
+    | StageChanged
+    | ScreenShareChanged
+    | ChatMessage
+    | MuteRequested
+    | MutedChanged
+    | StatsSummary
+    | RecordingChanged
+    | LessonEnded
+    | Ack
+    | Ping
+    | Error,
+    Field(discriminator="type"),
+]
+
+_client_adapter: TypeAdapter[Any] = TypeAdapter(ClientMessage)
+_server_adapter: TypeAdapter[Any] = TypeAdapter(ServerMessage)
+
+
+class MessageError(ProtocolError):
+    """A message that could not be read; ``code`` is an ErrorCode, ``request_id`` if known."""
+
+    def __init__(self, code: ErrorCode, message: str, request_id: str | None = None) -> None:
+        super().__init__(message, code=code.value)
+        self.request_id = request_id
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Last-wins resolution of duplicate keys lets a crafted message carry two "type"s.
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise MessageError(ErrorCode.DUPLICATE_KEY, f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _load_object(raw: str | bytes, max_bytes: int) -> dict[str, Any]:
+    if len(raw) > max_bytes:
+        raise MessageError(ErrorCode.TOO_LARGE, f"message exceeds {max_bytes} bytes")
+    try:
+        data = json.loads(raw, object_pairs_hook=_reject_duplicates)
+    except MessageError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise MessageError(ErrorCode.BAD_JSON, "message is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise MessageError(ErrorCode.INVALID_MESSAGE, "message must be a JSON object")
+    return data
+
+
+def _request_id(data: dict[str, Any]) -> str | None:
+    value = data.get("id")
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
+
+
+def _validate(adapter: TypeAdapter[Any], data: dict[str, Any], known: frozenset[str] | None) -> Any:
+    kind = data.get("type")
+    request_id = _request_id(data)
+    if not isinstance(kind, str):
+        raise MessageError(ErrorCode.INVALID_MESSAGE, "message has no string 'type'", request_id)
+    if known is not None and kind not in known:
+        raise MessageError(
+            ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind[:40]!r}", request_id
+        )
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"][1:]) or "message"
+        raise MessageError(
+            ErrorCode.INVALID_MESSAGE, f"{kind}: {where}: {first['msg']}", request_id
+        ) from None
+
+
+def parse_client_message(raw: str | bytes, max_bytes: int = 65536) -> Any:
+    """Parse one client message; raise MessageError (never anything else) when it is bad."""
+    return _validate(_client_adapter, _load_object(raw, max_bytes), CLIENT_TYPES)
+
+
+def parse_server_message(raw: str | bytes, max_bytes: int = 1 << 22) -> Any:
+    """Parse one hub message (used by the client SDK)."""
+    return _validate(_server_adapter, _load_object(raw, max_bytes), None)
+
+
+def dump(message: Message) -> str:
+    return message.model_dump_json(exclude_none=False)

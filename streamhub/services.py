@@ -1,0 +1,23 @@
+"""The hub's long-lived parts, built once per app and handed to routes through app.state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from streamhub.auth.secrets import HubSecrets
+from streamhub.auth.tokens import TokenIssuer
+from streamhub.config import Settings
+from streamhub.lesson.registry import LessonRegistry
+
+if TYPE_CHECKING:
+    from streamhub.catalog.store import Catalog
+
+
+@dataclass
+class Services:
+    settings: Settings
+    secrets: HubSecrets
+    tokens: TokenIssuer
+    catalog: Catalog
+    lessons: LessonRegistry

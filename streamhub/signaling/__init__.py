@@ -1,0 +1,1 @@
+"""The signaling WebSocket: transport (connection.py), per-participant logic (session.py)."""

@@ -1,0 +1,262 @@
+"""One signaling WebSocket: a reader, a bounded writer queue, a heartbeat, a rate limit.
+
+Other parts never write to the socket: they ``post`` to the outbox. Errors become typed
+``error`` messages here and WebSocket close codes in ``close_code`` (one place each).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from streamhub.errors import StreamhubError
+from streamhub.protocol import (
+    Error,
+    ErrorCode,
+    Join,
+    Message,
+    MessageError,
+    Ping,
+    Request,
+    dump,
+    parse_client_message,
+)
+from streamhub.services import Services
+from streamhub.signaling.session import Session
+
+logger = logging.getLogger(__name__)
+
+OUTBOX_SIZE = 512
+
+_CLOSE_CODES = {
+    "unauthorized": 4401,
+    "token_expired": 4401,
+    "token_invalid": 4401,
+    "credential_revoked": 4401,
+    "revoked": 4401,
+    "forbidden": 4403,
+    "not_invited": 4403,
+    ErrorCode.WRONG_LESSON.value: 4403,
+    ErrorCode.LESSON_NOT_LIVE.value: 4404,
+    "join_timeout": 4408,
+    "heartbeat_timeout": 4408,
+    "replaced": 4409,
+    "lesson_ended": 4410,
+    ErrorCode.TOO_LARGE.value: 4413,
+    ErrorCode.NO_USABLE_CODEC.value: 4415,
+    ErrorCode.RATE_LIMITED.value: 4429,
+    "slow_consumer": 4429,
+    "media_lost": 4499,
+    "shutdown": 1001,
+    "left": 1000,
+}
+
+
+def close_code(code: str) -> int:
+    return _CLOSE_CODES.get(code, 1011)
+
+
+class State(enum.Enum):
+    CONNECTED = "connected"
+    JOINED = "joined"
+    CLOSING = "closing"
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.capacity = float(burst)
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class Connection:
+    def __init__(self, websocket: WebSocket, services: Services) -> None:
+        self.ws = websocket
+        self.services = services
+        self.settings = services.settings.signaling
+        self.state = State.CONNECTED
+        self.outbox: asyncio.Queue[str | None] = asyncio.Queue(OUTBOX_SIZE)
+        self.bucket = TokenBucket(self.settings.messages_per_second, self.settings.burst)
+        self.last_received = time.monotonic()
+        self.session: Session | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._close_code = 1000
+        self._close_reason = ""
+        self._closed = asyncio.Event()
+        self._rate_strikes = 0
+
+    # ------------------------------------------------------------ outbox
+
+    def post(self, message: Message) -> None:
+        if self.state is State.CLOSING:
+            return
+        try:
+            self.outbox.put_nowait(dump(message))
+        except asyncio.QueueFull:
+            # A client that cannot keep up with signaling is not going to keep up with media.
+            self.shutdown("slow_consumer", "outbox overflow")
+
+    def send_error(self, code: str, message: str, request_id: str | None = None) -> None:
+        self.post(Error(id=request_id, code=code, message=message))
+
+    def shutdown(self, code: str, reason: str) -> None:
+        if self.state is State.CLOSING:
+            return
+        self.state = State.CLOSING
+        self._close_code = close_code(code)
+        self._close_reason = reason[:120]
+        self._closed.set()
+
+    # ------------------------------------------------------------ tasks
+
+    async def _writer(self) -> None:
+        while True:
+            text = await self.outbox.get()
+            if text is None:
+                return
+            await self.ws.send_text(text)
+
+    async def _heartbeat(self) -> None:
+        interval = self.settings.heartbeat_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            if time.monotonic() - self.last_received > self.settings.heartbeat_timeout_s:
+                self.shutdown("heartbeat_timeout", "no message within the heartbeat timeout")
+                return
+            self.post(Ping())
+
+    async def _reader(self) -> None:
+        try:
+            await asyncio.wait_for(self._read_join(), self.settings.join_timeout_s)
+        except TimeoutError:
+            self.send_error("join_timeout", "no join message in time")
+            self.shutdown("join_timeout", "no join message in time")
+            return
+        while self.state is State.JOINED:
+            raw = await self._receive()
+            if raw is None:
+                return
+            message = self._parse(raw)
+            if message is not None:
+                await self._dispatch(message)
+
+    async def _receive(self) -> str | bytes | None:
+        event = await self.ws.receive()
+        if event["type"] == "websocket.disconnect":
+            self.shutdown("left", "client disconnected")
+            return None
+        self.last_received = time.monotonic()
+        return event.get("text") if event.get("text") is not None else event.get("bytes")
+
+    def _parse(self, raw: str | bytes) -> Any:
+        if not self.bucket.take():
+            self._rate_strikes += 1
+            self.send_error(ErrorCode.RATE_LIMITED, "too many messages; slow down")
+            if self._rate_strikes > self.settings.burst:
+                self.shutdown(ErrorCode.RATE_LIMITED, "sustained message flood")
+            return None
+        try:
+            return parse_client_message(raw, self.settings.max_message_bytes)
+        except MessageError as exc:
+            self.send_error(exc.code, exc.message, exc.request_id)
+            return None
+
+    async def _read_join(self) -> None:
+        while self.state is State.CONNECTED:
+            raw = await self._receive()
+            if raw is None:
+                return
+            message = self._parse(raw)
+            if message is None:
+                continue
+            if not isinstance(message, Join):
+                self.send_error(
+                    ErrorCode.NOT_JOINED, "send join first", getattr(message, "id", None)
+                )
+                continue
+            session = Session(self, self.services)
+            try:
+                await session.join(message)
+            except StreamhubError as exc:
+                self.send_error(exc.code, exc.message, message.id)
+                self.shutdown(exc.code, exc.message)
+                return
+            self.session = session
+            self.state = State.JOINED
+
+    async def _dispatch(self, message: Request) -> None:
+        assert self.session is not None
+        try:
+            await self.session.handle(message)
+        except StreamhubError as exc:
+            self.send_error(exc.code, exc.message, message.id)
+        except Exception:
+            logger.exception(
+                "message %s failed", type(message).__name__, extra=self.session.log_context
+            )
+            self.send_error(ErrorCode.INTERNAL, "internal error", message.id)
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, WebSocketDisconnect | ConnectionError):
+            logger.error("connection task %s failed", task.get_name(), exc_info=exc)
+        if self.state is not State.CLOSING:
+            self.shutdown("left", "connection ended")
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        await self.ws.accept()
+        self._spawn(self._writer(), "ws-writer")
+        self._spawn(self._heartbeat(), "ws-heartbeat")
+        self._spawn(self._reader(), "ws-reader")
+        await self._closed.wait()
+        await self._finish()
+
+    async def _finish(self) -> None:
+        reader_tasks = [t for t in self._tasks if t.get_name() != "ws-writer"]
+        for task in reader_tasks:
+            task.cancel()
+        await asyncio.gather(*reader_tasks, return_exceptions=True)
+        if self.session is not None:
+            await self.session.leave(self._close_reason or "left")
+        # Let queued messages (a final error, lesson_ended) go out before the close frame.
+        writer = next((t for t in self._tasks if t.get_name() == "ws-writer"), None)
+        if writer is not None:
+            try:
+                self.outbox.put_nowait(None)
+            except asyncio.QueueFull:
+                writer.cancel()
+            try:
+                await asyncio.wait_for(asyncio.gather(writer, return_exceptions=True), 2.0)
+            except TimeoutError:
+                writer.cancel()
+                await asyncio.gather(writer, return_exceptions=True)
+        try:
+            await self.ws.close(self._close_code, self._close_reason)
+        except Exception:
+            pass  # the peer is already gone

@@ -1,0 +1,39 @@
+"""The `/ws` endpoint, with the Origin check that CORS middleware does not do for WebSockets."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, WebSocket
+
+from streamhub.services import Services
+from streamhub.signaling.connection import Connection
+
+logger = logging.getLogger(__name__)
+
+
+def origin_allowed(origin: str | None, services: Services) -> bool:
+    # Native clients (agent, recorder) send no Origin; browsers always do.
+    if origin is None:
+        return True
+    allowed = set(services.settings.signaling.allowed_origins)
+    public = urlsplit(services.settings.effective_public_url)
+    allowed.add(f"{public.scheme}://{public.netloc}")
+    return origin in allowed
+
+
+def build_signaling_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.websocket("/ws")
+    async def signaling(websocket: WebSocket) -> None:
+        services: Services = websocket.app.state.services
+        origin = websocket.headers.get("origin")
+        if not origin_allowed(origin, services):
+            logger.warning("refused WebSocket from origin %s", origin[:100] if origin else None)
+            await websocket.close(code=4403, reason="origin not allowed")
+            return
+        await Connection(websocket, services).run()
+
+    return router

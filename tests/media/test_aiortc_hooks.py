@@ -1,0 +1,82 @@
+"""Fails if an aiortc upgrade breaks the internals streamhub.media.aiortc_hooks relies on."""
+
+from __future__ import annotations
+
+import asyncio
+from fractions import Fraction
+
+import av
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection
+
+from streamhub.client.decode import FrameDecoder
+from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack, read_counter
+from streamhub.media import aiortc_hooks
+
+
+async def _connected_pair() -> tuple[RTCPeerConnection, RTCPeerConnection, list, PatternVideoTrack]:
+    aiortc_hooks.install(["127.0.0.1"])
+    config = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    publisher, subscriber = RTCPeerConnection(config), RTCPeerConnection(config)
+    video = PatternVideoTrack()
+    publisher.addTransceiver(video, direction="sendonly")
+    publisher.addTransceiver(ToneAudioTrack(), direction="sendonly")
+    tracks: list = []
+    subscriber.on("track", tracks.append)
+    await publisher.setLocalDescription(await publisher.createOffer())
+    # Loopback only: the configured host address is the only candidate.
+    assert "127.0.0.1" in publisher.localDescription.sdp
+    await subscriber.setRemoteDescription(publisher.localDescription)
+    await subscriber.setLocalDescription(await subscriber.createAnswer())
+    await publisher.setRemoteDescription(subscriber.localDescription)
+    return publisher, subscriber, tracks, video
+
+
+async def test_receiver_yields_encoded_frames_that_decode_to_the_publisher_frames() -> None:
+    publisher, subscriber, tracks, video = await _connected_pair()
+    try:
+        video_track = next(t for t in tracks if t.kind == "video")
+        audio_track = next(t for t in tracks if t.kind == "audio")
+        first = await asyncio.wait_for(video_track.recv(), 10)
+        assert isinstance(first, av.Packet)
+        assert first.is_keyframe
+        assert first.time_base == Fraction(1, 90000)
+        frames = FrameDecoder("VP8").decode(first)
+        assert [(f.width, f.height) for f in frames] == [(640, 480)]
+        assert 0 <= read_counter(frames[0]) < video.count
+        audio = await asyncio.wait_for(audio_track.recv(), 10)
+        assert isinstance(audio, av.Packet)
+        assert audio.time_base == Fraction(1, 48000)
+        assert FrameDecoder("opus").decode(audio)
+    finally:
+        await publisher.close()
+        await subscriber.close()
+
+
+async def test_keyframe_request_reaches_the_publisher_and_codec_pinning() -> None:
+    publisher, subscriber, tracks, _ = await _connected_pair()
+    try:
+        video_track = next(t for t in tracks if t.kind == "video")
+        await asyncio.wait_for(video_track.recv(), 10)
+        asked = asyncio.Event()
+        sender = next(t.sender for t in publisher.getTransceivers() if t.kind == "video")
+        aiortc_hooks.on_keyframe_request(sender, asked.set)
+        receiver = next(t.receiver for t in subscriber.getTransceivers() if t.kind == "video")
+        assert await aiortc_hooks.send_pli(receiver)
+        await asyncio.wait_for(asked.wait(), 5)
+
+        transceiver = next(t for t in subscriber.getTransceivers() if t.kind == "video")
+        assert aiortc_hooks.pin_codec(transceiver, "video/VP8")
+        assert {c.mimeType.lower() for c in transceiver._codecs} <= {"video/vp8", "video/rtx"}
+        assert not aiortc_hooks.pin_codec(transceiver, "video/H264")
+    finally:
+        await publisher.close()
+        await subscriber.close()
+
+
+def test_keyframe_detection() -> None:
+    assert aiortc_hooks.vp8_is_keyframe(bytes([0x10, 0x02, 0x00, 0x9D]))
+    assert not aiortc_hooks.vp8_is_keyframe(bytes([0x11, 0x02, 0x00]))
+    idr = b"\x00\x00\x00\x01\x67\x42" + b"\x00\x00\x01\x65\x88"
+    delta = b"\x00\x00\x00\x01\x41\x9a"
+    assert aiortc_hooks.h264_is_keyframe(idr)
+    assert not aiortc_hooks.h264_is_keyframe(delta)

@@ -1,0 +1,151 @@
+"""OutTrack and KeyframeRequester with real VP8/Opus packets (no network needed)."""
+
+from __future__ import annotations
+
+import asyncio
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from streamhub.config import IceSettings, TurnServer
+from streamhub.media.forwarder import OutTrack
+from streamhub.media.ice import announce_address, client_ice_servers, rtc_configuration
+from streamhub.media.keyframes import KeyframeRequester
+
+
+def vp8_packets(count: int, keyframe_every: int = 10) -> list[av.Packet]:
+    encoder = av.CodecContext.create("libvpx", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = 160, 120, "yuv420p"
+    encoder.time_base = Fraction(1, 30)
+    encoder.options = {"deadline": "realtime", "cpu-used": "8", "g": str(keyframe_every)}
+    packets = []
+    for i in range(count):
+        frame = av.VideoFrame.from_ndarray(
+            np.full((120, 160, 3), i * 7 % 255, np.uint8), format="rgb24"
+        )
+        frame.pts = i
+        for packet in encoder.encode(frame.reformat(format="yuv420p")):
+            packets.append(packet)
+    for packet in encoder.encode(None):
+        packets.append(packet)
+    for i, packet in enumerate(packets):
+        packet.pts = i * 3000
+        packet.time_base = Fraction(1, 90000)
+    return packets
+
+
+class FakeSource:
+    """Stands in for a TrackSource: only the keyframe requester is used by OutTrack."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.sinks: set[OutTrack] = set()
+        outer = self
+
+        class Requester:
+            def request(self) -> None:
+                outer.requests += 1
+
+        self.keyframes = Requester()
+
+    def add_sink(self, sink: OutTrack) -> None:
+        self.sinks.add(sink)
+
+    def remove_sink(self, sink: OutTrack) -> None:
+        self.sinks.discard(sink)
+
+
+async def test_video_slot_waits_for_a_keyframe_and_restamps_across_a_switch() -> None:
+    packets = vp8_packets(25, keyframe_every=10)
+    assert packets[0].is_keyframe and not packets[1].is_keyframe
+    sink = OutTrack("video", "test", max_frames=60)
+    first, second = FakeSource(), FakeSource()
+    sink.switch(first)  # type: ignore[arg-type]
+    assert first.requests == 1  # a new subscriber asks for a keyframe at once
+    for packet in packets[1:5]:
+        sink.push(packet)  # delta frames before any keyframe are not forwarded
+    sink.push(packets[0])
+    sink.push(packets[1])
+    out = [await sink.recv(), await sink.recv()]
+    assert out[0].is_keyframe and bytes(out[0]) == bytes(packets[0])
+    assert [p.pts for p in out] == [0, 3000]
+
+    sink.switch(second)  # type: ignore[arg-type]
+    assert second.requests == 1 and sink not in first.sinks
+    later = [p for p in packets if p.is_keyframe][1]
+    later.pts = 900_000  # another publisher's clock
+    sink.push(later)
+    switched = await sink.recv()
+    assert switched.pts == 6000  # continuous for the subscriber's decoder
+    sink.stop()
+
+
+async def test_a_slow_subscriber_drops_video_to_the_next_keyframe() -> None:
+    packets = vp8_packets(40, keyframe_every=20)
+    sink = OutTrack("video", "slow", max_frames=8)
+    source = FakeSource()
+    sink.switch(source)  # type: ignore[arg-type]
+    for packet in packets[:15]:
+        sink.push(packet)
+    assert sink.dropped > 0
+    assert source.requests >= 2  # dropping asked the publisher for a fresh keyframe
+    for packet in packets[15:25]:
+        sink.push(packet)
+    first = await asyncio.wait_for(sink.recv(), 1)
+    assert first.is_keyframe
+    sink.stop()
+
+
+async def test_disabled_slot_forwards_nothing_until_enabled() -> None:
+    packets = vp8_packets(12, keyframe_every=5)
+    sink = OutTrack("video", "audio-only", max_frames=60)
+    sink.switch(FakeSource())  # type: ignore[arg-type]
+    sink.set_enabled(False)
+    for packet in packets:
+        sink.push(packet)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(sink.recv(), 0.1)
+    sink.set_enabled(True)
+    for packet in packets:
+        sink.push(packet)
+    assert (await asyncio.wait_for(sink.recv(), 1)).is_keyframe
+    sink.stop()
+
+
+async def test_keyframe_requests_are_coalesced_per_interval() -> None:
+    sent: list[float] = []
+
+    async def send() -> bool:
+        sent.append(asyncio.get_running_loop().time())
+        return True
+
+    requester = KeyframeRequester(send, interval_s=0.3)
+    for _ in range(20):
+        requester.request()
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.5)
+    assert len(sent) == 2  # one at once, one for everything asked during the interval
+    assert sent[1] - sent[0] >= 0.29
+    assert requester.coalesced >= 18
+    await requester.close()
+
+
+def test_ice_configuration_has_no_stun_by_default_and_announces_the_public_address() -> None:
+    ice = IceSettings()
+    assert rtc_configuration(ice).iceServers == []
+    sdp = "a=candidate:abc 1 udp 2130706431 127.0.0.1 50000 typ host\r\n"
+    announced = announce_address(sdp, ["127.0.0.1"], "203.0.113.7")
+    assert "203.0.113.7 50000 typ host" in announced
+    assert announce_address(sdp, ["127.0.0.1"], None) == sdp
+
+
+def test_turn_credentials_are_time_limited() -> None:
+    ice = IceSettings(
+        turn_servers=[TurnServer(urls=["turn:turn.example:3478"], credential="s3cret")]
+    )
+    (server,) = client_ice_servers(ice, "cls-1")
+    expiry, who = server.username.split(":")
+    assert who == "cls-1" and int(expiry) > 0
+    assert server.credential and server.credential != "s3cret"

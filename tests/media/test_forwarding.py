@@ -1,0 +1,155 @@
+"""The hub forwards encoded frames between real aiortc peers: lecturer to classrooms, classrooms
+to the lecturer, and the stage and screen share slots switch without any SDP exchange."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import av
+
+from streamhub.client import LessonClient
+from streamhub.client.decode import FrameDecoder
+from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack, read_counter
+from streamhub.media.forwarder import OutTrack
+from streamhub.protocol import HandRaised, RaiseHand, ScreenShare, Slot, StageOff, StageOn
+from tests.support.hub import AdminApi, InProcessHub
+from tests.support.wait import eventually
+
+
+async def first_frame(track, decoder: FrameDecoder, timeout: float = 5.0) -> av.VideoFrame:
+    """Receive packets until one decodes to a picture."""
+
+    async def run() -> av.VideoFrame:
+        while True:
+            packet = await track.recv()
+            assert isinstance(packet, av.Packet)
+            frames = decoder.decode(packet)
+            if frames:
+                return frames[-1]
+
+    return await asyncio.wait_for(run(), timeout)
+
+
+async def join(hub: InProcessHub, token: str, publish: dict) -> LessonClient:
+    client = LessonClient(hub.url, token)
+    await client.connect(publish)
+    return client
+
+
+async def test_lecturer_reaches_three_classrooms_and_each_classroom_reaches_the_lecturer(
+    hub: InProcessHub, admin: AdminApi
+) -> None:
+    lesson = await admin.lesson(classrooms=3)
+    lecturer_video = PatternVideoTrack()
+    lecturer = await join(
+        hub, lesson.lecturer_token, {Slot.CAMERA: lecturer_video, Slot.MICROPHONE: ToneAudioTrack()}
+    )
+    classrooms = []
+    try:
+        for credential in lesson.credentials:
+            token = await admin.device_token(credential)
+            started = time.monotonic()
+            client = await join(
+                hub,
+                token,
+                {Slot.CAMERA: PatternVideoTrack(320, 240), Slot.MICROPHONE: ToneAudioTrack(660)},
+            )
+            classrooms.append(client)
+            frame = await first_frame(client.tracks[Slot.LECTURER_VIDEO], FrameDecoder("VP8"))
+            # A new classroom sees the lecturer within a second of joining (keyframe on request).
+            assert time.monotonic() - started < 1.0
+            assert (frame.width, frame.height) == (640, 480)
+            assert 0 <= read_counter(frame) < lecturer_video.count
+            audio = await asyncio.wait_for(client.tracks[Slot.LECTURER_AUDIO].recv(), 5)
+            assert FrameDecoder("opus").decode(audio)
+
+        # The lecturer sees every classroom in a tile (renegotiated as classrooms joined).
+        await eventually(lambda: len([m for m in lecturer.tiles.values() if m]) == 6, timeout=10)
+        tile_videos = [
+            lecturer.tile_tracks[mid]
+            for mid, slot in lecturer.slots.items()
+            if slot is Slot.TILE_VIDEO
+        ]
+        assert len(tile_videos) == 3
+        for track in tile_videos:
+            frame = await first_frame(track, FrameDecoder("VP8"))
+            assert (frame.width, frame.height) == (320, 240)
+
+        # Forwarded, never re-encoded: the hub's senders were handed packets and never
+        # created an encoder context.
+        room = hub.services.lessons.rooms[lesson.lesson_id]
+        for member in room.classrooms():
+            sink = member.sinks[member.layout.index(Slot.LECTURER_VIDEO)]
+            assert isinstance(sink, OutTrack) and sink.packets_out > 0
+            sender = next(
+                t.sender for t in member.peer.pc.getTransceivers() if t.sender.track is sink
+            )
+            encoder = sender._RTCRtpSender__encoder
+            assert encoder is not None and encoder.codec is None
+    finally:
+        for client in classrooms:
+            await client.close()
+        await lecturer.close()
+
+
+async def test_stage_and_screen_share_switch_slots_without_renegotiation(
+    hub: InProcessHub, admin: AdminApi
+) -> None:
+    lesson = await admin.lesson(classrooms=2)
+    lecturer = await join(
+        hub,
+        lesson.lecturer_token,
+        {Slot.CAMERA: PatternVideoTrack(), Slot.MICROPHONE: ToneAudioTrack()},
+    )
+    a_video = PatternVideoTrack(320, 240)
+    a = await join(
+        hub,
+        await admin.device_token(lesson.credentials[0]),
+        {Slot.CAMERA: a_video, Slot.MICROPHONE: ToneAudioTrack(880)},
+    )
+    b = await join(
+        hub,
+        await admin.device_token(lesson.credentials[1]),
+        {Slot.CAMERA: PatternVideoTrack(160, 120), Slot.MICROPHONE: ToneAudioTrack(550)},
+    )
+    try:
+        await a.send(RaiseHand())
+        raised = await lecturer.next_event(HandRaised)
+        negotiations = (a.negotiations, b.negotiations)
+
+        started = time.monotonic()
+        await lecturer.request(StageOn(participant=raised.participant))
+        frame = await first_frame(b.tracks[Slot.STAGE_VIDEO], FrameDecoder("VP8"))
+        assert (frame.width, frame.height) == (320, 240)
+        assert read_counter(frame) < a_video.count
+        stage_audio = await asyncio.wait_for(b.tracks[Slot.STAGE_AUDIO].recv(), 2)
+        assert FrameDecoder("opus").decode(stage_audio)
+        assert time.monotonic() - started < 1.0
+        assert (a.negotiations, b.negotiations) == negotiations
+
+        room = hub.services.lessons.rooms[lesson.lesson_id]
+        member_b = next(m for m in room.classrooms() if m.id != raised.participant)
+        stage_sink = member_b.sinks[member_b.layout.index(Slot.STAGE_VIDEO)]
+        # The classroom on stage does not get its own picture back.
+        member_a = room.members[raised.participant]
+        assert member_a.sinks[member_a.layout.index(Slot.STAGE_VIDEO)].source is None
+
+        await lecturer.request(StageOff())
+        assert stage_sink.source is None
+
+        screen = PatternVideoTrack(1280, 720, fps=10)
+        started = time.monotonic()
+        lecturer.publish(Slot.SCREEN, screen)
+        await lecturer.request(ScreenShare(on=True))
+        frame = await first_frame(b.tracks[Slot.SCREEN_VIDEO], FrameDecoder("VP8"))
+        assert (frame.width, frame.height) == (1280, 720)
+        assert time.monotonic() - started < 1.5
+        await lecturer.request(ScreenShare(on=False))
+        lecturer.publish(Slot.SCREEN, None)
+        screen_sink = member_b.sinks[member_b.layout.index(Slot.SCREEN_VIDEO)]
+        assert screen_sink.source is None
+        assert (a.negotiations, b.negotiations) == negotiations
+    finally:
+        for client in (a, b, lecturer):
+            await client.close()

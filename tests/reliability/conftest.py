@@ -1,0 +1,3 @@
+from tests.media.conftest import admin, hub
+
+__all__ = ["admin", "hub"]

@@ -1,0 +1,210 @@
+"""Run the real hub: in this process (to look inside) or as a subprocess (to kill it)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from streamhub.app import create_app
+from streamhub.config import Settings, load_settings
+from tests.support.net import free_port
+
+ADMIN_KEY = "test-admin-key-0123456789abcdef"
+JWT_SECRET = "test-jwt-secret-0123456789abcdef-xyz"
+
+
+def hub_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "STREAMHUB_DATA_DIR": str(data_dir),
+            "STREAMHUB_ADMIN_KEY": ADMIN_KEY,
+            "STREAMHUB_JWT_SECRET": JWT_SECRET,
+            "STREAMHUB_PORT": str(port),
+            "STREAMHUB_HOST": "127.0.0.1",
+            "STREAMHUB_LOG_LEVEL": "INFO",
+            "STREAMHUB_RECORDER__DISK_FLOOR_MB": "0",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+@dataclass
+class HubProcess:
+    """`python -m streamhub serve` in a subprocess, on a free loopback port."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.log_path = self.data_dir / f"hub-{self.port}.log"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamhub", "serve", "--port", str(self.port)],
+            env=hub_env(self.data_dir, self.port, **self.extra_env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hub exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("hub did not become ready")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class InProcessHub:
+    """The hub's ASGI app served by uvicorn inside the test's event loop."""
+
+    def __init__(self, data_dir: Path, **overrides: Any) -> None:
+        self.port = free_port()
+        os.environ.setdefault("STREAMHUB_LOG_JSON", "false")
+        self.settings: Settings = load_settings(
+            None,
+            data_dir=data_dir,
+            port=self.port,
+            admin_key=ADMIN_KEY,
+            jwt_secret=JWT_SECRET,
+            **overrides,
+        )
+        self.app = create_app(self.settings)
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                self.app,
+                host="127.0.0.1",
+                port=self.port,
+                log_config=None,
+                ws_max_size=self.settings.signaling.max_message_bytes * 4,
+                lifespan="on",
+            )
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def services(self) -> Any:
+        return self.app.state.services
+
+    async def __aenter__(self) -> InProcessHub:
+        self._task = asyncio.get_running_loop().create_task(self.server.serve())
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if self._task.done():
+                self._task.result()
+            if time.monotonic() > deadline:
+                raise RuntimeError("in-process hub did not start")
+            await asyncio.sleep(0.02)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        if self._task is not None:
+            await asyncio.wait_for(self._task, 20)
+
+
+def admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+@dataclass
+class LessonSetup:
+    lesson_id: int
+    code: str
+    lecturer_token: str
+    classroom_ids: list[int]
+    credentials: list[str]
+
+
+class AdminApi:
+    """Drives the hub's HTTP API the way the admin pages do."""
+
+    def __init__(self, base_url: str) -> None:
+        self.http = httpx.AsyncClient(base_url=base_url, headers=admin_headers(), timeout=15)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def post(self, path: str, json: Any = None) -> Any:
+        response = await self.http.post(path, json=json)
+        assert response.status_code < 300, (path, response.status_code, response.text)
+        return response.json() if response.content else None
+
+    async def lesson(
+        self, classrooms: int = 1, start: bool = True, title: str = "Fractions"
+    ) -> LessonSetup:
+        school = await self.post("/api/schools", {"name": f"School {secrets.token_hex(3)}"})
+        ids, creds = [], []
+        for i in range(classrooms):
+            room = await self.post(
+                "/api/classrooms",
+                {"name": f"Class {i + 1}", "school_id": school["id"], "region": "North"},
+            )
+            ids.append(room["id"])
+            issued = await self.post(f"/api/classrooms/{room['id']}/device-credential")
+            creds.append(issued["credential"])
+        lesson = await self.post(
+            "/api/lessons",
+            {
+                "title": title,
+                "subject": "Mathematics",
+                "lecturer_name": "Ms Li",
+                "scheduled_start": "2026-11-24T08:00:00Z",
+                "scheduled_end": "2026-11-24T09:00:00Z",
+                "classroom_ids": ids,
+            },
+        )
+        link = await self.post(f"/api/lessons/{lesson['id']}/lecturer-link")
+        if start:
+            await self.post(f"/api/lessons/{lesson['id']}/start")
+        return LessonSetup(lesson["id"], lesson["join_code"], link["token"], ids, creds)
+
+    async def device_token(self, credential: str, code: str | None = None) -> str:
+        response = await self.http.post(
+            "/api/device/token",
+            json={"lesson_code": code},
+            headers={"Authorization": f"Bearer {credential}"},
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["token"])
