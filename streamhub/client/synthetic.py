@@ -16,23 +16,30 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamTrack
 
 COUNTER_BITS = 20
-BLOCK = 16  # pixels per bit block, top-left of the picture
+MAX_BLOCK = 16  # pixels per bit block, top-left of the picture
+
+
+def block_size(width: int) -> int:
+    # Blocks shrink on small test pictures; 8 px still survives VP8 at low bitrates.
+    return max(4, min(MAX_BLOCK, width // COUNTER_BITS))
 
 
 def stamp_counter(image: np.ndarray, value: int) -> None:
+    block = block_size(image.shape[1])
     for bit in range(COUNTER_BITS):
         on = (value >> bit) & 1
-        x = bit * BLOCK
-        image[0:BLOCK, x : x + BLOCK] = 255 if on else 0
+        x = bit * block
+        image[0:block, x : x + block] = 255 if on else 0
 
 
 def read_counter(frame: av.VideoFrame) -> int:
     """The frame number stamped by PatternVideoTrack, read back from a decoded frame."""
     gray = frame.to_ndarray(format="gray")
+    block = block_size(gray.shape[1])
     value = 0
     for bit in range(COUNTER_BITS):
-        x = bit * BLOCK + BLOCK // 2
-        if gray[BLOCK // 2, x] > 128:
+        x = bit * block + block // 2
+        if gray[block // 2, x] > 128:
             value |= 1 << bit
     return value
 
@@ -62,7 +69,7 @@ class PatternVideoTrack(MediaStreamTrack):
             await asyncio.sleep(delay)
         image = self._base.copy()
         bar = (self.count * 8) % self.width
-        image[BLOCK * 2 :, bar : bar + 16] = 255
+        image[block_size(self.width) * 2 :, bar : bar + 16] = 255
         stamp_counter(image, self.count)
         frame = av.VideoFrame.from_ndarray(image, format="bgr24")
         frame.pts = int(self.count * 90000 / self.fps)

@@ -15,6 +15,10 @@ Written against aiortc 1.16.0 and aioice 0.13.0 (pinned in pyproject.toml). Inte
   out loopback; StreamHub gathers on the configured addresses only.
 - ``aioice.ice.CONSENT_INTERVAL`` / ``CONSENT_FAILURES``: RFC 7675 consent checks every 5 s with 6
   failures allowed notice a vanished peer after ~30 s; the hub must drop it within 10 s.
+- ``aioice.ice.StunProtocol.datagram_received``: aioice hands every non-STUN datagram to DTLS,
+  whatever its source address and size; aiortc's DTLS reader then dies on a zero-length one
+  (``data[0]``), losing the session. The guard drops empty and oversize datagrams and any
+  non-STUN datagram from an address that ICE has not checked.
 """
 
 from __future__ import annotations
@@ -81,6 +85,38 @@ class EncodedFrameTap:
         return [packet]
 
 
+# Larger than any RTP, RTCP or DTLS record a WebRTC peer sends (path MTU ~ 1500).
+MAX_DATAGRAM = 1500
+_original_datagram_received = aioice.ice.StunProtocol.datagram_received
+
+
+# A pair is in progress once the peer sent an authenticated binding request from that address
+# (its DTLS may start before our own check of the pair comes back).
+_CHECKED = (aioice.ice.CandidatePair.State.IN_PROGRESS, aioice.ice.CandidatePair.State.SUCCEEDED)
+
+
+def _validated(protocol: Any, addr: tuple[Any, ...]) -> bool:
+    connection = protocol.receiver
+    source = (addr[0], addr[1])
+    for pair in getattr(connection, "_check_list", ()):
+        if (
+            pair.protocol is protocol
+            and pair.remote_addr == source
+            and pair.state in _CHECKED
+        ):
+            return True
+    return False
+
+
+def _guarded_datagram_received(self: Any, data: bytes | str, addr: tuple[Any, ...]) -> None:
+    if not data or len(data) > MAX_DATAGRAM:
+        return
+    # STUN messages start with two zero bits (RFC 7983); they carry ICE's own checks.
+    if isinstance(data, bytes) and data[0] > 3 and not _validated(self, addr):
+        return
+    _original_datagram_received(self, data, addr)
+
+
 def _tap_decoder(codec: Any) -> EncodedFrameTap:
     return EncodedFrameTap(codec.mimeType, codec.clockRate)
 
@@ -102,6 +138,7 @@ def install(
         _host_addresses = list(host_addresses)
         aioice.ice.get_host_addresses = _configured_host_addresses
         aiortc.rtcrtpreceiver.get_decoder = _tap_decoder  # type: ignore[assignment]
+        aioice.ice.StunProtocol.datagram_received = _guarded_datagram_received  # type: ignore[method-assign]
         # Worst case ~ failures x (1.2 x interval + 0.5 s STUN timeout): about 9 s by default.
         aioice.ice.CONSENT_INTERVAL = consent_interval_s  # type: ignore[assignment]
         aioice.ice.CONSENT_FAILURES = consent_failures

@@ -10,7 +10,12 @@ from tests.support.hub import AdminApi, InProcessHub
 
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(tmp_path / "hub", recorder={"enabled": False}) as running:
+    # The join-rate limit has its own test; here classrooms rejoin many times on purpose.
+    async with InProcessHub(
+        tmp_path / "hub",
+        recorder={"enabled": False},
+        signaling={"joins_per_minute": 1000},
+    ) as running:
         yield running
 
 

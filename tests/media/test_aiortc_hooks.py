@@ -80,3 +80,14 @@ def test_keyframe_detection() -> None:
     delta = b"\x00\x00\x00\x01\x41\x9a"
     assert aiortc_hooks.h264_is_keyframe(idr)
     assert not aiortc_hooks.h264_is_keyframe(delta)
+
+
+def test_datagram_guard_is_installed_on_the_aioice_it_relies_on() -> None:
+    import aioice.ice
+
+    aiortc_hooks.install(["127.0.0.1"])
+    assert aioice.ice.StunProtocol.datagram_received is aiortc_hooks._guarded_datagram_received
+    # The guard reads these aioice internals; an upgrade that renames them must fail here.
+    connection = aioice.ice.Connection(ice_controlling=False)
+    assert isinstance(connection._check_list, list)
+    assert {s.name for s in aiortc_hooks._CHECKED} == {"IN_PROGRESS", "SUCCEEDED"}

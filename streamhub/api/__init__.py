@@ -1,0 +1,14 @@
+"""The HTTP API (FastAPI; OpenAPI at /docs). One module per resource."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from streamhub.api import device, health, lessons, schools
+
+
+def build_router() -> APIRouter:
+    router = APIRouter()
+    for module in (health, schools, lessons, device):
+        router.include_router(module.router)
+    return router

@@ -1,0 +1,102 @@
+"""Who is calling: the admin key, a JWT access token, or a classroom PC's device credential.
+
+Routes declare what they need with the dependencies below; the authorization matrix test
+enumerates every route against every kind of caller."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from streamhub.auth.tokens import Grant
+from streamhub.catalog.models import DeviceCredential
+from streamhub.catalog.store import CREDENTIAL_PREFIX
+from streamhub.errors import Forbidden, Unauthorized
+from streamhub.protocol import Role
+from streamhub.services import Services
+
+_bearer = HTTPBearer(auto_error=False, description="admin key, access token or device credential")
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    role: Role
+    grant: Grant | None  # None for the admin key
+
+    def may_manage_lesson(self, lesson_id: int) -> bool:
+        if self.role is Role.ADMIN:
+            return True
+        return (
+            self.role is Role.LECTURER
+            and self.grant is not None
+            and (self.grant.lesson == lesson_id)
+        )
+
+    def may_view_lesson(self, lesson_id: int) -> bool:
+        return self.role is Role.STAFF or self.may_manage_lesson(lesson_id)
+
+
+def _raw_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("an Authorization: Bearer token is required", code="token_missing")
+    return credentials.credentials
+
+
+async def caller(
+    svc: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    token = _raw_token(credentials)
+    if hmac.compare_digest(token.encode(), svc.secrets.admin_key.encode()):
+        return Caller(Role.ADMIN, None)
+    if token.startswith(CREDENTIAL_PREFIX):
+        raise Unauthorized(
+            "a device credential only opens /api/device routes", code="token_invalid"
+        )
+    grant = svc.tokens.verify(token)
+    # Revocation takes effect on the next request, not at token expiry.
+    if grant.credential_id is not None and not await svc.catalog.credential_active(
+        grant.credential_id
+    ):
+        raise Unauthorized("the device credential was revoked", code="credential_revoked")
+    return Caller(grant.role, grant)
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+
+
+def require(*roles: Role) -> object:
+    allowed = {Role.ADMIN, *roles}
+
+    async def check(who: CallerDep) -> Caller:
+        if who.role not in allowed:
+            raise Forbidden(f"a {who.role.value} token cannot do this")
+        return who
+
+    return Depends(check)
+
+
+async def device(
+    svc: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> DeviceCredential:
+    token = _raw_token(credentials)
+    if not token.startswith(CREDENTIAL_PREFIX):
+        raise Unauthorized("a device credential is required", code="credential_invalid")
+    return await svc.catalog.verify_credential(token)
+
+
+DeviceDep = Annotated[DeviceCredential, Depends(device)]
+AdminOnly = require()
+AdminOrStaff = require(Role.STAFF)

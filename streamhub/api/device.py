@@ -1,0 +1,78 @@
+"""Routes for classroom PCs, authenticated by their device credential: the timetable of
+their classroom, and the exchange of the credential for a lesson access token."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter
+
+from streamhub.api.auth import DeviceDep, ServicesDep
+from streamhub.api.lessons import lesson_out
+from streamhub.api.schemas import DeviceLessonsOut, DeviceTokenIn, DeviceTokenOut
+from streamhub.catalog.models import Lesson, utcnow
+from streamhub.errors import Conflict, Forbidden, NotFound
+from streamhub.protocol import Role
+
+router = APIRouter(prefix="/api/device", tags=["classroom PCs"])
+
+
+async def _upcoming(svc: ServicesDep, classroom_id: int) -> list[Lesson]:
+    page = await svc.catalog.list_lessons(200, 0, None, classroom_id)
+    horizon = utcnow() - timedelta(hours=12)
+    return [
+        x
+        for x in page.items
+        if x.status == "live" or (x.status == "scheduled" and x.scheduled_end >= horizon)
+    ]
+
+
+@router.get("/lessons")
+async def device_lessons(svc: ServicesDep, credential: DeviceDep) -> DeviceLessonsOut:
+    """This classroom's live and upcoming lessons, soonest first."""
+    room = await svc.catalog.get_classroom(credential.classroom_id)
+    lessons = await _upcoming(svc, room.id)
+    lessons.sort(key=lambda x: (x.status != "live", x.scheduled_start))
+    return DeviceLessonsOut(
+        classroom_id=room.id, classroom_name=room.name, lessons=[lesson_out(x) for x in lessons]
+    )
+
+
+@router.post("/token")
+async def device_token(
+    body: DeviceTokenIn, svc: ServicesDep, credential: DeviceDep
+) -> DeviceTokenOut:
+    """Exchange the credential for an access token to a live lesson: the one named by its
+    join code, or (no code) this classroom's live lesson."""
+    room = await svc.catalog.get_classroom(credential.classroom_id)
+    if body.lesson_code is not None:
+        lesson = await svc.catalog.lesson_by_code(body.lesson_code)
+        invited = {c.id for c in lesson.classrooms}
+        if invited and room.id not in invited:
+            raise Forbidden("this classroom is not invited to the lesson", code="not_invited")
+    else:
+        live = [x for x in await _upcoming(svc, room.id) if x.status == "live"]
+        if not live:
+            raise NotFound("this classroom has no live lesson now", code="no_live_lesson")
+        lesson = live[0]
+    if lesson.status != "live":
+        raise Conflict(f"the lesson is {lesson.status}, not live", code="lesson_not_live")
+    ttl = svc.settings.auth.access_token_ttl_s
+    token = svc.tokens.issue(
+        sub=f"classroom-{room.id}",
+        role=Role.CLASSROOM,
+        lesson=lesson.id,
+        name=room.name,
+        can_publish=True,
+        can_subscribe=True,
+        classroom_id=room.id,
+        credential_id=credential.id,
+        ttl_s=ttl,
+    )
+    return DeviceTokenOut(
+        token=token,
+        lesson_id=lesson.id,
+        lesson_code=lesson.join_code,
+        lesson_title=lesson.title,
+        expires_in_s=ttl,
+    )

@@ -1,0 +1,194 @@
+"""Lessons: the timetable (admin), going live and ending (admin or the lesson's lecturer),
+who is in a live lesson and who attended an ended one, and the links that open it."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, Query, Response
+
+from streamhub.api.auth import AdminOnly, AdminOrStaff, CallerDep, ServicesDep
+from streamhub.api.schemas import (
+    AttendanceOut,
+    LessonIn,
+    LessonOut,
+    LessonPatch,
+    LinkOut,
+    PageOut,
+    ParticipantOut,
+    TokenOut,
+)
+from streamhub.catalog.models import Lesson
+from streamhub.errors import Forbidden
+from streamhub.protocol import Role
+
+router = APIRouter(prefix="/api", tags=["lessons"])
+Status = Query(None, pattern="^(scheduled|live|ended)$")
+
+
+def lesson_out(lesson: Lesson) -> LessonOut:
+    return LessonOut(
+        id=lesson.id,
+        title=lesson.title,
+        subject=lesson.subject,
+        lecturer_name=lesson.lecturer_name,
+        scheduled_start=lesson.scheduled_start,
+        scheduled_end=lesson.scheduled_end,
+        status=lesson.status,
+        join_code=lesson.join_code,
+        classroom_ids=sorted(c.id for c in lesson.classrooms),
+        started_at=lesson.started_at,
+        ended_at=lesson.ended_at,
+    )
+
+
+@router.post("/lessons", status_code=201, dependencies=[AdminOnly])
+async def create_lesson(body: LessonIn, svc: ServicesDep) -> LessonOut:
+    lesson = await svc.catalog.create_lesson(**body.model_dump())
+    return lesson_out(lesson)
+
+
+@router.get("/lessons", dependencies=[AdminOrStaff])
+async def list_lessons(
+    svc: ServicesDep,
+    status: str | None = Status,
+    classroom_id: int | None = Query(None, ge=1),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> PageOut[LessonOut]:
+    page = await svc.catalog.list_lessons(limit, offset, status, classroom_id)
+    items = [lesson_out(x) for x in page.items]
+    return PageOut(items=items, total=page.total, limit=limit, offset=offset)
+
+
+@router.get("/lessons/by-code/{code}")
+async def lesson_by_code(code: str, svc: ServicesDep, who: CallerDep) -> LessonOut:
+    """The lesson behind a join code, for the pages that open it."""
+    lesson = await svc.catalog.lesson_by_code(code[:16])
+    allowed = who.may_view_lesson(lesson.id) or (
+        who.grant is not None and who.grant.lesson == lesson.id
+    )
+    if not allowed:
+        raise Forbidden("this token is for another lesson", code="wrong_lesson")
+    return lesson_out(lesson)
+
+
+@router.get("/lessons/{lesson_id}")
+async def get_lesson(lesson_id: int, svc: ServicesDep, who: CallerDep) -> LessonOut:
+    if not who.may_view_lesson(lesson_id):
+        raise Forbidden("this token cannot see this lesson")
+    return lesson_out(await svc.catalog.get_lesson(lesson_id))
+
+
+@router.patch("/lessons/{lesson_id}", dependencies=[AdminOnly])
+async def update_lesson(lesson_id: int, body: LessonPatch, svc: ServicesDep) -> LessonOut:
+    changes = body.model_dump(exclude_none=True)
+    return lesson_out(await svc.catalog.update_lesson(lesson_id, changes))
+
+
+@router.delete("/lessons/{lesson_id}", status_code=204, dependencies=[AdminOnly])
+async def delete_lesson(lesson_id: int, svc: ServicesDep) -> Response:
+    await svc.catalog.delete_lesson(lesson_id)
+    return Response(status_code=204)
+
+
+@router.post("/lessons/{lesson_id}/start")
+async def start_lesson(lesson_id: int, svc: ServicesDep, who: CallerDep) -> LessonOut:
+    """Go live: classrooms may join from now on."""
+    if not who.may_manage_lesson(lesson_id):
+        raise Forbidden("only an admin or this lesson's lecturer can start it")
+    lesson = await svc.catalog.set_lesson_status(lesson_id, "live")
+    await svc.lessons.start_lesson(svc.catalog.info(lesson))
+    return lesson_out(lesson)
+
+
+@router.post("/lessons/{lesson_id}/end")
+async def end_lesson(lesson_id: int, svc: ServicesDep, who: CallerDep) -> LessonOut:
+    """End the lesson: every connection is closed and the recording is finalized."""
+    if not who.may_manage_lesson(lesson_id):
+        raise Forbidden("only an admin or this lesson's lecturer can end it")
+    lesson = await svc.catalog.set_lesson_status(lesson_id, "ended")
+    await svc.lessons.end_lesson(lesson_id)
+    await svc.catalog.close_open_attendance(lesson_id)
+    return lesson_out(lesson)
+
+
+@router.get("/lessons/{lesson_id}/participants")
+async def participants(lesson_id: int, svc: ServicesDep, who: CallerDep) -> list[ParticipantOut]:
+    """Who is in the live lesson now, with each one's latest media stats."""
+    if not who.may_view_lesson(lesson_id):
+        raise Forbidden("this token cannot see this lesson")
+    await svc.catalog.get_lesson(lesson_id)
+    stats = {s.participant: s for s in svc.lessons.stats(lesson_id)}
+    return [
+        ParticipantOut(**p.model_dump(), stats=stats.get(p.id))
+        for p in svc.lessons.participants(lesson_id)
+    ]
+
+
+@router.get("/lessons/{lesson_id}/attendance")
+async def attendance(lesson_id: int, svc: ServicesDep, who: CallerDep) -> list[AttendanceOut]:
+    """Who joined, when, for how long, and their average network quality (0..1)."""
+    if not who.may_view_lesson(lesson_id):
+        raise Forbidden("this token cannot see this lesson")
+    rows = await svc.catalog.attendance(lesson_id)
+    return [
+        AttendanceOut(
+            participant_id=r.participant_id,
+            role=r.role,
+            name=r.name,
+            classroom_id=r.classroom_id,
+            joined_at=r.joined_at,
+            left_at=r.left_at,
+            duration_s=(r.left_at - r.joined_at).total_seconds() if r.left_at else None,
+            quality=r.quality,
+        )
+        for r in rows
+        if r.role in (Role.LECTURER.value, Role.CLASSROOM.value)
+    ]
+
+
+@router.post("/lessons/{lesson_id}/lecturer-link", dependencies=[AdminOnly])
+async def lecturer_link(lesson_id: int, svc: ServicesDep) -> LinkOut:
+    """A link for the lecturer: it opens the console and carries the lecturer's token."""
+    lesson = await svc.catalog.get_lesson(lesson_id)
+    ttl = svc.settings.auth.lecturer_link_ttl_s
+    token = svc.tokens.issue(
+        sub=f"lecturer-{lesson.id}",
+        role=Role.LECTURER,
+        lesson=lesson.id,
+        name=lesson.lecturer_name or "Lecturer",
+        can_publish=True,
+        can_subscribe=True,
+        ttl_s=ttl,
+    )
+    # The token rides in the fragment, which browsers never send to a server or log.
+    url = f"{svc.settings.effective_public_url}/lesson/{lesson.join_code}#token={token}"
+    return LinkOut(token=token, url=url, expires_in_s=ttl)
+
+
+@router.post("/lessons/{lesson_id}/recorder-token", dependencies=[AdminOnly])
+async def recorder_token(lesson_id: int, svc: ServicesDep) -> TokenOut:
+    """A token for a separate `recorder` process: a hidden subscriber of this lesson."""
+    await svc.catalog.get_lesson(lesson_id)
+    ttl = svc.settings.auth.access_token_ttl_s
+    token = svc.tokens.issue(
+        sub=f"recorder-{lesson_id}",
+        role=Role.RECORDER,
+        lesson=lesson_id,
+        name="Recorder",
+        can_subscribe=True,
+        hidden=True,
+        ttl_s=ttl,
+    )
+    return TokenOut(token=token, expires_in_s=ttl)
+
+
+@router.post("/tokens/staff", dependencies=[AdminOnly], tags=["tokens"])
+async def staff_token(svc: ServicesDep) -> TokenOut:
+    """A token for staff: the library, recordings and attendance, no live media."""
+    ttl = svc.settings.auth.access_token_ttl_s
+    token = svc.tokens.issue(
+        sub=f"staff-{secrets.token_hex(4)}", role=Role.STAFF, name="Staff", ttl_s=ttl
+    )
+    return TokenOut(token=token, expires_in_s=ttl)

@@ -1,0 +1,182 @@
+"""Request and response bodies of the HTTP API. Requests refuse unknown fields."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from streamhub.protocol import ParticipantInfo, ParticipantStats
+
+T = TypeVar("T")
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PageOut(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+# ---------------------------------------------------------------- schools
+
+
+class SchoolIn(Body):
+    name: Name
+    region: Label = ""
+
+
+class SchoolPatch(Body):
+    name: Name | None = None
+    region: Label | None = None
+
+
+class SchoolOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    region: str
+    created_at: datetime
+
+
+# ---------------------------------------------------------------- classrooms
+
+
+class ClassroomIn(Body):
+    name: Name
+    school_id: int = Field(ge=1)
+    region: Label = ""
+
+
+class ClassroomPatch(Body):
+    name: Name | None = None
+    school_id: int | None = Field(default=None, ge=1)
+    region: Label | None = None
+
+
+class ClassroomOut(BaseModel):
+    id: int
+    name: str
+    school_id: int
+    school_name: str
+    region: str
+    created_at: datetime
+
+
+class CredentialOut(BaseModel):
+    id: int
+    classroom_id: int
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    model_config = ConfigDict(from_attributes=True)
+
+
+class CredentialIn(Body):
+    label: Label = ""
+
+
+class IssuedCredentialOut(BaseModel):
+    credential_id: int
+    classroom_id: int
+    credential: str = Field(description="shown once; the hub keeps only its hash")
+    agent_command: str
+    classroom_page: str = Field(description="browser classroom link for this PC")
+
+
+# ---------------------------------------------------------------- lessons
+
+
+class LessonIn(Body):
+    title: Name
+    subject: Label = ""
+    lecturer_name: Label = ""
+    scheduled_start: AwareDatetime
+    scheduled_end: AwareDatetime
+    classroom_ids: list[int] = Field(default_factory=list, max_length=1000)
+
+    @model_validator(mode="after")
+    def _order(self) -> LessonIn:
+        if self.scheduled_end <= self.scheduled_start:
+            raise ValueError("scheduled_end must be after scheduled_start")
+        return self
+
+
+class LessonPatch(Body):
+    title: Name | None = None
+    subject: Label | None = None
+    lecturer_name: Label | None = None
+    scheduled_start: AwareDatetime | None = None
+    scheduled_end: AwareDatetime | None = None
+    classroom_ids: list[int] | None = Field(default=None, max_length=1000)
+
+
+class LessonOut(BaseModel):
+    id: int
+    title: str
+    subject: str
+    lecturer_name: str
+    scheduled_start: datetime
+    scheduled_end: datetime
+    status: str
+    join_code: str
+    classroom_ids: list[int]
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+class LinkOut(BaseModel):
+    token: str
+    url: str
+    expires_in_s: int
+
+
+class TokenOut(BaseModel):
+    token: str
+    expires_in_s: int
+
+
+class ParticipantOut(ParticipantInfo):
+    stats: ParticipantStats | None = None
+
+
+class AttendanceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    participant_id: str
+    role: str
+    name: str
+    classroom_id: int | None
+    joined_at: datetime
+    left_at: datetime | None
+    duration_s: float | None
+    quality: float | None
+
+
+# ---------------------------------------------------------------- classroom PCs
+
+
+class DeviceTokenIn(Body):
+    lesson_code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{4,16}$")] | None = None
+
+
+class DeviceTokenOut(BaseModel):
+    token: str
+    lesson_id: int
+    lesson_code: str
+    lesson_title: str
+    expires_in_s: int
+
+
+class DeviceLessonsOut(BaseModel):
+    classroom_id: int
+    classroom_name: str
+    lessons: list[LessonOut]

@@ -1,0 +1,1 @@
+"""The lesson catalog: schools, classrooms, lessons, device credentials, attendance, recordings."""

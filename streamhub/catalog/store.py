@@ -1,0 +1,475 @@
+"""The catalog store: one async SQLAlchemy engine, migrated on open, with the queries the
+API, the live rooms and the recorder need. SQLite by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from streamhub.catalog.models import (
+    Attendance,
+    Classroom,
+    DeviceCredential,
+    Lesson,
+    Recording,
+    School,
+    lesson_invites,
+    utcnow,
+)
+from streamhub.config import Settings
+from streamhub.errors import Conflict, NotFound, Unauthorized
+from streamhub.lesson.ports import LessonInfo
+from streamhub.protocol import Role
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# No 0/O or 1/I/L: join codes are read aloud and typed by hand in classrooms.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CREDENTIAL_PREFIX = "dc_"
+
+T = TypeVar("T")
+M = TypeVar("M")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    total: int
+
+
+@dataclass(frozen=True)
+class IssuedCredential:
+    id: int
+    classroom_id: int
+    secret: str  # the full credential string, shown once
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _run_migrations(connection: Connection) -> None:
+    config = Config(str(MIGRATIONS / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+class Catalog:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.session = async_sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Catalog:
+        url = settings.effective_database_url
+        engine = create_async_engine(url)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        async with engine.begin() as connection:
+            await connection.run_sync(_run_migrations)
+        return cls(engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.exec_driver_sql("SELECT 1")
+
+    # ------------------------------------------------------------ generic helpers
+
+    async def _get(self, model: type[M], ident: int) -> M:
+        async with self.session() as session:
+            row = await session.get(model, ident)
+        if row is None:
+            raise NotFound(f"no {model.__name__.lower()} with id {ident}")
+        return row
+
+    async def _page(self, query: Any, limit: int, offset: int) -> Page[Any]:
+        async with self.session() as session:
+            total = await session.scalar(select(func.count()).select_from(query.subquery()))
+            rows = (await session.scalars(query.limit(limit).offset(offset))).unique().all()
+        return Page(list(rows), int(total or 0))
+
+    async def _update(self, model: type[M], ident: int, changes: dict[str, Any]) -> M:
+        async with self.session() as session, session.begin():
+            row = await session.get(model, ident)
+            if row is None:
+                raise NotFound(f"no {model.__name__.lower()} with id {ident}")
+            for key, value in changes.items():
+                setattr(row, key, value)
+        return row
+
+    async def _delete(self, model: type[Any], ident: int) -> None:
+        async with self.session() as session, session.begin():
+            row = await session.get(model, ident)
+            if row is None:
+                raise NotFound(f"no {model.__name__.lower()} with id {ident}")
+            await session.delete(row)
+
+    # ------------------------------------------------------------ schools
+
+    async def create_school(self, name: str, region: str = "") -> School:
+        school = School(name=name, region=region)
+        async with self.session() as session, session.begin():
+            session.add(school)
+        return school
+
+    async def get_school(self, school_id: int) -> School:
+        return await self._get(School, school_id)
+
+    async def list_schools(self, limit: int, offset: int) -> Page[School]:
+        return await self._page(select(School).order_by(School.id), limit, offset)
+
+    async def update_school(self, school_id: int, changes: dict[str, Any]) -> School:
+        return await self._update(School, school_id, changes)
+
+    async def delete_school(self, school_id: int) -> None:
+        await self._delete(School, school_id)
+
+    # ------------------------------------------------------------ classrooms
+
+    async def create_classroom(self, school_id: int, name: str, region: str) -> Classroom:
+        await self.get_school(school_id)
+        async with self.session() as session, session.begin():
+            room = Classroom(school_id=school_id, name=name, region=region)
+            session.add(room)
+        return await self.get_classroom(room.id)
+
+    async def get_classroom(self, classroom_id: int) -> Classroom:
+        return await self._get(Classroom, classroom_id)
+
+    async def list_classrooms(
+        self, limit: int, offset: int, school_id: int | None = None
+    ) -> Page[Classroom]:
+        query = select(Classroom).order_by(Classroom.id)
+        if school_id is not None:
+            query = query.where(Classroom.school_id == school_id)
+        return await self._page(query, limit, offset)
+
+    async def update_classroom(self, classroom_id: int, changes: dict[str, Any]) -> Classroom:
+        if "school_id" in changes:
+            await self.get_school(changes["school_id"])
+        await self._update(Classroom, classroom_id, changes)
+        return await self.get_classroom(classroom_id)
+
+    async def delete_classroom(self, classroom_id: int) -> None:
+        await self._delete(Classroom, classroom_id)
+
+    # ------------------------------------------------------------ lessons
+
+    async def _classrooms(self, session: AsyncSession, ids: Sequence[int]) -> list[Classroom]:
+        wanted = set(ids)
+        rows = list(
+            (await session.scalars(select(Classroom).where(Classroom.id.in_(wanted)))).all()
+        )
+        missing = wanted - {r.id for r in rows}
+        if missing:
+            raise NotFound(f"no classroom with id {sorted(missing)[0]}")
+        return rows
+
+    async def create_lesson(
+        self,
+        *,
+        title: str,
+        subject: str,
+        lecturer_name: str,
+        scheduled_start: datetime,
+        scheduled_end: datetime,
+        classroom_ids: Sequence[int],
+    ) -> Lesson:
+        for _ in range(8):
+            code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
+            try:
+                async with self.session() as session, session.begin():
+                    lesson = Lesson(
+                        title=title,
+                        subject=subject,
+                        lecturer_name=lecturer_name,
+                        scheduled_start=scheduled_start,
+                        scheduled_end=scheduled_end,
+                        status="scheduled",
+                        join_code=code,
+                    )
+                    lesson.classrooms = await self._classrooms(session, classroom_ids)
+                    session.add(lesson)
+            except IntegrityError:
+                continue  # join code collision: draw another
+            return lesson
+        raise Conflict("could not allocate a join code")
+
+    async def get_lesson(self, lesson_id: int) -> Lesson:
+        return await self._get(Lesson, lesson_id)
+
+    async def lesson_by_code(self, code: str) -> Lesson:
+        async with self.session() as session:
+            lesson = await session.scalar(select(Lesson).where(Lesson.join_code == code.upper()))
+        if lesson is None:
+            raise NotFound("no lesson with this join code")
+        return lesson
+
+    async def list_lessons(
+        self,
+        limit: int,
+        offset: int,
+        status: str | None = None,
+        classroom_id: int | None = None,
+    ) -> Page[Lesson]:
+        query = select(Lesson).order_by(Lesson.scheduled_start, Lesson.id)
+        if status is not None:
+            query = query.where(Lesson.status == status)
+        if classroom_id is not None:
+            query = query.join(lesson_invites).where(lesson_invites.c.classroom_id == classroom_id)
+        return await self._page(query, limit, offset)
+
+    async def update_lesson(self, lesson_id: int, changes: dict[str, Any]) -> Lesson:
+        async with self.session() as session, session.begin():
+            lesson = await session.get(Lesson, lesson_id)
+            if lesson is None:
+                raise NotFound(f"no lesson with id {lesson_id}")
+            if lesson.status == "ended":
+                raise Conflict("an ended lesson cannot be edited", code="lesson_ended")
+            ids = changes.pop("classroom_ids", None)
+            if ids is not None:
+                lesson.classrooms = await self._classrooms(session, ids)
+            for key, value in changes.items():
+                setattr(lesson, key, value)
+            if lesson.scheduled_end <= lesson.scheduled_start:
+                raise Conflict("the lesson must end after it starts", code="bad_schedule")
+        return lesson
+
+    async def delete_lesson(self, lesson_id: int) -> None:
+        lesson = await self.get_lesson(lesson_id)
+        if lesson.status == "live":
+            raise Conflict("end the lesson before deleting it", code="lesson_live")
+        await self._delete(Lesson, lesson_id)
+
+    async def set_lesson_status(self, lesson_id: int, status: str) -> Lesson:
+        async with self.session() as session, session.begin():
+            lesson = await session.get(Lesson, lesson_id)
+            if lesson is None:
+                raise NotFound(f"no lesson with id {lesson_id}")
+            allowed = {"live": {"scheduled", "live"}, "ended": {"live", "scheduled", "ended"}}
+            if lesson.status not in allowed[status]:
+                raise Conflict(
+                    f"a lesson that is {lesson.status} cannot become {status}",
+                    code=f"lesson_{lesson.status}",
+                )
+            if status == "live" and lesson.started_at is None:
+                lesson.started_at = utcnow()
+            if status == "ended" and lesson.ended_at is None:
+                lesson.ended_at = utcnow()
+            lesson.status = status
+        return lesson
+
+    @staticmethod
+    def info(lesson: Lesson) -> LessonInfo:
+        return LessonInfo(
+            id=lesson.id,
+            title=lesson.title,
+            subject=lesson.subject,
+            lecturer_name=lesson.lecturer_name,
+            join_code=lesson.join_code,
+            status=lesson.status,
+            invited_classroom_ids=frozenset(c.id for c in lesson.classrooms),
+        )
+
+    async def lesson_info(self, lesson_id: int) -> LessonInfo | None:
+        async with self.session() as session:
+            lesson = await session.get(Lesson, lesson_id)
+        return None if lesson is None else self.info(lesson)
+
+    async def live_lessons(self) -> list[LessonInfo]:
+        async with self.session() as session:
+            rows = (await session.scalars(select(Lesson).where(Lesson.status == "live"))).all()
+        return [self.info(r) for r in rows]
+
+    # ------------------------------------------------------------ device credentials
+
+    async def issue_credential(self, classroom_id: int, label: str = "") -> IssuedCredential:
+        await self.get_classroom(classroom_id)
+        secret = secrets.token_urlsafe(32)
+        async with self.session() as session, session.begin():
+            row = DeviceCredential(
+                classroom_id=classroom_id, secret_hash=_hash(secret), label=label
+            )
+            session.add(row)
+        return IssuedCredential(row.id, classroom_id, f"{CREDENTIAL_PREFIX}{row.id}_{secret}")
+
+    async def list_credentials(self, classroom_id: int) -> list[DeviceCredential]:
+        await self.get_classroom(classroom_id)
+        async with self.session() as session:
+            query = select(DeviceCredential).where(DeviceCredential.classroom_id == classroom_id)
+            return list((await session.scalars(query.order_by(DeviceCredential.id))).all())
+
+    async def verify_credential(self, credential: str) -> DeviceCredential:
+        """The active credential this string proves, or Unauthorized (revoked or unknown)."""
+        ident, _, secret = credential.removeprefix(CREDENTIAL_PREFIX).partition("_")
+        if not credential.startswith(CREDENTIAL_PREFIX) or not ident.isdigit() or not secret:
+            raise Unauthorized("malformed device credential", code="credential_invalid")
+        async with self.session() as session, session.begin():
+            row = await session.get(DeviceCredential, int(ident))
+            if row is None or not hmac.compare_digest(row.secret_hash, _hash(secret)):
+                raise Unauthorized("unknown device credential", code="credential_invalid")
+            if row.revoked_at is not None:
+                raise Unauthorized(
+                    "this device credential was revoked; ask the school admin for a new one",
+                    code="credential_revoked",
+                )
+            row.last_used_at = utcnow()
+        return row
+
+    async def revoke_credential(self, credential_id: int) -> DeviceCredential:
+        async with self.session() as session, session.begin():
+            row = await session.get(DeviceCredential, credential_id)
+            if row is None:
+                raise NotFound(f"no device credential with id {credential_id}")
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+        return row
+
+    async def credential_active(self, credential_id: int) -> bool:
+        async with self.session() as session:
+            row = await session.get(DeviceCredential, credential_id)
+        return row is not None and row.revoked_at is None
+
+    # ------------------------------------------------------------ attendance
+
+    async def attendance_joined(
+        self,
+        lesson_id: int,
+        participant_id: str,
+        role: Role,
+        name: str,
+        classroom_id: int | None,
+    ) -> int:
+        row = Attendance(
+            lesson_id=lesson_id,
+            participant_id=participant_id,
+            role=role.value,
+            name=name,
+            classroom_id=classroom_id,
+            joined_at=utcnow(),
+        )
+        async with self.session() as session, session.begin():
+            session.add(row)
+        return row.id
+
+    async def attendance_left(self, attendance_id: int, quality: float | None) -> None:
+        async with self.session() as session, session.begin():
+            row = await session.get(Attendance, attendance_id)
+            if row is not None and row.left_at is None:
+                row.left_at = utcnow()
+                row.quality = quality
+
+    async def attendance(self, lesson_id: int) -> list[Attendance]:
+        await self.get_lesson(lesson_id)
+        async with self.session() as session:
+            query = (
+                select(Attendance)
+                .where(Attendance.lesson_id == lesson_id)
+                .order_by(Attendance.joined_at, Attendance.id)
+            )
+            return list((await session.scalars(query)).all())
+
+    async def close_open_attendance(self, lesson_id: int) -> None:
+        """Lesson end (or a hub restart) closes the rows of everyone still listed."""
+        async with self.session() as session, session.begin():
+            query = select(Attendance).where(
+                Attendance.lesson_id == lesson_id, Attendance.left_at.is_(None)
+            )
+            for row in (await session.scalars(query)).all():
+                row.left_at = utcnow()
+
+    # ------------------------------------------------------------ recordings
+
+    async def create_recording(self, lesson_id: int, directory: str) -> Recording:
+        async with self.session() as session, session.begin():
+            row = Recording(
+                lesson_id=lesson_id,
+                directory=directory,
+                state="recording",
+                failure_reason="",
+                started_at=utcnow(),
+                duration_s=0.0,
+                size_bytes=0,
+                progress=0.0,
+                has_screen=False,
+            )
+            session.add(row)
+        return await self.get_recording(row.id)
+
+    async def get_recording(self, recording_id: int) -> Recording:
+        return await self._get(Recording, recording_id)
+
+    async def update_recording(self, recording_id: int, **changes: Any) -> Recording:
+        await self._update(Recording, recording_id, changes)
+        return await self.get_recording(recording_id)
+
+    async def recordings_in_state(self, *states: str) -> list[Recording]:
+        async with self.session() as session:
+            query = select(Recording).where(Recording.state.in_(states)).order_by(Recording.id)
+            return list((await session.scalars(query)).unique().all())
+
+    async def list_recordings(
+        self,
+        limit: int,
+        offset: int,
+        *,
+        subject: str | None = None,
+        lecturer: str | None = None,
+        classroom_id: int | None = None,
+        date_from: datetime | None = None,
+        date_to: datetime | None = None,
+        q: str | None = None,
+    ) -> Page[Recording]:
+        query = select(Recording).join(Lesson).order_by(Recording.started_at.desc(), Recording.id)
+        if subject:
+            query = query.where(func.lower(Lesson.subject) == subject.lower())
+        if lecturer:
+            query = query.where(func.lower(Lesson.lecturer_name) == lecturer.lower())
+        if q:
+            query = query.where(Lesson.title.ilike(f"%{q}%"))
+        if classroom_id is not None:
+            query = query.where(
+                Lesson.id.in_(
+                    select(lesson_invites.c.lesson_id).where(
+                        lesson_invites.c.classroom_id == classroom_id
+                    )
+                )
+            )
+        if date_from is not None:
+            query = query.where(Recording.started_at >= date_from)
+        if date_to is not None:
+            query = query.where(Recording.started_at < date_to)
+        return await self._page(query, limit, offset)
+
+    async def delete_recording(self, recording_id: int) -> Recording:
+        row = await self.get_recording(recording_id)
+        await self._delete(Recording, recording_id)
+        return row
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # Foreign keys for the cascades; WAL so readers (the library) never block the recorder.
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
