@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from recorder.service import RecorderService
 from streamhub.api import build_router
 from streamhub.api.problems import install_problem_handlers
 from streamhub.auth.secrets import load_secrets
@@ -16,6 +17,7 @@ from streamhub.auth.tokens import TokenIssuer
 from streamhub.catalog.store import Catalog
 from streamhub.config import Settings
 from streamhub.lesson.registry import LessonRegistry
+from streamhub.metrics import HubMetrics
 from streamhub.services import Services
 from streamhub.signaling.route import build_signaling_router
 from streamhub.web import mount_web
@@ -31,14 +33,20 @@ def create_app(settings: Settings) -> FastAPI:
         secrets = load_secrets(settings)
         tokens = TokenIssuer(secrets.jwt_secret, settings.auth.access_token_ttl_s)
         catalog = await Catalog.open(settings)
-        lessons = LessonRegistry(settings, catalog, tokens)
-        services = Services(settings, secrets, tokens, catalog, lessons)
+        metrics = HubMetrics(settings.node_id)
+        lessons = LessonRegistry(settings, catalog, tokens, metrics)
+        metrics.watch_rooms(lambda: lessons.rooms.values())
+        services = Services(settings, secrets, tokens, catalog, lessons, metrics)
         app.state.services = services
         await lessons.start()
+        recorder = RecorderService(settings, catalog, tokens, lessons)
+        app.state.recorder = recorder
+        await recorder.start()
         logger.info("hub ready at %s", settings.effective_public_url)
         try:
             yield
         finally:
+            await recorder.close()
             await lessons.close()
             await catalog.close()
 

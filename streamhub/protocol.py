@@ -263,6 +263,7 @@ class Joined(Message):
     video_codec: str
     layout: list[Slot]
     recording: bool = False
+    recording_note: str | None = None
 
 
 class Answer(Message):

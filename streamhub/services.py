@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from streamhub.auth.secrets import HubSecrets
 from streamhub.auth.tokens import TokenIssuer
 from streamhub.config import Settings
 from streamhub.lesson.registry import LessonRegistry
+from streamhub.metrics import HubMetrics
 
 if TYPE_CHECKING:
     from streamhub.catalog.store import Catalog
@@ -21,3 +22,4 @@ class Services:
     tokens: TokenIssuer
     catalog: Catalog
     lessons: LessonRegistry
+    metrics: HubMetrics = field(default_factory=HubMetrics)

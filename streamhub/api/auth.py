@@ -19,7 +19,9 @@ from streamhub.errors import Forbidden, Unauthorized
 from streamhub.protocol import Role
 from streamhub.services import Services
 
-_bearer = HTTPBearer(auto_error=False, description="admin key, access token or device credential")
+bearer_scheme = HTTPBearer(
+    auto_error=False, description="admin key, access token or device credential"
+)
 
 
 def services(request: Request) -> Services:
@@ -55,7 +57,7 @@ def _raw_token(credentials: HTTPAuthorizationCredentials | None) -> str:
 
 async def caller(
     svc: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Caller:
     token = _raw_token(credentials)
     if hmac.compare_digest(token.encode(), svc.secrets.admin_key.encode()):
@@ -89,7 +91,7 @@ def require(*roles: Role) -> object:
 
 async def device(
     svc: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> DeviceCredential:
     token = _raw_token(credentials)
     if not token.startswith(CREDENTIAL_PREFIX):

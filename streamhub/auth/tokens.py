@@ -14,6 +14,7 @@ from streamhub.protocol import Role
 
 ALGORITHM = "HS256"
 ISSUER = "streamhub"
+TICKET_AUDIENCE = "streamhub-media"
 
 
 class Grant(BaseModel):
@@ -95,3 +96,33 @@ class TokenIssuer:
             return Grant.model_validate(claims)
         except ValidationError as exc:
             raise Unauthorized("token grants are malformed", code="token_invalid") from exc
+
+    # ------------------------------------------------------------ media tickets
+
+    def issue_ticket(self, recording_id: int, ttl_s: int = 3600) -> str:
+        """A read-only ticket for one recording's files, for `<video src>` and `<img src>`,
+        which cannot send an Authorization header. Its audience keeps it from ever passing
+        as an access token."""
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "aud": TICKET_AUDIENCE,
+            "rec": recording_id,
+            "iat": now,
+            "exp": now + ttl_s,
+        }
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def ticket_allows(self, ticket: str, recording_id: int) -> bool:
+        try:
+            claims = jwt.decode(
+                ticket,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                audience=TICKET_AUDIENCE,
+                options={"require": ["exp", "aud", "rec"]},
+            )
+        except jwt.PyJWTError:
+            return False
+        return claims.get("rec") == recording_id

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from streamhub.auth.tokens import Grant, TokenIssuer
 from streamhub.config import Settings
@@ -25,6 +26,9 @@ from streamhub.protocol import (
     Slot,
     StatsSummary,
 )
+
+if TYPE_CHECKING:
+    from streamhub.metrics import HubMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +54,15 @@ QUALITY_SCORE = {"good": 1.0, "fair": 0.6, "poor": 0.2}
 
 
 class LessonRegistry:
-    def __init__(self, settings: Settings, catalog: CatalogPort, tokens: TokenIssuer) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: CatalogPort,
+        tokens: TokenIssuer,
+        metrics: HubMetrics | None = None,
+    ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.catalog = catalog
         self.tokens = tokens
         self.rooms: dict[int, Room] = {}
@@ -214,6 +225,8 @@ class LessonRegistry:
 
     async def leave(self, room: Room, participant: Participant, reason: str) -> None:
         room.remove(participant, reason)
+        if self.metrics is not None:
+            self.metrics.member_left(participant)
         if participant.attendance_id is not None:
             samples = participant.quality_samples
             quality = sum(samples) / len(samples) if samples else None
@@ -255,6 +268,10 @@ class LessonRegistry:
             fps = camera.fps if camera is not None else (reported.fps if reported else None)
             quality = quality_of(loss, rtt, fps)
             member.quality_samples.append(QUALITY_SCORE[quality])
+            if self.metrics is not None:
+                self.metrics.observe_member(
+                    member, measured.bitrate_in_kbps, measured.bitrate_out_kbps, loss
+                )
             member.stats = ParticipantStats(
                 participant=member.id,
                 bitrate_in_kbps=round(measured.bitrate_in_kbps, 1),

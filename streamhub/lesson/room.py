@@ -44,6 +44,8 @@ class Room:
         self.listening: str | None = None
         self.tiles: list[str | None] = []
         self.recording = False
+        # Why the lesson is not recorded (e.g. the disk floor), for lecturers who join later.
+        self.recording_note: str | None = None
         self.started_at = time.time()
 
     # ------------------------------------------------------------ membership

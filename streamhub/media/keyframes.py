@@ -24,15 +24,24 @@ class KeyframeRequester:
         self._on_sent = on_sent
         self._last_sent = -1e9
         self._pending: asyncio.Task[None] | None = None
+        self.requested = 0
         self.sent = 0
         self.coalesced = 0
+        self._counted = (0, 0)
 
     def request(self) -> None:
+        self.requested += 1
         if self._pending is not None:
             self.coalesced += 1
             return
         wait = self._last_sent + self._interval_s - time.monotonic()
         self._pending = asyncio.get_running_loop().create_task(self._send_after(max(0.0, wait)))
+
+    def take_counts(self) -> tuple[int, int]:
+        """(requested, sent) since the previous call, for metrics counters that only go up."""
+        requested, sent = self.requested - self._counted[0], self.sent - self._counted[1]
+        self._counted = (self.requested, self.sent)
+        return requested, sent
 
     async def _send_after(self, delay: float) -> None:
         try:

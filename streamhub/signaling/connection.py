@@ -112,12 +112,14 @@ class Connection:
             self.shutdown("slow_consumer", "outbox overflow")
 
     def send_error(self, code: str, message: str, request_id: str | None = None) -> None:
+        self.services.metrics.error_sent(code)
         self.post(Error(id=request_id, code=code, message=message))
 
     def shutdown(self, code: str, reason: str) -> None:
         if self.state is State.CLOSING:
             return
         self.state = State.CLOSING
+        self.services.metrics.connection_closed(code)
         self._close_code = close_code(code)
         self._close_reason = reason[:120]
         self._closed.set()
@@ -198,6 +200,8 @@ class Connection:
                 return
             self.session = session
             self.state = State.JOINED
+            # last_received is still the arrival time of this join message
+            self.services.metrics.joined(session.participant, self.last_received)
 
     async def _dispatch(self, message: Request) -> None:
         assert self.session is not None

@@ -111,6 +111,7 @@ class Session:
                 video_codec=codec,
                 layout=layout_for(grant.role, tiles),
                 recording=room.recording,
+                recording_note=room.recording_note,
             )
         )
         logger.info("joined as %s", grant.role.value, extra=self.log_context)

@@ -1,0 +1,1 @@
+"""The classroom agent: an unattended classroom PC that joins its lessons by itself."""

@@ -1,0 +1,49 @@
+"""The enrolment file: hub URL and device credential, readable by the agent's user only."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from classroom_agent.errors import ConfigError
+
+DEFAULT_PATH = Path("~/.config/streamhub-agent/agent.json")
+
+
+def config_path(path: str | Path | None) -> Path:
+    return Path(path or os.environ.get("STREAMHUB_AGENT_CONFIG") or DEFAULT_PATH).expanduser()
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    hub_url: str
+    credential: str
+
+    @property
+    def hub(self) -> str:
+        return self.hub_url.rstrip("/")
+
+
+def save_config(config: AgentConfig, path: Path) -> None:
+    """Write atomically with mode 0600: the credential is a secret."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(asdict(config), out, indent=2)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def load_config(path: Path) -> AgentConfig:
+    try:
+        data = json.loads(path.read_text())
+        return AgentConfig(hub_url=str(data["hub_url"]), credential=str(data["credential"]))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"not enrolled: {path} does not exist (run classroom-agent enroll)"
+        ) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: unreadable agent config ({exc})") from exc

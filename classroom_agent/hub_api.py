@@ -1,0 +1,106 @@
+"""The hub's HTTP API for classroom PCs: the timetable and the token exchange."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from classroom_agent.errors import CredentialRevoked, HubUnavailable, NoLiveLesson
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LessonInfo:
+    id: int
+    title: str
+    status: str
+    join_code: str
+    scheduled_start: datetime
+
+    @property
+    def live(self) -> bool:
+        return self.status == "live"
+
+
+@dataclass(frozen=True)
+class LessonToken:
+    token: str
+    lesson_id: int
+    lesson_code: str
+    lesson_title: str
+
+
+class DeviceApi:
+    """``/api/device/*`` with the device credential; typed errors for every failure."""
+
+    def __init__(self, hub_url: str, credential: str, timeout_s: float = 5.0) -> None:
+        self.http = httpx.AsyncClient(
+            base_url=hub_url,
+            headers={"Authorization": f"Bearer {credential}"},
+            timeout=timeout_s,
+        )
+        self.requests = 0
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def lessons(self) -> list[LessonInfo]:
+        """This classroom's live and upcoming lessons, live first, then soonest first."""
+        body = await self._call("GET", "/api/device/lessons")
+        return [
+            LessonInfo(
+                id=int(x["id"]),
+                title=str(x["title"]),
+                status=str(x["status"]),
+                join_code=str(x["join_code"]),
+                scheduled_start=datetime.fromisoformat(x["scheduled_start"]),
+            )
+            for x in body.get("lessons", [])
+        ]
+
+    async def token(self, lesson_code: str | None) -> LessonToken:
+        body = await self._call("POST", "/api/device/token", json={"lesson_code": lesson_code})
+        return LessonToken(
+            token=str(body["token"]),
+            lesson_id=int(body["lesson_id"]),
+            lesson_code=str(body["lesson_code"]),
+            lesson_title=str(body["lesson_title"]),
+        )
+
+    async def _call(self, method: str, path: str, json: Any = None) -> Any:
+        self.requests += 1
+        try:
+            response = await self.http.request(method, path, json=json)
+        except httpx.HTTPError as exc:
+            raise HubUnavailable(f"{method} {path}: {exc!r}") from exc
+        if response.status_code < 300:
+            return response.json()
+        code, detail = _problem(response)
+        if response.status_code == 401:
+            raise CredentialRevoked(f"the hub refused the device credential ({code}): {detail}")
+        if response.status_code in (404, 409) and code in (
+            "no_live_lesson",
+            "lesson_not_live",
+            "not_found",
+        ):
+            raise NoLiveLesson(detail)
+        if response.status_code >= 500 or response.status_code == 429:
+            raise HubUnavailable(f"{method} {path}: {response.status_code} {code}")
+        # 403 not_invited, 422 and the like: the same request would fail again; treat as
+        # "no lesson for us" so the caller waits instead of looping on it.
+        raise NoLiveLesson(f"{response.status_code} {code}: {detail}")
+
+
+def _problem(response: httpx.Response) -> tuple[str, str]:
+    try:
+        body = response.json()
+    except ValueError:
+        return "unknown", response.text[:200]
+    if not isinstance(body, dict):
+        return "unknown", str(body)[:200]
+    return str(body.get("code", "unknown")), str(body.get("detail") or body.get("title") or "")

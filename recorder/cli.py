@@ -1,0 +1,78 @@
+"""`recorder`: record a lesson from a separate process, or finalize a recording folder.
+
+    recorder record --hub URL --token RECORDER_TOKEN --dir PATH   # until the lesson ends
+    recorder finalize PATH                                          # segments -> archive
+
+The hub records in-process by default; this command is for a recorder on its own machine
+(given a token from POST /api/lessons/{id}/recorder-token) and for finalizing by hand what a
+crash left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from recorder.finalize import FinalizeError, finalize
+
+
+async def _record(args: argparse.Namespace) -> int:
+    from recorder.session import RecordingSession
+
+    session = RecordingSession(args.hub, args.token, args.dir, args.ice_host)
+    task = asyncio.create_task(session.run())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        print("recorder: stopped; segments are closed", file=sys.stderr)
+    except Exception as exc:
+        print(f"recorder: {exc}", file=sys.stderr)
+        return 1
+    if session.lesson_ended and not args.no_finalize:
+        return _finalize(args.dir, args.thumbnail_every)
+    return 0
+
+
+def _finalize(directory: Path, every: float) -> int:
+    try:
+        manifest = finalize(directory, thumbnail_every_s=every)
+    except FinalizeError as exc:
+        print(f"recorder: {directory}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"duration_s": manifest["duration_s"], "files": manifest["files"]}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recorder", description="StreamHub lesson recorder")
+    sub = parser.add_subparsers(dest="command", required=True)
+    record = sub.add_parser("record", help="record a live lesson as a hidden subscriber")
+    record.add_argument("--hub", required=True, help="hub URL, e.g. http://127.0.0.1:8000")
+    record.add_argument("--token", required=True, help="recorder token of the lesson")
+    record.add_argument("--dir", required=True, type=Path, help="folder for the recording")
+    record.add_argument(
+        "--ice-host", action="append", default=None, help="ICE host address (repeatable)"
+    )
+    record.add_argument("--no-finalize", action="store_true", help="leave only the segments")
+    record.add_argument("--thumbnail-every", type=float, default=30.0, metavar="SECONDS")
+    final = sub.add_parser("finalize", help="build the archive of a recording folder")
+    final.add_argument("dir", type=Path)
+    final.add_argument("--thumbnail-every", type=float, default=30.0, metavar="SECONDS")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.command == "record":
+        args.ice_host = args.ice_host or ["127.0.0.1"]
+        sys.exit(asyncio.run(_record(args)))
+    sys.exit(_finalize(args.dir, args.thumbnail_every))

@@ -1,0 +1,375 @@
+"""Turn a recording's segments and journal into the lesson's archive:
+
+- ``lesson.mp4``: lecturer video and audio, fast start (moov before mdat), seekable, playable in
+  Chromium. VP8 has no place in MP4 for browsers, so VP8 video is transcoded to H.264 here, after
+  the lesson; H.264 is remuxed. Opus audio is remuxed (Chromium plays Opus in MP4).
+- ``screen.mp4`` and ``stage.mp4`` the same way, on the same timeline, when they exist;
+- ``poster.jpg`` and ``thumb-NNN.jpg`` every ``thumbnail_every_s`` (frames decoded only here);
+- ``manifest.json``: duration, tracks, codecs, stage periods, chapters, thumbnails.
+
+CPU-bound and blocking: run it in an executor. Truncated segments (a killed recorder) are read
+up to their last complete packet.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+
+from recorder.journal import read_journal
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+THUMB_WIDTH = 320
+VIDEO_TB = Fraction(1, 90000)
+AUDIO_TB = Fraction(1, 48000)
+
+
+class FinalizeError(Exception):
+    """Nothing usable was recorded."""
+
+
+@dataclass
+class Item:
+    t: float
+    kind: str  # "video" | "audio"
+    packet: av.Packet
+    stream: Any = field(compare=False)
+
+
+def _segments(directory: Path, events: list[dict[str, Any]], track: str) -> list[Path]:
+    named = [e["file"] for e in events if e.get("event") == "segment" and e.get("track") == track]
+    files = named or sorted(p.name for p in directory.glob(f"{track}-*.mkv"))
+    return [directory / f for f in dict.fromkeys(files) if (directory / f).is_file()]
+
+
+def _packets(files: list[Path], kind: str) -> Iterator[tuple[float, av.Packet, Any]]:
+    """Every packet of the segments, in order, with its time on the lesson timeline."""
+    for path in files:
+        try:
+            container = av.open(str(path))
+        except (av.FFmpegError, OSError) as exc:
+            logger.warning("segment unreadable, skipped: %s (%s)", path.name, exc)
+            continue
+        with container:
+            streams = [s for s in container.streams if s.type == kind]
+            if not streams:
+                continue
+            stream = streams[0]
+            try:
+                for packet in container.demux(stream):
+                    if packet.size == 0 or packet.pts is None:
+                        continue
+                    yield float(packet.pts * stream.time_base), packet, stream
+            except (av.FFmpegError, EOFError) as exc:
+                # The torn tail of a segment whose writer was killed.
+                logger.info("segment %s ends early: %s", path.name, exc)
+
+
+def _span(files: list[Path], kind: str) -> tuple[float, float] | None:
+    first = last = None
+    for t, _, _ in _packets(files, kind):
+        first = t if first is None else min(first, t)
+        last = t if last is None else max(last, t)
+    return None if first is None or last is None else (first, last)
+
+
+@dataclass
+class Thumbnails:
+    directory: Path
+    every_s: float
+    taken: list[dict[str, Any]] = field(default_factory=list)
+    poster: bool = False
+
+    def offer(self, t: float, frame: av.VideoFrame) -> None:
+        if not self.poster and t >= min(1.0, self.every_s):
+            self._save(frame, self.directory / "poster.jpg")
+            self.poster = True
+        due = len(self.taken) * self.every_s
+        if t >= due:
+            index = len(self.taken)
+            self._save(frame, self.directory / f"thumb-{index:03d}.jpg")
+            self.taken.append({"t_s": round(t, 3), "index": index})
+
+    def finish(self, last: av.VideoFrame | None) -> None:
+        if not self.poster and last is not None:
+            self._save(last, self.directory / "poster.jpg")
+            self.poster = True
+
+    @staticmethod
+    def _save(frame: av.VideoFrame, path: Path) -> None:
+        image = frame.to_ndarray(format="bgr24")
+        height = max(2, round(image.shape[0] * THUMB_WIDTH / max(image.shape[1], 1)))
+        small = cv2.resize(image, (THUMB_WIDTH, height), interpolation=cv2.INTER_AREA)
+        ok, data = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        if ok:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(np.asarray(data).tobytes())
+            tmp.replace(path)
+
+
+def build_mp4(
+    out: Path,
+    video: list[Path],
+    audio: list[Path],
+    t0: float,
+    duration: float,
+    progress: Callable[[float], None],
+    thumbnails: Thumbnails | None = None,
+) -> list[dict[str, Any]]:
+    """Write one fast-start MP4 from video and audio segments; returns its track list."""
+    tmp = out.with_suffix(".part.mp4")
+    container = av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"})
+    tracks: list[dict[str, Any]] = []
+    out_video = out_audio = None
+    decoder = None
+    last_frame: av.VideoFrame | None = None
+    size: tuple[int, int] | None = None
+    last_pts = {"video": -1, "audio": -1}
+    transcoding = False
+    try:
+        merged = heapq.merge(
+            ((t, 0, "video", p, s) for t, p, s in _packets(video, "video")),
+            ((t, 1, "audio", p, s) for t, p, s in _packets(audio, "audio")),
+            key=lambda item: (item[0], item[1]),
+        )
+        pending_audio: list[tuple[float, av.Packet, Any]] = []
+        for t, _, kind, packet, stream in merged:
+            rel = max(0.0, t - t0)
+            if kind == "audio":
+                if out_audio is None:
+                    out_audio = container.add_stream_from_template(stream)
+                    out_audio.time_base = AUDIO_TB
+                    tracks.append({"kind": "audio", "codec": stream.codec_context.name})
+                if video and out_video is None and size is None:
+                    # Streams must all exist before the first packet is written.
+                    pending_audio.append((rel, packet, out_audio))
+                    continue
+                _mux_audio(container, packet, out_audio, rel, last_pts)
+                continue
+            codec = stream.codec_context.name
+            if codec == "h264":
+                if out_video is None:
+                    out_video = container.add_stream_from_template(stream)
+                    out_video.time_base = VIDEO_TB
+                    tracks.append(
+                        {
+                            "kind": "video",
+                            "codec": "h264",
+                            "source_codec": "h264",
+                            "transcoded": False,
+                        }
+                    )
+                    _flush_pending(container, pending_audio, last_pts)
+                pts = max(round(rel / VIDEO_TB), last_pts["video"] + 1)
+                packet.stream = out_video
+                packet.time_base = VIDEO_TB
+                packet.pts = packet.dts = pts
+                last_pts["video"] = pts
+                container.mux(packet)
+                if thumbnails is not None and packet.is_keyframe:
+                    decoder = decoder or av.CodecContext.create("h264", "r")
+                    for frame in decoder.decode(packet):
+                        thumbnails.offer(rel, frame)
+                        last_frame = frame
+            else:
+                if decoder is None:
+                    decoder = av.CodecContext.create(codec, "r")
+                try:
+                    frames = decoder.decode(packet)
+                except av.FFmpegError:
+                    continue
+                for frame in frames:
+                    if out_video is None:
+                        size = (frame.width - frame.width % 2, frame.height - frame.height % 2)
+                        transcoding = True
+                        out_video = container.add_stream("libx264", rate=30)
+                        out_video.width, out_video.height = size
+                        out_video.pix_fmt = "yuv420p"
+                        out_video.time_base = VIDEO_TB
+                        out_video.codec_context.time_base = VIDEO_TB
+                        out_video.codec_context.gop_size = 60
+                        out_video.codec_context.options = {"preset": "veryfast", "crf": "26"}
+                        tracks.append(
+                            {
+                                "kind": "video",
+                                "codec": "h264",
+                                "source_codec": codec,
+                                "transcoded": True,
+                                "width": size[0],
+                                "height": size[1],
+                            }
+                        )
+                        _flush_pending(container, pending_audio, last_pts)
+                    assert size is not None
+                    if thumbnails is not None:
+                        thumbnails.offer(rel, frame)
+                    last_frame = frame
+                    image = frame.reformat(size[0], size[1], "yuv420p")
+                    pts = max(round(rel / VIDEO_TB), last_pts["video"] + 1)
+                    image.pts = pts
+                    image.time_base = VIDEO_TB
+                    last_pts["video"] = pts
+                    for encoded in out_video.encode(image):
+                        container.mux(encoded)
+            if duration > 0:
+                progress(min(rel / duration, 1.0))
+        _flush_pending(container, pending_audio, last_pts)
+        if transcoding and out_video is not None:
+            for encoded in out_video.encode(None):
+                container.mux(encoded)
+        if thumbnails is not None:
+            thumbnails.finish(last_frame)
+    finally:
+        container.close()
+    if not tracks:
+        tmp.unlink(missing_ok=True)
+        return []
+    tmp.replace(out)
+    for track in tracks:
+        track["file"] = out.name
+    return tracks
+
+
+def _mux_audio(container: Any, packet: av.Packet, stream: Any, rel: float, last: dict) -> None:
+    pts = max(round(rel / AUDIO_TB), last["audio"] + 1)
+    packet.stream = stream
+    packet.time_base = AUDIO_TB
+    packet.pts = packet.dts = pts
+    last["audio"] = pts
+    container.mux(packet)
+
+
+def _flush_pending(container: Any, pending: list[tuple[float, av.Packet, Any]], last: dict) -> None:
+    for rel, packet, stream in pending:
+        _mux_audio(container, packet, stream, rel, last)
+    pending.clear()
+
+
+def _periods(events: list[dict[str, Any]], t0: float, end: float) -> tuple[list, list]:
+    stage: list[dict[str, Any]] = []
+    chapters: list[dict[str, Any]] = [{"start_s": 0.0, "title": "Lesson"}]
+    open_stage: dict[str, Any] | None = None
+    for event in events:
+        t = round(max(0.0, float(event.get("t", 0.0)) - t0), 3)
+        if event.get("event") == "stage":
+            if open_stage is not None:
+                open_stage["end_s"] = t
+                stage.append(open_stage)
+                open_stage = None
+            if event.get("participant"):
+                open_stage = {
+                    "start_s": t,
+                    "end_s": None,
+                    "participant": event["participant"],
+                    "name": event.get("name", ""),
+                }
+        elif event.get("event") == "screen":
+            title = "Screen share" if event.get("on") else "Lecturer"
+            if chapters[-1]["title"] != title:
+                chapters.append({"start_s": t, "title": title})
+    if open_stage is not None:
+        open_stage["end_s"] = round(end, 3)
+        stage.append(open_stage)
+    return stage, chapters
+
+
+def finalize(
+    directory: Path,
+    *,
+    thumbnail_every_s: float = 30.0,
+    progress: Callable[[float], None] = lambda fraction: None,
+) -> dict[str, Any]:
+    """Build the archive in ``directory``; returns the manifest (also written as JSON)."""
+    events = read_journal(directory)
+    tracks = {
+        name: _segments(directory, events, name)
+        for name in ("lecturer_video", "lecturer_audio", "screen", "stage_video", "stage_audio")
+    }
+    spans = [
+        span
+        for name, kind in (("lecturer_video", "video"), ("lecturer_audio", "audio"))
+        if (span := _span(tracks[name], kind)) is not None
+    ]
+    if not spans:
+        raise FinalizeError("no lecturer media was recorded")
+    t0 = min(s[0] for s in spans)
+    duration = max(s[1] for s in spans) - t0
+    has_screen = bool(tracks["screen"])
+    has_stage = bool(tracks["stage_video"] or tracks["stage_audio"])
+    parts = 1 + has_screen + has_stage
+    done = 0
+
+    def part_progress(fraction: float) -> None:
+        progress(min(0.99, (done + fraction) / parts))
+
+    thumbs = Thumbnails(directory, thumbnail_every_s)
+    files: dict[str, str | None] = {"lesson": "lesson.mp4", "screen": None, "stage": None}
+    out_tracks = build_mp4(
+        directory / "lesson.mp4",
+        tracks["lecturer_video"],
+        tracks["lecturer_audio"],
+        t0,
+        duration,
+        part_progress,
+        thumbs,
+    )
+    done += 1
+    if has_screen:
+        out_tracks += [
+            {**t, "role": "screen"}
+            for t in build_mp4(
+                directory / "screen.mp4", tracks["screen"], [], t0, duration, part_progress
+            )
+        ]
+        files["screen"] = "screen.mp4" if (directory / "screen.mp4").exists() else None
+        done += 1
+    if has_stage:
+        out_tracks += [
+            {**t, "role": "stage"}
+            for t in build_mp4(
+                directory / "stage.mp4",
+                tracks["stage_video"],
+                tracks["stage_audio"],
+                t0,
+                duration,
+                part_progress,
+            )
+        ]
+        files["stage"] = "stage.mp4" if (directory / "stage.mp4").exists() else None
+    stage_periods, chapters = _periods(events, t0, duration)
+    epoch = next((e["epoch"] for e in events if e.get("event") == "start"), None)
+    manifest = {
+        "version": 1,
+        "duration_s": round(duration, 3),
+        "started_at_epoch": None if epoch is None else round(epoch + t0, 3),
+        "files": files,
+        "poster": "poster.jpg" if thumbs.poster else None,
+        "tracks": out_tracks,
+        "stage_periods": stage_periods,
+        "chapters": chapters,
+        "thumbnails": thumbs.taken,
+        "segments": {name: [p.name for p in paths] for name, paths in tracks.items()},
+    }
+    tmp = directory / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    os.replace(tmp, directory / MANIFEST)
+    progress(1.0)
+    return manifest
+
+
+def archive_size(directory: Path) -> int:
+    names = ("lesson.mp4", "screen.mp4", "stage.mp4")
+    return sum((directory / n).stat().st_size for n in names if (directory / n).exists())

@@ -1,0 +1,152 @@
+"""One live recording: a hidden subscriber (the client SDK, recorder role) whose received
+encoded frames go to the writer thread, stamped on the lesson's timeline by arrival time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from recorder.writer import RecordingWriter
+from streamhub.client import LessonClient
+from streamhub.protocol import (
+    LessonEnded,
+    ParticipantJoined,
+    ScreenShareChanged,
+    Slot,
+    StageChanged,
+)
+
+logger = logging.getLogger(__name__)
+
+SLOT_TRACKS = {
+    Slot.LECTURER_VIDEO: "lecturer_video",
+    Slot.LECTURER_AUDIO: "lecturer_audio",
+    Slot.SCREEN_VIDEO: "screen",
+    Slot.STAGE_VIDEO: "stage_video",
+    Slot.STAGE_AUDIO: "stage_audio",
+}
+# Where a track's RTP clock and its arrival times disagree by more than this, the source
+# changed or paused: re-anchor it on arrival time.
+REANCHOR_S = 1.0
+
+
+class TrackClock:
+    """Maps a track's RTP timestamps (unwrapped) onto the lesson timeline."""
+
+    def __init__(self) -> None:
+        self._last: int | None = None
+        self._unwrapped = 0
+        self._anchor: tuple[int, float] | None = None
+
+    def reset(self) -> None:
+        self._anchor = None
+
+    def place(self, timestamp: int, clock: int, arrival_t: float) -> float:
+        if self._last is None:
+            self._unwrapped = timestamp
+        else:
+            delta = ((timestamp - self._last + (1 << 31)) % (1 << 32)) - (1 << 31)
+            self._unwrapped += delta
+        self._last = timestamp
+        if self._anchor is None:
+            self._anchor = (self._unwrapped, arrival_t)
+        t = self._anchor[1] + (self._unwrapped - self._anchor[0]) / clock
+        if abs(t - arrival_t) > REANCHOR_S:
+            self._anchor = (self._unwrapped, arrival_t)
+            t = arrival_t
+        return t
+
+
+class RecordingSession:
+    def __init__(
+        self,
+        hub_url: str,
+        token: str,
+        directory: Path,
+        ice_host_addresses: list[str] | tuple[str, ...] = ("127.0.0.1",),
+    ) -> None:
+        self.hub_url = hub_url
+        self.token = token
+        self.directory = directory
+        self.ice_host_addresses = tuple(ice_host_addresses)
+        self.client: LessonClient | None = None
+        self.writer: RecordingWriter | None = None
+        self.lesson_ended = False
+        self.connected = asyncio.Event()
+        self.bytes_received = 0
+        self.names: dict[str, str] = {}
+        self._clocks = {slot: TrackClock() for slot in SLOT_TRACKS}
+
+    async def run(self) -> None:
+        """Record until the lesson ends or the task is cancelled; files are closed either way."""
+        client = LessonClient(
+            self.hub_url, self.token, ice_host_addresses=self.ice_host_addresses, name="Recorder"
+        )
+        self.client = client
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            joined = await client.connect({})
+            self.names = {p.id: p.name for p in joined.participants}
+            self.writer = RecordingWriter(self.directory, joined.video_codec)
+            self.writer.event("joined", lesson=joined.lesson_id, title=joined.lesson_title)
+            if joined.stage is not None:
+                self._stage(joined.stage)
+            if joined.screen_sharing:
+                self.writer.event("screen", on=True)
+            for slot, track in SLOT_TRACKS.items():
+                tasks.append(asyncio.create_task(self._pump(slot, track), name=f"rec-{track}"))
+            self.connected.set()
+            await self._follow_events()
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await client.close()
+            if self.writer is not None:
+                await asyncio.get_running_loop().run_in_executor(None, self.writer.close)
+
+    def _stage(self, participant: str | None) -> None:
+        assert self.writer is not None
+        self.writer.end_period("stage_video")
+        self.writer.end_period("stage_audio")
+        self._reset_clock(Slot.STAGE_VIDEO, Slot.STAGE_AUDIO)
+        name = self.names.get(participant, "") if participant else ""
+        self.writer.event("stage", participant=participant, name=name)
+
+    def _reset_clock(self, *slots: Slot) -> None:
+        for slot in slots:
+            self._clocks[slot].reset()
+
+    async def _follow_events(self) -> None:
+        assert self.client is not None and self.writer is not None
+        async for event in self.client.events():
+            if isinstance(event, LessonEnded):
+                self.lesson_ended = True
+                return
+            if isinstance(event, ParticipantJoined):
+                self.names[event.participant.id] = event.participant.name
+            elif isinstance(event, StageChanged):
+                self._stage(event.participant)
+            elif isinstance(event, ScreenShareChanged):
+                self.writer.end_period("screen")
+                self._reset_clock(Slot.SCREEN_VIDEO)
+                self.writer.event("screen", on=event.on)
+
+    async def _pump(self, slot: Slot, track: str) -> None:
+        assert self.client is not None and self.writer is not None
+        source = self.client.tracks[slot]
+        clock = self._clocks[slot]
+        while True:
+            packet = await source.recv()
+            data = bytes(packet)
+            if not data or packet.pts is None or packet.time_base is None:
+                continue
+            arrival = self.writer.now()
+            rate = int(1 / packet.time_base)
+            t = clock.place(int(packet.pts), rate, arrival)
+            self.bytes_received += len(data)
+            self.writer.frame(track, data, t, bool(packet.is_keyframe))

@@ -1,0 +1,145 @@
+"""The writer thread of one recording: it owns the journal and every segment file, so all file
+I/O stays off the event loop and in one place."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recorder.journal import Journal
+from recorder.segments import Segment, h264_dimensions, vp8_dimensions
+
+logger = logging.getLogger(__name__)
+
+# track name -> media kind
+TRACKS = {
+    "lecturer_video": "video",
+    "lecturer_audio": "audio",
+    "screen": "video",
+    "stage_video": "video",
+    "stage_audio": "audio",
+}
+
+
+@dataclass(frozen=True)
+class Frame:
+    track: str
+    data: bytes
+    t: float
+    keyframe: bool
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EndPeriod:
+    track: str
+
+
+class RecordingWriter:
+    def __init__(self, directory: Path, video_codec: str) -> None:
+        self.directory = directory
+        self.video_codec = video_codec.lower()
+        self.journal = Journal(directory)
+        self._queue: queue.SimpleQueue[Frame | Event | EndPeriod | None] = queue.SimpleQueue()
+        self._segments: dict[str, Segment] = {}
+        self.bytes_written = 0
+        self.failed: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="recorder-writer", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------ called from the event loop
+
+    def now(self) -> float:
+        return self.journal.now()
+
+    def frame(self, track: str, data: bytes, t: float, keyframe: bool) -> None:
+        self._queue.put(Frame(track, data, t, keyframe))
+
+    def event(self, name: str, **fields: Any) -> None:
+        self._queue.put(Event(name, fields))
+
+    def end_period(self, track: str) -> None:
+        """The track's source changed or stopped: the next frame opens a new segment."""
+        self._queue.put(EndPeriod(track))
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush and close every file (blocking: call from an executor)."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    # ------------------------------------------------------------ the thread
+
+    def _run(self) -> None:
+        try:
+            self.journal.write("start", epoch=self.journal.epoch, video_codec=self.video_codec)
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    break
+                if isinstance(item, Frame):
+                    self._write(item)
+                elif isinstance(item, Event):
+                    self.journal.write(item.name, **item.fields)
+                else:
+                    self._close_segment(item.track)
+        except BaseException as exc:  # a failing disk must not take the hub down
+            self.failed = exc
+            logger.exception("recording writer failed", extra={"path": str(self.directory)})
+        finally:
+            for track in list(self._segments):
+                self._close_segment(track)
+            self.journal.write("stop")
+            self.journal.close()
+
+    def _write(self, frame: Frame) -> None:
+        kind = TRACKS[frame.track]
+        segment = self._segments.get(frame.track)
+        dims = None
+        if kind == "video" and frame.keyframe:
+            if self.video_codec == "vp8":
+                dims = vp8_dimensions(frame.data)
+            elif segment is None:
+                dims = h264_dimensions(frame.data)
+            if segment is not None and dims is not None and dims != segment.dimensions:
+                self._close_segment(frame.track)  # the resolution changed: a new period
+                segment = None
+        if segment is None:
+            if kind == "video" and not frame.keyframe:
+                return  # a video segment starts on a key frame
+            segment = self._open(frame.track, kind, dims)
+        segment.write(frame.data, frame.t, frame.keyframe)
+        self.bytes_written += len(frame.data)
+
+    def _open(self, track: str, kind: str, dims: tuple[int, int] | None) -> Segment:
+        index = len(list(self.directory.glob(f"{track}-*.mkv")))
+        name = f"{track}-{index:03d}.mkv"
+        codec = self.video_codec if kind == "video" else "opus"
+        segment = Segment(self.directory / name, kind, codec, dims)
+        self._segments[track] = segment
+        width, height = dims or (None, None)
+        self.journal.write(
+            "segment", track=track, file=name, kind=kind, codec=codec, width=width, height=height
+        )
+        return segment
+
+    def _close_segment(self, track: str) -> None:
+        segment = self._segments.pop(track, None)
+        if segment is not None:
+            segment.close()
+            self.journal.write(
+                "segment_closed",
+                track=track,
+                file=segment.path.name,
+                packets=segment.packets,
+                first_t=segment.first_t,
+                last_t=segment.last_t,
+            )

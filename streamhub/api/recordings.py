@@ -1,0 +1,246 @@
+"""The lesson archive: list, inspect, replay (HTTP range requests) and delete recordings.
+
+Files are found through the catalog by recording id and a fixed file name chosen here; nothing
+from a request ever becomes part of a filesystem path."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import FileResponse
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel
+
+from streamhub.api.auth import AdminOnly, AdminOrStaff, ServicesDep, bearer_scheme, caller
+from streamhub.api.schemas import PageOut
+from streamhub.catalog.models import Recording
+from streamhub.errors import Conflict, Forbidden, NotFound, Unauthorized
+from streamhub.protocol import Role
+from streamhub.services import Services
+
+router = APIRouter(prefix="/api/recordings", tags=["recordings"])
+
+FILES = {
+    "media": ("lesson.mp4", "video/mp4"),
+    "screen": ("screen.mp4", "video/mp4"),
+    "stage": ("stage.mp4", "video/mp4"),
+    "poster": ("poster.jpg", "image/jpeg"),
+}
+MAX_THUMBNAILS = 10_000
+
+
+class RecordingOut(BaseModel):
+    id: int
+    lesson_id: int
+    title: str
+    subject: str
+    lecturer_name: str
+    join_code: str
+    classroom_ids: list[int]
+    state: str
+    failure_reason: str
+    progress: float
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: float
+    size_bytes: int
+    has_screen: bool
+    media_url: str | None
+    screen_url: str | None
+    poster_url: str | None
+    manifest_url: str | None
+    download_url: str | None
+
+
+def _rid(raw: str) -> int:
+    # Ids only: anything else (traversal attempts included) is simply not found.
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+        raise NotFound("no such recording")
+    return int(raw)
+
+
+async def _recording(svc: Services, raw: str) -> Recording:
+    return await svc.catalog.get_recording(_rid(raw))
+
+
+def _directory(svc: Services, rec: Recording) -> Path:
+    root = svc.settings.effective_recordings_dir.resolve()
+    directory = (root / rec.directory).resolve()
+    if not directory.is_relative_to(root) or directory == root:
+        raise NotFound("no such recording")
+    return directory
+
+
+def recording_out(svc: Services, rec: Recording) -> RecordingOut:
+    ready = rec.state == "ready"
+    base = f"/api/recordings/{rec.id}"
+    ticket = svc.tokens.issue_ticket(rec.id, svc.settings.auth.access_token_ttl_s)
+
+    def url(name: str) -> str | None:
+        return f"{base}/{name}?ticket={ticket}" if ready else None
+
+    return RecordingOut(
+        id=rec.id,
+        lesson_id=rec.lesson_id,
+        title=rec.lesson.title,
+        subject=rec.lesson.subject,
+        lecturer_name=rec.lesson.lecturer_name,
+        join_code=rec.lesson.join_code,
+        classroom_ids=sorted(c.id for c in rec.lesson.classrooms),
+        state=rec.state,
+        failure_reason=rec.failure_reason,
+        progress=rec.progress,
+        started_at=rec.started_at,
+        ended_at=rec.ended_at,
+        duration_s=rec.duration_s,
+        size_bytes=rec.size_bytes,
+        has_screen=rec.has_screen,
+        media_url=url("media"),
+        screen_url=url("screen") if rec.has_screen else None,
+        poster_url=url("poster"),
+        manifest_url=url("manifest"),
+        download_url=url("download"),
+    )
+
+
+async def file_access(
+    recording_id: str,
+    svc: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    ticket: str | None = Query(None, max_length=4096),
+) -> None:
+    """A media ticket for this recording, or a staff/admin token."""
+    if ticket is not None and svc.tokens.ticket_allows(ticket, _rid(recording_id)):
+        return
+    if credentials is None:
+        raise Unauthorized("a media ticket or a staff token is required", code="token_missing")
+    who = await caller(svc, credentials)
+    if who.role not in (Role.ADMIN, Role.STAFF):
+        raise Forbidden("recordings are for staff")
+
+
+FileAccess = Depends(file_access)
+
+
+@router.get("", dependencies=[AdminOrStaff])
+async def list_recordings(
+    svc: ServicesDep,
+    subject: str | None = Query(None, max_length=120),
+    lecturer: str | None = Query(None, max_length=120),
+    classroom_id: int | None = Query(None, ge=1),
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+    q: str | None = Query(None, max_length=120),
+    limit: int = Query(24, ge=1, le=200),
+    offset: int = Query(0, ge=0),
+) -> PageOut[RecordingOut]:
+    """Recordings, newest first; filter by subject, lecturer, classroom, date, title text."""
+    page = await svc.catalog.list_recordings(
+        limit,
+        offset,
+        subject=subject,
+        lecturer=lecturer,
+        classroom_id=classroom_id,
+        date_from=date_from,
+        date_to=date_to,
+        q=q,
+    )
+    items = [recording_out(svc, r) for r in page.items]
+    return PageOut(items=items, total=page.total, limit=limit, offset=offset)
+
+
+@router.get("/{recording_id}", dependencies=[AdminOrStaff])
+async def get_recording(recording_id: str, svc: ServicesDep) -> RecordingOut:
+    return recording_out(svc, await _recording(svc, recording_id))
+
+
+@router.delete("/{recording_id}", status_code=204, dependencies=[AdminOnly])
+async def delete_recording(recording_id: str, svc: ServicesDep) -> Response:
+    rec = await _recording(svc, recording_id)
+    if rec.state in ("recording", "finalizing"):
+        raise Conflict(f"the recording is {rec.state}", code=f"recording_{rec.state}")
+    directory = _directory(svc, rec)
+    await svc.catalog.delete_recording(rec.id)
+    await asyncio.get_running_loop().run_in_executor(
+        None, lambda: shutil.rmtree(directory, ignore_errors=True)
+    )
+    return Response(status_code=204)
+
+
+def _serve(directory: Path, name: str, media_type: str, download: str | None = None) -> Response:
+    path = directory / name
+    if not path.is_file():
+        raise NotFound("this recording has no such file")
+    return FileResponse(
+        path,
+        media_type=media_type,
+        filename=download,
+        headers={"Cache-Control": "private, max-age=3600"},
+    )
+
+
+async def _ready_directory(svc: Services, recording_id: str) -> Path:
+    rec = await _recording(svc, recording_id)
+    if rec.state != "ready":
+        raise NotFound(f"the recording is {rec.state}; its files are not ready")
+    return _directory(svc, rec)
+
+
+def _file_route(kind: str) -> None:
+    name, media_type = FILES[kind]
+
+    async def serve(recording_id: str, svc: ServicesDep) -> Response:
+        return _serve(await _ready_directory(svc, recording_id), name, media_type)
+
+    serve.__name__ = f"recording_{kind}"
+    serve.__doc__ = f"The recording's {name} (HTTP range requests supported)."
+    router.add_api_route(
+        f"/{{recording_id}}/{kind}",
+        serve,
+        methods=["GET"],
+        dependencies=[FileAccess],
+        response_class=FileResponse,
+    )
+
+
+for _kind in FILES:
+    _file_route(_kind)
+
+
+@router.get("/{recording_id}/download", dependencies=[FileAccess], response_class=FileResponse)
+async def download(recording_id: str, svc: ServicesDep) -> Response:
+    rec = await _recording(svc, recording_id)
+    directory = await _ready_directory(svc, recording_id)
+    return _serve(directory, "lesson.mp4", "video/mp4", f"lesson-{rec.lesson.join_code}.mp4")
+
+
+@router.get("/{recording_id}/thumbnails/{index}", dependencies=[FileAccess])
+async def thumbnail(recording_id: str, index: str, svc: ServicesDep) -> Response:
+    if not index.isascii() or not index.isdigit() or int(index) >= MAX_THUMBNAILS:
+        raise NotFound("no such thumbnail")
+    directory = await _ready_directory(svc, recording_id)
+    return _serve(directory, f"thumb-{int(index):03d}.jpg", "image/jpeg")
+
+
+@router.get("/{recording_id}/manifest", dependencies=[FileAccess])
+async def manifest(recording_id: str, svc: ServicesDep) -> dict[str, Any]:
+    """Duration, tracks, stage periods, chapters and thumbnails (with their URLs)."""
+    rid = _rid(recording_id)
+    directory = await _ready_directory(svc, recording_id)
+    path = directory / "manifest.json"
+    if not path.is_file():
+        raise NotFound("this recording has no manifest")
+    data: dict[str, Any] = json.loads(
+        await asyncio.get_running_loop().run_in_executor(None, path.read_text)
+    )
+    ticket = svc.tokens.issue_ticket(rid, svc.settings.auth.access_token_ttl_s)
+    for thumb in data.get("thumbnails", []):
+        thumb["url"] = f"/api/recordings/{rid}/thumbnails/{thumb['index']}?ticket={ticket}"
+    data.pop("segments", None)
+    return data

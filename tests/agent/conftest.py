@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from classroom_agent.agent import AgentOptions
+from classroom_agent.session import SessionOptions
+from tests.support.hub import AdminApi, InProcessHub
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
+    async with InProcessHub(
+        tmp_path / "hub", recorder={"enabled": False}, signaling={"joins_per_minute": 1000}
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+async def admin(hub: InProcessHub) -> AsyncIterator[AdminApi]:
+    api = AdminApi(hub.url)
+    yield api
+    await api.close()
+
+
+def fast_options(**overrides: object) -> AgentOptions:
+    """Headless, quick polling and short timers."""
+    options = AgentOptions(
+        poll_interval_s=0.3,
+        session=SessionOptions(stats_interval_s=1.0, sample_interval_s=0.5),
+    )
+    for key, value in overrides.items():
+        setattr(options, key, value)
+    return options
+
+
+def agent_command(config: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "classroom_agent", "--config", str(config), *args]
+
+
+def agent_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+async def revoke(admin: AdminApi, classroom_id: int) -> None:
+    listing = await admin.http.get(f"/api/classrooms/{classroom_id}/device-credentials")
+    for row in listing.json():
+        response = await admin.http.delete(f"/api/device-credentials/{row['id']}")
+        assert response.status_code == 200, response.text

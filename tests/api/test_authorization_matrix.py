@@ -1,0 +1,476 @@
+"""Every /api route against every kind of caller, against a real in-process hub.
+
+The table below says, per route, which callers are let through. Everyone else gets 401 (no,
+bad or expired credentials; a device credential outside /api/device; a token on a device
+route) or 403 (a valid token of the wrong role or lesson). A route added to the app without a
+row here fails ``test_table_names_every_api_route``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from streamhub.auth.tokens import TokenIssuer
+from streamhub.protocol import Role
+from tests.support.hub import ADMIN_KEY, JWT_SECRET, AdminApi, InProcessHub
+
+PROBLEM = "application/problem+json"
+
+# Callers. "lecturer", "classroom" and "recorder" hold tokens of lesson A, the lesson every
+# {lesson_id} and {code} below names; "*_other" hold the same kinds of token for lesson B.
+NONE, GARBAGE, EXPIRED, DEVICE, TICKET = "none", "garbage", "expired", "device", "ticket"
+ADMIN, STAFF, LECTURER, CLASSROOM, RECORDER = "admin", "staff", "lecturer", "classroom", "recorder"
+LECTURER_OTHER, CLASSROOM_OTHER = "lecturer_other", "classroom_other"
+CALLERS = (
+    NONE,
+    GARBAGE,
+    EXPIRED,
+    ADMIN,
+    STAFF,
+    LECTURER,
+    CLASSROOM,
+    RECORDER,
+    DEVICE,
+    TICKET,  # a recording's media ticket, sent as a Bearer token (its audience forbids that)
+    LECTURER_OTHER,
+    CLASSROOM_OTHER,
+)
+JWT_CALLERS = {STAFF, LECTURER, CLASSROOM, RECORDER, LECTURER_OTHER, CLASSROOM_OTHER}
+
+
+@dataclass
+class World:
+    """Real objects in the hub and a credential of every kind of caller."""
+
+    hub: InProcessHub
+    admin: AdminApi
+    school_id: int
+    classroom_id: int
+    credential_id: int
+    lesson_id: int  # lesson A: live, classroom invited
+    code: str
+    lesson_b: int
+    recording_id: int  # a ready recording of lesson A, with its files on disk
+    auth: dict[str, str | None] = field(default_factory=dict)
+
+    async def post(self, path: str, body: Any = None) -> Any:
+        return await self.admin.post(path, body)
+
+
+def soon(hours: float) -> str:
+    return (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
+
+
+def lesson_body(classroom_ids: list[int], title: str = "Lesson") -> dict[str, Any]:
+    return {
+        "title": title,
+        "lecturer_name": "Ms Li",
+        "scheduled_start": soon(1),
+        "scheduled_end": soon(2),
+        "classroom_ids": classroom_ids,
+    }
+
+
+async def ready_recording(hub: InProcessHub, lesson_id: int) -> int:
+    """A finished recording as the recorder leaves it: catalog row and files."""
+    catalog = hub.services.catalog
+    directory = f"rec-{secrets.token_hex(4)}"
+    root = hub.settings.effective_recordings_dir / directory
+    root.mkdir(parents=True)
+    for name in ("lesson.mp4", "screen.mp4", "stage.mp4", "poster.jpg", "thumb-000.jpg"):
+        (root / name).write_bytes(b"\x00" * 64)
+    manifest = {"duration_s": 1.0, "thumbnails": [{"index": 0, "t": 0.0}]}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    rec = await catalog.create_recording(lesson_id, directory)
+    await catalog.update_recording(
+        rec.id, state="ready", has_screen=True, duration_s=1.0, size_bytes=64, progress=1.0
+    )
+    return int(rec.id)
+
+
+async def build_world(hub: InProcessHub, admin: AdminApi) -> World:
+    school = await admin.post("/api/schools", {"name": f"School {secrets.token_hex(3)}"})
+    room_a = await admin.post("/api/classrooms", {"name": "Room A", "school_id": school["id"]})
+    room_b = await admin.post("/api/classrooms", {"name": "Room B", "school_id": school["id"]})
+    cred_a = await admin.post(f"/api/classrooms/{room_a['id']}/device-credential")
+    cred_b = await admin.post(f"/api/classrooms/{room_b['id']}/device-credential")
+    lesson_a = await admin.post("/api/lessons", lesson_body([room_a["id"]], "A"))
+    lesson_b = await admin.post("/api/lessons", lesson_body([room_b["id"]], "B"))
+    for lesson in (lesson_a, lesson_b):
+        await admin.post(f"/api/lessons/{lesson['id']}/start")
+    expired = TokenIssuer(JWT_SECRET, 600).issue(
+        sub=f"lecturer-{lesson_a['id']}",
+        role=Role.LECTURER,
+        lesson=lesson_a["id"],
+        can_publish=True,
+        ttl_s=-5,
+    )
+    auth: dict[str, str | None] = {
+        NONE: None,
+        GARBAGE: "garbage.not-a.token",
+        EXPIRED: expired,
+        ADMIN: ADMIN_KEY,
+        STAFF: (await admin.post("/api/tokens/staff"))["token"],
+        LECTURER: (await admin.post(f"/api/lessons/{lesson_a['id']}/lecturer-link"))["token"],
+        CLASSROOM: await admin.device_token(cred_a["credential"], lesson_a["join_code"]),
+        RECORDER: (await admin.post(f"/api/lessons/{lesson_a['id']}/recorder-token"))["token"],
+        DEVICE: cred_a["credential"],
+        TICKET: None,  # below, once the recording exists
+        LECTURER_OTHER: (await admin.post(f"/api/lessons/{lesson_b['id']}/lecturer-link"))["token"],
+        CLASSROOM_OTHER: await admin.device_token(cred_b["credential"], lesson_b["join_code"]),
+    }
+    recording_id = await ready_recording(hub, lesson_a["id"])
+    auth[TICKET] = hub.services.tokens.issue_ticket(recording_id, 600)
+    assert set(auth) == set(CALLERS)
+    return World(
+        hub=hub,
+        admin=admin,
+        school_id=school["id"],
+        classroom_id=room_a["id"],
+        credential_id=cred_a["credential_id"],
+        lesson_id=lesson_a["id"],
+        code=lesson_a["join_code"],
+        lesson_b=lesson_b["id"],
+        recording_id=recording_id,
+        auth=auth,
+    )
+
+
+# What a case needs: the concrete path (throwaway objects may be created for it), and after a
+# refused call, a check that nothing changed.
+PathFn = Callable[[World], Awaitable[str]]
+Check = Callable[[World, str], Awaitable[None]]
+
+
+def fixed(template: str) -> PathFn:
+    async def path(w: World) -> str:
+        return template.format(
+            school_id=w.school_id,
+            classroom_id=w.classroom_id,
+            lesson_id=w.lesson_id,
+            code=w.code,
+            credential_id=w.credential_id,
+            recording_id=w.recording_id,
+        )
+
+    return path
+
+
+async def throwaway_school(w: World) -> str:
+    school = await w.post("/api/schools", {"name": "Throwaway"})
+    return f"/api/schools/{school['id']}"
+
+
+async def throwaway_classroom(w: World) -> str:
+    room = await w.post("/api/classrooms", {"name": "Throwaway", "school_id": w.school_id})
+    return f"/api/classrooms/{room['id']}"
+
+
+async def throwaway_credential(w: World) -> str:
+    issued = await w.post(f"/api/classrooms/{w.classroom_id}/device-credential")
+    return f"/api/device-credentials/{issued['credential_id']}"
+
+
+async def throwaway_lesson(w: World) -> str:
+    lesson = await w.post("/api/lessons", lesson_body([w.classroom_id], "Throwaway"))
+    return f"/api/lessons/{lesson['id']}"
+
+
+async def throwaway_recording(w: World) -> str:
+    return f"/api/recordings/{await ready_recording(w.hub, w.lesson_id)}"
+
+
+async def still_there(w: World, path: str) -> None:
+    response = await w.admin.http.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+
+
+async def credential_still_active(w: World, path: str) -> None:
+    credential_id = int(path.rsplit("/", 1)[1])
+    listed = (await w.admin.http.get(f"/api/classrooms/{w.classroom_id}/device-credentials")).json()
+    row = next(c for c in listed if c["id"] == credential_id)
+    assert row["revoked_at"] is None, row
+
+
+async def lesson_still_live(w: World, path: str) -> None:
+    lesson = (await w.admin.http.get(f"/api/lessons/{w.lesson_id}")).json()
+    assert lesson["status"] == "live", lesson
+
+
+@dataclass(frozen=True)
+class Row:
+    allowed: frozenset[str]  # callers let through
+    status: int  # what an allowed caller gets
+    path: PathFn
+    body: Any = None  # JSON body, or a function of the world giving it
+    device_route: bool = False  # authenticated by a device credential, not a token
+    fresh_world: bool = False  # the call changes lesson A: a new world for every caller
+    check_refused: Check | None = None
+
+
+def row(
+    allowed: set[str],
+    status: int,
+    path: str | PathFn,
+    body: Any = None,
+    **kw: Any,
+) -> Row:
+    assert allowed <= set(CALLERS)
+    return Row(
+        frozenset(allowed), status, fixed(path) if isinstance(path, str) else path, body, **kw
+    )
+
+
+ADMIN_ONLY = {ADMIN}
+ADMIN_STAFF = {ADMIN, STAFF}
+MANAGERS = {ADMIN, LECTURER}  # admin, or lesson A's lecturer
+VIEWERS = {ADMIN, STAFF, LECTURER}  # plus staff, who see every lesson
+
+TABLE: dict[str, Row] = {
+    # schools
+    "POST /api/schools": row(ADMIN_ONLY, 201, "/api/schools", {"name": "New"}),
+    "GET /api/schools": row(ADMIN_STAFF, 200, "/api/schools"),
+    "GET /api/schools/{school_id}": row(ADMIN_STAFF, 200, "/api/schools/{school_id}"),
+    "PATCH /api/schools/{school_id}": row(
+        ADMIN_ONLY, 200, "/api/schools/{school_id}", {"region": "South"}
+    ),
+    "DELETE /api/schools/{school_id}": row(
+        ADMIN_ONLY, 204, throwaway_school, check_refused=still_there
+    ),
+    # classrooms
+    "POST /api/classrooms": row(
+        ADMIN_ONLY, 201, "/api/classrooms", lambda w: {"name": "New", "school_id": w.school_id}
+    ),
+    "GET /api/classrooms": row(ADMIN_STAFF, 200, "/api/classrooms"),
+    "GET /api/classrooms/{classroom_id}": row(ADMIN_STAFF, 200, "/api/classrooms/{classroom_id}"),
+    "PATCH /api/classrooms/{classroom_id}": row(
+        ADMIN_ONLY, 200, "/api/classrooms/{classroom_id}", {"region": "South"}
+    ),
+    "DELETE /api/classrooms/{classroom_id}": row(
+        ADMIN_ONLY, 204, throwaway_classroom, check_refused=still_there
+    ),
+    # device credentials
+    "POST /api/classrooms/{classroom_id}/device-credential": row(
+        ADMIN_ONLY, 201, "/api/classrooms/{classroom_id}/device-credential", {"label": "PC 2"}
+    ),
+    "GET /api/classrooms/{classroom_id}/device-credentials": row(
+        ADMIN_ONLY, 200, "/api/classrooms/{classroom_id}/device-credentials"
+    ),
+    "DELETE /api/device-credentials/{credential_id}": row(
+        ADMIN_ONLY, 200, throwaway_credential, check_refused=credential_still_active
+    ),
+    # lessons
+    "POST /api/lessons": row(
+        ADMIN_ONLY, 201, "/api/lessons", lambda w: lesson_body([w.classroom_id], "New")
+    ),
+    "GET /api/lessons": row(ADMIN_STAFF, 200, "/api/lessons"),
+    "GET /api/lessons/by-code/{code}": row(
+        {ADMIN, STAFF, LECTURER, CLASSROOM, RECORDER}, 200, "/api/lessons/by-code/{code}"
+    ),
+    "GET /api/lessons/{lesson_id}": row(VIEWERS, 200, "/api/lessons/{lesson_id}"),
+    "PATCH /api/lessons/{lesson_id}": row(
+        ADMIN_ONLY, 200, "/api/lessons/{lesson_id}", {"subject": "Maths"}
+    ),
+    "DELETE /api/lessons/{lesson_id}": row(
+        ADMIN_ONLY, 204, throwaway_lesson, check_refused=still_there
+    ),
+    "POST /api/lessons/{lesson_id}/start": row(MANAGERS, 200, "/api/lessons/{lesson_id}/start"),
+    "POST /api/lessons/{lesson_id}/end": row(
+        MANAGERS,
+        200,
+        "/api/lessons/{lesson_id}/end",
+        fresh_world=True,
+        check_refused=lesson_still_live,
+    ),
+    "GET /api/lessons/{lesson_id}/participants": row(
+        VIEWERS, 200, "/api/lessons/{lesson_id}/participants"
+    ),
+    "GET /api/lessons/{lesson_id}/attendance": row(
+        VIEWERS, 200, "/api/lessons/{lesson_id}/attendance"
+    ),
+    # tokens
+    "POST /api/lessons/{lesson_id}/lecturer-link": row(
+        ADMIN_ONLY, 200, "/api/lessons/{lesson_id}/lecturer-link"
+    ),
+    "POST /api/lessons/{lesson_id}/recorder-token": row(
+        ADMIN_ONLY, 200, "/api/lessons/{lesson_id}/recorder-token"
+    ),
+    "POST /api/tokens/staff": row(ADMIN_ONLY, 200, "/api/tokens/staff"),
+    # classroom PCs
+    "GET /api/device/lessons": row({DEVICE}, 200, "/api/device/lessons", device_route=True),
+    "POST /api/device/token": row(
+        {DEVICE}, 200, "/api/device/token", {"lesson_code": None}, device_route=True
+    ),
+    # recordings: staff and admin (files also open with a media ticket in the query string)
+    "GET /api/recordings": row(ADMIN_STAFF, 200, "/api/recordings"),
+    "GET /api/recordings/{recording_id}": row(ADMIN_STAFF, 200, "/api/recordings/{recording_id}"),
+    "DELETE /api/recordings/{recording_id}": row(
+        ADMIN_ONLY, 204, throwaway_recording, check_refused=still_there
+    ),
+    "GET /api/recordings/{recording_id}/media": row(
+        ADMIN_STAFF, 200, "/api/recordings/{recording_id}/media"
+    ),
+    "GET /api/recordings/{recording_id}/screen": row(
+        ADMIN_STAFF, 200, "/api/recordings/{recording_id}/screen"
+    ),
+    "GET /api/recordings/{recording_id}/stage": row(
+        ADMIN_STAFF, 200, "/api/recordings/{recording_id}/stage"
+    ),
+    "GET /api/recordings/{recording_id}/poster": row(
+        ADMIN_STAFF, 200, "/api/recordings/{recording_id}/poster"
+    ),
+    "GET /api/recordings/{recording_id}/download": row(
+        ADMIN_STAFF, 200, "/api/recordings/{recording_id}/download"
+    ),
+    "GET /api/recordings/{recording_id}/manifest": row(
+        ADMIN_STAFF, 200, "/api/recordings/{recording_id}/manifest"
+    ),
+    "GET /api/recordings/{recording_id}/thumbnails/{index}": row(
+        ADMIN_STAFF, 200, "/api/recordings/{recording_id}/thumbnails/0"
+    ),
+}
+
+
+def expected(r: Row, caller: str) -> tuple[int, str | None]:
+    """The status and problem code a caller should get from a route."""
+    if r.device_route:
+        if caller == DEVICE:
+            return r.status, None
+        return 401, "token_missing" if caller == NONE else "credential_invalid"
+    if caller == NONE:
+        return 401, "token_missing"
+    if caller == EXPIRED:
+        return 401, "token_expired"
+    if caller in (GARBAGE, DEVICE, TICKET):
+        return 401, "token_invalid"
+    if caller in r.allowed:
+        return r.status, None
+    assert caller in JWT_CALLERS
+    return 403, None
+
+
+def api_route_keys(app: FastAPI) -> set[str]:
+    """ "METHOD /path" of every APIRoute under /api, however the app nests its routers."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI without nested router contexts: app.routes is flat
+        routes = [(r, r.path, r.methods) for r in app.routes if isinstance(r, APIRoute)]
+    else:
+        routes = [(c.original_route, c.path, c.methods) for c in iter_route_contexts(app.routes)]
+    keys = set()
+    for route, path, methods in routes:
+        if isinstance(route, APIRoute) and path and path.startswith("/api/"):
+            keys.update(f"{m} {path}" for m in methods or () if m != "HEAD")
+    return keys
+
+
+# One hub for the module (starting one per route is most of the cost); every test builds its
+# own world of objects in it, so tests do not depend on each other.
+SHARED = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def hub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProcessHub]:
+    data_dir = tmp_path_factory.mktemp("matrix") / "hub"
+    async with InProcessHub(data_dir, recorder={"enabled": False}) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def admin(hub: InProcessHub) -> AsyncIterator[AdminApi]:
+    api = AdminApi(hub.url)
+    yield api
+    await api.close()
+
+
+def test_table_names_every_api_route(tmp_path: Path) -> None:
+    app = InProcessHub(tmp_path / "hub").app  # built, not served
+    routes = api_route_keys(app)
+    assert len(routes) >= 20  # the enumeration itself works
+    missing = sorted(routes - set(TABLE))
+    stale = sorted(set(TABLE) - routes)
+    assert not missing, f"routes with no row in the authorization table: {missing}"
+    assert not stale, f"rows for routes the app does not have: {stale}"
+    assert set(TABLE) == routes
+
+
+async def call(
+    http: httpx.AsyncClient, key: str, path: str, body: Any, token: str | None
+) -> httpx.Response:
+    method = key.split(" ", 1)[0]
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    kwargs: dict[str, Any] = {"headers": headers}
+    if body is not None or method in ("POST", "PATCH"):
+        kwargs["json"] = body
+    return await http.request(method, path, **kwargs)
+
+
+@SHARED
+@pytest.mark.parametrize("key", sorted(TABLE))
+async def test_route_against_every_caller(hub: InProcessHub, admin: AdminApi, key: str) -> None:
+    r = TABLE[key]
+    failures: list[str] = []
+    world = await build_world(hub, admin)
+    async with httpx.AsyncClient(base_url=hub.url, timeout=15) as http:
+        for caller in CALLERS:
+            if r.fresh_world:
+                world = await build_world(hub, admin)
+            path = await r.path(world)
+            body = r.body(world) if callable(r.body) else r.body
+            response = await call(http, key, path, body, world.auth[caller])
+            status, code = expected(r, caller)
+            got = response.status_code
+            what = f"{caller:>16} {key} ({path}): expected {status}, got {got}"
+            if got != status:
+                failures.append(f"{what} {response.text[:200]}")
+                continue
+            if got >= 400:
+                if not response.headers.get("content-type", "").startswith(PROBLEM):
+                    failures.append(f"{what} but not problem+json")
+                    continue
+                problem = response.json()
+                if code is not None and problem.get("code") != code:
+                    failures.append(f"{what} with code {problem.get('code')!r}, not {code!r}")
+                if got == 401 and response.headers.get("www-authenticate") != "Bearer":
+                    failures.append(f"{what} without WWW-Authenticate: Bearer")
+                if r.check_refused is not None:
+                    try:
+                        await r.check_refused(world, path)
+                    except AssertionError as exc:
+                        failures.append(f"{what} but the call took effect: {exc}")
+    assert not failures, "\n".join(failures)
+
+
+@SHARED
+async def test_allowed_calls_really_succeed(hub: InProcessHub, admin: AdminApi) -> None:
+    """The matrix's success statuses mean the work was done, not only that the gate opened."""
+    world = await build_world(hub, admin)
+    auth = world.auth
+    async with httpx.AsyncClient(base_url=hub.url, timeout=15) as http:
+        h = {"Authorization": f"Bearer {auth[LECTURER]}"}
+        by_code = await http.get(f"/api/lessons/by-code/{world.code}", headers=h)
+        assert by_code.json()["id"] == world.lesson_id
+        for caller in (CLASSROOM, RECORDER):
+            h = {"Authorization": f"Bearer {auth[caller]}"}
+            got = await http.get(f"/api/lessons/by-code/{world.code}", headers=h)
+            assert got.status_code == 200 and got.json()["id"] == world.lesson_id
+        h = {"Authorization": f"Bearer {auth[LECTURER_OTHER]}"}
+        ended = await http.post(f"/api/lessons/{world.lesson_b}/end", headers=h)
+        assert ended.status_code == 200 and ended.json()["status"] == "ended"
+        lesson_a = (await world.admin.http.get(f"/api/lessons/{world.lesson_id}")).json()
+        assert lesson_a["status"] == "live"  # only its own lesson ended
+        h = {"Authorization": f"Bearer {auth[DEVICE]}"}
+        timetable = (await http.get("/api/device/lessons", headers=h)).json()
+        assert [x["id"] for x in timetable["lessons"]] == [world.lesson_id]

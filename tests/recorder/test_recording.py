@@ -1,0 +1,161 @@
+"""A lesson taught through the real hub is recorded, finalized and replayable."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import av
+import httpx
+
+from streamhub.client import LessonClient
+from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack
+from streamhub.protocol import Slot
+from tests.recorder.conftest import wait_recording
+from tests.support.hub import AdminApi, InProcessHub
+
+LESSON_S = 8.0
+
+
+async def test_recorded_lesson_reads_back_whole_and_seeks(
+    hub: InProcessHub, admin: AdminApi
+) -> None:
+    lesson = await admin.lesson(classrooms=1)
+    camera = PatternVideoTrack(320, 240)
+    lecturer = LessonClient(hub.url, lesson.lecturer_token)
+    await lecturer.connect({Slot.CAMERA: camera, Slot.MICROPHONE: ToneAudioTrack()})
+    classroom = LessonClient(hub.url, await admin.device_token(lesson.credentials[0]))
+    await classroom.connect({})
+    assert lecturer.joined is not None
+    # The recorder is hidden: the classroom saw the lecturer join, never a recorder.
+    roster = {p.role for p in classroom.joined.participants} if classroom.joined else set()
+    assert "recorder" not in roster
+    await asyncio.wait_for(classroom.tracks[Slot.LECTURER_VIDEO].recv(), 5)
+    live = (await admin.http.get(f"/api/lessons/{lesson.lesson_id}/participants")).json()
+    assert sorted(p["role"] for p in live) == ["classroom", "lecturer"]
+    assert hub.app.state.recorder.active, "the recorder is in the lesson, unseen"
+    started = time.monotonic()
+    first_count = camera.count
+    await asyncio.sleep(LESSON_S)
+    # What the lecturer sent before the lesson ended is what the archive must hold.
+    published = camera.count
+    await admin.post(f"/api/lessons/{lesson.lesson_id}/end")
+    taught = time.monotonic() - started
+    await classroom.close()
+    await lecturer.close()
+    rec = await wait_recording(admin.http, lesson.lesson_id)
+    path = hub.settings.effective_recordings_dir
+    folders = list(path.iterdir())
+    assert len(folders) == 1
+    mp4 = folders[0] / "lesson.mp4"
+    data = mp4.read_bytes()
+    assert 0 < data.find(b"moov") < data.find(b"mdat"), "fast start: moov before mdat"
+    with av.open(str(mp4)) as container:
+        video = container.streams.video[0]
+        audio = container.streams.audio
+        assert audio, "audio present"
+        assert (video.width, video.height) == (320, 240)
+        frames = sum(1 for _ in container.decode(video))
+        duration = float(container.duration / 1_000_000)
+    # The recording holds the whole lesson: from the lecturer's first frame to the end.
+    assert abs(duration - (taught + first_count / 30)) <= 1.0, (duration, taught)
+    assert abs(frames - published) <= max(2, 0.02 * published), (frames, published)
+    assert abs(rec["duration_s"] - duration) < 0.5
+    with av.open(str(mp4)) as container:
+        video = container.streams.video[0]
+        middle = duration / 2
+        container.seek(int(middle / video.time_base), stream=video, backward=True)
+        frame = next(container.decode(video))
+        assert abs(float(frame.pts * video.time_base) - middle) < 2.5
+
+
+async def test_replay_api_serves_ranges_and_refuses_paths_and_classrooms(
+    hub: InProcessHub, admin: AdminApi
+) -> None:
+    lesson = await admin.lesson(classrooms=1)
+    lecturer = LessonClient(hub.url, lesson.lecturer_token)
+    await lecturer.connect(
+        {Slot.CAMERA: PatternVideoTrack(320, 240), Slot.MICROPHONE: ToneAudioTrack()}
+    )
+    classroom_token = await admin.device_token(lesson.credentials[0])
+    await asyncio.sleep(5)
+    await admin.post(f"/api/lessons/{lesson.lesson_id}/end")
+    await lecturer.close()
+    rec = await wait_recording(admin.http, lesson.lesson_id)
+    rid = rec["id"]
+    file = next(hub.settings.effective_recordings_dir.iterdir()) / "lesson.mp4"
+    data = file.read_bytes()
+
+    async with httpx.AsyncClient(base_url=hub.url, timeout=15) as anon:
+        # The ticketed URL works without a header, as <video src> needs.
+        media = await anon.get(rec["media_url"], headers={"Range": "bytes=100-1099"})
+        assert media.status_code == 206
+        assert media.content == data[100:1100]
+        assert media.headers["content-range"] == f"bytes 100-1099/{len(data)}"
+        tail = await anon.get(rec["media_url"], headers={"Range": "bytes=-500"})
+        assert tail.status_code == 206 and tail.content == data[-500:]
+        # A ticket is for one recording and never passes as an access token.
+        ticket = rec["media_url"].split("ticket=")[1]
+        assert (await anon.get(f"/api/recordings/{rid + 1}/media?ticket={ticket}")).status_code in (
+            401,
+            404,
+        )
+        as_token = await anon.get("/api/recordings", headers={"Authorization": f"Bearer {ticket}"})
+        assert as_token.status_code == 401
+        manifest = (await anon.get(rec["manifest_url"])).json()
+        assert manifest["duration_s"] > 3
+        assert manifest["thumbnails"] and manifest["poster"] == "poster.jpg"
+        thumb = await anon.get(manifest["thumbnails"][0]["url"])
+        assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
+        poster = await anon.get(rec["poster_url"])
+        assert poster.status_code == 200 and poster.headers["content-type"] == "image/jpeg"
+
+        for bad in (
+            "../../etc/passwd",
+            "..%2f..%2fetc%2fpasswd",
+            "%2e%2e%2f%2e%2e%2fcatalog.db",
+            "%252e%252e%252f",
+            "/etc/passwd",
+            f"{rid}%00",
+            "999999",
+            "-1",
+            "1e3",
+        ):
+            for suffix in ("", "/media", "/manifest", "/poster"):
+                response = await anon.get(
+                    f"/api/recordings/{bad}{suffix}", headers=admin.http.headers
+                )
+                assert response.status_code in (400, 404), (bad, suffix, response.status_code)
+        thumb_bad = await anon.get(
+            f"/api/recordings/{rid}/thumbnails/..%2f..%2fmanifest", headers=admin.http.headers
+        )
+        assert thumb_bad.status_code == 404
+
+        classroom = {"Authorization": f"Bearer {classroom_token}"}
+        for path in ("", f"/{rid}", f"/{rid}/media", f"/{rid}/manifest"):
+            response = await anon.get(f"/api/recordings{path}", headers=classroom)
+            assert response.status_code == 403, (path, response.status_code)
+        assert (await anon.get(f"/api/recordings/{rid}/media")).status_code == 401
+        assert (await anon.delete(f"/api/recordings/{rid}", headers=classroom)).status_code == 403
+
+
+async def test_disk_floor_refuses_recording_and_the_lesson_goes_on(tmp_path: Path) -> None:
+    async with InProcessHub(tmp_path / "hub", recorder={"disk_floor_mb": 1 << 40}) as hub:
+        admin = AdminApi(hub.url)
+        try:
+            lesson = await admin.lesson(classrooms=1)
+            lecturer = LessonClient(hub.url, lesson.lecturer_token)
+            joined = await lecturer.connect({Slot.CAMERA: PatternVideoTrack(160, 120)})
+            assert joined.recording is False
+            assert joined.recording_note is not None and "MB free" in joined.recording_note
+            classroom = LessonClient(hub.url, await admin.device_token(lesson.credentials[0]))
+            await classroom.connect({})
+            packet = await asyncio.wait_for(classroom.tracks[Slot.LECTURER_VIDEO].recv(), 5)
+            assert packet.size > 0
+            page = (await admin.http.get("/api/recordings")).json()
+            assert page["total"] == 0
+            await classroom.close()
+            await lecturer.close()
+        finally:
+            await admin.close()

@@ -1,0 +1,64 @@
+"""A headless Chromium (Debian's, never a downloaded one) driven by Playwright, with fake
+camera and microphone, plus an in-process hub and its admin API for the page tests."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.hub import AdminApi, InProcessHub
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[object]:
+    playwright_api = pytest.importorskip("playwright.async_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no chromium at /usr/bin/chromium")
+    async with playwright_api.async_playwright() as p:
+        launched = await p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
+    async with InProcessHub(
+        tmp_path / "hub",
+        recorder={"enabled": False},
+        signaling={"joins_per_minute": 1000},
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+async def admin(hub: InProcessHub) -> AsyncIterator[AdminApi]:
+    api = AdminApi(hub.url)
+    yield api
+    await api.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

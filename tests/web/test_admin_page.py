@@ -1,0 +1,181 @@
+"""The administration page (/admin) in a real headless Chromium against a real hub: sign in,
+schools, classrooms, a lesson inviting a classroom, a device credential shown once (its agent
+command works until it is revoked in the page), going live, the lecturer link."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from playwright.async_api import expect
+
+from tests.support.hub import ADMIN_KEY, InProcessHub
+from tests.web.fixtures_admin import BrowserPage, staff_page_fixture  # noqa: F401
+
+pytestmark = pytest.mark.browser
+
+
+async def exchange(hub: InProcessHub, credential: str) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=hub.url, timeout=10) as client:
+        return await client.post(
+            "/api/device/token",
+            json={"lesson_code": None},
+            headers={"Authorization": f"Bearer {credential}"},
+        )
+
+
+async def test_admin_flow(hub: InProcessHub, staff_page: BrowserPage) -> None:
+    page = staff_page.page
+    await page.goto(f"{hub.url}/admin?lang=en")
+    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    await expect(page.get_by_label("Admin key")).to_be_focused()
+    assert await staff_page.unnamed_controls() == []
+    await staff_page.screenshot("admin-signin")
+
+    # sign in
+    await page.get_by_label("Admin key").fill(ADMIN_KEY)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("tab", name="Schools")).to_have_attribute("aria-selected", "true")
+    await expect(page.locator("#schools-empty")).to_be_visible()
+    assert await page.evaluate("sessionStorage.getItem('streamhub.admin.key')") == ADMIN_KEY
+
+    # schools: create two, rename one, delete it
+    schools = page.locator("#panel-schools")
+    for name, region in (("Riverside Primary", "North"), ("Temporary School", "")):
+        await schools.get_by_label("Name").fill(name)
+        await schools.get_by_label("Region").fill(region)
+        await schools.get_by_role("button", name="Save").click()
+        await expect(page.locator("#schools-body tr", has_text=name)).to_be_visible()
+    await page.get_by_role("button", name="Edit school Temporary School").click()
+    await expect(schools.get_by_label("Name")).to_have_value("Temporary School")
+    await schools.get_by_label("Name").fill("Temporary School 2")
+    await schools.get_by_role("button", name="Save").click()
+    await expect(page.locator("#schools-body tr", has_text="Temporary School 2")).to_be_visible()
+    await page.get_by_role("button", name="Delete school Temporary School 2").click()
+    await expect(page.locator("#confirm-dialog")).to_be_visible()
+    await page.locator("#confirm-yes").click()
+    await expect(page.locator("#schools-body tr")).to_have_count(1)
+    await expect(page.get_by_role("status")).to_contain_text("deleted")
+
+    # classrooms: create one in the school; its credentials pane opens
+    await page.get_by_role("tab", name="Classrooms").click()
+    rooms = page.locator("#panel-classrooms")
+    await expect(rooms.locator("#classroom-school")).to_have_value(re.compile(r"\d+"))
+    await rooms.locator("#classroom-name").fill("Room 101")
+    await rooms.locator("#classroom-region").fill("North")
+    await rooms.get_by_role("button", name="Create classroom").click()
+    await expect(page.locator("#classrooms-body tr", has_text="Room 101")).to_be_visible()
+    await expect(page.locator("#credentials-pane")).to_be_visible()
+    await expect(page.locator("#credentials-empty")).to_be_visible()
+
+    # lessons: schedule one that invites the classroom
+    await page.get_by_role("tab", name="Lessons").click()
+    form = page.locator("#lesson-form")
+    await form.get_by_label("Title").fill("Algebra basics")
+    await form.get_by_label("Subject").fill("Mathematics")
+    await form.get_by_label("Lecturer name").fill("Ms Li")
+    await form.get_by_label("Start").fill("2026-11-24T08:00")
+    await form.get_by_label("End").fill("2026-11-24T09:00")
+    await form.get_by_label("Room 101 (Riverside Primary)").check()
+    await form.get_by_role("button", name="Save").click()
+    row = page.locator("#lessons-body tr", has_text="Algebra basics")
+    await expect(row).to_be_visible()
+    await expect(row).to_contain_text("Room 101")
+    await expect(row).to_contain_text("Scheduled")
+    async with httpx.AsyncClient(base_url=hub.url, timeout=10) as client:
+        listed = await client.get("/api/lessons", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    lesson = listed.json()["items"][0]
+    assert lesson["lecturer_name"] == "Ms Li" and len(lesson["classroom_ids"]) == 1
+    assert lesson["scheduled_end"] > lesson["scheduled_start"]
+    await staff_page.screenshot("admin-lessons")
+
+    # issue a device credential: shown once, with the agent command to paste
+    await page.get_by_role("tab", name="Classrooms").click()
+    await page.get_by_role("button", name="Device credentials of Room 101").click()
+    await page.get_by_label("Label (optional)").fill("front PC")
+    await page.get_by_role("button", name="Issue device credential").click()
+    dialog = page.get_by_role("dialog", name="Device credential issued")
+    await expect(dialog).to_be_visible()
+    await expect(dialog).to_contain_text("shown only once")
+    command = await dialog.get_by_label("Command to paste on the classroom PC").input_value()
+    match = re.search(r"--credential (\S+)", command)
+    assert match, command
+    credential = match.group(1)
+    assert command.startswith("classroom-agent enroll --hub ")
+    assert await dialog.get_by_label("Credential", exact=True).input_value() == credential
+    await dialog.get_by_role("button", name="Copy command").click()
+    await expect(dialog.get_by_role("status")).not_to_be_empty()
+    assert await staff_page.unnamed_controls() == []
+    await staff_page.screenshot("admin-credential-dialog")
+    await dialog.get_by_role("button", name="I have copied it").click()
+    await expect(dialog).to_be_hidden()
+    assert await page.locator("#issued-credential").input_value() == ""
+    cred_row = page.locator("#credentials-body tr", has_text="front PC")
+    await expect(cred_row).to_contain_text("Active")
+
+    # not live yet: the exchange is refused; start it in the page, then it works
+    assert (await exchange(hub, credential)).status_code == 404
+    await page.get_by_role("tab", name="Lessons").click()
+    await page.get_by_role("button", name="Start lesson Algebra basics").click()
+    await expect(row).to_contain_text("Live")
+    response = await exchange(hub, credential)
+    assert response.status_code == 200, response.text
+    assert response.json()["lesson_title"] == "Algebra basics"
+
+    # the lecturer link, with a copy button
+    await page.get_by_role("button", name="Lecturer link for Algebra basics").click()
+    link_dialog = page.get_by_role("dialog", name="Lecturer link")
+    await expect(link_dialog).to_be_visible()
+    url = await link_dialog.get_by_label("Link for the lecturer").input_value()
+    assert re.search(rf"/lesson/{lesson['join_code']}#token=[\w.-]+$", url), url
+    await link_dialog.get_by_role("button", name="Copy lecturer link").click()
+    await link_dialog.get_by_role("button", name="Close").click()
+    await expect(link_dialog).to_be_hidden()
+
+    # revoke in the page: the credential stops working at once
+    await page.get_by_role("tab", name="Classrooms").click()
+    await page.get_by_role("button", name="Revoke credential front PC").click()
+    await page.locator("#confirm-yes").click()
+    await expect(cred_row).to_contain_text("Revoked")
+    response = await exchange(hub, credential)
+    assert response.status_code == 401, response.text
+    await staff_page.screenshot("admin-classrooms")
+
+    # end the lesson from the page
+    await page.get_by_role("tab", name="Lessons").click()
+    await page.get_by_role("button", name="End lesson Algebra basics").click()
+    await page.locator("#confirm-yes").click()
+    await expect(row).to_contain_text("Ended")
+
+    assert await staff_page.unnamed_controls() == []
+    assert staff_page.console_errors == []
+
+
+async def test_admin_wrong_key_and_chinese(hub: InProcessHub, staff_page: BrowserPage) -> None:
+    page = staff_page.page
+    await page.goto(f"{hub.url}/admin?lang=zh-CN")
+    await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    await expect(page.get_by_role("heading", name="登录")).to_be_visible()
+    await page.get_by_label("管理员密钥").fill("not-the-key")
+    await page.get_by_role("button", name="登录").click()
+    alert = page.locator("#signin-error")
+    await expect(alert).to_be_visible()
+    await expect(alert).to_contain_text("此密钥无效")
+    await expect(alert).to_contain_text("401")
+    await expect(page.locator("#app-view")).to_be_hidden()
+    assert await page.evaluate("sessionStorage.getItem('streamhub.admin.key')") is None
+    assert await staff_page.unnamed_controls() == []
+    await staff_page.screenshot("admin-signin-error-zh")
+
+    # a signed-in session survives a reload (sessionStorage), and sign-out clears it
+    await page.get_by_label("管理员密钥").fill(ADMIN_KEY)
+    await page.get_by_role("button", name="登录").click()
+    await expect(page.get_by_role("tab", name="学校")).to_be_visible()
+    await page.reload()
+    await expect(page.get_by_role("tab", name="学校")).to_be_visible()
+    await page.get_by_role("button", name="退出登录").click()
+    await expect(page.get_by_label("管理员密钥")).to_be_visible()
+    assert await page.evaluate("sessionStorage.getItem('streamhub.admin.key')") is None
+    # the refused sign-in logs one failed request (401) in the console; nothing else
+    assert staff_page.errors_except("status of 401") == []

@@ -1,0 +1,287 @@
+"""The lesson library (/library) in a real headless Chromium against a real hub: signing in
+with a staff token or the admin key (which can mint staff tokens), the empty state, the
+filters and the query they send, clear errors for a wrong token, and the Chinese strings.
+the cards of recordings in every state and the player (chapters, thumbnails, stage periods,
+speed, download, attendance and its quality summary) on catalog entries and files laid out as
+the recorder leaves them. Playback of recordings made by the real recorder comes with it."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import av
+import cv2
+import numpy as np
+import pytest
+from playwright.async_api import expect
+
+from streamhub.protocol import Role
+from tests.support.hub import ADMIN_KEY, AdminApi, InProcessHub
+from tests.web.fixtures_admin import BrowserPage, staff_page_fixture  # noqa: F401
+
+pytestmark = pytest.mark.browser
+TOKEN_KEY = "streamhub.library.token"
+
+
+async def staff_token(admin: AdminApi) -> str:
+    return str((await admin.post("/api/tokens/staff"))["token"])
+
+
+async def sign_in(page: BrowserPage, url: str, token: str) -> None:
+    await page.page.goto(url)
+    await page.page.get_by_label("Staff token or admin key").fill(token)
+    await page.page.get_by_role("button", name="Sign in").click()
+
+
+async def test_library_sign_in_empty_and_filters(
+    hub: InProcessHub, admin: AdminApi, staff_page: BrowserPage
+) -> None:
+    setup = await admin.lesson(classrooms=2, start=False, title="Algebra")
+    token = await staff_token(admin)
+    page = staff_page.page
+    await page.goto(f"{hub.url}/library?lang=en")
+    await expect(page.get_by_role("heading", name="Sign in to the library")).to_be_visible()
+    await expect(page.get_by_label("Staff token or admin key")).to_be_focused()
+    assert await staff_page.unnamed_controls() == []
+    await staff_page.screenshot("library-signin")
+
+    async with page.expect_request(lambda r: "/api/recordings?" in r.url) as first:
+        await sign_in(staff_page, f"{hub.url}/library?lang=en", token)
+    assert parse_qs(urlsplit((await first.value).url).query) == {
+        "limit": ["24"],
+        "offset": ["0"],
+    }
+    await expect(page.get_by_text("Signed in as staff")).to_be_visible()
+    await expect(page.get_by_role("button", name="Create staff token")).to_be_hidden()
+    empty = page.locator("#empty")
+    await expect(empty).to_be_visible()
+    await expect(empty).to_contain_text("No recorded lessons yet")
+    await expect(page.get_by_role("status").first).to_contain_text("0 recordings")
+    assert await page.evaluate(f"sessionStorage.getItem('{TOKEN_KEY}')") == token
+
+    # filter choices come from the catalog
+    classroom = page.get_by_label("Classroom")
+    await expect(classroom.locator("option")).to_have_count(3)
+    subjects = await page.eval_on_selector_all("#subjects option", "os => os.map(o => o.value)")
+    lecturers = await page.eval_on_selector_all("#lecturers option", "os => os.map(o => o.value)")
+    assert subjects == ["Mathematics"] and lecturers == ["Ms Li"]
+    assert await staff_page.unnamed_controls() == []
+    await staff_page.screenshot("library-empty")
+
+    # every filter reaches the API; the date range covers whole local days
+    await page.get_by_label("Search").fill("Alg")
+    await page.get_by_label("Subject").fill("Mathematics")
+    await page.get_by_label("Lecturer").fill("Ms Li")
+    await classroom.select_option(str(setup.classroom_ids[1]))
+    await page.get_by_label("From date").fill("2026-11-01")
+    await page.get_by_label("To date").fill("2026-11-30")
+    async with page.expect_request(
+        lambda r: "/api/recordings?" in r.url and "date_to" in r.url and "q=" in r.url
+    ) as filtered:
+        await page.get_by_role("button", name="Apply").click()
+    query = parse_qs(urlsplit((await filtered.value).url).query)
+    assert query["q"] == ["Alg"]
+    assert query["subject"] == ["Mathematics"]
+    assert query["lecturer"] == ["Ms Li"]
+    assert query["classroom_id"] == [str(setup.classroom_ids[1])]
+    date_from = datetime.fromisoformat(query["date_from"][0])
+    date_to = datetime.fromisoformat(query["date_to"][0])
+    assert date_to - date_from == timedelta(days=30)  # exclusive end: the day after 30 Nov
+    assert date_from.tzinfo is not None
+    await expect(empty).to_contain_text("No recorded lesson matches these filters")
+    await expect(page.locator("#list-error")).to_be_hidden()
+
+    async with page.expect_request(lambda r: "/api/recordings?" in r.url) as reset:
+        await page.get_by_role("button", name="Reset").click()
+    assert "q=" not in (await reset.value).url
+    await expect(page.get_by_label("Search")).to_have_value("")
+    await expect(empty).to_contain_text("No recorded lessons yet")
+
+    # the session survives a reload; sign-out forgets the token
+    await page.reload()
+    await expect(page.get_by_text("Signed in as staff")).to_be_visible()
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_label("Staff token or admin key")).to_be_visible()
+    assert await page.evaluate(f"sessionStorage.getItem('{TOKEN_KEY}')") is None
+    assert staff_page.console_errors == []
+
+
+async def test_library_wrong_token_shows_clear_error(
+    hub: InProcessHub, admin: AdminApi, staff_page: BrowserPage
+) -> None:
+    page = staff_page.page
+    await sign_in(staff_page, f"{hub.url}/library?lang=en", "eyJhbGciOi.not-a.token")
+    alert = page.get_by_role("alert")
+    await expect(alert).to_be_visible()
+    await expect(alert).to_contain_text("Sign-in failed")
+    await expect(alert).to_contain_text("This token is not valid")
+    await expect(alert).to_contain_text("401")
+    await expect(page.locator("#list-view")).to_be_hidden()
+    assert await page.evaluate(f"sessionStorage.getItem('{TOKEN_KEY}')") is None
+    await staff_page.screenshot("library-wrong-token")
+
+    # a lecturer's token is valid but is not for the library
+    setup = await admin.lesson(start=False)
+    await page.get_by_label("Staff token or admin key").fill(setup.lecturer_token)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(alert).to_contain_text("not a staff token")
+    await expect(alert).to_contain_text("403")
+    await expect(page.locator("#list-view")).to_be_hidden()
+
+    # an empty field is refused before any request
+    await page.get_by_label("Staff token or admin key").fill("")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(alert).to_contain_text("Enter a staff token")
+    # the refused requests are logged by Chromium as failed loads; nothing else is
+    assert staff_page.errors_except("status of 401", "status of 403") == []
+
+
+async def test_library_admin_key_mints_staff_token_in_chinese(
+    hub: InProcessHub, staff_page: BrowserPage
+) -> None:
+    page = staff_page.page
+    await page.goto(f"{hub.url}/library?lang=zh-CN")
+    await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    await page.get_by_label("教职员令牌或管理员密钥").fill(ADMIN_KEY)
+    await page.get_by_role("button", name="登录").click()
+    await expect(page.get_by_text("已使用管理员密钥登录")).to_be_visible()
+    await expect(page.locator("#empty")).to_contain_text("还没有录制的课程")
+    assert await staff_page.unnamed_controls() == []
+    await staff_page.screenshot("library-admin-zh")
+
+    await page.get_by_role("button", name="创建教职员令牌").click()
+    dialog = page.get_by_role("dialog", name="教职员令牌")
+    await expect(dialog).to_be_visible()
+    minted = await dialog.get_by_label("教职员令牌（回放库、录像、考勤）").input_value()
+    assert minted.count(".") == 2
+    await dialog.get_by_role("button", name="复制教职员令牌").click()
+    await expect(dialog.get_by_role("status")).not_to_be_empty()
+    await dialog.get_by_role("button", name="关闭").click()
+    await expect(dialog).to_be_hidden()
+
+    await page.get_by_role("button", name="退出登录").click()
+    await page.get_by_label("教职员令牌或管理员密钥").fill(minted)
+    await page.get_by_role("button", name="登录").click()
+    await expect(page.get_by_text("已以教职员身份登录")).to_be_visible()
+    await expect(page.get_by_role("button", name="创建教职员令牌")).to_be_hidden()
+    assert staff_page.console_errors == []
+
+
+def write_recording_files(directory: Path, seconds: int = 6) -> None:
+    """A small H.264 fast-start MP4, a poster, thumbnails and a manifest, as the recorder
+    leaves them (only the layout matters here, not how they were made)."""
+    directory.mkdir(parents=True)
+    container = av.open(str(directory / "lesson.mp4"), "w", options={"movflags": "+faststart"})
+    stream = container.add_stream("libx264", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+    for i in range(seconds * 10):
+        image = np.full((180, 320, 3), (i * 4) % 255, dtype=np.uint8)
+        container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+    container.mux(stream.encode(None))
+    container.close()
+    jpeg = cv2.imencode(".jpg", np.full((90, 160, 3), 90, dtype=np.uint8))[1].tobytes()
+    (directory / "poster.jpg").write_bytes(jpeg)
+    for i in range(3):
+        (directory / f"thumb-{i:03d}.jpg").write_bytes(jpeg)
+    manifest = {
+        "duration_s": float(seconds),
+        "tracks": [{"kind": "video", "codec": "h264", "width": 320, "height": 180}],
+        "stage_periods": [{"start_s": 1.0, "end_s": 3.0, "participant": "c1", "name": "Class 1"}],
+        "chapters": [
+            {"start_s": 0.0, "title": "Introduction"},
+            {"start_s": 2.0, "title": "Examples"},
+            {"start_s": 4.0, "title": "Questions"},
+        ],
+        "thumbnails": [{"index": i, "t_s": i * 2.0} for i in range(3)],
+    }
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+
+
+async def test_library_cards_states_and_player(
+    hub: InProcessHub, admin: AdminApi, staff_page: BrowserPage
+) -> None:
+    catalog = hub.services.catalog
+    root = hub.settings.effective_recordings_dir
+    ready_lesson = await admin.lesson(start=False, title="Fractions")
+    busy_lesson = await admin.lesson(start=False, title="Decimals")
+    failed_lesson = await admin.lesson(start=False, title="Geometry")
+    write_recording_files(root / "rec-ready")
+    ready = await catalog.create_recording(ready_lesson.lesson_id, "rec-ready")
+    await catalog.update_recording(
+        ready.id, state="ready", progress=1.0, duration_s=6.0, size_bytes=12345
+    )
+    busy = await catalog.create_recording(busy_lesson.lesson_id, "rec-busy")
+    await catalog.update_recording(busy.id, state="finalizing", progress=0.4)
+    failed = await catalog.create_recording(failed_lesson.lesson_id, "rec-failed")
+    await catalog.update_recording(failed.id, state="failed", failure_reason="disk full")
+    lecturer = await catalog.attendance_joined(
+        ready_lesson.lesson_id, "lecturer-1", Role.LECTURER, "Ms Li", None
+    )
+    await catalog.attendance_left(lecturer, 0.93)
+    room = await catalog.attendance_joined(
+        ready_lesson.lesson_id,
+        "classroom-1",
+        Role.CLASSROOM,
+        "Class 1",
+        ready_lesson.classroom_ids[0],
+    )
+    await catalog.attendance_left(room, 0.31)
+
+    page = staff_page.page
+    await sign_in(staff_page, f"{hub.url}/library?lang=en", ADMIN_KEY)
+    cards = page.locator(".rec-card")
+    await expect(cards).to_have_count(3)
+    busy_card = page.locator(f'.rec-card[data-id="{busy.id}"]')
+    await expect(busy_card).to_contain_text("Finalizing")
+    await expect(busy_card.get_by_role("progressbar")).to_have_attribute(
+        "aria-label", re.compile("40%")
+    )
+    await expect(page.locator(f'.rec-card[data-id="{failed.id}"]')).to_contain_text("disk full")
+    ready_card = page.locator(f'.rec-card[data-id="{ready.id}"]')
+    await expect(ready_card).to_contain_text("0:06")
+    await expect(ready_card.locator("img")).to_have_js_property("complete", True)
+    assert await ready_card.locator("img").evaluate("img => img.naturalWidth") == 160
+    assert await staff_page.unnamed_controls() == []
+    await staff_page.screenshot("library-cards")
+
+    # the player: metadata, chapters, thumbnails, speed, download, attendance
+    await page.get_by_role("button", name="Play Fractions").click()
+    await expect(page.get_by_role("heading", name="Fractions")).to_be_visible()
+    video = page.locator("#video")
+    await expect(video).to_have_js_property("readyState", 4, timeout=15_000)
+    assert abs(await video.evaluate("v => v.duration") - 6.0) < 0.3
+    await expect(page.locator("#chapters button")).to_have_count(3)
+    await page.get_by_role("button", name="Chapter Questions, at 0:04").click()
+    await expect(video).to_have_js_property("currentTime", 4)
+    await page.get_by_role("button", name="Seek to 0:02").click()
+    await expect(video).to_have_js_property("currentTime", 2)
+    await page.get_by_role("button", name="Class 1 on stage from 0:01 to 0:03").click()
+    await expect(video).to_have_js_property("currentTime", 1)
+    await page.get_by_label("Speed").select_option("1.5")
+    await expect(video).to_have_js_property("playbackRate", 1.5)
+    href = await page.get_by_role("link", name="Download").get_attribute("href")
+    assert href is not None and re.search(rf"/api/recordings/{ready.id}/download\?ticket=", href)
+    rows = page.locator("#attendance-body tr")
+    await expect(rows).to_have_count(2)
+    await expect(rows.filter(has_text="Class 1")).to_contain_text("31% · poor")
+    summary = page.locator("#quality-summary")
+    await expect(summary).to_contain_text("Participants2")
+    await expect(summary).to_contain_text("1 (worst 31%)")
+    assert await staff_page.unnamed_controls() == []
+    await staff_page.screenshot("library-player")
+
+    # back to the list, then open the failed one and delete it (admin)
+    await page.get_by_role("button", name="Back to the library").click()
+    await expect(cards).to_have_count(3)
+    await expect(video).not_to_have_attribute("src", re.compile("."))
+    await page.get_by_role("button", name="Open Geometry (Failed)").click()
+    await expect(page.locator("#not-ready")).to_contain_text("The recording failed: disk full")
+    await page.get_by_role("button", name="Delete recording").click()
+    await page.locator("#confirm-yes").click()
+    await expect(cards).to_have_count(2)
+    assert not (await hub.services.catalog.recordings_in_state("failed"))
+    assert staff_page.console_errors == []

@@ -1,0 +1,722 @@
+// Administration page: schools, classrooms (with device credentials) and the lesson timetable.
+import {
+  Api,
+  ApiError,
+  confirmDialog,
+  copyText,
+  el,
+  formatDateTime,
+  fromLocalInput,
+  loadStrings,
+  showError,
+  toLocalInput,
+  wireTabs,
+} from "./api.js";
+
+const PAGE_SIZE = 20;
+const api = new Api("streamhub.admin.key");
+const $ = (id) => document.getElementById(id);
+
+let t = (k) => k;
+let lang = "en";
+
+const state = {
+  schools: { offset: 0, total: 0, items: [] },
+  classrooms: { offset: 0, total: 0, items: [] },
+  lessons: { offset: 0, total: 0, items: [] },
+  allSchools: [],
+  allClassrooms: [],
+  selectedClassroom: null,
+};
+
+// ------------------------------------------------------------------ status and errors
+
+function say(message) {
+  $("app-status").textContent = message;
+}
+
+function fail(error) {
+  showError($("app-error"), error, t);
+}
+
+function clearError() {
+  showError($("app-error"), null);
+}
+
+/** Run an action; report its failure in the page instead of the console. */
+async function guarded(fn) {
+  clearError();
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return undefined;
+    fail(error);
+    return undefined;
+  }
+}
+
+// ------------------------------------------------------------------ sign in / out
+
+function showSignedIn(on) {
+  $("signin-view").hidden = on;
+  $("app-view").hidden = !on;
+  $("session").hidden = !on;
+}
+
+async function signIn(key) {
+  // An admin-only call without side effects proves the key (a staff token gets 403 here).
+  await api.post("/api/tokens/staff", undefined, { token: key });
+  api.token = key;
+}
+
+function signOut(error) {
+  api.token = "";
+  showSignedIn(false);
+  if (error) showError($("signin-error"), error, t, "signin.expired");
+  $("admin-key").focus();
+}
+
+// ------------------------------------------------------------------ pagers
+
+function renderPager(container, page, onGo) {
+  container.replaceChildren();
+  if (page.total <= PAGE_SIZE) return;
+  const first = page.offset + 1;
+  const last = Math.min(page.offset + PAGE_SIZE, page.total);
+  container.append(
+    el("button", {
+      type: "button",
+      class: "secondary",
+      text: t("pager.prev"),
+      disabled: page.offset === 0,
+      onclick: () => onGo(Math.max(0, page.offset - PAGE_SIZE)),
+    }),
+    el("span", { text: t("pager.range", { first, last, total: page.total }) }),
+    el("button", {
+      type: "button",
+      class: "secondary",
+      text: t("pager.next"),
+      disabled: last >= page.total,
+      onclick: () => onGo(page.offset + PAGE_SIZE),
+    }),
+  );
+}
+
+async function fetchAll(path, query = {}) {
+  const items = [];
+  for (let offset = 0; ; offset += 500) {
+    const page = await api.get(path, { ...query, limit: 500, offset });
+    items.push(...page.items);
+    if (items.length >= page.total || page.items.length === 0) return items;
+  }
+}
+
+function actionButton(textKey, labelKey, name, onclick, cls = "small secondary") {
+  return el("button", {
+    type: "button",
+    class: cls,
+    text: t(textKey),
+    "aria-label": t(labelKey, { name }),
+    onclick,
+  });
+}
+
+// ------------------------------------------------------------------ schools
+
+async function loadSchools() {
+  const page = await api.get("/api/schools", {
+    limit: PAGE_SIZE,
+    offset: state.schools.offset,
+  });
+  state.schools = page;
+  const body = $("schools-body");
+  body.replaceChildren(
+    ...page.items.map((s) =>
+      el(
+        "tr",
+        { dataset: { id: s.id } },
+        el("td", { text: s.name }),
+        el("td", { text: s.region || "—" }),
+        el("td", { text: formatDateTime(s.created_at, lang) }),
+        el(
+          "td",
+          { class: "row-actions" },
+          actionButton("common.edit", "schools.editNamed", s.name, () => editSchool(s)),
+          actionButton("schools.classrooms", "schools.classroomsNamed", s.name, () =>
+            showClassroomsOf(s.id),
+          ),
+          actionButton(
+            "common.delete",
+            "schools.deleteNamed",
+            s.name,
+            () => deleteSchool(s),
+            "small danger",
+          ),
+        ),
+      ),
+    ),
+  );
+  $("schools-empty").hidden = page.total > 0;
+  renderPager($("schools-pager"), page, (offset) => {
+    state.schools.offset = offset;
+    guarded(loadSchools);
+  });
+}
+
+async function loadAllSchools() {
+  state.allSchools = await fetchAll("/api/schools");
+  const options = (withAll) => [
+    ...(withAll ? [el("option", { value: "", text: t("classrooms.allSchools") })] : []),
+    ...state.allSchools.map((s) => el("option", { value: s.id, text: s.name })),
+  ];
+  const filter = $("classrooms-school-filter");
+  const keep = filter.value;
+  filter.replaceChildren(...options(true));
+  filter.value = state.allSchools.some((s) => String(s.id) === keep) ? keep : "";
+  const pick = $("classroom-school");
+  const keepPick = pick.value;
+  pick.replaceChildren(...options(false));
+  if (state.allSchools.some((s) => String(s.id) === keepPick)) pick.value = keepPick;
+  $("classroom-save").disabled = state.allSchools.length === 0;
+}
+
+function editSchool(school) {
+  $("school-id").value = school.id;
+  $("school-name").value = school.name;
+  $("school-region").value = school.region || "";
+  $("school-form-title").textContent = t("schools.editTitle", { name: school.name });
+  $("school-name").focus();
+}
+
+function resetSchoolForm() {
+  $("school-form").reset();
+  $("school-id").value = "";
+  $("school-form-title").textContent = t("schools.new");
+}
+
+async function saveSchool(ev) {
+  ev.preventDefault();
+  const name = $("school-name").value.trim();
+  if (!name) {
+    fail(new Error(t("schools.nameRequired")));
+    $("school-name").focus();
+    return;
+  }
+  await guarded(async () => {
+    const body = { name, region: $("school-region").value.trim() };
+    const id = $("school-id").value;
+    if (id) await api.patch(`/api/schools/${id}`, body);
+    else await api.post("/api/schools", body);
+    say(t(id ? "schools.updated" : "schools.created", { name }));
+    resetSchoolForm();
+    await Promise.all([loadSchools(), loadAllSchools()]);
+  });
+}
+
+async function deleteSchool(school) {
+  if (!(await confirmDialog($("confirm-dialog"), t("schools.confirmDelete", { name: school.name }))))
+    return;
+  await guarded(async () => {
+    await api.del(`/api/schools/${school.id}`);
+    say(t("schools.deleted", { name: school.name }));
+    if (state.schools.items.length === 1 && state.schools.offset > 0)
+      state.schools.offset -= PAGE_SIZE;
+    await Promise.all([loadSchools(), loadAllSchools(), loadClassrooms(), loadAllClassrooms()]);
+  });
+}
+
+// ------------------------------------------------------------------ classrooms
+
+async function loadClassrooms() {
+  const schoolId = $("classrooms-school-filter").value;
+  const page = await api.get("/api/classrooms", {
+    limit: PAGE_SIZE,
+    offset: state.classrooms.offset,
+    school_id: schoolId || undefined,
+  });
+  state.classrooms = page;
+  $("classrooms-body").replaceChildren(
+    ...page.items.map((c) =>
+      el(
+        "tr",
+        {
+          dataset: { id: c.id },
+          class: state.selectedClassroom?.id === c.id ? "selected" : undefined,
+        },
+        el("td", { text: c.name }),
+        el("td", { text: c.school_name }),
+        el("td", { text: c.region || "—" }),
+        el(
+          "td",
+          { class: "row-actions" },
+          actionButton("classrooms.credentials", "classrooms.credentialsNamed", c.name, () =>
+            selectClassroom(c),
+          ),
+          actionButton(
+            "common.delete",
+            "classrooms.deleteNamed",
+            c.name,
+            () => deleteClassroom(c),
+            "small danger",
+          ),
+        ),
+      ),
+    ),
+  );
+  $("classrooms-empty").hidden = page.total > 0;
+  renderPager($("classrooms-pager"), page, (offset) => {
+    state.classrooms.offset = offset;
+    guarded(loadClassrooms);
+  });
+}
+
+async function loadAllClassrooms() {
+  state.allClassrooms = await fetchAll("/api/classrooms");
+  renderLessonClassroomChecks();
+}
+
+function showClassroomsOf(schoolId) {
+  $("classrooms-school-filter").value = String(schoolId);
+  $("classroom-school").value = String(schoolId);
+  state.classrooms.offset = 0;
+  selectTab($("tab-classrooms"), true);
+}
+
+async function saveClassroom(ev) {
+  ev.preventDefault();
+  const name = $("classroom-name").value.trim();
+  const schoolId = Number($("classroom-school").value);
+  if (!name || !schoolId) {
+    fail(new Error(t(schoolId ? "classrooms.nameRequired" : "classrooms.schoolRequired")));
+    (name ? $("classroom-school") : $("classroom-name")).focus();
+    return;
+  }
+  await guarded(async () => {
+    const room = await api.post("/api/classrooms", {
+      name,
+      school_id: schoolId,
+      region: $("classroom-region").value.trim(),
+    });
+    say(t("classrooms.created", { name: room.name }));
+    $("classroom-name").value = "";
+    $("classroom-region").value = "";
+    await Promise.all([loadClassrooms(), loadAllClassrooms()]);
+    await selectClassroom(room);
+  });
+}
+
+async function deleteClassroom(room) {
+  const message = t("classrooms.confirmDelete", { name: room.name });
+  if (!(await confirmDialog($("confirm-dialog"), message))) return;
+  await guarded(async () => {
+    await api.del(`/api/classrooms/${room.id}`);
+    say(t("classrooms.deleted", { name: room.name }));
+    if (state.selectedClassroom?.id === room.id) {
+      state.selectedClassroom = null;
+      $("credentials-pane").hidden = true;
+    }
+    await Promise.all([loadClassrooms(), loadAllClassrooms()]);
+  });
+}
+
+async function selectClassroom(room) {
+  state.selectedClassroom = room;
+  for (const row of $("classrooms-body").rows) {
+    row.classList.toggle("selected", row.dataset.id === String(room.id));
+  }
+  $("credentials-title").textContent = t("credentials.title", { name: room.name });
+  $("credentials-pane").hidden = false;
+  await guarded(loadCredentials);
+}
+
+async function loadCredentials() {
+  const room = state.selectedClassroom;
+  if (!room) return;
+  const rows = await api.get(`/api/classrooms/${room.id}/device-credentials`);
+  rows.sort((a, b) => b.id - a.id);
+  $("credentials-body").replaceChildren(
+    ...rows.map((c) => {
+      const name = c.label || `#${c.id}`;
+      return el(
+        "tr",
+        { dataset: { id: c.id } },
+        el("td", { text: name }),
+        el("td", { text: formatDateTime(c.created_at, lang) }),
+        el("td", { text: c.last_used_at ? formatDateTime(c.last_used_at, lang) : "—" }),
+        el(
+          "td",
+          {},
+          el("span", {
+            class: `badge ${c.revoked_at ? "revoked" : "active"}`,
+            text: c.revoked_at
+              ? t("credentials.revokedAt", { when: formatDateTime(c.revoked_at, lang) })
+              : t("credentials.active"),
+          }),
+        ),
+        el(
+          "td",
+          {},
+          c.revoked_at
+            ? ""
+            : actionButton(
+                "credentials.revoke",
+                "credentials.revokeNamed",
+                name,
+                () => revokeCredential(c, name),
+                "small danger",
+              ),
+        ),
+      );
+    }),
+  );
+  $("credentials-empty").hidden = rows.length > 0;
+}
+
+async function issueCredential(ev) {
+  ev.preventDefault();
+  const room = state.selectedClassroom;
+  if (!room) return;
+  await guarded(async () => {
+    const label = $("credential-label").value.trim();
+    const issued = await api.post(`/api/classrooms/${room.id}/device-credential`, { label });
+    $("credential-label").value = "";
+    const dialog = $("credential-dialog");
+    $("issued-credential").value = issued.credential;
+    $("issued-command").value = issued.agent_command;
+    $("issued-page").value = issued.classroom_page;
+    dialog.querySelector("[data-copy-status]").textContent = "";
+    dialog.addEventListener(
+      "close",
+      () => {
+        // The secret leaves the page once the dialog is closed.
+        for (const id of ["issued-credential", "issued-command", "issued-page"]) $(id).value = "";
+        $("credential-issue").focus();
+      },
+      { once: true },
+    );
+    dialog.showModal();
+    $("issued-command").focus();
+    $("issued-command").select();
+    await loadCredentials();
+  });
+}
+
+async function revokeCredential(cred, name) {
+  const message = t("credentials.confirmRevoke", { name });
+  if (!(await confirmDialog($("confirm-dialog"), message))) return;
+  await guarded(async () => {
+    await api.del(`/api/device-credentials/${cred.id}`);
+    say(t("credentials.revoked", { name }));
+    await loadCredentials();
+  });
+}
+
+// ------------------------------------------------------------------ lessons
+
+function classroomName(id) {
+  const room = state.allClassrooms.find((c) => c.id === id);
+  return room ? room.name : `#${id}`;
+}
+
+async function loadLessons() {
+  const status = $("lessons-status-filter").value;
+  const page = await api.get("/api/lessons", {
+    limit: PAGE_SIZE,
+    offset: state.lessons.offset,
+    status: status || undefined,
+  });
+  state.lessons = page;
+  $("lessons-body").replaceChildren(...page.items.map(lessonRow));
+  $("lessons-empty").hidden = page.total > 0;
+  renderPager($("lessons-pager"), page, (offset) => {
+    state.lessons.offset = offset;
+    guarded(loadLessons);
+  });
+}
+
+function lessonRow(lesson) {
+  const name = lesson.title;
+  const actions = [];
+  if (lesson.status !== "ended") {
+    actions.push(actionButton("common.edit", "lessons.editNamed", name, () => editLesson(lesson)));
+  }
+  if (lesson.status === "scheduled") {
+    actions.push(
+      actionButton(
+        "lessons.startAction",
+        "lessons.startNamed",
+        name,
+        () => setLive(lesson, "start"),
+        "small",
+      ),
+    );
+  }
+  if (lesson.status === "live") {
+    actions.push(
+      actionButton(
+        "lessons.endAction",
+        "lessons.endNamed",
+        name,
+        () => setLive(lesson, "end"),
+        "small danger",
+      ),
+    );
+  }
+  if (lesson.status !== "ended") {
+    actions.push(
+      actionButton("lessons.linkAction", "lessons.linkNamed", name, () => lecturerLink(lesson)),
+    );
+  }
+  actions.push(
+    actionButton(
+      "common.delete",
+      "lessons.deleteNamed",
+      name,
+      () => deleteLesson(lesson),
+      "small danger",
+    ),
+  );
+  const rooms = lesson.classroom_ids.map(classroomName);
+  return el(
+    "tr",
+    { dataset: { id: lesson.id, status: lesson.status } },
+    el(
+      "td",
+      {},
+      el("strong", { text: lesson.title }),
+      el("div", {
+        class: "sub",
+        text: [lesson.subject, lesson.lecturer_name].filter(Boolean).join(" · "),
+      }),
+      el("div", { class: "sub mono", text: t("lessons.code", { code: lesson.join_code }) }),
+    ),
+    el(
+      "td",
+      {},
+      el("div", { text: formatDateTime(lesson.scheduled_start, lang) }),
+      el("div", { class: "sub", text: `→ ${formatDateTime(lesson.scheduled_end, lang)}` }),
+    ),
+    el(
+      "td",
+      {},
+      el("span", { class: `badge ${lesson.status}`, text: t(`status.${lesson.status}`) }),
+    ),
+    el("td", { text: rooms.length ? rooms.join(", ") : t("lessons.open") }),
+    el("td", { class: "row-actions" }, actions),
+  );
+}
+
+function renderLessonClassroomChecks() {
+  const list = $("lesson-classroom-list");
+  const checked = new Set(
+    [...list.querySelectorAll("input:checked")].map((i) => Number(i.value)),
+  );
+  list.replaceChildren(
+    ...state.allClassrooms.map((c) => {
+      const id = `lesson-room-${c.id}`;
+      return el(
+        "div",
+        { class: "check" },
+        el("input", {
+          type: "checkbox",
+          id,
+          value: c.id,
+          name: "classroom_ids",
+          checked: checked.has(c.id),
+        }),
+        el("label", { for: id, text: `${c.name} (${c.school_name})` }),
+      );
+    }),
+  );
+  $("lesson-classrooms-empty").hidden = state.allClassrooms.length > 0;
+}
+
+function setLessonChecks(ids) {
+  const wanted = new Set(ids);
+  for (const box of $("lesson-classroom-list").querySelectorAll("input")) {
+    box.checked = wanted.has(Number(box.value));
+  }
+}
+
+function editLesson(lesson) {
+  $("lesson-id").value = lesson.id;
+  $("lesson-title").value = lesson.title;
+  $("lesson-subject").value = lesson.subject || "";
+  $("lesson-lecturer").value = lesson.lecturer_name || "";
+  $("lesson-start").value = toLocalInput(lesson.scheduled_start);
+  $("lesson-end").value = toLocalInput(lesson.scheduled_end);
+  setLessonChecks(lesson.classroom_ids);
+  $("lesson-form-title").textContent = t("lessons.editTitle", { name: lesson.title });
+  $("lesson-title").focus();
+}
+
+function resetLessonForm() {
+  $("lesson-form").reset();
+  $("lesson-id").value = "";
+  setLessonChecks([]);
+  $("lesson-form-title").textContent = t("lessons.new");
+}
+
+async function saveLesson(ev) {
+  ev.preventDefault();
+  const title = $("lesson-title").value.trim();
+  const start = fromLocalInput($("lesson-start").value);
+  const end = fromLocalInput($("lesson-end").value);
+  let problem = null;
+  if (!title) problem = ["lessons.titleRequired", "lesson-title"];
+  else if (!start) problem = ["lessons.startRequired", "lesson-start"];
+  else if (!end) problem = ["lessons.endRequired", "lesson-end"];
+  else if (new Date(end) <= new Date(start)) problem = ["lessons.endAfterStart", "lesson-end"];
+  if (problem) {
+    fail(new Error(t(problem[0])));
+    $(problem[1]).focus();
+    return;
+  }
+  const body = {
+    title,
+    subject: $("lesson-subject").value.trim(),
+    lecturer_name: $("lesson-lecturer").value.trim(),
+    scheduled_start: start,
+    scheduled_end: end,
+    classroom_ids: [...$("lesson-classroom-list").querySelectorAll("input:checked")].map((i) =>
+      Number(i.value),
+    ),
+  };
+  await guarded(async () => {
+    const id = $("lesson-id").value;
+    if (id) await api.patch(`/api/lessons/${id}`, body);
+    else await api.post("/api/lessons", body);
+    say(t(id ? "lessons.updated" : "lessons.created", { name: title }));
+    resetLessonForm();
+    await loadLessons();
+  });
+}
+
+async function setLive(lesson, action) {
+  if (action === "end") {
+    const message = t("lessons.confirmEnd", { name: lesson.title });
+    if (!(await confirmDialog($("confirm-dialog"), message))) return;
+  }
+  await guarded(async () => {
+    await api.post(`/api/lessons/${lesson.id}/${action}`);
+    say(t(action === "start" ? "lessons.started" : "lessons.ended", { name: lesson.title }));
+    await loadLessons();
+  });
+}
+
+async function lecturerLink(lesson) {
+  await guarded(async () => {
+    const link = await api.post(`/api/lessons/${lesson.id}/lecturer-link`);
+    const dialog = $("link-dialog");
+    $("link-dialog-lesson").textContent = lesson.title;
+    $("lecturer-link").value = link.url;
+    const days = Math.round((link.expires_in_s / 86400) * 10) / 10;
+    $("link-expiry").textContent = t("link.expires", { days });
+    dialog.querySelector("[data-copy-status]").textContent = "";
+    dialog.showModal();
+    $("lecturer-link").select();
+  });
+}
+
+async function deleteLesson(lesson) {
+  const message = t("lessons.confirmDelete", { name: lesson.title });
+  if (!(await confirmDialog($("confirm-dialog"), message))) return;
+  await guarded(async () => {
+    await api.del(`/api/lessons/${lesson.id}`);
+    say(t("lessons.deleted", { name: lesson.title }));
+    if (state.lessons.items.length === 1 && state.lessons.offset > 0)
+      state.lessons.offset -= PAGE_SIZE;
+    await loadLessons();
+  });
+}
+
+// ------------------------------------------------------------------ tabs and start-up
+
+let selectTab = () => {};
+
+async function refreshTab(tab) {
+  await guarded(async () => {
+    if (tab.id === "tab-schools") await loadSchools();
+    if (tab.id === "tab-classrooms") {
+      await loadAllSchools();
+      await loadClassrooms();
+    }
+    if (tab.id === "tab-lessons") {
+      await loadAllClassrooms();
+      await loadLessons();
+    }
+  });
+}
+
+async function enter() {
+  showSignedIn(true);
+  showError($("signin-error"), null);
+  await guarded(async () => {
+    await Promise.all([loadAllSchools(), loadAllClassrooms()]);
+    const current = document.querySelector('[role="tab"][aria-selected="true"]');
+    await refreshTab(current || $("tab-schools"));
+  });
+}
+
+function wireCopyButtons() {
+  for (const button of document.querySelectorAll("[data-copy]")) {
+    button.addEventListener("click", async () => {
+      const field = $(button.dataset.copy);
+      const ok = await copyText(field.value, field);
+      const status = button.closest("dialog").querySelector("[data-copy-status]");
+      status.textContent = t(ok ? "copy.done" : "copy.failed");
+    });
+  }
+}
+
+async function main() {
+  ({ t, lang } = await loadStrings("admin"));
+  api.onUnauthorized = (error) => signOut(error);
+  selectTab = wireTabs(document.querySelector('[role="tablist"]'), (tab) => refreshTab(tab));
+  wireCopyButtons();
+
+  $("signin-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const key = $("admin-key").value.trim();
+    if (!key) {
+      showError($("signin-error"), new Error(t("signin.required")));
+      $("admin-key").focus();
+      return;
+    }
+    $("signin-submit").disabled = true;
+    try {
+      await signIn(key);
+      $("admin-key").value = "";
+      await enter();
+    } catch (error) {
+      showError($("signin-error"), error, t, "signin.failed");
+      $("admin-key").select();
+    } finally {
+      $("signin-submit").disabled = false;
+    }
+  });
+  $("sign-out").addEventListener("click", () => signOut());
+
+  $("school-form").addEventListener("submit", saveSchool);
+  $("school-cancel").addEventListener("click", resetSchoolForm);
+  $("classroom-form").addEventListener("submit", saveClassroom);
+  $("credential-form").addEventListener("submit", issueCredential);
+  $("classrooms-school-filter").addEventListener("change", () => {
+    state.classrooms.offset = 0;
+    guarded(loadClassrooms);
+  });
+  $("lesson-form").addEventListener("submit", saveLesson);
+  $("lesson-cancel").addEventListener("click", resetLessonForm);
+  $("lessons-status-filter").addEventListener("change", () => {
+    state.lessons.offset = 0;
+    guarded(loadLessons);
+  });
+
+  document.body.dataset.ready = "true";
+  if (api.bearer()) await enter();
+  else $("admin-key").focus();
+}
+
+main().catch((error) => {
+  showError($("signin-error"), error);
+});

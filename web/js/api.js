@@ -1,0 +1,306 @@
+// Small fetch wrapper shared by the staff pages (library, admin).
+// - The Bearer token (admin key or staff token) lives in sessionStorage under a per-page key.
+// - Errors from the hub arrive as application/problem+json (RFC 9457); they become ApiError
+//   with the problem's code/title/detail, and showError() puts them in front of the user.
+// - Strings: one module per page and language under /static/i18n/, picked by ?lang= or
+//   navigator.language.
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem.detail || problem.title || `HTTP ${status}`);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = problem.code || `http_${status}`;
+    this.title = problem.title || "";
+    this.detail = problem.detail || "";
+    this.problem = problem;
+  }
+}
+
+export class Api {
+  constructor(storageKey) {
+    this.storageKey = storageKey;
+    this.onUnauthorized = null;
+  }
+
+  get token() {
+    try {
+      return sessionStorage.getItem(this.storageKey) || "";
+    } catch {
+      return "";
+    }
+  }
+
+  set token(value) {
+    try {
+      if (value) sessionStorage.setItem(this.storageKey, value);
+      else sessionStorage.removeItem(this.storageKey);
+    } catch {
+      /* storage disabled: the token lives for this page only */
+    }
+    this._memory = value || "";
+  }
+
+  bearer() {
+    return this.token || this._memory || "";
+  }
+
+  /** fetch JSON; throws ApiError for any non-2xx answer or a network failure. */
+  async request(method, path, { body, query, token, signal } = {}) {
+    let url = path;
+    if (query) {
+      const params = new URLSearchParams();
+      for (const [k, v] of Object.entries(query)) {
+        if (v !== undefined && v !== null && v !== "") params.set(k, String(v));
+      }
+      const qs = params.toString();
+      if (qs) url += (url.includes("?") ? "&" : "?") + qs;
+    }
+    const headers = { Accept: "application/json, application/problem+json" };
+    const bearer = token ?? this.bearer();
+    if (bearer) headers.Authorization = `Bearer ${bearer}`;
+    const init = { method, headers, signal };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(url, init);
+    } catch (err) {
+      if (err && err.name === "AbortError") throw err;
+      throw new ApiError(0, { code: "network", title: "Network error", detail: String(err) });
+    }
+    if (response.status === 204) return null;
+    const type = response.headers.get("content-type") || "";
+    let data = null;
+    if (type.includes("json")) {
+      try {
+        data = await response.json();
+      } catch {
+        data = null;
+      }
+    } else {
+      await response.text().catch(() => "");
+    }
+    if (!response.ok) {
+      const problem =
+        data && typeof data === "object"
+          ? data
+          : { title: response.statusText, detail: `HTTP ${response.status}` };
+      const error = new ApiError(response.status, problem);
+      if (response.status === 401 && this.onUnauthorized && token === undefined) {
+        this.onUnauthorized(error);
+      }
+      throw error;
+    }
+    return data;
+  }
+
+  get(path, query, opts = {}) {
+    return this.request("GET", path, { ...opts, query });
+  }
+  post(path, body, opts = {}) {
+    return this.request("POST", path, { ...opts, body });
+  }
+  patch(path, body, opts = {}) {
+    return this.request("PATCH", path, { ...opts, body });
+  }
+  del(path, opts = {}) {
+    return this.request("DELETE", path, opts);
+  }
+}
+
+/** A JWT has three dot-separated parts; anything else typed at sign-in is the admin key. */
+export function looksLikeJwt(token) {
+  return /^[\w-]+\.[\w-]+\.[\w-]+$/.test(token || "");
+}
+
+// ------------------------------------------------------------------ strings
+
+export function pickLanguage() {
+  const asked = new URLSearchParams(location.search).get("lang");
+  const wanted = (asked || navigator.language || "en").toLowerCase();
+  return wanted.startsWith("zh") ? "zh-CN" : "en";
+}
+
+/** Load the page's strings and fill every [data-i18n], [data-i18n-<attr>] element. */
+export async function loadStrings(page) {
+  const lang = pickLanguage();
+  const mod = await import(`../i18n/${page}.${lang}.js`);
+  const strings = mod.default;
+  document.documentElement.lang = lang;
+  const t = (key, vars) => format(strings[key] ?? key, vars);
+  applyStrings(document, t);
+  return { t, lang };
+}
+
+export function format(text, vars) {
+  if (!vars) return text;
+  return text.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
+}
+
+export function applyStrings(root, t) {
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const attr of ["aria-label", "placeholder", "title", "alt"]) {
+    const dataKey = `data-i18n-${attr}`;
+    for (const el of root.querySelectorAll(`[${dataKey}]`)) {
+      el.setAttribute(attr, t(el.getAttribute(dataKey)));
+    }
+  }
+}
+
+// ------------------------------------------------------------------ showing errors
+
+/** Put an error in front of the user, in a role="alert" element. */
+export function showError(el, error, t, prefixKey) {
+  if (!el) return;
+  if (!error) {
+    el.hidden = true;
+    el.textContent = "";
+    return;
+  }
+  const tr = t || ((k) => k);
+  let text;
+  if (error instanceof ApiError) {
+    const known = tr(`error.${error.code}`);
+    const friendly = known !== `error.${error.code}` ? known : error.title || tr("error.generic");
+    text = error.detail && error.detail !== friendly ? `${friendly} (${error.detail})` : friendly;
+    if (error.status) text += ` [${error.status} ${error.code}]`;
+  } else {
+    text = String((error && error.message) || error);
+  }
+  el.textContent = prefixKey ? `${tr(prefixKey)} ${text}` : text;
+  el.hidden = false;
+}
+
+// ------------------------------------------------------------------ small helpers
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("on") && typeof v === "function") node.addEventListener(k.slice(2), v);
+    else if (k === "dataset") Object.assign(node.dataset, v);
+    else if (v === true) node.setAttribute(k, "");
+    else node.setAttribute(k, String(v));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+export function formatDateTime(iso, lang) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  return d.toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" });
+}
+
+export function formatDuration(seconds) {
+  if (seconds === null || seconds === undefined || Number.isNaN(Number(seconds))) return "";
+  const s = Math.max(0, Math.round(Number(seconds)));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  const mm = h ? String(m).padStart(2, "0") : String(m);
+  return `${h ? `${h}:` : ""}${mm}:${String(sec).padStart(2, "0")}`;
+}
+
+export function formatBytes(n) {
+  if (!n && n !== 0) return "";
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let v = Number(n);
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i += 1;
+  }
+  return `${v.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+/** Copy text; falls back to selecting a field and execCommand when the Clipboard API is refused. */
+export async function copyText(text, field) {
+  try {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(text);
+      return true;
+    }
+  } catch {
+    /* fall through */
+  }
+  try {
+    if (field) {
+      field.focus();
+      field.select();
+    }
+    return document.execCommand("copy");
+  } catch {
+    return false;
+  }
+}
+
+/** Keyboard support for a role="tablist": arrows/Home/End move between tabs. */
+export function wireTabs(tablist, onSelect) {
+  const tabs = [...tablist.querySelectorAll('[role="tab"]')];
+  const select = (tab, focus) => {
+    for (const other of tabs) {
+      const on = other === tab;
+      other.setAttribute("aria-selected", String(on));
+      other.tabIndex = on ? 0 : -1;
+      const panel = document.getElementById(other.getAttribute("aria-controls"));
+      if (panel) panel.hidden = !on;
+    }
+    if (focus) tab.focus();
+    if (onSelect) onSelect(tab);
+  };
+  for (const tab of tabs) {
+    tab.addEventListener("click", () => select(tab, false));
+    tab.addEventListener("keydown", (ev) => {
+      const i = tabs.indexOf(tab);
+      let next = null;
+      if (ev.key === "ArrowRight") next = tabs[(i + 1) % tabs.length];
+      else if (ev.key === "ArrowLeft") next = tabs[(i - 1 + tabs.length) % tabs.length];
+      else if (ev.key === "Home") next = tabs[0];
+      else if (ev.key === "End") next = tabs[tabs.length - 1];
+      if (next) {
+        ev.preventDefault();
+        select(next, true);
+      }
+    });
+  }
+  return select;
+}
+
+/** A yes/no confirmation in a <dialog>; resolves true when confirmed. */
+export function confirmDialog(dialog, message) {
+  return new Promise((resolve) => {
+    dialog.querySelector("[data-confirm-message]").textContent = message;
+    const done = () => {
+      dialog.removeEventListener("close", done);
+      resolve(dialog.returnValue === "yes");
+    };
+    dialog.returnValue = "";
+    dialog.addEventListener("close", done);
+    dialog.showModal();
+  });
+}
+
+/** `YYYY-MM-DDTHH:MM` for a datetime-local input, in local time. */
+export function toLocalInput(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** A datetime-local value (local time) → ISO-8601 with the UTC offset the API requires. */
+export function fromLocalInput(value) {
+  if (!value) return null;
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}

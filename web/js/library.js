@@ -1,0 +1,694 @@
+// Lesson library: recorded lessons as cards with filters, and a player with chapters,
+// a thumbnail strip, the on-stage timeline, the attendance table and a quality summary.
+import {
+  Api,
+  ApiError,
+  confirmDialog,
+  copyText,
+  el,
+  formatBytes,
+  formatDateTime,
+  formatDuration,
+  loadStrings,
+  looksLikeJwt,
+  showError,
+} from "./api.js";
+
+const PAGE_SIZE = 24;
+const POLL_MS = 5000;
+const api = new Api("streamhub.library.token");
+const $ = (id) => document.getElementById(id);
+
+let t = (k) => k;
+let lang = "en";
+
+const state = {
+  offset: 0,
+  page: null,
+  pollTimer: null,
+  current: null, // the recording open in the player
+  manifest: null,
+  playerPoll: null,
+  listAbort: null,
+};
+
+const isAdmin = () => !looksLikeJwt(api.bearer());
+
+// ------------------------------------------------------------------ sign in / out
+
+async function signIn(token) {
+  // A staff-or-admin read proves the token; a lecturer/classroom token gets 403.
+  await api.get("/api/lessons", { limit: 1 }, { token });
+  api.token = token;
+}
+
+function signOut(error) {
+  api.token = "";
+  stopPolling();
+  for (const id of ["list-view", "player-view", "session"]) $(id).hidden = true;
+  $("signin-view").hidden = false;
+  showError($("signin-error"), error || null, t, error ? "signin.expired" : undefined);
+  stopVideos();
+  $("token").focus();
+}
+
+async function enter() {
+  $("signin-view").hidden = true;
+  $("session").hidden = false;
+  showError($("signin-error"), null);
+  $("session-who").textContent = t(isAdmin() ? "session.admin" : "session.staff");
+  $("mint-staff").hidden = !isAdmin();
+  loadFilterChoices().catch((error) => showError($("list-error"), error, t));
+  await route();
+}
+
+// ------------------------------------------------------------------ filters
+
+async function loadFilterChoices() {
+  const [rooms, lessons] = await Promise.all([
+    api.get("/api/classrooms", { limit: 500 }),
+    api.get("/api/lessons", { limit: 500 }),
+  ]);
+  const select = $("f-classroom");
+  const keep = select.value;
+  select.replaceChildren(
+    el("option", { value: "", text: t("filters.anyClassroom") }),
+    ...rooms.items.map((c) => el("option", { value: c.id, text: `${c.name} · ${c.school_name}` })),
+  );
+  select.value = keep;
+  const distinct = (key) =>
+    [...new Set(lessons.items.map((x) => x[key]).filter(Boolean))].sort((a, b) =>
+      a.localeCompare(b, lang),
+    );
+  $("subjects").replaceChildren(...distinct("subject").map((v) => el("option", { value: v })));
+  $("lecturers").replaceChildren(
+    ...distinct("lecturer_name").map((v) => el("option", { value: v })),
+  );
+}
+
+function filterQuery() {
+  return {
+    q: $("f-q").value.trim(),
+    subject: $("f-subject").value.trim(),
+    lecturer: $("f-lecturer").value.trim(),
+    classroom_id: $("f-classroom").value,
+    date_from: dayStart($("f-from").value, 0),
+    date_to: dayStart($("f-to").value, 1), // exclusive: the start of the next day
+  };
+}
+
+/** A date input's day (local time), shifted by `days`, as an ISO instant; "" when empty. */
+function dayStart(value, days) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value || "");
+  if (!m) return "";
+  return new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]) + days).toISOString();
+}
+
+function applyFilters() {
+  state.offset = 0;
+  loadList();
+}
+
+let debounce = null;
+function applySoon() {
+  clearTimeout(debounce);
+  debounce = setTimeout(applyFilters, 400);
+}
+
+// ------------------------------------------------------------------ list
+
+function stopPolling() {
+  clearTimeout(state.pollTimer);
+  clearTimeout(state.playerPoll);
+  state.pollTimer = null;
+  state.playerPoll = null;
+}
+
+async function loadList({ quiet = false } = {}) {
+  clearTimeout(state.pollTimer);
+  if (state.listAbort) state.listAbort.abort();
+  const abort = new AbortController();
+  state.listAbort = abort;
+  if (!quiet) $("cards").setAttribute("aria-busy", "true");
+  try {
+    const filters = filterQuery();
+    const page = await api.get(
+      "/api/recordings",
+      { ...filters, limit: PAGE_SIZE, offset: state.offset },
+      { signal: abort.signal },
+    );
+    state.page = page;
+    showError($("list-error"), null);
+    renderList(page, Object.values(filters).some(Boolean));
+    // Recordings still being written or finalized: refresh until they settle.
+    if (page.items.some((r) => r.state === "recording" || r.state === "finalizing")) {
+      state.pollTimer = setTimeout(() => {
+        if (!$("list-view").hidden) loadList({ quiet: true });
+      }, POLL_MS);
+    }
+  } catch (error) {
+    if (error.name === "AbortError") return;
+    if (error instanceof ApiError && error.status === 401) return;
+    showError($("list-error"), error, t, "list.failed");
+  } finally {
+    if (state.listAbort === abort) $("cards").removeAttribute("aria-busy");
+  }
+}
+
+function renderList(page, filtered) {
+  $("cards").replaceChildren(...page.items.map(card));
+  $("empty").hidden = page.total > 0;
+  $("empty-text").textContent = t(filtered ? "list.noMatch" : "list.empty");
+  $("results-count").textContent = t("list.count", { total: page.total });
+  const pager = $("pager");
+  pager.replaceChildren();
+  if (page.total > PAGE_SIZE) {
+    const first = page.offset + 1;
+    const last = Math.min(page.offset + PAGE_SIZE, page.total);
+    pager.append(
+      el("button", {
+        type: "button",
+        class: "secondary",
+        text: t("pager.prev"),
+        disabled: page.offset === 0,
+        onclick: () => {
+          state.offset = Math.max(0, page.offset - PAGE_SIZE);
+          loadList();
+        },
+      }),
+      el("span", { text: t("pager.range", { first, last, total: page.total }) }),
+      el("button", {
+        type: "button",
+        class: "secondary",
+        text: t("pager.next"),
+        disabled: last >= page.total,
+        onclick: () => {
+          state.offset = page.offset + PAGE_SIZE;
+          loadList();
+        },
+      }),
+    );
+  }
+}
+
+function stateBadge(rec) {
+  return el("span", { class: `badge ${rec.state}`, text: t(`state.${rec.state}`) });
+}
+
+function progressOf(rec) {
+  const p = Math.max(0, Math.min(1, Number(rec.progress) || 0));
+  return el("progress", {
+    max: 1,
+    value: p,
+    "aria-label": t("card.progressNamed", { name: rec.title, pct: Math.round(p * 100) }),
+  });
+}
+
+function card(rec) {
+  const ready = rec.state === "ready";
+  const open = () => openRecording(rec.id);
+  const poster = el(
+    "div",
+    { class: "poster", onclick: ready ? open : undefined },
+    rec.poster_url && ready
+      ? el("img", { src: rec.poster_url, alt: "", loading: "lazy" })
+      : el("div", { class: "placeholder", text: t(`state.${rec.state}`) }),
+    rec.duration_s ? el("span", { class: "duration", text: formatDuration(rec.duration_s) }) : null,
+  );
+  if (ready) poster.style.cursor = "pointer";
+  // Every card opens the player: a recording not ready shows its state there (and an admin
+  // can delete a failed one).
+  const title = el("button", {
+    type: "button",
+    text: rec.title,
+    "aria-label": t(ready ? "card.playNamed" : "card.openNamed", {
+      name: rec.title,
+      state: t(`state.${rec.state}`),
+    }),
+    onclick: open,
+  });
+  const when = rec.started_at ? formatDateTime(rec.started_at, lang) : "";
+  const details = [
+    rec.subject,
+    rec.lecturer_name ? t("card.lecturer", { name: rec.lecturer_name }) : "",
+  ].filter(Boolean);
+  const body = el(
+    "div",
+    { class: "body" },
+    el("h3", {}, title),
+    el("div", { class: "meta", text: details.join(" · ") }),
+    el(
+      "div",
+      { class: "meta" },
+      [when, rec.duration_s ? formatDuration(rec.duration_s) : ""].filter(Boolean).join(" · "),
+    ),
+    ready ? null : el("div", {}, stateBadge(rec)),
+    rec.state === "recording" || rec.state === "finalizing" ? progressOf(rec) : null,
+    rec.state === "failed" && rec.failure_reason
+      ? el("div", { class: "meta quality-poor", text: rec.failure_reason })
+      : null,
+  );
+  return el("li", { class: "rec-card", dataset: { id: rec.id, state: rec.state } }, poster, body);
+}
+
+// ------------------------------------------------------------------ routing
+
+function recordingFromHash() {
+  const m = /^#recording=(\d+)$/.exec(location.hash);
+  return m ? Number(m[1]) : null;
+}
+
+function openRecording(id) {
+  location.hash = `recording=${id}`;
+}
+
+async function route() {
+  if ($("session").hidden) return;
+  const id = recordingFromHash();
+  if (id) {
+    $("list-view").hidden = true;
+    $("player-view").hidden = false;
+    clearTimeout(state.pollTimer);
+    await openPlayer(id);
+  } else {
+    const wasPlayer = !$("player-view").hidden;
+    closePlayer();
+    $("player-view").hidden = true;
+    $("list-view").hidden = false;
+    await loadList();
+    if (wasPlayer && state.current) {
+      const back = document.querySelector(`.rec-card[data-id="${state.current.id}"] h3 button`);
+      if (back) back.focus();
+    }
+  }
+}
+
+// ------------------------------------------------------------------ player
+
+function stopVideos() {
+  for (const v of [$("video"), $("screen")]) {
+    v.pause();
+    v.removeAttribute("src");
+    v.removeAttribute("poster");
+    v.load();
+  }
+}
+
+function closePlayer() {
+  clearTimeout(state.playerPoll);
+  if (!$("player-view").hidden) stopVideos();
+}
+
+async function openPlayer(id) {
+  clearTimeout(state.playerPoll);
+  showError($("player-error"), null);
+  let rec;
+  try {
+    rec = await api.get(`/api/recordings/${id}`);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return;
+    showError($("player-error"), error, t, "player.failed");
+    $("player-title").textContent = t("player.unknown");
+    return;
+  }
+  const same = state.current && state.current.id === rec.id && state.current.state === rec.state;
+  state.current = rec;
+  $("player-title").textContent = rec.title;
+  $("player-title").focus?.();
+  $("player-state").replaceChildren(rec.state === "ready" ? "" : stateBadge(rec));
+  const meta = [
+    rec.subject,
+    rec.lecturer_name ? t("card.lecturer", { name: rec.lecturer_name }) : "",
+    rec.started_at ? formatDateTime(rec.started_at, lang) : "",
+    rec.duration_s ? formatDuration(rec.duration_s) : "",
+    rec.size_bytes ? formatBytes(rec.size_bytes) : "",
+    rec.join_code ? t("player.code", { code: rec.join_code }) : "",
+  ].filter(Boolean);
+  $("player-meta").textContent = meta.join(" · ");
+  $("delete-recording").hidden = !isAdmin();
+  document.title = `${rec.title} · ${t("page.title")}`;
+
+  const ready = rec.state === "ready";
+  $("not-ready").hidden = ready;
+  $("videos").hidden = !ready;
+  $("thumbstrip").hidden = !ready;
+  $("download").hidden = !ready || !rec.download_url;
+  $("speed").disabled = !ready;
+  if (!ready) {
+    $("not-ready-text").textContent =
+      rec.state === "failed"
+        ? t("player.failedState", { reason: rec.failure_reason || t("player.noReason") })
+        : t(`player.${rec.state}`, { pct: Math.round((Number(rec.progress) || 0) * 100) });
+    $("not-ready-progress").hidden = rec.state === "failed";
+    $("not-ready-progress").value = Math.max(0, Math.min(1, Number(rec.progress) || 0));
+    if (rec.state !== "failed") {
+      state.playerPoll = setTimeout(() => {
+        if (recordingFromHash() === id) openPlayer(id);
+      }, POLL_MS);
+    }
+  }
+  if (ready && !same) setupVideos(rec);
+  if (!same) {
+    renderChapters([]);
+    renderStage([]);
+    renderThumbs([]);
+  }
+  const tasks = [loadAttendance(rec)];
+  if (ready && !same) tasks.push(loadManifest(rec));
+  await Promise.all(tasks);
+}
+
+function setupVideos(rec) {
+  const video = $("video");
+  const screen = $("screen");
+  video.src = rec.media_url;
+  if (rec.poster_url) video.poster = rec.poster_url;
+  video.playbackRate = Number($("speed").value);
+  $("download").href = rec.download_url || rec.media_url;
+  const hasScreen = Boolean(rec.has_screen && rec.screen_url);
+  $("screen-wrap").hidden = !hasScreen;
+  $("swap").hidden = !hasScreen;
+  $("videos").classList.toggle("with-screen", hasScreen);
+  if (hasScreen) {
+    screen.src = rec.screen_url;
+    screen.playbackRate = video.playbackRate;
+  } else {
+    screen.removeAttribute("src");
+  }
+}
+
+async function loadManifest(rec) {
+  if (!rec.manifest_url) return;
+  try {
+    const manifest = await api.get(rec.manifest_url);
+    if (state.current?.id !== rec.id) return;
+    state.manifest = manifest;
+    renderChapters(manifest.chapters || []);
+    renderStage(manifest.stage_periods || []);
+    renderThumbs(manifest.thumbnails || []);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return;
+    showError($("player-error"), error, t, "player.manifestFailed");
+  }
+}
+
+function seek(seconds) {
+  const video = $("video");
+  video.currentTime = Math.max(0, Number(seconds) || 0);
+  syncScreen(true);
+}
+
+function renderChapters(chapters) {
+  const list = $("chapters");
+  list.replaceChildren(
+    ...chapters.map((c) =>
+      el(
+        "li",
+        {},
+        el(
+          "button",
+          {
+            type: "button",
+            dataset: { start: c.start_s },
+            "aria-label": t("player.chapterNamed", {
+              name: c.title,
+              time: formatDuration(c.start_s),
+            }),
+            onclick: () => seek(c.start_s),
+          },
+          el("span", { class: "time", text: formatDuration(c.start_s) }),
+          el("span", { text: c.title }),
+        ),
+      ),
+    ),
+  );
+  $("chapters-empty").hidden = chapters.length > 0;
+}
+
+function renderStage(periods) {
+  $("stage").replaceChildren(
+    ...periods.map((p) =>
+      el(
+        "li",
+        {},
+        el(
+          "button",
+          {
+            type: "button",
+            "aria-label": t("player.stageNamed", {
+              name: p.name || p.participant,
+              from: formatDuration(p.start_s),
+              to: formatDuration(p.end_s),
+            }),
+            onclick: () => seek(p.start_s),
+          },
+          el("span", {
+            class: "time",
+            text: `${formatDuration(p.start_s)}–${formatDuration(p.end_s)}`,
+          }),
+          el("span", { text: p.name || p.participant }),
+        ),
+      ),
+    ),
+  );
+  $("stage-empty").hidden = periods.length > 0;
+}
+
+function renderThumbs(thumbs) {
+  $("thumbstrip").replaceChildren(
+    ...thumbs.map((th) =>
+      el(
+        "button",
+        {
+          type: "button",
+          dataset: { t: th.t_s },
+          "aria-label": t("player.seekTo", { time: formatDuration(th.t_s) }),
+          onclick: () => seek(th.t_s),
+        },
+        el("img", { src: th.url, alt: "", loading: "lazy" }),
+        el("span", { text: formatDuration(th.t_s), "aria-hidden": "true" }),
+      ),
+    ),
+  );
+}
+
+function highlightTime() {
+  const now = $("video").currentTime;
+  let currentChapter = null;
+  for (const b of $("chapters").querySelectorAll("button")) {
+    if (Number(b.dataset.start) <= now + 0.25) currentChapter = b;
+  }
+  for (const b of $("chapters").querySelectorAll("button")) {
+    b.classList.toggle("current", b === currentChapter);
+    if (b === currentChapter) b.setAttribute("aria-current", "true");
+    else b.removeAttribute("aria-current");
+  }
+  let currentThumb = null;
+  for (const b of $("thumbstrip").querySelectorAll("button")) {
+    if (Number(b.dataset.t) <= now + 0.25) currentThumb = b;
+  }
+  for (const b of $("thumbstrip").querySelectorAll("button")) {
+    b.classList.toggle("current", b === currentThumb);
+  }
+}
+
+/** Keep the screen-share video on the main player's clock. */
+function syncScreen(force = false) {
+  const video = $("video");
+  const screen = $("screen");
+  if ($("screen-wrap").hidden || !screen.src) return;
+  if (force || Math.abs(screen.currentTime - video.currentTime) > 0.35) {
+    try {
+      screen.currentTime = video.currentTime;
+    } catch {
+      /* not seekable yet */
+    }
+  }
+  screen.playbackRate = video.playbackRate;
+  if (video.paused !== screen.paused) {
+    if (video.paused) screen.pause();
+    else screen.play().catch(() => {});
+  }
+}
+
+async function loadAttendance(rec) {
+  if (!rec.lesson_id) return;
+  try {
+    const rows = await api.get(`/api/lessons/${rec.lesson_id}/attendance`);
+    if (state.current?.id !== rec.id) return;
+    renderAttendance(rows);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return;
+    showError($("player-error"), error, t, "attendance.failed");
+  }
+}
+
+function qualityClass(q) {
+  if (q === null || q === undefined) return "";
+  if (q >= 0.8) return "quality-good";
+  if (q >= 0.5) return "quality-fair";
+  return "quality-poor";
+}
+
+function qualityText(q) {
+  if (q === null || q === undefined) return "—";
+  const word = q >= 0.8 ? "good" : q >= 0.5 ? "fair" : "poor";
+  return `${Math.round(q * 100)}% · ${t(`quality.${word}`)}`;
+}
+
+function renderAttendance(rows) {
+  rows.sort((a, b) => String(a.joined_at).localeCompare(String(b.joined_at)));
+  $("attendance-body").replaceChildren(
+    ...rows.map((r) =>
+      el(
+        "tr",
+        {},
+        el("td", { text: r.name }),
+        el("td", { text: t(`role.${r.role}`) }),
+        el("td", { text: formatDateTime(r.joined_at, lang) }),
+        el("td", { text: r.left_at ? formatDateTime(r.left_at, lang) : "—" }),
+        el("td", { text: r.duration_s === null ? "—" : formatDuration(r.duration_s) }),
+        el("td", { class: qualityClass(r.quality), text: qualityText(r.quality) }),
+      ),
+    ),
+  );
+  $("attendance-empty").hidden = rows.length > 0;
+
+  // Quality summary: per participant, time-weighted where durations are known.
+  const names = new Set(rows.map((r) => r.participant_id || r.name));
+  const rooms = new Set(rows.filter((r) => r.role === "classroom").map((r) => r.classroom_id ?? r.name));
+  const rated = rows.filter((r) => r.quality !== null && r.quality !== undefined);
+  let avg = null;
+  if (rated.length) {
+    const weight = (r) => (r.duration_s && r.duration_s > 0 ? r.duration_s : 1);
+    const total = rated.reduce((s, r) => s + weight(r), 0);
+    avg = rated.reduce((s, r) => s + r.quality * weight(r), 0) / total;
+  }
+  const poor = new Set(rated.filter((r) => r.quality < 0.5).map((r) => r.participant_id || r.name));
+  const worst = rated.length ? Math.min(...rated.map((r) => r.quality)) : null;
+  const item = (key, value, cls) =>
+    el("div", {}, el("dt", { text: t(key) }), el("dd", { class: cls || "", text: value }));
+  $("quality-summary").replaceChildren(
+    item("summary.participants", String(names.size)),
+    item("summary.classrooms", String(rooms.size)),
+    item("summary.average", avg === null ? "—" : qualityText(avg), qualityClass(avg)),
+    item(
+      "summary.poor",
+      worst === null ? "—" : t("summary.poorValue", { n: poor.size, worst: Math.round(worst * 100) }),
+      poor.size ? "quality-poor" : "",
+    ),
+  );
+}
+
+async function deleteCurrent() {
+  const rec = state.current;
+  if (!rec) return;
+  const ok = await confirmDialog($("confirm-dialog"), t("player.confirmDelete", { name: rec.title }));
+  if (!ok) return;
+  try {
+    await api.del(`/api/recordings/${rec.id}`);
+    stopVideos();
+    state.current = null;
+    location.hash = "";
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return;
+    showError($("player-error"), error, t, "player.deleteFailed");
+  }
+}
+
+// ------------------------------------------------------------------ admin: mint a staff token
+
+async function mintStaffToken() {
+  try {
+    const minted = await api.post("/api/tokens/staff");
+    $("minted-token").value = minted.token;
+    $("mint-expiry").textContent = t("mint.expires", {
+      hours: Math.round((minted.expires_in_s / 3600) * 10) / 10,
+    });
+    $("mint-status").textContent = "";
+    $("mint-dialog").showModal();
+    $("minted-token").select();
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return;
+    showError($("list-error"), error, t, "mint.failed");
+  }
+}
+
+// ------------------------------------------------------------------ start-up
+
+async function main() {
+  ({ t, lang } = await loadStrings("library"));
+  api.onUnauthorized = (error) => signOut(error);
+
+  $("signin-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const token = $("token").value.trim();
+    if (!token) {
+      showError($("signin-error"), new Error(t("signin.required")));
+      $("token").focus();
+      return;
+    }
+    $("signin-submit").disabled = true;
+    try {
+      await signIn(token);
+      $("token").value = "";
+      await enter();
+    } catch (error) {
+      showError($("signin-error"), error, t, "signin.failed");
+      $("token").select();
+    } finally {
+      $("signin-submit").disabled = false;
+    }
+  });
+  $("sign-out").addEventListener("click", () => signOut());
+  $("mint-staff").addEventListener("click", mintStaffToken);
+  $("copy-minted").addEventListener("click", async () => {
+    const ok = await copyText($("minted-token").value, $("minted-token"));
+    $("mint-status").textContent = t(ok ? "copy.done" : "copy.failed");
+  });
+  $("mint-dialog").addEventListener("close", () => {
+    $("minted-token").value = "";
+  });
+
+  $("filters").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    clearTimeout(debounce);
+    applyFilters();
+  });
+  for (const id of ["f-q", "f-subject", "f-lecturer"]) $(id).addEventListener("input", applySoon);
+  for (const id of ["f-classroom", "f-from", "f-to"]) $(id).addEventListener("change", applyFilters);
+  $("f-reset").addEventListener("click", () => {
+    $("filters").reset();
+    applyFilters();
+  });
+
+  const video = $("video");
+  $("speed").addEventListener("change", () => {
+    video.playbackRate = Number($("speed").value);
+    syncScreen();
+  });
+  video.addEventListener("timeupdate", () => {
+    highlightTime();
+    syncScreen();
+  });
+  for (const ev of ["play", "pause", "seeked", "ratechange"]) {
+    video.addEventListener(ev, () => syncScreen(ev === "seeked"));
+  }
+  video.addEventListener("error", () => {
+    if (video.getAttribute("src")) showError($("player-error"), new Error(t("player.mediaError")));
+  });
+  $("swap").addEventListener("click", () => {
+    $("videos").classList.toggle("swapped");
+  });
+  $("back").addEventListener("click", () => {
+    location.hash = "";
+  });
+  $("delete-recording").addEventListener("click", deleteCurrent);
+  window.addEventListener("hashchange", () => route());
+
+  document.body.dataset.ready = "true";
+  if (api.bearer()) await enter();
+  else $("token").focus();
+}
+
+main().catch((error) => showError($("signin-error"), error));
