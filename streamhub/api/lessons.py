@@ -10,10 +10,13 @@ from fastapi import APIRouter, Query, Response
 from streamhub.api.auth import AdminOnly, AdminOrStaff, CallerDep, ServicesDep
 from streamhub.api.schemas import (
     AttendanceOut,
+    IdPath,
     LessonIn,
     LessonOut,
     LessonPatch,
     LinkOut,
+    OffsetQuery,
+    OptionalIdQuery,
     PageOut,
     ParticipantOut,
     TokenOut,
@@ -52,9 +55,9 @@ async def create_lesson(body: LessonIn, svc: ServicesDep) -> LessonOut:
 async def list_lessons(
     svc: ServicesDep,
     status: str | None = Status,
-    classroom_id: int | None = Query(None, ge=1),
+    classroom_id: OptionalIdQuery = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: OffsetQuery = 0,
 ) -> PageOut[LessonOut]:
     page = await svc.catalog.list_lessons(limit, offset, status, classroom_id)
     items = [lesson_out(x) for x in page.items]
@@ -74,26 +77,35 @@ async def lesson_by_code(code: str, svc: ServicesDep, who: CallerDep) -> LessonO
 
 
 @router.get("/lessons/{lesson_id}")
-async def get_lesson(lesson_id: int, svc: ServicesDep, who: CallerDep) -> LessonOut:
+async def get_lesson(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> LessonOut:
     if not who.may_view_lesson(lesson_id):
         raise Forbidden("this token cannot see this lesson")
     return lesson_out(await svc.catalog.get_lesson(lesson_id))
 
 
 @router.patch("/lessons/{lesson_id}", dependencies=[AdminOnly])
-async def update_lesson(lesson_id: int, body: LessonPatch, svc: ServicesDep) -> LessonOut:
+async def update_lesson(lesson_id: IdPath, body: LessonPatch, svc: ServicesDep) -> LessonOut:
     changes = body.model_dump(exclude_none=True)
-    return lesson_out(await svc.catalog.update_lesson(lesson_id, changes))
+    lesson = await svc.catalog.update_lesson(lesson_id, changes)
+    room = svc.lessons.rooms.get(lesson_id)
+    if room is not None:
+        # A live lesson's invitations take effect at once, both ways.
+        room.lesson = svc.catalog.info(lesson)
+        invited = room.lesson.invited_classroom_ids
+        for member in list(room.members.values()):
+            if member.role is Role.CLASSROOM and invited and member.classroom_id not in invited:
+                member.close("not_invited", "this classroom is no longer invited to the lesson")
+    return lesson_out(lesson)
 
 
 @router.delete("/lessons/{lesson_id}", status_code=204, dependencies=[AdminOnly])
-async def delete_lesson(lesson_id: int, svc: ServicesDep) -> Response:
+async def delete_lesson(lesson_id: IdPath, svc: ServicesDep) -> Response:
     await svc.catalog.delete_lesson(lesson_id)
     return Response(status_code=204)
 
 
 @router.post("/lessons/{lesson_id}/start")
-async def start_lesson(lesson_id: int, svc: ServicesDep, who: CallerDep) -> LessonOut:
+async def start_lesson(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> LessonOut:
     """Go live: classrooms may join from now on."""
     if not who.may_manage_lesson(lesson_id):
         raise Forbidden("only an admin or this lesson's lecturer can start it")
@@ -103,7 +115,7 @@ async def start_lesson(lesson_id: int, svc: ServicesDep, who: CallerDep) -> Less
 
 
 @router.post("/lessons/{lesson_id}/end")
-async def end_lesson(lesson_id: int, svc: ServicesDep, who: CallerDep) -> LessonOut:
+async def end_lesson(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> LessonOut:
     """End the lesson: every connection is closed and the recording is finalized."""
     if not who.may_manage_lesson(lesson_id):
         raise Forbidden("only an admin or this lesson's lecturer can end it")
@@ -114,7 +126,7 @@ async def end_lesson(lesson_id: int, svc: ServicesDep, who: CallerDep) -> Lesson
 
 
 @router.get("/lessons/{lesson_id}/participants")
-async def participants(lesson_id: int, svc: ServicesDep, who: CallerDep) -> list[ParticipantOut]:
+async def participants(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> list[ParticipantOut]:
     """Who is in the live lesson now, with each one's latest media stats."""
     if not who.may_view_lesson(lesson_id):
         raise Forbidden("this token cannot see this lesson")
@@ -127,7 +139,7 @@ async def participants(lesson_id: int, svc: ServicesDep, who: CallerDep) -> list
 
 
 @router.get("/lessons/{lesson_id}/attendance")
-async def attendance(lesson_id: int, svc: ServicesDep, who: CallerDep) -> list[AttendanceOut]:
+async def attendance(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> list[AttendanceOut]:
     """Who joined, when, for how long, and their average network quality (0..1)."""
     if not who.may_view_lesson(lesson_id):
         raise Forbidden("this token cannot see this lesson")
@@ -149,7 +161,7 @@ async def attendance(lesson_id: int, svc: ServicesDep, who: CallerDep) -> list[A
 
 
 @router.post("/lessons/{lesson_id}/lecturer-link", dependencies=[AdminOnly])
-async def lecturer_link(lesson_id: int, svc: ServicesDep) -> LinkOut:
+async def lecturer_link(lesson_id: IdPath, svc: ServicesDep) -> LinkOut:
     """A link for the lecturer: it opens the console and carries the lecturer's token."""
     lesson = await svc.catalog.get_lesson(lesson_id)
     ttl = svc.settings.auth.lecturer_link_ttl_s
@@ -168,7 +180,7 @@ async def lecturer_link(lesson_id: int, svc: ServicesDep) -> LinkOut:
 
 
 @router.post("/lessons/{lesson_id}/recorder-token", dependencies=[AdminOnly])
-async def recorder_token(lesson_id: int, svc: ServicesDep) -> TokenOut:
+async def recorder_token(lesson_id: IdPath, svc: ServicesDep) -> TokenOut:
     """A token for a separate `recorder` process: a hidden subscriber of this lesson."""
     await svc.catalog.get_lesson(lesson_id)
     ttl = svc.settings.auth.access_token_ttl_s

@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 
 from streamhub.api.auth import AdminOnly, AdminOrStaff, ServicesDep, bearer_scheme, caller
-from streamhub.api.schemas import PageOut
+from streamhub.api.schemas import OffsetQuery, OptionalIdQuery, PageOut
 from streamhub.catalog.models import Recording
 from streamhub.errors import Conflict, Forbidden, NotFound, Unauthorized
 from streamhub.protocol import Role
@@ -133,12 +133,12 @@ async def list_recordings(
     svc: ServicesDep,
     subject: str | None = Query(None, max_length=120),
     lecturer: str | None = Query(None, max_length=120),
-    classroom_id: int | None = Query(None, ge=1),
+    classroom_id: OptionalIdQuery = None,
     date_from: datetime | None = None,
     date_to: datetime | None = None,
     q: str | None = Query(None, max_length=120),
     limit: int = Query(24, ge=1, le=200),
-    offset: int = Query(0, ge=0),
+    offset: OffsetQuery = 0,
 ) -> PageOut[RecordingOut]:
     """Recordings, newest first; filter by subject, lecturer, classroom, date, title text."""
     page = await svc.catalog.list_recordings(

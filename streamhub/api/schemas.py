@@ -5,11 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 
+from fastapi import Path, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from streamhub.protocol import ParticipantInfo, ParticipantStats
 
 T = TypeVar("T")
+
+# Ids and offsets are 64-bit in every database we support: larger numbers are refused up front.
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+OptionalIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)]
@@ -52,13 +60,13 @@ class SchoolOut(BaseModel):
 
 class ClassroomIn(Body):
     name: Name
-    school_id: int = Field(ge=1)
+    school_id: Id
     region: Label = ""
 
 
 class ClassroomPatch(Body):
     name: Name | None = None
-    school_id: int | None = Field(default=None, ge=1)
+    school_id: Id | None = None
     region: Label | None = None
 
 
@@ -102,7 +110,7 @@ class LessonIn(Body):
     lecturer_name: Label = ""
     scheduled_start: AwareDatetime
     scheduled_end: AwareDatetime
-    classroom_ids: list[int] = Field(default_factory=list, max_length=1000)
+    classroom_ids: list[Id] = Field(default_factory=list, max_length=1000)
 
     @model_validator(mode="after")
     def _order(self) -> LessonIn:
@@ -117,7 +125,7 @@ class LessonPatch(Body):
     lecturer_name: Label | None = None
     scheduled_start: AwareDatetime | None = None
     scheduled_end: AwareDatetime | None = None
-    classroom_ids: list[int] | None = Field(default=None, max_length=1000)
+    classroom_ids: list[Id] | None = Field(default=None, max_length=1000)
 
 
 class LessonOut(BaseModel):

@@ -322,7 +322,8 @@ class Catalog:
     async def verify_credential(self, credential: str) -> DeviceCredential:
         """The active credential this string proves, or Unauthorized (revoked or unknown)."""
         ident, _, secret = credential.removeprefix(CREDENTIAL_PREFIX).partition("_")
-        if not credential.startswith(CREDENTIAL_PREFIX) or not ident.isdigit() or not secret:
+        well_formed = ident.isascii() and ident.isdigit() and len(ident) <= 18
+        if not credential.startswith(CREDENTIAL_PREFIX) or not well_formed or not secret:
             raise Unauthorized("malformed device credential", code="credential_invalid")
         async with self.session() as session, session.begin():
             row = await session.get(DeviceCredential, int(ident))

@@ -99,11 +99,7 @@ def _validated(protocol: Any, addr: tuple[Any, ...]) -> bool:
     connection = protocol.receiver
     source = (addr[0], addr[1])
     for pair in getattr(connection, "_check_list", ()):
-        if (
-            pair.protocol is protocol
-            and pair.remote_addr == source
-            and pair.state in _CHECKED
-        ):
+        if pair.protocol is protocol and pair.remote_addr == source and pair.state in _CHECKED:
             return True
     return False
 
