@@ -52,7 +52,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=settings.port,
         log_config=None,
         access_log=False,
-        ws_max_size=settings.signaling.max_message_bytes,
+        ws_max_size=settings.signaling.max_message_bytes * 4,
     )
     return 0
 

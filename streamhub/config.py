@@ -49,7 +49,7 @@ class IceSettings(BaseModel):
 
 
 class SignalingSettings(BaseModel):
-    max_message_bytes: int = Field(default=65536, ge=1024, le=1 << 20)
+    max_message_bytes: int = Field(default=327680, ge=1024, le=1 << 20)
     messages_per_second: float = Field(default=50.0, gt=0)
     burst: int = Field(default=100, ge=1)
     heartbeat_interval_s: float = Field(default=10.0, gt=0)

@@ -20,7 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from streamhub.errors import ProtocolError
 
 PROTOCOL_VERSION = 1
-MAX_SDP_CHARS = 32_000
+# A lecturer's offer grows by two m-lines (~3 KB) per classroom tile it shows.
+MAX_LECTURER_TILES = 64
+MAX_SDP_CHARS = 262_144
 MAX_TEXT = 2_000
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]

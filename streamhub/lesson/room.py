@@ -12,6 +12,7 @@ import time
 from streamhub.lesson.participant import MediaSource, Participant
 from streamhub.lesson.ports import LessonInfo
 from streamhub.protocol import (
+    MAX_LECTURER_TILES,
     SLOT_KIND,
     ChatMessage,
     HandLowered,
@@ -168,7 +169,8 @@ class Room:
                 break
             self.tiles[self.tiles.index(None)] = pid
             changed = True
-        needed = len(self.classrooms())
+        # Beyond the cap, classrooms are in the roster and can go on stage, without a tile.
+        needed = min(len(self.classrooms()), MAX_LECTURER_TILES)
         if needed > len(self.tiles):
             lecturer.post(Renegotiate(tiles=needed))
         if changed and lecturer.mids:

@@ -12,6 +12,7 @@ from streamhub.media.forwarder import OutTrack
 from streamhub.media.ice import announce_address, client_ice_servers, rtc_configuration
 from streamhub.media.peer import HubPeer
 from streamhub.protocol import (
+    MAX_LECTURER_TILES,
     PUBLISH_SLOTS,
     SLOT_KIND,
     Ack,
@@ -46,8 +47,6 @@ if TYPE_CHECKING:
     from streamhub.signaling.connection import Connection
 
 logger = logging.getLogger(__name__)
-
-MAX_TILES = 200
 
 
 def _count_media_lines(sdp: str) -> int:
@@ -170,7 +169,7 @@ class Session:
             if (
                 count < LECTURER_FIXED_SLOTS
                 or (count - LECTURER_FIXED_SLOTS) % 2
-                or tiles > MAX_TILES
+                or tiles > MAX_LECTURER_TILES
             ):
                 raise NegotiationError(f"a lecturer offer needs 3 + 2n m-lines, got {count}")
             layout = layout_for(me.role, tiles)
@@ -185,13 +184,17 @@ class Session:
                 f"{me.id}/{slot.value}#{index}",
                 self.services.settings.media.subscriber_queue_frames,
             )
-            me.sinks[index] = sink
+            pending[index] = sink
             return sink
 
+        # New sinks join the participant together with the layout that indexes them: the room
+        # may route other members while this negotiation is in flight.
+        pending: dict[int, OutTrack] = {}
         answer, slots, mids = await self.peer.negotiate(message.sdp, layout, out_track)
         ice = self.services.settings.ice
         answer = announce_address(answer, ice.host_addresses, ice.announced_address)
         me.layout = layout
+        me.sinks.update(pending)
         me.mids = mids
         me.sources.update(self.peer.sources)  # type: ignore[arg-type]
         if me.role is Role.LECTURER:
