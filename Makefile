@@ -31,7 +31,7 @@ system-deps:
 	fi
 
 run: install
-	$(BIN)/streamhub serve --host $(HOST) --port $(PORT)
+	$(BIN)/streamhub serve --host $(HOST) --port $(PORT) --demo
 
 lint: install-test
 	$(BIN)/ruff check .

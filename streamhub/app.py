@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -25,7 +25,11 @@ from streamhub.web import mount_web
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(
+    settings: Settings, on_ready: Callable[[Services], Awaitable[None]] | None = None
+) -> FastAPI:
+    """The hub; ``on_ready`` runs once everything is started (the CLI prints links there)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -42,6 +46,8 @@ def create_app(settings: Settings) -> FastAPI:
         recorder = RecorderService(settings, catalog, tokens, lessons)
         app.state.recorder = recorder
         await recorder.start()
+        if on_ready is not None:
+            await on_ready(services)
         logger.info("hub ready at %s", settings.effective_public_url)
         try:
             yield

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamhub.errors import ConfigError
+
+if TYPE_CHECKING:
+    from streamhub.services import Services
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -44,10 +47,9 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         print("  Admin key (from configuration):", flush=True)
     print(f"    {secrets.admin_key}", flush=True)
-    print("  Start a lesson and open the lecturer page:", flush=True)
-    print(f"    {sys.executable} -m streamhub demo --hub {base}", flush=True)
+    on_ready = _print_demo if args.demo else None
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, on_ready),
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -57,10 +59,17 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from streamhub.demo import run_demo
+async def _print_demo(services: Services) -> None:
+    from streamhub.demo import seed_demo
 
-    return run_demo(args.hub, args.admin_key, args.data_dir)
+    links = await seed_demo(services)
+    print(f"  Demo lesson {links.lesson_code} is live.", flush=True)
+    print("  Lecturer page (open in a browser with a camera):", flush=True)
+    print(f"    {links.lecturer_url}", flush=True)
+    print("  Join a classroom agent (paste into a terminal):", flush=True)
+    print(f"    {links.agent_command}", flush=True)
+    print("  Or a browser classroom:", flush=True)
+    print(f"    {links.classroom_url}", flush=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,14 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port to listen on (default 8000)")
     serve.add_argument("--config", type=Path, default=None, help="YAML settings file")
-    serve.set_defaults(func=_serve)
-    demo = sub.add_parser(
-        "demo", help="create a demo school, classroom and live lesson on a running hub"
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="create a demo school, classroom and live lesson; print its lecturer and agent links",
     )
-    demo.add_argument("--hub", default="http://127.0.0.1:8000")
-    demo.add_argument("--admin-key", default=None, help="default: read from the data folder")
-    demo.add_argument("--data-dir", type=Path, default=Path("data"))
-    demo.set_defaults(func=_demo)
+    serve.set_defaults(func=_serve)
     return parser
 
 
