@@ -17,6 +17,7 @@ from streamhub.auth.tokens import TokenIssuer
 from streamhub.catalog.store import Catalog
 from streamhub.config import Settings
 from streamhub.lesson.registry import LessonRegistry
+from streamhub.live import open_live_state
 from streamhub.metrics import HubMetrics
 from streamhub.services import Services
 from streamhub.signaling.route import build_signaling_router
@@ -38,7 +39,8 @@ def create_app(
         tokens = TokenIssuer(secrets.jwt_secret, settings.auth.access_token_ttl_s)
         catalog = await Catalog.open(settings)
         metrics = HubMetrics(settings.node_id)
-        lessons = LessonRegistry(settings, catalog, tokens, metrics)
+        live = open_live_state(settings, settings.effective_public_url)
+        lessons = LessonRegistry(settings, catalog, tokens, metrics, live)
         metrics.watch_rooms(lambda: lessons.rooms.values())
         services = Services(settings, secrets, tokens, catalog, lessons, metrics)
         app.state.services = services

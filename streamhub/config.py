@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextvars
 import ipaddress
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,8 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     redis_url: str | None = None
     node_id: str | None = None
+    # With Redis: a node that misses heartbeats for this long is dead and its lessons move.
+    live_ttl_s: float = Field(default=10.0, ge=2, le=120)
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -158,6 +161,10 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'catalog.db'}"
+
+    @property
+    def effective_node_id(self) -> str:
+        return self.node_id or f"{socket.gethostname()}-{self.port}"
 
     @property
     def effective_recordings_dir(self) -> Path:

@@ -65,6 +65,17 @@ class Conflict(StreamhubError):
     status = 409
 
 
+class Redirect(StreamhubError):
+    """Another hub node holds this lesson's media: connect there."""
+
+    code = "redirect"
+    status = 307
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"this lesson is served by {url}")
+        self.url = url
+
+
 class RateLimited(StreamhubError):
     """Too many requests; slow down."""
 

@@ -411,6 +411,8 @@ class Error(Message):
     id: RequestId | None = None
     code: str
     message: str
+    # With code "redirect": the hub node that holds the lesson; join there instead.
+    url: str | None = None
 
 
 ServerMessage = Annotated[
@@ -508,4 +510,6 @@ def parse_server_message(raw: str | bytes, max_bytes: int = 1 << 22) -> Any:
 
 
 def dump(message: Message) -> str:
-    return message.model_dump_json(exclude_none=False)
+    # An error's url is only meaningful for a redirect: leave it out otherwise.
+    exclude = {"url"} if isinstance(message, Error) and message.url is None else None
+    return message.model_dump_json(exclude_none=False, exclude=exclude)

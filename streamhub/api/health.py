@@ -23,6 +23,12 @@ async def readyz(svc: ServicesDep) -> JSONResponse:
         checks["catalog"] = "ok"
     except Exception as exc:  # any failure means not ready; the reason is reported
         checks["catalog"] = f"failed: {type(exc).__name__}"
+    if svc.settings.redis_url:
+        try:
+            await svc.lessons.live.ping()
+            checks["live_state"] = "ok"
+        except Exception as exc:  # live lessons go on; new ones cannot be placed
+            checks["live_state"] = f"failed: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
     body = {"status": "ready" if ready else "not_ready", "checks": checks}
     return JSONResponse(body, status_code=200 if ready else 503)

@@ -110,7 +110,7 @@ async def start_lesson(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> L
     if not who.may_manage_lesson(lesson_id):
         raise Forbidden("only an admin or this lesson's lecturer can start it")
     lesson = await svc.catalog.set_lesson_status(lesson_id, "live")
-    await svc.lessons.start_lesson(svc.catalog.info(lesson))
+    await svc.lessons.go_live(svc.catalog.info(lesson))
     return lesson_out(lesson)
 
 
@@ -120,7 +120,7 @@ async def end_lesson(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> Les
     if not who.may_manage_lesson(lesson_id):
         raise Forbidden("only an admin or this lesson's lecturer can end it")
     lesson = await svc.catalog.set_lesson_status(lesson_id, "ended")
-    await svc.lessons.end_lesson(lesson_id)
+    await svc.lessons.finish(lesson_id)
     await svc.catalog.close_open_attendance(lesson_id)
     return lesson_out(lesson)
 
@@ -131,6 +131,10 @@ async def participants(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> l
     if not who.may_view_lesson(lesson_id):
         raise Forbidden("this token cannot see this lesson")
     await svc.catalog.get_lesson(lesson_id)
+    if lesson_id not in svc.lessons.rooms:
+        # Another hub node holds this lesson: its latest snapshot (at most a few s old).
+        snapshot = await svc.lessons.live.snapshot(lesson_id) or {}
+        return [ParticipantOut(**p) for p in snapshot.get("participants", [])]
     stats = {s.participant: s for s in svc.lessons.stats(lesson_id)}
     return [
         ParticipantOut(**p.model_dump(), stats=stats.get(p.id))

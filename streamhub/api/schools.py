@@ -39,7 +39,7 @@ def classroom_out(room: Classroom) -> ClassroomOut:
 
 async def _close_classroom_sessions(svc: ServicesDep, classroom_id: int) -> None:
     for credential in await svc.catalog.list_credentials(classroom_id):
-        await svc.lessons.revoke_credential(credential.id)
+        await svc.lessons.revoke_everywhere(credential.id)
 
 
 @router.post("/schools", status_code=201, dependencies=[AdminOnly])
@@ -147,5 +147,5 @@ async def list_device_credentials(classroom_id: IdPath, svc: ServicesDep) -> lis
 async def revoke_device_credential(credential_id: IdPath, svc: ServicesDep) -> CredentialOut:
     """Revoke a credential: its next request fails and its live sessions are closed now."""
     row = await svc.catalog.revoke_credential(credential_id)
-    await svc.lessons.revoke_credential(credential_id)
+    await svc.lessons.revoke_everywhere(credential_id)
     return CredentialOut.model_validate(row)

@@ -56,8 +56,12 @@ logger = logging.getLogger(__name__)
 class ClientError(StreamhubError):
     """The hub answered a request with an error."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, url: str | None = None) -> None:
         super().__init__(message, code=code)
+        self.url = url
+
+
+MAX_REDIRECTS = 3
 
 
 def signaling_url(hub_url: str) -> str:
@@ -113,13 +117,20 @@ class LessonClient:
     async def connect(
         self, publish: Mapping[Slot, MediaStreamTrack | None] | None = None
     ) -> Joined:
-        """Join, then negotiate the role's slot layout, publishing the given tracks."""
-        self._ws = await websockets.connect(
-            self.url, max_size=self.max_message_bytes, open_timeout=self.request_timeout_s
-        )
-        self._reader = asyncio.get_running_loop().create_task(self._read(), name="client-reader")
-        join = Join(token=self.token, codecs=self.codecs, name=self.name)
-        joined = await self._request(join, Joined)
+        """Join, then negotiate the role's slot layout, publishing the given tracks.
+
+        A hub node that does not hold the lesson redirects the join to the one that does."""
+        for _ in range(MAX_REDIRECTS):
+            try:
+                joined = await self._join()
+                break
+            except ClientError as exc:
+                if exc.code != "redirect" or not exc.url:
+                    raise
+                await self._drop_socket()
+                self.url = signaling_url(exc.url)
+        else:
+            raise ClientError("too_many_redirects", "the hub nodes kept redirecting the join")
         self.joined = joined
         self.layout = list(joined.layout)
         self._wanted_tiles = self.layout.count(Slot.TILE_VIDEO)
@@ -231,10 +242,31 @@ class LessonClient:
         finally:
             self._pending.pop(request_id, None)
         if isinstance(reply, Error):
-            raise ClientError(reply.code, reply.message)
+            raise ClientError(reply.code, reply.message, reply.url)
         if expect is not None and not isinstance(reply, expect):
             raise ClientError("unexpected_reply", f"expected {expect.__name__}, got {reply.type}")
         return reply
+
+    async def _join(self) -> Joined:
+        self._ws = await websockets.connect(
+            self.url, max_size=self.max_message_bytes, open_timeout=self.request_timeout_s
+        )
+        self._reader = asyncio.get_running_loop().create_task(self._read(), name="client-reader")
+        join = Join(token=self.token, codecs=self.codecs, name=self.name)
+        joined: Joined = await self._request(join, Joined)
+        return joined
+
+    async def _drop_socket(self) -> None:
+        """Forget a signaling socket that only redirected us."""
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+        self._ws = self._reader = None
+        self.closed = None
+        self._events = asyncio.Queue()
 
     async def _read(self) -> None:
         code: int | None = None

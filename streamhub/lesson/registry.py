@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING
 
 from streamhub.auth.tokens import Grant, TokenIssuer
 from streamhub.config import Settings
-from streamhub.errors import Forbidden, RateLimited, StreamhubError, Unauthorized
+from streamhub.errors import Forbidden, RateLimited, Redirect, StreamhubError, Unauthorized
 from streamhub.lesson.participant import Participant
 from streamhub.lesson.ports import CatalogPort, LessonInfo
 from streamhub.lesson.room import Room
+from streamhub.live.memory import MemoryLiveState
+from streamhub.live.state import LiveEvent, LiveState, NodeInfo
 from streamhub.protocol import (
     ErrorCode,
     Join,
@@ -60,8 +62,12 @@ class LessonRegistry:
         catalog: CatalogPort,
         tokens: TokenIssuer,
         metrics: HubMetrics | None = None,
+        live: LiveState | None = None,
     ) -> None:
         self.settings = settings
+        self.live: LiveState = live or MemoryLiveState(
+            NodeInfo(settings.effective_node_id, settings.effective_public_url)
+        )
         self.metrics = metrics
         self.catalog = catalog
         self.tokens = tokens
@@ -80,6 +86,7 @@ class LessonRegistry:
 
         aiortc_hooks.install(self.settings.ice.host_addresses)
         self._stats_task = asyncio.get_running_loop().create_task(self._stats_loop(), name="stats")
+        await self.live.start(self._on_live_event, self.load, lambda: tuple(self.rooms))
 
     async def close(self) -> None:
         if self._stats_task is not None:
@@ -93,6 +100,7 @@ class LessonRegistry:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.rooms.clear()
+        await self.live.close()
 
     def spawn(self, coro: Awaitable[None], name: str) -> None:
         task = asyncio.ensure_future(coro)
@@ -127,8 +135,44 @@ class LessonRegistry:
         for member in list(room.members.values()):
             member.close("lesson_ended", "the lesson has ended")
         logger.info("lesson ended", extra={"lesson": lesson_id})
+        try:
+            await self.live.release(lesson_id)
+        except Exception:  # the shared store may be down; its keys expire by themselves
+            logger.warning("live state: release failed", extra={"lesson": lesson_id})
         for hook in self.on_lesson_ended:
             self.spawn(hook(room.lesson), f"lesson-ended:{lesson_id}")
+
+    def load(self) -> int:
+        """This node's load, for choosing where new lessons go."""
+        return sum(len(room.members) for room in self.rooms.values()) + 10 * len(self.rooms)
+
+    async def go_live(self, info: LessonInfo) -> None:
+        """A lesson went live: its node (this one, or the least loaded) opens its room."""
+        owner = await self.live.claim(info.id)
+        if owner.id == self.live.node.id:
+            await self.start_lesson(info)
+        else:
+            await self.live.publish(LiveEvent("start_lesson", info.id))
+
+    async def finish(self, lesson_id: int) -> None:
+        """A lesson ended: every node closes what it holds of it."""
+        await self.end_lesson(lesson_id)
+        await self.live.publish(LiveEvent("end_lesson", lesson_id))
+
+    async def revoke_everywhere(self, credential_id: int) -> None:
+        await self.revoke_credential(credential_id)
+        await self.live.publish(LiveEvent("revoke_credential", credential_id))
+
+    async def _on_live_event(self, event: LiveEvent) -> None:
+        if event.kind == "end_lesson":
+            await self.end_lesson(event.ident)
+        elif event.kind == "revoke_credential":
+            await self.revoke_credential(event.ident)
+        elif event.kind == "start_lesson":
+            owner = await self.live.claim(event.ident)
+            info = await self.catalog.lesson_info(event.ident)
+            if owner.id == self.live.node.id and info is not None and info.status == "live":
+                await self.start_lesson(info)
 
     def participants(self, lesson_id: int) -> list[ParticipantInfo]:
         room = self.rooms.get(lesson_id)
@@ -177,6 +221,9 @@ class LessonRegistry:
             info = await self.catalog.lesson_info(grant.lesson)
             if info is None or info.status != "live":
                 raise JoinRefused("the lesson is not live", code=ErrorCode.LESSON_NOT_LIVE)
+            owner = await self.live.claim(grant.lesson)
+            if owner.id != self.live.node.id:
+                raise Redirect(owner.url)
             room = await self.start_lesson(info)
         if (
             grant.role is Role.CLASSROOM
@@ -237,6 +284,14 @@ class LessonRegistry:
 
     # ------------------------------------------------------------ stats
 
+    def snapshot(self, room: Room) -> dict[str, object]:
+        return {
+            "node": self.live.node.id,
+            "participants": [p.model_dump(mode="json") for p in room.visible()],
+            "hands": list(room.hands),
+            "stage": room.stage,
+        }
+
     async def _stats_loop(self) -> None:
         interval = self.settings.media.stats_interval_s
         while True:
@@ -246,6 +301,12 @@ class LessonRegistry:
                     await self._collect(room)
                 except Exception:
                     logger.exception("stats collection failed", extra={"lesson": room.lesson.id})
+                try:
+                    await self.live.save_snapshot(room.lesson.id, self.snapshot(room))
+                except Exception:
+                    logger.warning(
+                        "live state: snapshot not saved", extra={"lesson": room.lesson.id}
+                    )
 
     async def _collect(self, room: Room) -> None:
         for member in list(room.members.values()):

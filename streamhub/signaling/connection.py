@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from streamhub.errors import StreamhubError
+from streamhub.errors import Redirect, StreamhubError
 from streamhub.protocol import (
     Error,
     ErrorCode,
@@ -46,6 +46,7 @@ _CLOSE_CODES = {
     "join_timeout": 4408,
     "heartbeat_timeout": 4408,
     "replaced": 4409,
+    "redirect": 4307,
     "lesson_ended": 4410,
     ErrorCode.TOO_LARGE.value: 4413,
     ErrorCode.NO_USABLE_CODEC.value: 4415,
@@ -194,6 +195,10 @@ class Connection:
             session = Session(self, self.services)
             try:
                 await session.join(message)
+            except Redirect as exc:
+                self.post(Error(id=message.id, code=exc.code, message=exc.message, url=exc.url))
+                self.shutdown(exc.code, exc.message)
+                return
             except StreamhubError as exc:
                 self.send_error(exc.code, exc.message, message.id)
                 self.shutdown(exc.code, exc.message)

@@ -1,0 +1,61 @@
+"""The live-state interface (DESIGN.md, "State and storage")."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    id: str
+    url: str
+    load: int = 0
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    """Something every node must act on: ``kind`` is start_lesson, end_lesson or
+    revoke_credential; ``ident`` the lesson or credential id."""
+
+    kind: str
+    ident: int
+    origin: str = ""
+
+
+EventHandler = Callable[[LiveEvent], Awaitable[None]]
+
+
+class LiveState(Protocol):
+    node: NodeInfo
+
+    async def start(
+        self, on_event: EventHandler, load: Callable[[], int], held: Callable[[], Iterable[int]]
+    ) -> None:
+        """Register this node, keep it and the lessons it ``held`` alive (re-registering them
+        after a store restart), and deliver other nodes' events to ``on_event``."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise if the shared store cannot be reached (readiness)."""
+        ...
+
+    async def claim(self, lesson_id: int) -> NodeInfo:
+        """The node that holds the lesson's media, assigning the least-loaded live node
+        (this one on a tie) when none does."""
+        ...
+
+    async def release(self, lesson_id: int) -> None: ...
+
+    async def nodes(self) -> list[NodeInfo]: ...
+
+    async def publish(self, event: LiveEvent) -> None: ...
+
+    async def save_snapshot(self, lesson_id: int, snapshot: dict[str, Any]) -> None:
+        """Participants, raised hands and stage of a live lesson, for every node to read."""
+        ...
+
+    async def snapshot(self, lesson_id: int) -> dict[str, Any] | None: ...
