@@ -40,13 +40,15 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"  Admin pages:    {base}/admin", flush=True)
     print(f"  Staff library:  {base}/library", flush=True)
     print(f"  API docs:       {base}/docs", flush=True)
+    # The key is shown once, when it is made; after that it is read from its file, never
+    # echoed into logs that outlive the terminal.
     if secrets.admin_key_generated:
         print(f"  Admin key (generated, stored in {secrets.admin_key_file}):", flush=True)
+        print(f"    {secrets.admin_key}", flush=True)
     elif secrets.admin_key_file is not None:
-        print(f"  Admin key (from {secrets.admin_key_file}):", flush=True)
+        print(f"  Admin key: in {secrets.admin_key_file}", flush=True)
     else:
-        print("  Admin key (from configuration):", flush=True)
-    print(f"    {secrets.admin_key}", flush=True)
+        print("  Admin key: from the configuration (STREAMHUB_ADMIN_KEY)", flush=True)
     on_ready = _print_demo if args.demo else None
     uvicorn.run(
         create_app(settings, on_ready),
