@@ -180,10 +180,16 @@ def build_mp4(
                 last_pts["video"] = pts
                 container.mux(packet)
                 if thumbnails is not None and packet.is_keyframe:
-                    decoder = decoder or av.CodecContext.create("h264", "r")
-                    for frame in decoder.decode(packet):
-                        thumbnails.offer(rel, frame)
-                        last_frame = frame
+                    if decoder is None:
+                        decoder = av.CodecContext.create("h264", "r")
+                        # Matroska keeps H.264 parameter sets in the header, not the frames.
+                        decoder.extradata = stream.codec_context.extradata
+                    try:
+                        for frame in decoder.decode(packet):
+                            thumbnails.offer(rel, frame)
+                            last_frame = frame
+                    except av.FFmpegError:
+                        pass  # a thumbnail is never worth the archive
             else:
                 if decoder is None:
                     decoder = av.CodecContext.create(codec, "r")

@@ -73,7 +73,7 @@ class RecorderService:
         # A restarted hub takes its live lessons back at once, so recording resumes even
         # before anyone rejoins.
         for info in live.values():
-            await self.lessons.start_lesson(info)
+            await self.lessons.go_live(info)
 
     async def close(self) -> None:
         tasks = list(self._tasks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -47,7 +48,8 @@ class Participant:
     hand_raised: bool = False
     muted: bool = False
     audio_only: bool = False
-    attendance_id: int | None = None
+    # The attendance row, written in the background so that joining never waits on the catalog.
+    attendance: asyncio.Task[int | None] | None = None
     peer: PeerLike | None = None
     layout: list[Slot] = field(default_factory=list)
     sources: dict[Slot, MediaSource] = field(default_factory=dict)

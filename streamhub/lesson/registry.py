@@ -259,8 +259,13 @@ class LessonRegistry:
                 room.remove(old, reason="replaced")
                 old.close("replaced", "replaced by a new lecturer connection")
         room.add(participant)
+        participant.attendance = asyncio.get_running_loop().create_task(
+            self._record_join(room, participant), name=f"attendance:{participant.id}"
+        )
+
+    async def _record_join(self, room: Room, participant: Participant) -> int | None:
         try:
-            participant.attendance_id = await self.catalog.attendance_joined(
+            return await self.catalog.attendance_joined(
                 room.lesson.id,
                 participant.id,
                 participant.role,
@@ -269,16 +274,18 @@ class LessonRegistry:
             )
         except Exception:
             logger.exception("attendance not recorded", extra={"lesson": room.lesson.id})
+            return None
 
     async def leave(self, room: Room, participant: Participant, reason: str) -> None:
         room.remove(participant, reason)
         if self.metrics is not None:
             self.metrics.member_left(participant)
-        if participant.attendance_id is not None:
+        attendance_id = await participant.attendance if participant.attendance else None
+        if attendance_id is not None:
             samples = participant.quality_samples
             quality = sum(samples) / len(samples) if samples else None
             try:
-                await self.catalog.attendance_left(participant.attendance_id, quality)
+                await self.catalog.attendance_left(attendance_id, quality)
             except Exception:
                 logger.exception("attendance leave not recorded", extra={"lesson": room.lesson.id})
 

@@ -145,7 +145,7 @@ class Connection:
 
     async def _reader(self) -> None:
         try:
-            await asyncio.wait_for(self._read_join(), self.settings.join_timeout_s)
+            await self._read_join(time.monotonic() + self.settings.join_timeout_s)
         except TimeoutError:
             self.send_error("join_timeout", "no join message in time")
             self.shutdown("join_timeout", "no join message in time")
@@ -179,9 +179,11 @@ class Connection:
             self.send_error(exc.code, exc.message, exc.request_id)
             return None
 
-    async def _read_join(self) -> None:
+    async def _read_join(self, deadline: float) -> None:
         while self.state is State.CONNECTED:
-            raw = await self._receive()
+            # Only the wait for the join is timed: a join that arrived in time is processed
+            # to the end, however busy the hub is.
+            raw = await asyncio.wait_for(self._receive(), max(0.0, deadline - time.monotonic()))
             if raw is None:
                 return
             message = self._parse(raw)
@@ -195,6 +197,10 @@ class Connection:
             session = Session(self, self.services)
             try:
                 await session.join(message)
+            except asyncio.CancelledError:
+                # The socket closed mid-join: undo whatever part of the join happened.
+                await session.leave("left")
+                raise
             except Redirect as exc:
                 self.post(Error(id=message.id, code=exc.code, message=exc.message, url=exc.url))
                 self.shutdown(exc.code, exc.message)

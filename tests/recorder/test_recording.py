@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -159,3 +160,34 @@ async def test_disk_floor_refuses_recording_and_the_lesson_goes_on(tmp_path: Pat
             await lecturer.close()
         finally:
             await admin.close()
+
+
+async def test_h264_lesson_is_remuxed_without_transcoding(tmp_path: Path) -> None:
+    async with InProcessHub(
+        tmp_path / "hub",
+        media={"video_codecs": ["H264"]},
+        recorder={"disk_floor_mb": 0, "thumbnail_every_s": 2.0},
+    ) as hub:
+        admin = AdminApi(hub.url)
+        try:
+            lesson = await admin.lesson(classrooms=1)
+            lecturer = LessonClient(hub.url, lesson.lecturer_token, codecs=("H264", "opus"))
+            await lecturer.connect(
+                {Slot.CAMERA: PatternVideoTrack(320, 240), Slot.MICROPHONE: ToneAudioTrack()}
+            )
+            await asyncio.sleep(5)
+            await admin.post(f"/api/lessons/{lesson.lesson_id}/end")
+            await lecturer.close()
+            await wait_recording(admin.http, lesson.lesson_id)
+        finally:
+            await admin.close()
+        folder = next(hub.settings.effective_recordings_dir.iterdir())
+    manifest = json.loads((folder / "manifest.json").read_text())
+    video = next(t for t in manifest["tracks"] if t["kind"] == "video")
+    assert (video["source_codec"], video["transcoded"]) == ("h264", False)
+    assert manifest["poster"] == "poster.jpg" and manifest["thumbnails"]
+    with av.open(str(folder / "lesson.mp4")) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        frames = sum(1 for _ in container.decode(stream))
+    assert frames >= 4 * 30 * 0.9

@@ -1,0 +1,61 @@
+"""Start the real hub (`python -m streamhub serve`) as a subprocess for a benchmark, and read
+one process's CPU time and memory from /proc."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.support.hub import HubProcess  # noqa: E402
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def running_hub(data_dir: Path, env: dict[str, str], timeout: float = 60.0) -> Iterator[HubProcess]:
+    """A hub subprocess on a free loopback port, killed (with its process group) on exit."""
+    hub = HubProcess(data_dir, extra_env=dict(env))
+    try:
+        hub.start(timeout)
+        yield hub
+    finally:
+        try:
+            hub.stop()
+        finally:
+            hub.kill()
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """utime+stime of one process (all its threads), None when it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name is in parentheses and may hold spaces: split after the last ')'.
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def status_kb(pid: int, key: str) -> int | None:
+    """A memory line of /proc/<pid>/status (VmRSS, VmHWM, ...) in kB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def open_fds(pid: int) -> int | None:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
