@@ -17,21 +17,11 @@ from pathlib import Path
 
 import av
 
+from recorder.segments import AUDIO_CLOCK, MUXER_OPTIONS, VIDEO_CLOCK, vp8_dimensions
+
 logger = logging.getLogger(__name__)
 
-VIDEO_CLOCK = 90_000
-AUDIO_CLOCK = 48_000
-MUXER_OPTIONS = {"flush_packets": "1", "cluster_time_limit": "1000"}
 MAX_PENDING = 500  # packets waiting for the worker; beyond it, drop (video first)
-
-
-def vp8_dimensions(data: bytes) -> tuple[int, int] | None:
-    """Width and height from a VP8 key frame header (RFC 6386 9.1), else None."""
-    if len(data) < 10 or data[0] & 0x01 or data[3:6] != b"\x9d\x01\x2a":
-        return None
-    width = int.from_bytes(data[6:8], "little") & 0x3FFF
-    height = int.from_bytes(data[8:10], "little") & 0x3FFF
-    return (width, height) if width and height else None
 
 
 class _Timeline:

@@ -120,6 +120,32 @@ class Thumbnails:
             tmp.replace(path)
 
 
+def _probe_video(files: list[Path]) -> tuple[str, int, int] | None:
+    """Codec and picture size of the first readable video segment (from its header)."""
+    for path in files:
+        try:
+            with av.open(str(path)) as source:
+                if source.streams.video:
+                    context = source.streams.video[0].codec_context
+                    return context.name, context.width, context.height
+        except (av.FFmpegError, OSError):
+            continue
+    return None
+
+
+def _add_stream_like(container: Any, files: list[Path], kind: str) -> Any | None:
+    """An output stream with the parameters of the first readable segment of ``kind``."""
+    for path in files:
+        try:
+            with av.open(str(path)) as source:
+                streams = [s for s in source.streams if s.type == kind]
+                if streams:
+                    return container.add_stream_from_template(streams[0])
+        except (av.FFmpegError, OSError):
+            continue
+    return None
+
+
 def build_mp4(
     out: Path,
     video: list[Path],
@@ -129,56 +155,59 @@ def build_mp4(
     progress: Callable[[float], None],
     thumbnails: Thumbnails | None = None,
 ) -> list[dict[str, Any]]:
-    """Write one fast-start MP4 from video and audio segments; returns its track list."""
+    """Write one fast-start MP4 from video and audio segments; returns its track list.
+
+    Every output stream exists before the first packet is written (the MP4 header is written
+    then): H.264 and Opus are copied from the segments' parameters, VP8 becomes an H.264
+    encoder of the first segment's picture size."""
     tmp = out.with_suffix(".part.mp4")
     container = av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"})
     tracks: list[dict[str, Any]] = []
-    out_video = out_audio = None
-    decoder = None
-    last_frame: av.VideoFrame | None = None
-    size: tuple[int, int] | None = None
     last_pts = {"video": -1, "audio": -1}
-    transcoding = False
     try:
+        out_audio = _add_stream_like(container, audio, "audio")
+        if out_audio is not None:
+            out_audio.time_base = AUDIO_TB
+            tracks.append({"kind": "audio", "codec": out_audio.codec_context.name})
+        probe = _probe_video(video)
+        out_video: Any | None = None
+        transcoding = probe is not None and probe[0] != "h264"
+        size: tuple[int, int] | None = None
+        if probe is not None and transcoding:
+            source_codec, width, height = probe
+            size = (width - width % 2, height - height % 2)
+            out_video = container.add_stream("libx264", rate=30)
+            out_video.width, out_video.height = size
+            out_video.pix_fmt = "yuv420p"
+            out_video.time_base = VIDEO_TB
+            out_video.codec_context.time_base = VIDEO_TB
+            out_video.codec_context.gop_size = 60
+            out_video.codec_context.options = {"preset": "veryfast", "crf": "26"}
+            tracks.append(
+                {"kind": "video", "codec": "h264", "source_codec": source_codec,
+                 "transcoded": True, "width": size[0], "height": size[1]}
+            )  # fmt: skip
+        elif probe is not None:
+            out_video = _add_stream_like(container, video, "video")
+            if out_video is not None:
+                out_video.time_base = VIDEO_TB
+                tracks.append(
+                    {"kind": "video", "codec": "h264", "source_codec": "h264",
+                     "transcoded": False, "width": probe[1], "height": probe[2]}
+                )  # fmt: skip
+        decoder = None
+        last_frame: av.VideoFrame | None = None
         merged = heapq.merge(
-            ((t, 0, "video", p, s) for t, p, s in _packets(video, "video")),
-            ((t, 1, "audio", p, s) for t, p, s in _packets(audio, "audio")),
+            ((t, 0, "video", p, st) for t, p, st in _packets(video, "video")),
+            ((t, 1, "audio", p, st) for t, p, st in _packets(audio, "audio")),
             key=lambda item: (item[0], item[1]),
         )
-        pending_audio: list[tuple[float, av.Packet, Any]] = []
         for t, _, kind, packet, stream in merged:
             rel = max(0.0, t - t0)
             if kind == "audio":
-                if out_audio is None:
-                    out_audio = container.add_stream_from_template(stream)
-                    out_audio.time_base = AUDIO_TB
-                    tracks.append({"kind": "audio", "codec": stream.codec_context.name})
-                if video and out_video is None and size is None:
-                    # Streams must all exist before the first packet is written.
-                    pending_audio.append((rel, packet, out_audio))
-                    continue
-                _mux_audio(container, packet, out_audio, rel, last_pts)
-                continue
-            codec = stream.codec_context.name
-            if codec == "h264":
-                if out_video is None:
-                    out_video = container.add_stream_from_template(stream)
-                    out_video.time_base = VIDEO_TB
-                    tracks.append(
-                        {
-                            "kind": "video",
-                            "codec": "h264",
-                            "source_codec": "h264",
-                            "transcoded": False,
-                        }
-                    )
-                    _flush_pending(container, pending_audio, last_pts)
-                pts = max(round(rel / VIDEO_TB), last_pts["video"] + 1)
-                packet.stream = out_video
-                packet.time_base = VIDEO_TB
-                packet.pts = packet.dts = pts
-                last_pts["video"] = pts
-                container.mux(packet)
+                if out_audio is not None:
+                    _mux(container, packet, out_audio, rel, AUDIO_TB, last_pts, "audio")
+            elif out_video is not None and not transcoding:
                 if thumbnails is not None and packet.is_keyframe:
                     if decoder is None:
                         decoder = av.CodecContext.create("h264", "r")
@@ -190,39 +219,19 @@ def build_mp4(
                             last_frame = frame
                     except av.FFmpegError:
                         pass  # a thumbnail is never worth the archive
-            else:
+                _mux(container, packet, out_video, rel, VIDEO_TB, last_pts, "video")
+            elif out_video is not None and size is not None:
                 if decoder is None:
-                    decoder = av.CodecContext.create(codec, "r")
+                    decoder = av.CodecContext.create(stream.codec_context.name, "r")
                 try:
                     frames = decoder.decode(packet)
                 except av.FFmpegError:
                     continue
                 for frame in frames:
-                    if out_video is None:
-                        size = (frame.width - frame.width % 2, frame.height - frame.height % 2)
-                        transcoding = True
-                        out_video = container.add_stream("libx264", rate=30)
-                        out_video.width, out_video.height = size
-                        out_video.pix_fmt = "yuv420p"
-                        out_video.time_base = VIDEO_TB
-                        out_video.codec_context.time_base = VIDEO_TB
-                        out_video.codec_context.gop_size = 60
-                        out_video.codec_context.options = {"preset": "veryfast", "crf": "26"}
-                        tracks.append(
-                            {
-                                "kind": "video",
-                                "codec": "h264",
-                                "source_codec": codec,
-                                "transcoded": True,
-                                "width": size[0],
-                                "height": size[1],
-                            }
-                        )
-                        _flush_pending(container, pending_audio, last_pts)
-                    assert size is not None
                     if thumbnails is not None:
                         thumbnails.offer(rel, frame)
                     last_frame = frame
+                    # The picture size may change mid-lesson; the file keeps the first one.
                     image = frame.reformat(size[0], size[1], "yuv420p")
                     pts = max(round(rel / VIDEO_TB), last_pts["video"] + 1)
                     image.pts = pts
@@ -232,7 +241,6 @@ def build_mp4(
                         container.mux(encoded)
             if duration > 0:
                 progress(min(rel / duration, 1.0))
-        _flush_pending(container, pending_audio, last_pts)
         if transcoding and out_video is not None:
             for encoded in out_video.encode(None):
                 container.mux(encoded)
@@ -240,7 +248,7 @@ def build_mp4(
             thumbnails.finish(last_frame)
     finally:
         container.close()
-    if not tracks:
+    if not tracks or (last_pts["video"] < 0 and last_pts["audio"] < 0):
         tmp.unlink(missing_ok=True)
         return []
     tmp.replace(out)
@@ -249,19 +257,21 @@ def build_mp4(
     return tracks
 
 
-def _mux_audio(container: Any, packet: av.Packet, stream: Any, rel: float, last: dict) -> None:
-    pts = max(round(rel / AUDIO_TB), last["audio"] + 1)
+def _mux(
+    container: Any,
+    packet: av.Packet,
+    stream: Any,
+    rel: float,
+    time_base: Fraction,
+    last: dict[str, int],
+    kind: str,
+) -> None:
+    pts = max(round(rel / time_base), last[kind] + 1)
     packet.stream = stream
-    packet.time_base = AUDIO_TB
+    packet.time_base = time_base
     packet.pts = packet.dts = pts
-    last["audio"] = pts
+    last[kind] = pts
     container.mux(packet)
-
-
-def _flush_pending(container: Any, pending: list[tuple[float, av.Packet, Any]], last: dict) -> None:
-    for rel, packet, stream in pending:
-        _mux_audio(container, packet, stream, rel, last)
-    pending.clear()
 
 
 def _periods(events: list[dict[str, Any]], t0: float, end: float) -> tuple[list, list]:

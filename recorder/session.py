@@ -125,8 +125,9 @@ class RecordingSession:
         assert self.client is not None and self.writer is not None
         async for event in self.client.events():
             if isinstance(event, LessonEnded):
+                # Keep recording until the hub closes us: its last frames are in flight.
                 self.lesson_ended = True
-                return
+                continue
             if isinstance(event, ParticipantJoined):
                 self.names[event.participant.id] = event.participant.name
             elif isinstance(event, StageChanged):

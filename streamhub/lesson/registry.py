@@ -52,6 +52,7 @@ def quality_of(loss: float, rtt_ms: float | None, fps: float | None) -> str:
     return "good"
 
 
+RECORDER_GRACE_S = 1.0
 QUALITY_SCORE = {"good": 1.0, "fair": 0.6, "poor": 0.2}
 
 
@@ -132,8 +133,13 @@ class LessonRegistry:
         if room is None:
             return
         room.broadcast(LessonEnded())
+        hidden = [m for m in room.members.values() if m.hidden]
         for member in list(room.members.values()):
-            member.close("lesson_ended", "the lesson has ended")
+            if not member.hidden:
+                member.close("lesson_ended", "the lesson has ended")
+        if hidden:
+            # The recorder stays a moment longer: the last frames are still on their way.
+            self.spawn(self._close_later(hidden, RECORDER_GRACE_S), f"lesson-end:{lesson_id}")
         logger.info("lesson ended", extra={"lesson": lesson_id})
         try:
             await self.live.release(lesson_id)
@@ -173,6 +179,12 @@ class LessonRegistry:
             info = await self.catalog.lesson_info(event.ident)
             if owner.id == self.live.node.id and info is not None and info.status == "live":
                 await self.start_lesson(info)
+
+    @staticmethod
+    async def _close_later(members: list[Participant], delay: float) -> None:
+        await asyncio.sleep(delay)
+        for member in members:
+            member.close("lesson_ended", "the lesson has ended")
 
     def participants(self, lesson_id: int) -> list[ParticipantInfo]:
         room = self.rooms.get(lesson_id)

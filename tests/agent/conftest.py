@@ -22,13 +22,6 @@ async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
         yield running
 
 
-@pytest.fixture
-async def admin(hub: InProcessHub) -> AsyncIterator[AdminApi]:
-    api = AdminApi(hub.url)
-    yield api
-    await api.close()
-
-
 def fast_options(**overrides: object) -> AgentOptions:
     """Headless, quick polling and short timers."""
     options = AgentOptions(

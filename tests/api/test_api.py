@@ -33,13 +33,6 @@ async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
         yield running
 
 
-@pytest.fixture
-async def admin(hub: InProcessHub) -> AsyncIterator[AdminApi]:
-    api = AdminApi(hub.url)
-    yield api
-    await api.close()
-
-
 # The many small request/response cases share one hub (module loop); the scenario tests below
 # each get their own.
 SHARED = pytest.mark.asyncio(loop_scope="module")

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.hub import AdminApi, InProcessHub
+from tests.support.hub import InProcessHub
 
 
 @pytest.fixture
@@ -18,13 +18,6 @@ async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
         tmp_path / "hub", recorder={"disk_floor_mb": 0, "thumbnail_every_s": 2.0}
     ) as running:
         yield running
-
-
-@pytest.fixture
-async def admin(hub: InProcessHub) -> AsyncIterator[AdminApi]:
-    api = AdminApi(hub.url)
-    yield api
-    await api.close()
 
 
 async def wait_recording(

@@ -1,3 +1,3 @@
-from tests.media.conftest import admin, hub
+from tests.media.conftest import hub
 
-__all__ = ["admin", "hub"]
+__all__ = ["hub"]

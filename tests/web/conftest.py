@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.hub import AdminApi, InProcessHub
+from tests.support.hub import InProcessHub
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -50,13 +50,6 @@ async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
         signaling={"joins_per_minute": 1000},
     ) as running:
         yield running
-
-
-@pytest.fixture
-async def admin(hub: InProcessHub) -> AsyncIterator[AdminApi]:
-    api = AdminApi(hub.url)
-    yield api
-    await api.close()
 
 
 @pytest.fixture
