@@ -63,7 +63,10 @@ class AudioOnlyPolicy:
         if self.audio_only:
             bad = loss is not None and loss > self.max_loss / 2
         else:
-            bad = lossy or (self.video_seen and video_kbps < self.min_video_kbps)
+            # Video that stalls on a clean link is a stream problem, not a poor link: going
+            # audio-only would only stop the key frame that unsticks it.
+            starved = self.video_seen and video_kbps < self.min_video_kbps
+            bad = lossy or (starved and loss is not None and loss > self.max_loss / 5)
         # "bad" while receiving video means switch; "not bad" while audio-only means recover.
         wants_change = bad != self.audio_only
         if not wants_change:

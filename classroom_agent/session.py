@@ -313,7 +313,11 @@ class ClassroomSession:
                     video_kbps,
                     "on" if wish else "off",
                 )
-                await self.client.request(AudioOnly(enabled=wish))
+                try:
+                    await self.client.request(AudioOnly(enabled=wish))
+                except ClientError as exc:
+                    logger.info("audio-only request not answered: %s", exc)
+                    return  # the session is going away; the agent rejoins
                 self.audio_only = wish
                 self._on_change()
             if now - last_report >= self.options.stats_interval_s:

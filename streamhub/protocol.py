@@ -249,6 +249,8 @@ class ParticipantInfo(Message):
     hand_raised: bool = False
     muted: bool = False
     on_stage: bool = False
+    # Receiving audio only (a poor link); the lecturer's tile shows it.
+    audio_only: bool = False
 
 
 class Joined(Message):

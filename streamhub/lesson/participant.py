@@ -81,4 +81,5 @@ class Participant:
             hand_raised=self.hand_raised,
             muted=self.muted,
             on_stage=stage == self.id,
+            audio_only=self.audio_only,
         )

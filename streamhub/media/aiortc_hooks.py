@@ -15,6 +15,9 @@ Written against aiortc 1.16.0 and aioice 0.13.0 (pinned in pyproject.toml). Inte
   out loopback; StreamHub gathers on the configured addresses only.
 - ``aioice.ice.CONSENT_INTERVAL`` / ``CONSENT_FAILURES``: RFC 7675 consent checks every 5 s with 6
   failures allowed notice a vanished peer after ~30 s; the hub must drop it within 10 s.
+- ``aiortc.rtcrtpreceiver.JitterBuffer``: audio gets a 16-packet buffer with a prefetch of 4,
+  which adds 80 ms and drops the good packets queued before each lost one (2 % loss became
+  10 % lost audio on a rural link). Each Opus packet is a whole frame, so audio passes through.
 - ``aioice.ice.StunProtocol.datagram_received``: aioice hands every non-STUN datagram to DTLS,
   whatever its source address and size; aiortc's DTLS reader then dies on a zero-length one
   (``data[0]``), losing the session. The guard drops empty and oversize datagrams and any
@@ -32,6 +35,7 @@ import aioice.ice
 import aiortc.rtcrtpreceiver
 import av
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 
 AIORTC_VERSION = "1.16.0"
 
@@ -113,6 +117,24 @@ def _guarded_datagram_received(self: Any, data: bytes | str, addr: tuple[Any, ..
     _original_datagram_received(self, data, addr)
 
 
+class AudioPassThrough:
+    """Stands in for aiortc's audio jitter buffer: every packet is a frame, handed on at once."""
+
+    def __init__(self, capacity: int = 16, prefetch: int = 0, is_video: bool = False) -> None:
+        self.capacity = capacity
+
+    def add(self, packet: Any) -> tuple[bool, JitterFrame | None]:
+        return False, JitterFrame(packet._data, packet.timestamp)
+
+
+def _jitter_buffer(
+    capacity: int, prefetch: int = 0, is_video: bool = False
+) -> JitterBuffer | AudioPassThrough:
+    if is_video:
+        return JitterBuffer(capacity=capacity, prefetch=prefetch, is_video=True)
+    return AudioPassThrough(capacity)
+
+
 def _tap_decoder(codec: Any) -> EncodedFrameTap:
     return EncodedFrameTap(codec.mimeType, codec.clockRate)
 
@@ -134,6 +156,7 @@ def install(
         _host_addresses = list(host_addresses)
         aioice.ice.get_host_addresses = _configured_host_addresses
         aiortc.rtcrtpreceiver.get_decoder = _tap_decoder  # type: ignore[assignment]
+        aiortc.rtcrtpreceiver.JitterBuffer = _jitter_buffer  # type: ignore[assignment,misc]
         aioice.ice.StunProtocol.datagram_received = _guarded_datagram_received  # type: ignore[method-assign]
         # Worst case ~ failures x (1.2 x interval + 0.5 s STUN timeout): about 9 s by default.
         aioice.ice.CONSENT_INTERVAL = consent_interval_s  # type: ignore[assignment]
