@@ -319,6 +319,10 @@ class ClassroomSession:
                     logger.info("audio-only request not answered: %s", exc)
                     return  # the session is going away; the agent rejoins
                 self.audio_only = wish
+                # Audio keeps priority both ways: on a poor link the classroom's camera would
+                # fill the uplink that its microphone needs.
+                if self.camera is not None:
+                    self.client.publish(Slot.CAMERA, None if wish else self.camera)
                 self._on_change()
             if now - last_report >= self.options.stats_interval_s:
                 rtts = [r for *_, r in window if r is not None]
