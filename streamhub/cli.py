@@ -57,6 +57,9 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,
         access_log=False,
         ws_max_size=settings.signaling.max_message_bytes * 4,
+        # Signaling messages are small and many: compressing each one costs the hub half
+        # its CPU in a join storm (bench/signaling.py) and saves little.
+        ws_per_message_deflate=False,
     )
     return 0
 

@@ -79,7 +79,9 @@ class Catalog:
     @classmethod
     async def open(cls, settings: Settings) -> Catalog:
         url = settings.effective_database_url
-        engine = create_async_engine(url)
+        # SQLite: writers queue for the file lock instead of failing during a join storm.
+        sqlite = url.startswith("sqlite")
+        engine = create_async_engine(url, connect_args={"timeout": 30} if sqlite else {})
         if engine.dialect.name == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         async with engine.begin() as connection:

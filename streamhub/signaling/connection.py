@@ -58,6 +58,17 @@ _CLOSE_CODES = {
 }
 
 
+_last_serialized: tuple[Message | None, str] = (None, "")
+
+
+def _serialized(message: Message) -> str:
+    """A broadcast posts one message object to every member in turn: serialize it once."""
+    global _last_serialized
+    if _last_serialized[0] is not message:
+        _last_serialized = (message, dump(message))
+    return _last_serialized[1]
+
+
 def close_code(code: str) -> int:
     return _CLOSE_CODES.get(code, 1011)
 
@@ -107,7 +118,7 @@ class Connection:
         if self.state is State.CLOSING:
             return
         try:
-            self.outbox.put_nowait(dump(message))
+            self.outbox.put_nowait(_serialized(message))
         except asyncio.QueueFull:
             # A client that cannot keep up with signaling is not going to keep up with media.
             self.shutdown("slow_consumer", "outbox overflow")

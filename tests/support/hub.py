@@ -114,6 +114,7 @@ class InProcessHub:
                 port=self.port,
                 log_config=None,
                 ws_max_size=self.settings.signaling.max_message_bytes * 4,
+                ws_per_message_deflate=False,
                 lifespan="on",
             )
         )
