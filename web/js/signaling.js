@@ -77,10 +77,14 @@ export function clearFragment() {
   history.replaceState(history.state, "", url.pathname + url.search);
 }
 
-export function signalingUrl() {
-  const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${window.location.host}/ws`;
+/** The signaling socket of this page's hub, or of the hub node at `base` (a redirect). */
+export function signalingUrl(base = null) {
+  const where = base ? new URL(base) : window.location;
+  const scheme = where.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${where.host}/ws`;
 }
+
+const MAX_REDIRECTS = 3;
 
 /** One WebSocket: requests with ids, replies matched to them, events to listeners. */
 export class Signaling {
@@ -189,7 +193,9 @@ export class Signaling {
       this.pending.delete(message.id);
       clearTimeout(waiting.timer);
       if (message.type === "error") {
-        waiting.reject(Object.assign(new Error(message.message), { code: message.code }));
+        waiting.reject(
+          Object.assign(new Error(message.message), { code: message.code, url: message.url }),
+        );
       } else {
         waiting.resolve(message);
       }
@@ -258,6 +264,9 @@ export class LiveSession extends EventTarget {
     this.wantedTiles = 0;
     this.stopped = false;
     this.attempt = 0;
+    // With several hub nodes, the node that holds the lesson (after a redirect).
+    this.nodeUrl = null;
+    this.redirects = 0;
     this.generation = 0;
     this.chain = Promise.resolve();
     this.offerSent = false;
@@ -352,6 +361,8 @@ export class LiveSession extends EventTarget {
   _retry(reason) {
     if (this.stopped) return;
     this._teardown();
+    // After a drop, ask this page's own hub again: the lesson may have moved to another node.
+    this.nodeUrl = null;
     this.attempt += 1;
     const delay = Math.min(15_000, 1000 * 2 ** Math.min(this.attempt - 1, 4));
     const jitter = Math.random() * 300;
@@ -385,7 +396,7 @@ export class LiveSession extends EventTarget {
       return;
     }
     if (generation !== this.generation || this.stopped) return;
-    const signaling = new Signaling(signalingUrl());
+    const signaling = new Signaling(signalingUrl(this.nodeUrl));
     this.signaling = signaling;
     signaling.onmessage = (message) => this._onMessage(message, generation);
     signaling.onclose = (code, reason) => {
@@ -413,6 +424,7 @@ export class LiveSession extends EventTarget {
       await this._negotiate(generation);
       if (generation !== this.generation) return;
       this.attempt = 0;
+      this.redirects = 0;
       this._setState("live");
       // Grow now if classrooms arrived while we negotiated the joined layout.
       if (this.wantedTiles > this.layout.filter((s) => s === "tile.video").length) {
@@ -421,6 +433,13 @@ export class LiveSession extends EventTarget {
     } catch (exc) {
       if (generation !== this.generation) return;
       const code = exc && exc.code;
+      if (code === "redirect" && exc.url && this.redirects < MAX_REDIRECTS) {
+        // Another hub node holds this lesson's media: join there.
+        this.redirects += 1;
+        this.nodeUrl = exc.url;
+        this._connect();
+        return;
+      }
       if (["unauthorized", "forbidden", "wrong_lesson", "no_usable_codec"].includes(code)) {
         this._final(4401, exc.message);
       } else {
