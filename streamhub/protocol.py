@@ -326,6 +326,8 @@ class HandLowered(Message):
 class StageChanged(Message):
     type: Literal["stage_changed"] = "stage_changed"
     participant: Id | None
+    # Classrooms are not told of each other's comings and goings: the name rides along.
+    name: str | None = None
 
 
 class ScreenShareChanged(Message):

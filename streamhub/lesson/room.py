@@ -67,9 +67,7 @@ class Room:
     def add(self, participant: Participant) -> None:
         self.members[participant.id] = participant
         if not participant.hidden:
-            self.broadcast(
-                ParticipantJoined(participant=participant.info(self.stage)), exclude=participant
-            )
+            self.announce(ParticipantJoined(participant=participant.info(self.stage)), participant)
         if participant.role is Role.CLASSROOM:
             self._assign_tiles()
         self.route()
@@ -91,10 +89,31 @@ class Room:
         for i in freed:
             self.tiles[i] = None
         if not participant.hidden:
-            self.broadcast(ParticipantLeft(participant=participant.id, reason=reason))
+            self.announce(ParticipantLeft(participant=participant.id, reason=reason), participant)
         if freed:
             self._assign_tiles()
         self.route()
+
+    def announce(self, message: Message, about: Participant) -> None:
+        """Presence news. A classroom's goes to the lecturer and the recorder only: classrooms
+        follow the lecturer and the stage, not each other, and telling every classroom of every
+        other would make a lesson's signaling grow with the square of its size."""
+        for member in tuple(self.members.values()):
+            if member is about:
+                continue
+            if about.role is Role.CLASSROOM and member.role is Role.CLASSROOM:
+                continue
+            member.post(message)
+
+    def roster_for(self, member: Participant) -> list[ParticipantInfo]:
+        """The participants a member is told of when it joins (see ``announce``)."""
+        if member.role is not Role.CLASSROOM:
+            return self.visible()
+        return [
+            p.info(self.stage)
+            for p in self.members.values()
+            if not p.hidden and (p.role is not Role.CLASSROOM or p is member or p.id == self.stage)
+        ]
 
     def broadcast(self, message: Message, exclude: Participant | None = None) -> None:
         for member in tuple(self.members.values()):
@@ -122,7 +141,8 @@ class Room:
         self.stage = new
         if participant is not None and participant.hand_raised:
             self.lower_hand(participant)
-        self.broadcast(StageChanged(participant=new))
+        name = participant.name if participant is not None else None
+        self.broadcast(StageChanged(participant=new, name=name))
         self.route()
 
     def set_screen_sharing(self, on: bool) -> None:

@@ -24,6 +24,8 @@ class KeyframeRequester:
         self._on_sent = on_sent
         self._last_sent = -1e9
         self._pending: asyncio.Task[None] | None = None
+        self._waiting = False  # the pending task has not sent yet
+        self._again = False
         self.requested = 0
         self.sent = 0
         self.coalesced = 0
@@ -33,8 +35,16 @@ class KeyframeRequester:
         self.requested += 1
         if self._pending is not None:
             self.coalesced += 1
+            if not self._waiting:
+                # The pending PLI is already on the wire: its key frame may pass before this
+                # requester's subscriber is attached, so one more follows after the interval.
+                self._again = True
             return
+        self._schedule()
+
+    def _schedule(self) -> None:
         wait = self._last_sent + self._interval_s - time.monotonic()
+        self._waiting = True
         self._pending = asyncio.get_running_loop().create_task(self._send_after(max(0.0, wait)))
 
     def take_counts(self) -> tuple[int, int]:
@@ -47,6 +57,7 @@ class KeyframeRequester:
         try:
             if delay:
                 await asyncio.sleep(delay)
+            self._waiting = False
             self._last_sent = time.monotonic()
             if await self._send():
                 self.sent += 1
@@ -61,6 +72,9 @@ class KeyframeRequester:
             logger.exception("keyframe request failed")
         finally:
             self._pending = None
+            if self._again:
+                self._again = False
+                self._schedule()
 
     async def close(self) -> None:
         task, self._pending = self._pending, None

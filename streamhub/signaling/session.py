@@ -102,7 +102,7 @@ class Session:
                 participant=participant.info(room.stage),
                 lesson_id=room.lesson.id,
                 lesson_title=room.lesson.title,
-                participants=room.visible(),
+                participants=room.roster_for(participant),
                 hands=list(room.hands),
                 stage=room.stage,
                 screen_sharing=room.screen_sharing,

@@ -68,8 +68,15 @@ async def test_run_joins_live_lesson_records_it_and_leaves_when_it_ends(
     )
     lecturer = LessonClient(hub.url, lesson.lecturer_token)
     try:
-        await eventually(lambda: state(config) == "waiting", timeout=20)
-        assert "next lesson: Algebra at" in (read_status(state_path(config)) or {})["message"]
+
+        def message() -> str:
+            return str((read_status(state_path(config)) or {}).get("message", ""))
+
+        # Waiting, and showing the next lesson once its poll has found it.
+        await eventually(
+            lambda: state(config) == "waiting" and "next lesson: Algebra at" in message(),
+            timeout=20,
+        )
 
         await admin.post(f"/api/lessons/{lesson.lesson_id}/start")
         await lecturer.connect(
@@ -79,9 +86,14 @@ async def test_run_joins_live_lesson_records_it_and_leaves_when_it_ends(
         await eventually(lambda: recording.exists() and recording.stat().st_size > 30_000, 20)
 
         await admin.post(f"/api/lessons/{lesson.lesson_id}/end")
-        await eventually(lambda: state(config) == "waiting", timeout=15)
-        status = read_status(state_path(config)) or {}
-        assert status.get("message") == "lesson ended"
+        # It leaves because the lesson ended; its next poll may already show the next lesson.
+        await eventually(
+            lambda: (
+                state(config) == "waiting"
+                and (message() == "lesson ended" or message().startswith("next lesson: Algebra"))
+            ),
+            timeout=15,
+        )
     finally:
         await lecturer.close()
         if agent.returncode is None:

@@ -185,6 +185,7 @@ function onMessage(m) {
       break;
     case "stage_changed":
       state.stage = m.participant;
+      if (m.participant && m.name) state.names.set(m.participant, m.name);
       break;
     case "screen_share_changed":
       state.screen = m.on;
