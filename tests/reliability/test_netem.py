@@ -488,7 +488,9 @@ async def test_agent_keeps_audio_and_video_sane_on_poor_links(tmp_path: Path) ->
             # A session lost to the cap is rejoined in this window: up to ~5 s without audio.
             floor = 0.60
         else:
-            floor = min(0.90, 1 - 1.5 * f.loss_pct / 100)
+            # A stalled video stream can still cost the agent a rejoin (~2.5 s without audio)
+            # inside a 12 s lossy window: the floors allow one (10 % loss: 60 %).
+            floor = min(0.90, 1 - 4 * f.loss_pct / 100)
         check(
             f.audio_continuity >= floor,
             f"{f.name}: audio continuity {f.audio_continuity:.1%} < {floor:.0%}",
