@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from streamhub.api.lessons import lecturer_link_for
 from streamhub.catalog.models import utcnow
 from streamhub.errors import NotFound
-from streamhub.protocol import Role
 from streamhub.services import Services
 
 
@@ -70,21 +70,13 @@ async def seed_demo(svc: Services) -> DemoLinks:
     state_path.write_text(json.dumps(state), encoding="utf-8")
     state_path.chmod(0o600)
 
-    token = svc.tokens.issue(
-        sub=f"lecturer-{lesson.id}",
-        role=Role.LECTURER,
-        lesson=lesson.id,
-        name=lesson.lecturer_name,
-        can_publish=True,
-        can_subscribe=True,
-        ttl_s=svc.settings.auth.lecturer_link_ttl_s,
-    )
+    lecturer = lecturer_link_for(svc, lesson)
     base = svc.settings.effective_public_url
     agent = _agent_executable()
     agent_config = svc.settings.data_dir / "demo-agent.json"
     return DemoLinks(
         lesson_code=lesson.join_code,
-        lecturer_url=f"{base}/lesson/{lesson.join_code}#token={token}",
+        lecturer_url=lecturer.url,
         agent_command=(
             f"{agent} --config {agent_config} enroll --hub {base} --credential {issued.secret}"
             f" && {agent} --config {agent_config} run"

@@ -24,6 +24,7 @@ from streamhub.api.schemas import (
 from streamhub.catalog.models import Lesson
 from streamhub.errors import Forbidden
 from streamhub.protocol import Role
+from streamhub.services import Services
 
 router = APIRouter(prefix="/api", tags=["lessons"])
 Status = Query(None, pattern="^(scheduled|live|ended)$")
@@ -167,7 +168,11 @@ async def attendance(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> lis
 @router.post("/lessons/{lesson_id}/lecturer-link", dependencies=[AdminOnly])
 async def lecturer_link(lesson_id: IdPath, svc: ServicesDep) -> LinkOut:
     """A link for the lecturer: it opens the console and carries the lecturer's token."""
-    lesson = await svc.catalog.get_lesson(lesson_id)
+    return lecturer_link_for(svc, await svc.catalog.get_lesson(lesson_id))
+
+
+def lecturer_link_for(svc: Services, lesson: Lesson) -> LinkOut:
+    """The lecturer's link to a lesson (the admin API and `serve --demo` both hand it out)."""
     ttl = svc.settings.auth.lecturer_link_ttl_s
     token = svc.tokens.issue(
         sub=f"lecturer-{lesson.id}",

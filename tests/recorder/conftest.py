@@ -12,8 +12,9 @@ import pytest
 from tests.support.hub import InProcessHub
 
 
-@pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
+@pytest.fixture(name="hub")
+async def recording_hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
+    """A hub that records its lessons, with thumbnails every 2 s (the library test uses it)."""
     async with InProcessHub(
         tmp_path / "hub", recorder={"disk_floor_mb": 0, "thumbnail_every_s": 2.0}
     ) as running:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from playwright.async_api import expect
@@ -12,19 +10,11 @@ from playwright.async_api import expect
 from streamhub.client import LessonClient
 from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack
 from streamhub.protocol import Slot
-from tests.recorder.conftest import wait_recording
+from tests.recorder.conftest import recording_hub, wait_recording  # noqa: F401
 from tests.support.hub import ADMIN_KEY, AdminApi, InProcessHub
 from tests.web.fixtures_admin import BrowserPage, staff_page_fixture  # noqa: F401
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(
-        tmp_path / "hub", recorder={"disk_floor_mb": 0, "thumbnail_every_s": 2.0}
-    ) as running:
-        yield running
 
 
 async def test_recorded_lesson_plays_and_seeks_in_the_library(
