@@ -15,10 +15,9 @@ Written against aiortc 1.16.0 and aioice 0.13.0 (pinned in pyproject.toml). Inte
   out loopback; StreamHub gathers on the configured addresses only.
 - ``aioice.ice.CONSENT_INTERVAL`` / ``CONSENT_FAILURES``: RFC 7675 consent checks every 5 s with 6
   failures allowed notice a vanished peer after ~30 s; the hub must drop it within 10 s.
-- ``aiortc.rtcrtpreceiver.JitterBuffer``: audio gets a 16-packet buffer with a prefetch of 4,
-  which adds 80 ms and drops the good packets queued before each lost one (2 % loss became
-  10 % lost audio on a rural link). Each Opus packet is a whole frame: a 2-packet reorder
-  buffer replaces it.
+- ``aiortc.rtcrtpreceiver.JitterBuffer``: replaced by the buffers of ``streamhub.media.reassembly``
+  (audio: its prefetch turned 2 % loss into 10 % lost audio on a rural link; video: it holds
+  every frame one frame time and freezes for seconds on a packet that is never resent).
 - ``aioice.ice.StunProtocol.datagram_received``: aioice hands every non-STUN datagram to DTLS,
   whatever its source address and size; aiortc's DTLS reader then dies on a zero-length one
   (``data[0]``), losing the session. The guard drops empty and oversize datagrams and any
@@ -36,7 +35,9 @@ import aioice.ice
 import aiortc.rtcrtpreceiver
 import av
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
-from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+
+from streamhub.media.codecs import h264_is_keyframe, vp8_is_keyframe
+from streamhub.media.reassembly import AudioReorderBuffer, VideoFrameAssembler
 
 AIORTC_VERSION = "1.16.0"
 
@@ -44,27 +45,6 @@ _lock = threading.Lock()
 _installed = False
 _host_addresses: list[str] = ["127.0.0.1"]
 _original_get_host_addresses = aioice.ice.get_host_addresses
-
-
-def vp8_is_keyframe(data: bytes) -> bool:
-    # RFC 6386 9.1: bit 0 of the frame tag is 0 for a key frame.
-    return len(data) >= 3 and (data[0] & 0x01) == 0
-
-
-def h264_is_keyframe(data: bytes) -> bool:
-    """True when the Annex-B access unit holds an IDR slice or a sequence parameter set."""
-    i, n = 0, len(data)
-    while i + 3 < n:
-        three = data[i + 2] == 1
-        four = data[i + 2] == 0 and i + 4 < n and data[i + 3] == 1
-        if data[i] == 0 and data[i + 1] == 0 and (three or four):
-            start = i + 3 if three else i + 4
-            if start < n and (data[start] & 0x1F) in (5, 7):
-                return True
-            i = start
-        else:
-            i += 1
-    return False
 
 
 class EncodedFrameTap:
@@ -81,17 +61,19 @@ class EncodedFrameTap:
             self._is_key = lambda data: True
 
     def decode(self, encoded_frame: Any) -> list[av.Packet]:
-        data: bytes = encoded_frame.data
-        packet = av.Packet(data)
-        packet.pts = encoded_frame.timestamp
-        packet.dts = encoded_frame.timestamp
-        packet.time_base = self.time_base
-        packet.is_keyframe = self._is_key(data)
-        return [packet]
+        # aiortc has mapped the (first) frame's RTP timestamp onto its zero-based clock.
+        base: int = encoded_frame.timestamp
+        frames = getattr(encoded_frame, "frames", None) or [(encoded_frame.data, 0)]
+        packets = []
+        for data, offset in frames:
+            packet = av.Packet(data)
+            packet.pts = packet.dts = base + offset
+            packet.time_base = self.time_base
+            packet.is_keyframe = self._is_key(data)
+            packets.append(packet)
+        return packets
 
 
-# Opus packets held for reordering: 2 x 20 ms, half of what aiortc's prefetch adds.
-AUDIO_REORDER_DEPTH = 2
 # Larger than any RTP, RTCP or DTLS record a WebRTC peer sends (path MTU ~ 1500).
 MAX_DATAGRAM = 1500
 _original_datagram_received = aioice.ice.StunProtocol.datagram_received
@@ -120,36 +102,11 @@ def _guarded_datagram_received(self: Any, data: bytes | str, addr: tuple[Any, ..
     _original_datagram_received(self, data, addr)
 
 
-class AudioReorderBuffer:
-    """Stands in for aiortc's audio jitter buffer. Every Opus packet is a whole frame: it is
-    held only while ``depth`` newer packets may still overtake it (a jittery link reorders),
-    then handed on in order. A lost packet costs only itself, and a packet that comes after
-    its turn is dropped."""
-
-    def __init__(self, capacity: int = 16, prefetch: int = 0, is_video: bool = False) -> None:
-        self.capacity = capacity
-        self.depth = AUDIO_REORDER_DEPTH
-        self._held: dict[int, Any] = {}
-        self._released: int | None = None
-
-    def add(self, packet: Any) -> tuple[bool, JitterFrame | None]:
-        seq = packet.sequence_number
-        if self._released is not None and not 0 < (seq - self._released) % 65536 < 32768:
-            return False, None
-        self._held[seq] = packet
-        if len(self._held) <= self.depth:
-            return False, None
-        oldest = min(self._held, key=lambda s: (s - seq + 32768) % 65536)
-        out = self._held.pop(oldest)
-        self._released = oldest
-        return False, JitterFrame(out._data, out.timestamp)
-
-
 def _jitter_buffer(
     capacity: int, prefetch: int = 0, is_video: bool = False
-) -> JitterBuffer | AudioReorderBuffer:
+) -> VideoFrameAssembler | AudioReorderBuffer:
     if is_video:
-        return JitterBuffer(capacity=capacity, prefetch=prefetch, is_video=True)
+        return VideoFrameAssembler()
     return AudioReorderBuffer(capacity)
 
 

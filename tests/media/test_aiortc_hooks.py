@@ -11,6 +11,7 @@ from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection
 from streamhub.client.decode import FrameDecoder
 from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack, read_counter
 from streamhub.media import aiortc_hooks
+from streamhub.media.reassembly import VideoFrameAssembler
 
 
 async def _connected_pair() -> tuple[RTCPeerConnection, RTCPeerConnection, list, PatternVideoTrack]:
@@ -95,7 +96,6 @@ def test_datagram_guard_is_installed_on_the_aioice_it_relies_on() -> None:
 
 def test_audio_packets_are_reordered_and_a_loss_costs_only_itself() -> None:
     import aiortc.rtcrtpreceiver
-    from aiortc.jitterbuffer import JitterBuffer
     from aiortc.rtp import RtpPacket
 
     aiortc_hooks.install(["127.0.0.1"])
@@ -110,4 +110,4 @@ def test_audio_packets_are_reordered_and_a_loss_costs_only_itself() -> None:
             delivered.append(frame.data[0])
     assert delivered == [1, 2, 4, 5, 6, 7, 8]
     video = aiortc.rtcrtpreceiver.JitterBuffer(capacity=512, is_video=True)
-    assert isinstance(video, JitterBuffer)
+    assert isinstance(video, VideoFrameAssembler)

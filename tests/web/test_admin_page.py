@@ -110,7 +110,8 @@ async def test_admin_flow(hub: InProcessHub, staff_page: BrowserPage) -> None:
     await staff_page.screenshot("admin-credential-dialog")
     await dialog.get_by_role("button", name="I have copied it").click()
     await expect(dialog).to_be_hidden()
-    assert await page.locator("#issued-credential").input_value() == ""
+    # The secret is wiped from the page once the dialog is closed.
+    await expect(page.locator("#issued-credential")).to_have_value("")
     cred_row = page.locator("#credentials-body tr", has_text="front PC")
     await expect(cred_row).to_contain_text("Active")
 

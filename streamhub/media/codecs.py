@@ -1,0 +1,40 @@
+"""Key frame detection on encoded VP8 and H.264 frames (and on the first packet of one)."""
+
+from __future__ import annotations
+
+# RFC 6386 9.1: a VP8 key frame's 3-byte tag is followed by this start code.
+VP8_KEY_START = b"\x9d\x01\x2a"
+# NAL unit types of an IDR slice and a sequence parameter set (RFC 6184 1.3).
+H264_KEY_NALS = (5, 7)
+
+
+def vp8_is_keyframe(data: bytes) -> bool:
+    # RFC 6386 9.1: bit 0 of the frame tag is 0 for a key frame.
+    return len(data) >= 3 and (data[0] & 0x01) == 0
+
+
+def h264_is_keyframe(data: bytes) -> bool:
+    """True when the Annex-B access unit holds an IDR slice or a sequence parameter set."""
+    i, n = 0, len(data)
+    while i + 3 < n:
+        three = data[i + 2] == 1
+        four = data[i + 2] == 0 and i + 4 < n and data[i + 3] == 1
+        if data[i] == 0 and data[i + 1] == 0 and (three or four):
+            start = i + 3 if three else i + 4
+            if start < n and (data[start] & 0x1F) in H264_KEY_NALS:
+                return True
+            i = start
+        else:
+            i += 1
+    return False
+
+
+def starts_keyframe(data: bytes) -> bool:
+    """True when depayloaded ``data`` is the first packet of a key frame, of either codec.
+
+    The receive buffers do not know the negotiated codec; the two are told apart by H.264's
+    Annex-B start code, which aiortc's depayloader puts before each NAL unit it begins.
+    """
+    if data[:3] == b"\x00\x00\x01" or data[:4] == b"\x00\x00\x00\x01":
+        return h264_is_keyframe(data)
+    return len(data) >= 6 and (data[0] & 0x01) == 0 and data[3:6] == VP8_KEY_START
