@@ -32,6 +32,31 @@ def running_hub(data_dir: Path, env: dict[str, str], timeout: float = 60.0) -> I
             hub.kill()
 
 
+@contextlib.contextmanager
+def running_nodes(data_dir: Path, env: dict[str, str], count: int) -> Iterator[list[HubProcess]]:
+    """``count`` hub subprocesses sharing one catalog; above one, they need STREAMHUB_REDIS_URL
+    in ``env`` to share their live state."""
+    if count == 1:
+        with running_hub(data_dir, env) as hub:
+            yield [hub]
+        return
+    with contextlib.ExitStack() as stack:
+        nodes = []
+        for index in range(count):
+            node = HubProcess(data_dir)
+            node.extra_env = {
+                **env,
+                "STREAMHUB_NODE_ID": f"node-{index}",
+                "STREAMHUB_PUBLIC_URL": node.url,
+            }
+            stack.callback(node.kill)
+            stack.callback(node.stop)
+            # One at a time: the first node migrates the shared catalog.
+            node.start()
+            nodes.append(node)
+        yield nodes
+
+
 def cpu_seconds(pid: int) -> float | None:
     """utime+stime of one process (all its threads), None when it is gone."""
     try:

@@ -20,16 +20,24 @@ Figures per K:
   after one warm-up join) / K; also the hub's RSS after everyone left;
 - idle_cpu_fraction: hub CPU per wall second over a few idle seconds with K connected;
 - hub_cpu_s / bench_cpu_s over the storm (a client-bound run shows bench_cpu near 1 core);
-- messages_received: every message the K clients got (the hub broadcasts each join and chat
-  to the whole lesson, so this grows as K^2 when everyone is in one lesson);
+- messages_received: every message the K clients got (each chat goes to the whole lesson, so
+  this grows as K^2 when everyone is in one lesson; classrooms are not told of each other's
+  joins);
+- redirected: participants whose first node did not hold their lesson and sent them on;
 - failures, by reason (WebSocket close code/reason or timeout).
 
     python bench/signaling.py                      # K = 100, 500, 2000
     python bench/signaling.py --participants 500 --concurrency 200
     python bench/signaling.py --participants 2000 --per-lesson 100   # 20 lessons of 100
 
-`--redis URL` passes STREAMHUB_REDIS_URL to the hub; the output says whether the hub's code uses
-it at all. Progress goes to stderr; the last line of stdout is one JSON object (for several K a
+`--redis URL` runs two hub nodes (`--nodes N` for more) on that Redis, sharing one catalog; the
+participants connect to the nodes in turn, and a node that does not hold a participant's lesson
+redirects it (the join latency includes that hop). CPU, memory and file descriptors are summed
+over the nodes.
+
+    python bench/signaling.py --participants 500 --redis redis://127.0.0.1:6379/0
+    python bench/signaling.py --participants 500 --per-lesson 50 --redis redis://127.0.0.1:6379/0
+ Progress goes to stderr; the last line of stdout is one JSON object (for several K a
 `results` list, with the largest K's figures also at the top level).
 Goal: K=500 at >= 200 joins/s with p99 join latency <= 1 s.
 """
@@ -46,6 +54,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,14 +64,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import websockets
 
 from bench.common import ROOT, load_average, log, percentile, rounded
-from bench.hubproc import cpu_seconds, open_fds, running_hub, status_kb
+from bench.hubproc import cpu_seconds, open_fds, running_nodes, status_kb
 from streamhub.auth.tokens import TokenIssuer
+from streamhub.client.session import signaling_url
 from streamhub.protocol import Role
 from tests.support.hub import JWT_SECRET, AdminApi
 
 DEFAULT_KS = (100, 500, 2000)
 CODECS = ["VP8", "opus"]
 PARTICIPANT_TIMEOUT_S = 120.0
+MAX_REDIRECTS = 3
 IDLE_SETTLE_S = 3.0
 IDLE_WINDOW_S = 5.0
 
@@ -81,6 +92,8 @@ class Participant:
     messages: int = 0
     bytes: int = 0
     ws: Any = None
+    redirect_url: str | None = None
+    redirects: int = 0
     joined: asyncio.Event = field(default_factory=asyncio.Event)
     acked: asyncio.Event = field(default_factory=asyncio.Event)
     echoed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -120,13 +133,20 @@ async def reader(p: Participant) -> None:
             elif kind == "chat" and p.pid is not None and message.get("sender") == p.pid:
                 p.echoed_at = now
                 p.echoed.set()
+            elif kind == "error" and message.get("code") == "redirect" and message.get("url"):
+                # Another node holds the lesson: the join goes there (see participant()).
+                p.redirect_url = message["url"]
+                p.joined.set()
+                return
             elif kind == "error":
                 _fail(p, f"error {message.get('code')}: {message.get('message')}")
     except websockets.ConnectionClosed:
         pass
     finally:
         close = ws.close_code
-        if not (p.joined.is_set() and p.echoed.is_set()) or close not in (None, 1000):
+        redirected = p.redirect_url is not None and not p.joined_at
+        done = p.joined.is_set() and p.echoed.is_set()
+        if not redirected and (not done or close not in (None, 1000)):
             if close not in (None, 1000):
                 _fail(p, f"closed {close} {ws.close_reason or ''}".strip())
             else:
@@ -144,27 +164,39 @@ async def participant(
     try:
         async with gate:
             p.started = time.monotonic()
-            p.ws = await websockets.connect(
-                url,
-                max_size=None,
-                open_timeout=60,
-                ping_interval=None,
-                compression="deflate" if compression else None,
-            )
-            read_task = asyncio.create_task(reader(p))
-            await p.ws.send(
-                json.dumps(
-                    {
-                        "type": "join",
-                        "id": "j1",
-                        "v": 1,
-                        "token": p.token,
-                        "codecs": ["VP8", "opus"],
-                    }
+            while True:
+                p.ws = await websockets.connect(
+                    url,
+                    max_size=None,
+                    open_timeout=60,
+                    ping_interval=None,
+                    compression="deflate" if compression else None,
                 )
-            )
-            await p.joined.wait()
-            if p.error is not None:
+                read_task = asyncio.create_task(reader(p))
+                await p.ws.send(
+                    json.dumps(
+                        {
+                            "type": "join",
+                            "id": "j1",
+                            "v": 1,
+                            "token": p.token,
+                            "codecs": ["VP8", "opus"],
+                        }
+                    )
+                )
+                await p.joined.wait()
+                if p.redirect_url is None or p.redirects >= MAX_REDIRECTS:
+                    break
+                # Redirected: the latency counts both nodes, as a real client's would.
+                p.redirects += 1
+                url = signaling_url(p.redirect_url)
+                p.redirect_url = None
+                p.joined.clear()
+                await read_task
+                with contextlib.suppress(Exception):
+                    await p.ws.close()
+            if p.error is not None or p.redirect_url is not None:
+                _fail(p, "redirected too often")
                 return
             p.chat_sent = time.monotonic()
             await p.ws.send(json.dumps({"type": "chat", "id": "c1", "text": f"hello {p.index}"}))
@@ -223,6 +255,14 @@ def raise_fd_limit(needed: int) -> dict[str, int]:
     return {"soft": soft, "hard": hard}
 
 
+def total(values: Iterable[float | None]) -> float | None:
+    """The sum over the hub nodes; None when one of them could not be read."""
+    items = list(values)
+    if any(v is None for v in items):
+        return None
+    return sum(v for v in items if v is not None)
+
+
 def self_cpu() -> float:
     times = os.times()
     return times.user + times.system
@@ -246,11 +286,16 @@ async def storm(k: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
         env["STREAMHUB_REDIS_URL"] = args.redis
     per_lesson = args.per_lesson or k
     lessons = -(-k // per_lesson)
-    result: dict[str, Any] = {"participants": k, "lessons": lessons, "per_lesson": per_lesson}
-    with running_hub(work / f"hub-{k}", env) as hub:
-        assert hub.proc is not None
-        hub_pid = hub.proc.pid
-        url = hub.url.replace("http://", "ws://") + "/ws"
+    result: dict[str, Any] = {
+        "participants": k,
+        "lessons": lessons,
+        "per_lesson": per_lesson,
+        "nodes": args.nodes,
+    }
+    with running_nodes(work / f"hub-{k}", env, args.nodes) as hubs:
+        pids = [hub.proc.pid for hub in hubs if hub.proc is not None]
+        urls = [signaling_url(hub.url) for hub in hubs]
+        hub = hubs[0]
         api = AdminApi(hub.url)
         try:
             setup0 = time.monotonic()
@@ -277,20 +322,24 @@ async def storm(k: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
             warm = Participant(-1, token(0, "warmup"))
             warm_release = asyncio.Event()
             warm_release.set()
-            await participant(warm, url, asyncio.Semaphore(1), warm_release, args.compression)
+            await participant(warm, urls[0], asyncio.Semaphore(1), warm_release, args.compression)
             if warm.error is not None:
                 raise RuntimeError(f"warm-up join failed: {warm.error}")
             await asyncio.sleep(1.0)
-            rss0 = status_kb(hub_pid, "VmRSS")
-            fds0 = open_fds(hub_pid)
+            rss0 = total(status_kb(pid, "VmRSS") for pid in pids)
+            fds0 = total(open_fds(pid) for pid in pids)
 
             gate = asyncio.Semaphore(args.concurrency)
             release = asyncio.Event()
-            hub_cpu0, bench_cpu0 = cpu_seconds(hub_pid), self_cpu()
+            hub_cpu0, bench_cpu0 = total(cpu_seconds(pid) for pid in pids), self_cpu()
             t0 = time.monotonic()
             log(f"[K={k}] storm: {lessons} lesson(s), concurrency {args.concurrency}")
             tasks = [
-                asyncio.create_task(participant(p, url, gate, release, args.compression))
+                # Each participant connects to a node in turn; a node that does not hold its
+                # lesson redirects it.
+                asyncio.create_task(
+                    participant(p, urls[p.index % len(urls)], gate, release, args.compression)
+                )
                 for p in people
             ]
 
@@ -305,16 +354,16 @@ async def storm(k: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     if not p.echoed.is_set():
                         _fail(p, "timeout")
             t1 = time.monotonic()
-            hub_cpu1, bench_cpu1 = cpu_seconds(hub_pid), self_cpu()
+            hub_cpu1, bench_cpu1 = total(cpu_seconds(pid) for pid in pids), self_cpu()
 
             # Everyone still here is connected and idle: let broadcasts drain, then measure.
             await asyncio.sleep(IDLE_SETTLE_S)
             connected = sum(1 for p in people if p.error is None)
-            rss1 = status_kb(hub_pid, "VmRSS")
-            fds1 = open_fds(hub_pid)
-            idle_cpu0, idle_t0 = cpu_seconds(hub_pid), time.monotonic()
+            rss1 = total(status_kb(pid, "VmRSS") for pid in pids)
+            fds1 = total(open_fds(pid) for pid in pids)
+            idle_cpu0, idle_t0 = total(cpu_seconds(pid) for pid in pids), time.monotonic()
             await asyncio.sleep(IDLE_WINDOW_S)
-            idle_cpu1, idle_t1 = cpu_seconds(hub_pid), time.monotonic()
+            idle_cpu1, idle_t1 = total(cpu_seconds(pid) for pid in pids), time.monotonic()
             still = sum(1 for p in people if p.error is None)
 
             leave0 = time.monotonic()
@@ -322,7 +371,7 @@ async def storm(k: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
             await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 120)
             leave_s = time.monotonic() - leave0
             await asyncio.sleep(2.0)
-            rss2 = status_kb(hub_pid, "VmRSS")
+            rss2 = total(status_kb(pid, "VmRSS") for pid in pids)
             # Members the hub still lists once every client has left (should be none).
             ghosts = 0
             for lesson_id in lesson_ids:
@@ -331,7 +380,10 @@ async def storm(k: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     ghosts += len(response.json())
         finally:
             await api.close()
-            log_problems = hub_log_problems(hub.log_path)
+            log_problems: dict[str, int] = {}
+            for node in hubs:
+                for key, count in hub_log_problems(node.log_path).items():
+                    log_problems[key] = log_problems.get(key, 0) + count
 
     ok = [p for p in people if p.joined_at is not None and p.pid is not None]
     first = min((p.started for p in people if p.started is not None), default=t0)
@@ -350,6 +402,7 @@ async def storm(k: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "joined": len(ok),
             "completed": sum(1 for p in people if p.error is None),
             "failures": failures,
+            "redirected": sum(1 for p in people if p.redirects),
             "joins_per_s": rounded(len(ok) / span if span > 0 else None, 1),
             "storm_s": round(t1 - t0, 2),
             "join_latency_ms": stats(joins),
@@ -445,12 +498,22 @@ def main() -> None:
     )
     parser.add_argument("--redis", help="Redis URL passed to the hub as STREAMHUB_REDIS_URL")
     parser.add_argument(
+        "--nodes",
+        type=int,
+        default=0,
+        help="hub processes on the one Redis (default: 2 with --redis, else 1)",
+    )
+    parser.add_argument(
         "--no-compression",
         dest="compression",
         action="store_false",
         help="do not offer permessage-deflate (browsers offer it)",
     )
     args = parser.parse_args()
+    if args.nodes <= 0:
+        args.nodes = 2 if args.redis else 1
+    elif args.nodes > 1 and not args.redis:
+        parser.error("--nodes above 1 needs --redis: the nodes share their live state there")
     print(json.dumps(asyncio.run(run(args))))
 
 

@@ -17,7 +17,7 @@ from streamhub.lesson.participant import Participant
 from streamhub.lesson.ports import CatalogPort, LessonInfo
 from streamhub.lesson.room import Room
 from streamhub.live.memory import MemoryLiveState
-from streamhub.live.state import LiveEvent, LiveState, NodeInfo
+from streamhub.live.state import LESSON_LOAD, LiveEvent, LiveState, NodeInfo
 from streamhub.protocol import (
     ErrorCode,
     Join,
@@ -150,7 +150,8 @@ class LessonRegistry:
 
     def load(self) -> int:
         """This node's load, for choosing where new lessons go."""
-        return sum(len(room.members) for room in self.rooms.values()) + 10 * len(self.rooms)
+        members = sum(len(room.members) for room in self.rooms.values())
+        return members + LESSON_LOAD * len(self.rooms)
 
     async def go_live(self, info: LessonInfo) -> None:
         """A lesson went live: its node (this one, or the least loaded) opens its room."""

@@ -22,7 +22,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from streamhub.live.state import EventHandler, LiveEvent, NodeInfo
+from streamhub.live.state import LESSON_LOAD, EventHandler, LiveEvent, NodeInfo
 
 logger = logging.getLogger(__name__)
 PREFIX = "streamhub:"
@@ -34,6 +34,9 @@ local v = redis.call('GET', KEYS[1])
 if (not v) or v == ARGV[2] then
   redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
   redis.call('SADD', KEYS[2], ARGV[4])
+  if redis.call('EXISTS', KEYS[3]) == 1 then
+    redis.call('HINCRBY', KEYS[3], 'load', ARGV[5])
+  end
   return ARGV[1]
 end
 return v
@@ -185,15 +188,19 @@ class RedisLiveState:
         alive = await self.nodes()
         # Least loaded; on a tie this node, which has the participant in hand already.
         chosen = min(alive or [self.node], key=lambda n: (n.load, n.id != self.node.id, n.id))
+        # The chosen node's load counts the lesson at once, not at its next heartbeat: a burst
+        # of lessons going live together is spread over the nodes.
         winner = await self.redis.eval(
             _CLAIM,
-            2,
+            3,
             _owner_key(lesson_id),
             _lessons_key(chosen.id),
+            _node_key(chosen.id),
             chosen.id,
             current or "",
             self.ttl,
             str(lesson_id),
+            LESSON_LOAD,
         )
         if winner == self.node.id:
             return self.node

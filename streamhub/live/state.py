@@ -6,6 +6,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+# A node's load is its participants plus this much per lesson it holds: an empty lesson
+# still costs a room, a recorder and its forwarding.
+LESSON_LOAD = 10
+
 
 @dataclass(frozen=True)
 class NodeInfo:

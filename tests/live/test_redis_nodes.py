@@ -194,3 +194,21 @@ async def test_redis_restart_nodes_reregister_and_no_lesson_is_lost(
             if client is not None:
                 await client.close()
         await admin.close()
+
+
+async def test_lessons_going_live_together_are_spread_over_the_nodes(
+    cluster: tuple[RedisServer, HubProcess, HubProcess],
+) -> None:
+    server, a, _ = cluster
+    admin = AdminApi(a.url)
+    r = aioredis.from_url(server.url, decode_responses=True)
+    try:
+        # Faster than a heartbeat: the load a claim adds must count at once.
+        lessons = [await admin.lesson(classrooms=0) for _ in range(4)]
+        owners = [await r.get(f"streamhub:lesson:{x.lesson_id}:owner") for x in lessons]
+        counts = {node: owners.count(node) for node in ("a", "b")}
+        assert counts["a"] >= 1 and counts["b"] >= 1, owners
+        assert sum(counts.values()) == 4, owners
+    finally:
+        await r.aclose()
+        await admin.close()
