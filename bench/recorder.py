@@ -15,9 +15,13 @@ Two lessons are recorded:
 
 Figures per lesson:
 
-- live_cpu_fraction: recorder CPU seconds per lesson second over the steady window (from the
-  first recorded video segment plus a warm-up to the lesson's end; start-up imports and joining
-  are left out and reported as cpu_before_window_s);
+- live_cpu_fraction: what recording costs in the default deployment, the hub's in-process
+  recorder (frames straight from the forwarder, no second WebRTC leg): the hub's CPU per lesson
+  second with recording on minus off, same lesson, runs alternated (--in-process-runs, medians);
+- live_cpu_fraction_separate_process: the `recorder` process's CPU seconds per lesson second over
+  the steady window (from the first recorded video segment plus a warm-up to the lesson's end;
+  start-up imports and joining are left out and reported as cpu_before_window_s): a WebRTC
+  subscriber, whose aiortc receive path (SRTP, RTP parsing in Python) is most of it;
 - bytes_received: sum of the recorded packets' payload sizes (read back from the segments with a
   PyAV demux), bytes_written: size of the segment files, container_overhead = written/received;
 - frames: video packets recorded vs frames the lecturer sent;
@@ -225,6 +229,68 @@ async def record_lesson(
     }
 
 
+async def hub_cpu_while_teaching(
+    codec: str, seconds: float, work: Path, recording: bool, run: int
+) -> dict[str, Any]:
+    """Hub CPU per lesson second while a lecturer teaches, with the in-process recorder on or
+    off: the difference is what recording costs the hub."""
+    env = {
+        "STREAMHUB_RECORDER__ENABLED": "true" if recording else "false",
+        "STREAMHUB_SIGNALING__JOINS_PER_MINUTE": "100000",
+        "STREAMHUB_MEDIA__VIDEO_CODECS": json.dumps([codec]),
+    }
+    data_dir = work / f"hub-inproc-{codec.lower()}-{'on' if recording else 'off'}-{run}"
+    lecturer: LessonClient | None = None
+    with running_hub(data_dir, env) as hub:
+        assert hub.proc is not None
+        api = AdminApi(hub.url)
+        try:
+            setup = await api.lesson(classrooms=0, title=f"Recorder bench {codec}")
+            video = PatternVideoTrack(WIDTH, HEIGHT, FPS)
+            lecturer = LessonClient(
+                hub.url, setup.lecturer_token, name="Lecturer", codecs=(codec, "opus")
+            )
+            await lecturer.connect({Slot.CAMERA: video, Slot.MICROPHONE: ToneAudioTrack()})
+            if recording:
+                recordings = data_dir / "recordings"
+                deadline = time.monotonic() + START_TIMEOUT_S
+                while not list(recordings.glob("*/lecturer_video-*.mkv")):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the in-process recorder wrote no video segment")
+                    await asyncio.sleep(0.1)
+            await asyncio.sleep(WARMUP_S)
+            cpu0, t0, frames0 = cpu_seconds(hub.proc.pid), time.monotonic(), video.count
+            await asyncio.sleep(seconds)
+            cpu1, t1, frames1 = cpu_seconds(hub.proc.pid), time.monotonic(), video.count
+            assert cpu0 is not None and cpu1 is not None
+        finally:
+            if lecturer is not None:
+                await lecturer.close()
+            await api.close()
+    return {
+        "recording": recording,
+        "hub_cpu_fraction": round((cpu1 - cpu0) / (t1 - t0), 4),
+        "lecturer_fps": round((frames1 - frames0) / (t1 - t0), 2),
+    }
+
+
+async def in_process_cost(codec: str, seconds: float, work: Path, runs: int) -> dict[str, Any]:
+    """The hub's own recorder (the default) takes frames from the forwarder: its cost is the
+    hub's CPU with recording on minus off, alternated ``runs`` times (medians)."""
+    samples: dict[bool, list[float]] = {False: [], True: []}
+    for run in range(runs):
+        for recording in (False, True):
+            figures = await hub_cpu_while_teaching(codec, seconds, work, recording, run)
+            log(f"[{codec}] in-process, run {run}: {json.dumps(figures)}")
+            samples[recording].append(figures["hub_cpu_fraction"])
+    off, on = statistics.median(samples[False]), statistics.median(samples[True])
+    return {
+        "hub_cpu_fraction_recording_off": samples[False],
+        "hub_cpu_fraction_recording_on": samples[True],
+        "live_cpu_fraction_in_process": round(on - off, 4),
+    }
+
+
 @contextlib.contextmanager
 def h264_extradata_shim(directory: Path) -> Iterator[None]:
     """Bench-only stand-in for a fix in recorder/finalize.py: its H.264 thumbnail decoder is
@@ -320,7 +386,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     None, time_finalize, live.pop("dir"), args.finalize_runs
                 )
                 log(f"[{codec}] finalize: {json.dumps(fin)}")
-                cases[codec] = {**live, **fin}
+                inproc = (
+                    await in_process_cost(codec, args.seconds, work, args.in_process_runs)
+                    if args.in_process_runs
+                    else {}
+                )
+                cases[codec] = {**live, **fin, **inproc}
             except Exception as exc:  # report and go on with the other codec
                 errors[codec] = f"{type(exc).__name__}: {exc}"
                 log(f"[{codec}] failed: {errors[codec]}")
@@ -328,8 +399,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if errors:
             result["errors"] = errors
         vp8, h264 = cases.get("VP8", {}), cases.get("H264", {})
-        result["live_cpu_fraction"] = vp8.get("live_cpu_fraction", h264.get("live_cpu_fraction"))
-        result["live_cpu_fraction_h264"] = h264.get("live_cpu_fraction")
+        main = vp8 or h264
+        # The headline is the default deployment: the hub's in-process recorder.
+        result["live_cpu_fraction"] = main.get(
+            "live_cpu_fraction_in_process", main.get("live_cpu_fraction")
+        )
+        result["live_cpu_fraction_separate_process"] = main.get("live_cpu_fraction")
+        result["live_cpu_fraction_h264"] = h264.get(
+            "live_cpu_fraction_in_process", h264.get("live_cpu_fraction")
+        )
         result["finalize_speed_x"] = h264.get("finalize_speed_x")
         if "finalize_error" in h264:
             result["finalize_error_h264"] = h264["finalize_error"]
@@ -355,6 +433,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="lesson length to record")
     parser.add_argument("--finalize-runs", type=int, default=3, help="finalize repeats (median)")
+    parser.add_argument(
+        "--in-process-runs",
+        type=int,
+        default=2,
+        help="hub runs with the in-process recorder off and on, alternated (0: skip)",
+    )
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (debugging)")
     parser.add_argument(
         "--profile", action="store_true", help="run the recorder under cProfile (with --keep)"

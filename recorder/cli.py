@@ -22,9 +22,9 @@ from recorder.finalize import FinalizeError, finalize
 
 
 async def _record(args: argparse.Namespace) -> int:
-    from recorder.session import RecordingSession
+    from recorder.session import RecordingSession, webrtc_subscriber
 
-    session = RecordingSession(args.hub, args.token, args.dir, args.ice_host)
+    session = RecordingSession(webrtc_subscriber(args.hub, args.token, args.ice_host), args.dir)
     task = asyncio.create_task(session.run())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -16,6 +16,7 @@ from recorder.session import RecordingSession
 from streamhub.catalog.models import utcnow
 from streamhub.lesson.ports import LessonInfo
 from streamhub.protocol import RecordingChanged, Role
+from streamhub.signaling.local import LocalSession
 
 if TYPE_CHECKING:
     from streamhub.auth.tokens import TokenIssuer
@@ -25,14 +26,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 RETRY_S = 1.0
-
-
-def internal_url(settings: Settings) -> str:
-    """The hub's own address, as seen from inside its host."""
-    host = settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
 
 
 @dataclass
@@ -136,10 +129,7 @@ class RecorderService:
         )
         while True:
             session = RecordingSession(
-                internal_url(self.settings),
-                token,
-                active.directory,
-                self.settings.ice.host_addresses,
+                lambda: LocalSession(self.lessons, self.settings, token), active.directory
             )
             active.sessions.append(session)
             watcher = asyncio.create_task(self._when_connected(info.id, session))

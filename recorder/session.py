@@ -1,16 +1,23 @@
-"""One live recording: a hidden subscriber (the client SDK, recorder role) whose received
-encoded frames go to the writer thread, stamped on the lesson's timeline by arrival time."""
+"""One live recording: a hidden subscriber (recorder role) whose received encoded frames go to
+the writer thread, stamped on the lesson's timeline by arrival time.
+
+The subscriber is the client SDK over WebRTC for a separate `recorder` process, and
+``streamhub.signaling.local.LocalSession`` (frames straight from the forwarder) for the hub's
+in-process recorder."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 from recorder.writer import RecordingWriter
 from streamhub.client import LessonClient
 from streamhub.protocol import (
+    Joined,
     LessonEnded,
     ParticipantJoined,
     ScreenShareChanged,
@@ -59,19 +66,36 @@ class TrackClock:
         return t
 
 
+class Subscriber(Protocol):
+    """What a recording needs of a lesson member: LessonClient and LocalSession both are one."""
+
+    tracks: Mapping[Slot, Any]
+
+    async def connect(self, publish: Mapping[Slot, Any] | None = None) -> Joined: ...
+
+    def events(self) -> AsyncIterator[Any]: ...
+
+    async def close(self) -> None: ...
+
+
+def webrtc_subscriber(
+    hub_url: str, token: str, ice_host_addresses: Sequence[str] = ("127.0.0.1",)
+) -> Callable[[], Subscriber]:
+    """A recorder outside the hub joins over signaling and WebRTC, as a client does."""
+
+    def make() -> Subscriber:
+        return LessonClient(
+            hub_url, token, ice_host_addresses=tuple(ice_host_addresses), name="Recorder"
+        )
+
+    return make
+
+
 class RecordingSession:
-    def __init__(
-        self,
-        hub_url: str,
-        token: str,
-        directory: Path,
-        ice_host_addresses: list[str] | tuple[str, ...] = ("127.0.0.1",),
-    ) -> None:
-        self.hub_url = hub_url
-        self.token = token
+    def __init__(self, subscriber: Callable[[], Subscriber], directory: Path) -> None:
+        self._subscriber = subscriber
         self.directory = directory
-        self.ice_host_addresses = tuple(ice_host_addresses)
-        self.client: LessonClient | None = None
+        self.client: Subscriber | None = None
         self.writer: RecordingWriter | None = None
         self.lesson_ended = False
         self.connected = asyncio.Event()
@@ -81,9 +105,7 @@ class RecordingSession:
 
     async def run(self) -> None:
         """Record until the lesson ends or the task is cancelled; files are closed either way."""
-        client = LessonClient(
-            self.hub_url, self.token, ice_host_addresses=self.ice_host_addresses, name="Recorder"
-        )
+        client = self._subscriber()
         self.client = client
         tasks: list[asyncio.Task[None]] = []
         try:

@@ -11,6 +11,10 @@ Written against aiortc 1.16.0 and aioice 0.13.0 (pinned in pyproject.toml). Inte
 - ``RTCRtpReceiver._send_rtcp_pli``: sends a PLI upstream to the publisher.
 - ``RTCRtpTransceiver._codecs``: the negotiated codecs; trimmed to the lesson's codec on every
   forwarding leg, because ``pack()`` does not check that the bytes match the negotiated codec.
+- ``aiortc.rtcdtlstransport.RTCDtlsTransport._register_rtp_receiver``: aiortc routes an RTP
+  packet by SSRC, or by payload type when a single receiver has it; it never registers the RTX
+  SSRC of a receiver. With BUNDLE and several video m-lines (every StreamHub peer), each
+  retransmission was dropped and no NACK was ever answered. The hook registers RTX SSRCs too.
 - ``aioice.ice.get_host_addresses``: aioice gathers host candidates from every interface and leaves
   out loopback; StreamHub gathers on the configured addresses only.
 - ``aioice.ice.CONSENT_INTERVAL`` / ``CONSENT_FAILURES``: RFC 7675 consent checks every 5 s with 6
@@ -18,6 +22,8 @@ Written against aiortc 1.16.0 and aioice 0.13.0 (pinned in pyproject.toml). Inte
 - ``aiortc.rtcrtpreceiver.JitterBuffer``: replaced by the buffers of ``streamhub.media.reassembly``
   (audio: its prefetch turned 2 % loss into 10 % lost audio on a rural link; video: it holds
   every frame one frame time and freezes for seconds on a packet that is never resent).
+- ``aiortc.rtcrtpreceiver.NackGenerator``: NACKs each lost packet once; replaced by one that asks
+  again (``reassembly.RepeatingNackGenerator``).
 - ``aioice.ice.StunProtocol.datagram_received``: aioice hands every non-STUN datagram to DTLS,
   whatever its source address and size; aiortc's DTLS reader then dies on a zero-length one
   (``data[0]``), losing the session. The guard drops empty and oversize datagrams and any
@@ -34,10 +40,14 @@ from typing import Any
 import aioice.ice
 import aiortc.rtcrtpreceiver
 import av
-from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 
 from streamhub.media.codecs import h264_is_keyframe, vp8_is_keyframe
-from streamhub.media.reassembly import AudioReorderBuffer, VideoFrameAssembler
+from streamhub.media.reassembly import (
+    AudioReorderBuffer,
+    RepeatingNackGenerator,
+    VideoFrameAssembler,
+)
 
 AIORTC_VERSION = "1.16.0"
 
@@ -110,6 +120,16 @@ def _jitter_buffer(
     return AudioReorderBuffer(capacity)
 
 
+_original_register_rtp_receiver = RTCDtlsTransport._register_rtp_receiver
+
+
+def _register_rtp_receiver_with_rtx(self: Any, receiver: Any, parameters: Any) -> None:
+    _original_register_rtp_receiver(self, receiver, parameters)
+    for encoding in parameters.encodings:
+        if encoding.rtx is not None:
+            self._rtp_router.ssrc_table[encoding.rtx.ssrc] = receiver
+
+
 def _tap_decoder(codec: Any) -> EncodedFrameTap:
     return EncodedFrameTap(codec.mimeType, codec.clockRate)
 
@@ -132,6 +152,8 @@ def install(
         aioice.ice.get_host_addresses = _configured_host_addresses
         aiortc.rtcrtpreceiver.get_decoder = _tap_decoder  # type: ignore[assignment]
         aiortc.rtcrtpreceiver.JitterBuffer = _jitter_buffer  # type: ignore[assignment,misc]
+        aiortc.rtcrtpreceiver.NackGenerator = RepeatingNackGenerator  # type: ignore[misc]
+        RTCDtlsTransport._register_rtp_receiver = _register_rtp_receiver_with_rtx  # type: ignore[method-assign]
         aioice.ice.StunProtocol.datagram_received = _guarded_datagram_received  # type: ignore[method-assign]
         # Worst case ~ failures x (1.2 x interval + 0.5 s STUN timeout): about 9 s by default.
         aioice.ice.CONSENT_INTERVAL = consent_interval_s  # type: ignore[assignment]

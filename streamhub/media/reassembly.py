@@ -10,6 +10,7 @@ the recorder and the agents receive. They replace aiortc's ``JitterBuffer`` (ins
   resumes at it (delta frames after a lost one cannot be decoded, and the hub renumbers
   pictures, so downstream could not tell).
 - audio: each Opus packet is a whole frame; ``AudioReorderBuffer`` only undoes reordering.
+- NACKs: ``RepeatingNackGenerator`` asks for a lost packet again until the hole is given up.
 """
 
 from __future__ import annotations
@@ -19,13 +20,19 @@ from collections.abc import Callable
 from typing import Any
 
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpreceiver import NackGenerator
 
 from streamhub.media.codecs import starts_keyframe
 
+# A lost packet is asked for again this often while the hole can still be filled, this many
+# times in all: aiortc asks once, and on a lossy link the NACK or its answer is lost too.
+NACK_REPEAT_S = 0.12
+NACK_TRIES = 3
 # Opus packets held for reordering: 2 x 20 ms, half of what aiortc's prefetch adds.
 AUDIO_REORDER_DEPTH = 2
-# How long a hole may hold up the frames behind it: a NACK round trip on a slow rural link.
-HOLE_WAIT_S = 0.3
+# How long a hole may hold up the frames behind it: NACK_TRIES round trips on a fast link,
+# one and a bit on a slow rural one.
+HOLE_WAIT_S = 0.4
 # More held packets than this means the hole will not be filled (and bounds the memory).
 MAX_HELD_PACKETS = 512
 # While waiting for a key frame, ask again this often: the first request or its answer may
@@ -182,3 +189,34 @@ class AudioReorderBuffer:
         out = self._held.pop(oldest)
         self._released = oldest
         return False, JitterFrame(out._data, out.timestamp)
+
+
+class RepeatingNackGenerator(NackGenerator):
+    """aiortc's NACK bookkeeping, asking again for packets still missing after
+    ``NACK_REPEAT_S`` (up to ``NACK_TRIES`` asks each). ``add`` says when to send a NACK for
+    every packet in ``missing``."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._clock = clock
+        self._asked: dict[int, tuple[float, int]] = {}
+
+    def add(self, packet: Any) -> bool:
+        missed = super().add(packet)
+        now = self._clock()
+        for seq in [s for s in self._asked if s not in self.missing]:
+            del self._asked[seq]
+        due = missed or any(now - at >= NACK_REPEAT_S for at, _ in self._asked.values())
+        if not due:
+            return False
+        for seq in list(self.missing):
+            at, tries = self._asked.get(seq, (None, 0))
+            if at is not None and now - at < NACK_REPEAT_S:
+                continue  # asked a moment ago: this NACK repeats it, uncounted
+            if tries >= NACK_TRIES:
+                # Given up: the receive buffer drops the frame and asks for a key frame.
+                self.missing.discard(seq)
+                self._asked.pop(seq, None)
+            else:
+                self._asked[seq] = (now, tries + 1)
+        return bool(self.missing)

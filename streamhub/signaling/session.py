@@ -32,6 +32,7 @@ from streamhub.protocol import (
     Pong,
     RaiseHand,
     Request,
+    RequestId,
     Role,
     ScreenShare,
     SetMuted,
@@ -44,9 +45,32 @@ from streamhub.protocol import (
 from streamhub.services import Services
 
 if TYPE_CHECKING:
+    from streamhub.config import Settings
     from streamhub.signaling.connection import Connection
 
 logger = logging.getLogger(__name__)
+
+
+def joined_reply(
+    room: Room, participant: Participant, settings: Settings, request_id: RequestId | None
+) -> Joined:
+    """What a participant is told on joining: the lesson as it stands and its slot layout."""
+    tiles = len(room.classrooms()) if participant.role is Role.LECTURER else 0
+    return Joined(
+        id=request_id,
+        participant=participant.info(room.stage),
+        lesson_id=room.lesson.id,
+        lesson_title=room.lesson.title,
+        participants=room.roster_for(participant),
+        hands=list(room.hands),
+        stage=room.stage,
+        screen_sharing=room.screen_sharing,
+        ice_servers=client_ice_servers(settings.ice, participant.id),
+        video_codec=settings.media.video_codecs[0],
+        layout=layout_for(participant.role, tiles),
+        recording=room.recording,
+        recording_note=room.recording_note,
+    )
 
 
 def _count_media_lines(sdp: str) -> int:
@@ -95,24 +119,7 @@ class Session:
         participant.peer = self.peer
         self.room, self.participant = room, participant
         await self.registry.enter(room, participant)
-        tiles = len(room.classrooms()) if grant.role is Role.LECTURER else 0
-        self.connection.post(
-            Joined(
-                id=message.id,
-                participant=participant.info(room.stage),
-                lesson_id=room.lesson.id,
-                lesson_title=room.lesson.title,
-                participants=room.roster_for(participant),
-                hands=list(room.hands),
-                stage=room.stage,
-                screen_sharing=room.screen_sharing,
-                ice_servers=client_ice_servers(settings.ice, pid),
-                video_codec=codec,
-                layout=layout_for(grant.role, tiles),
-                recording=room.recording,
-                recording_note=room.recording_note,
-            )
-        )
+        self.connection.post(joined_reply(room, participant, settings, message.id))
         logger.info("joined as %s", grant.role.value, extra=self.log_context)
 
     async def leave(self, reason: str) -> None:

@@ -6,12 +6,14 @@ import asyncio
 from fractions import Fraction
 
 import av
-from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection
+import pytest
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCRtpReceiver
+from aiortc.rtp import RtpPacket
 
 from streamhub.client.decode import FrameDecoder
 from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack, read_counter
 from streamhub.media import aiortc_hooks
-from streamhub.media.reassembly import VideoFrameAssembler
+from streamhub.media.reassembly import RepeatingNackGenerator, VideoFrameAssembler
 
 
 async def _connected_pair() -> tuple[RTCPeerConnection, RTCPeerConnection, list, PatternVideoTrack]:
@@ -74,6 +76,55 @@ async def test_keyframe_request_reaches_the_publisher_and_codec_pinning() -> Non
         await subscriber.close()
 
 
+async def test_lost_packets_are_resent_on_a_bundle_with_two_video_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every StreamHub peer bundles several video m-lines; aiortc alone drops their RTX."""
+    aiortc_hooks.install(["127.0.0.1"])
+    config = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    publisher, subscriber = RTCPeerConnection(config), RTCPeerConnection(config)
+    camera, screen = PatternVideoTrack(320, 240), PatternVideoTrack(320, 240)
+    publisher.addTransceiver(camera, direction="sendonly")
+    publisher.addTransceiver(screen, direction="sendonly")
+    tracks: list = []
+    subscriber.on("track", tracks.append)
+    # The network loses every 8th original packet of the camera once; retransmissions pass.
+    handle = RTCRtpReceiver._handle_rtp_packet
+    seen: dict[int, int] = {}
+    lost: set[tuple[int, int]] = set()
+
+    async def lossy(self: RTCRtpReceiver, packet: RtpPacket, arrival_time_ms: int) -> None:
+        if self is camera_receiver and packet.payload_type == camera_pt:
+            seen[packet.ssrc] = seen.get(packet.ssrc, 0) + 1
+            key = (packet.ssrc, packet.sequence_number)
+            if seen[packet.ssrc] % 8 == 0 and key not in lost:
+                lost.add(key)
+                return
+        await handle(self, packet, arrival_time_ms)
+
+    monkeypatch.setattr(RTCRtpReceiver, "_handle_rtp_packet", lossy)
+    try:
+        await publisher.setLocalDescription(await publisher.createOffer())
+        await subscriber.setRemoteDescription(publisher.localDescription)
+        await subscriber.setLocalDescription(await subscriber.createAnswer())
+        await publisher.setRemoteDescription(subscriber.localDescription)
+        first = subscriber.getTransceivers()[0]
+        camera_receiver = first.receiver
+        camera_pt = next(c.payloadType for c in first._codecs if c.mimeType == "video/VP8")
+        track = tracks[0]
+        decoder = FrameDecoder("VP8")
+        counters: list[int] = []
+        while len(counters) < 90:
+            packet = await asyncio.wait_for(track.recv(), 5)
+            counters += [read_counter(frame) for frame in decoder.decode(packet)]
+        assert len(lost) >= 10, "the camera lost packets"
+        # Each loss was repaired: no frame is missing between the first and the last.
+        assert counters == list(range(counters[0], counters[0] + len(counters)))
+    finally:
+        await publisher.close()
+        await subscriber.close()
+
+
 def test_keyframe_detection() -> None:
     assert aiortc_hooks.vp8_is_keyframe(bytes([0x10, 0x02, 0x00, 0x9D]))
     assert not aiortc_hooks.vp8_is_keyframe(bytes([0x11, 0x02, 0x00]))
@@ -111,3 +162,4 @@ def test_audio_packets_are_reordered_and_a_loss_costs_only_itself() -> None:
     assert delivered == [1, 2, 4, 5, 6, 7, 8]
     video = aiortc.rtcrtpreceiver.JitterBuffer(capacity=512, is_video=True)
     assert isinstance(video, VideoFrameAssembler)
+    assert aiortc.rtcrtpreceiver.NackGenerator is RepeatingNackGenerator

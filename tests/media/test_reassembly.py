@@ -136,3 +136,32 @@ def test_the_tap_turns_a_batch_into_packets_on_each_frame_timestamp() -> None:
     assert [p.pts for p in packets] == [90_000, 90_000 + 2296]
     assert [p.is_keyframe for p in packets] == [True, False]
     assert packets[0].time_base == Fraction(1, 90000)
+
+
+def test_a_lost_packet_is_asked_for_again_until_it_comes_or_the_tries_run_out() -> None:
+    clock = Clock()
+    nacks = reassembly.RepeatingNackGenerator(clock=clock)
+    sent = []
+
+    def arrive(seq: int) -> None:
+        if nacks.add(RtpPacket(sequence_number=seq)):
+            sent.append(sorted(nacks.missing))
+
+    arrive(1)
+    arrive(3)  # 2 is lost: asked at once, as aiortc does
+    assert sent == [[2]]
+    clock.now += reassembly.NACK_REPEAT_S / 2
+    arrive(4)
+    assert sent == [[2]], "not asked again before the repeat interval"
+    for seq in range(5, 5 + reassembly.NACK_TRIES + 2):
+        clock.now += reassembly.NACK_REPEAT_S
+        arrive(seq)
+    # Asked NACK_TRIES times in all, then given up.
+    assert sent == [[2]] * reassembly.NACK_TRIES
+    assert 2 not in nacks.missing
+    # A retransmission that does come ends the asking for that packet.
+    arrive(20)  # 10 .. 19 lost
+    arrive(15)
+    clock.now += reassembly.NACK_REPEAT_S
+    arrive(21)
+    assert sent[-1] == [10, 11, 12, 13, 14, 16, 17, 18, 19]
