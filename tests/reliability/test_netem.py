@@ -488,28 +488,28 @@ async def test_agent_keeps_audio_and_video_sane_on_poor_links(tmp_path: Path) ->
             # A session lost to the cap is rejoined in this window: up to ~5 s without audio.
             floor = 0.60
         else:
-            # A stalled video stream can still cost the agent a rejoin (~2.5 s without audio)
-            # inside a 12 s lossy window: the floors allow one (10 % loss: 60 %).
-            floor = min(0.90, 1 - 4 * f.loss_pct / 100)
+            # Up to 2.5 times the loss rate: the reorder buffer's late packets, a busy CPU.
+            floor = min(0.95, 1 - 2.5 * f.loss_pct / 100)
         check(
             f.audio_continuity >= floor,
             f"{f.name}: audio continuity {f.audio_continuity:.1%} < {floor:.0%}",
         )
-    # Video under packet loss is reported, not asserted: an RTP packet that retransmission
-    # does not recover stalls aiortc's video jitter buffer until it overflows (seconds), which
-    # bench/netem.py measures and the closing note records as an open problem.
     for name in ("clean", "delay 150±30ms", "1 Mbit/s"):
         f = by_name[name]
         check(f.fps >= 20 and f.freezes == 0, f"{name}: {f}")
         check(not f.audio_only, f"{name}: the agent went audio-only on a usable link")
+    # Lost video packets are resent on request (NACK/RTX) and a hole that stays is given up
+    # for a key frame within a second: video keeps flowing under loss, without long freezes.
+    for name in ("loss 2%", "loss 5%", "loss 10%"):
+        f = by_name[name]
+        check(f.fps >= 20 and f.max_freeze_ms < 1500, f"{name}: video {f}")
+        check(not f.audio_only, f"{name}: the agent went audio-only on a link it can use")
     check(by_name["300 kbit/s down"].audio_only, "300 kbit/s down: never asked for audio only")
     # Once the link is clean again, the agent is back to video by itself.
     final = by_name["recovered 2"]
     check(not final.audio_only_at_end, "recovered 2: still audio-only when the window ended")
-    # Video comes back once a cap is cleared. Only one of the two recoveries is required: an
-    # unrecovered packet can stall aiortc's video jitter buffer for ~20 s (the open problem
-    # above), and that may land in either window.
-    back = max(by_name["recovered"].fps, final.fps)
-    check(back >= 5, f"no video after either cap was cleared ({back} fps)")
+    # Video comes back once each cap is cleared.
+    for name in ("recovered", "recovered 2"):
+        check(by_name[name].fps >= 5, f"{name}: no video after the cap was cleared")
     check(report.sessions <= 4, f"the agent rejoined {report.sessions - 1} times")
     assert not problems, "\n".join(problems)

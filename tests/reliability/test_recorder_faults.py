@@ -6,11 +6,7 @@ leaves opens, and each archive holds what was recorded up to the kill, minus a f
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +17,12 @@ from streamhub.client import LessonClient
 from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack
 from streamhub.protocol import Slot
 from tests.support.hub import AdminApi, InProcessHub
+from tests.support.recorder_cli import finalize_folder, record_then_kill
 
 TRIALS = 20
 MIN_TRIALS = 10  # if the machine is slow, the time budget may stop the run early
 BUDGET_S = 150.0  # no new trial starts after this
 MAX_LOST_S = 5.0
-FIRST_SEGMENT_TIMEOUT_S = 20.0
 MEDIA = (".mkv", ".mp4", ".jpg")
 
 
@@ -51,65 +47,9 @@ class Trial:
         return self.recorded - self.archived
 
 
-async def record_then_kill(hub_url: str, token: str, folder: Path, hold: float) -> float:
-    """Start the recorder CLI, SIGKILL it `hold` s after its first segment; the recorded s."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "recorder",
-        "record",
-        "--no-finalize",
-        "--hub",
-        hub_url,
-        "--token",
-        token,
-        "--dir",
-        str(folder),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        first = folder / "lecturer_video-000.mkv"
-        deadline = time.monotonic() + FIRST_SEGMENT_TIMEOUT_S
-        while not (first.exists() and first.stat().st_size > 0):
-            assert proc.returncode is None, f"the recorder exited with {proc.returncode}"
-            assert time.monotonic() < deadline, "the recorder never wrote a segment"
-            await asyncio.sleep(0.05)
-        began = time.monotonic()
-        await asyncio.sleep(hold)
-        os.kill(proc.pid, signal.SIGKILL)
-        killed = time.monotonic()
-        await asyncio.wait_for(proc.wait(), 10)
-        assert proc.returncode == -signal.SIGKILL
-        return killed - began
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-
-
 async def finalize(trial: Trial) -> None:
-    """`recorder finalize DIR` in its own process (CPU-bound; the hub's loop stays free)."""
-    started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "recorder",
-        "finalize",
-        "--thumbnail-every",
-        "1",
-        str(trial.folder),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        _, err = await asyncio.wait_for(proc.communicate(), 120)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode == 0, f"trial {trial.index}: {err.decode()[-2000:]}"
-    trial.finalize_s = time.monotonic() - started
+    """`recorder finalize` in its own process (CPU-bound; the hub's loop stays free)."""
+    trial.finalize_s = await finalize_folder(trial.folder, "--thumbnail-every", "1")
 
 
 def inspect(trial: Trial) -> None:

@@ -10,6 +10,7 @@ import {
   loadStrings,
   showError,
   toLocalInput,
+  wireSignIn,
   wireTabs,
 } from "./api.js";
 
@@ -675,26 +676,7 @@ async function main() {
   selectTab = wireTabs(document.querySelector('[role="tablist"]'), (tab) => refreshTab(tab));
   wireCopyButtons();
 
-  $("signin-form").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const key = $("admin-key").value.trim();
-    if (!key) {
-      showError($("signin-error"), new Error(t("signin.required")));
-      $("admin-key").focus();
-      return;
-    }
-    $("signin-submit").disabled = true;
-    try {
-      await signIn(key);
-      $("admin-key").value = "";
-      await enter();
-    } catch (error) {
-      showError($("signin-error"), error, t, "signin.failed");
-      $("admin-key").select();
-    } finally {
-      $("signin-submit").disabled = false;
-    }
-  });
+  wireSignIn($("admin-key"), signIn, enter, t);
   $("sign-out").addEventListener("click", () => signOut());
 
   $("school-form").addEventListener("submit", saveSchool);

@@ -1,4 +1,5 @@
-// Small fetch wrapper shared by the staff pages (library, admin).
+// Small fetch wrapper, strings and error display: the staff pages (library, admin) use all of
+// it; the live pages (lesson, classroom) its errors and strings, through signaling.js.
 // - The Bearer token (admin key or staff token) lives in sessionStorage under a per-page key.
 // - Errors from the hub arrive as application/problem+json (RFC 9457); they become ApiError
 //   with the problem's code/title/detail, and showError() puts them in front of the user.
@@ -118,10 +119,16 @@ export function looksLikeJwt(token) {
 
 // ------------------------------------------------------------------ strings
 
+/** ?lang= first, then the browser's languages in order; English otherwise. */
 export function pickLanguage() {
   const asked = new URLSearchParams(location.search).get("lang");
-  const wanted = (asked || navigator.language || "en").toLowerCase();
-  return wanted.startsWith("zh") ? "zh-CN" : "en";
+  const candidates = [asked, ...(navigator.languages || []), navigator.language].filter(Boolean);
+  for (const candidate of candidates) {
+    const wanted = candidate.toLowerCase();
+    if (wanted.startsWith("zh")) return "zh-CN";
+    if (wanted.startsWith("en")) return "en";
+  }
+  return "en";
 }
 
 /** Load the page's strings and fill every [data-i18n], [data-i18n-<attr>] element. */
@@ -303,4 +310,31 @@ export function fromLocalInput(value) {
   if (!value) return null;
   const d = new Date(value);
   return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+/** A staff page's sign-in form (#signin-form, #signin-submit, #signin-error): an empty field
+ * is refused in place, a refused secret is shown and selected for retyping. */
+export function wireSignIn(input, signIn, enter, t) {
+  const error = document.getElementById("signin-error");
+  const submit = document.getElementById("signin-submit");
+  document.getElementById("signin-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const secret = input.value.trim();
+    if (!secret) {
+      showError(error, new Error(t("signin.required")));
+      input.focus();
+      return;
+    }
+    submit.disabled = true;
+    try {
+      await signIn(secret);
+      input.value = "";
+      await enter();
+    } catch (failure) {
+      showError(error, failure, t, "signin.failed");
+      input.select();
+    } finally {
+      submit.disabled = false;
+    }
+  });
 }

@@ -2,15 +2,12 @@
 // and microphone, show the lecturer full screen (the screen share as the main picture with the
 // lecturer inset), the classroom on stage, raise hand, mute, full screen, reconnecting.
 import {
-  ApiError,
   LiveSession,
   apiFetch,
-  applyStrings,
   clearFragment,
   fragmentParams,
-  loadStrings,
-  translator,
 } from "./signaling.js";
+import { ApiError, loadStrings } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 let t = (key) => key;
@@ -346,9 +343,7 @@ function onFullscreenChange() {
 async function main() {
   // Take the secret out of the address bar before anything else happens.
   state.credential = takeCredential();
-  const loaded = await loadStrings("classroom");
-  t = translator(loaded.strings);
-  applyStrings(document, t);
+  ({ t } = await loadStrings("classroom"));
 
   $("raise-hand").addEventListener("click", () => {
     const me = state.me && state.me.id;

@@ -1,15 +1,12 @@
 // Lecturer console: preview and device choice, go live, classroom tiles, hands, stage,
 // screen share, chat, recording indicator, reconnecting by itself.
 import {
-  ApiError,
   LiveSession,
   apiFetch,
-  applyStrings,
   clearFragment,
   fragmentParams,
-  loadStrings,
-  translator,
 } from "./signaling.js";
+import { ApiError, applyStrings, loadStrings } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 let t = (key) => key;
@@ -183,7 +180,7 @@ async function goLive() {
         token: state.token,
       });
     }
-    if (state.lesson.status === "ended") throw new ApiError(409, "ended", t("lesson_ended"));
+    if (state.lesson.status === "ended") throw new ApiError(409, { code: "ended", detail: t("lesson_ended") });
   } catch (exc) {
     button.disabled = false;
     button.textContent = t("go_live");
@@ -584,9 +581,7 @@ function lessonEnded() {
 async function main() {
   // Take the secret out of the address bar before anything else happens.
   state.token = takeToken();
-  const loaded = await loadStrings("lesson");
-  t = translator(loaded.strings);
-  applyStrings(document, t);
+  ({ t } = await loadStrings("lesson"));
 
   $("go-live").addEventListener("click", goLive);
   $("share-screen").addEventListener("click", toggleScreen);

@@ -12,6 +12,7 @@ import {
   loadStrings,
   looksLikeJwt,
   showError,
+  wireSignIn,
 } from "./api.js";
 
 const PAGE_SIZE = 24;
@@ -620,26 +621,7 @@ async function main() {
   ({ t, lang } = await loadStrings("library"));
   api.onUnauthorized = (error) => signOut(error);
 
-  $("signin-form").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const token = $("token").value.trim();
-    if (!token) {
-      showError($("signin-error"), new Error(t("signin.required")));
-      $("token").focus();
-      return;
-    }
-    $("signin-submit").disabled = true;
-    try {
-      await signIn(token);
-      $("token").value = "";
-      await enter();
-    } catch (error) {
-      showError($("signin-error"), error, t, "signin.failed");
-      $("token").select();
-    } finally {
-      $("signin-submit").disabled = false;
-    }
-  });
+  wireSignIn($("token"), signIn, enter, t);
   $("sign-out").addEventListener("click", () => signOut());
   $("mint-staff").addEventListener("click", mintStaffToken);
   $("copy-minted").addEventListener("click", async () => {

@@ -4,6 +4,8 @@
 // lecturer's tiles on `renegotiate`, map mids to slots (`answer.slots`) and to classrooms
 // (`tiles`). LiveSession adds what a page needs on top: reconnecting with backoff.
 
+import { ApiError } from "./api.js";
+
 export const PUBLISH_SLOTS = new Set(["camera", "microphone", "screen"]);
 export const SLOT_KIND = {
   camera: "video",
@@ -22,14 +24,6 @@ const TILE_SLOTS = new Set(["tile.video", "tile.audio"]);
 const FINAL_CLOSE = new Set([4401, 4403, 4409, 4410, 4413, 4415]);
 const VIDEO_MAX_BITRATE = { camera: 1_500_000, screen: 2_500_000 };
 
-export class ApiError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
 /** fetch() a JSON API route with a bearer token; problem+json errors become ApiError. */
 export async function apiFetch(path, { method = "GET", token = null, body = undefined } = {}) {
   const headers = { Accept: "application/json" };
@@ -45,7 +39,7 @@ export async function apiFetch(path, { method = "GET", token = null, body = unde
       cache: "no-store",
     });
   } catch (exc) {
-    throw new ApiError(0, "network", String(exc && exc.message ? exc.message : exc));
+    throw new ApiError(0, { code: "network", detail: String(exc && exc.message ? exc.message : exc) });
   }
   const text = await response.text();
   let data = null;
@@ -57,9 +51,7 @@ export async function apiFetch(path, { method = "GET", token = null, body = unde
     }
   }
   if (!response.ok) {
-    const code = (data && data.code) || `http_${response.status}`;
-    const detail = (data && (data.detail || data.title)) || response.statusText;
-    throw new ApiError(response.status, code, detail);
+    throw new ApiError(response.status, data || { title: response.statusText });
   }
   return data;
 }
@@ -627,44 +619,4 @@ export class LiveSession extends EventTarget {
     if (pair && pair.currentRoundTripTime != null) result.rtt_ms = pair.currentRoundTripTime * 1000;
     return result;
   }
-}
-
-/** Load the page's strings: ?lang= first, then the browser's languages; English otherwise. */
-export async function loadStrings(page) {
-  const supported = ["en", "zh-CN"];
-  const asked = new URLSearchParams(window.location.search).get("lang");
-  const candidates = [asked, ...(navigator.languages || []), navigator.language].filter(Boolean);
-  let lang = "en";
-  for (const c of candidates) {
-    const lower = c.toLowerCase();
-    if (lower.startsWith("zh")) {
-      lang = "zh-CN";
-      break;
-    }
-    if (lower.startsWith("en")) break;
-    const exact = supported.find((s) => s.toLowerCase() === lower);
-    if (exact) {
-      lang = exact;
-      break;
-    }
-  }
-  const module = await import(`../i18n/${page}.${lang}.js`);
-  document.documentElement.lang = lang;
-  return { lang, strings: module.default };
-}
-
-/** A translator: t("key", {name: "x"}) fills {name}; unknown keys fall back to the key. */
-export function translator(strings) {
-  return (key, values = {}) => {
-    const text = strings[key] ?? key;
-    return text.replace(/\{(\w+)\}/g, (_, name) => (values[name] != null ? String(values[name]) : ""));
-  };
-}
-
-/** Fill data-i18n (text), data-i18n-label (aria-label), data-i18n-title, data-i18n-placeholder. */
-export function applyStrings(root, t) {
-  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
-  for (const el of root.querySelectorAll("[data-i18n-label]")) el.setAttribute("aria-label", t(el.dataset.i18nLabel));
-  for (const el of root.querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
-  for (const el of root.querySelectorAll("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder);
 }
