@@ -16,11 +16,14 @@ subscribers on loopback, for each N:
 
 Designs: "forward" is StreamHub (`python -m streamhub serve` subprocess, LessonClient peers);
 "relay_reencode" is bench/relay_hub.py (aiortc MediaRelay, one encoder per subscriber) in a
-subprocess with plain RTCPeerConnection peers. The hub/relay runs in its own process; all peers
-run in this one, where StreamHub's encoded-frame tap is installed (receivers yield packets, so
-subscribers count frames without decoding).
+subprocess with plain RTCPeerConnection peers. The hub/relay runs in its own process. The
+publisher and the probe run in this one; for the forward design the counting subscribers are
+spread over --workers helper processes (bench/fanout_worker.py), because one Python process
+receiving 16 or more streams saturates a core and would be what is measured. StreamHub's
+encoded-frame tap is installed in every one of them (receivers yield packets, so subscribers
+count frames without decoding). bench_process_cpu_per_wall is this process plus its workers.
 
-    python bench/fanout.py --subscribers 1,2,4,8,16,32 --seconds 10
+    python bench/fanout.py --subscribers 1,2,4,8,16,32 --seconds 10 [--workers 2]
 
 Progress goes to stderr; the last line of stdout is one JSON object.
 """
@@ -63,6 +66,7 @@ from bench.common import (
     stop_session,
     wait_for_port,
 )
+from bench.hubproc import cpu_seconds
 from streamhub.client import LessonClient
 from streamhub.client.decode import FrameDecoder
 from streamhub.client.events import Closed, ConnectionStateChanged
@@ -162,6 +166,87 @@ class Subscriber:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
+class WorkerPool:
+    """bench/fanout_worker.py processes holding the counting subscribers of the forward design
+    (all but the probe), taken in turn."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.procs: list[asyncio.subprocess.Process] = []
+        self._locks: list[asyncio.Lock] = []
+
+    async def start(self) -> None:
+        for _ in range(self.count):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(ROOT / "bench" / "fanout_worker.py"),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+            self.procs.append(proc)
+            self._locks.append(asyncio.Lock())
+
+    async def _ask(self, worker: int, request: dict[str, Any]) -> dict[str, Any]:
+        proc = self.procs[worker]
+        assert proc.stdin is not None and proc.stdout is not None
+        async with self._locks[worker]:
+            proc.stdin.write((json.dumps(request) + "\n").encode())
+            await proc.stdin.drain()
+            line = await asyncio.wait_for(proc.stdout.readline(), FIRST_FRAME_TIMEOUT_S + 30)
+        if not line:
+            raise RuntimeError(f"fan-out worker {worker} exited")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    async def join(self, index: int, url: str, token: str) -> RemoteSubscriber:
+        started = time.monotonic()
+        answer = await self._ask(index % self.count, {"join": index, "url": url, "token": token})
+        if answer.get("error"):
+            log(f"  classroom-{index}: {answer['error']}")
+        return RemoteSubscriber(index, started, answer.get("first_ms"))
+
+    async def counts(self) -> dict[int, int]:
+        answers = await asyncio.gather(
+            *(self._ask(w, {"counts": True}) for w in range(len(self.procs)))
+        )
+        return {int(i): n for answer in answers for i, n in answer["counts"].items()}
+
+    def cpu_seconds(self) -> float:
+        return sum(cpu_seconds(proc.pid) or 0.0 for proc in self.procs)
+
+    async def stop(self) -> None:
+        for proc in self.procs:
+            if proc.stdin is not None and not proc.stdin.is_closing():
+                proc.stdin.write(b'{"stop": true}\n')
+                proc.stdin.close()
+        for proc in self.procs:
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+@dataclass
+class RemoteSubscriber:
+    """A subscriber held by a worker process; its frames are counted there."""
+
+    index: int
+    started: float
+    first_ms: float | None
+    probe: Probe | None = None
+    frames: int = 0
+
+    def start(self) -> None:
+        pass
+
+    async def wait_first(self) -> float | None:
+        return self.first_ms
+
+    async def stop(self) -> None:
+        pass
+
+
 def self_cpu_seconds() -> float:
     times = os.times()
     return times.user + times.system
@@ -179,18 +264,32 @@ class Window:
 
 
 async def measure(
-    subscribers: list[Subscriber], probe: Probe, server_sid: int, seconds: float
+    subscribers: list[Subscriber | RemoteSubscriber],
+    probe: Probe,
+    server_sid: int,
+    seconds: float,
+    workers: WorkerPool | None = None,
 ) -> Window:
+    async def frames() -> list[int]:
+        remote = await workers.counts() if workers is not None else {}
+        return [
+            remote.get(s.index, 0) if isinstance(s, RemoteSubscriber) else s.frames
+            for s in subscribers
+        ]
+
+    def load_generator_cpu() -> float:
+        return self_cpu_seconds() + (workers.cpu_seconds() if workers is not None else 0.0)
+
     await asyncio.sleep(WARMUP_S)
-    cpu0, self0 = session_cpu_seconds(server_sid), self_cpu_seconds()
+    cpu0, self0 = session_cpu_seconds(server_sid), load_generator_cpu()
     busy0 = machine_busy_seconds()
-    frames0 = [s.frames for s in subscribers]
+    frames0 = await frames()
     t0, wall0 = time.monotonic(), time.time()
     unreadable0 = probe.unreadable
     await asyncio.sleep(seconds)
-    cpu1, self1 = session_cpu_seconds(server_sid), self_cpu_seconds()
+    cpu1, self1 = session_cpu_seconds(server_sid), load_generator_cpu()
     busy1 = machine_busy_seconds()
-    frames1 = [s.frames for s in subscribers]
+    frames1 = await frames()
     t1, wall1 = time.monotonic(), time.time()
     # Let the probe decode what arrived inside the window.
     await asyncio.sleep(0.3)
@@ -243,14 +342,14 @@ def count_errors(log_path: Path | None) -> int | None:
     return text.count('"level": "ERROR"') + text.count("ERROR:")
 
 
-Joiner = Callable[[int, PatternVideoTrack, Executor], Awaitable[Subscriber]]
+Joiner = Callable[[int, PatternVideoTrack, Executor], Awaitable[Subscriber | RemoteSubscriber]]
 
 
 async def join_all(
     n: int, video: PatternVideoTrack, executor: Executor, join: Joiner
-) -> tuple[list[Subscriber], list[float | None]]:
+) -> tuple[list[Subscriber | RemoteSubscriber], list[float | None]]:
     """Subscribers join one after another; each waits for its first frame before the next."""
-    subscribers: list[Subscriber] = []
+    subscribers: list[Subscriber | RemoteSubscriber] = []
     joins: list[float | None] = []
     for index in range(n):
         subscriber = await join(index, video, executor)
@@ -268,7 +367,12 @@ async def watch(client: LessonClient, label: str) -> None:
 
 
 async def run_forward(
-    n: int, seconds: float, workdir: Path, executor: Executor, hub_log_level: str = "WARNING"
+    n: int,
+    seconds: float,
+    workdir: Path,
+    executor: Executor,
+    hub_log_level: str = "WARNING",
+    worker_count: int = 0,
 ) -> Run:
     hub = HubProcess(
         workdir / f"forward-{n}",
@@ -279,11 +383,14 @@ async def run_forward(
         },
     )
     clients: list[LessonClient] = []
-    subscribers: list[Subscriber] = []
+    subscribers: list[Subscriber | RemoteSubscriber] = []
     admin: AdminApi | None = None
     run: Run | None = None
     watcher: asyncio.Task[None] | None = None
+    workers = WorkerPool(worker_count) if worker_count and n > 1 else None
     try:
+        if workers is not None:
+            await workers.start()
         await asyncio.to_thread(hub.start)
         assert hub.proc is not None
         admin = AdminApi(hub.url)
@@ -295,7 +402,11 @@ async def run_forward(
         await lecturer.connect({Slot.CAMERA: video, Slot.MICROPHONE: ToneAudioTrack()})
         watcher = asyncio.get_running_loop().create_task(watch(lecturer, "lecturer"))
 
-        async def join(index: int, video: PatternVideoTrack, pool: Executor) -> Subscriber:
+        async def join(
+            index: int, video: PatternVideoTrack, pool: Executor
+        ) -> Subscriber | RemoteSubscriber:
+            if workers is not None and index > 0:
+                return await workers.join(index, hub.url, tokens[index])
             started = time.monotonic()
             client = LessonClient(hub.url, tokens[index], name=f"classroom-{index}")
             clients.append(client)
@@ -310,11 +421,13 @@ async def run_forward(
         subscribers, joins = await join_all(n, video, executor, join)
         probe = subscribers[0].probe
         assert probe is not None
-        window = await measure(subscribers, probe, hub.proc.pid, seconds)
+        window = await measure(subscribers, probe, hub.proc.pid, seconds, workers)
         run = Run("forward", n, window, joins)
         return run
     finally:
         await asyncio.gather(*(s.stop() for s in subscribers), return_exceptions=True)
+        if workers is not None:
+            await workers.stop()
         await asyncio.gather(*(c.close() for c in reversed(clients)), return_exceptions=True)
         if watcher is not None:
             watcher.cancel()
@@ -331,7 +444,7 @@ async def run_relay(n: int, seconds: float, workdir: Path, executor: Executor) -
     url = f"ws://127.0.0.1:{port}/"
     proc: subprocess.Popen[bytes] | None = None
     pcs: list[RTCPeerConnection] = []
-    subscribers: list[Subscriber] = []
+    subscribers: list[Subscriber | RemoteSubscriber] = []
     run: Run | None = None
     log_path = workdir / f"relay-{n}.log"
     try:
@@ -343,7 +456,9 @@ async def run_relay(n: int, seconds: float, workdir: Path, executor: Executor) -
         publisher.addTrack(ToneAudioTrack())
         await offer_answer(publisher, url, "publisher")
 
-        async def join(index: int, video: PatternVideoTrack, pool: Executor) -> Subscriber:
+        async def join(
+            index: int, video: PatternVideoTrack, pool: Executor
+        ) -> Subscriber | RemoteSubscriber:
             started = time.monotonic()
             pc = RTCPeerConnection(loopback_configuration())
             pcs.append(pc)
@@ -430,6 +545,7 @@ def summarize(run: Run, direct_median: float | None) -> dict[str, Any]:
         },
         "median_fps": rounded(statistics.median(window.fps), 2),
         "subscribers_receiving": sum(1 for fps in window.fps if fps > 0),
+        # The load generator: this process and its worker processes.
         "bench_process_cpu_per_wall": rounded(window.bench_cpu_per_wall),
         "server_errors_logged": run.server_errors,
         "other_processes_cpu_per_wall": rounded(window.other_cpu_per_wall),
@@ -484,7 +600,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     continue
                 log(f"{design} N={n}: joining, then {WARMUP_S:g} s warm-up + {args.seconds:g} s")
                 coro = (
-                    run_forward(n, args.seconds, workdir, executor, args.hub_log_level)
+                    run_forward(
+                        n, args.seconds, workdir, executor, args.hub_log_level, args.workers
+                    )
                     if design == "forward"
                     else run_relay(n, args.seconds, workdir, executor)
                 )
@@ -549,6 +667,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--hub-log-level", default="WARNING", help="the StreamHub subprocess's log level"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="processes holding the forward design's counting subscribers (0: all in this one)",
     )
     return parser.parse_args(argv)
 
