@@ -136,7 +136,9 @@ class VideoFrameAssembler:
             for packet in parts:
                 del self._held[packet.sequence_number]
             self._next = (end + 1) % _SEQ
-            frames.append((b"".join(p._data for p in parts), parts[0].timestamp))
+            data = b"".join(p._data for p in parts)
+            if data:  # padding-only packets (bandwidth probes) make no frame
+                frames.append((data, parts[0].timestamp))
 
     def _skip_to_keyframe(self) -> list[tuple[bytes, int]]:
         """Drop the frames a hole broke; resume at the first key frame held, if any."""

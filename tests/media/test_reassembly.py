@@ -129,6 +129,17 @@ def test_held_packets_are_bounded_without_waiting_for_the_clock() -> None:
     assert len(buffer._held) <= 64
 
 
+def test_padding_between_frames_makes_no_frame() -> None:
+    buffer = VideoFrameAssembler(clock=Clock())
+    key, delta = stream([(True, 1), (False, 1)])
+    padding = RtpPacket(sequence_number=delta.sequence_number, timestamp=key.timestamp)
+    padding._data = b""  # type: ignore[attr-defined]
+    delta.sequence_number += 1
+    assert frame_ids(buffer.add(key)[1]) == [0]
+    assert buffer.add(padding) == (False, None)
+    assert frame_ids(buffer.add(delta)[1]) == [1]
+
+
 def test_the_tap_turns_a_batch_into_packets_on_each_frame_timestamp() -> None:
     batch = FrameBatch([(KEY, 4_294_967_000), (DELTA, 2000)])
     batch.timestamp = 90_000  # as aiortc's timestamp mapper sets it
