@@ -63,7 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import websockets
 
-from bench.common import ROOT, load_average, log, percentile, rounded
+from bench.common import load_average, log, percentile, rounded
 from bench.hubproc import cpu_seconds, open_fds, running_nodes, status_kb
 from streamhub.auth.tokens import TokenIssuer
 from streamhub.client.session import signaling_url
@@ -216,16 +216,6 @@ async def participant(
         if read_task is not None:
             read_task.cancel()
             await asyncio.gather(read_task, return_exceptions=True)
-
-
-def hub_uses_redis() -> bool:
-    """Whether any hub module besides the settings reads redis_url."""
-    for path in (ROOT / "streamhub").rglob("*.py"):
-        if path.name == "config.py":
-            continue
-        if re.search(r"redis", path.read_text(encoding="utf-8"), re.IGNORECASE):
-            return True
-    return False
 
 
 def hub_log_problems(path: Path | None, top: int = 6) -> dict[str, int]:
@@ -450,17 +440,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "fd_limit": limits,
     }
     if args.redis:
-        used = hub_uses_redis()
-        out["redis"] = {
-            "url": args.redis,
-            "used_by_hub": used,
-            "note": None
-            if used
-            else "STREAMHUB_REDIS_URL was passed, but no hub module besides config.py "
-            "mentions redis: the hub ignores it (single node, in-memory state)",
-        }
-        if not used:
-            log(out["redis"]["note"])
+        out["redis"] = {"url": args.redis, "nodes": args.nodes}
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-signaling-") as tmp:
         for k in ks:
