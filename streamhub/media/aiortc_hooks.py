@@ -15,6 +15,10 @@ Written against aiortc 1.16.0 and aioice 0.13.0 (pinned in pyproject.toml). Inte
   packet by SSRC, or by payload type when a single receiver has it; it never registers the RTX
   SSRC of a receiver. With BUNDLE and several video m-lines (every StreamHub peer), each
   retransmission was dropped and no NACK was ever answered. The hook registers RTX SSRCs too.
+- ``aiortc.RTCCertificate.generateCertificate``: aiortc makes a key pair and signs a certificate
+  for every peer connection, 8 % of the hub's CPU in a join storm. The hook hands out one per
+  process, renewed daily (aiortc's are valid 30 days). It only names this end in the SDP
+  fingerprint; every DTLS session still agrees fresh keys, and browsers keep one per origin too.
 - ``aioice.ice.get_host_addresses``: aioice gathers host candidates from every interface and leaves
   out loopback; StreamHub gathers on the configured addresses only.
 - ``aioice.ice.CONSENT_INTERVAL`` / ``CONSENT_FAILURES``: RFC 7675 consent checks every 5 s with 6
@@ -33,6 +37,7 @@ Written against aiortc 1.16.0 and aioice 0.13.0 (pinned in pyproject.toml). Inte
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from fractions import Fraction
 from typing import Any
@@ -40,7 +45,13 @@ from typing import Any
 import aioice.ice
 import aiortc.rtcrtpreceiver
 import av
-from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import (
+    RTCCertificate,
+    RTCDtlsTransport,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+)
 
 from streamhub.media.codecs import h264_is_keyframe, vp8_is_keyframe
 from streamhub.media.reassembly import (
@@ -120,6 +131,20 @@ def _jitter_buffer(
     return AudioReorderBuffer(capacity)
 
 
+CERTIFICATE_RENEW_S = 24 * 3600.0
+_original_generate_certificate = RTCCertificate.generateCertificate
+_certificate: tuple[float, RTCCertificate] | None = None
+
+
+def _shared_certificate(cls: type[RTCCertificate]) -> RTCCertificate:
+    global _certificate
+    with _lock:
+        now = time.monotonic()
+        if _certificate is None or now - _certificate[0] > CERTIFICATE_RENEW_S:
+            _certificate = (now, _original_generate_certificate())
+        return _certificate[1]
+
+
 _original_register_rtp_receiver = RTCDtlsTransport._register_rtp_receiver
 
 
@@ -154,6 +179,7 @@ def install(
         aiortc.rtcrtpreceiver.JitterBuffer = _jitter_buffer  # type: ignore[assignment,misc]
         aiortc.rtcrtpreceiver.NackGenerator = RepeatingNackGenerator  # type: ignore[misc]
         RTCDtlsTransport._register_rtp_receiver = _register_rtp_receiver_with_rtx  # type: ignore[method-assign]
+        RTCCertificate.generateCertificate = classmethod(_shared_certificate)  # type: ignore[method-assign,assignment]
         aioice.ice.StunProtocol.datagram_received = _guarded_datagram_received  # type: ignore[method-assign]
         # Worst case ~ failures x (1.2 x interval + 0.5 s STUN timeout): about 9 s by default.
         aioice.ice.CONSENT_INTERVAL = consent_interval_s  # type: ignore[assignment]

@@ -125,6 +125,22 @@ async def test_lost_packets_are_resent_on_a_bundle_with_two_video_lines(
         await subscriber.close()
 
 
+async def test_peer_connections_share_one_certificate_and_still_connect() -> None:
+    publisher, subscriber, tracks, _ = await _connected_pair()
+    try:
+        assert await asyncio.wait_for(tracks[0].recv(), 10)
+        fingerprint = [
+            line
+            for pc in (publisher, subscriber)
+            for line in pc.localDescription.sdp.splitlines()
+            if line.startswith("a=fingerprint:sha-256")
+        ]
+        assert len(set(fingerprint)) == 1, "one certificate per process, not per connection"
+    finally:
+        await publisher.close()
+        await subscriber.close()
+
+
 def test_keyframe_detection() -> None:
     assert aiortc_hooks.vp8_is_keyframe(bytes([0x10, 0x02, 0x00, 0x9D]))
     assert not aiortc_hooks.vp8_is_keyframe(bytes([0x11, 0x02, 0x00]))
