@@ -26,7 +26,7 @@ class Journal:
         """Seconds since the recording's epoch."""
         return time.time() - self.epoch
 
-    def write(self, event: str, **fields: Any) -> None:
+    def write(self, event: str, /, **fields: Any) -> None:
         record = {"event": event, "t": round(self.now(), 3), **fields}
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()

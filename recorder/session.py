@@ -69,7 +69,8 @@ class TrackClock:
 class Subscriber(Protocol):
     """What a recording needs of a lesson member: LessonClient and LocalSession both are one."""
 
-    tracks: Mapping[Slot, Any]
+    @property
+    def tracks(self) -> Mapping[Slot, Any]: ...
 
     async def connect(self, publish: Mapping[Slot, Any] | None = None) -> Joined: ...
 

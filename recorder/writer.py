@@ -64,8 +64,9 @@ class RecordingWriter:
     def frame(self, track: str, data: bytes, t: float, keyframe: bool) -> None:
         self._queue.put(Frame(track, data, t, keyframe))
 
-    def event(self, name: str, **fields: Any) -> None:
-        self._queue.put(Event(name, fields))
+    def event(self, kind: str, /, **fields: Any) -> None:
+        # Positional-only: a field may itself be called "name" (the stage's classroom).
+        self._queue.put(Event(kind, fields))
 
     def end_period(self, track: str) -> None:
         """The track's source changed or stopped: the next frame opens a new segment."""

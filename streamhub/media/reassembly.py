@@ -76,7 +76,6 @@ class VideoFrameAssembler:
         self._stuck_since: float | None = None
         self._awaiting_key = True
         self._last_request = -1e9
-        self.frames_released = 0
         self.holes_skipped = 0
 
     def add(self, packet: Any) -> tuple[bool, FrameBatch | None]:
@@ -110,7 +109,6 @@ class VideoFrameAssembler:
             pli = self._ask_for_key(now, force=True)
         if not frames:
             return pli, None
-        self.frames_released += len(frames)
         return pli, FrameBatch(frames)
 
     def _release(self) -> tuple[list[tuple[bytes, int]], bool]:
