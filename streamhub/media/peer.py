@@ -53,7 +53,7 @@ def validate_offer(sdp: str, layout: list[Slot], video_mime: str) -> SessionDesc
             raise NegotiationError(f"{where}: profile must be {SECURE_PROFILE}")
         if m.dtls is None or not m.dtls.fingerprints:
             raise NegotiationError(f"{where}: DTLS fingerprint missing")
-        if not m.ice.usernameFragment or not m.ice.password:
+        if m.ice is None or not m.ice.usernameFragment or not m.ice.password:
             raise NegotiationError(f"{where}: ICE credentials missing")
         mid = m.rtp.muxId
         if not mid or mid in mids:
