@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiortc.mediastreams import MediaStreamTrack
+from websockets.exceptions import WebSocketException
 
 from classroom_agent.backoff import Backoff
 from classroom_agent.config import AgentConfig
@@ -183,7 +184,8 @@ class ClassroomAgent:
             except NoLiveLesson as exc:
                 logger.info("lesson %s is not live: %s", code, exc)
                 outcome = Outcome.ENDED
-            except (HubUnavailable, ClientError, OSError, TimeoutError) as exc:
+            except (HubUnavailable, ClientError, OSError, TimeoutError, WebSocketException) as exc:
+                # A proxy's 502 while the hub restarts, a socket closed mid-join: try again.
                 logger.warning("joining lesson %s failed: %r", code, exc)
                 outcome = Outcome.LOST
             if outcome is Outcome.LOST and not self._stopping.is_set():

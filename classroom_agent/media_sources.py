@@ -79,6 +79,9 @@ class CameraTrack(MediaStreamTrack):
         return frame
 
     def stop(self) -> None:
+        # Closing the peer connection stops its tracks, and the session stops them again.
+        if self.readyState == "ended":
+            return
         super().stop()
         self._pool.submit(self._capture.release)
         self._pool.shutdown(wait=False)
@@ -98,6 +101,7 @@ class MicrophoneTrack(MediaStreamTrack):
         self._queue: asyncio.Queue[np.ndarray] = asyncio.Queue(maxsize=50)
         self._buffer = np.zeros(0, np.int16)
         self._samples = 0
+        self._paused = False
         self._stream = sounddevice.InputStream(
             samplerate=AUDIO_RATE, channels=1, dtype="int16", blocksize=480,
             callback=self._captured,
@@ -110,7 +114,16 @@ class MicrophoneTrack(MediaStreamTrack):
             samples = self._echo.process_near(samples)
         self._owner.call_soon_threadsafe(self._put, samples)
 
+    def set_paused(self, paused: bool) -> None:
+        """Muted: drop what is captured, and start afresh when unmuted."""
+        self._paused = paused
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._buffer = np.zeros(0, np.int16)
+
     def _put(self, samples: np.ndarray) -> None:
+        if self._paused:
+            return
         if self._queue.full():
             self._queue.get_nowait()  # drop the oldest: stay live
         self._queue.put_nowait(samples)

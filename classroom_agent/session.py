@@ -191,13 +191,20 @@ class ClassroomSession:
         await (self.lower_hand() if self.hand_raised else self.raise_hand())
 
     async def set_muted(self, muted: bool) -> None:
-        """Stop (or start again) sending the microphone and tell the hub."""
-        if muted and self.microphone is not None:
+        """Stop (or start again) sending the microphone and tell the hub.
+
+        The track stays open while muted: aiortc's sender may be waiting in its ``recv`` when
+        it is unpublished, and a stopped capture device would never answer that read, so a
+        new track published later would never be read. A microphone drops what it captures
+        while muted; nothing said then is sent after."""
+        if muted and not self.muted and self.microphone is not None:
             self.client.publish(Slot.MICROPHONE, None)
-            self.microphone.stop()
-            self.microphone = None
+            _pause(self.microphone, True)
         elif not muted and self.microphone is None:
             self.microphone = self._make_microphone()
+            self.client.publish(Slot.MICROPHONE, self.microphone)
+        elif not muted and self.muted:
+            _pause(self.microphone, False)
             self.client.publish(Slot.MICROPHONE, self.microphone)
         self.muted = muted
         if not muted:
@@ -382,3 +389,9 @@ def _decode_samples(decoder: FrameDecoder, packet: Any) -> np.ndarray | None:
             data = data.reshape(-1, len(frame.layout.channels)).mean(axis=1)
         chunks.append(np.asarray(data, np.float64).reshape(-1))
     return np.concatenate(chunks).astype(np.int16)
+
+
+def _pause(track: MediaStreamTrack, paused: bool) -> None:
+    pause = getattr(track, "set_paused", None)
+    if pause is not None:
+        pause(paused)

@@ -18,13 +18,8 @@ router = APIRouter(prefix="/api/device", tags=["classroom PCs"])
 
 
 async def _upcoming(svc: ServicesDep, classroom_id: int) -> list[Lesson]:
-    page = await svc.catalog.list_lessons(200, 0, None, classroom_id)
-    horizon = utcnow() - timedelta(hours=12)
-    return [
-        x
-        for x in page.items
-        if x.status == "live" or (x.status == "scheduled" and x.scheduled_end >= horizon)
-    ]
+    # A scheduled lesson stays listed for 12 h past its planned end: it may start late.
+    return await svc.catalog.classroom_timetable(classroom_id, utcnow() - timedelta(hours=12))
 
 
 @router.get("/lessons")

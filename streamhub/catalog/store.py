@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, func, select
+from sqlalchemy import Connection, and_, event, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -240,6 +240,27 @@ class Catalog:
         if classroom_id is not None:
             query = query.join(lesson_invites).where(lesson_invites.c.classroom_id == classroom_id)
         return await self._page(query, limit, offset)
+
+    async def classroom_timetable(
+        self, classroom_id: int, ended_after: datetime, limit: int = 200
+    ) -> list[Lesson]:
+        """The classroom's live lessons and its scheduled ones ending after ``ended_after``,
+        soonest first (filtered in SQL: a classroom's past lessons grow without bound)."""
+        query = (
+            select(Lesson)
+            .join(lesson_invites)
+            .where(lesson_invites.c.classroom_id == classroom_id)
+            .where(
+                or_(
+                    Lesson.status == "live",
+                    and_(Lesson.status == "scheduled", Lesson.scheduled_end >= ended_after),
+                )
+            )
+            .order_by(Lesson.scheduled_start, Lesson.id)
+            .limit(limit)
+        )
+        async with self.session() as session:
+            return list((await session.scalars(query)).unique().all())
 
     async def update_lesson(self, lesson_id: int, changes: dict[str, Any]) -> Lesson:
         async with self.session() as session, session.begin():

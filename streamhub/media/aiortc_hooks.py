@@ -198,7 +198,9 @@ def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> N
 
 async def send_pli(receiver: RTCRtpReceiver) -> bool:
     """Ask the publisher behind ``receiver`` for a keyframe; False if no SSRC is known yet."""
-    sources = receiver.getSynchronizationSources()
+    # aiortc notes a retransmission's SSRC as a source too; a PLI names the media stream.
+    rtx = set(getattr(receiver, "_RTCRtpReceiver__rtx_ssrc", {}))
+    sources = [s for s in receiver.getSynchronizationSources() if s.source not in rtx]
     if not sources:
         return False
     latest = max(sources, key=lambda s: s.timestamp)

@@ -165,14 +165,15 @@ class OutTrack(MediaStreamTrack):
                 return
             self._waiting_keyframe = False
         if len(self._queue) >= self._max:
-            self.dropped += len(self._queue)
             if self.kind == "video":
+                self.dropped += len(self._queue)
                 self._queue.clear()
                 self._waiting_keyframe = not packet.is_keyframe
                 self.request_keyframe()
                 if self._waiting_keyframe:
                     return
             else:
+                self.dropped += 1
                 self._queue.popleft()
         pts = packet.pts or 0
         if self._rebase:

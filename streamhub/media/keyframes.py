@@ -26,12 +26,15 @@ class KeyframeRequester:
         self._pending: asyncio.Task[None] | None = None
         self._waiting = False  # the pending task has not sent yet
         self._again = False
+        self._closed = False
         self.requested = 0
         self.sent = 0
         self.coalesced = 0
         self._counted = (0, 0)
 
     def request(self) -> None:
+        if self._closed:
+            return
         self.requested += 1
         if self._pending is not None:
             self.coalesced += 1
@@ -72,11 +75,12 @@ class KeyframeRequester:
             logger.exception("keyframe request failed")
         finally:
             self._pending = None
-            if self._again:
+            if self._again and not self._closed:
                 self._again = False
                 self._schedule()
 
     async def close(self) -> None:
+        self._closed = True
         task, self._pending = self._pending, None
         if task is not None:
             task.cancel()

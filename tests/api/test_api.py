@@ -480,6 +480,22 @@ async def test_device_timetable_lists_live_first_and_drops_old_lessons(
     assert got.status_code == 200 and got.json()["lesson_id"] == live["id"]
 
 
+async def test_a_classroom_with_a_long_past_still_finds_its_live_lesson(
+    admin: AdminApi, anon: httpx.AsyncClient
+) -> None:
+    # A school year of daily lessons: more past lessons than any one page of the timetable.
+    _, (room,) = await school_and_room(admin)
+    for day in range(201):
+        await new_lesson(admin, [room], title=f"Day {day}", start_in=timedelta(days=-300 + day))
+    live = await new_lesson(admin, [room], title="Today", start_in=timedelta(hours=1))
+    await admin.post(f"/api/lessons/{live['id']}/start")
+    credential = (await issue(admin, room))["credential"]
+    response = await anon.get("/api/device/lessons", headers=bearer(credential))
+    assert [x["id"] for x in response.json()["lessons"]] == [live["id"]]
+    got = await exchange(anon, credential, None)
+    assert got.status_code == 200 and got.json()["lesson_id"] == live["id"]
+
+
 async def test_deleting_a_school_closes_its_classrooms_sessions(
     hub: InProcessHub, admin: AdminApi
 ) -> None:

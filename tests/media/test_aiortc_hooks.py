@@ -93,6 +93,9 @@ async def test_lost_packets_are_resent_on_a_bundle_with_two_video_lines(
     seen: dict[int, int] = {}
     lost: set[tuple[int, int]] = set()
 
+    asked = asyncio.Event()
+    pli_after_rtx: list[bool] = []
+
     async def lossy(self: RTCRtpReceiver, packet: RtpPacket, arrival_time_ms: int) -> None:
         if self is camera_receiver and packet.payload_type == camera_pt:
             seen[packet.ssrc] = seen.get(packet.ssrc, 0) + 1
@@ -101,6 +104,10 @@ async def test_lost_packets_are_resent_on_a_bundle_with_two_video_lines(
                 lost.add(key)
                 return
         await handle(self, packet, arrival_time_ms)
+        if self is camera_receiver and packet.payload_type != camera_pt and not pli_after_rtx:
+            # Right after a retransmission, the newest source aiortc saw is the RTX SSRC:
+            # a keyframe request must still name the camera's own stream.
+            pli_after_rtx.append(await aiortc_hooks.send_pli(self))
 
     monkeypatch.setattr(RTCRtpReceiver, "_handle_rtp_packet", lossy)
     try:
@@ -110,6 +117,7 @@ async def test_lost_packets_are_resent_on_a_bundle_with_two_video_lines(
         await publisher.setRemoteDescription(subscriber.localDescription)
         first = subscriber.getTransceivers()[0]
         camera_receiver = first.receiver
+        aiortc_hooks.on_keyframe_request(publisher.getTransceivers()[0].sender, asked.set)
         camera_pt = next(c.payloadType for c in first._codecs if c.mimeType == "video/VP8")
         track = tracks[0]
         decoder = FrameDecoder("VP8")
@@ -120,6 +128,8 @@ async def test_lost_packets_are_resent_on_a_bundle_with_two_video_lines(
         assert len(lost) >= 10, "the camera lost packets"
         # Each loss was repaired: no frame is missing between the first and the last.
         assert counters == list(range(counters[0], counters[0] + len(counters)))
+        assert pli_after_rtx == [True]
+        await asyncio.wait_for(asked.wait(), 5)
     finally:
         await publisher.close()
         await subscriber.close()
