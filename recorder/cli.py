@@ -36,6 +36,10 @@ async def _record(args: argparse.Namespace) -> int:
     except Exception as exc:
         print(f"recorder: {exc}", file=sys.stderr)
         return 1
+    finally:
+        # Finalizing blocks this thread: SIGTERM must stop the process, as by default.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
     if session.lesson_ended and not args.no_finalize:
         return _finalize(args.dir, args.thumbnail_every)
     return 0

@@ -51,6 +51,7 @@ class RecorderService:
         self.root = settings.effective_recordings_dir
         self.active: dict[int, Active] = {}
         self.progress: dict[int, float] = {}
+        self._starting: dict[int, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------ lifecycle
@@ -96,6 +97,19 @@ class RecorderService:
     async def lesson_started(self, info: LessonInfo) -> None:
         if not self.settings.recorder.enabled or info.id in self.active:
             return
+        if info.id in self._starting:
+            return
+        # A lesson may end while this awaits the disk and the catalog: lesson_ended waits
+        # for the set-up, so the recording it made is ended and finalized, not left behind.
+        starting = asyncio.get_running_loop().create_future()
+        self._starting[info.id] = starting
+        try:
+            await self._start_recording(info)
+        finally:
+            del self._starting[info.id]
+            starting.set_result(None)
+
+    async def _start_recording(self, info: LessonInfo) -> None:
         floor = self.settings.recorder.disk_floor_mb
         free = await asyncio.get_running_loop().run_in_executor(None, self.free_mb)
         if free < floor:
@@ -150,6 +164,9 @@ class RecorderService:
         self._announce(lesson_id, True)
 
     async def lesson_ended(self, info: LessonInfo) -> None:
+        starting = self._starting.get(info.id)
+        if starting is not None:
+            await starting
         active = self.active.pop(info.id, None)
         if active is None:
             return

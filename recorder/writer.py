@@ -3,6 +3,7 @@ I/O stays off the event loop and in one place."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -62,11 +63,13 @@ class RecordingWriter:
         return self.journal.now()
 
     def frame(self, track: str, data: bytes, t: float, keyframe: bool) -> None:
-        self._queue.put(Frame(track, data, t, keyframe))
+        if self.failed is None:  # a dead writer thread must not let the queue grow
+            self._queue.put(Frame(track, data, t, keyframe))
 
     def event(self, kind: str, /, **fields: Any) -> None:
         # Positional-only: a field may itself be called "name" (the stage's classroom).
-        self._queue.put(Event(kind, fields))
+        if self.failed is None:
+            self._queue.put(Event(kind, fields))
 
     def end_period(self, track: str) -> None:
         """The track's source changed or stopped: the next frame opens a new segment."""
@@ -96,10 +99,14 @@ class RecordingWriter:
             self.failed = exc
             logger.exception("recording writer failed", extra={"path": str(self.directory)})
         finally:
+            # On a failing disk each step may fail too: close whatever still can be.
             for track in list(self._segments):
-                self._close_segment(track)
-            self.journal.write("stop")
-            self.journal.close()
+                with contextlib.suppress(Exception):
+                    self._close_segment(track)
+            with contextlib.suppress(Exception):
+                self.journal.write("stop")
+            with contextlib.suppress(Exception):
+                self.journal.close()
 
     def _write(self, frame: Frame) -> None:
         kind = TRACKS[frame.track]

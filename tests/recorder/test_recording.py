@@ -9,12 +9,14 @@ from pathlib import Path
 
 import av
 import httpx
+import pytest
 
 from streamhub.client import LessonClient
 from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack, read_counter
 from streamhub.protocol import Slot
 from tests.recorder.conftest import wait_recording
 from tests.support.hub import AdminApi, InProcessHub
+from tests.support.wait import eventually
 
 LESSON_S = 8.0
 
@@ -193,3 +195,27 @@ async def test_h264_lesson_is_remuxed_without_transcoding(tmp_path: Path) -> Non
         assert stream.codec_context.name == "h264"
         frames = sum(1 for _ in container.decode(stream))
     assert frames >= 4 * 30 * 0.9
+
+
+async def test_a_lesson_ended_as_it_starts_leaves_no_recording_behind(
+    hub: InProcessHub, admin: AdminApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = hub.app.state.recorder
+    free_mb = recorder.free_mb
+
+    def slow_disk() -> float:
+        time.sleep(0.5)  # a busy disk: the end arrives while the recorder sets up
+        return free_mb()
+
+    monkeypatch.setattr(recorder, "free_mb", slow_disk)
+    lesson = await admin.lesson(classrooms=0, start=False)
+    await admin.post(f"/api/lessons/{lesson.lesson_id}/start")
+    await admin.post(f"/api/lessons/{lesson.lesson_id}/end")
+
+    async def settled() -> bool:
+        page = (await admin.http.get("/api/recordings")).json()
+        states = [r["state"] for r in page["items"] if r["lesson_id"] == lesson.lesson_id]
+        return not recorder.active and all(s in ("ready", "failed") for s in states)
+
+    await asyncio.sleep(1.5)  # the set-up is over: what it made is what must settle
+    assert await eventually(settled, timeout=30), "a recording is left 'recording'"
