@@ -4,6 +4,7 @@ it when the lesson ends, and on start-up resumes live lessons and finalizes what
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import shutil
 import time
@@ -133,17 +134,19 @@ class RecorderService:
         active.task = self._spawn(self._record(info, active), f"record-{info.id}")
 
     async def _record(self, info: LessonInfo, active: Active) -> None:
-        token = self.tokens.issue(
-            sub=f"recorder-{info.id}",
-            role=Role.RECORDER,
-            lesson=info.id,
-            name="Recorder",
-            can_subscribe=True,
-            hidden=True,
-        )
         while True:
+            # A fresh token per attempt: a lesson may outlast the token lifetime.
+            token = self.tokens.issue(
+                sub=f"recorder-{info.id}",
+                role=Role.RECORDER,
+                lesson=info.id,
+                name="Recorder",
+                can_subscribe=True,
+                hidden=True,
+            )
             session = RecordingSession(
-                lambda: LocalSession(self.lessons, self.settings, token), active.directory
+                functools.partial(LocalSession, self.lessons, self.settings, token),
+                active.directory,
             )
             active.sessions.append(session)
             watcher = asyncio.create_task(self._when_connected(info.id, session))
@@ -206,8 +209,13 @@ class RecorderService:
                     progress=report,
                 ),
             )
-        except (FinalizeError, OSError) as exc:
-            logger.warning("recording %s failed: %s", recording_id, exc)
+        except Exception as exc:
+            # Whatever went wrong (a codec error, a bug), the recording must not stay
+            # "finalizing" and be retried at every start-up: it is marked failed, with why.
+            if isinstance(exc, FinalizeError | OSError):
+                logger.warning("recording %s failed: %s", recording_id, exc)
+            else:
+                logger.exception("recording %s failed", recording_id)
             await self.catalog.update_recording(
                 recording_id, state="failed", failure_reason=str(exc)[:500]
             )
