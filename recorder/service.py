@@ -96,9 +96,11 @@ class RecorderService:
             room.broadcast(RecordingChanged(recording=recording, reason=reason))
 
     async def lesson_started(self, info: LessonInfo) -> None:
-        if not self.settings.recorder.enabled or info.id in self.active:
-            return
-        if info.id in self._starting:
+        if (
+            not self.settings.recorder.enabled
+            or info.id in self.active
+            or info.id in self._starting
+        ):
             return
         # A lesson may end while this awaits the disk and the catalog: lesson_ended waits
         # for the set-up, so the recording it made is ended and finalized, not left behind.

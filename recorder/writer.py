@@ -63,17 +63,19 @@ class RecordingWriter:
         return self.journal.now()
 
     def frame(self, track: str, data: bytes, t: float, keyframe: bool) -> None:
-        if self.failed is None:  # a dead writer thread must not let the queue grow
-            self._queue.put(Frame(track, data, t, keyframe))
+        self._put(Frame(track, data, t, keyframe))
 
     def event(self, kind: str, /, **fields: Any) -> None:
         # Positional-only: a field may itself be called "name" (the stage's classroom).
-        if self.failed is None:
-            self._queue.put(Event(kind, fields))
+        self._put(Event(kind, fields))
 
     def end_period(self, track: str) -> None:
         """The track's source changed or stopped: the next frame opens a new segment."""
-        self._queue.put(EndPeriod(track))
+        self._put(EndPeriod(track))
+
+    def _put(self, item: Frame | Event | EndPeriod) -> None:
+        if self.failed is None:  # a dead writer thread must not let the queue grow
+            self._queue.put(item)
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush and close every file (blocking: call from an executor)."""

@@ -37,4 +37,4 @@ def starts_keyframe(data: bytes) -> bool:
     """
     if data[:3] == b"\x00\x00\x01" or data[:4] == b"\x00\x00\x00\x01":
         return h264_is_keyframe(data)
-    return len(data) >= 6 and (data[0] & 0x01) == 0 and data[3:6] == VP8_KEY_START
+    return vp8_is_keyframe(data) and data[3:6] == VP8_KEY_START

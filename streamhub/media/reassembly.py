@@ -185,7 +185,7 @@ class AudioReorderBuffer:
         self._held[seq] = packet
         if len(self._held) <= self.depth:
             return False, None
-        oldest = min(self._held, key=lambda s: (s - seq + _SEQ // 2) % _SEQ)
+        oldest = min(self._held, key=lambda s: _ahead(s, seq - _SEQ // 2))
         out = self._held.pop(oldest)
         self._released = oldest
         return False, JitterFrame(out._data, out.timestamp)
