@@ -124,15 +124,20 @@ def tail(path: Path, chars: int = 1500) -> str:
         return ""
 
 
+def hub_env(codec: str, in_process_recorder: bool) -> dict[str, str]:
+    """The benched hub: the lesson's video codec, its own recorder on or off, no join limit."""
+    return {
+        "STREAMHUB_RECORDER__ENABLED": "true" if in_process_recorder else "false",
+        "STREAMHUB_SIGNALING__JOINS_PER_MINUTE": "100000",
+        "STREAMHUB_MEDIA__VIDEO_CODECS": json.dumps([codec]),
+    }
+
+
 async def record_lesson(
     codec: str, seconds: float, work: Path, profile: bool = False
 ) -> dict[str, Any]:
     """Record one synthetic lesson; return the live figures and the recording folder."""
-    env = {
-        "STREAMHUB_RECORDER__ENABLED": "false",
-        "STREAMHUB_SIGNALING__JOINS_PER_MINUTE": "100000",
-        "STREAMHUB_MEDIA__VIDEO_CODECS": json.dumps([codec]),
-    }
+    env = hub_env(codec, in_process_recorder=False)
     rec_dir = work / f"recording-{codec.lower()}"
     recorder: subprocess.Popen[bytes] | None = None
     lecturer: LessonClient | None = None
@@ -234,11 +239,7 @@ async def hub_cpu_while_teaching(
 ) -> dict[str, Any]:
     """Hub CPU per lesson second while a lecturer teaches, with the in-process recorder on or
     off: the difference is what recording costs the hub."""
-    env = {
-        "STREAMHUB_RECORDER__ENABLED": "true" if recording else "false",
-        "STREAMHUB_SIGNALING__JOINS_PER_MINUTE": "100000",
-        "STREAMHUB_MEDIA__VIDEO_CODECS": json.dumps([codec]),
-    }
+    env = hub_env(codec, in_process_recorder=recording)
     data_dir = work / f"hub-inproc-{codec.lower()}-{'on' if recording else 'off'}-{run}"
     lecturer: LessonClient | None = None
     with running_hub(data_dir, env) as hub:

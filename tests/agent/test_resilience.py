@@ -12,19 +12,10 @@ from classroom_agent.agent import ClassroomAgent
 from classroom_agent.config import AgentConfig, save_config
 from classroom_agent.errors import CredentialRevoked
 from streamhub.client import LessonClient
-from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack
-from streamhub.protocol import Slot
 from tests.agent.conftest import ROOT, agent_command, agent_env, fast_options, revoke
 from tests.support.hub import AdminApi, HubProcess, InProcessHub
+from tests.support.lecturer import lecturer_teaching
 from tests.support.wait import eventually
-
-
-async def lecturer_on(url: str, token: str) -> LessonClient:
-    lecturer = LessonClient(url, token)
-    await lecturer.connect(
-        {Slot.CAMERA: PatternVideoTrack(160, 120), Slot.MICROPHONE: ToneAudioTrack()}
-    )
-    return lecturer
 
 
 async def test_agent_receives_again_within_15s_of_a_killed_hub_coming_back(
@@ -38,7 +29,7 @@ async def test_agent_receives_again_within_15s_of_a_killed_hub_coming_back(
     task: asyncio.Task[None] | None = None
     try:
         lesson = await admin.lesson(classrooms=1)
-        lecturer = await lecturer_on(hub.url, lesson.lecturer_token)
+        lecturer = await lecturer_teaching(hub.url, lesson.lecturer_token, 160, 120)
         agent = ClassroomAgent(AgentConfig(hub.url, lesson.credentials[0]), fast_options())
         task = asyncio.create_task(agent.run_schedule())
         await eventually(lambda: agent.meter.packets["video"] > 30, timeout=20)
@@ -49,7 +40,7 @@ async def test_agent_receives_again_within_15s_of_a_killed_hub_coming_back(
 
         await asyncio.to_thread(hub.start)
         up = time.monotonic()
-        lecturer = await lecturer_on(hub.url, lesson.lecturer_token)
+        lecturer = await lecturer_teaching(hub.url, lesson.lecturer_token, 160, 120)
         before = agent.meter.packets["video"]
         await eventually(lambda: agent.meter.packets["video"] > before + 30, timeout=15)
         assert time.monotonic() - up < 15
@@ -88,7 +79,7 @@ async def test_revocation_during_a_lesson_stops_without_a_retry_loop(
     hub: InProcessHub, admin: AdminApi
 ) -> None:
     lesson = await admin.lesson(classrooms=1)
-    lecturer = await lecturer_on(hub.url, lesson.lecturer_token)
+    lecturer = await lecturer_teaching(hub.url, lesson.lecturer_token, 160, 120)
     agent = ClassroomAgent(AgentConfig(hub.url, lesson.credentials[0]), fast_options())
     task = asyncio.create_task(agent.run_schedule())
     try:

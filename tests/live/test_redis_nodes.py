@@ -16,10 +16,11 @@ from classroom_agent.agent import ClassroomAgent
 from classroom_agent.config import AgentConfig
 from streamhub.client import LessonClient
 from streamhub.client.decode import FrameDecoder
-from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack
+from streamhub.client.synthetic import ToneAudioTrack
 from streamhub.protocol import Slot
 from tests.agent.conftest import fast_options
 from tests.support.hub import AdminApi, HubProcess
+from tests.support.lecturer import lecturer_teaching
 from tests.support.redis_server import RedisServer
 from tests.support.wait import eventually
 
@@ -52,14 +53,6 @@ async def cluster(tmp_path: Path) -> AsyncIterator[tuple[RedisServer, HubProcess
         await asyncio.to_thread(server.stop)
 
 
-async def lecturer_on(url: str, token: str) -> LessonClient:
-    lecturer = LessonClient(url, token)
-    await lecturer.connect(
-        {Slot.CAMERA: PatternVideoTrack(160, 120), Slot.MICROPHONE: ToneAudioTrack()}
-    )
-    return lecturer
-
-
 async def test_a_classroom_connecting_through_the_other_node_gets_the_lessons_media(
     cluster: tuple[RedisServer, HubProcess, HubProcess],
 ) -> None:
@@ -68,7 +61,7 @@ async def test_a_classroom_connecting_through_the_other_node_gets_the_lessons_me
     lecturer = classroom = None
     try:
         lesson = await admin.lesson(classrooms=1)  # started on node a: a holds its media
-        lecturer = await lecturer_on(a.url, lesson.lecturer_token)
+        lecturer = await lecturer_teaching(a.url, lesson.lecturer_token, 160, 120)
         assert lecturer.url.startswith(f"ws://127.0.0.1:{a.port}")
         classroom = LessonClient(b.url, await admin.device_token(lesson.credentials[0]))
         await classroom.connect({Slot.MICROPHONE: ToneAudioTrack()})
@@ -106,7 +99,7 @@ async def test_a_dead_nodes_lesson_moves_and_the_agent_rejoins_by_itself(
     agent = task = None
     try:
         lesson = await AdminApi(a.url).lesson(classrooms=1)
-        lecturer = await lecturer_on(a.url, lesson.lecturer_token)
+        lecturer = await lecturer_teaching(a.url, lesson.lecturer_token, 160, 120)
         # The agent knows node b only (as it would know a load balancer's address).
         agent = ClassroomAgent(AgentConfig(b.url, lesson.credentials[0]), fast_options())
         task = asyncio.create_task(agent.run_schedule())
@@ -119,7 +112,7 @@ async def test_a_dead_nodes_lesson_moves_and_the_agent_rejoins_by_itself(
         lecturer = None
         for _ in range(100):
             try:
-                lecturer = await lecturer_on(b.url, lesson.lecturer_token)
+                lecturer = await lecturer_teaching(b.url, lesson.lecturer_token, 160, 120)
                 break
             except Exception:
                 await asyncio.sleep(0.5)
@@ -147,7 +140,7 @@ async def test_redis_restart_nodes_reregister_and_no_lesson_is_lost(
     lecturer = classroom = None
     try:
         lesson = await admin.lesson(classrooms=1)
-        lecturer = await lecturer_on(a.url, lesson.lecturer_token)
+        lecturer = await lecturer_teaching(a.url, lesson.lecturer_token, 160, 120)
         classroom = LessonClient(a.url, await admin.device_token(lesson.credentials[0]))
         await classroom.connect({})
         await asyncio.wait_for(classroom.tracks[Slot.LECTURER_VIDEO].recv(), 5)

@@ -10,6 +10,7 @@ from streamhub.client import LessonClient
 from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack
 from streamhub.protocol import ParticipantLeft, Slot
 from tests.support.hub import AdminApi, InProcessHub
+from tests.support.lecturer import lecturer_teaching
 from tests.support.wait import eventually
 
 
@@ -26,10 +27,7 @@ async def test_fifty_join_leave_cycles_return_to_baseline(
     hub: InProcessHub, admin: AdminApi
 ) -> None:
     lesson = await admin.lesson(classrooms=1)
-    lecturer = LessonClient(hub.url, lesson.lecturer_token)
-    await lecturer.connect(
-        {Slot.CAMERA: PatternVideoTrack(160, 120), Slot.MICROPHONE: ToneAudioTrack()}
-    )
+    lecturer = await lecturer_teaching(hub.url, lesson.lecturer_token, 160, 120)
     try:
         token = await admin.device_token(lesson.credentials[0])
         room = hub.services.lessons.rooms[lesson.lesson_id]

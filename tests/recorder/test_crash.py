@@ -6,10 +6,8 @@ from pathlib import Path
 
 import av
 
-from streamhub.client import LessonClient
-from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack
-from streamhub.protocol import Slot
 from tests.support.hub import AdminApi, InProcessHub
+from tests.support.lecturer import lecturer_teaching
 from tests.support.recorder_cli import finalize_folder, record_then_kill
 
 MAX_LOST_S = 5.0
@@ -21,10 +19,7 @@ async def test_sigkilled_recorder_leaves_an_archive_up_to_the_kill(tmp_path: Pat
         lecturer = None
         try:
             lesson = await admin.lesson(classrooms=1)
-            lecturer = LessonClient(hub.url, lesson.lecturer_token)
-            await lecturer.connect(
-                {Slot.CAMERA: PatternVideoTrack(320, 240), Slot.MICROPHONE: ToneAudioTrack()}
-            )
+            lecturer = await lecturer_teaching(hub.url, lesson.lecturer_token)
             token = (await admin.post(f"/api/lessons/{lesson.lesson_id}/recorder-token"))["token"]
             folder = tmp_path / "rec"
             recorded = await record_then_kill(hub.url, token, folder, hold=8)

@@ -13,6 +13,7 @@ from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack
 from streamhub.protocol import HandRaised, RaiseHand, ScreenShare, Slot, StageOff, StageOn
 from tests.recorder.conftest import wait_recording
 from tests.support.hub import AdminApi, InProcessHub
+from tests.support.lecturer import lecturer_teaching
 
 PERIOD_S = 3.0
 
@@ -28,10 +29,7 @@ async def test_stage_and_screen_share_are_recorded_as_periods(
     hub: InProcessHub, admin: AdminApi
 ) -> None:
     lesson = await admin.lesson(classrooms=1)
-    lecturer = LessonClient(hub.url, lesson.lecturer_token)
-    await lecturer.connect(
-        {Slot.CAMERA: PatternVideoTrack(320, 240), Slot.MICROPHONE: ToneAudioTrack()}
-    )
+    lecturer = await lecturer_teaching(hub.url, lesson.lecturer_token)
     classroom = LessonClient(
         hub.url, await admin.device_token(lesson.credentials[0]), name="Room 7"
     )

@@ -16,6 +16,7 @@ from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack, read_c
 from streamhub.protocol import Slot
 from tests.recorder.conftest import wait_recording
 from tests.support.hub import AdminApi, InProcessHub
+from tests.support.lecturer import lecturer_teaching
 from tests.support.wait import eventually
 
 LESSON_S = 8.0
@@ -79,10 +80,7 @@ async def test_replay_api_serves_ranges_and_refuses_paths_and_classrooms(
     hub: InProcessHub, admin: AdminApi
 ) -> None:
     lesson = await admin.lesson(classrooms=1)
-    lecturer = LessonClient(hub.url, lesson.lecturer_token)
-    await lecturer.connect(
-        {Slot.CAMERA: PatternVideoTrack(320, 240), Slot.MICROPHONE: ToneAudioTrack()}
-    )
+    lecturer = await lecturer_teaching(hub.url, lesson.lecturer_token)
     classroom_token = await admin.device_token(lesson.credentials[0])
     await asyncio.sleep(5)
     await admin.post(f"/api/lessons/{lesson.lesson_id}/end")

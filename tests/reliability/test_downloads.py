@@ -19,11 +19,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from streamhub.client import LessonClient
-from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack
-from streamhub.protocol import Slot
 from tests.recorder.conftest import wait_recording
 from tests.support.hub import ADMIN_KEY, AdminApi, InProcessHub
+from tests.support.lecturer import lecturer_teaching
 
 SHARED = pytest.mark.asyncio(loop_scope="module")
 LESSON_S = 4.0
@@ -69,10 +67,7 @@ async def recorded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Re
         admin = AdminApi(hub.url)
         try:
             lesson = await admin.lesson(classrooms=1)
-            lecturer = LessonClient(hub.url, lesson.lecturer_token)
-            await lecturer.connect(
-                {Slot.CAMERA: PatternVideoTrack(320, 240), Slot.MICROPHONE: ToneAudioTrack()}
-            )
+            lecturer = await lecturer_teaching(hub.url, lesson.lecturer_token)
             await asyncio.sleep(LESSON_S)
             await admin.post(f"/api/lessons/{lesson.lesson_id}/end")
             await lecturer.close()

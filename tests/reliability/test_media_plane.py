@@ -9,9 +9,10 @@ import socket
 
 from streamhub.client import LessonClient
 from streamhub.client.decode import FrameDecoder
-from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack, read_counter
+from streamhub.client.synthetic import PatternVideoTrack, read_counter
 from streamhub.protocol import Slot
 from tests.support.hub import AdminApi, InProcessHub
+from tests.support.lecturer import lecturer_teaching
 
 
 def hub_ports(client: LessonClient) -> set[int]:
@@ -52,10 +53,7 @@ async def test_crafted_datagrams_lose_no_session_and_frames_keep_flowing(
     hub: InProcessHub, admin: AdminApi
 ) -> None:
     lesson = await admin.lesson(classrooms=1)
-    lecturer = LessonClient(hub.url, lesson.lecturer_token)
-    await lecturer.connect(
-        {Slot.CAMERA: PatternVideoTrack(320, 240), Slot.MICROPHONE: ToneAudioTrack()}
-    )
+    lecturer = await lecturer_teaching(hub.url, lesson.lecturer_token)
     classroom = LessonClient(hub.url, await admin.device_token(lesson.credentials[0]))
     await classroom.connect({Slot.CAMERA: PatternVideoTrack(160, 120)})
     decoder = FrameDecoder("VP8")

@@ -13,10 +13,8 @@ from pathlib import Path
 
 import av
 
-from streamhub.client import LessonClient
-from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack
-from streamhub.protocol import Slot
 from tests.support.hub import AdminApi, InProcessHub
+from tests.support.lecturer import lecturer_teaching
 from tests.support.recorder_cli import finalize_folder, record_then_kill
 
 TRIALS = 20
@@ -95,10 +93,7 @@ async def test_recorder_sigkilled_at_random_moments_loses_at_most_seconds(tmp_pa
         lecturer = None
         try:
             lesson = await admin.lesson(classrooms=1)
-            lecturer = LessonClient(hub.url, lesson.lecturer_token)
-            await lecturer.connect(
-                {Slot.CAMERA: PatternVideoTrack(320, 240), Slot.MICROPHONE: ToneAudioTrack()}
-            )
+            lecturer = await lecturer_teaching(hub.url, lesson.lecturer_token)
             path = f"/api/lessons/{lesson.lesson_id}/recorder-token"
             started = time.monotonic()
             for index in range(TRIALS):

@@ -8,10 +8,10 @@ from pathlib import Path
 import httpx
 
 from streamhub.client import ClientError, LessonClient
-from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack
 from streamhub.protocol import Slot
 from tests.recorder.conftest import wait_recording
 from tests.support.hub import ADMIN_KEY, JWT_SECRET, AdminApi, HubProcess
+from tests.support.lecturer import lecturer_teaching
 
 
 async def test_tokens_and_credentials_never_appear_in_the_log(tmp_path: Path) -> None:
@@ -25,10 +25,7 @@ async def test_tokens_and_credentials_never_appear_in_the_log(tmp_path: Path) ->
     try:
         lesson = await admin.lesson(classrooms=2)
         secrets += [lesson.lecturer_token, *lesson.credentials]
-        lecturer = LessonClient(hub.url, lesson.lecturer_token)
-        await lecturer.connect(
-            {Slot.CAMERA: PatternVideoTrack(160, 120), Slot.MICROPHONE: ToneAudioTrack()}
-        )
+        lecturer = await lecturer_teaching(hub.url, lesson.lecturer_token, 160, 120)
         token = await admin.device_token(lesson.credentials[0])
         secrets.append(token)
         classroom = LessonClient(hub.url, token)

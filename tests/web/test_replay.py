@@ -7,11 +7,9 @@ import asyncio
 import pytest
 from playwright.async_api import expect
 
-from streamhub.client import LessonClient
-from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack
-from streamhub.protocol import Slot
 from tests.recorder.conftest import recording_hub, wait_recording  # noqa: F401
 from tests.support.hub import ADMIN_KEY, AdminApi, InProcessHub
+from tests.support.lecturer import lecturer_teaching
 from tests.web.fixtures_admin import BrowserPage, staff_page_fixture  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -21,10 +19,7 @@ async def test_recorded_lesson_plays_and_seeks_in_the_library(
     hub: InProcessHub, admin: AdminApi, staff_page: BrowserPage
 ) -> None:
     lesson = await admin.lesson(classrooms=1, title="Recorded fractions")
-    lecturer = LessonClient(hub.url, lesson.lecturer_token)
-    await lecturer.connect(
-        {Slot.CAMERA: PatternVideoTrack(320, 240), Slot.MICROPHONE: ToneAudioTrack()}
-    )
+    lecturer = await lecturer_teaching(hub.url, lesson.lecturer_token)
     await asyncio.sleep(8)
     await admin.post(f"/api/lessons/{lesson.lesson_id}/end")
     await lecturer.close()
