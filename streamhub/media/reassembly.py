@@ -139,12 +139,17 @@ class VideoFrameAssembler:
                 frames.append((data, parts[0].timestamp))
 
     def _skip_to_keyframe(self) -> list[tuple[bytes, int]]:
-        """Drop the frames a hole broke; resume at the first key frame held, if any."""
+        """Drop the frames a hole broke; resume at the first key frame held after the broken
+        head, if any. The head frame is the one the hole is in (``_release`` has already
+        handed on every whole frame before it), so even when it is itself a key frame it is
+        skipped: resuming there would wait for the same hole again, forever."""
         self.holes_skipped += 1
         self._stuck_since = None
         assert self._next is not None
         base = self._next
         for seq in sorted(self._held, key=lambda s: _ahead(s, base)):
+            if seq == base:
+                continue
             if starts_keyframe(getattr(self._held[seq], "_data", b"")):
                 for old in [s for s in self._held if _ahead(s, base) < _ahead(seq, base)]:
                     del self._held[old]

@@ -176,3 +176,23 @@ def test_a_lost_packet_is_asked_for_again_until_it_comes_or_the_tries_run_out() 
     clock.now += reassembly.NACK_REPEAT_S
     arrive(21)
     assert sent[-1] == [10, 11, 12, 13, 14, 16, 17, 18, 19]
+
+
+def test_a_key_frame_that_lost_a_packet_is_skipped_not_waited_for_again() -> None:
+    # A lossy link breaks a key frame; then video pauses (the classroom went audio-only) and
+    # resumes with a fresh key frame. The broken key frame heads the buffer: resuming "at the
+    # first key frame held" used to pick it again on every skip, so nothing was released ever
+    # after, until the agent rejoined.
+    clock = Clock()
+    buffer = VideoFrameAssembler(clock=clock)
+    packets = stream([(True, 2), (False, 1), (True, 3), (False, 1), (True, 2), (False, 1)])
+    released, _ = feed(buffer, packets[:3])
+    assert released == [0, 1]
+    broken_key = packets[3:6]
+    feed(buffer, [broken_key[0], broken_key[2], packets[6]])  # its middle packet is lost
+    clock.now += 11.0  # the pause
+    fresh = packets[7:]
+    released, _ = feed(buffer, fresh)
+    assert released == [4, 5]
+    clock.now += 1.0
+    assert buffer.add(broken_key[1]) == (False, None)  # too late: given up on
