@@ -16,6 +16,7 @@ from streamhub.auth.secrets import load_secrets
 from streamhub.auth.tokens import TokenIssuer
 from streamhub.catalog.store import Catalog
 from streamhub.config import Settings
+from streamhub.https import install_https_redirect
 from streamhub.lesson.registry import LessonRegistry
 from streamhub.live import open_live_state
 from streamhub.metrics import HubMetrics
@@ -66,6 +67,7 @@ def create_app(
         docs_url="/docs",
     )
     install_problem_handlers(app)
+    install_https_redirect(app, settings)
     app.include_router(build_router())
     app.include_router(build_signaling_router())
     mount_web(app, Path(__file__).resolve().parent.parent / "web")
