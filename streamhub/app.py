@@ -19,6 +19,7 @@ from streamhub.config import Settings
 from streamhub.https import install_https_redirect
 from streamhub.lesson.registry import LessonRegistry
 from streamhub.live import open_live_state
+from streamhub.media.probe import IceProbes
 from streamhub.metrics import HubMetrics
 from streamhub.services import Services
 from streamhub.signaling.route import build_signaling_router
@@ -49,12 +50,14 @@ def create_app(
         recorder = RecorderService(settings, catalog, tokens, lessons)
         app.state.recorder = recorder
         await recorder.start()
+        app.state.ice_probes = IceProbes(settings.ice)
         if on_ready is not None:
             await on_ready(services)
         logger.info("hub ready at %s", settings.effective_public_url)
         try:
             yield
         finally:
+            await app.state.ice_probes.close()
             await recorder.close()
             await lessons.close()
             await catalog.close()
