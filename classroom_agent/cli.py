@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -124,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
 def _doctor(config: AgentConfig, args: argparse.Namespace) -> int:
     from classroom_agent.doctor import Doctor, DoctorOptions, language
 
+    # Every problem is a line of the report; library warnings would only repeat them.
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     options = DoctorOptions(
         lang=language(args.lang),
         video_source=args.video_source,

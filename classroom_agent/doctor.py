@@ -308,7 +308,7 @@ class Doctor:
 
     def format(self, line: Line) -> str:
         labels = LABELS[self.lang]
-        status = _pad(labels[line.status], 4)
+        status = _pad(labels[line.status], 4, center=True)
         return f"[{status}] {_pad(labels.get(line.check, line.check), 12)} {line.detail}"
 
     # ------------------------------------------------------------ the run
@@ -735,10 +735,11 @@ def _screen() -> tuple[str, str, dict[str, Any]]:
     return OK, "screen_ok", {"name": name}
 
 
-def _pad(text: str, width: int) -> str:
-    """Left-align in a terminal, where each CJK character takes two columns."""
-    used = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-    return text + " " * max(width - used, 0)
+def _pad(text: str, width: int, center: bool = False) -> str:
+    """Align in a terminal, where each CJK character takes two columns."""
+    room = max(width - sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text), 0)
+    left = room // 2 if center else 0
+    return " " * left + text + " " * (room - left)
 
 
 def _issuer(response: httpx.Response) -> str:

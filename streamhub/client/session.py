@@ -165,8 +165,7 @@ class LessonClient:
                 return joined  # nothing to fall back to: connecting is the caller's business
             if await self._wait_connected(self.ice_timeout_s):
                 _preferred_plans[self.url] = plan.turn_url
-                if attempt:
-                    logger.info("media connected through %s", plan.label)
+                logger.info("media connected through %s", plan.label)
                 return joined
             logger.warning("media did not connect through %s; trying the next way", plan.label)
             _preferred_plans.pop(self.url, None)
