@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Debian packages the tests need: a browser, a Redis server, ffmpeg's tools, PortAudio, iproute2 for netem.
-TEST_DEBS := chromium redis-server ffmpeg libportaudio2 iproute2
+# coturn (TURN), nftables (a school firewall) and libnss3-tools (certutil: Chromium trusts a test CA) for tests/net.
+TEST_DEBS := chromium redis-server ffmpeg libportaudio2 iproute2 coturn nftables libnss3-tools
 
 .PHONY: run test venv install install-test system-deps check lint bench clean
 
