@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextvars
 import ipaddress
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,42 @@ from pydantic_settings.exceptions import SettingsError
 
 from streamhub.errors import ConfigError
 
+_TURN_URL = re.compile(
+    r"^(?P<scheme>turns?):(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:(?P<port>\d{1,5}))?"
+    r"(\?transport=(?P<transport>udp|tcp))?$"
+)
+
 
 class TurnServer(BaseModel):
-    urls: list[str]
+    urls: list[str] = Field(min_length=1)
     username: str = ""
     credential: SecretStr = SecretStr("")
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            match = _TURN_URL.match(url)
+            if match is None:
+                raise ValueError(
+                    f"{url!r} is not a TURN URL (turn:HOST:PORT?transport=udp|tcp or "
+                    "turns:HOST:443?transport=tcp)"
+                )
+            if match["scheme"] == "turns" and match["transport"] == "udp":
+                # aiortc ignores TURN over DTLS silently; browsers rarely support it.
+                raise ValueError(f"{url!r}: write TURN over TLS as turns:HOST:PORT?transport=tcp")
+            if match["port"] is not None and not 1 <= int(match["port"]) <= 65535:
+                raise ValueError(f"{url!r}: port out of range")
+        return value
+
+    @model_validator(mode="after")
+    def _secret(self) -> TurnServer:
+        if not self.credential.get_secret_value():
+            raise ValueError(
+                "credential is required: the TURN REST shared secret (coturn's "
+                "static-auth-secret), or the password of a static username"
+            )
+        return self
 
 
 class IceSettings(BaseModel):

@@ -1,4 +1,5 @@
-"""A real coturn (Debian's ``turnserver``) confined to one address of a test namespace.
+"""A real coturn (Debian's ``turnserver``) confined to one address of a test namespace (or to
+loopback, with ``host=None``).
 
 coturn listens and relays on every interface unless told otherwise: here it listens on
 ``address`` only (UDP/TCP ``port``, TLS ``tls_port``), relays from that address only, and may
@@ -25,7 +26,7 @@ TURNSERVER = shutil.which("turnserver") or "/usr/bin/turnserver"
 class Coturn:
     def __init__(
         self,
-        host: Host,
+        host: Host | None,
         address: str,
         workdir: Path,
         *,
@@ -94,8 +95,9 @@ class Coturn:
         conf = self.workdir / "turnserver.conf"
         conf.write_text(self.config())
         out = (self.workdir / "turnserver.out").open("ab")
+        prefix = self.host.exec_prefix() if self.host is not None else []
         self.proc = subprocess.Popen(
-            [*self.host.exec_prefix(), TURNSERVER, "-c", str(conf)],
+            [*prefix, TURNSERVER, "-c", str(conf)],
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -105,7 +107,9 @@ class Coturn:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"turnserver exited: {self.output()}")
-            listening = self.host.run("ss", "-Hltn", check=False)
+            listening = subprocess.run(
+                [*prefix, "ss", "-Hltn"], capture_output=True, text=True, timeout=10
+            ).stdout
             if all(w in listening for w in wanted):
                 return
             time.sleep(0.1)
