@@ -165,11 +165,16 @@ class LessonClient:
                 return joined  # nothing to fall back to: connecting is the caller's business
             if await self._wait_connected(self.ice_timeout_s):
                 _preferred_plans[self.url] = plan.turn_url
-                logger.info("media connected through %s", plan.label)
+                logger.info("media connected through %s (%s)", plan.label, self.media_path)
                 return joined
             logger.warning("media did not connect through %s; trying the next way", plan.label)
             _preferred_plans.pop(self.url, None)
         return joined  # the last plan is left running: ICE may still make it
+
+    @property
+    def media_path(self) -> str | None:
+        """ "host" (direct), "relay/udp", "relay/tcp" or "relay/tls" once media connected."""
+        return aiortc_hooks.media_path(self.pc) if self.pc is not None else None
 
     async def _join_following_redirects(self) -> Joined:
         for _ in range(MAX_REDIRECTS):

@@ -268,9 +268,10 @@ async def _create_turn_endpoint(*args: Any, **kwargs: Any) -> Any:
     try:
         return await _original_create_turn_endpoint(*args, **kwargs)
     except asyncio.CancelledError:
-        # aioice cancels an allocation that outlives candidate gathering: nothing answered.
-        logger.warning(
-            "TURN server %s (%s%s) did not answer in time",
+        # aioice cancels an allocation that outlives candidate gathering (nothing answered);
+        # a probe is cancelled once a better way answered.
+        logger.info(
+            "gave up waiting for TURN server %s (%s%s)",
             server,
             kwargs.get("transport", "udp"),
             "+TLS" if kwargs.get("ssl") else "",
@@ -308,6 +309,32 @@ def describe_turn_error(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+def media_path(pc: Any) -> str | None:
+    """How a connected peer connection's media travels: "host" (direct), "srflx", or
+    "relay/udp", "relay/tcp", "relay/tls" (through TURN); None before a pair is chosen.
+
+    Reads aioice's nominated pair (``Connection._nominated``) of the first transport."""
+    for transceiver in pc.getTransceivers():
+        transport = transceiver.receiver.transport
+        connection = getattr(getattr(transport, "transport", None), "_connection", None)
+        pair = next(iter(getattr(connection, "_nominated", {}).values()), None)
+        if pair is None:
+            continue
+        kind = str(pair.local_candidate.type)
+        if kind != "relay":
+            return kind
+        inner = getattr(pair.protocol, "transport", None)
+        inner = getattr(inner, "_TurnTransport__inner_protocol", None)
+        name = type(inner).__name__
+        tls = (
+            inner is not None
+            and getattr(inner, "transport", None) is not None
+            and (inner.transport.get_extra_info("sslcontext") is not None)
+        )
+        return "relay/tls" if tls else "relay/tcp" if "Tcp" in name else "relay/udp"
+    return None
 
 
 def set_turn_ssl_context(context: ssl.SSLContext | None) -> None:

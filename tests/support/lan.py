@@ -140,12 +140,15 @@ class CountyLan:
             _run("ip", "route", "del", "unreachable", self.lan_subnet, check=False)
             self._unreachable = False
 
-    def block_udp(self, host: Host, tcp_ports: tuple[int, ...] = (443,)) -> None:
-        """The school firewall: drop all UDP and all TCP except to ``tcp_ports``, both ways
-        (answers to connections it let out come back)."""
+    def block_udp(
+        self, host: Host, tcp_ports: tuple[int, ...] = (443,), udp_ports: tuple[int, ...] = ()
+    ) -> None:
+        """The school firewall: drop all UDP (but to ``udp_ports``) and all TCP except to
+        ``tcp_ports``, both ways (answers to what it let out come back)."""
         if shutil.which("nft") is None:
             raise NetnsUnavailable("nftables (`nft`) is not installed")
         ports = ", ".join(str(p) for p in tcp_ports)
+        udp = f"udp dport {{ {', '.join(str(p) for p in udp_ports)} }} accept" if udp_ports else ""
         rules = f"""
 table inet school {{
   chain out {{
@@ -153,6 +156,7 @@ table inet school {{
     oif "lo" accept
     ct state established,related accept
     tcp dport {{ {ports} }} accept
+    {udp}
   }}
   chain in {{
     type filter hook input priority 0; policy drop;
@@ -162,3 +166,6 @@ table inet school {{
 }}
 """
         host.run("nft", "-f", "-", stdin=rules)
+
+    def unblock(self, host: Host) -> None:
+        host.run("nft", "delete", "table", "inet", "school", check=False)
