@@ -28,6 +28,7 @@ from streamhub.protocol import IceServer
 logger = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 4.0
+GRACE_S = 0.3
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,10 @@ async def probe_all(
     plans: list[IcePlan], timeout_s: float = PROBE_TIMEOUT_S
 ) -> dict[str, TurnProbe]:
     """Probe the plans' TURN URLs together. A URL ranked before one that already worked gets
-    a grace of its own (as long again, at least 1 s) and no more: over a firewall that drops
-    UDP, TURN/UDP never answers, and waiting its full timeout would only delay the class."""
+    a grace (as long again, at least ``GRACE_S``) and no more: over a firewall that drops UDP,
+    TURN/UDP never answers, and waiting its full timeout would only delay the class. (An
+    allocation over TLS takes two more round trips than one over UDP, so a UDP way that works
+    has normally answered first.)"""
     tasks: dict[str, asyncio.Task[TurnProbe]] = {}
     for plan in plans:
         if plan.turn_url is None:
@@ -153,7 +156,7 @@ async def probe_all(
                 task = tasks[url]
                 if task.done() and task.result().ok:
                     elapsed = time.monotonic() - started
-                    deadline = min(deadline, started + elapsed + max(1.0, elapsed))
+                    deadline = min(deadline, started + elapsed + max(GRACE_S, elapsed))
                     # Nothing ranked before it is still running: no reason to wait.
                     if all(tasks[u].done() for u in order[: order.index(url)]):
                         pending = set()
