@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from streamhub.https import install_https_redirect
 from streamhub.lesson.registry import LessonRegistry
 from streamhub.live import open_live_state
 from streamhub.media.probe import IceProbes
+from streamhub.media.turn_check import check_turn_servers
 from streamhub.metrics import HubMetrics
 from streamhub.services import Services
 from streamhub.signaling.route import build_signaling_router
@@ -51,12 +53,17 @@ def create_app(
         app.state.recorder = recorder
         await recorder.start()
         app.state.ice_probes = IceProbes(settings.ice)
+        turn_check = asyncio.get_running_loop().create_task(
+            check_turn_servers(settings), name="turn-check"
+        )
         if on_ready is not None:
             await on_ready(services)
         logger.info("hub ready at %s", settings.effective_public_url)
         try:
             yield
         finally:
+            turn_check.cancel()
+            await asyncio.gather(turn_check, return_exceptions=True)
             await app.state.ice_probes.close()
             await recorder.close()
             await lessons.close()

@@ -6,6 +6,7 @@ test_tls.py.) coturn runs confined to loopback; the hub runs in this process."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from streamhub.tls import issue
 from tests.support.coturn import Coturn
 from tests.support.hub import AdminApi, InProcessHub
 from tests.support.net import free_port
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -99,8 +101,9 @@ async def doctor_lines(hub: InProcessHub, ca: Path | None) -> dict[str, list[Lin
 
 
 async def test_wrong_secret_and_unreachable_turn_servers_get_clear_doctor_lines(
-    coturn: Coturn, hub_with: object
+    coturn: Coturn, hub_with: object, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="streamhub.media.turn_check")
     dead_udp, dead_tcp = closed_udp_port(), free_port()
     hub = await hub_with(  # type: ignore[operator]
         [
@@ -114,6 +117,14 @@ async def test_wrong_secret_and_unreachable_turn_servers_get_clear_doctor_lines(
             },
         ]
     )
+
+    # The hub says so in its own log at start-up, too.
+    def hub_warned() -> bool:
+        return any(
+            "TURN check" in r.message and "static-auth-secret" in r.message for r in caplog.records
+        )
+
+    await eventually(hub_warned, timeout=30)
     lines = await doctor_lines(hub, coturn.cert.with_name("ca.crt"))
     udp_lines = {x.detail.split(": ", 1)[0]: x for x in lines["turn_udp"]}
     tls_lines = {x.detail.split(": ", 1)[0]: x for x in lines["turn_tls"]}
