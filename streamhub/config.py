@@ -276,7 +276,11 @@ class Settings(BaseSettings):
     @property
     def effective_public_url(self) -> str:
         scheme = "https" if self.tls.enabled else "http"
-        return self.public_url or f"{scheme}://{self.host}:{self.port}"
+        # A browser's Origin leaves out the scheme's default port: so must the public URL.
+        default = 443 if self.tls.enabled else 80
+        port = "" if self.port == default else f":{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return self.public_url or f"{scheme}://{host}{port}"
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:

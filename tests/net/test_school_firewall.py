@@ -194,8 +194,9 @@ async def test_a_udp_blocked_school_runs_a_lesson_through_turn_over_tls(
         )
         pair = await page.evaluate(SELECTED_PAIR)
         assert pair["local"] == "relay" and pair["protocol"] == "tls", pair
-        # The lecturer sees the browser classroom's camera too.
-        await eventually(lambda: len(lecturer.tile_tracks) >= 2, timeout=30)
+        # The lecturer sees the browser classroom's camera too (the agent has left: every
+        # frame on the tiles now comes from the browser).
+        await eventually(lambda: tile_frames(lecturer, 1.0), timeout=30)
         print(
             f"\nUDP-blocked school: agent in lesson after {joined_s:.1f}s, {fps:.1f} fps "
             f"received via TURN/TLS; lecturer got {tile_fps:.1f} fps of its camera"

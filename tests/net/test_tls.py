@@ -195,3 +195,15 @@ async def test_behind_a_proxy_plain_http_from_another_machine_goes_to_the_public
     transport = httpx.ASGITransport(app=plain, client=("10.1.2.50", 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://10.1.2.3:8000") as c:
         assert (await c.get("/lesson/ABC")).status_code == 200
+
+
+def test_the_public_url_of_a_tls_hub_is_the_origin_browsers_send(
+    tmp_path: Path, pair: tuple[Path, Path]
+) -> None:
+    cert, key = pair
+    tls = {"cert_file": cert, "key_file": key}
+    on_443 = load_settings(None, data_dir=tmp_path, host="10.1.2.3", port=443, tls=tls)
+    # Browsers send "Origin: https://10.1.2.3" (no default port); the WebSocket check compares.
+    assert on_443.effective_public_url == "https://10.1.2.3"
+    on_8443 = load_settings(None, data_dir=tmp_path, host="10.1.2.3", port=8443, tls=tls)
+    assert on_8443.effective_public_url == "https://10.1.2.3:8443"
