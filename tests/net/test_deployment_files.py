@@ -60,7 +60,8 @@ def test_hubs_hand_out_turn_over_udp_and_tls_443_behind_caddy(services: dict[str
     assert {"80", "443", "8443"} <= published
     caddyfile = (CONFIGS / "Caddyfile").read_text()
     for name, hub in hubs.items():
-        assert f"reverse_proxy {name}:8000" in caddyfile
+        number = name.removeprefix("hub-")
+        assert f"reverse_proxy {{$HUB_{number}_UPSTREAM:{name}:8000}}" in caddyfile
         assert hub["environment"]["STREAMHUB_PUBLIC_URL"].startswith("https://")
         assert "STREAMHUB_ICE__UDP_PORT_RANGE" in hub["environment"]
         assert "sysctls" not in hub  # the port range is a setting now

@@ -131,7 +131,7 @@ def open_county(work: Path) -> Iterator[County]:
     hub: NamespacedHub | None = None
     try:
         lan.open()
-        addresses = [lan.hub.address, lan.turn_address, lan.uplink_address]
+        addresses = [lan.hub.address, lan.turn_address, lan.proxy_address, lan.uplink_address]
         init = subprocess.run(
             [sys.executable, "-m", "streamhub", "tls", "init", "--name", "hub.county.test",
              *[arg for a in addresses for arg in ("--ip", a)], "--dir", str(work / "tls")],

@@ -3,16 +3,18 @@
 ``CountyLan`` creates three namespaces (``shlan-<pid>-<token><a|b|c>``)::
 
     root namespace (the tests) --uplink /30-- [hub]  bridge 10.243.N.0/24
-                                                     .1 the hub, .2 the TURN server
+                                                     .1 the hub, .2 the TURN server,
+                                                     .3 a reverse proxy
                                      [school] .10 ---/
                                      [office] .20 ---/
 
 The hub namespace holds a bridge that the school and the office hang on, and a point-to-point
-uplink to the root namespace (``10.244.M.1`` root side, ``10.244.M.2`` hub side, plus a route to
-the hub's LAN address over it) so that the test process can reach the hub, and only the hub:
-the hub namespace forwards nothing, so nothing gets from the root namespace into the LAN, nor
-from the LAN out. Everything a test starts with ``exec_prefix`` can therefore only
-talk to addresses made here. ``block_udp`` gives a namespace the firewall of a school that lets
+uplink to the root namespace (``10.244.M.1`` root side, ``10.244.M.2`` hub side, plus routes to
+the hub's and the proxy's LAN addresses over it) so that the test process can reach those two,
+and only those: the hub namespace forwards nothing, so nothing gets from the root namespace
+into the LAN, nor from the LAN out, and the rest of the LAN's subnet is unreachable from the
+root namespace. Everything a test starts with ``exec_prefix`` can only talk to addresses made
+here. ``block_udp`` gives a namespace the firewall of a school that lets
 out only TCP to port 443 (nftables inside that namespace).
 
 Everything is removed on exit: deleting the namespaces deletes their links. Names carry the
@@ -69,6 +71,7 @@ class CountyLan:
         net = f"10.243.{lan}"
         self.hub = Host(f"{base}a", f"{net}.1")
         self.turn_address = f"{net}.2"
+        self.proxy_address = f"{net}.3"
         self.school = Host(f"{base}b", f"{net}.10")
         self.office = Host(f"{base}c", f"{net}.20")
         self.root_address = f"10.244.{lan}.{link + 1}"
@@ -106,6 +109,7 @@ class CountyLan:
         hub.run("ip", "link", "add", "br0", "type", "bridge")
         hub.run("ip", "addr", "add", f"{hub.address}/24", "dev", "br0")
         hub.run("ip", "addr", "add", f"{self.turn_address}/24", "dev", "br0")
+        hub.run("ip", "addr", "add", f"{self.proxy_address}/24", "dev", "br0")
         hub.run("ip", "link", "set", "br0", "up")
         for host, side in ((self.school, "vs"), (self.office, "vo")):
             # Made inside the hub namespace, one end moved out: no stray link in the root one.
@@ -124,7 +128,8 @@ class CountyLan:
         hub.run("ip", "link", "set", "up0", "up")
         # The test process reaches the hub's LAN address (where it serves HTTPS, beside the
         # TURN server's 443) over the uplink; the hub namespace forwards nothing further.
-        _run("ip", "route", "add", f"{hub.address}/32", "via", self.uplink_address, "dev", uplink)
+        for address in (hub.address, self.proxy_address):
+            _run("ip", "route", "add", f"{address}/32", "via", self.uplink_address, "dev", uplink)
         # Any other LAN address is unreachable from the root namespace, instead of going out
         # by its default route (a test's client there may try the TURN server's address).
         _run("ip", "route", "add", "unreachable", self.lan_subnet)
