@@ -91,9 +91,6 @@ async def classroom(hub: str, token: str, ca: str, seconds: float) -> dict[str, 
 
 
 async def run(runs: int, seconds: float, work: Path) -> dict[str, Any]:
-    from streamhub.client import LessonClient
-    from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack
-    from streamhub.protocol import Slot
     from tests.support.county import child_env, open_county
 
     results: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
@@ -101,18 +98,7 @@ async def run(runs: int, seconds: float, work: Path) -> dict[str, Any]:
         lan = county.lan
         admin = county.admin()
         lesson = await admin.lesson(classrooms=1)
-        lecturer = LessonClient(
-            county.uplink_url,
-            lesson.lecturer_token,
-            ice_host_addresses=(lan.root_address,),
-            ssl_context=county.ssl_context,
-        )
-        await lecturer.connect(
-            {
-                Slot.CAMERA: PatternVideoTrack(640, 480, fps=30),
-                Slot.MICROPHONE: ToneAudioTrack(),
-            }
-        )
+        lecturer = await county.lecturer(lesson.lecturer_token, 640, 480)
         try:
             for round_ in range(runs):
                 for mode, firewall in MODES.items():

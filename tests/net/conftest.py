@@ -17,22 +17,9 @@ import pytest
 from tests.support.county import County, NamespacedHub, child_env, open_county
 from tests.support.lan import Host
 from tests.support.netns import NetnsUnavailable
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM
 
 __all__ = ["County", "NamespacedHub", "child_env", "launch_chromium"]
-
-CHROMIUM = "/usr/bin/chromium"
-HAVE_CHROMIUM = Path(CHROMIUM).exists()
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-]
 
 
 @pytest.fixture(scope="session")

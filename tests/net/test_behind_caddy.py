@@ -21,9 +21,9 @@ import httpx
 import pytest
 
 from classroom_agent.config import AgentConfig, save_config
-from tests.net.conftest import County, NamespacedHub, child_env
-from tests.support.county import TURN_SECRET
-from tests.support.hub import ADMIN_KEY, JWT_SECRET, AdminApi
+from tests.net.conftest import County, child_env
+from tests.support.county import TURN_SECRET, plain_hub
+from tests.support.hub import AdminApi
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -38,23 +38,13 @@ def behind_caddy(county: County, tmp_path: Path) -> Iterator[str]:
     proxy address; yields the https:// address classrooms use."""
     lan = county.lan
     public = f"https://{lan.proxy_address}"
-    node = NamespacedHub(
+    node = plain_hub(
         lan.hub,
         tmp_path / "node",
-        {
-            "STREAMHUB_DATA_DIR": str(tmp_path / "node"),
-            "STREAMHUB_ADMIN_KEY": ADMIN_KEY,
-            "STREAMHUB_JWT_SECRET": JWT_SECRET,
-            "STREAMHUB_HOST": lan.hub.address,
-            "STREAMHUB_PORT": str(NODE_PORT),
-            "STREAMHUB_PUBLIC_URL": public,
-            "STREAMHUB_TLS__TRUSTED_PROXIES": f'["{lan.hub.address}", "{lan.proxy_address}"]',
-            "STREAMHUB_ICE__HOST_ADDRESSES": lan.hub.address,
-            "STREAMHUB_ICE__TURN_SERVERS": county.hub.env["STREAMHUB_ICE__TURN_SERVERS"],
-            "STREAMHUB_RECORDER__ENABLED": "false",
-            "STREAMHUB_LOG_JSON": "false",
-        },
-        ready_url=f"http://{lan.hub.address}:{NODE_PORT}/readyz",
+        NODE_PORT,
+        STREAMHUB_PUBLIC_URL=public,
+        STREAMHUB_TLS__TRUSTED_PROXIES=f'["{lan.hub.address}", "{lan.proxy_address}"]',
+        STREAMHUB_ICE__TURN_SERVERS=county.hub.env["STREAMHUB_ICE__TURN_SERVERS"],
     )
     assert TURN_SECRET in node.env["STREAMHUB_ICE__TURN_SERVERS"]
     node.start()

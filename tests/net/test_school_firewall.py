@@ -25,15 +25,11 @@ import pytest
 
 from classroom_agent.config import AgentConfig, save_config
 from streamhub.client import LessonClient
-from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack
-from streamhub.protocol import Slot
 from tests.net.conftest import County, child_env, launch_chromium
 from tests.support.lan import Host
 from tests.support.wait import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-
-FPS = 30
 
 
 def received_fps(path: Path, skip_s: float = 2.0) -> tuple[float, int]:
@@ -110,15 +106,7 @@ async def test_a_udp_blocked_school_runs_a_lesson_through_turn_over_tls(
     browser = None
     try:
         lesson = await admin.lesson(classrooms=2)
-        lecturer = LessonClient(
-            county.uplink_url,
-            lesson.lecturer_token,
-            ice_host_addresses=(lan.root_address,),
-            ssl_context=county.ssl_context,
-        )
-        await lecturer.connect(
-            {Slot.CAMERA: PatternVideoTrack(320, 240, fps=FPS), Slot.MICROPHONE: ToneAudioTrack()}
-        )
+        lecturer = await county.lecturer(lesson.lecturer_token)
 
         # -- the classroom agent, enrolled with the hub's CA, joins on its own
         config = tmp_path / "agent" / "agent.json"

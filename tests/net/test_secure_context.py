@@ -19,8 +19,9 @@ import pytest
 from streamhub.client import LessonClient
 from streamhub.client.decode import FrameDecoder
 from streamhub.protocol import Slot
-from tests.net.conftest import County, NamespacedHub, launch_chromium
-from tests.support.hub import ADMIN_KEY, JWT_SECRET, AdminApi
+from tests.net.conftest import County, launch_chromium
+from tests.support.county import plain_hub
+from tests.support.hub import AdminApi
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -72,12 +73,7 @@ async def test_lecturer_page_over_https_on_the_lan_goes_live(
 
         # A classroom receives the lecturer's camera from the office PC.
         token = await admin.device_token(lesson.credentials[0])
-        classroom = LessonClient(
-            county.uplink_url,
-            token,
-            ice_host_addresses=(lan.root_address,),
-            ssl_context=county.ssl_context,
-        )
+        classroom = county.client(token)
         await classroom.connect()
         picture = await first_picture(classroom.tracks[Slot.LECTURER_VIDEO])
         assert picture.width > 0 and picture.height > 0
@@ -108,21 +104,7 @@ async def test_plain_http_on_a_lan_address_explains_the_missing_camera(
 
     lan = county.lan
     base = f"http://{lan.hub.address}:8000"
-    plain = NamespacedHub(
-        lan.hub,
-        tmp_path / "plain-hub",
-        {
-            "STREAMHUB_DATA_DIR": str(tmp_path / "plain-hub"),
-            "STREAMHUB_ADMIN_KEY": ADMIN_KEY,
-            "STREAMHUB_JWT_SECRET": JWT_SECRET,
-            "STREAMHUB_HOST": lan.hub.address,
-            "STREAMHUB_PORT": "8000",
-            "STREAMHUB_ICE__HOST_ADDRESSES": lan.hub.address,
-            "STREAMHUB_RECORDER__ENABLED": "false",
-            "STREAMHUB_LOG_JSON": "false",
-        },
-        ready_url=f"{base}/readyz",
-    )
+    plain = plain_hub(lan.hub, tmp_path / "plain-hub", 8000)
     await asyncio.to_thread(plain.start)
     admin = AdminApi(base)
     browser = await launch_chromium(playwright, lan.office, tmp_path, county.ca)

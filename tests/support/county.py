@@ -25,6 +25,9 @@ from typing import Any
 
 import httpx
 
+from streamhub.client import LessonClient
+from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack
+from streamhub.protocol import Slot
 from tests.support.coturn import Coturn
 from tests.support.hub import ADMIN_KEY, JWT_SECRET, AdminApi
 from tests.support.lan import CountyLan, Host
@@ -32,6 +35,22 @@ from tests.support.lan import CountyLan, Host
 ROOT = Path(__file__).resolve().parents[2]
 TURN_SECRET = "county-turn-secret-0123456789"
 PORT_RANGE = (40000, 40099)
+
+
+def plain_hub(host: Host, data_dir: Path, port: int, **env: str) -> NamespacedHub:
+    """A hub without TLS of its own on ``host``'s address (not started)."""
+    settings = {
+        "STREAMHUB_DATA_DIR": str(data_dir),
+        "STREAMHUB_ADMIN_KEY": ADMIN_KEY,
+        "STREAMHUB_JWT_SECRET": JWT_SECRET,
+        "STREAMHUB_HOST": host.address,
+        "STREAMHUB_PORT": str(port),
+        "STREAMHUB_ICE__HOST_ADDRESSES": host.address,
+        "STREAMHUB_RECORDER__ENABLED": "false",
+        "STREAMHUB_LOG_JSON": "false",
+        **env,
+    }
+    return NamespacedHub(host, data_dir, settings, f"http://{host.address}:{port}/readyz")
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -109,6 +128,22 @@ class County:
     def uplink_url(self) -> str:
         """The hub as this test process reaches it (the same address, over the uplink)."""
         return f"https://{self.lan.hub.address}"
+
+    def client(self, token: str) -> LessonClient:
+        """A client in the test process, reaching the hub over the uplink."""
+        return LessonClient(
+            self.uplink_url,
+            token,
+            ice_host_addresses=(self.lan.root_address,),
+            ssl_context=self.ssl_context,
+        )
+
+    async def lecturer(self, token: str, width: int = 320, height: int = 240) -> LessonClient:
+        """A lecturer teaching from the test process: a 30 fps pattern and a tone."""
+        lecturer = self.client(token)
+        camera = PatternVideoTrack(width, height, fps=30)
+        await lecturer.connect({Slot.CAMERA: camera, Slot.MICROPHONE: ToneAudioTrack()})
+        return lecturer
 
     def admin(self) -> AdminApi:
         api = AdminApi(self.uplink_url)
