@@ -72,7 +72,7 @@ def _check_tls(settings: Settings) -> ServerCertificate | None:
 def _print_security(settings: Settings, certificate: ServerCertificate | None) -> None:
     """HTTPS status, and the warning a lecturer on another PC would otherwise discover as a
     camera that never opens."""
-    from streamhub.https import _is_loopback, https_base
+    from streamhub.https import https_base, is_loopback
 
     if certificate is not None:
         names = ", ".join(certificate.names) or certificate.subject
@@ -92,7 +92,7 @@ def _print_security(settings: Settings, certificate: ServerCertificate | None) -
                 f"  Plain HTTP on port {settings.tls.redirect_http_port} redirects to HTTPS",
                 flush=True,
             )
-    elif https_base(settings) is None and not _is_loopback(settings.host):
+    elif https_base(settings) is None and not is_loopback(settings.host):
         print(
             "  WARNING: plain HTTP on a network address: browsers on other PCs give the "
             "lecturer page no camera or microphone. Serve HTTPS (streamhub tls init, or the "

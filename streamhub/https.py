@@ -27,7 +27,7 @@ from streamhub.config import Settings
 EXEMPT_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
-def _is_loopback(host: str | None) -> bool:
+def is_loopback(host: str | None) -> bool:
     if not host:
         return False
     try:
@@ -68,7 +68,7 @@ class HttpsRedirect:
         if (
             scope["type"] == "http"
             and scope.get("scheme") == "http"
-            and not _is_loopback((scope.get("client") or (None,))[0])
+            and not is_loopback((scope.get("client") or (None,))[0])
             and not scope.get("path", "").startswith(EXEMPT_PATHS)
         ):
             await _redirect(send, _target(self.https_base, scope))
