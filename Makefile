@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Debian packages the tests need: a browser, a Redis server, ffmpeg's tools, PortAudio, iproute2 for netem.
-TEST_DEBS := chromium redis-server ffmpeg libportaudio2 iproute2
+# coturn (TURN), nftables (a school firewall), libnss3-tools (certutil: Chromium trusts a test
+# CA) and caddy (the reverse proxy of configs/compose.yaml) for tests/net.
+TEST_DEBS := chromium redis-server ffmpeg libportaudio2 iproute2 coturn nftables libnss3-tools caddy
 
 .PHONY: run test venv install install-test system-deps check lint bench clean
 
@@ -22,11 +24,15 @@ install-test: venv system-deps
 	$(BIN)/pip install -q -e '.[test,agent-audio]'
 
 # Installs only what is missing, and only when running as root (CI, fresh Debian machines).
+# A policy-rc.d keeps the packages' services (coturn, caddy, redis) from starting on install:
+# the tests start their own, confined to loopback or to namespaces they make.
 system-deps:
 	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ]; then echo "installing Debian packages:$$missing"; \
+	    made=""; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made=1; fi; \
 	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null; \
+	    status=$$?; if [ -n "$$made" ]; then rm -f /usr/sbin/policy-rc.d; fi; [ $$status = 0 ] || exit $$status; \
 	  else echo "missing Debian packages (install them as root):$$missing"; fi; \
 	fi
 

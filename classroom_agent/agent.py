@@ -54,7 +54,9 @@ class ClassroomAgent:
         self.config = config
         self.options = options
         self.status = status or StatusFile(None)
-        self.api = DeviceApi(config.hub, config.credential)
+        # The hub's CA (enroll --ca-file) for HTTPS, wss and TURN over TLS.
+        self.ssl_context = config.ssl_context()
+        self.api = DeviceApi(config.hub, config.credential, verify=self.ssl_context)
         self.meter = Meter()
         self.session: ClassroomSession | None = None
         self.muted = False
@@ -209,6 +211,7 @@ class ClassroomAgent:
             token.token,
             ice_host_addresses=self.options.ice_host_addresses,
             name=self.options.name,
+            ssl_context=self.ssl_context,
         )
         camera = video_track(self.options.video_source)
         if self.options.video_source.kind != "none" and camera is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,10 +21,25 @@ def config_path(path: str | Path | None) -> Path:
 class AgentConfig:
     hub_url: str
     credential: str
+    # A CA certificate (PEM) trusted for the hub and its TURN server, besides the system's
+    # (`classroom-agent enroll --ca-file`, for a hub certified by `streamhub tls init`).
+    ca_file: str | None = None
 
     @property
     def hub(self) -> str:
         return self.hub_url.rstrip("/")
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Verifies the hub (HTTPS, wss) and TURN over TLS: system CAs plus ``ca_file``.
+
+        Raises ConfigError when the CA file cannot be read."""
+        from streamhub.errors import ConfigError as HubConfigError
+        from streamhub.tls import client_context
+
+        try:
+            return client_context(Path(self.ca_file) if self.ca_file else None)
+        except HubConfigError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def save_config(config: AgentConfig, path: Path) -> None:
@@ -40,7 +56,12 @@ def save_config(config: AgentConfig, path: Path) -> None:
 def load_config(path: Path) -> AgentConfig:
     try:
         data = json.loads(path.read_text())
-        return AgentConfig(hub_url=str(data["hub_url"]), credential=str(data["credential"]))
+        ca_file = data.get("ca_file")
+        return AgentConfig(
+            hub_url=str(data["hub_url"]),
+            credential=str(data["credential"]),
+            ca_file=str(ca_file) if ca_file else None,
+        )
     except FileNotFoundError:
         raise ConfigError(
             f"not enrolled: {path} does not exist (run classroom-agent enroll)"

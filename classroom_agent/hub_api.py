@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,11 +39,18 @@ class LessonToken:
 class DeviceApi:
     """``/api/device/*`` with the device credential; typed errors for every failure."""
 
-    def __init__(self, hub_url: str, credential: str, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        hub_url: str,
+        credential: str,
+        timeout_s: float = 5.0,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
         self.http = httpx.AsyncClient(
             base_url=hub_url,
             headers={"Authorization": f"Bearer {credential}"},
             timeout=timeout_s,
+            verify=verify,
         )
         self.requests = 0
 

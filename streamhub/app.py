@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,8 +17,11 @@ from streamhub.auth.secrets import load_secrets
 from streamhub.auth.tokens import TokenIssuer
 from streamhub.catalog.store import Catalog
 from streamhub.config import Settings
+from streamhub.https import install_https_redirect
 from streamhub.lesson.registry import LessonRegistry
 from streamhub.live import open_live_state
+from streamhub.media.probe import IceProbes
+from streamhub.media.turn_check import check_turn_servers
 from streamhub.metrics import HubMetrics
 from streamhub.services import Services
 from streamhub.signaling.route import build_signaling_router
@@ -48,12 +52,19 @@ def create_app(
         recorder = RecorderService(settings, catalog, tokens, lessons)
         app.state.recorder = recorder
         await recorder.start()
+        app.state.ice_probes = IceProbes(settings.ice)
+        turn_check = asyncio.get_running_loop().create_task(
+            check_turn_servers(settings), name="turn-check"
+        )
         if on_ready is not None:
             await on_ready(services)
         logger.info("hub ready at %s", settings.effective_public_url)
         try:
             yield
         finally:
+            turn_check.cancel()
+            await asyncio.gather(turn_check, return_exceptions=True)
+            await app.state.ice_probes.close()
             await recorder.close()
             await lessons.close()
             await catalog.close()
@@ -66,6 +77,7 @@ def create_app(
         docs_url="/docs",
     )
     install_problem_handlers(app)
+    install_https_redirect(app, settings)
     app.include_router(build_router())
     app.include_router(build_signaling_router())
     mount_web(app, Path(__file__).resolve().parent.parent / "web")

@@ -7,38 +7,117 @@ from __future__ import annotations
 
 import contextvars
 import ipaddress
+import re
 import socket
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from streamhub.errors import ConfigError
 
+_TURN_URL = re.compile(
+    r"^(?P<scheme>turns?):(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:(?P<port>\d{1,5}))?"
+    r"(\?transport=(?P<transport>udp|tcp))?$"
+)
+
 
 class TurnServer(BaseModel):
-    urls: list[str]
+    urls: list[str] = Field(min_length=1)
     username: str = ""
     credential: SecretStr = SecretStr("")
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            match = _TURN_URL.match(url)
+            if match is None:
+                raise ValueError(
+                    f"{url!r} is not a TURN URL (turn:HOST:PORT?transport=udp|tcp or "
+                    "turns:HOST:443?transport=tcp)"
+                )
+            if match["scheme"] == "turns" and match["transport"] == "udp":
+                # aiortc ignores TURN over DTLS silently; browsers rarely support it.
+                raise ValueError(f"{url!r}: write TURN over TLS as turns:HOST:PORT?transport=tcp")
+            if match["port"] is not None and not 1 <= int(match["port"]) <= 65535:
+                raise ValueError(f"{url!r}: port out of range")
+        return value
+
+    @model_validator(mode="after")
+    def _secret(self) -> TurnServer:
+        if not self.credential.get_secret_value():
+            raise ValueError(
+                "credential is required: the TURN REST shared secret (coturn's "
+                "static-auth-secret), or the password of a static username"
+            )
+        return self
 
 
 class IceSettings(BaseModel):
     # aioice leaves loopback out of its host candidates, so the addresses are always explicit.
-    host_addresses: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    # "auto" (alone or in the list) stands for this machine's non-loopback interface addresses,
+    # read once when the settings load.
+    # (The `| str` lets the environment say plain `auto` instead of JSON.)
+    host_addresses: list[str] | str = Field(default_factory=lambda: ["127.0.0.1"])
     announced_address: str | None = None
     stun_servers: list[str] = Field(default_factory=list)
     turn_servers: list[TurnServer] = Field(default_factory=list)
     turn_credential_ttl_s: int = Field(default=3600, ge=60)
+    # Inclusive [first, last] UDP ports of the hub's media sockets (one per participant and
+    # host address), so a firewall opens a known range; null: any free port.
+    udp_port_range: tuple[int, int] | str | None = None
+
+    @field_validator("host_addresses", mode="before")
+    @classmethod
+    def _auto_alone(cls, value: Any) -> Any:
+        # `host_addresses: auto` in YAML, STREAMHUB_ICE__HOST_ADDRESSES=auto in the environment.
+        return [value] if isinstance(value, str) else value
 
     @field_validator("host_addresses")
     @classmethod
-    def _addresses(cls, value: list[str]) -> list[str]:
+    def _addresses(cls, value: list[str] | str) -> list[str]:
+        from streamhub.media.interfaces import expand_host_addresses
+
         if not value:
             raise ValueError("at least one host address is needed")
+        assert isinstance(value, list)  # _auto_alone made it one
         for address in value:
-            ipaddress.ip_address(address)
+            if address != "auto":
+                ipaddress.ip_address(address)
+        return expand_host_addresses(value)
+
+    @field_validator("udp_port_range", mode="before")
+    @classmethod
+    def _range_text(cls, value: Any) -> Any:
+        if isinstance(value, str):  # "40000-40199"
+            first, sep, last = value.partition("-")
+            if not sep:
+                raise ValueError("write the range as FIRST-LAST, e.g. 40000-40199")
+            try:
+                return (int(first), int(last))
+            except ValueError:
+                raise ValueError("write the range as FIRST-LAST, e.g. 40000-40199") from None
+        return value
+
+    @field_validator("udp_port_range")
+    @classmethod
+    def _range(cls, value: tuple[int, int] | str | None) -> tuple[int, int] | None:
+        if value is not None:
+            assert not isinstance(value, str)  # _range_text split it
+            first, last = value
+            if not 1024 <= first <= last <= 65535:
+                raise ValueError("must be two ports FIRST <= LAST between 1024 and 65535")
         return value
 
     @field_validator("announced_address")
@@ -47,6 +126,29 @@ class IceSettings(BaseModel):
         if value is not None:
             ipaddress.ip_address(value)
         return value
+
+
+class TlsSettings(BaseModel):
+    # PEM files (`streamhub tls init` makes them). Both set: the hub serves HTTPS and wss itself.
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    # A plain-HTTP port that answers every request with a redirect to the HTTPS address
+    # (e.g. 80, so a lecturer who types the bare address lands on HTTPS); null: none.
+    redirect_http_port: int | None = Field(default=None, ge=1, le=65535)
+    # Reverse proxies (Caddy) whose X-Forwarded-Proto/-For headers are believed.
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert_file is not None
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("tls.cert_file and tls.key_file go together: set both or neither")
+        if self.redirect_http_port is not None and not self.enabled:
+            raise ValueError("tls.redirect_http_port needs tls.cert_file and tls.key_file")
+        return self
 
 
 class SignalingSettings(BaseModel):
@@ -128,6 +230,7 @@ class Settings(BaseSettings):
     log_json: bool = True
 
     ice: IceSettings = Field(default_factory=IceSettings)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
     signaling: SignalingSettings = Field(default_factory=SignalingSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     recorder: RecorderSettings = Field(default_factory=RecorderSettings)
@@ -172,7 +275,12 @@ class Settings(BaseSettings):
 
     @property
     def effective_public_url(self) -> str:
-        return self.public_url or f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls.enabled else "http"
+        # A browser's Origin leaves out the scheme's default port: so must the public URL.
+        default = 443 if self.tls.enabled else 80
+        port = "" if self.port == default else f":{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return self.public_url or f"{scheme}://{host}{port}"
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
@@ -202,5 +310,8 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
             name = ".".join(str(part) for part in error["loc"]) or "(settings)"
             problems.append(f"setting '{name}': {error['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from exc
+    except SettingsError as exc:
+        # A STREAMHUB_* variable that should hold JSON does not.
+        raise ConfigError(f"invalid configuration: {exc}") from exc
     finally:
         _yaml_data.reset(token)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from streamhub.api import device, health, lessons, metrics, recordings, schools
+from streamhub.api import device, health, lessons, metrics, network, recordings, schools
 
 
 def build_router() -> APIRouter:
     router = APIRouter()
     for module in (health, schools, lessons, device, recordings, metrics):
         router.include_router(module.router)
+    for extra in (network.device_router, network.token_router, network.admin_router):
+        router.include_router(extra)
     return router

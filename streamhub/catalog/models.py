@@ -144,3 +144,22 @@ class Recording(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     lesson: Mapped[Lesson] = relationship(lazy="joined")
+
+
+class ConnectionCheck(Base):
+    """A classroom PC's `classroom-agent doctor` result, shown to admins for its classroom."""
+
+    __tablename__ = "connection_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    classroom_id: Mapped[int] = mapped_column(
+        ForeignKey("classrooms.id", ondelete="CASCADE"), index=True
+    )
+    credential_id: Mapped[int | None] = mapped_column(
+        ForeignKey("device_credentials.id", ondelete="SET NULL"), nullable=True
+    )
+    checked_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    ok: Mapped[bool] = mapped_column(Boolean, default=False)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    # The report's lines as JSON (validated by the API before it is stored).
+    report: Mapped[str] = mapped_column(Text, default="")

@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, and_, event, func, or_, select
+from sqlalchemy import Connection, and_, delete, event, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
 from streamhub.catalog.models import (
     Attendance,
     Classroom,
+    ConnectionCheck,
     DeviceCredential,
     Lesson,
     Recording,
@@ -42,6 +43,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # No 0/O or 1/I/L: join codes are read aloud and typed by hand in classrooms.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CREDENTIAL_PREFIX = "dc_"
+# Connection checks kept per classroom (older ones are deleted as new ones arrive).
+CHECKS_KEPT = 20
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -489,6 +492,45 @@ class Catalog:
         row = await self.get_recording(recording_id)
         await self._delete(Recording, recording_id)
         return row
+
+    # ------------------------------------------------------------ connection checks
+
+    async def add_connection_check(
+        self, classroom_id: int, credential_id: int | None, ok: bool, summary: str, report: str
+    ) -> ConnectionCheck:
+        """Store a doctor result; keep the last ``CHECKS_KEPT`` of the classroom."""
+        async with self.session() as session, session.begin():
+            row = ConnectionCheck(
+                classroom_id=classroom_id,
+                credential_id=credential_id,
+                ok=ok,
+                summary=summary,
+                report=report,
+            )
+            session.add(row)
+            await session.flush()
+            old = (
+                select(ConnectionCheck.id)
+                .where(ConnectionCheck.classroom_id == classroom_id)
+                .order_by(ConnectionCheck.id.desc())
+                .offset(CHECKS_KEPT)
+            )
+            stale = list((await session.scalars(old)).all())
+            if stale:
+                await session.execute(delete(ConnectionCheck).where(ConnectionCheck.id.in_(stale)))
+        return row
+
+    async def connection_checks(self, classroom_id: int, limit: int) -> list[ConnectionCheck]:
+        """The classroom's latest doctor results, newest first."""
+        await self.get_classroom(classroom_id)
+        async with self.session() as session:
+            query = (
+                select(ConnectionCheck)
+                .where(ConnectionCheck.classroom_id == classroom_id)
+                .order_by(ConnectionCheck.id.desc())
+                .limit(limit)
+            )
+            return list((await session.scalars(query)).all())
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

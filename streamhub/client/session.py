@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -27,8 +28,10 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 
 from streamhub.client.events import Closed, ConnectionStateChanged, TrackReceived
+from streamhub.client.ice_plans import IcePlan, TurnProbe, ice_plans, probe_all, rank
 from streamhub.errors import StreamhubError
 from streamhub.media import aiortc_hooks
+from streamhub.media.interfaces import expand_host_addresses
 from streamhub.protocol import (
     PUBLISH_SLOTS,
     SLOT_KIND,
@@ -63,6 +66,10 @@ class ClientError(StreamhubError):
 
 MAX_REDIRECTS = 3
 
+# Signaling URL -> the TURN URL (None: none) media last connected through, so a rejoin after a
+# network drop starts with what worked.
+_preferred_plans: dict[str, str | None] = {}
+
 
 def signaling_url(hub_url: str) -> str:
     parts = urlsplit(hub_url)
@@ -84,8 +91,17 @@ class LessonClient:
         codecs: tuple[str, ...] = ("VP8", "opus"),
         request_timeout_s: float = 10.0,
         max_message_bytes: int = 1 << 22,
+        ssl_context: ssl.SSLContext | None = None,
+        ice_timeout_s: float = 8.0,
     ) -> None:
-        aiortc_hooks.install(ice_host_addresses)
+        aiortc_hooks.install(expand_host_addresses(list(ice_host_addresses)))
+        if ssl_context is not None:
+            # aioice's turns: connections take no context of their own: process-wide.
+            aiortc_hooks.set_turn_ssl_context(ssl_context)
+        self.ssl_context = ssl_context
+        self.ice_timeout_s = ice_timeout_s
+        self.ice_plan: IcePlan | None = None
+        self.turn_probes: dict[str, TurnProbe] = {}
         self.url = signaling_url(hub_url)
         self.token = token
         self.name = name
@@ -119,24 +135,67 @@ class LessonClient:
     ) -> Joined:
         """Join, then negotiate the role's slot layout, publishing the given tracks.
 
-        A hub node that does not hold the lesson redirects the join to the one that does."""
+        A hub node that does not hold the lesson redirects the join to the one that does.
+        With TURN servers, ICE falls back on its own: direct UDP and TURN/UDP first, then
+        TURN/TCP, then TURN/TLS (``ice_plans``); each fallback is a fresh join."""
+        joined = await self._join_following_redirects()
+        plans = ice_plans(list(joined.ice_servers))
+        ordered = plans
+        if len(plans) > 1:
+            remembered = [
+                p
+                for p in plans
+                if self.url in _preferred_plans and p.turn_url == _preferred_plans[self.url]
+            ]
+            if remembered:
+                # Last time's way first, then the others as the hub ordered them.
+                ordered = remembered + [p for p in plans if p is not remembered[0]]
+            else:
+                self.turn_probes = await probe_all(plans)
+                ordered = rank(plans, self.turn_probes)
+        for attempt, plan in enumerate(ordered):
+            last = attempt == len(ordered) - 1
+            if attempt:
+                await self._abandon_attempt()
+                joined = await self._join_following_redirects()
+            self.ice_plan = plan
+            self.joined = joined
+            await self._start_peer(plan, publish)
+            if last and attempt == 0:
+                return joined  # nothing to fall back to: connecting is the caller's business
+            if await self._wait_connected(self.ice_timeout_s):
+                _preferred_plans[self.url] = plan.turn_url
+                logger.info("media connected through %s (%s)", plan.label, self.media_path)
+                return joined
+            logger.warning("media did not connect through %s; trying the next way", plan.label)
+            _preferred_plans.pop(self.url, None)
+        return joined  # the last plan is left running: ICE may still make it
+
+    @property
+    def media_path(self) -> str | None:
+        """ "host" (direct), "relay/udp", "relay/tcp" or "relay/tls" once media connected."""
+        return aiortc_hooks.media_path(self.pc) if self.pc is not None else None
+
+    async def _join_following_redirects(self) -> Joined:
         for _ in range(MAX_REDIRECTS):
             try:
-                joined = await self._join()
-                break
+                return await self._join()
             except ClientError as exc:
                 if exc.code != "redirect" or not exc.url:
                     raise
                 await self._drop_socket()
                 self.url = signaling_url(exc.url)
-        else:
-            raise ClientError("too_many_redirects", "the hub nodes kept redirecting the join")
-        self.joined = joined
-        self.layout = list(joined.layout)
+        raise ClientError("too_many_redirects", "the hub nodes kept redirecting the join")
+
+    async def _start_peer(
+        self, plan: IcePlan, publish: Mapping[Slot, MediaStreamTrack | None] | None
+    ) -> None:
+        assert self.joined is not None
+        self.layout = list(self.joined.layout)
         self._wanted_tiles = self.layout.count(Slot.TILE_VIDEO)
         servers = [
             RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
-            for s in joined.ice_servers
+            for s in plan.servers
         ]
         # One transport for every slot: with aiortc's default (balanced) policy, each extra
         # m-line of a kind that the answerer bundles would wait on a transport that never starts.
@@ -147,7 +206,26 @@ class LessonClient:
         for slot in self.layout:
             self._add_transceiver(slot, (publish or {}).get(slot))
         await self._negotiate()
-        return joined
+
+    async def _wait_connected(self, timeout: float) -> bool:
+        assert self.pc is not None
+        await self._connected(timeout)
+        return self.pc.connectionState == "connected"
+
+    async def _abandon_attempt(self) -> None:
+        """Drop a peer connection that did not connect, and its join, quietly: the events of
+        this client are about the lesson, not about a fallback in progress."""
+        pc, self.pc = self.pc, None
+        if pc is not None:
+            pc.remove_all_listeners("connectionstatechange")
+            await pc.close()
+        await self._drop_socket()
+        self.tracks.clear()
+        self.tile_tracks.clear()
+        self.tiles.clear()
+        self.slots.clear()
+        self.senders.clear()
+        self._settled = asyncio.Event()
 
     def _add_transceiver(self, slot: Slot, track: MediaStreamTrack | None) -> RTCRtpTransceiver:
         assert self.pc is not None
@@ -248,8 +326,13 @@ class LessonClient:
         return reply
 
     async def _join(self) -> Joined:
+        wss = self.ssl_context is not None and self.url.startswith("wss:")
+        secure = {"ssl": self.ssl_context} if wss else {}
         self._ws = await websockets.connect(
-            self.url, max_size=self.max_message_bytes, open_timeout=self.request_timeout_s
+            self.url,
+            max_size=self.max_message_bytes,
+            open_timeout=self.request_timeout_s,
+            **secure,
         )
         self._reader = asyncio.get_running_loop().create_task(self._read(), name="client-reader")
         join = Join(token=self.token, codecs=self.codecs, name=self.name)

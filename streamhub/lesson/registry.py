@@ -85,7 +85,9 @@ class LessonRegistry:
         # Imported here so that room logic stays free of aiortc; the hub process needs the tap.
         from streamhub.media import aiortc_hooks
 
-        aiortc_hooks.install(self.settings.ice.host_addresses)
+        aiortc_hooks.install(
+            self.settings.ice.host_addresses, udp_port_range=self.settings.ice.udp_port_range
+        )
         self._stats_task = asyncio.get_running_loop().create_task(self._stats_loop(), name="stats")
         await self.live.start(self._on_live_event, self.load, lambda: tuple(self.rooms))
 

@@ -32,17 +32,32 @@ Written against aiortc 1.16.0 and aioice 0.13.0 (pinned in pyproject.toml). Inte
   whatever its source address and size; aiortc's DTLS reader then dies on a zero-length one
   (``data[0]``), losing the session. The guard drops empty and oversize datagrams and any
   non-STUN datagram from an address that ICE has not checked.
+- ``aioice.ice.Connection.get_component_candidates``: aioice binds each host candidate's UDP
+  socket to port 0 and has no port-range knob. With ``ice.udp_port_range`` the hook binds the
+  host sockets itself, in the range, and leaves only STUN/TURN gathering to aioice.
+- ``aioice.turn.create_turn_endpoint``: ``turns:`` is reached with ``ssl=True``, i.e. the system
+  CAs only, and a failed TLS connection is silent. The hook hands it our verifying context (the
+  system's CAs plus the agent's ``--ca-file``) and logs why a TURN allocation failed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import ipaddress
+import logging
+import random
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
 from fractions import Fraction
+from types import EllipsisType
 from typing import Any
 
 import aioice.ice
+import aioice.turn
 import aiortc.rtcrtpreceiver
 import av
 from aiortc import (
@@ -61,6 +76,8 @@ from streamhub.media.reassembly import (
 )
 
 AIORTC_VERSION = "1.16.0"
+
+logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _installed = False
@@ -159,21 +176,197 @@ def _tap_decoder(codec: Any) -> EncodedFrameTap:
     return EncodedFrameTap(codec.mimeType, codec.clockRate)
 
 
+_udp_port_range: tuple[int, int] | None = None
+_original_component_candidates = aioice.ice.Connection.get_component_candidates
+
+
+class PortRangeExhausted(OSError):
+    """Every port of ``ice.udp_port_range`` is taken on an address."""
+
+
+def bind_udp_in_range(address: str, port_range: tuple[int, int]) -> socket.socket:
+    """A UDP socket bound to ``address`` on a free port of the range (tried from a random
+    start, so concurrent peers rarely race for the same port)."""
+    first, last = port_range
+    family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+    count = last - first + 1
+    start = random.randrange(count)
+    for step in range(count):
+        port = first + (start + step) % count
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.bind((address, port))
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                continue
+            raise
+        sock.setblocking(False)
+        return sock
+    raise PortRangeExhausted(
+        errno.EADDRINUSE,
+        f"no free UDP port on {address} in ice.udp_port_range {first}-{last}: "
+        "widen the range (one port per connected participant and host address)",
+    )
+
+
+async def _ranged_component_candidates(
+    self: Any, component: int, addresses: list[str], timeout: int = 5
+) -> list[Any]:
+    port_range = _udp_port_range
+    if port_range is None or not addresses:
+        return await _original_component_candidates(self, component, addresses, timeout)
+    loop = asyncio.get_running_loop()
+    candidates = []
+    hosts = []
+    for address in addresses:
+        try:
+            sock = bind_udp_in_range(address, port_range)
+        except OSError as exc:
+            logger.error("ICE host candidate on %s not gathered: %s", address, exc.strerror or exc)
+            continue
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, aioice.turn.UDP_SOCKET_BUFFER_SIZE)
+        _, protocol = await loop.create_datagram_endpoint(
+            lambda: aioice.ice.StunProtocol(self), sock=sock
+        )
+        host, port = protocol.transport.get_extra_info("sockname")[:2]
+        protocol.local_candidate = aioice.ice.Candidate(
+            foundation=aioice.ice.candidate_foundation("host", "udp", host),
+            component=component,
+            transport="udp",
+            priority=aioice.ice.candidate_priority(component, "host"),
+            host=host,
+            port=port,
+            type="host",
+        )
+        candidates.append(protocol.local_candidate)
+        hosts.append(protocol)
+    self._protocols += hosts
+    # STUN (server-reflexive, IPv4 only) from our sockets, as aioice does; TURN by aioice.
+    reflexive = [
+        asyncio.ensure_future(aioice.ice.server_reflexive_candidate(p, self.stun_server))
+        for p in hosts
+        if self.stun_server and ipaddress.ip_address(p.local_candidate.host).version == 4
+    ]
+    relayed = await _original_component_candidates(self, component, [], timeout)
+    if reflexive:
+        done, pending = await asyncio.wait(reflexive, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        candidates += [t.result()[0] for t in done if t.exception() is None]
+    return candidates + relayed
+
+
+_turn_ssl_context: ssl.SSLContext | None = None
+_original_create_turn_endpoint = aioice.turn.create_turn_endpoint
+
+
+async def _create_turn_endpoint(*args: Any, **kwargs: Any) -> Any:
+    if kwargs.get("ssl") is True and _turn_ssl_context is not None:
+        kwargs["ssl"] = _turn_ssl_context
+    server = kwargs.get("server_addr")
+    try:
+        return await _original_create_turn_endpoint(*args, **kwargs)
+    except asyncio.CancelledError:
+        # aioice cancels an allocation that outlives candidate gathering (nothing answered);
+        # a probe is cancelled once a better way answered.
+        logger.info(
+            "gave up waiting for TURN server %s (%s%s)",
+            server,
+            kwargs.get("transport", "udp"),
+            "+TLS" if kwargs.get("ssl") else "",
+        )
+        raise
+    except Exception as exc:
+        logger.warning(
+            "TURN server %s (%s%s) failed: %s",
+            server,
+            kwargs.get("transport", "udp"),
+            "+TLS" if kwargs.get("ssl") else "",
+            describe_turn_error(exc),
+        )
+        raise
+
+
+def describe_turn_error(exc: BaseException) -> str:
+    """One line on why a TURN allocation failed, for logs and the doctor."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"its TLS certificate is not trusted ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed ({exc.reason or exc})"
+    response = getattr(exc, "response", None)
+    if response is not None:  # aioice.stun.TransactionFailed
+        code, reason = response.attributes.get("ERROR-CODE", (0, ""))
+        if code == 401:
+            return "the server refused the credentials (401): wrong shared secret or user"
+        if code == 403:
+            return "the server forbids this (403): relaying to the hub is not allowed"
+        return f"the server answered error {code} {reason}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (nothing listens there)"
+    if isinstance(exc, TimeoutError) or type(exc).__name__ == "TransactionTimeout":
+        return "no answer (blocked or down)"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def media_path(pc: Any) -> str | None:
+    """How a connected peer connection's media travels: "host" (direct), "srflx", or
+    "relay/udp", "relay/tcp", "relay/tls" (through TURN); None before a pair is chosen.
+
+    Reads aioice's nominated pair (``Connection._nominated``) of the first transport."""
+    for transceiver in pc.getTransceivers():
+        transport = transceiver.receiver.transport
+        connection = getattr(getattr(transport, "transport", None), "_connection", None)
+        pair = next(iter(getattr(connection, "_nominated", {}).values()), None)
+        if pair is None:
+            continue
+        kind = str(pair.local_candidate.type)
+        if kind != "relay":
+            return kind
+        inner = getattr(pair.protocol, "transport", None)
+        inner = getattr(inner, "_TurnTransport__inner_protocol", None)
+        name = type(inner).__name__
+        tls = (
+            inner is not None
+            and getattr(inner, "transport", None) is not None
+            and (inner.transport.get_extra_info("sslcontext") is not None)
+        )
+        return "relay/tls" if tls else "relay/tcp" if "Tcp" in name else "relay/udp"
+    return None
+
+
+def set_turn_ssl_context(context: ssl.SSLContext | None) -> None:
+    """The context ``turns:`` connections verify the TURN server with (process-wide)."""
+    global _turn_ssl_context
+    _turn_ssl_context = context
+
+
 def _configured_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
     return [a for a in _host_addresses if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
 
 
 def install(
-    host_addresses: Iterable[str], consent_interval_s: float = 1.5, consent_failures: int = 4
+    host_addresses: Iterable[str],
+    consent_interval_s: float = 1.5,
+    consent_failures: int = 4,
+    udp_port_range: tuple[int, int] | EllipsisType | None = ...,
 ) -> None:
     """Install the encoded-frame tap and the ICE host addresses, process-wide.
 
     Every RemoteStreamTrack in this process yields av.Packet afterwards; consumers that want
-    pixels or samples decode with streamhub.client.decode.FrameDecoder.
+    pixels or samples decode with streamhub.client.decode.FrameDecoder. With
+    ``udp_port_range``, every host candidate socket is bound inside it (``...``: keep the
+    range a previous call set, so a client in the hub's process leaves the hub's range alone).
     """
-    global _installed, _host_addresses
+    global _installed, _host_addresses, _udp_port_range
     with _lock:
         _host_addresses = list(host_addresses)
+        if udp_port_range is not ...:
+            _udp_port_range = udp_port_range
+        aioice.ice.Connection.get_component_candidates = _ranged_component_candidates  # type: ignore[method-assign]
+        aioice.turn.create_turn_endpoint = _create_turn_endpoint
         aioice.ice.get_host_addresses = _configured_host_addresses
         aiortc.rtcrtpreceiver.get_decoder = _tap_decoder  # type: ignore[assignment]
         aiortc.rtcrtpreceiver.JitterBuffer = _jitter_buffer  # type: ignore[assignment,misc]

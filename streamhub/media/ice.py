@@ -15,14 +15,21 @@ from streamhub.protocol import IceServer
 
 
 def rtc_configuration(ice: IceSettings) -> RTCConfiguration:
-    # An explicit empty list: aiortc falls back to a public STUN server when given None.
+    """The hub's own peer connections. An explicit list: aiortc falls back to a public STUN
+    server when given None. No TURN: the hub is the reachable end (host addresses, or the
+    announced address), so a relay on its side would only double every relayed packet's trip
+    and the TURN server's load; a classroom's relay candidate pairs with the hub's host one."""
     servers = [RTCIceServer(urls=url) for url in ice.stun_servers]
-    for turn in ice.turn_servers:
-        username, credential = turn_credentials(
-            ice, turn.username, turn.credential.get_secret_value(), "hub"
-        )
-        servers.append(RTCIceServer(urls=turn.urls, username=username, credential=credential))
     return RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+
+
+def turn_url_rank(url: str) -> int:
+    """Fallback order of a TURN URL: UDP, then TCP, then TLS (443 gets through most school
+    firewalls, but relays over TCP, the slowest)."""
+    lowered = url.lower()
+    if lowered.startswith("turns:"):
+        return 2
+    return 1 if "transport=tcp" in lowered else 0
 
 
 def turn_credentials(ice: IceSettings, username: str, secret: str, who: str) -> tuple[str, str]:
@@ -37,13 +44,19 @@ def turn_credentials(ice: IceSettings, username: str, secret: str, who: str) -> 
 
 
 def client_ice_servers(ice: IceSettings, who: str) -> list[IceServer]:
+    """STUN servers, then one entry per TURN URL in fallback order (``turn_url_rank``), each
+    with time-limited credentials. Browsers gather on every entry at once; aiortc clients use
+    one TURN URL at a time and walk the list (``streamhub.client.ice_plans``)."""
     servers = [IceServer(urls=[url]) for url in ice.stun_servers]
+    relays: list[tuple[int, int, IceServer]] = []
     for turn in ice.turn_servers:
         username, credential = turn_credentials(
             ice, turn.username, turn.credential.get_secret_value(), who
         )
-        servers.append(IceServer(urls=turn.urls, username=username, credential=credential))
-    return servers
+        for url in turn.urls:
+            server = IceServer(urls=[url], username=username, credential=credential)
+            relays.append((turn_url_rank(url), len(relays), server))
+    return servers + [server for _, _, server in sorted(relays, key=lambda r: r[:2])]
 
 
 _CANDIDATE = re.compile(r"^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host.*)$")

@@ -237,6 +237,7 @@ ADMIN_ONLY = {ADMIN}
 ADMIN_STAFF = {ADMIN, STAFF}
 MANAGERS = {ADMIN, LECTURER}  # admin, or lesson A's lecturer
 VIEWERS = {ADMIN, STAFF, LECTURER}  # plus staff, who see every lesson
+TOKEN_HOLDERS = {ADMIN, *JWT_CALLERS}
 
 TABLE: dict[str, Row] = {
     # schools
@@ -339,6 +340,31 @@ TABLE: dict[str, Row] = {
     ),
     "GET /api/recordings/{recording_id}/thumbnails/{index}": row(
         ADMIN_STAFF, 200, "/api/recordings/{recording_id}/thumbnails/0"
+    ),
+    # connection checks: classroom PCs (doctor), any token holder (the lecturer page), admins
+    "GET /api/device/network": row({DEVICE}, 200, "/api/device/network", device_route=True),
+    "POST /api/device/ice-probe": row(
+        {DEVICE}, 400, "/api/device/ice-probe", {"sdp": "v=0"}, device_route=True
+    ),
+    "GET /api/device/bandwidth": row(
+        {DEVICE}, 200, "/api/device/bandwidth?size=1000", device_route=True
+    ),
+    "POST /api/device/bandwidth": row(
+        {DEVICE}, 200, "/api/device/bandwidth", {"x": 1}, device_route=True
+    ),
+    "POST /api/device/connection-check": row(
+        {DEVICE},
+        201,
+        "/api/device/connection-check",
+        {"ok": True, "summary": "fine", "lines": []},
+        device_route=True,
+    ),
+    "GET /api/network/ice-servers": row(TOKEN_HOLDERS, 200, "/api/network/ice-servers"),
+    "POST /api/network/ice-probe": row(TOKEN_HOLDERS, 400, "/api/network/ice-probe", {"sdp": ""}),
+    "GET /api/network/bandwidth": row(TOKEN_HOLDERS, 200, "/api/network/bandwidth?size=1000"),
+    "POST /api/network/bandwidth": row(TOKEN_HOLDERS, 200, "/api/network/bandwidth", {"x": 1}),
+    "GET /api/classrooms/{classroom_id}/connection-checks": row(
+        ADMIN_ONLY, 200, "/api/classrooms/{classroom_id}/connection-checks"
     ),
 }
 

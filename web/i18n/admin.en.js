@@ -157,4 +157,15 @@ export default {
   "error.validation_failed": "Some fields are invalid.",
   "error.lesson_not_live": "The lesson is not live.",
   "error.internal": "The hub failed to handle the request.",
+
+  "checks.title": "Connection check",
+  "checks.empty": "No check yet: run classroom-agent doctor on the classroom PC.",
+  "checks.lines": "Lines of the latest check",
+  "checks.ok": "Ready",
+  "checks.problems": "Problems",
+  "checks.when": "Checked {when}",
+  "checks.status.ok": "OK",
+  "checks.status.warn": "Warning",
+  "checks.status.fail": "Problem",
+  "checks.status.skip": "Skipped",
 };

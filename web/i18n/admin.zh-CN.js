@@ -157,4 +157,15 @@ export default {
   "error.validation_failed": "部分字段填写有误。",
   "error.lesson_not_live": "课程未在直播中。",
   "error.internal": "服务器处理请求时出错。",
+
+  "checks.title": "网络连接检查",
+  "checks.empty": "尚无检查结果：请在教室电脑上运行 classroom-agent doctor。",
+  "checks.lines": "最近一次检查的各项结果",
+  "checks.ok": "可以上课",
+  "checks.problems": "有问题",
+  "checks.when": "检查时间 {when}",
+  "checks.status.ok": "正常",
+  "checks.status.warn": "注意",
+  "checks.status.fail": "问题",
+  "checks.status.skip": "跳过",
 };

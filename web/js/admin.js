@@ -328,6 +328,27 @@ async function selectClassroom(room) {
   $("credentials-title").textContent = t("credentials.title", { name: room.name });
   $("credentials-pane").hidden = false;
   await guarded(loadCredentials);
+  await guarded(loadConnectionCheck);
+}
+
+// The classroom PC's latest `classroom-agent doctor` result, as it sent it.
+async function loadConnectionCheck() {
+  const room = state.selectedClassroom;
+  if (!room) return;
+  const [latest] = await api.get(`/api/classrooms/${room.id}/connection-checks`, { limit: 1 });
+  $("checks-empty").hidden = Boolean(latest);
+  $("checks-latest").hidden = !latest;
+  if (!latest) return;
+  const verdict = $("checks-verdict");
+  verdict.textContent = t(latest.ok ? "checks.ok" : "checks.problems");
+  verdict.className = `badge ${latest.ok ? "active" : "revoked"}`;
+  $("checks-summary").textContent = latest.summary;
+  $("checks-when").textContent = t("checks.when", { when: formatDateTime(latest.checked_at, lang) });
+  $("checks-lines").replaceChildren(
+    ...latest.lines.map((line) =>
+      el("li", { dataset: { check: line.check, status: line.status }, text: `${t(`checks.status.${line.status}`)} · ${line.detail}` }),
+    ),
+  );
 }
 
 async function loadCredentials() {

@@ -7,6 +7,7 @@ import {
   fragmentParams,
 } from "./signaling.js";
 import { ApiError, applyStrings, loadStrings } from "./api.js";
+import { runConnectionCheck } from "./netcheck.js";
 
 const $ = (id) => document.getElementById(id);
 let t = (key) => key;
@@ -576,6 +577,43 @@ function lessonEnded() {
   showNotice(t("lesson_ended"), "info");
 }
 
+// ------------------------------------------------------------------ secure context, check
+
+// Over plain HTTP from another PC, getUserMedia does not exist: say why, instead of an error
+// about an undefined property.
+function explainInsecureContext() {
+  if (window.isSecureContext) return false;
+  $("insecure-url").textContent = window.location.origin;
+  $("insecure").hidden = false;
+  $("device-error").textContent = t("insecure_title");
+  $("device-error").hidden = false;
+  document.body.dataset.secure = "false";
+  return true;
+}
+
+async function checkConnection() {
+  const button = $("check-connection");
+  const list = $("check-lines");
+  button.disabled = true;
+  list.replaceChildren();
+  try {
+    await runConnectionCheck({
+      token: state.token,
+      t,
+      stream: state.stream,
+      onLine: ({ check, status, text }) => {
+        const item = document.createElement("li");
+        item.dataset.check = check;
+        item.dataset.status = status;
+        item.textContent = `${t(`check_status_${status}`)} · ${text}`;
+        list.append(item);
+      },
+    });
+  } finally {
+    button.disabled = false;
+  }
+}
+
 // ------------------------------------------------------------------ boot
 
 async function main() {
@@ -602,6 +640,7 @@ async function main() {
   window.addEventListener("pagehide", () => {
     if (state.session) state.session.stop();
   });
+  $("check-connection").addEventListener("click", checkConnection);
 
   if (!state.token) {
     document.body.dataset.state = "error";
@@ -609,13 +648,15 @@ async function main() {
     showNotice(t("no_token"));
     return;
   }
-  const preview = startPreview();
+  const insecure = explainInsecureContext();
+  const preview = insecure ? Promise.resolve() : startPreview();
   try {
     const lesson = await loadLesson();
     if (lesson.status === "ended") {
       lessonEnded();
     } else {
-      $("go-live").disabled = false;
+      // Live without a camera or microphone would be a lesson nobody sees or hears.
+      $("go-live").disabled = insecure;
       $("end-lesson").disabled = false;
       document.body.dataset.state = "ready";
     }
