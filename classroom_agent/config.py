@@ -1,4 +1,5 @@
-"""The enrolment file: hub URL and device credential, readable by the agent's user only."""
+"""The enrolment file: hub URL, device credential and the projector's language, readable by
+the agent's user only."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from classroom_agent.errors import ConfigError
+from classroom_agent.i18n import DEFAULT_LANGUAGE, normalize
 
 DEFAULT_PATH = Path("~/.config/streamhub-agent/agent.json")
 
@@ -20,6 +22,7 @@ def config_path(path: str | Path | None) -> Path:
 class AgentConfig:
     hub_url: str
     credential: str
+    language: str = DEFAULT_LANGUAGE  # the projector's words: zh-CN or en
 
     @property
     def hub(self) -> str:
@@ -40,7 +43,11 @@ def save_config(config: AgentConfig, path: Path) -> None:
 def load_config(path: Path) -> AgentConfig:
     try:
         data = json.loads(path.read_text())
-        return AgentConfig(hub_url=str(data["hub_url"]), credential=str(data["credential"]))
+        return AgentConfig(
+            hub_url=str(data["hub_url"]),
+            credential=str(data["credential"]),
+            language=normalize(data.get("language")),
+        )
     except FileNotFoundError:
         raise ConfigError(
             f"not enrolled: {path} does not exist (run classroom-agent enroll)"

@@ -1,5 +1,16 @@
-"""--audio-output device|none: the lecturer's voice on the loudspeaker (sounddevice, imported
-only when used). What is played is fed to the echo canceller as the far end."""
+"""--audio-output default|NAME|none: the lecturer's voice on the room's loudspeakers.
+
+Packets arrive in bursts; the loudspeaker takes 10 ms every 10 ms. Between them a jitter
+buffer holds a steady ``target_ms``: playback starts once that much is queued; if it runs dry
+(a network stall) it plays silence and waits to fill up again rather than stutter sample by
+sample; if it grows past ``max_ms`` (the sender's clock runs faster than the sound card's,
+or a burst after a stall) the oldest audio is dropped back to the target, so the delay never
+creeps up. The device buffer itself is generous (``device_latency_s``): a busy old PC must
+not make it crackle.
+
+What the callback writes to the device (silence included) is the echo canceller's far end:
+exactly what the loudspeaker plays, in step with it.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +21,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from classroom_agent.echo import EchoCanceller
+from classroom_agent.health import Device, DeviceState, Health
+from classroom_agent.sound_device import KeptStream
 
 logger = logging.getLogger(__name__)
 
 RATE = 48_000
-MAX_BUFFER = RATE // 5  # 200 ms: beyond it, drop the oldest samples to stay live
+BLOCK = RATE // 100  # 10 ms
 
 
 class Playback(Protocol):
@@ -36,45 +49,121 @@ class NullPlayback:
         pass
 
 
+class JitterBuffer:
+    """Samples in, fixed-size blocks out, at a steady depth (thread-safe)."""
+
+    def __init__(self, target_ms: int = 80, max_ms: int = 240) -> None:
+        self.target = RATE * target_ms // 1000
+        self.limit = RATE * max_ms // 1000
+        self._lock = threading.Lock()
+        self._chunks: list[np.ndarray] = []
+        self._queued = 0
+        self._playing = False
+        self.underruns = 0  # times it ran dry while playing: audible gaps
+        self.dropped_samples = 0
+
+    def push(self, samples: np.ndarray) -> None:
+        with self._lock:
+            self._chunks.append(samples.astype(np.int16, copy=False))
+            self._queued += len(samples)
+            if self._queued > self.limit:
+                self._drop(self._queued - self.target)
+
+    def _drop(self, count: int) -> None:
+        self.dropped_samples += count
+        while count > 0 and self._chunks:
+            head = self._chunks[0]
+            if len(head) <= count:
+                self._chunks.pop(0)
+                self._queued -= len(head)
+                count -= len(head)
+            else:
+                self._chunks[0] = head[count:]
+                self._queued -= count
+                count = 0
+
+    def pull(self, frames: int) -> np.ndarray:
+        out = np.zeros(frames, np.int16)
+        with self._lock:
+            if not self._playing:
+                if self._queued < self.target:
+                    return out
+                self._playing = True
+            if self._queued < frames:
+                self._playing = False  # dry: wait for the target again
+                self.underruns += 1
+            filled = 0
+            while filled < frames and self._chunks:
+                head = self._chunks[0]
+                take = min(len(head), frames - filled)
+                out[filled : filled + take] = head[:take]
+                filled += take
+                if take == len(head):
+                    self._chunks.pop(0)
+                else:
+                    self._chunks[0] = head[take:]
+                self._queued -= take
+        return out
+
+    @property
+    def depth_ms(self) -> float:
+        return self._queued * 1000 / RATE
+
+
 class DevicePlayback:
     wants_samples = True
 
-    def __init__(self, echo: EchoCanceller | None = None) -> None:
+    def __init__(
+        self,
+        arg: str,
+        health: Health,
+        echo: EchoCanceller | None = None,
+        *,
+        device_latency_s: float = 0.1,
+        target_ms: int = 80,
+    ) -> None:
+        self.echo = echo
+        self.buffer = JitterBuffer(target_ms)
+        self.blocks = 0
+        self._latency = device_latency_s
+        self.keeper = KeptStream(Device.SPEAKER, arg, self._open, health)
+        self.keeper.start()
+
+    def _open(self, index: int | None) -> Any:
         import sounddevice
 
-        self.echo = echo
-        self._lock = threading.Lock()
-        self._buffer = np.zeros(0, np.int16)
-        self._stream = sounddevice.OutputStream(
-            samplerate=RATE, channels=1, dtype="int16", blocksize=480, callback=self._pull
+        return sounddevice.OutputStream(
+            device=index,
+            samplerate=RATE,
+            channels=1,
+            dtype="int16",
+            blocksize=BLOCK,
+            latency=self._latency,
+            callback=self._pull,
         )
-        self._stream.start()
 
     def play(self, samples: np.ndarray) -> None:
-        with self._lock:
-            self._buffer = np.concatenate([self._buffer, samples.astype(np.int16, copy=False)])
-            if len(self._buffer) > MAX_BUFFER:
-                self._buffer = self._buffer[-MAX_BUFFER:]
+        self.buffer.push(samples)
 
     def _pull(self, out: np.ndarray, frames: int, when: Any, status: Any) -> None:
-        with self._lock:
-            chunk, self._buffer = self._buffer[:frames], self._buffer[frames:]
-        block = np.zeros(frames, np.int16)
-        block[: len(chunk)] = chunk
+        self.keeper.beat()
+        block = self.buffer.pull(frames)
         out[:, 0] = block
+        self.blocks += 1
         if self.echo is not None:
-            self.echo.feed_far(block)
+            self.echo.feed_far(block, self.keeper.latency_s)
 
     def close(self) -> None:
-        self._stream.stop()
-        self._stream.close()
+        self.keeper.close()
 
 
-def open_playback(kind: str, echo: EchoCanceller | None) -> Playback:
+def open_playback(kind: str, health: Health, echo: EchoCanceller | None) -> Playback:
     if kind == "none":
+        health.set(Device.SPEAKER, DeviceState.OFF, "--audio-output none")
         return NullPlayback()
     try:
-        return DevicePlayback(echo)
-    except Exception as exc:  # PortAudio missing or no output device
-        logger.warning("audio output unavailable (%s): playing nothing", exc)
+        import sounddevice  # noqa: F401
+    except (ImportError, OSError) as exc:  # the extra is missing, or PortAudio is
+        health.missing(Device.SPEAKER, f"no sound library ({exc}): install the 'agent' extra")
         return NullPlayback()
+    return DevicePlayback(kind, health, echo)

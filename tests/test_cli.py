@@ -60,6 +60,7 @@ async def test_serve_demo_prints_working_lecturer_and_agent_links(tmp_path: Path
         await lecturer.connect({Slot.CAMERA: PatternVideoTrack(160, 120)})
         agent = await asyncio.create_subprocess_exec(
             *run, "--display", "none", "--audio-output", "none",
+            "--video-source", "testpattern", "--audio-source", "tone",
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
