@@ -40,8 +40,10 @@ class NoDevice(LookupError):
 def cameras(probe: bool = False) -> list[DeviceInfo]:
     """Capture devices by OpenCV index. On Linux from sysfs (instant, with names); elsewhere
     only when ``probe`` is set, by opening indexes in turn (slow: for ``devices``)."""
-    if V4L_ROOT.is_dir():
-        found = []
+    if sys.platform.startswith("linux"):
+        found: list[DeviceInfo] = []
+        if not V4L_ROOT.is_dir():
+            return found  # no video4linux device has ever appeared
         for node in sorted(V4L_ROOT.glob("video*"), key=lambda p: int(p.name[5:] or 0)):
             # A USB camera has a capture node (index 0) and a metadata node (index 1).
             if _read(node / "index", "0") != "0":
@@ -68,7 +70,7 @@ def pick_camera(arg: str) -> list[int]:
     listed = cameras()
     if arg in ("", "auto"):
         # Where the OS cannot list cameras, index 0 is the default one.
-        return [c.index for c in listed] if listed or V4L_ROOT.is_dir() else [0]
+        return [c.index for c in listed] if sys.platform.startswith("linux") else [0]
     wanted = arg.casefold()
     matches = [c.index for c in listed if wanted in c.name.casefold()]
     if not matches:

@@ -32,6 +32,7 @@ class KeptStream:
         *,
         retry_s: float = 2.0,
         stall_s: float = 1.5,
+        start_grace_s: float = 6.0,
     ) -> None:
         self.device = device
         self.kind = "microphone" if device is Device.MICROPHONE else "output"
@@ -42,6 +43,10 @@ class KeptStream:
         self._open_stream = open_stream
         self._retry_s = retry_s
         self._stall_s = stall_s
+        # A sound server may take a second or two to wake a suspended device.
+        self._start_grace_s = start_grace_s
+        self._started = 0.0
+        self._beats = 0
         self._stream: Any = None
         self._beat = 0.0
         self._stop = threading.Event()
@@ -53,6 +58,7 @@ class KeptStream:
     def beat(self) -> None:
         """Called from the stream's callback: the device is delivering."""
         self._beat = time.monotonic()
+        self._beats += 1
 
     def _keep(self) -> None:
         global _open_streams
@@ -64,7 +70,8 @@ class KeptStream:
                 try:
                     index = devices.pick_sound_device(self.kind, self.arg)
                     stream = self._open_stream(index)
-                    self._beat = time.monotonic()
+                    self._beats = 0
+                    self._started = self._beat = time.monotonic()
                     stream.start()
                 except Exception as exc:  # no device, PortAudio errors, sound server down
                     failed_before = True
@@ -79,7 +86,11 @@ class KeptStream:
                 self.health.ok(self.device, devices.sound_device_name(self.kind, index))
                 continue
             self._stop.wait(0.25)
-            stalled = time.monotonic() - self._beat > self._stall_s
+            now = time.monotonic()
+            if self._beats:
+                stalled = now - self._beat > self._stall_s
+            else:
+                stalled = now - self._started > self._start_grace_s
             if stalled or not self._stream.active:
                 reason = "stopped delivering" if stalled else "stream stopped"
                 self._close_stream()
