@@ -31,7 +31,7 @@ class KeptStream:
         health: Health,
         *,
         retry_s: float = 2.0,
-        stall_s: float = 1.5,
+        stall_s: float = 3.0,
         start_grace_s: float = 6.0,
     ) -> None:
         self.device = device

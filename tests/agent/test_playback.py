@@ -1,0 +1,37 @@
+"""The loudspeakers' jitter buffer: a steady delay, silence (not stutter) when it runs dry,
+no creeping delay when audio comes faster than it plays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from classroom_agent.playback import BLOCK, RATE, JitterBuffer
+
+
+def test_playback_waits_for_its_target_then_plays_in_order() -> None:
+    buffer = JitterBuffer(target_ms=40)
+    ramp = np.arange(RATE // 10, dtype=np.int16)  # 100 ms
+    buffer.push(ramp[: RATE // 50])  # 20 ms: below the target
+    assert not buffer.pull(BLOCK).any()
+    buffer.push(ramp[RATE // 50 :])
+    out = np.concatenate([buffer.pull(BLOCK) for _ in range(10)])
+    assert np.array_equal(out, ramp)
+    assert buffer.underruns == 0
+
+
+def test_a_dry_buffer_is_one_gap_then_refills_to_the_target() -> None:
+    buffer = JitterBuffer(target_ms=40)
+    buffer.push(np.ones(RATE // 25, np.int16))  # exactly the target
+    played = [buffer.pull(BLOCK).any() for _ in range(6)]
+    assert played == [True, True, True, True, False, False]
+    assert buffer.underruns == 1
+    buffer.push(np.ones(RATE // 50, np.int16))  # 20 ms: not enough to restart
+    assert not buffer.pull(BLOCK).any()
+
+
+def test_a_burst_beyond_the_limit_is_cut_back_to_the_target() -> None:
+    buffer = JitterBuffer(target_ms=80, max_ms=240)
+    for _ in range(30):  # 300 ms at once
+        buffer.push(np.ones(BLOCK, np.int16))
+    assert buffer.depth_ms <= 240
+    assert buffer.dropped_samples > 0
