@@ -31,12 +31,13 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
+from classroom_agent import layout
 from classroom_agent.config import AgentConfig, save_config
 from classroom_agent.status import read_status, state_path
 from streamhub.client import LessonClient
 from streamhub.client.decode import FrameDecoder
 from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack, read_counter
-from streamhub.protocol import Listen, MuteRequest, Slot
+from streamhub.protocol import Listen, MuteRequest, ScreenShare, Slot, StageOff, StageOn
 from tests.agent.conftest import ROOT, agent_env
 from tests.support.desktop import Desktop, wait_for_window
 from tests.support.hub import AdminApi, InProcessHub
@@ -76,6 +77,8 @@ class Room:
     agent: subprocess.Popen[bytes]
     work: Path
     lecturer: LessonClient | None = None
+    classroom_id: int = 0
+    other_credential: str = ""
     heard: Heard = field(default_factory=Heard)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -84,7 +87,7 @@ class Room:
 
     async def classroom(self) -> dict[str, Any]:
         people = await self.admin.http.get(f"/api/lessons/{self.lesson_id}/participants")
-        rooms = [p for p in people.json() if p["role"] == "classroom"]
+        rooms = [p for p in people.json() if p["classroom_id"] == self.classroom_id]
         assert rooms, "the classroom has not joined"
         return rooms[0]
 
@@ -116,7 +119,7 @@ async def room(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Room]:
     hub = InProcessHub(work / "hub", recorder={"enabled": False})
     await hub.__aenter__()
     admin = AdminApi(hub.url)
-    setup = await admin.lesson(classrooms=1, start=False)
+    setup = await admin.lesson(classrooms=2, start=False)  # the agent's, and one for the stage
     # The lesson of the day: tomorrow, so the waiting screen announces it.
     tomorrow = datetime.now(UTC) + timedelta(days=1)
     lesson = await admin.post(
@@ -146,6 +149,7 @@ async def room(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Room]:
         stderr=out,
     )
     room = Room(desktop, pulse, hub, admin, lesson["id"], link["token"], config, agent, work)
+    room.classroom_id, room.other_credential = setup.classroom_ids[0], setup.credentials[1]
     try:
         yield room
     finally:
@@ -384,6 +388,44 @@ async def test_echo_of_the_loudspeakers_in_the_microphone_is_cancelled_by_20_db(
     print(f"\necho: in the room {in_room:.1f} dBFS, back to the lecturer {echoed:.1f} dBFS, "
           f"attenuated {attenuation:.1f} dB")  # fmt: skip
     assert attenuation >= 20, f"echo attenuated by only {attenuation:.1f} dB"
+
+
+async def test_a_shared_screen_is_the_main_picture_and_the_stage_an_inset(room: Room) -> None:
+    lecturer = await live(room)
+    screen = PatternVideoTrack(1280, 720, fps=10)
+    screen._base[:] = (0, 0, 255)  # red (BGR)
+    stage_camera = PatternVideoTrack(320, 240)
+    stage_camera._base[:] = (0, 255, 0)  # green
+    token = await room.admin.device_token(room.other_credential)
+    other = LessonClient(room.hub.url, token)
+    try:
+        await other.connect({Slot.CAMERA: stage_camera})
+        lecturer.publish(Slot.SCREEN, screen)
+        await lecturer.request(ScreenShare(on=True))
+        await lecturer.request(StageOn(participant=other.joined.participant.id))  # type: ignore[union-attr]
+
+        def looks_right() -> bool:
+            shot = room.desktop.screenshot()
+            main = shot[300:360, 600:680].reshape(-1, 3).mean(axis=0)
+            x, y, w, h = layout.inset(*LECTURER_PICTURE, SCREEN, "right")
+            lecturer_inset = shot[y + h // 2, x + 4 : x + w - 4, 2]  # blue rises left to right
+            x, y, w, h = layout.inset(320, 240, SCREEN, "left")
+            stage_inset = shot[y + h // 2 - 10 : y + h // 2 + 10, x + w // 2].mean(axis=0)
+            return bool(
+                main[0] > 200 > 60 > main[1]  # the red screen fills the middle
+                and lecturer_inset[-1] - lecturer_inset[0] > 150
+                and stage_inset[1] > 200 > 60 > stage_inset[0]  # the green classroom
+            )
+
+        await eventually(looks_right, timeout=20, interval=0.3)
+        save(room, "screen-and-stage", room.desktop.screenshot())
+        await lecturer.request(StageOff())
+        await lecturer.request(ScreenShare(on=False))
+        lecturer.publish(Slot.SCREEN, None)
+        # Back to the lecturer alone, edge to edge.
+        await eventually(lambda: lecturer_on_screen(room), timeout=20, interval=0.3)
+    finally:
+        await other.close()
 
 
 # ---------------------------------------------------------------------- devices come and go
