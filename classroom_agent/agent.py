@@ -290,7 +290,23 @@ class ClassroomAgent:
             audio_only=session.audio_only,
             stats=stats,
             message=None,
+            media=self._media_figures(),
         )
+
+    def _media_figures(self) -> dict[str, object]:
+        """What the room gets, for `status` and benchmarks: pictures on the projector per
+        second, and the loudspeakers' gaps and buffer."""
+        figures: dict[str, object] = {"window_fps": getattr(self.display, "fps", None)}
+        buffer = getattr(self.playback, "buffer", None)
+        if buffer is not None:
+            figures.update(
+                playback_underruns=buffer.underruns,
+                playback_dropped_ms=round(buffer.dropped_samples / 48, 1),
+                playback_depth_ms=round(buffer.depth_ms, 1),
+            )
+        if self.echo is not None:
+            figures["echo_delay_ms"] = self.echo.delay_ms
+        return figures
 
     def _set_status(self, state: State, **fields: object) -> None:
         if state is State.RECONNECTING:
