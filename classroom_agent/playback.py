@@ -3,9 +3,9 @@
 Packets arrive in bursts; the loudspeaker takes 10 ms every 10 ms. Between them a jitter
 buffer holds a steady ``target_ms``: playback starts once that much is queued; if it runs dry
 (a network stall) it plays silence and waits to fill up again rather than stutter sample by
-sample; if it grows past ``max_ms`` (the sender's clock runs faster than the sound card's,
-or a burst after a stall) the oldest audio is dropped back to the target, so the delay never
-creeps up. The device buffer itself is generous (``device_latency_s``): a busy old PC must
+sample. The sender's clock and the sound card's never agree exactly: while the depth strays
+more than 30 ms from the target, playout runs 2 % faster or slower (resampled: inaudible),
+so the delay stays put without jumps; only a burst past ``max_ms`` is cut back at once. The device buffer itself is generous (``device_latency_s``): a busy old PC must
 not make it crackle.
 
 What the callback writes to the device (silence included) is the echo canceller's far end:
@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 RATE = 48_000
 BLOCK = RATE // 100  # 10 ms
+DRIFT = 0.02  # the most the playout rate is nudged to hold the target depth
 
 
 class Playback(Protocol):
@@ -59,8 +60,10 @@ class JitterBuffer:
         self._chunks: list[np.ndarray] = []
         self._queued = 0
         self._playing = False
+        self.slack = RATE * 30 // 1000  # 30 ms either side of the target: leave it alone
         self.underruns = 0  # times it ran dry while playing: audible gaps
-        self.dropped_samples = 0
+        self.dropped_samples = 0  # cut after a burst beyond the limit
+        self.stretched_samples = 0  # net samples played faster (+) or slower (-) for drift
 
     def push(self, samples: np.ndarray) -> None:
         with self._lock:
@@ -83,27 +86,43 @@ class JitterBuffer:
                 count = 0
 
     def pull(self, frames: int) -> np.ndarray:
-        out = np.zeros(frames, np.int16)
         with self._lock:
             if not self._playing:
                 if self._queued < self.target:
-                    return out
+                    return np.zeros(frames, np.int16)
                 self._playing = True
-            if self._queued < frames:
+            # Drift between the sender's clock and the sound card's: play 2 % faster while
+            # well above the target (slower while well below), resampled so nobody hears it.
+            take = frames
+            if self._queued > self.target + self.slack:
+                take = round(frames * (1 + DRIFT))
+            elif self._queued < self.target - self.slack:
+                take = round(frames * (1 - DRIFT))
+            if self._queued < take:
                 self._playing = False  # dry: wait for the target again
                 self.underruns += 1
-            filled = 0
-            while filled < frames and self._chunks:
-                head = self._chunks[0]
-                take = min(len(head), frames - filled)
-                out[filled : filled + take] = head[:take]
-                filled += take
-                if take == len(head):
-                    self._chunks.pop(0)
-                else:
-                    self._chunks[0] = head[take:]
-                self._queued -= take
+            block = self._take(min(take, self._queued))
+        if len(block) == take != frames:
+            self.stretched_samples += take - frames
+            x = np.linspace(0, take - 1, frames)
+            return np.interp(x, np.arange(take), block).astype(np.int16)
+        out = np.zeros(frames, np.int16)
+        out[: min(len(block), frames)] = block[:frames]
         return out
+
+    def _take(self, count: int) -> np.ndarray:
+        parts, need = [], count
+        while need > 0 and self._chunks:
+            head = self._chunks[0]
+            part = head[:need]
+            parts.append(part)
+            need -= len(part)
+            if len(part) == len(head):
+                self._chunks.pop(0)
+            else:
+                self._chunks[0] = head[len(part) :]
+        self._queued -= count - need
+        return np.concatenate(parts) if parts else np.zeros(0, np.int16)
 
     @property
     def depth_ms(self) -> float:
