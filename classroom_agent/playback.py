@@ -5,8 +5,9 @@ buffer holds a steady ``target_ms``: playback starts once that much is queued; i
 (a network stall) it plays silence and waits to fill up again rather than stutter sample by
 sample. The sender's clock and the sound card's never agree exactly: while the depth strays
 more than 30 ms from the target, playout runs 2 % faster or slower (resampled: inaudible),
-so the delay stays put without jumps; only a burst past ``max_ms`` is cut back at once. The device buffer itself is generous (``device_latency_s``): a busy old PC must
-not make it crackle.
+so the delay stays put without jumps; only a burst past ``max_ms`` is cut back at once.
+The device buffer itself is generous (``device_latency_s``): a busy old PC must not make it
+crackle.
 
 What the callback writes to the device (silence included) is the echo canceller's far end:
 exactly what the loudspeaker plays, in step with it.
