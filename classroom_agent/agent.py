@@ -302,6 +302,7 @@ class ClassroomAgent:
             figures.update(
                 playback_underruns=buffer.underruns,
                 playback_dropped_ms=round(buffer.dropped_samples / 48, 1),
+                playback_stretched_ms=round(buffer.stretched_samples / 48, 1),
                 playback_depth_ms=round(buffer.depth_ms, 1),
             )
         if self.echo is not None:

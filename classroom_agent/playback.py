@@ -3,9 +3,10 @@
 Packets arrive in bursts; the loudspeaker takes 10 ms every 10 ms. Between them a jitter
 buffer holds a steady ``target_ms``: playback starts once that much is queued; if it runs dry
 (a network stall) it plays silence and waits to fill up again rather than stutter sample by
-sample. The sender's clock and the sound card's never agree exactly: while the depth strays
-more than 30 ms from the target, playout runs 2 % faster or slower (resampled: inaudible),
-so the delay stays put without jumps; only a burst past ``max_ms`` is cut back at once.
+sample. The sender's clock and the sound card's never agree exactly: while the buffer's low
+point stays over 50 ms above the target, playout runs 0.5 % faster (resampled: inaudible),
+so the delay does not creep up; only a backlog of over 100 ms (the start, a burst after a
+stall) is cut back at once.
 The device buffer itself is generous (``device_latency_s``): a busy old PC must not make it
 crackle.
 
@@ -29,7 +30,11 @@ logger = logging.getLogger(__name__)
 
 RATE = 48_000
 BLOCK = RATE // 100  # 10 ms
-DRIFT = 0.02  # the most the playout rate is nudged to hold the target depth
+# Sound cards' clocks are off by well under 0.1 %: a 0.5 % nudge catches up with any of them
+# and moves a voice's pitch by less than anyone hears.
+DRIFT = 0.005
+WINDOW_PULLS = 100  # one second of 10 ms blocks
+CATCH_UP = RATE * 100 // 1000  # this far above the target, cut rather than hurry
 
 
 class Playback(Protocol):
@@ -61,10 +66,15 @@ class JitterBuffer:
         self._chunks: list[np.ndarray] = []
         self._queued = 0
         self._playing = False
-        self.slack = RATE * 30 // 1000  # 30 ms either side of the target: leave it alone
+        # Packets come every 20 ms and the device takes its blocks in bursts: the lowest depth
+        # in a second swings by tens of ms by itself; leave it alone within 50 ms.
+        self.slack = RATE * 50 // 1000
         self.underruns = 0  # times it ran dry while playing: audible gaps
         self.dropped_samples = 0  # cut after a burst beyond the limit
         self.stretched_samples = 0  # net samples played faster (+) or slower (-) for drift
+        self._low = self.limit
+        self._pulls = 0
+        self._speed = 1.0
 
     def push(self, samples: np.ndarray) -> None:
         with self._lock:
@@ -92,13 +102,7 @@ class JitterBuffer:
                 if self._queued < self.target:
                     return np.zeros(frames, np.int16)
                 self._playing = True
-            # Drift between the sender's clock and the sound card's: play 2 % faster while
-            # well above the target (slower while well below), resampled so nobody hears it.
-            take = frames
-            if self._queued > self.target + self.slack:
-                take = round(frames * (1 + DRIFT))
-            elif self._queued < self.target - self.slack:
-                take = round(frames * (1 - DRIFT))
+            take = round(frames * self._rate())
             if self._queued < take:
                 self._playing = False  # dry: wait for the target again
                 self.underruns += 1
@@ -110,6 +114,26 @@ class JitterBuffer:
         out = np.zeros(frames, np.int16)
         out[: min(len(block), frames)] = block[:frames]
         return out
+
+    def _rate(self) -> float:
+        """How fast to play the next block. Decided once a second from the lowest depth seen
+        in the second before: packets come in bursts, so the lowest point is the delay the
+        buffer really adds. Far above the target (a burst after a stall, the start), cut back
+        at once; a little above or below (clocks that disagree), play 2 % faster or slower."""
+        self._low = min(self._low, self._queued)
+        self._pulls += 1
+        if self._pulls >= WINDOW_PULLS:
+            low, self._low, self._pulls = self._low, self.limit, 0
+            if low > self.target + CATCH_UP:
+                self._drop(low - self.target)
+                self._speed = 1.0
+            elif low > self.target + self.slack:
+                self._speed = 1 + DRIFT
+            elif low < self.slack // 5:
+                self._speed = 1 - DRIFT  # about to run dry
+            else:
+                self._speed = 1.0
+        return self._speed
 
     def _take(self, count: int) -> np.ndarray:
         parts, need = [], count

@@ -39,22 +39,23 @@ def test_a_burst_beyond_the_limit_is_cut_back_to_the_target() -> None:
 
 def test_a_sender_slightly_faster_than_the_sound_card_is_absorbed_without_cuts() -> None:
     buffer = JitterBuffer(target_ms=80, max_ms=240)
-    t = np.arange(RATE * 20)
+    seconds = 60
+    t = np.arange(RATE * seconds)
     tone = (8000 * np.sin(2 * np.pi * 440 * t / RATE)).astype(np.int16)
     pushed = played = 0
     out = []
-    # 20 s where 1 % more audio arrives than the card plays: 200 ms would pile up.
+    # A sender 0.4 % fast (four times a bad sound card): 240 ms would pile up in a minute.
     while played < len(tone) - RATE:
-        arriving = round((played + BLOCK) * 1.01)
+        arriving = min(round((played + BLOCK) * 1.004), len(tone))
         if arriving > pushed:
             buffer.push(tone[pushed:arriving])
             pushed = arriving
         out.append(buffer.pull(BLOCK))
         played += BLOCK
     assert buffer.dropped_samples == 0 and buffer.underruns == 0
-    assert abs(buffer.depth_ms - 80) <= 35
+    assert buffer.depth_ms <= 80 + 50 + 10
     assert buffer.stretched_samples > 0
-    # Still a clean 440 Hz tone: resampling by 2 % moves it by at most 9 Hz, never a click.
+    # Still a clean tone: 0.5 % faster moves 440 Hz by 2 Hz, with no click.
     signal = np.concatenate(out[len(out) // 2 :]).astype(np.float64)
     steps = np.abs(np.diff(signal))
-    assert steps.max() < 8000 * 2 * np.pi * 460 / RATE * 1.2
+    assert steps.max() < 8000 * 2 * np.pi * 445 / RATE * 1.1
