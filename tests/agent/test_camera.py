@@ -6,6 +6,7 @@ machine has no real device for); the rest (threads, health, tracks) is the real 
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ class FakeCapture:
     def read(self) -> tuple[bool, np.ndarray | None]:
         if not self.plugged.is_set():
             return False, None
-        self.plugged.wait(0.01)
+        time.sleep(1 / 60)  # a camera delivers at its frame rate
         return True, np.zeros((120, 160, 3), np.uint8)
 
     def release(self) -> None:
@@ -60,7 +61,8 @@ async def test_a_camera_pulled_out_mid_lesson_is_reported_and_used_again_when_ba
         await eventually(lambda: health.state(Device.CAMERA).value == "ok", timeout=5)
         before = camera.frames
         frame = await track.recv()
-        assert camera.frames > before and len(opened) == 2
+        assert (frame.width, frame.height) == (160, 120) and len(opened) == 2
+        await eventually(lambda: camera.frames > before + 2, timeout=5)
     finally:
         # Closing the peer connection stops the track; closing the session stops it again.
         track.stop()
