@@ -304,6 +304,7 @@ class ClassroomAgent:
                 playback_dropped_ms=round(buffer.dropped_samples / 48, 1),
                 playback_stretched_ms=round(buffer.stretched_samples / 48, 1),
                 playback_depth_ms=round(buffer.depth_ms, 1),
+                playback_target_ms=round(buffer.target_ms, 1),
             )
         if self.echo is not None:
             figures["echo_delay_ms"] = self.echo.delay_ms

@@ -3,10 +3,12 @@
 Packets arrive in bursts; the loudspeaker takes 10 ms every 10 ms. Between them a jitter
 buffer holds a steady ``target_ms``: playback starts once that much is queued; if it runs dry
 (a network stall) it plays silence and waits to fill up again rather than stutter sample by
-sample. The sender's clock and the sound card's never agree exactly: while the buffer's low
-point stays over 50 ms above the target, playout runs 0.5 % faster (resampled: inaudible),
-so the delay does not creep up; only a backlog of over 100 ms (the start, a burst after a
-stall) is cut back at once.
+sample, and holds 40 ms more from then on (up to 400 ms; given back 10 ms per calm 10 s): a
+busy old PC or a bursty link buys itself a steady, slightly longer delay instead of gaps. The
+sender's clock and the sound card's never agree exactly: while the buffer's low point stays
+over 50 ms above the target, playout runs 0.5 % faster (resampled: inaudible), so the delay
+does not creep up; only a backlog of over 150 ms (the start, a burst after a stall) is cut
+back at once.
 The device buffer itself is generous (``device_latency_s``): a busy old PC must not make it
 crackle.
 
@@ -34,7 +36,7 @@ BLOCK = RATE // 100  # 10 ms
 # and moves a voice's pitch by less than anyone hears.
 DRIFT = 0.005
 WINDOW_PULLS = 100  # one second of 10 ms blocks
-CATCH_UP = RATE * 100 // 1000  # this far above the target, cut rather than hurry
+CATCH_UP = RATE * 150 // 1000  # this far above the target, cut rather than hurry
 
 
 class Playback(Protocol):
@@ -59,9 +61,12 @@ class NullPlayback:
 class JitterBuffer:
     """Samples in, fixed-size blocks out, at a steady depth (thread-safe)."""
 
-    def __init__(self, target_ms: int = 80, max_ms: int = 240) -> None:
-        self.target = RATE * target_ms // 1000
-        self.limit = RATE * max_ms // 1000
+    def __init__(self, target_ms: int = 80, max_ms: int = 240, ceiling_ms: int = 400) -> None:
+        self.base = self.target = RATE * target_ms // 1000
+        self.margin = RATE * (max_ms - target_ms) // 1000  # the limit, above the target
+        self.ceiling = RATE * ceiling_ms // 1000
+        self.limit = self.target + self.margin
+        self._calm = 0  # seconds without running dry
         self._lock = threading.Lock()
         self._chunks: list[np.ndarray] = []
         self._queued = 0
@@ -106,6 +111,7 @@ class JitterBuffer:
             if self._queued < take:
                 self._playing = False  # dry: wait for the target again
                 self.underruns += 1
+                self._adapt(dry=True)
             block = self._take(min(take, self._queued))
         if len(block) == take != frames:
             self.stretched_samples += take - frames
@@ -124,6 +130,7 @@ class JitterBuffer:
         self._pulls += 1
         if self._pulls >= WINDOW_PULLS:
             low, self._low, self._pulls = self._low, self.limit, 0
+            self._adapt(dry=False)
             if low > self.target + CATCH_UP:
                 self._drop(low - self.target)
                 self._speed = 1.0
@@ -134,6 +141,19 @@ class JitterBuffer:
             else:
                 self._speed = 1.0
         return self._speed
+
+    def _adapt(self, dry: bool) -> None:
+        """A busy PC or a bursty network runs the buffer dry: each time, hold 40 ms more (up
+        to the ceiling); after 10 calm seconds, give 10 ms back, down to the base target."""
+        if dry:
+            self.target = min(self.target + RATE * 40 // 1000, self.ceiling)
+            self._calm = 0
+        else:
+            self._calm += 1
+            if self._calm >= 10 and self.target > self.base:
+                self.target = max(self.base, self.target - RATE * 10 // 1000)
+                self._calm = 0
+        self.limit = self.target + self.margin
 
     def _take(self, count: int) -> np.ndarray:
         parts, need = [], count
@@ -148,6 +168,10 @@ class JitterBuffer:
                 self._chunks[0] = head[len(part) :]
         self._queued -= count - need
         return np.concatenate(parts) if parts else np.zeros(0, np.int16)
+
+    @property
+    def target_ms(self) -> float:
+        return self.target * 1000 / RATE
 
     @property
     def depth_ms(self) -> float:

@@ -25,8 +25,11 @@ def test_a_dry_buffer_is_one_gap_then_refills_to_the_target() -> None:
     played = [buffer.pull(BLOCK).any() for _ in range(6)]
     assert played == [True, True, True, True, False, False]
     assert buffer.underruns == 1
-    buffer.push(np.ones(RATE // 50, np.int16))  # 20 ms: not enough to restart
+    assert buffer.target_ms == 80  # it holds 40 ms more from now on
+    buffer.push(np.ones(RATE * 60 // 1000, np.int16))  # 60 ms: not enough to restart
     assert not buffer.pull(BLOCK).any()
+    buffer.push(np.ones(RATE * 20 // 1000, np.int16))
+    assert buffer.pull(BLOCK).any()
 
 
 def test_a_burst_beyond_the_limit_is_cut_back_to_the_target() -> None:
