@@ -35,12 +35,11 @@ from bench.common import load_average, log, session_cpu_seconds, stop_session
 from classroom_agent.config import AgentConfig, save_config
 from classroom_agent.status import read_status, state_path
 from streamhub.client import LessonClient
-from streamhub.client.decode import FrameDecoder
 from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack
 from streamhub.protocol import Listen, Slot
 from tests.support.desktop import Desktop
 from tests.support.hub import AdminApi, InProcessHub
-from tests.support.pulse import SINK, PulseServer, band_level_db, gaps
+from tests.support.pulse import SINK, PulseServer, band_level_db, collect_decoded, gaps
 
 ROOT = Path(__file__).resolve().parent.parent
 TONE_HZ, AMPLITUDE = 440.0, 0.3
@@ -59,19 +58,6 @@ async def until(check: Any, timeout: float, what: str) -> Any:
             return result
         await asyncio.sleep(0.2)
     raise SystemExit(f"timed out waiting for {what}")
-
-
-async def collect(track: Any, into: list[tuple[float, np.ndarray]]) -> None:
-    decoder = FrameDecoder("opus")
-    while True:
-        packet = await track.recv()
-        for frame in decoder.decode(packet):
-            data = frame.to_ndarray()
-            if data.dtype != np.int16:
-                data = np.clip(data * 32767, -32768, 32767)
-            channels = len(frame.layout.channels)
-            mono = data.reshape(-1, channels).mean(axis=1) if channels > 1 else data.reshape(-1)
-            into.append((time.monotonic(), mono.astype(np.int16)))
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -144,7 +130,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "the classroom's audio",
         )
         heard: list[tuple[float, np.ndarray]] = []
-        listener = asyncio.create_task(collect(track, heard))
+        listener = asyncio.create_task(collect_decoded(track, heard))
         in_room = band_level_db(played, TONE_HZ)
         for index in pulse.source_outputs():
             pulse.pactl("move-source-output", index, f"{SINK}.monitor")

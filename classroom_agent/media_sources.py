@@ -44,16 +44,17 @@ class SourceSpec:
 
     @classmethod
     def video(cls, text: str) -> SourceSpec:
-        spec = cls.parse(text)
-        if spec.kind not in VIDEO_KINDS:
-            raise ValueError(f"{text!r} is not a video source ({', '.join(VIDEO_KINDS)})")
-        return spec
+        return cls._of(text, VIDEO_KINDS, "video")
 
     @classmethod
     def audio(cls, text: str) -> SourceSpec:
+        return cls._of(text, AUDIO_KINDS, "audio")
+
+    @classmethod
+    def _of(cls, text: str, kinds: tuple[str, ...], what: str) -> SourceSpec:
         spec = cls.parse(text)
-        if spec.kind not in AUDIO_KINDS:
-            raise ValueError(f"{text!r} is not an audio source ({', '.join(AUDIO_KINDS)})")
+        if spec.kind not in kinds:
+            raise ValueError(f"{text!r} is not a {what} source ({', '.join(kinds)})")
         return spec
 
     @property

@@ -35,13 +35,20 @@ from classroom_agent import layout
 from classroom_agent.config import AgentConfig, save_config
 from classroom_agent.status import read_status, state_path
 from streamhub.client import LessonClient
-from streamhub.client.decode import FrameDecoder
 from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack, read_counter
 from streamhub.protocol import Listen, MuteRequest, ScreenShare, Slot, StageOff, StageOn
 from tests.agent.conftest import ROOT, agent_env
 from tests.support.desktop import Desktop, wait_for_window
 from tests.support.hub import AdminApi, InProcessHub
-from tests.support.pulse import MIC_HZ, SINK, PulseServer, band_level_db, dominant_hz, gaps
+from tests.support.pulse import (
+    MIC_HZ,
+    SINK,
+    PulseServer,
+    band_level_db,
+    collect_decoded,
+    dominant_hz,
+    gaps,
+)
 from tests.support.wait import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
@@ -200,17 +207,7 @@ def _tile_audio(lecturer: LessonClient, participant: str) -> Any:
 
 
 async def _listen(lecturer: LessonClient, participant: str, heard: Heard) -> None:
-    track = _tile_audio(lecturer, participant)
-    decoder = FrameDecoder("opus")
-    while True:
-        packet = await track.recv()
-        for frame in decoder.decode(packet):
-            data = frame.to_ndarray()
-            if data.dtype != np.int16:
-                data = np.clip(data * 32767, -32768, 32767)
-            channels = len(frame.layout.channels)
-            mono = data.reshape(-1, channels).mean(axis=1) if channels > 1 else data.reshape(-1)
-            heard.chunks.append((time.monotonic(), mono.astype(np.int16)))
+    await collect_decoded(_tile_audio(lecturer, participant), heard.chunks)
 
 
 async def hear(room: Room, seconds: float) -> np.ndarray:

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -149,3 +150,19 @@ def gaps(samples: np.ndarray, expected_rms: float, block_ms: int = 10) -> list[f
     if length:
         runs.append(length * block_ms)
     return [float(r) for r in runs]
+
+
+async def collect_decoded(track: Any, into: list[tuple[float, np.ndarray]]) -> None:
+    """Decode a received Opus track as it arrives: (arrival time, mono int16) chunks."""
+    from streamhub.client.decode import FrameDecoder
+
+    decoder = FrameDecoder("opus")
+    while True:
+        packet = await track.recv()
+        for frame in decoder.decode(packet):
+            data = frame.to_ndarray()
+            if data.dtype != np.int16:
+                data = np.clip(data * 32767, -32768, 32767)
+            channels = len(frame.layout.channels)
+            mono = data.reshape(-1, channels).mean(axis=1) if channels > 1 else data.reshape(-1)
+            into.append((time.monotonic(), mono.astype(np.int16)))
