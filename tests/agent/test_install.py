@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,25 @@ from tests.support.desktop import Desktop
 from tests.support.pulse import PulseServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def test_one_opencv_wheel_ever_and_no_gui_for_the_hub() -> None:
+    """The hub, the recorder and the Docker image install the core dependencies: no window
+    toolkit there; and no extra brings a second OpenCV wheel next to the headless one (two
+    overwrite each other's cv2)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+    def names(requirements: list[str]) -> set[str]:
+        return {re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0].lower() for r in requirements}
+
+    core = names(project["dependencies"])
+    assert "opencv-python-headless" in core
+    assert not core & {"pygame", "pygame-ce", "opencv-python", "pyside6", "pyqt5", "sounddevice"}
+    for extra, requirements in project["optional-dependencies"].items():
+        opencv = {n for n in names(requirements) if n.startswith("opencv")}
+        assert not opencv, f"the {extra} extra brings {opencv}"
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "[agent" not in dockerfile and "pygame" not in dockerfile
 
 
 def readme_install_lines() -> list[str]:
