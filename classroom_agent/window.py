@@ -89,6 +89,7 @@ class Projector:
         self._background_key: tuple[Any, ...] | None = None
         self._background: pygame.Surface | None = None
         self.presented = 0  # lecturer/screen pictures put on screen
+        self.moved = False
 
     def _open(self) -> pygame.Surface:
         if self.fullscreen:
@@ -100,6 +101,7 @@ class Projector:
         pygame.display.set_caption("StreamHub")
         pygame.mouse.set_visible(not self.fullscreen)
         width, height = surface.get_size()
+        self.opened_at = time.monotonic()
         emit("ready", width=width, height=height, fullscreen=self.fullscreen)
         return surface
 
@@ -108,9 +110,14 @@ class Projector:
         self.surface = self._open()
 
     def screen_changed(self) -> bool:
-        """A monitor swapped for one of another size (or unplugged while another remains)."""
+        """A monitor swapped for one of another size (or unplugged while another remains), or
+        a window manager that started after us and framed the window: full screen again."""
         if not self.fullscreen:
             return False
+        if self.moved and time.monotonic() - self.opened_at > 1.0:
+            self.moved = False
+            self.surface = self._open()
+            return True
         sizes = pygame.display.get_desktop_sizes()
         index = self.screen_index if self.screen_index < len(sizes) else 0
         if sizes and tuple(sizes[index]) != self.surface.get_size():
@@ -214,8 +221,10 @@ def run(frames_path: Path, screen: int, fullscreen: bool) -> int:
                     emit("key", action=KEYS[event.key])
             elif event.type in (pygame.VIDEORESIZE, pygame.WINDOWSIZECHANGED):
                 resized = True
+            elif event.type == pygame.WINDOWMOVED:
+                projector.moved = True
         now = time.monotonic()
-        if now - checked_at >= SCREEN_CHECK_S:
+        if now - checked_at >= SCREEN_CHECK_S or projector.moved:
             checked_at = now
             resized |= projector.screen_changed()
         version, scene = inbox.take()

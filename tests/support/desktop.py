@@ -1,10 +1,11 @@
-"""A real X display for tests: Xvfb on a free display number, with openbox as the window
+"""A real X display for tests: Xvfb on a free display number of its own, with openbox as the window
 manager (a full-screen request means something only to a window manager), screenshots of the
 whole screen, and "unplugging" it (killing Xvfb) and plugging it back (the same number)."""
 
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import subprocess
 import tempfile
@@ -36,32 +37,36 @@ class Desktop:
         width, height = self.size
         screen = ["-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp", "-noreset"]
         if self.number is None:
-            # -displayfd: Xvfb picks a free number and writes it once it accepts clients.
-            read, write = os.pipe()
-            self._xvfb = subprocess.Popen(
-                ["Xvfb", "-displayfd", str(write), *screen], pass_fds=(write,),
-                stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            os.close(write)
-            with os.fdopen(read) as pipe:
-                text = pipe.readline().strip()
-            assert text, "Xvfb did not start"
-            self.number = int(text)
-        else:
-            self._xvfb = subprocess.Popen(
-                ["Xvfb", self.display, *screen], stderr=subprocess.DEVNULL
-            )
-            self._wait_accepting()
+            self.number = self._free_number()
+        self._xvfb = subprocess.Popen(["Xvfb", self.display, *screen], stderr=subprocess.DEVNULL)
+        self._wait_accepting()
         env = {**os.environ, "DISPLAY": self.display, "HOME": str(self._home)}
         self._wm = subprocess.Popen(
             ["openbox", "--sm-disable"], env=env, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
 
+    @staticmethod
+    def _free_number() -> int:
+        """A display number of our own. Not the lowest free one (what -displayfd takes):
+        "plugging back" restarts Xvfb on the same number, and another test on this machine
+        starting Xvfb meanwhile would take the lowest number we just freed."""
+        rng = random.Random()
+        for _ in range(200):
+            number = rng.randrange(200, 900)
+            if (
+                not Path(f"/tmp/.X11-unix/X{number}").exists()
+                and not Path(f"/tmp/.X{number}-lock").exists()
+            ):
+                return number
+        raise AssertionError("no free X display number")
+
     def _wait_accepting(self) -> None:
         deadline = time.monotonic() + 20
         socket = Path(f"/tmp/.X11-unix/X{self.number}")
         while time.monotonic() < deadline:
+            if self._xvfb is not None and self._xvfb.poll() is not None:
+                raise AssertionError(f"Xvfb {self.display} exited ({self._xvfb.returncode})")
             probe = subprocess.run(
                 ["xdpyinfo", "-display", self.display], capture_output=True, check=False
             )
@@ -90,8 +95,9 @@ class Desktop:
             shot = grabber.grab(grabber.monitors[0])
         return np.frombuffer(shot.rgb, np.uint8).reshape(shot.height, shot.width, 3)
 
-    def top_window_size(self) -> tuple[int, int] | None:
-        """The size of the agent's window as the X server has it (xwininfo)."""
+    def window_geometry(self) -> tuple[int, int, int, int] | None:
+        """Where the agent's window is on the X screen (x, y, width, height), from xwininfo:
+        a window manager's frame shows as an offset."""
         out = subprocess.run(
             ["xwininfo", "-display", self.display, "-name", "StreamHub"],
             capture_output=True, text=True, check=False,
@@ -101,8 +107,14 @@ class Desktop:
         )
         if "Width" not in fields:
             return None
-        return int(fields["Width"]), int(fields["Height"])
+        keys = ("Absolute upper-left X", "Absolute upper-left Y", "Width", "Height")
+        x, y, width, height = (int(fields[k]) for k in keys)
+        return x, y, width, height
 
 
-async def wait_for_window(desktop: Desktop, timeout: float = 30) -> tuple[int, int]:
-    return await eventually(desktop.top_window_size, timeout=timeout, interval=0.2)
+async def full_screen_window(desktop: Desktop, timeout: float = 30) -> bool:
+    """Wait until the agent's window covers the whole screen, from its top-left corner."""
+    whole = (0, 0, *desktop.size)
+    return bool(
+        await eventually(lambda: desktop.window_geometry() == whole, timeout=timeout, interval=0.2)
+    )
