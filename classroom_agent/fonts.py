@@ -40,9 +40,9 @@ class FontFile:
 def cjk_font() -> FontFile | None:
     chosen = os.environ.get("STREAMHUB_AGENT_FONT")
     if chosen:
-        path, _, index = chosen.partition("#")
-        if Path(path).is_file():
-            return FontFile(Path(path), int(index or 0))
+        name, _, number = chosen.partition("#")
+        if Path(name).is_file():
+            return FontFile(Path(name), int(number or 0))
         logger.warning("STREAMHUB_AGENT_FONT=%s: no such file", chosen)
     found = _fontconfig()
     if found is not None:

@@ -8,6 +8,7 @@ Pictures here are RGBA ``PIL.Image``s; the window process turns them into surfac
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import cast
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -24,7 +25,11 @@ GREEN = (80, 210, 120, 255)
 STRIP_BACKGROUND = (0, 0, 0, 190)
 STATE_COLOURS = {"ok": GREEN, "off": GREY, "missing": RED}
 QUALITY_COLOURS = {"good": GREEN, "fair": AMBER, "poor": RED, "unknown": GREY}
-DEVICE_PROBLEMS = (("camera", "no_camera"), ("microphone", "no_microphone"))
+DEVICE_PROBLEMS = (
+    ("camera", "no_camera"),
+    ("microphone", "no_microphone"),
+    ("speaker", "no_speaker"),
+)
 
 
 def can_draw_chinese() -> bool:
@@ -37,10 +42,11 @@ def language_for(scene: Scene) -> str:
 
 
 @lru_cache(maxsize=16)
-def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def font(size: int) -> ImageFont.FreeTypeFont:
     chosen = cjk_font()
     if chosen is None:
-        return ImageFont.load_default(size)
+        # Pillow's own font (FreeType, Latin only) at that size.
+        return cast(ImageFont.FreeTypeFont, ImageFont.load_default(size))
     return ImageFont.truetype(str(chosen.path), size, index=chosen.index)
 
 
@@ -148,16 +154,16 @@ def notice(text_key: str, scene: Scene, size: tuple[int, int]) -> Image.Image:
 
 
 def _text(
-    draw: ImageDraw.ImageDraw, at: tuple[int, int], text: str, face: object, fill: object
+    draw: ImageDraw.ImageDraw, at: tuple[float, float], text: str, face: object, fill: object
 ) -> int:
     """Draw and return the x just after the text."""
     if not text:
-        return at[0]
+        return round(at[0])
     draw.text(at, text, font=face, fill=fill)  # type: ignore[arg-type]
     return at[0] + round(draw.textlength(text, font=face))  # type: ignore[arg-type]
 
 
-def _dot(draw: ImageDraw.ImageDraw, at: tuple[int, int], size: float, fill: object) -> int:
+def _dot(draw: ImageDraw.ImageDraw, at: tuple[float, float], size: float, fill: object) -> int:
     r = size * 0.32
     cx, cy = at[0] + r, at[1] + size * 0.75
     draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)  # type: ignore[arg-type]
