@@ -8,8 +8,15 @@ PORT ?= 8000
 # coturn (TURN), nftables (a school firewall), libnss3-tools (certutil: Chromium trusts a test
 # CA) and caddy (the reverse proxy of configs/compose.yaml) for tests/net.
 TEST_DEBS := chromium redis-server ffmpeg libportaudio2 iproute2 coturn nftables libnss3-tools caddy
+# The classroom agent's tests: a real X server and window manager for its projector window, a
+# sound server with a null sink (PortAudio reaches it through ALSA's pulse plugin), a Chinese
+# font, and OCR that reads the window's Chinese back.
+TEST_DEBS += xvfb openbox pulseaudio pulseaudio-utils libasound2-plugins fonts-noto-cjk \
+	tesseract-ocr tesseract-ocr-chi-sim
+# What a classroom PC needs besides pip packages (`make agent`): PortAudio and a Chinese font.
+AGENT_DEBS := libportaudio2 fonts-noto-cjk
 
-.PHONY: run test venv install install-test system-deps check lint bench clean
+.PHONY: run test venv install install-test system-deps agent check lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +28,14 @@ install: venv
 	$(BIN)/pip install -q -e .
 
 install-test: venv system-deps
-	$(BIN)/pip install -q -e '.[test,agent-audio]'
+	$(BIN)/pip install -q -e '.[test,agent]'
+
+# The classroom agent on this machine (the command `make run` prints starts with it): its extra
+# and, as root, its Debian packages. Quick when everything is there already.
+agent: venv
+	@$(MAKE) --no-print-directory system-deps TEST_DEBS="$(AGENT_DEBS)"
+	@PYGAME_HIDE_SUPPORT_PROMPT=1 $(BIN)/python -c "import pygame, PIL, sounddevice, livekit" 2>/dev/null \
+	  || $(BIN)/pip install -q -e '.[agent]'
 
 # Installs only what is missing, and only when running as root (CI, fresh Debian machines).
 # A policy-rc.d keeps the packages' services (coturn, caddy, redis) from starting on install:

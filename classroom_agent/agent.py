@@ -1,7 +1,10 @@
 """The unattended classroom agent: wait for the classroom's lessons, join each when it goes
 live, rejoin after any loss (backoff with jitter), stop for good on a refused credential.
 
-Display, playback, echo canceller and recorder outlive sessions; a session is one stay.
+Devices (projector window, loudspeakers, camera, microphone), the echo canceller and the
+recorder outlive sessions; a session is one stay. By default the agent uses the PC's own
+devices; a device that cannot be opened is retried, shown on the projector, written to the
+status file and reported to the hub, and the lesson goes on with what works.
 """
 
 from __future__ import annotations
@@ -12,19 +15,22 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiortc.mediastreams import MediaStreamTrack
 from websockets.exceptions import WebSocketException
 
 from classroom_agent.backoff import Backoff
+from classroom_agent.camera import Camera
 from classroom_agent.config import AgentConfig
 from classroom_agent.display import Display, NullDisplay, open_display
 from classroom_agent.echo import EchoCanceller
 from classroom_agent.errors import CredentialRevoked, HubUnavailable, NoLiveLesson
-from classroom_agent.hub_api import DeviceApi
+from classroom_agent.health import Device, DeviceState, Health
+from classroom_agent.hub_api import DeviceApi, LessonInfo
 from classroom_agent.media_sources import SourceSpec, audio_track, video_track
+from classroom_agent.microphone import Microphone
 from classroom_agent.playback import NullPlayback, Playback, open_playback
 from classroom_agent.quality import Meter
 from classroom_agent.recording import ReceivedRecorder
+from classroom_agent.scene import Scene
 from classroom_agent.scheduler import Announcer, live_lesson, next_lesson
 from classroom_agent.session import ClassroomSession, Outcome, SessionOptions
 from classroom_agent.status import State, StatusFile
@@ -35,10 +41,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class AgentOptions:
-    video_source: SourceSpec = field(default_factory=lambda: SourceSpec("testpattern"))
-    audio_source: SourceSpec = field(default_factory=lambda: SourceSpec("tone"))
-    display: str = "none"
-    audio_output: str = "none"
+    """Defaults are a real classroom's: its camera, microphone, screen and loudspeakers."""
+
+    video_source: SourceSpec = field(default_factory=lambda: SourceSpec("camera", "auto"))
+    audio_source: SourceSpec = field(default_factory=lambda: SourceSpec("mic", "auto"))
+    display: str = "window"  # window | window:N | none
+    audio_output: str = "default"  # default | NAME | none
+    echo_cancel: bool = True
     record_received: Path | None = None
     poll_interval_s: float = 10.0
     backoff_cap_s: float = 5.0
@@ -58,12 +67,16 @@ class ClassroomAgent:
         self.ssl_context = config.ssl_context()
         self.api = DeviceApi(config.hub, config.credential, verify=self.ssl_context)
         self.meter = Meter()
+        self.health = Health()
+        self.scene = Scene(language=config.language)
         self.session: ClassroomSession | None = None
         self.muted = False
         self.sessions = 0
         self.display: Display = NullDisplay()
         self.playback: Playback = NullPlayback()
         self.echo: EchoCanceller | None = None
+        self.camera: Camera | None = None
+        self.microphone: Microphone | None = None
         self.recorder: ReceivedRecorder | None = None
         self._announcer = Announcer()
         self._backoff = Backoff(cap_s=options.backoff_cap_s)
@@ -71,7 +84,10 @@ class ClassroomAgent:
         self._actions: set[asyncio.Task[None]] = set()
         self._left: set[int] = set()
         self._lesson_title = ""
+        self._lecturer = ""
+        self._lessons: list[LessonInfo] = []
         self.session_lesson_id: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     # ------------------------------------------------------------ entry points
@@ -151,10 +167,13 @@ class ClassroomAgent:
             except HubUnavailable as exc:
                 delay = self._backoff.next_delay()
                 logger.warning("hub unreachable (%s); retrying in %.1fs", exc, delay)
+                self.scene.network = "missing"
                 self._set_status(State.RECONNECTING, message="hub unreachable")
                 await self._sleep(delay)
                 continue
             self._backoff.reset()
+            self.scene.network = "ok"
+            self._lessons = lessons
             live_ids = {x.id for x in lessons if x.live}
             self._left &= live_ids  # a lesson we left is joinable again once it ends
             lesson = live_lesson(lessons, self._left)
@@ -162,11 +181,16 @@ class ClassroomAgent:
                 return lesson.join_code
             upcoming = next_lesson(lessons)
             text = self._announcer.announce(upcoming)
+            self._show_next(upcoming)
             self._set_status(
                 State.WAITING,
                 message=text,
                 next_lesson=(
-                    {"title": upcoming.title, "at": upcoming.scheduled_start.isoformat()}
+                    {
+                        "title": upcoming.title,
+                        "at": upcoming.scheduled_start.isoformat(),
+                        "lecturer": upcoming.lecturer_name,
+                    }
                     if upcoming
                     else None
                 ),
@@ -206,6 +230,9 @@ class ClassroomAgent:
         token = await self.api.token(code)  # a fresh exchange on every (re)join
         self.session_lesson_id = token.lesson_id
         self._lesson_title = token.lesson_title
+        self._lecturer = next(
+            (x.lecturer_name for x in self._lessons if x.id == token.lesson_id), self._lecturer
+        )
         client = LessonClient(
             self.config.hub,
             token.token,
@@ -213,13 +240,11 @@ class ClassroomAgent:
             name=self.options.name,
             ssl_context=self.ssl_context,
         )
-        camera = video_track(self.options.video_source)
-        if self.options.video_source.kind != "none" and camera is None:
-            self.display.set_status("no camera")
+        camera = video_track(self.options.video_source, self.camera)
         session = ClassroomSession(
             client,
             camera=camera,
-            microphone=self._microphone,
+            microphone=lambda: audio_track(self.options.audio_source, self.microphone),
             muted=self.muted,
             display=self.display,
             playback=self.playback,
@@ -227,6 +252,7 @@ class ClassroomAgent:
             meter=self.meter,
             options=self.options.session,
             on_change=self._session_changed,
+            health=self.health,
         )
         self.session = session
         self.sessions += 1
@@ -238,27 +264,24 @@ class ClassroomAgent:
             self.muted = session.muted
             self.session = None
 
-    def _microphone(self) -> MediaStreamTrack | None:
-        return audio_track(self.options.audio_source, lambda: self.echo)
-
     def _session_changed(self) -> None:
         session = self.session
         if session is None:
             return
-        flags = [self._lesson_title or "in lesson"]
-        if session.hand_raised:
-            flags.append("hand raised")
-        if session.muted:
-            flags.append("muted")
-        if session.audio_only:
-            flags.append("audio only")
-        if session.camera is None:
-            flags.append("no camera")
-        if session.last_stats is not None:
-            flags.append(f"{session.last_stats.fps or 0:.0f} fps")
-        self.display.set_status(" | ".join(flags))
+        self.scene.mode = "lesson"
+        self.scene.reconnecting = False
+        self.scene.lesson_title = self._lesson_title
+        self.scene.lecturer = self._lecturer
+        self.scene.hand = session.hand_raised
+        self.scene.muted = session.muted
+        self.scene.audio_only = session.audio_only
+        self.scene.on_stage = session.on_stage
+        self.scene.quality = _quality(session.last_stats)
+        self._show_scene()
         stats = (
-            session.last_stats.model_dump(exclude={"type", "id"}) if session.last_stats else None
+            session.last_stats.model_dump(exclude={"type", "id", "devices"})
+            if session.last_stats
+            else None
         )
         self.status.update(
             State.IN_LESSON,
@@ -270,11 +293,67 @@ class ClassroomAgent:
             audio_only=session.audio_only,
             stats=stats,
             message=None,
+            media=self._media_figures(),
         )
 
+    def _media_figures(self) -> dict[str, object]:
+        """What the room gets, for `status` and benchmarks: pictures on the projector per
+        second, and the loudspeakers' gaps and buffer."""
+        figures: dict[str, object] = {"window_fps": getattr(self.display, "fps", None)}
+        buffer = getattr(self.playback, "buffer", None)
+        if buffer is not None:
+            figures.update(
+                playback_underruns=buffer.underruns,
+                playback_dropped_ms=round(buffer.dropped_samples / 48, 1),
+                playback_stretched_ms=round(buffer.stretched_samples / 48, 1),
+                playback_depth_ms=round(buffer.depth_ms, 1),
+                playback_target_ms=round(buffer.target_ms, 1),
+            )
+        if self.echo is not None:
+            figures["echo_delay_ms"] = self.echo.delay_ms
+        return figures
+
     def _set_status(self, state: State, **fields: object) -> None:
-        self.display.set_status(str(fields.get("message") or state.value.replace("_", " ")))
-        self.status.update(state, **fields)
+        if state is State.RECONNECTING:
+            self.scene.reconnecting = True
+        elif state is State.JOINING:
+            self.scene.mode, self.scene.reconnecting = "joining", False
+        elif state is State.WAITING:
+            self.scene.mode, self.scene.reconnecting = "waiting", False
+        self._show_scene()
+        self.status.update(
+            state, devices=self.health.as_dict(), problems=self._problems(), **fields
+        )
+
+    def _show_next(self, upcoming: LessonInfo | None) -> None:
+        self.scene.next_title = upcoming.title if upcoming else ""
+        self.scene.next_lecturer = upcoming.lecturer_name if upcoming else ""
+        self.scene.next_at = _local_time(upcoming) if upcoming else ""
+
+    def _show_scene(self) -> None:
+        self.scene.devices = {d.value: self.health.state(d).value for d in Device}
+        self.display.set_scene(Scene.from_dict(self.scene.__dict__))
+
+    def _problems(self) -> list[str]:
+        return [f"no {device.value}" for device in self.health.problems()]
+
+    def _health_changed(self) -> None:
+        """Any thread: a device went missing or came back."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self._publish_health)
+        except RuntimeError:  # the loop closed meanwhile: the agent is exiting
+            pass
+
+    def _publish_health(self) -> None:
+        if self._closed:
+            return
+        self._show_scene()
+        self.status.update(devices=self.health.as_dict(), problems=self._problems())
+        if self.session is not None:
+            self._act(self.session.report_devices())
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -283,15 +362,31 @@ class ClassroomAgent:
     # ------------------------------------------------------------ resources
 
     async def _open(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.health.subscribe(self._health_changed)
         self._set_status(State.STARTING)
-        wants_echo = self.options.audio_source.kind == "mic" and self.options.audio_output != "none"
-        if wants_echo:
+        video, audio = self.options.video_source, self.options.audio_source
+        wants_echo = audio.kind == "mic" and self.options.audio_output != "none"
+        if wants_echo and self.options.echo_cancel:
             try:
                 self.echo = EchoCanceller()
             except Exception as exc:  # the native library failed to load
-                logger.warning("echo cancellation unavailable: %s", exc)
-        self.display = open_display(self.options.display, self.on_key)
-        self.playback = open_playback(self.options.audio_output, self.echo)
+                logger.error("echo cancellation unavailable: %s", exc)
+        self.display = open_display(self.options.display, self.on_key, self.health)
+        self.playback = open_playback(self.options.audio_output, self.health, self.echo)
+        if video.kind == "camera":
+            self.camera = Camera(video.arg, self.health)
+            self.camera.check()
+        else:
+            self.health.set(Device.CAMERA, _state_of(video), str(video))
+        if audio.kind == "mic":
+            try:
+                self.microphone = Microphone(audio.arg, self.health, self.echo)
+            except Exception as exc:  # the sound library is missing
+                self.health.missing(Device.MICROPHONE, f"{exc}: install the 'agent' extra")
+        else:
+            self.health.set(Device.MICROPHONE, _state_of(audio), str(audio))
+        self._show_scene()
         if self.options.record_received is not None:
             self.recorder = ReceivedRecorder(self.options.record_received)
 
@@ -308,6 +403,9 @@ class ClassroomAgent:
             await self.recorder.close()
         self.display.close()
         self.playback.close()
+        for device in (self.camera, self.microphone):
+            if device is not None:
+                device.close()
         await self.api.close()
         if self.status.state is not State.REVOKED:
             self.status.update(State.STOPPED, message=None)
@@ -315,3 +413,25 @@ class ClassroomAgent:
     def _revoked(self, exc: CredentialRevoked) -> None:
         logger.error("%s", exc)
         self.status.update(State.REVOKED, message=str(exc))
+
+
+def _state_of(spec: SourceSpec) -> DeviceState:
+    return DeviceState.OFF if spec.kind == "none" else DeviceState.OK
+
+
+def _quality(stats: object) -> str:
+    """The strip's network word from the last report (loss and round trip)."""
+    loss = getattr(stats, "loss", None)
+    rtt = getattr(stats, "rtt_ms", None)
+    if loss is None:
+        return "unknown"
+    if loss > 0.08 or (rtt is not None and rtt > 600):
+        return "poor"
+    if loss > 0.02 or (rtt is not None and rtt > 300):
+        return "fair"
+    return "good"
+
+
+def _local_time(lesson: LessonInfo) -> str:
+    """The lesson's start in this PC's time zone: what the room's clock shows."""
+    return lesson.scheduled_start.astimezone().strftime("%Y-%m-%d %H:%M")

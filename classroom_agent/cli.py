@@ -1,4 +1,8 @@
-"""classroom-agent: enroll | run | join --lesson CODE | status | doctor."""
+"""classroom-agent: enroll | run | join --lesson CODE | status | devices | doctor.
+
+run and join use this PC's camera, microphone, screen and loudspeakers unless told otherwise
+(tests and benchmarks pass --video-source testpattern --audio-source tone --display none
+--audio-output none)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,9 @@ from pathlib import Path
 
 from classroom_agent.agent import AgentOptions, ClassroomAgent
 from classroom_agent.config import AgentConfig, config_path, load_config, save_config
+from classroom_agent.devices import inventory, print_inventory
 from classroom_agent.errors import ConfigError, CredentialRevoked
+from classroom_agent.i18n import LANGUAGES
 from classroom_agent.logs import setup_logging
 from classroom_agent.media_sources import SourceSpec
 from classroom_agent.status import StatusFile, read_status, state_path
@@ -36,38 +42,82 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="the hub's CA certificate (from `streamhub tls init`), trusted besides the system's",
     )
+    enroll.add_argument(
+        "--language", choices=LANGUAGES, default="zh-CN", help="the projector's language"
+    )
 
     for name, help_text in (("run", "join lessons as they go live"), ("join", "join now")):
         command = commands.add_parser(name, help=help_text)
         if name == "join":
             command.add_argument("--lesson", required=True, help="the lesson's join code")
-        command.add_argument("--display", choices=("window", "none"), default="window")
-        command.add_argument("--audio-output", choices=("device", "none"), default="device")
-        command.add_argument("--video-source", default="testpattern", type=SourceSpec.parse)
-        command.add_argument("--audio-source", default="tone", type=SourceSpec.parse)
+        command.add_argument(
+            "--display",
+            default="window",
+            type=_display,
+            help="window (full screen on the first screen), window:N (the Nth), or none",
+        )
+        command.add_argument(
+            "--audio-output", default="default", help="default, a device NAME or index, or none"
+        )
+        command.add_argument(
+            "--video-source",
+            default=SourceSpec("camera", "auto"),
+            type=SourceSpec.video,
+            help="camera[:auto|N|NAME] (default), testpattern, file:PATH or none",
+        )
+        command.add_argument(
+            "--audio-source",
+            default=SourceSpec("mic", "auto"),
+            type=SourceSpec.audio,
+            help="mic[:auto|NAME] (default), tone, file:PATH or none",
+        )
+        command.add_argument(
+            "--no-echo-cancel",
+            action="store_true",
+            help="send the microphone as captured (a headset: no loudspeaker echo)",
+        )
         command.add_argument("--record-received", type=Path, default=None)
         command.add_argument("--poll-interval", type=float, default=10.0)
         command.add_argument("--backoff-cap", type=float, default=5.0)
-        command.add_argument("--ice-host", action="append", default=None)
+        command.add_argument(
+            "--ice-host",
+            action="append",
+            default=None,
+            help="address to send media from (default: every non-loopback address; loopback for a "
+            "hub on this machine)",
+        )
         command.add_argument("--log-file", type=Path, default=None)
         command.add_argument("--verbose", action="store_true")
 
     commands.add_parser("status", help="print the agent's last state")
+    devices = commands.add_parser("devices", help="list cameras, microphones, outputs, screens")
+    devices.add_argument("--json", action="store_true")
 
     doctor = commands.add_parser(
         "doctor", help="check this PC's connection to the hub, its devices and bandwidth"
     )
     doctor.add_argument("--lang", choices=("en", "zh-CN"), default=None)
-    doctor.add_argument("--video-source", default="camera:0", type=SourceSpec.parse)
-    doctor.add_argument("--audio-source", default="mic", type=SourceSpec.parse)
-    doctor.add_argument("--audio-output", choices=("device", "none"), default="device")
-    doctor.add_argument("--display", choices=("window", "none"), default="window")
+    doctor.add_argument(
+        "--video-source", default=SourceSpec("camera", "auto"), type=SourceSpec.video
+    )
+    doctor.add_argument("--audio-source", default=SourceSpec("mic", "auto"), type=SourceSpec.audio)
+    doctor.add_argument("--audio-output", default="default", help="default, NAME, index or none")
+    doctor.add_argument("--display", default="window", type=_display)
     doctor.add_argument(
         "--ice-host", action="append", default=None, help="address for the UDP check (auto)"
     )
     doctor.add_argument("--bandwidth-seconds", type=float, default=3.0)
     doctor.add_argument("--no-report", action="store_true", help="do not send the result")
     return parser
+
+
+def _display(text: str) -> str:
+    name, _, screen = text.partition(":")
+    if name == "none" and not screen:
+        return text
+    if name == "window" and (not screen or screen.isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r}: use window, window:N or none")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         ca_file = None
         if args.ca_file is not None:
             ca_file = str(args.ca_file.expanduser().resolve())
-        config = AgentConfig(hub_url=args.hub, credential=args.credential, ca_file=ca_file)
+        config = AgentConfig(
+            hub_url=args.hub, credential=args.credential, ca_file=ca_file, language=args.language
+        )
         try:
             config.ssl_context()
         except ConfigError as exc:
@@ -86,12 +138,21 @@ def main(argv: list[str] | None = None) -> int:
         save_config(config, path)
         print(f"enrolled: {path}")
         return 0
+    if args.command == "devices":
+        listing = inventory()
+        if args.json:
+            print(json.dumps(listing, indent=2, ensure_ascii=False))
+        else:
+            print_inventory(listing)
+        return 0
     if args.command == "status":
         state = read_status(state_path(path))
         if state is None:
             print("no state yet (the agent has not run)")
             return 1
-        print(json.dumps(state, indent=2))
+        print(json.dumps(state, indent=2, ensure_ascii=False))
+        for problem in state.get("problems") or []:
+            print(f"classroom-agent: {problem}", file=sys.stderr)
         return 0
     try:
         config = load_config(path)
@@ -107,10 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         audio_source=args.audio_source,
         display=args.display,
         audio_output=args.audio_output,
+        echo_cancel=not args.no_echo_cancel,
         record_received=args.record_received,
         poll_interval_s=args.poll_interval,
         backoff_cap_s=args.backoff_cap,
-        ice_host_addresses=tuple(args.ice_host or ("127.0.0.1",)),
+        ice_host_addresses=tuple(args.ice_host or default_ice_hosts(config.hub)),
     )
     agent = ClassroomAgent(config, options, StatusFile(state_path(path)))
     try:
@@ -120,6 +182,17 @@ def main(argv: list[str] | None = None) -> int:
         print("ask the school's admin for a new credential, then enroll again", file=sys.stderr)
         return EXIT_REVOKED
     return 0
+
+
+def default_ice_hosts(hub_url: str) -> tuple[str, ...]:
+    """Where media goes from when --ice-host is not given: every non-loopback address of the PC
+    (``auto``), but loopback for a hub on this same machine (``make run``'s demo), which a
+    non-loopback address has no business reaching."""
+    from urllib.parse import urlsplit
+
+    from streamhub.https import is_loopback
+
+    return ("127.0.0.1",) if is_loopback(urlsplit(hub_url).hostname) else ("auto",)
 
 
 def _doctor(config: AgentConfig, args: argparse.Namespace) -> int:
@@ -133,7 +206,7 @@ def _doctor(config: AgentConfig, args: argparse.Namespace) -> int:
         audio_source=args.audio_source,
         audio_output=args.audio_output,
         display=args.display,
-        ice_host_addresses=tuple(args.ice_host or ("auto",)),
+        ice_host_addresses=tuple(args.ice_host or default_ice_hosts(config.hub)),
         bandwidth_seconds=args.bandwidth_seconds,
         report=not args.no_report,
     )

@@ -1,4 +1,5 @@
-"""The enrolment file: hub URL and device credential, readable by the agent's user only."""
+"""The enrolment file: hub URL, device credential and the projector's language, readable by
+the agent's user only."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from classroom_agent.errors import ConfigError
+from classroom_agent.i18n import DEFAULT_LANGUAGE, normalize
 
 DEFAULT_PATH = Path("~/.config/streamhub-agent/agent.json")
 
@@ -24,6 +26,7 @@ class AgentConfig:
     # A CA certificate (PEM) trusted for the hub and its TURN server, besides the system's
     # (`classroom-agent enroll --ca-file`, for a hub certified by `streamhub tls init`).
     ca_file: str | None = None
+    language: str = DEFAULT_LANGUAGE  # the projector's words: zh-CN or en
 
     @property
     def hub(self) -> str:
@@ -61,6 +64,7 @@ def load_config(path: Path) -> AgentConfig:
             hub_url=str(data["hub_url"]),
             credential=str(data["credential"]),
             ca_file=str(ca_file) if ca_file else None,
+            language=normalize(data.get("language")),
         )
     except FileNotFoundError:
         raise ConfigError(

@@ -1,33 +1,45 @@
-"""--display window|none: the lecturer full screen in an OpenCV window with a status line.
+"""--display window[:N]|none: the projector, kept open by the agent.
 
-The window lives on its own thread (OpenCV's GUI calls block); the loop only hands it the
-latest decoded pictures and reads keys back through a callback run on the loop.
-A shared screen is the main picture with the lecturer's camera inset.
+The window is a child process (classroom_agent/window.py) so that losing the display (a
+cable, a crashed desktop, X restarted) ends only the window: this supervisor notes it in the
+device health, waits, and opens a new one until the display is back. Pictures go through a
+shared memory file (frames.py), the agent's state as JSON lines on the child's stdin, keys
+come back on its stdout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import json
 import logging
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import IO, Protocol
 
 import numpy as np
 
+from classroom_agent.frames import FrameSlots
+from classroom_agent.health import Device, DeviceState, Health
+from classroom_agent.scene import Scene
+
 logger = logging.getLogger(__name__)
 
-WINDOW = "StreamHub classroom"
-KEYS = {ord("h"): "hand", ord("m"): "mute", ord("f"): "fullscreen", ord("q"): "leave"}
+RETRY_S = (0.5, 1.0, 2.0, 3.0)  # between window starts while the display is gone
+STARTUP_TIMEOUT_S = 20.0  # a window that never says "ready" is restarted
 
 
 class Display(Protocol):
     wants_pictures: bool
+    scene: Scene
 
     def show(self, source: str, image: np.ndarray | None) -> None:
-        """Set the latest picture of ``camera`` or ``screen`` (None: gone)."""
+        """Set the latest RGB picture of ``lecturer``, ``screen`` or ``stage`` (None: gone)."""
 
-    def set_status(self, text: str) -> None: ...
+    def set_scene(self, scene: Scene) -> None: ...
 
     def close(self) -> None: ...
 
@@ -36,99 +48,151 @@ class NullDisplay:
     wants_pictures = False
 
     def __init__(self) -> None:
-        self.status = ""
+        self.scene = Scene()
 
     def show(self, source: str, image: np.ndarray | None) -> None:
         pass
 
-    def set_status(self, text: str) -> None:
-        self.status = text
+    def set_scene(self, scene: Scene) -> None:
+        self.scene = scene
 
     def close(self) -> None:
         pass
-
-
-def compose(camera: np.ndarray | None, screen: np.ndarray | None, status: str) -> np.ndarray:
-    """The picture to show: screen (or camera) as main picture, camera inset, status line."""
-    import cv2
-
-    main = screen if screen is not None else camera
-    if main is None:
-        main = np.zeros((480, 640, 3), np.uint8)
-        cv2.putText(main, "no video", (240, 240), cv2.FONT_HERSHEY_SIMPLEX, 1, (200,) * 3, 2)
-    picture = main.copy()
-    height, width = picture.shape[:2]
-    if screen is not None and camera is not None:
-        inset_w = width // 4
-        inset_h = max(1, camera.shape[0] * inset_w // max(camera.shape[1], 1))
-        inset = cv2.resize(camera, (inset_w, inset_h))
-        y, x = height - inset_h - 40, width - inset_w - 10
-        if y >= 0:
-            picture[y : y + inset_h, x : x + inset_w] = inset
-    cv2.rectangle(picture, (0, height - 30), (width, height), (0, 0, 0), -1)
-    cv2.putText(
-        picture, status, (8, height - 9), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1
-    )
-    return picture
 
 
 class WindowDisplay:
     wants_pictures = True
 
-    def __init__(self, on_key: Callable[[str], None]) -> None:
+    def __init__(self, on_key: Callable[[str], None], health: Health, screen: int = 0) -> None:
         self._loop = asyncio.get_running_loop()
         self._on_key = on_key
+        self._health = health
+        self._screen = screen
+        self.scene = Scene()
+        self.fps: float | None = None
+        self.starts = 0
+        self.size: tuple[int, int] | None = None
+        self._frames = FrameSlots.create()
         self._lock = threading.Lock()
-        self._pictures: dict[str, np.ndarray | None] = {"camera": None, "screen": None}
-        self._status = ""
-        self._fullscreen = True
+        self._child: subprocess.Popen[bytes] | None = None
+        self._ready: subprocess.Popen[bytes] | None = None
         self._stop = threading.Event()
-        self.failed = False
-        self._thread = threading.Thread(target=self._run, name="agent-display", daemon=True)
+        self._thread = threading.Thread(target=self._supervise, name="agent-window", daemon=True)
         self._thread.start()
 
     def show(self, source: str, image: np.ndarray | None) -> None:
+        self._frames.write(source, image)
+
+    def set_scene(self, scene: Scene) -> None:
         with self._lock:
-            self._pictures[source] = image
+            self.scene = scene
+            self._send(self._child)
 
-    def set_status(self, text: str) -> None:
-        with self._lock:
-            self._status = text
-
-    def _run(self) -> None:
-        import cv2
-
+    def _send(self, child: subprocess.Popen[bytes] | None) -> None:
+        if child is None or child.stdin is None:
+            return
         try:
-            cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
-            self._apply_fullscreen()
-            while not self._stop.is_set():
-                with self._lock:
-                    camera, screen = self._pictures["camera"], self._pictures["screen"]
-                    status = self._status
-                cv2.imshow(WINDOW, compose(camera, screen, status))
-                key = cv2.waitKey(30) & 0xFF
-                action = KEYS.get(key)
-                if action == "fullscreen":
-                    self._fullscreen = not self._fullscreen
-                    self._apply_fullscreen()
-                elif action is not None:
-                    self._loop.call_soon_threadsafe(self._on_key, action)
-            cv2.destroyWindow(WINDOW)
-        except cv2.error as exc:
-            # opencv-python-headless has no GUI: keep receiving, show nothing.
-            self.failed = True
-            logger.error("cannot open a window (%s); running without display", exc)
+            child.stdin.write(self.scene.to_json().encode() + b"\n")
+            child.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass  # it is exiting; the supervisor sees it
 
-    def _apply_fullscreen(self) -> None:
-        import cv2
+    # ------------------------------------------------------------ the window process
 
-        mode = cv2.WINDOW_FULLSCREEN if self._fullscreen else cv2.WINDOW_NORMAL
-        cv2.setWindowProperty(WINDOW, cv2.WND_PROP_FULLSCREEN, mode)
+    def _supervise(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            started = time.monotonic()
+            reason = self._run_once()
+            if self._stop.is_set():
+                return
+            failures = 0 if time.monotonic() - started > 30 else failures + 1
+            self._health.set(Device.DISPLAY, DeviceState.MISSING, reason)
+            self._stop.wait(RETRY_S[min(failures, len(RETRY_S) - 1)])
+
+    def _run_once(self) -> str:
+        command = [sys.executable, "-m", "classroom_agent.window"]
+        command += ["--frames", str(self._frames.path), "--screen", str(self._screen)]
+        try:
+            child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        except OSError as exc:
+            return f"cannot start the window: {exc}"
+        self.starts += 1
+        with self._lock:
+            self._child = child
+            self._send(child)
+        watchdog = threading.Timer(STARTUP_TIMEOUT_S, self._kill_if_not_ready, (child,))
+        watchdog.start()
+        reason = "the window closed"
+        try:
+            reason = self._read_events(child.stdout) or reason
+        finally:
+            watchdog.cancel()
+            with self._lock:
+                self._child = None
+            if child.poll() is None:
+                child.terminate()
+            try:
+                code = child.wait(5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                code = child.wait()
+        self.fps = None
+        return f"{reason} (exit {code})"
+
+    def _read_events(self, stdout: IO[bytes] | None) -> str | None:
+        assert stdout is not None
+        reason = None
+        for line in stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            kind = event.get("event")
+            if kind == "ready":
+                self.size = (int(event["width"]), int(event["height"]))
+                self._ready = self._child
+                detail = f"window {self.size[0]}x{self.size[1]}"
+                self._health.set(Device.DISPLAY, DeviceState.OK, detail)
+                logger.info("projector window open: %s", detail)
+            elif kind == "key":
+                self._loop.call_soon_threadsafe(self._on_key, str(event["action"]))
+            elif kind == "fps":
+                self.fps = float(event["fps"])
+            elif kind == "failed":
+                reason = f"cannot open a window: {event.get('reason')}"
+            elif kind == "closed":
+                reason = "the window was closed"
+        return reason
+
+    def _kill_if_not_ready(self, child: subprocess.Popen[bytes]) -> None:
+        if self._ready is not child and child.poll() is None:
+            logger.warning("the window did not open within %.0fs: restarting it", STARTUP_TIMEOUT_S)
+            child.kill()
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2)
+        with self._lock:
+            child = self._child
+        if child is not None and child.stdin is not None:
+            try:
+                child.stdin.close()  # EOF: the window exits by itself
+            except OSError:
+                pass
+        self._thread.join(timeout=8)
+        if child is not None and child.poll() is None:
+            child.kill()
+        self._frames.close(unlink=True)
 
 
-def open_display(kind: str, on_key: Callable[[str], None]) -> Display:
-    return WindowDisplay(on_key) if kind == "window" else NullDisplay()
+def open_display(kind: str, on_key: Callable[[str], None], health: Health) -> Display:
+    """``window``, ``window:N`` (the Nth screen) or ``none``."""
+    name, _, screen = kind.partition(":")
+    if name != "window":
+        health.set(Device.DISPLAY, DeviceState.OFF, "--display none")
+        return NullDisplay()
+    if importlib.util.find_spec("pygame") is None:
+        # Fail here, loudly, rather than restarting a window that cannot exist.
+        health.missing(Device.DISPLAY, "pygame is not installed: install the 'agent' extra")
+        return NullDisplay()
+    return WindowDisplay(on_key, health, int(screen or 0))

@@ -236,9 +236,9 @@ class Line:
 @dataclass
 class DoctorOptions:
     lang: str = "en"
-    video_source: SourceSpec = field(default_factory=lambda: SourceSpec("camera", "0"))
-    audio_source: SourceSpec = field(default_factory=lambda: SourceSpec("mic"))
-    audio_output: str = "device"
+    video_source: SourceSpec = field(default_factory=lambda: SourceSpec("camera", "auto"))
+    audio_source: SourceSpec = field(default_factory=lambda: SourceSpec("mic", "auto"))
+    audio_output: str = "default"
     display: str = "window"
     ice_host_addresses: tuple[str, ...] = ("auto",)
     bandwidth_seconds: float = 3.0
@@ -560,31 +560,41 @@ class Doctor:
     # ------------------------------------------------------------ devices
 
     async def _devices(self) -> None:
+        from classroom_agent.camera import Camera
+        from classroom_agent.health import Health
         from classroom_agent.media_sources import audio_track, video_track
+        from classroom_agent.microphone import Microphone
 
         video = self.options.video_source
         if video.kind == "none":
             self._add("camera", SKIP, "off")
         elif video.kind != "camera":
-            self._add("camera", OK, "source_test", what=f"{video.kind}:{video.arg}".rstrip(":"))
+            self._add("camera", OK, "source_test", what=str(video))
         else:
-            track = await asyncio.to_thread(video_track, video)
-            frame = await self._first_frame(track)
+            camera = Camera(video.arg or "auto", Health())
+            frame = None
+            try:
+                # Listing first: with no camera at all there is nothing to wait 5 s for.
+                if await asyncio.to_thread(camera.check):
+                    frame = await self._first_frame(video_track(video, camera))
+            finally:
+                await asyncio.to_thread(camera.close)
             if frame is None:
-                self._add("camera", FAIL, "camera_fail", index=video.arg)
+                self._add("camera", FAIL, "camera_fail", index=video.arg or "auto")
             else:
-                self._add("camera", OK, "camera_ok", index=video.arg, width=frame.width,
-                          height=frame.height)  # fmt: skip
+                self._add("camera", OK, "camera_ok", index=video.arg or "auto",
+                          width=frame.width, height=frame.height)  # fmt: skip
 
         audio = self.options.audio_source
         if audio.kind == "none":
             self._add("microphone", SKIP, "off")
         elif audio.kind != "mic":
-            self._add("microphone", OK, "source_test", what=f"{audio.kind}:{audio.arg}".rstrip(":"))
+            self._add("microphone", OK, "source_test", what=str(audio))
         else:
+            microphone: Microphone | None = None
             try:
-                track = audio_track(audio, lambda: None)
-                frame = await self._first_frame(track)
+                microphone = Microphone(audio.arg or "auto", Health(), None)
+                frame = await self._first_frame(audio_track(audio, microphone))
                 if frame is None:
                     raise OSError("no sound arrives from it")
             except Exception as exc:  # PortAudio errors of every kind
@@ -593,11 +603,14 @@ class Doctor:
                 samples = frame.to_ndarray().astype("float64") / 32768
                 rms = float((samples**2).mean() ** 0.5) or 1e-9
                 self._add("microphone", OK, "mic_ok", level=20 * math.log10(rms))
+            finally:
+                if microphone is not None:
+                    microphone.close()
 
         if self.options.audio_output == "none":
             self._add("loudspeaker", SKIP, "off")
         else:
-            status, key, values = await asyncio.to_thread(_loudspeaker)
+            status, key, values = await asyncio.to_thread(_loudspeaker, self.options.audio_output)
             self._add("loudspeaker", status, key, **values)
 
         if self.options.display == "none":
@@ -709,13 +722,18 @@ class Doctor:
         self.on_line(Line("report", OK, self._say("report_ok")))
 
 
-def _loudspeaker() -> tuple[str, str, dict[str, Any]]:
+def _loudspeaker(choice: str) -> tuple[str, str, dict[str, Any]]:
     try:
         import numpy as np
         import sounddevice
 
-        device = sounddevice.query_devices(kind="output")
-        with sounddevice.OutputStream(samplerate=48_000, channels=1, dtype="int16") as stream:
+        from classroom_agent.devices import pick_sound_device
+
+        index = pick_sound_device("output", choice)
+        device = sounddevice.query_devices(index, kind="output")
+        with sounddevice.OutputStream(
+            device=index, samplerate=48_000, channels=1, dtype="int16"
+        ) as stream:
             stream.write(np.zeros((4800, 1), np.int16))  # 100 ms of silence: the device plays
         return OK, "speaker_ok", {"name": device.get("name", "?")}
     except Exception as exc:  # PortAudio missing, no device, device busy

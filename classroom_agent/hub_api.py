@@ -22,6 +22,7 @@ class LessonInfo:
     status: str
     join_code: str
     scheduled_start: datetime
+    lecturer_name: str = ""
 
     @property
     def live(self) -> bool:
@@ -67,6 +68,7 @@ class DeviceApi:
                 status=str(x["status"]),
                 join_code=str(x["join_code"]),
                 scheduled_start=datetime.fromisoformat(x["scheduled_start"]),
+                lecturer_name=str(x.get("lecturer_name") or ""),
             )
             for x in body.get("lessons", [])
         ]

@@ -20,8 +20,10 @@ from typing import Any
 import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from websockets.exceptions import WebSocketException
 
 from classroom_agent.display import Display
+from classroom_agent.health import Health
 from classroom_agent.playback import Playback
 from classroom_agent.quality import AudioOnlyPolicy, Meter
 from classroom_agent.recording import ReceivedRecorder
@@ -39,13 +41,14 @@ from streamhub.protocol import (
     ScreenShareChanged,
     SetMuted,
     Slot,
+    StageChanged,
     StatsReport,
 )
 
 logger = logging.getLogger(__name__)
 
 RECORDED = {Slot.LECTURER_VIDEO: "video", Slot.LECTURER_AUDIO: "audio"}
-SHOWN = {Slot.LECTURER_VIDEO: "camera", Slot.SCREEN_VIDEO: "screen"}
+SHOWN = {Slot.LECTURER_VIDEO: "lecturer", Slot.SCREEN_VIDEO: "screen", Slot.STAGE_VIDEO: "stage"}
 ENDED_CLOSE_CODE = 4410
 
 
@@ -77,6 +80,7 @@ class ClassroomSession:
         meter: Meter,
         options: SessionOptions,
         on_change: Callable[[], None],
+        health: Health | None = None,
     ) -> None:
         self.client = client
         self.camera = camera
@@ -86,7 +90,9 @@ class ClassroomSession:
         self.muted_by_lecturer = False
         self.hand_raised = False
         self.screen_sharing = False
+        self.on_stage = False
         self.audio_only = False
+        self.health = health or Health()
         self.display = display
         self.playback = playback
         self.recorder = recorder
@@ -126,12 +132,16 @@ class ClassroomSession:
             )
             self.screen_sharing = joined.screen_sharing
             self.hand_raised = joined.participant.id in joined.hands
+            self.on_stage = joined.stage == joined.participant.id
             self._spawn(self._events(), "events")
             self._spawn(self._stats(), "stats")
             for slot, track in list(self.client.tracks.items()):
                 self._consume(slot, track)
             if self.muted:
                 await self.client.request(SetMuted(muted=True))
+            # The lecturer's tile shows a missing device from the first second, not the first
+            # stats interval.
+            await self.report_devices()
             self._on_change()
             return await self._outcome
         finally:
@@ -172,8 +182,8 @@ class ClassroomSession:
                 track.stop()
         for pool in self._pools:
             pool.shutdown(wait=False, cancel_futures=True)
-        self.display.show("camera", None)
-        self.display.show("screen", None)
+        for source in SHOWN.values():
+            self.display.show(source, None)
 
     # ------------------------------------------------------------ actions
 
@@ -239,6 +249,13 @@ class ClassroomSession:
                 if event.participant == self.participant_id:
                     self.hand_raised = isinstance(event, HandRaised)
                     self._on_change()
+            elif isinstance(event, StageChanged):
+                self.on_stage = event.participant is not None and event.participant == (
+                    self.participant_id
+                )
+                if event.participant is None or self.on_stage:
+                    self.display.show("stage", None)  # nobody else on stage: no inset
+                self._on_change()
             elif isinstance(event, ScreenShareChanged):
                 self.screen_sharing = event.on
                 if not event.on:
@@ -338,12 +355,22 @@ class ClassroomSession:
                     bitrate_kbps=round(sum(w[1] for w in window) / len(window), 1),
                     loss=round(sum(w[2] for w in window) / len(window), 4),
                     rtt_ms=round(1000 * sum(rtts) / len(rtts), 1) if rtts else None,
+                    devices=self.health.report(),
                 )
                 await self.client.send(report)
                 self.last_stats = report
                 window.clear()
                 last_report = now
                 self._on_change()
+
+    async def report_devices(self) -> None:
+        """Tell the hub now which devices work (the stats report repeats it later)."""
+        report = self.last_stats or StatsReport()
+        report = report.model_copy(update={"devices": self.health.report()})
+        try:
+            await self.client.send(report)
+        except (ClientError, WebSocketException, OSError) as exc:
+            logger.info("device report not sent: %s", exc)
 
     async def _loss_and_rtt(
         self, previous: dict[str, tuple[int, int]]
@@ -370,7 +397,7 @@ class ClassroomSession:
 
 def _decode_picture(decoder: FrameDecoder, packet: Any) -> np.ndarray | None:
     frames: list[Any] = decoder.decode(packet)
-    return frames[-1].to_ndarray(format="bgr24") if frames else None
+    return frames[-1].to_ndarray(format="rgb24") if frames else None
 
 
 def _decode_samples(decoder: FrameDecoder, packet: Any) -> np.ndarray | None:

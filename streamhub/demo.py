@@ -7,6 +7,7 @@ are kept in ``<data_dir>/demo.json`` so restarts reuse them."""
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,6 +30,16 @@ class DemoLinks:
 def _agent_executable() -> str:
     candidate = Path(sys.executable).parent / "classroom-agent"
     return str(candidate) if candidate.exists() else "classroom-agent"
+
+
+def _agent_install() -> str:
+    """The step that installs what the agent needs (window, sound, echo canceller), quick when
+    it is there already: from a checkout `make agent`, else pip with the `agent` extra."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "Makefile").is_file() and (checkout / "pyproject.toml").is_file():
+        return f"make -C {shlex.quote(str(checkout))} agent"
+    pip = Path(sys.executable).parent / "pip"
+    return f"{shlex.quote(str(pip))} install 'streamhub[agent]'"
 
 
 async def seed_demo(svc: Services) -> DemoLinks:
@@ -72,13 +83,15 @@ async def seed_demo(svc: Services) -> DemoLinks:
 
     lecturer = lecturer_link_for(svc, lesson)
     base = svc.settings.effective_public_url
-    agent = _agent_executable()
-    agent_config = svc.settings.data_dir / "demo-agent.json"
+    agent = shlex.quote(_agent_executable())
+    # Absolute: the command is pasted into a terminal in any folder.
+    agent_config = shlex.quote(str((svc.settings.data_dir / "demo-agent.json").resolve()))
     return DemoLinks(
         lesson_code=lesson.join_code,
         lecturer_url=lecturer.url,
         agent_command=(
-            f"{agent} --config {agent_config} enroll --hub {base} --credential {issued.secret}"
+            f"{_agent_install()}"
+            f" && {agent} --config {agent_config} enroll --hub {base} --credential {issued.secret}"
             f" && {agent} --config {agent_config} run"
         ),
         classroom_url=f"{base}/classroom/{lesson.join_code}#credential={issued.secret}",

@@ -192,6 +192,20 @@ class AudioOnly(Request):
     enabled: bool
 
 
+DeviceState = Literal["ok", "off", "missing"]
+
+
+class DeviceHealth(Message):
+    """A classroom PC's devices as its agent sees them: ``missing`` is a device that could not
+    be opened or stopped working (the agent keeps retrying it), ``off`` one turned off on
+    purpose (``--display none``). The lecturer's tile shows every ``missing`` one."""
+
+    camera: DeviceState = "ok"
+    microphone: DeviceState = "ok"
+    speaker: DeviceState = "ok"
+    display: DeviceState = "ok"
+
+
 class StatsReport(Request):
     type: Literal["stats"] = "stats"
     fps: float | None = Field(default=None, ge=0, le=1000)
@@ -199,6 +213,7 @@ class StatsReport(Request):
     loss: float | None = Field(default=None, ge=0, le=1)
     rtt_ms: float | None = Field(default=None, ge=0, le=1e6)
     freezes: int | None = Field(default=None, ge=0, le=1_000_000)
+    devices: DeviceHealth | None = None
 
 
 class Pong(Request):
@@ -251,6 +266,8 @@ class ParticipantInfo(Message):
     on_stage: bool = False
     # Receiving audio only (a poor link); the lecturer's tile shows it.
     audio_only: bool = False
+    # The devices last reported by a classroom agent (None: never reported, e.g. a browser).
+    devices: DeviceHealth | None = None
 
 
 class Joined(Message):
@@ -363,6 +380,7 @@ class ParticipantStats(Message):
     rtt_ms: float | None = None
     fps: float | None = None
     quality: Literal["good", "fair", "poor", "unknown"] = "unknown"
+    devices: DeviceHealth | None = None
 
 
 class StatsSummary(Message):

@@ -52,15 +52,20 @@ async def test_serve_demo_prints_working_lecturer_and_agent_links(tmp_path: Path
             )
             assert lesson.json()["status"] == "live"
 
-        # The printed agent command: enroll, then run joins the live demo lesson by itself.
-        enroll, run = (shlex.split(part) for part in command.split(" && "))
-        done = await asyncio.create_subprocess_exec(*enroll, env=env)
-        assert await asyncio.wait_for(done.wait(), 30) == 0
+        # The printed agent command, pasted in another folder: install what the agent needs
+        # (quick here: it is installed), enroll, then run joins the live demo lesson by itself.
+        install, enroll, run = (shlex.split(part) for part in command.split(" && "))
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        for step in (install, enroll):
+            done = await asyncio.create_subprocess_exec(*step, env=env, cwd=elsewhere)
+            assert await asyncio.wait_for(done.wait(), 300) == 0, step
         lecturer = LessonClient(base, token)
         await lecturer.connect({Slot.CAMERA: PatternVideoTrack(160, 120)})
         agent = await asyncio.create_subprocess_exec(
             *run, "--display", "none", "--audio-output", "none",
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            "--video-source", "testpattern", "--audio-source", "tone",
+            env=env, cwd=elsewhere, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
             async with httpx.AsyncClient(base_url=base, timeout=10) as http:

@@ -82,4 +82,5 @@ class Participant:
             muted=self.muted,
             on_stage=stage == self.id,
             audio_only=self.audio_only,
+            devices=self.reported.devices if self.reported is not None else None,
         )

@@ -363,6 +363,7 @@ class LessonRegistry:
                 rtt_ms=round(rtt, 1) if rtt is not None else None,
                 fps=round(fps, 1) if fps is not None else None,
                 quality=quality,  # type: ignore[arg-type]
+                devices=reported.devices if reported else None,
             )
         lecturer = room.lecturer
         if lecturer is not None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from classroom_agent.agent import AgentOptions
+from classroom_agent.media_sources import SourceSpec
 from classroom_agent.session import SessionOptions
 from tests.support.hub import AdminApi, InProcessHub
 
@@ -22,9 +23,17 @@ async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
         yield running
 
 
+SYNTHETIC = ("--video-source", "testpattern", "--audio-source", "tone")
+HEADLESS = ("--display", "none", "--audio-output", "none")
+
+
 def fast_options(**overrides: object) -> AgentOptions:
-    """Headless, quick polling and short timers."""
+    """Synthetic media, headless, quick polling and short timers."""
     options = AgentOptions(
+        video_source=SourceSpec("testpattern"),
+        audio_source=SourceSpec("tone"),
+        display="none",
+        audio_output="none",
         poll_interval_s=0.3,
         session=SessionOptions(stats_interval_s=1.0, sample_interval_s=0.5),
     )

@@ -15,7 +15,7 @@ from classroom_agent.status import read_status, state_path
 from streamhub.client import LessonClient
 from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack
 from streamhub.protocol import Slot
-from tests.agent.conftest import ROOT, agent_command, agent_env
+from tests.agent.conftest import HEADLESS, ROOT, SYNTHETIC, agent_command, agent_env
 from tests.support.hub import AdminApi, InProcessHub
 from tests.support.wait import eventually
 
@@ -57,7 +57,7 @@ async def test_run_joins_live_lesson_records_it_and_leaves_when_it_ends(
 
     recording = tmp_path / "received.mkv"
     log = (tmp_path / "agent.out").open("wb")
-    run = ["run", "--display", "none", "--audio-output", "none", "--poll-interval", "0.3"]
+    run = ["run", *SYNTHETIC, *HEADLESS, "--poll-interval", "0.3"]
     run += ["--record-received", str(recording)]
     agent = await asyncio.create_subprocess_exec(
         *agent_command(config, *run),

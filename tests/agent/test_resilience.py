@@ -12,7 +12,15 @@ from classroom_agent.agent import ClassroomAgent
 from classroom_agent.config import AgentConfig, save_config
 from classroom_agent.errors import CredentialRevoked
 from streamhub.client import LessonClient
-from tests.agent.conftest import ROOT, agent_command, agent_env, fast_options, revoke
+from tests.agent.conftest import (
+    HEADLESS,
+    ROOT,
+    SYNTHETIC,
+    agent_command,
+    agent_env,
+    fast_options,
+    revoke,
+)
 from tests.support.hub import AdminApi, HubProcess, InProcessHub
 from tests.support.lecturer import lecturer_teaching
 from tests.support.wait import eventually
@@ -64,7 +72,7 @@ async def test_a_revoked_credential_stops_the_agent_with_a_clear_message(
     config = tmp_path / "agent.json"
     save_config(AgentConfig(hub.url, lesson.credentials[0]), config)
     agent = await asyncio.create_subprocess_exec(
-        *agent_command(config, "run", "--display", "none", "--audio-output", "none"),
+        *agent_command(config, "run", *SYNTHETIC, *HEADLESS),
         env=agent_env(),
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,

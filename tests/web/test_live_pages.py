@@ -16,7 +16,7 @@ import pytest
 from streamhub.client import LessonClient
 from streamhub.client.decode import FrameDecoder
 from streamhub.client.synthetic import PatternVideoTrack
-from streamhub.protocol import Slot
+from streamhub.protocol import DeviceHealth, Slot, StatsReport
 from tests.support.hub import AdminApi, InProcessHub
 from tests.support.wait import eventually
 
@@ -132,6 +132,13 @@ async def test_live_lesson_in_the_browser(
         assert (frame.width, frame.height) == (preview["width"], preview["height"])
         tile1 = lecturer.locator('.tile[data-name="Class 1"]')
         await expect(tile1).to_be_visible(timeout=10_000)
+        # -- a classroom PC without projector and camera says so on its tile at a glance
+        await python_room.send(
+            StatsReport(devices=DeviceHealth(camera="missing", display="missing"))
+        )
+        await expect(tile1.locator(".devices-badge")).to_have_text(
+            "No picture · No camera", timeout=10_000
+        )
 
         # -- a browser classroom plays the lecturer; the lecturer sees its camera in a tile
         classroom = await open_page(browser, errors, "classroom")

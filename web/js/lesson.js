@@ -285,7 +285,11 @@ function onMessage(m) {
       break;
     }
     case "stats_summary":
-      for (const s of m.participants) state.quality.set(s.participant, s.quality);
+      for (const s of m.participants) {
+        state.quality.set(s.participant, s.quality);
+        const p = state.participants.get(s.participant);
+        if (p && s.devices) p.devices = s.devices;
+      }
       break;
     case "recording_changed":
       setRecording(m.recording, m.reason);
@@ -383,6 +387,7 @@ function renderTiles() {
     li.querySelector(".hand-badge").hidden = !hand;
     li.querySelector(".stage-badge").hidden = !onStage;
     li.querySelector(".muted-badge").hidden = !p.muted;
+    renderDevices(li, p.devices);
     const q = li.querySelector(".quality");
     q.dataset.quality = quality;
     q.textContent = t(`quality_${quality}`);
@@ -406,6 +411,28 @@ function renderTiles() {
   list.dataset.count = String(n);
   $("stage-off").hidden = !state.stage;
   $("stage-off").disabled = !live;
+}
+
+// A classroom agent reports its devices; the lecturer sees at a glance which room has no
+// picture (projector), no sound (loudspeaker), no camera or no microphone.
+const DEVICE_PROBLEMS = [
+  ["display", "no_picture"],
+  ["speaker", "no_sound"],
+  ["camera", "no_camera"],
+  ["microphone", "no_microphone"],
+];
+
+function renderDevices(li, devices) {
+  let badge = li.querySelector(".devices-badge");
+  if (!badge) {
+    badge = document.createElement("span");
+    badge.className = "muted-badge devices-badge";
+    li.querySelector(".tile-info").append(badge);
+  }
+  const problems = DEVICE_PROBLEMS.filter(([name]) => devices && devices[name] && devices[name] !== "ok");
+  badge.hidden = problems.length === 0;
+  badge.dataset.devices = problems.map(([name]) => name).join(" ");
+  badge.textContent = problems.map(([, key]) => t(key)).join(" · ");
 }
 
 function renderHands() {

@@ -1,0 +1,86 @@
+"""The projector's words, in the language chosen at enrol (zh-CN by default, or English)."""
+
+from __future__ import annotations
+
+LANGUAGES = ("zh-CN", "en")
+DEFAULT_LANGUAGE = "zh-CN"
+
+STRINGS: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        "lecturer": "讲师：{name}",
+        "on_stage": "本班上台中",
+        "muted": "已静音",
+        "hand": "已举手",
+        "reconnecting": "正在重新连接…",
+        "audio_only": "网络差：仅声音",
+        "quality_good": "网络良好",
+        "quality_fair": "网络一般",
+        "quality_poor": "网络较差",
+        "quality_unknown": "网络未知",
+        "keys": "H 举手 · M 静音 · F 全屏 · Q 离开",
+        "no_camera": "无摄像头",
+        "no_microphone": "无麦克风",
+        "no_speaker": "无声音输出",
+        "waiting_picture": "等待讲师画面…",
+        "next_lesson": "下一节课",
+        "no_lesson": "暂无课程安排",
+        "at": "时间：{time}",
+        "check": "设备自检",
+        "camera": "摄像头",
+        "microphone": "麦克风",
+        "speaker": "扬声器",
+        "network": "网络",
+        "ok": "正常",
+        "missing": "未连接",
+        "off": "已关闭",
+        "joining": "正在进入课堂…",
+        "starting": "正在启动…",
+        "ended": "本节课已结束",
+        "hub_unreachable": "无法连接服务器",
+    },
+    "en": {
+        "lecturer": "Lecturer: {name}",
+        "on_stage": "We are on stage",
+        "muted": "Muted",
+        "hand": "Hand raised",
+        "reconnecting": "Reconnecting…",
+        "audio_only": "Poor network: audio only",
+        "quality_good": "Network good",
+        "quality_fair": "Network fair",
+        "quality_poor": "Network poor",
+        "quality_unknown": "Network unknown",
+        "keys": "H hand · M mute · F full screen · Q leave",
+        "no_camera": "No camera",
+        "no_microphone": "No microphone",
+        "no_speaker": "No sound output",
+        "waiting_picture": "Waiting for the lecturer's picture…",
+        "next_lesson": "Next lesson",
+        "no_lesson": "No lesson scheduled",
+        "at": "At {time}",
+        "check": "Self-check",
+        "camera": "Camera",
+        "microphone": "Microphone",
+        "speaker": "Speakers",
+        "network": "Network",
+        "ok": "OK",
+        "missing": "Not working",
+        "off": "Off",
+        "joining": "Joining the lesson…",
+        "starting": "Starting…",
+        "ended": "The lesson has ended",
+        "hub_unreachable": "Cannot reach the server",
+    },
+}
+
+
+def normalize(language: str | None) -> str:
+    """``zh``, ``zh_CN``, ``EN-us``… to one of LANGUAGES (unknown: the default)."""
+    text = (language or "").replace("_", "-").lower()
+    if text.startswith("en"):
+        return "en"
+    return DEFAULT_LANGUAGE
+
+
+def translate(language: str, key: str, **values: object) -> str:
+    table = STRINGS.get(language, STRINGS[DEFAULT_LANGUAGE])
+    return table.get(key, STRINGS["en"].get(key, key)).format(**values)

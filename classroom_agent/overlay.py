@@ -1,0 +1,170 @@
+"""Text on the projector, drawn with Pillow and a CJK font: the status strip during a lesson,
+and the waiting screen (next lesson, self-check) before it. Sizes follow the screen's height
+so the words can be read from the back of a classroom.
+
+Pictures here are RGBA ``PIL.Image``s; the window process turns them into surfaces.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import cast
+
+from PIL import Image, ImageDraw, ImageFont
+
+from classroom_agent.fonts import cjk_font
+from classroom_agent.i18n import translate
+from classroom_agent.layout import strip_height
+from classroom_agent.scene import Scene
+
+WHITE = (255, 255, 255, 255)
+GREY = (190, 190, 190, 255)
+AMBER = (255, 196, 0, 255)
+RED = (255, 90, 80, 255)
+GREEN = (80, 210, 120, 255)
+STRIP_BACKGROUND = (0, 0, 0, 190)
+STATE_COLOURS = {"ok": GREEN, "off": GREY, "missing": RED}
+QUALITY_COLOURS = {"good": GREEN, "fair": AMBER, "poor": RED, "unknown": GREY}
+DEVICE_PROBLEMS = (
+    ("camera", "no_camera"),
+    ("microphone", "no_microphone"),
+    ("speaker", "no_speaker"),
+)
+
+
+def can_draw_chinese() -> bool:
+    return cjk_font() is not None
+
+
+def language_for(scene: Scene) -> str:
+    # Without a Chinese font, English: empty boxes tell a room nothing.
+    return scene.language if can_draw_chinese() else "en"
+
+
+@lru_cache(maxsize=16)
+def font(size: int) -> ImageFont.FreeTypeFont:
+    chosen = cjk_font()
+    if chosen is None:
+        # Pillow's own font (FreeType, Latin only) at that size.
+        return cast(ImageFont.FreeTypeFont, ImageFont.load_default(size))
+    return ImageFont.truetype(str(chosen.path), size, index=chosen.index)
+
+
+def status_strip(scene: Scene, width: int, screen_height: int) -> Image.Image:
+    """Two lines over the bottom of the picture: what is happening, then network and keys."""
+    lang = language_for(scene)
+    height = strip_height(screen_height)
+    image = Image.new("RGBA", (width, height), STRIP_BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    big, small = font(round(height * 0.40)), font(round(height * 0.28))
+    pad = max(8, height // 5)
+    # Line 1: the lesson and the lecturer, then what the room must know, in amber/red.
+    x = _text(draw, (pad, round(height * 0.06)), _lesson_line(scene, lang), big, WHITE)
+    for text, colour in _flags(scene, lang):
+        x = _text(draw, (x + pad, round(height * 0.06)), text, big, colour)
+    # Line 2: network quality, then the keys.
+    y2 = round(height * 0.58)
+    quality = translate(lang, f"quality_{scene.quality}")
+    x = _dot(draw, (pad, y2), small.size, QUALITY_COLOURS.get(scene.quality, GREY))
+    x = _text(draw, (x, y2), quality, small, GREY)
+    keys = translate(lang, "keys")
+    keys_width = draw.textlength(keys, font=small)
+    _text(draw, (max(x + pad, width - pad - keys_width), y2), keys, small, GREY)
+    return image
+
+
+def _lesson_line(scene: Scene, lang: str) -> str:
+    parts = [scene.lesson_title] if scene.lesson_title else []
+    if scene.lecturer:
+        parts.append(translate(lang, "lecturer", name=scene.lecturer))
+    return " · ".join(parts)
+
+
+def _flags(scene: Scene, lang: str) -> list[tuple[str, tuple[int, int, int, int]]]:
+    flags = []
+    if scene.reconnecting:
+        flags.append((translate(lang, "reconnecting"), RED))
+    if scene.on_stage:
+        flags.append((translate(lang, "on_stage"), AMBER))
+    if scene.hand:
+        flags.append((translate(lang, "hand"), AMBER))
+    if scene.muted:
+        flags.append((translate(lang, "muted"), AMBER))
+    if scene.audio_only:
+        flags.append((translate(lang, "audio_only"), AMBER))
+    for device, key in DEVICE_PROBLEMS:
+        if scene.devices.get(device) == "missing":
+            flags.append((translate(lang, key), RED))
+    return flags
+
+
+def waiting_screen(scene: Scene, size: tuple[int, int]) -> Image.Image:
+    """Before the lesson: the next lesson in large type, and a check of this room's devices."""
+    width, height = size
+    lang = language_for(scene)
+    image = Image.new("RGBA", size, (12, 24, 40, 255))
+    draw = ImageDraw.Draw(image)
+    unit = height / 20
+    left = round(width * 0.08)
+    y = round(unit * 1.5)
+    if scene.mode == "waiting" and scene.next_title:
+        _text(draw, (left, y), translate(lang, "next_lesson"), font(round(unit)), GREY)
+        y += round(unit * 1.6)
+        _text(draw, (left, y), scene.next_title, font(round(unit * 2.0)), WHITE)
+        y += round(unit * 2.8)
+        details = [translate(lang, "at", time=scene.next_at)] if scene.next_at else []
+        if scene.next_lecturer:
+            details.append(translate(lang, "lecturer", name=scene.next_lecturer))
+        _text(draw, (left, y), "   ".join(details), font(round(unit * 1.1)), WHITE)
+    else:
+        key = {"waiting": "no_lesson", "ended": "ended", "joining": "joining"}.get(
+            scene.mode, "starting"
+        )
+        if scene.reconnecting:
+            key = "reconnecting"
+        title = font(round(unit * 2))
+        _text(draw, (left, y + round(unit * 1.6)), translate(lang, key), title, WHITE)
+    # The self-check: one line per device, a coloured dot and its state.
+    y = round(unit * 10.5)
+    _text(draw, (left, y), translate(lang, "check"), font(round(unit)), GREY)
+    y += round(unit * 1.5)
+    row = font(round(unit * 1.05))
+    checks = [(d, scene.devices.get(d, "ok")) for d in ("camera", "microphone", "speaker")]
+    checks.append(("network", scene.network))
+    for device, state in checks:
+        x = _dot(draw, (left, y), row.size, STATE_COLOURS.get(state, GREY))
+        x = _text(draw, (x, y), translate(lang, device), row, WHITE)
+        _text(draw, (max(x + row.size, left + round(unit * 7)), y), translate(lang, state), row,
+              STATE_COLOURS.get(state, GREY))  # fmt: skip
+        y += round(unit * 1.7)
+    return image
+
+
+def notice(text_key: str, scene: Scene, size: tuple[int, int]) -> Image.Image:
+    """A short line in the middle of a dark screen (no picture from the lecturer yet)."""
+    width, height = size
+    lang = language_for(scene)
+    image = Image.new("RGBA", size, (0, 0, 0, 255))
+    draw = ImageDraw.Draw(image)
+    big = font(max(16, height // 14))
+    text = translate(lang, text_key)
+    x = (width - draw.textlength(text, font=big)) / 2
+    _text(draw, (round(x), height // 2 - big.size), text, big, WHITE)
+    return image
+
+
+def _text(
+    draw: ImageDraw.ImageDraw, at: tuple[float, float], text: str, face: object, fill: object
+) -> int:
+    """Draw and return the x just after the text."""
+    if not text:
+        return round(at[0])
+    draw.text(at, text, font=face, fill=fill)  # type: ignore[arg-type]
+    return at[0] + round(draw.textlength(text, font=face))  # type: ignore[arg-type]
+
+
+def _dot(draw: ImageDraw.ImageDraw, at: tuple[float, float], size: float, fill: object) -> int:
+    r = size * 0.32
+    cx, cy = at[0] + r, at[1] + size * 0.75
+    draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)  # type: ignore[arg-type]
+    return round(at[0] + 2 * r + size * 0.4)
