@@ -139,7 +139,8 @@ class RecorderService:
         while True:
             # A fresh token per attempt: a lesson may outlast the token lifetime.
             token = self.tokens.issue(
-                sub=f"recorder-{info.id}",
+                # The hub's own identity: a `recorder record` token never shares it.
+                sub=f"recorder-{info.id}-hub-{self.settings.effective_node_id}",
                 role=Role.RECORDER,
                 lesson=info.id,
                 name="Recorder",

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from recorder.writer import RecordingWriter
 from streamhub.client import LessonClient
+from streamhub.client.events import Closed
 from streamhub.protocol import (
     Joined,
     LessonEnded,
@@ -99,6 +100,8 @@ class RecordingSession:
         self.client: Subscriber | None = None
         self.writer: RecordingWriter | None = None
         self.lesson_ended = False
+        # Why the hub closed the session before the lesson ended (replaced, revoked, dropped).
+        self.closed_by_hub: str | None = None
         self.connected = asyncio.Event()
         self.bytes_received = 0
         self.names: dict[str, str] = {}
@@ -150,6 +153,9 @@ class RecordingSession:
             if isinstance(event, LessonEnded):
                 # Keep recording until the hub closes us: its last frames are in flight.
                 self.lesson_ended = True
+                continue
+            if isinstance(event, Closed) and not self.lesson_ended:
+                self.closed_by_hub = f"{event.reason or 'connection closed'} (code {event.code})"
                 continue
             if isinstance(event, ParticipantJoined):
                 self.names[event.participant.id] = event.participant.name

@@ -194,7 +194,7 @@ async def recorder_token(lesson_id: IdPath, svc: ServicesDep) -> TokenOut:
     await svc.catalog.get_lesson(lesson_id)
     ttl = svc.settings.auth.access_token_ttl_s
     token = svc.tokens.issue(
-        sub=f"recorder-{lesson_id}",
+        sub=f"recorder-{lesson_id}-{secrets.token_hex(6)}",  # every recorder its own identity
         role=Role.RECORDER,
         lesson=lesson_id,
         name="Recorder",

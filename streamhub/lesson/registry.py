@@ -261,11 +261,20 @@ class LessonRegistry:
         return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
     async def enter(self, room: Room, participant: Participant) -> None:
-        previous = room.by_subject(participant.grant.sub)
-        if previous is not None:
-            # A classroom that rejoins after a drop replaces its stale session.
-            room.remove(previous, reason="replaced")
-            previous.close("replaced", "replaced by a new connection of the same participant")
+        if participant.hidden:
+            # Recorders are outside replacement both ways: each records on its own, and no
+            # join (not even one with the same token) cuts another recording short.
+            recorders = sum(1 for m in room.members.values() if m.hidden)
+            if recorders >= self.settings.signaling.max_recorders_per_lesson:
+                raise JoinRefused(
+                    f"the lesson already has {recorders} recorders", code="too_many_recorders"
+                )
+        else:
+            previous = room.by_subject(participant.grant.sub)
+            if previous is not None:
+                # A classroom that rejoins after a drop replaces its stale session.
+                room.remove(previous, reason="replaced")
+                previous.close("replaced", "replaced by a new connection of the same participant")
         if participant.role is Role.LECTURER:
             old = room.lecturer
             if old is not None:

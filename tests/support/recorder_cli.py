@@ -72,3 +72,35 @@ async def finalize_folder(folder: Path, *options: str) -> float:
             await proc.wait()
     assert proc.returncode == 0, f"finalize {folder.name}: {err.decode()[-2000:]}"
     return time.monotonic() - started
+
+
+async def start_recorder(hub_url: str, token: str, folder: Path) -> asyncio.subprocess.Process:
+    """`recorder record` in its own process, as an operator starts it (stderr piped)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "recorder",
+        "record",
+        "--hub",
+        hub_url,
+        "--token",
+        token,
+        "--dir",
+        str(folder),
+        "--thumbnail-every",
+        "5",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+async def recorder_exit(proc: asyncio.subprocess.Process, timeout: float = 90.0) -> tuple[int, str]:
+    """The recorder's exit code and its stderr, once it exits by itself."""
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, err.decode(errors="replace")
