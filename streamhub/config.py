@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     node_id: str | None = None
     # With Redis: a node that misses heartbeats for this long is dead and its lessons move.
     live_ttl_s: float = Field(default=10.0, ge=2, le=120)
+    # Each node marks the attendance of the sessions it holds as seen this often; a session
+    # not seen for 3 such periods (its node crashed) is closed at the last time it was seen.
+    attendance_seen_every_s: float = Field(default=5.0, gt=0, le=300)
     log_level: str = "INFO"
     log_json: bool = True
 

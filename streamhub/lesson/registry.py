@@ -8,6 +8,7 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from streamhub.auth.tokens import Grant, TokenIssuer
@@ -78,6 +79,7 @@ class LessonRegistry:
         self._joins: dict[str, deque[float]] = defaultdict(deque)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stats_task: asyncio.Task[None] | None = None
+        self._attendance_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.join_latencies: deque[float] = deque(maxlen=1000)
 
@@ -86,13 +88,16 @@ class LessonRegistry:
         from streamhub.media import aiortc_hooks
 
         aiortc_hooks.install(self.settings.ice.host_addresses)
-        self._stats_task = asyncio.get_running_loop().create_task(self._stats_loop(), name="stats")
+        loop = asyncio.get_running_loop()
+        self._stats_task = loop.create_task(self._stats_loop(), name="stats")
+        self._attendance_task = loop.create_task(self._attendance_loop(), name="attendance")
         await self.live.start(self._on_live_event, self.load, lambda: tuple(self.rooms))
 
     async def close(self) -> None:
-        if self._stats_task is not None:
-            self._stats_task.cancel()
-            await asyncio.gather(self._stats_task, return_exceptions=True)
+        for task in (self._stats_task, self._attendance_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         for room in list(self.rooms.values()):
             for member in list(room.members.values()):
                 member.close("shutdown", "the hub is shutting down")
@@ -197,10 +202,13 @@ class LessonRegistry:
             return []
         return [p.stats for p in room.members.values() if p.stats is not None and not p.hidden]
 
-    async def revoke_credential(self, credential_id: int) -> None:
+    async def revoke_credential(self, credential_id: int, at: datetime | None = None) -> None:
+        """Close the sessions of a revoked credential; their attendance ends at ``at`` (the
+        revocation, when this node learns of it late)."""
         for room in list(self.rooms.values()):
             for member in list(room.members.values()):
                 if member.grant.credential_id == credential_id:
+                    member.gone_at = at
                     member.close("revoked", "the device credential was revoked")
 
     # ------------------------------------------------------------ joining
@@ -293,6 +301,7 @@ class LessonRegistry:
                 participant.role,
                 participant.name,
                 participant.classroom_id,
+                participant.grant.credential_id,
             )
         except Exception:
             logger.exception("attendance not recorded", extra={"lesson": room.lesson.id})
@@ -307,9 +316,34 @@ class LessonRegistry:
             samples = participant.quality_samples
             quality = sum(samples) / len(samples) if samples else None
             try:
-                await self.catalog.attendance_left(attendance_id, quality)
+                await self.catalog.attendance_left(attendance_id, quality, participant.gone_at)
             except Exception:
                 logger.exception("attendance leave not recorded", extra={"lesson": room.lesson.id})
+
+    # ------------------------------------------------------------ attendance
+
+    async def _attendance_loop(self) -> None:
+        """Mark the attendance of every session held here as seen, and close the rows of
+        sessions that a crash (of this node before a restart, or of another) ended, at the
+        last time they were seen."""
+        while True:
+            try:
+                await self.catalog.close_orphaned_attendance()
+                await self.catalog.attendance_seen(self._attendance_ids())
+            except Exception:
+                logger.warning("attendance: catalog not reachable", exc_info=True)
+            await asyncio.sleep(self.settings.attendance_seen_every_s)
+
+    def _attendance_ids(self) -> list[int]:
+        ids = []
+        for room in list(self.rooms.values()):
+            for member in list(room.members.values()):
+                task = member.attendance
+                if task is not None and task.done() and not task.cancelled():
+                    ident = task.result()
+                    if ident is not None:
+                        ids.append(ident)
+        return ids
 
     # ------------------------------------------------------------ stats
 
