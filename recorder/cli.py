@@ -8,9 +8,9 @@ The hub records in-process by default; this command is for a recorder on its own
 crash left behind.
 
 `record` exits 0 once the lesson ended and the archive is built, 1 when the hub refuses the
-join (or finalizing fails), and 3 when the hub closes the session before the lesson ends
-(revoked, the lesson's recorder limit, a lost connection): the segments stay in the folder,
-for another `record` into the same folder or a `finalize`.
+join (or finalizing fails), and 3 when recording stops before the lesson ends (the hub closed
+the session, the connection was lost, the disk is full): the segments stay in the folder, for
+another `record` into the same folder or a `finalize`.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ async def _record(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     if not session.lesson_ended:
-        why = session.closed_by_hub or "the session ended"
+        why = session.stopped_reason or session.closed_by_hub or "the session ended"
         print(
             f"recorder: stopped before the lesson ended: {why}; the segments are in "
             f"{args.dir} (record into it again, or `recorder finalize {args.dir}`)",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from recorder.finalize import FinalizeError, archive_size, finalize
 from recorder.session import RecordingSession
+from recorder.writer import is_disk_full
 from streamhub.catalog.models import utcnow
 from streamhub.lesson.ports import LessonInfo
 from streamhub.protocol import RecordingChanged, Role
@@ -27,6 +28,22 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 RETRY_S = 1.0
+SPACE_POLL_S = 2.0
+# Recording states: a live lesson's recording is recording, or stopped (e.g. the disk is
+# full); then finalizing, and ready or failed.
+LIVE_STATES = ("recording", "stopped")
+UNFINISHED = (*LIVE_STATES, "finalizing")
+
+
+def _base_note(note: str) -> str:
+    """A recording's note: its first line lasts (why it is partial); the second says what a
+    finalize waits for, until it is done."""
+    return note.split("\n", 1)[0]
+
+
+def _clock(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
 @dataclass
@@ -50,6 +67,7 @@ class RecorderService:
         self.tokens = tokens
         self.lessons = lessons
         self.root = settings.effective_recordings_dir
+        self.node_id = settings.effective_node_id
         self.active: dict[int, Active] = {}
         self.progress: dict[int, float] = {}
         self._starting: dict[int, asyncio.Future[None]] = {}
@@ -61,8 +79,8 @@ class RecorderService:
         self.lessons.on_lesson_started.append(self.lesson_started)
         self.lessons.on_lesson_ended.append(self.lesson_ended)
         live = {info.id: info for info in await self.catalog.live_lessons()}
-        for rec in await self.catalog.recordings_in_state("recording", "finalizing"):
-            if rec.state == "recording" and rec.lesson_id in live:
+        for rec in await self.catalog.recordings_in_state(*UNFINISHED):
+            if rec.state in LIVE_STATES and rec.lesson_id in live:
                 continue  # resumed below, into the same recording
             self._spawn(self.finalize_recording(rec.id), f"finalize-{rec.id}")
         # A restarted hub takes its live lessons back at once, so recording resumes even
@@ -124,13 +142,17 @@ class RecorderService:
             self._announce(info.id, False, reason)
             return
         existing = [
-            r for r in await self.catalog.recordings_in_state("recording") if r.lesson_id == info.id
+            r
+            for r in await self.catalog.recordings_in_state(*LIVE_STATES)
+            if r.lesson_id == info.id
         ]
         if existing:
             rec = existing[0]
         else:
             directory = f"lesson-{info.id}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
             rec = await self.catalog.create_recording(info.id, directory)
+        # This node writes it now: if it dies, another finalizes what it wrote.
+        await self.catalog.update_recording(rec.id, node_id=self.node_id)
         active = Active(rec.id, self.root / rec.directory)
         self.active[info.id] = active
         active.task = self._spawn(self._record(info, active), f"record-{info.id}")
@@ -163,7 +185,47 @@ class RecorderService:
                 watcher.cancel()
             if session.lesson_ended or info.id not in self.lessons.rooms:
                 return
+            if session.stopped_reason is not None:
+                await self._recording_stopped(info, active, session)
+                if not await self._wait_for_space(info):
+                    return
+                logger.info("recording resumes: disk space is back", extra={"lesson": info.id})
+                await self.catalog.update_recording(active.recording_id, state="recording")
             await asyncio.sleep(RETRY_S)
+
+    async def _recording_stopped(
+        self, info: LessonInfo, active: Active, session: RecordingSession
+    ) -> None:
+        """Recording stopped while the lesson goes on: the lecturer is told at once, the
+        recording is marked partial (what is on disk is kept and finalized), admins see why."""
+        reason = session.stopped_reason or "recording stopped"
+        writer = session.writer
+        at = writer.failed_at if writer is not None and writer.failed_at is not None else 0.0
+        first = writer.first_t if writer is not None and writer.first_t is not None else 0.0
+        when = _clock(max(0.0, at - first))
+        logger.warning("recording stopped: %s", reason, extra={"lesson": info.id})
+        self._announce(info.id, False, f"recording stopped at {when}: {reason}")
+        rec = await self.catalog.get_recording(active.recording_id)
+        note = _base_note(rec.note)
+        note = f"{note}; " if note else ""
+        await self.catalog.update_recording(
+            active.recording_id,
+            state="stopped",
+            partial=True,
+            note=f"{note}stopped at {when}: {reason}",
+        )
+
+    async def _wait_for_space(self, info: LessonInfo) -> bool:
+        """Wait until the disk has room again (the start-up floor); False if the lesson
+        ended first."""
+        floor = self.settings.recorder.disk_floor_mb
+        loop = asyncio.get_running_loop()
+        while info.id in self.lessons.rooms:
+            free = await loop.run_in_executor(None, self.free_mb)
+            if free >= max(floor, self.settings.recorder.resume_free_mb):
+                return True
+            await asyncio.sleep(SPACE_POLL_S)
+        return False
 
     async def _when_connected(self, lesson_id: int, session: RecordingSession) -> None:
         await session.connected.wait()
@@ -213,6 +275,10 @@ class RecorderService:
                 ),
             )
         except Exception as exc:
+            if is_disk_full(exc):
+                # Nothing is lost: the segments stay, and finalizing is tried again later.
+                await self._finalize_later(recording_id, exc)
+                return
             # Whatever went wrong (a codec error, a bug), the recording must not stay
             # "finalizing" and be retried at every start-up: it is marked failed, with why.
             if isinstance(exc, FinalizeError | OSError):
@@ -231,6 +297,7 @@ class RecorderService:
         await self.catalog.update_recording(
             recording_id,
             state="ready",
+            note=_base_note(rec.note),
             progress=1.0,
             duration_s=float(manifest["duration_s"]),
             size_bytes=size,
@@ -238,3 +305,24 @@ class RecorderService:
             ended_at=utcnow(),
         )
         logger.info("recording %s ready", recording_id)
+
+    async def _finalize_later(self, recording_id: int, exc: BaseException) -> None:
+        retry = self.settings.recorder.finalize_retry_s
+        logger.warning(
+            "recording %s: no disk space to finalize; retrying in %.0f s", recording_id, retry
+        )
+        rec = await self.catalog.get_recording(recording_id)
+        waiting = f"waiting for disk space to finalize; retrying every {retry:g} s"
+        base = _base_note(rec.note)
+        await self.catalog.update_recording(
+            recording_id,
+            state="finalizing",
+            progress=0.0,
+            note=f"{base}\n{waiting}",
+        )
+
+        async def later() -> None:
+            await asyncio.sleep(retry)
+            await self.finalize_recording(recording_id)
+
+        self._spawn(later(), f"finalize-retry-{recording_id}")

@@ -87,6 +87,10 @@ class RecorderSettings(BaseModel):
     disk_floor_mb: int = Field(default=500, ge=0)
     segment_seconds: float = Field(default=60.0, gt=1)
     thumbnail_every_s: float = Field(default=30.0, gt=0)
+    # A recording that could not be finalized for want of disk space is tried again this often.
+    finalize_retry_s: float = Field(default=30.0, gt=0)
+    # A recording that a full disk stopped resumes once this much is free (and disk_floor_mb).
+    resume_free_mb: int = Field(default=64, ge=0)
 
 
 class AuthSettings(BaseModel):
