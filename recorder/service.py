@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 RETRY_S = 1.0
 SPACE_POLL_S = 2.0
+# How often every node looks for ended lessons' recordings that a dead node left unfinished.
+ORPHAN_CHECK_S = 5.0
 # Recording states: a live lesson's recording is recording, or stopped (e.g. the disk is
 # full); then finalizing, and ready or failed.
 LIVE_STATES = ("recording", "stopped")
@@ -71,6 +73,9 @@ class RecorderService:
         self.active: dict[int, Active] = {}
         self.progress: dict[int, float] = {}
         self._starting: dict[int, asyncio.Future[None]] = {}
+        # Recordings this node is finalizing, and waiting to finalize again.
+        self._finalizing: set[int] = set()
+        self._waiting: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------ lifecycle
@@ -78,11 +83,12 @@ class RecorderService:
     async def start(self) -> None:
         self.lessons.on_lesson_started.append(self.lesson_started)
         self.lessons.on_lesson_ended.append(self.lesson_ended)
+        self.lessons.on_lesson_ended_elsewhere.append(self.adopt_orphans)
+        self._spawn(self._orphan_watch(), "recorder-orphans")
         live = {info.id: info for info in await self.catalog.live_lessons()}
-        for rec in await self.catalog.recordings_in_state(*UNFINISHED):
-            if rec.state in LIVE_STATES and rec.lesson_id in live:
-                continue  # resumed below, into the same recording
-            self._spawn(self.finalize_recording(rec.id), f"finalize-{rec.id}")
+        # What this node's previous run (or a dead node) left of ended lessons is finalized;
+        # a live lesson's recording is resumed below, into the same recording.
+        await self.adopt_orphans()
         # A restarted hub takes its live lessons back at once, so recording resumes even
         # before anyone rejoins.
         for info in live.values():
@@ -238,18 +244,77 @@ class RecorderService:
         active = self.active.pop(info.id, None)
         if active is None:
             return
-        if active.task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(active.task), 10)
-            except TimeoutError:
-                active.task.cancel()
-                await asyncio.gather(active.task, return_exceptions=True)
+        self._waiting.add(active.recording_id)  # still being written: no sweep adopts it
+        try:
+            if active.task is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(active.task), 10)
+                except TimeoutError:
+                    active.task.cancel()
+                    await asyncio.gather(active.task, return_exceptions=True)
+        finally:
+            self._waiting.discard(active.recording_id)
         await self.finalize_recording(active.recording_id)
+
+    # ------------------------------------------------------------ a dead node's recordings
+
+    async def _orphan_watch(self) -> None:
+        while True:
+            await asyncio.sleep(ORPHAN_CHECK_S)
+            try:
+                await self.adopt_orphans()
+            except Exception:
+                logger.warning("recorder: orphaned recordings not checked", exc_info=True)
+
+    async def adopt_orphans(self, lesson_id: int | None = None) -> None:
+        """Finalize the recordings of ended lessons whose node is gone (it died, or this
+        node's previous run did): otherwise they stay 'recording' until that node returns."""
+        recordings = [
+            r
+            for r in await self.catalog.recordings_in_state(*UNFINISHED)
+            if (lesson_id is None or r.lesson_id == lesson_id)
+            and r.lesson.status == "ended"
+            and r.id not in self._finalizing
+            and r.id not in self._waiting
+        ]
+        if not recordings:
+            return
+        try:
+            alive = {node.id for node in await self.lessons.live.nodes()}
+        except Exception:
+            return  # without the node registry, nobody can tell who is gone
+        alive.add(self.node_id)
+        mine = {a.recording_id for a in self.active.values()}
+        for rec in recordings:
+            gone = rec.node_id not in alive
+            left_by_me = rec.node_id == self.node_id and rec.id not in mine
+            if not (gone or left_by_me) or rec.id in mine:
+                continue
+            if not await self.catalog.claim_recording(rec.id, rec.node_id, self.node_id):
+                continue  # another node adopted it
+            logger.info(
+                "finalizing recording %s of ended lesson %s left by node %r",
+                rec.id,
+                rec.lesson_id,
+                rec.node_id or "(unknown)",
+            )
+            self._spawn(self.finalize_recording(rec.id), f"finalize-{rec.id}")
 
     # ------------------------------------------------------------ finalizing
 
     async def finalize_recording(self, recording_id: int) -> None:
-        rec = await self.catalog.update_recording(recording_id, state="finalizing", progress=0.0)
+        if recording_id in self._finalizing:
+            return
+        self._finalizing.add(recording_id)
+        try:
+            await self._finalize(recording_id)
+        finally:
+            self._finalizing.discard(recording_id)
+
+    async def _finalize(self, recording_id: int) -> None:
+        rec = await self.catalog.update_recording(
+            recording_id, state="finalizing", progress=0.0, node_id=self.node_id
+        )
         directory = self.root / rec.directory
         self.progress[recording_id] = 0.0
         loop = asyncio.get_running_loop()
@@ -322,7 +387,11 @@ class RecorderService:
         )
 
         async def later() -> None:
-            await asyncio.sleep(retry)
+            try:
+                await asyncio.sleep(retry)
+            finally:
+                self._waiting.discard(recording_id)
             await self.finalize_recording(recording_id)
 
+        self._waiting.add(recording_id)  # waiting here: not an orphan for any sweep
         self._spawn(later(), f"finalize-retry-{recording_id}")

@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, and_, event, func, or_, select
+from sqlalchemy import Connection, and_, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -508,6 +508,17 @@ class Catalog:
     async def update_recording(self, recording_id: int, **changes: Any) -> Recording:
         await self._update(Recording, recording_id, changes)
         return await self.get_recording(recording_id)
+
+    async def claim_recording(self, recording_id: int, holder: str, claimant: str) -> bool:
+        """Make ``claimant`` the node of a recording still held by ``holder`` (compare and
+        set: of several nodes adopting a dead node's recording, one wins)."""
+        async with self.session() as session, session.begin():
+            result = await session.execute(
+                update(Recording)
+                .where(Recording.id == recording_id, Recording.node_id == holder)
+                .values(node_id=claimant)
+            )
+        return bool(getattr(result, "rowcount", 0))
 
     async def recordings_in_state(self, *states: str) -> list[Recording]:
         async with self.session() as session:

@@ -76,6 +76,7 @@ class LessonRegistry:
         self.rooms: dict[int, Room] = {}
         self.on_lesson_started: list[LessonHook] = []
         self.on_lesson_ended: list[LessonHook] = []
+        self.on_lesson_ended_elsewhere: list[Callable[[int], Awaitable[None]]] = []
         self._joins: dict[str, deque[float]] = defaultdict(deque)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stats_task: asyncio.Task[None] | None = None
@@ -136,6 +137,9 @@ class LessonRegistry:
         async with self._lock:
             room = self.rooms.pop(lesson_id, None)
         if room is None:
+            # Held elsewhere, or by a node that died: its leftovers may be this node's to tidy.
+            for gone in self.on_lesson_ended_elsewhere:
+                self.spawn(gone(lesson_id), f"lesson-ended-elsewhere:{lesson_id}")
             return
         room.broadcast(LessonEnded())
         hidden = [m for m in room.members.values() if m.hidden]
