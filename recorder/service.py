@@ -76,6 +76,8 @@ class RecorderService:
         # Recordings this node is finalizing, and waiting to finalize again.
         self._finalizing: set[int] = set()
         self._waiting: set[int] = set()
+        # Nodes that recordings name and the node registry does not: since when (monotonic).
+        self._missing: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------ lifecycle
@@ -284,9 +286,19 @@ class RecorderService:
         except Exception:
             return  # without the node registry, nobody can tell who is gone
         alive.add(self.node_id)
+        now = time.monotonic()
+        for node_id in list(self._missing):
+            if node_id in alive:
+                del self._missing[node_id]
+        # With nodes sharing Redis, a node is gone once it has been missing from the registry
+        # a while: right after a Redis restart every live node is missing until its next beat.
+        grace = 2 * self.settings.live_ttl_s if self.settings.redis_url else 0.0
         mine = {a.recording_id for a in self.active.values()}
         for rec in recordings:
-            gone = rec.node_id not in alive
+            missing_since = (
+                self._missing.setdefault(rec.node_id, now) if rec.node_id not in alive else now
+            )
+            gone = rec.node_id not in alive and now - missing_since >= grace
             left_by_me = rec.node_id == self.node_id and rec.id not in mine
             if not (gone or left_by_me) or rec.id in mine:
                 continue

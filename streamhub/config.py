@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     # Each node marks the attendance of the sessions it holds as seen this often; a session
     # not seen for 3 such periods (its node crashed) is closed at the last time it was seen.
     attendance_seen_every_s: float = Field(default=5.0, gt=0, le=300)
+    # Each node re-reads the lessons and device credentials of the sessions it holds this
+    # often (and whenever Redis comes back): an end or a revocation made through another node
+    # is applied even when the event between nodes was lost (a Redis outage).
+    reconcile_every_s: float = Field(default=3.0, gt=0, le=300)
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -324,6 +324,29 @@ class Catalog:
             lesson = await session.get(Lesson, lesson_id)
         return None if lesson is None else self.info(lesson)
 
+    async def lesson_statuses(self, lesson_ids: Sequence[int]) -> dict[int, str]:
+        """The status of each of these lessons that still exists (one query, for the nodes'
+        reconciliation of the rooms they hold)."""
+        if not lesson_ids:
+            return {}
+        async with self.session() as session:
+            query = select(Lesson.id, Lesson.status).where(Lesson.id.in_(list(lesson_ids)))
+            return {row.id: row.status for row in (await session.execute(query)).all()}
+
+    async def revoked_credentials(self, credential_ids: Sequence[int]) -> dict[int, datetime]:
+        """Which of these device credentials are revoked (or gone), and since when."""
+        if not credential_ids:
+            return {}
+        wanted = set(credential_ids)
+        async with self.session() as session:
+            query = select(DeviceCredential.id, DeviceCredential.revoked_at).where(
+                DeviceCredential.id.in_(wanted)
+            )
+            found = {row.id: row.revoked_at for row in (await session.execute(query)).all()}
+        now = utcnow()
+        gone = {ident: now for ident in wanted - set(found)}
+        return gone | {ident: at for ident, at in found.items() if at is not None}
+
     async def live_lessons(self) -> list[LessonInfo]:
         async with self.session() as session:
             rows = (await session.scalars(select(Lesson).where(Lesson.status == "live"))).all()

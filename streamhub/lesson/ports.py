@@ -27,6 +27,14 @@ class CatalogPort(Protocol):
         """The lesson, or None when it does not exist."""
         ...
 
+    async def lesson_statuses(self, lesson_ids: Sequence[int]) -> dict[int, str]:
+        """The status of each of these lessons that exists."""
+        ...
+
+    async def revoked_credentials(self, credential_ids: Sequence[int]) -> dict[int, datetime]:
+        """Which of these device credentials are revoked (or gone), and since when."""
+        ...
+
     async def credential_active(self, credential_id: int) -> bool:
         """False when the device credential was revoked or does not exist."""
         ...

@@ -81,6 +81,7 @@ class LessonRegistry:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stats_task: asyncio.Task[None] | None = None
         self._attendance_task: asyncio.Task[None] | None = None
+        self._reconcile_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.join_latencies: deque[float] = deque(maxlen=1000)
 
@@ -92,10 +93,16 @@ class LessonRegistry:
         loop = asyncio.get_running_loop()
         self._stats_task = loop.create_task(self._stats_loop(), name="stats")
         self._attendance_task = loop.create_task(self._attendance_loop(), name="attendance")
-        await self.live.start(self._on_live_event, self.load, lambda: tuple(self.rooms))
+        self._reconcile_task = loop.create_task(self._reconcile_loop(), name="reconcile")
+        await self.live.start(
+            self._on_live_event,
+            self.load,
+            lambda: tuple(self.rooms),
+            on_reconnect=self._reconnected,
+        )
 
     async def close(self) -> None:
-        for task in (self._stats_task, self._attendance_task):
+        for task in (self._stats_task, self._attendance_task, self._reconcile_task):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -173,11 +180,23 @@ class LessonRegistry:
     async def finish(self, lesson_id: int) -> None:
         """A lesson ended: every node closes what it holds of it."""
         await self.end_lesson(lesson_id)
-        await self.live.publish(LiveEvent("end_lesson", lesson_id))
+        await self._tell_nodes(LiveEvent("end_lesson", lesson_id))
 
     async def revoke_everywhere(self, credential_id: int) -> None:
         await self.revoke_credential(credential_id)
-        await self.live.publish(LiveEvent("revoke_credential", credential_id))
+        await self._tell_nodes(LiveEvent("revoke_credential", credential_id))
+
+    async def _tell_nodes(self, event: LiveEvent) -> None:
+        """Tell the other nodes at once if the shared store can; the catalog already holds
+        the change, and every node's reconciliation applies it anyway (``reconcile``)."""
+        try:
+            await self.live.publish(event)
+        except Exception:
+            logger.warning(
+                "live state: %s %s not published; the nodes' reconciliation applies it",
+                event.kind,
+                event.ident,
+            )
 
     async def _on_live_event(self, event: LiveEvent) -> None:
         if event.kind == "end_lesson":
@@ -323,6 +342,45 @@ class LessonRegistry:
                 await self.catalog.attendance_left(attendance_id, quality, participant.gone_at)
             except Exception:
                 logger.exception("attendance leave not recorded", extra={"lesson": room.lesson.id})
+
+    # ------------------------------------------------------------ reconciliation
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reconcile_every_s)
+            await self.reconcile()
+
+    async def _reconnected(self) -> None:
+        # Events published while the shared store was away are lost: catch up from the catalog.
+        logger.info("live state: back; reconciling with the catalog")
+        await self.reconcile()
+
+    async def reconcile(self) -> None:
+        """Apply to the rooms held here what the catalog says, whatever reached this node
+        through the shared store: lessons ended (or deleted) are ended, sessions of revoked
+        device credentials are closed, their attendance ending at the revocation."""
+        rooms = list(self.rooms.values())
+        if not rooms:
+            return
+        credentials = {
+            m.grant.credential_id
+            for room in rooms
+            for m in room.members.values()
+            if m.grant.credential_id is not None
+        }
+        try:
+            statuses = await self.catalog.lesson_statuses([room.lesson.id for room in rooms])
+            revoked = await self.catalog.revoked_credentials(sorted(credentials))
+        except Exception:
+            logger.warning("reconcile: catalog not reachable", exc_info=True)
+            return
+        for room in rooms:
+            if statuses.get(room.lesson.id) != "live":
+                logger.info("reconcile: lesson ended elsewhere", extra={"lesson": room.lesson.id})
+                await self.end_lesson(room.lesson.id)
+        for credential_id, at in revoked.items():
+            logger.info("reconcile: credential %s revoked elsewhere", credential_id)
+            await self.revoke_credential(credential_id, at)
 
     # ------------------------------------------------------------ attendance
 
