@@ -44,11 +44,11 @@ import av
 
 from bench.common import load_average, log, rounded
 from streamhub.client import LessonClient
-from streamhub.protocol import RecordingChanged
-from tests.support.hub import AdminApi, HubProcess, InProcessHub
-from tests.support.lecturer import lecturer_teaching
+from tests.support.cluster import start_cluster, stop_cluster
+from tests.support.hub import AdminApi, InProcessHub
+from tests.support.lecturer import lecturer_teaching, lesson_taught
 from tests.support.recorder_cli import recorder_exit, start_recorder
-from tests.support.redis_server import RedisServer
+from tests.support.recordings import recording_stopped, wait_recording
 from tests.support.small_disk import fill_until, small_disk
 from tests.support.wait import eventually
 
@@ -59,19 +59,6 @@ def archive_s(folder: Path) -> float | None:
         return None
     with av.open(str(path)) as container:
         return round(float(container.duration / 1_000_000), 2)
-
-
-async def recording_of(admin: AdminApi, lesson_id: int) -> dict[str, Any] | None:
-    page = (await admin.http.get("/api/recordings", params={"limit": 200})).json()
-    return next((r for r in page["items"] if r["lesson_id"] == lesson_id), None)
-
-
-async def until_state(admin: AdminApi, lesson_id: int, state: str, timeout: float) -> Any:
-    async def reached() -> dict[str, Any] | None:
-        rec = await recording_of(admin, lesson_id)
-        return rec if rec is not None and rec["state"] == state else None
-
-    return await eventually(reached, timeout=timeout, interval=0.2)
 
 
 # ------------------------------------------------------------------ identities
@@ -96,11 +83,7 @@ async def identities(work: Path, lesson_s: float) -> dict[str, Any]:
         recorder={"disk_floor_mb": 0, "thumbnail_every_s": 10.0},
         signaling={"joins_per_minute": 1000, "max_recorders_per_lesson": 4},
     ) as hub:
-        admin = AdminApi(hub.url)
-        lecturer = None
-        try:
-            lesson = await admin.lesson(classrooms=1)
-            lecturer = await lecturer_teaching(hub.url, lesson.lecturer_token)
+        async with lesson_taught(hub.url) as (admin, lesson, _):
             teaching = time.monotonic()
             service = hub.app.state.recorder
             await eventually(lambda: lesson.lesson_id in service.active, timeout=15)
@@ -141,11 +124,7 @@ async def identities(work: Path, lesson_s: float) -> dict[str, Any]:
             await admin.post(f"/api/lessons/{lesson.lesson_id}/end")
             taught = time.monotonic() - teaching
             codes = [await recorder_exit(p, timeout=120) for p in (first, same)]
-            await until_state(admin, lesson.lesson_id, "ready", 120)
-        finally:
-            if lecturer is not None:
-                await lecturer.close()
-            await admin.close()
+            await wait_recording(admin.http, lesson.lesson_id, "ready", 120)
         own = next(p for p in hub.settings.effective_recordings_dir.iterdir() if p.is_dir())
     # Which of the two processes was closed is whichever joined last: read it from the codes.
     by_code = {c: d for (c, _), d in zip(codes, ("token-a", "token-a-again"), strict=True)}
@@ -185,31 +164,21 @@ async def disk_full_trial(work: Path, left_kb: int) -> dict[str, Any]:
                 "resume_free_mb": 1024,
             },
         ) as hub:
-            admin = AdminApi(hub.url)
-            lecturer = None
-            try:
-                lesson = await admin.lesson(classrooms=1)
-                lecturer = await lecturer_teaching(hub.url, lesson.lecturer_token)
+            async with lesson_taught(hub.url) as (admin, lesson, lecturer):
                 service = hub.app.state.recorder
-                changed = await lecturer.next_event(RecordingChanged, timeout=120)
-                while changed.recording:
-                    changed = await lecturer.next_event(RecordingChanged, timeout=120)
+                await recording_stopped(lecturer, timeout=120)
                 told_wall = time.time()
                 writer = service.active[lesson.lesson_id].sessions[-1].writer
                 recorded = writer.failed_at - (writer.first_t or 0.0)
                 told_after = told_wall - (writer.journal.epoch + writer.failed_at)
                 await asyncio.sleep(2.0)
                 await admin.post(f"/api/lessons/{lesson.lesson_id}/end")
-                waiting = await until_state(admin, lesson.lesson_id, "finalizing", 60)
+                waiting = await wait_recording(admin.http, lesson.lesson_id, "finalizing", 60)
                 await asyncio.sleep(2.0)  # a retry or two on the full disk
                 freed = time.monotonic()
                 ballast.unlink()
-                rec = await until_state(admin, lesson.lesson_id, "ready", 120)
+                rec = await wait_recording(admin.http, lesson.lesson_id, "ready", 120)
                 ready_after = time.monotonic() - freed
-            finally:
-                if lecturer is not None:
-                    await lecturer.close()
-                await admin.close()
             folder = next(p for p in disk.iterdir() if p.is_dir())
             kept = archive_s(folder) or 0.0
     return {
@@ -243,22 +212,9 @@ async def disk_full(work: Path, trials: int) -> dict[str, Any]:
 
 
 async def redis_outage_run(work: Path, outage_s: float, reconcile_s: float) -> dict[str, Any]:
-    server = RedisServer(work / "redis")
-    await asyncio.to_thread(server.start)
-    nodes = []
-    for name in ("a", "b"):
-        node = HubProcess(work / "hub")
-        node.extra_env = {
-            "STREAMHUB_REDIS_URL": server.url,
-            "STREAMHUB_NODE_ID": name,
-            "STREAMHUB_PUBLIC_URL": node.url,
-            "STREAMHUB_LIVE_TTL_S": "6",
-            "STREAMHUB_RECONCILE_EVERY_S": str(reconcile_s),
-            "STREAMHUB_SIGNALING__JOINS_PER_MINUTE": "1000",
-        }
-        await asyncio.to_thread(node.start)
-        nodes.append(node)
-    a, b = nodes
+    server, a, b = await start_cluster(
+        work, 6, STREAMHUB_RECONCILE_EVERY_S=str(reconcile_s), STREAMHUB_RECORDER__ENABLED="false"
+    )
     on_a, on_b = AdminApi(a.url), AdminApi(b.url)
     clients: list[LessonClient] = []
     applied: dict[str, float] = {}
@@ -296,9 +252,7 @@ async def redis_outage_run(work: Path, outage_s: float, reconcile_s: float) -> d
             await client.close()
         await on_a.close()
         await on_b.close()
-        for node in nodes:
-            await asyncio.to_thread(node.stop)
-        await asyncio.to_thread(server.stop)
+        await stop_cluster(server, a, b)
     return {
         "reconcile_every_s": reconcile_s,
         "outage_s": round(back - down, 1),

@@ -12,8 +12,8 @@ import av
 
 from streamhub.client import LessonClient
 from tests.recorder.conftest import wait_recording
-from tests.support.hub import AdminApi, InProcessHub
-from tests.support.lecturer import lecturer_teaching
+from tests.support.hub import InProcessHub
+from tests.support.lecturer import lesson_taught
 from tests.support.recorder_cli import recorder_exit, start_recorder
 from tests.support.wait import eventually
 
@@ -35,11 +35,7 @@ async def test_an_external_recorder_and_the_hubs_own_record_side_by_side(
     async with InProcessHub(
         tmp_path / "hub", recorder={"disk_floor_mb": 0}, signaling={"joins_per_minute": 1000}
     ) as hub:
-        admin = AdminApi(hub.url)
-        lecturer = None
-        try:
-            lesson = await admin.lesson(classrooms=1)
-            lecturer = await lecturer_teaching(hub.url, lesson.lecturer_token)
+        async with lesson_taught(hub.url) as (admin, lesson, _):
             service = hub.app.state.recorder
             await eventually(lambda: lesson.lesson_id in service.active, timeout=15)
             own = service.active[lesson.lesson_id]
@@ -63,10 +59,6 @@ async def test_an_external_recorder_and_the_hubs_own_record_side_by_side(
             taught = time.monotonic() - started
             code, err = await recorder_exit(external)
             rec = await wait_recording(admin.http, lesson.lesson_id)
-        finally:
-            if lecturer is not None:
-                await lecturer.close()
-            await admin.close()
         own_folder = hub_folder(hub)
     assert code == 0, err[-2000:]
     assert archive_seconds(tmp_path / "external") >= taught - 1.0
@@ -82,11 +74,7 @@ async def test_a_refused_recorder_and_one_closed_before_the_end_exit_non_zero(
         recorder={"disk_floor_mb": 0},
         signaling={"max_recorders_per_lesson": 2},
     ) as hub:
-        admin = AdminApi(hub.url)
-        lecturer = None
-        try:
-            lesson = await admin.lesson(classrooms=1)
-            lecturer = await lecturer_teaching(hub.url, lesson.lecturer_token)
+        async with lesson_taught(hub.url) as (admin, lesson, _):
             service = hub.app.state.recorder
             await eventually(lambda: lesson.lesson_id in service.active, timeout=15)
             path = f"/api/lessons/{lesson.lesson_id}/recorder-token"
@@ -109,7 +97,3 @@ async def test_a_refused_recorder_and_one_closed_before_the_end_exit_non_zero(
             assert "before the lesson ended" in err
             assert any((tmp_path / "a").glob("lecturer_video-*.mkv")), "its segments are kept"
             assert len(service.active[lesson.lesson_id].sessions) == 1
-        finally:
-            if lecturer is not None:
-                await lecturer.close()
-            await admin.close()

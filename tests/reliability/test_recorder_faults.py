@@ -14,17 +14,16 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import av
 
 from streamhub.protocol import RecordingChanged
 from tests.support.hub import AdminApi, InProcessHub
-from tests.support.lecturer import lecturer_teaching
+from tests.support.lecturer import lecturer_teaching, lesson_taught
 from tests.support.recorder_cli import finalize_folder, record_then_kill
+from tests.support.recordings import recording_stopped, wait_recording
 from tests.support.small_disk import fill_until, small_disk
 from tests.support.vp8_check import cut_vp8_frames
-from tests.support.wait import eventually
 
 TRIALS = 20
 MIN_TRIALS = 10  # if the machine is slow, the time budget may stop the run early
@@ -149,11 +148,6 @@ DISK_KB = 4096
 LEFT_KB = 700  # about 10 s of a 320x240 lesson
 
 
-async def recording_of(admin: AdminApi, lesson_id: int) -> dict[str, Any] | None:
-    page = (await admin.http.get("/api/recordings", params={"limit": 200})).json()
-    return next((r for r in page["items"] if r["lesson_id"] == lesson_id), None)
-
-
 async def test_a_disk_that_fills_mid_lesson_keeps_all_but_the_last_second(
     tmp_path: Path,
 ) -> None:
@@ -169,54 +163,30 @@ async def test_a_disk_that_fills_mid_lesson_keeps_all_but_the_last_second(
                 "resume_free_mb": 1024,  # no resuming here: the disk stays small
             },
         ) as hub:
-            admin = AdminApi(hub.url)
-            lecturer = None
-            try:
-                lesson = await admin.lesson(classrooms=1)
-                lecturer = await lecturer_teaching(hub.url, lesson.lecturer_token)
+            async with lesson_taught(hub.url) as (admin, lesson, lecturer):
                 service = hub.app.state.recorder
                 # -- the lecturer is told the moment recording stops
-                stopped = await lecturer.next_event(RecordingChanged, timeout=60)
-                while stopped.recording:
-                    stopped = await lecturer.next_event(RecordingChanged, timeout=60)
+                stopped = await recording_stopped(lecturer)
                 assert stopped.reason and "disk is full" in stopped.reason, stopped
                 writer = service.active[lesson.lesson_id].sessions[-1].writer
                 assert writer is not None and writer.failed_at is not None
                 recorded_s = writer.failed_at - (writer.first_t or 0.0)
                 # -- admins see it in the recording's state
-
-                async def listed_stopped() -> dict[str, Any] | None:
-                    rec = await recording_of(admin, lesson.lesson_id)
-                    return rec if rec is not None and rec["state"] == "stopped" else None
-
-                rec = await eventually(listed_stopped, timeout=10)
+                rec = await wait_recording(admin.http, lesson.lesson_id, "stopped", 10)
                 assert rec["partial"] and "disk is full" in rec["note"], rec
                 # -- the lesson goes on; it ends while the disk is still full
                 await asyncio.sleep(2.0)
                 await admin.post(f"/api/lessons/{lesson.lesson_id}/end")
 
-                async def waiting() -> dict[str, Any] | None:
-                    rec = await recording_of(admin, lesson.lesson_id)
-                    assert rec is not None and rec["state"] != "failed", rec
-                    ok = rec["state"] == "finalizing" and "waiting for disk space" in rec["note"]
-                    return rec if ok else None
-
-                await eventually(waiting, timeout=60, interval=0.3)
+                await wait_recording(
+                    admin.http, lesson.lesson_id, "finalizing", 60, note="waiting for disk space"
+                )
                 # -- space is freed: the next retry finalizes what is on disk
                 freed = time.monotonic()
                 ballast.unlink()
 
-                async def ready() -> dict[str, Any] | None:
-                    rec = await recording_of(admin, lesson.lesson_id)
-                    assert rec is not None and rec["state"] != "failed", rec
-                    return rec if rec["state"] == "ready" else None
-
-                rec = await eventually(ready, timeout=90, interval=0.3)
+                rec = await wait_recording(admin.http, lesson.lesson_id, "ready", 90)
                 print(f"\ndisk full: finalized {time.monotonic() - freed:.1f}s after space freed")
-            finally:
-                if lecturer is not None:
-                    await lecturer.close()
-                await admin.close()
             folder = next(p for p in disk.iterdir() if p.is_dir())
             assert rec["partial"] and "disk is full" in rec["note"], rec
             assert "waiting" not in rec["note"]
@@ -243,32 +213,16 @@ async def test_recording_that_a_full_disk_stopped_resumes_once_space_is_freed(
             recordings_dir=disk,
             recorder={"disk_floor_mb": 0, "resume_free_mb": 1, "thumbnail_every_s": 5.0},
         ) as hub:
-            admin = AdminApi(hub.url)
-            lecturer = None
-            try:
-                lesson = await admin.lesson(classrooms=1)
-                lecturer = await lecturer_teaching(hub.url, lesson.lecturer_token)
-                changed = await lecturer.next_event(RecordingChanged, timeout=60)
-                while changed.recording:
-                    changed = await lecturer.next_event(RecordingChanged, timeout=60)
+            async with lesson_taught(hub.url) as (admin, lesson, lecturer):
+                await recording_stopped(lecturer)
                 ballast.unlink()
                 resumed = await lecturer.next_event(RecordingChanged, timeout=30)
                 assert resumed.recording, resumed
-                rec = await recording_of(admin, lesson.lesson_id)
-                assert rec is not None and rec["state"] == "recording" and rec["partial"], rec
+                rec = await wait_recording(admin.http, lesson.lesson_id, "recording", 5)
+                assert rec["partial"], rec
                 await asyncio.sleep(3.0)
                 await admin.post(f"/api/lessons/{lesson.lesson_id}/end")
-
-                async def ready() -> dict[str, Any] | None:
-                    rec = await recording_of(admin, lesson.lesson_id)
-                    assert rec is not None and rec["state"] != "failed", rec
-                    return rec if rec["state"] == "ready" else None
-
-                rec = await eventually(ready, timeout=90, interval=0.3)
-            finally:
-                if lecturer is not None:
-                    await lecturer.close()
-                await admin.close()
+                rec = await wait_recording(admin.http, lesson.lesson_id, "ready", 90)
             folder = next(p for p in disk.iterdir() if p.is_dir())
             segments = sorted(p.name for p in folder.glob("lecturer_video-*.mkv"))
     assert len(segments) >= 2, segments
