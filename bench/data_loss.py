@@ -6,7 +6,7 @@ subprocesses, a tmpfs of a few MB, a real `redis-server`):
 
 - ``identities``: one lesson recorded by the hub's own recorder, a `recorder record` with a
   recorder token, a second `recorder record` with the *same* token, a token holder who rejoins
-  again and again, and one recorder too many (``signaling.max_recorders_per_lesson`` = 4); one
+  again and again, and one recorder too many (``signaling.max_recorders_per_lesson`` = 3); one
   of the external recorders is closed by the hub mid-lesson. Per recorder: identity, exit code,
   seconds its archive holds of the lesson.
 - ``disk_full`` (root: mounts a tmpfs): a lesson whose recordings disk fills mid-lesson, ended
@@ -81,7 +81,7 @@ async def identities(work: Path, lesson_s: float) -> dict[str, Any]:
     async with InProcessHub(
         work / "hub",
         recorder={"disk_floor_mb": 0, "thumbnail_every_s": 10.0},
-        signaling={"joins_per_minute": 1000, "max_recorders_per_lesson": 4},
+        signaling={"joins_per_minute": 1000, "max_recorders_per_lesson": 3},
     ) as hub:
         async with lesson_taught(hub.url) as (admin, lesson, _):
             teaching = time.monotonic()
@@ -97,7 +97,7 @@ async def identities(work: Path, lesson_s: float) -> dict[str, Any]:
             started = time.monotonic()
             pest_token = (await admin.post(path))["token"]
             pest = LessonClient(hub.url, pest_token)
-            await pest.connect({})  # the fourth recorder: the lesson's limit
+            await pest.connect({})  # the third from outside: the lesson's limit
             extra = await start_recorder(hub.url, (await admin.post(path))["token"], work / "x")
             extra_code, _ = await recorder_exit(extra, timeout=60)
             await pest.close()
@@ -136,7 +136,7 @@ async def identities(work: Path, lesson_s: float) -> dict[str, Any]:
             recorder_figures(
                 "recorder record, token A again", "token A", work / "token-a-again", codes[1][0]
             ),
-            {"recorder": "one too many (limit 4)", "identity": "token C", "exit": extra_code},
+            {"recorder": "one too many (limit 3)", "identity": "token C", "exit": extra_code},
             {
                 "recorder": "rejoining holder of token B",
                 "identity": "token B",

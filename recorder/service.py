@@ -17,6 +17,7 @@ from recorder.session import RecordingSession
 from recorder.writer import is_disk_full
 from streamhub.catalog.models import utcnow
 from streamhub.lesson.ports import LessonInfo
+from streamhub.lesson.registry import hub_recorder_sub
 from streamhub.protocol import RecordingChanged, Role
 from streamhub.signaling.local import LocalSession
 
@@ -170,7 +171,7 @@ class RecorderService:
             # A fresh token per attempt: a lesson may outlast the token lifetime.
             token = self.tokens.issue(
                 # The hub's own identity: a `recorder record` token never shares it.
-                sub=f"recorder-{info.id}-hub-{self.settings.effective_node_id}",
+                sub=hub_recorder_sub(info.id, self.lessons.live.node.id),
                 role=Role.RECORDER,
                 lesson=info.id,
                 name="Recorder",

@@ -62,7 +62,7 @@ class SignalingSettings(BaseModel):
     )
     # How long a participant whose media stopped answering (ICE consent) stays listed.
     peer_timeout_s: float = Field(default=10.0, gt=0)
-    # Recorders (hidden members: the hub's own and `recorder record` processes) per lesson.
+    # `recorder record` processes per lesson (hidden members); the hub's own is not counted.
     max_recorders_per_lesson: int = Field(default=4, ge=1)
 
 

@@ -39,6 +39,11 @@ LIVE_ROLES = frozenset({Role.LECTURER, Role.CLASSROOM, Role.RECORDER})
 LessonHook = Callable[[LessonInfo], Awaitable[None]]
 
 
+def hub_recorder_sub(lesson_id: int, node_id: str) -> str:
+    """The identity of a hub node's own recorder in a lesson (no token handed out has it)."""
+    return f"recorder-{lesson_id}-hub-{node_id}"
+
+
 class JoinRefused(StreamhubError):
     """The join was refused."""
 
@@ -294,11 +299,15 @@ class LessonRegistry:
     async def enter(self, room: Room, participant: Participant) -> None:
         if participant.hidden:
             # Recorders are outside replacement both ways: each records on its own, and no
-            # join (not even one with the same token) cuts another recording short.
-            recorders = sum(1 for m in room.members.values() if m.hidden)
-            if recorders >= self.settings.signaling.max_recorders_per_lesson:
+            # join (not even one with the same token) cuts another recording short. Only
+            # recorders from outside count against the limit: the hub's own always gets in.
+            own = hub_recorder_sub(room.lesson.id, self.live.node.id)
+            external = sum(1 for m in room.members.values() if m.hidden and m.grant.sub != own)
+            limit = self.settings.signaling.max_recorders_per_lesson
+            if participant.grant.sub != own and external >= limit:
                 raise JoinRefused(
-                    f"the lesson already has {recorders} recorders", code="too_many_recorders"
+                    f"the lesson already has {external} recorders from outside the hub",
+                    code="too_many_recorders",
                 )
         else:
             previous = room.by_subject(participant.grant.sub)

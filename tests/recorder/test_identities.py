@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 
 import av
+import pytest
 
 from streamhub.client import LessonClient
+from streamhub.client.session import ClientError
 from tests.recorder.conftest import wait_recording
 from tests.support.hub import InProcessHub
 from tests.support.lecturer import lesson_taught
@@ -72,7 +74,7 @@ async def test_a_refused_recorder_and_one_closed_before_the_end_exit_non_zero(
     async with InProcessHub(
         tmp_path / "hub",
         recorder={"disk_floor_mb": 0},
-        signaling={"max_recorders_per_lesson": 2},
+        signaling={"max_recorders_per_lesson": 1},
     ) as hub:
         async with lesson_taught(hub.url) as (admin, lesson, _):
             service = hub.app.state.recorder
@@ -81,12 +83,23 @@ async def test_a_refused_recorder_and_one_closed_before_the_end_exit_non_zero(
             first = await start_recorder(hub.url, (await admin.post(path))["token"], tmp_path / "a")
             room = hub.services.lessons.rooms[lesson.lesson_id]
             await eventually(lambda: sum(m.hidden for m in room.members.values()) == 2, 20)
-            # The hub's own and the first take the lesson's two recorder places.
+            # The first takes the lesson's one place for a recorder from outside.
             token = (await admin.post(path))["token"]
             second = await start_recorder(hub.url, token, tmp_path / "b")
             code, err = await recorder_exit(second, timeout=60)
             assert code == 1, err[-2000:]
             assert "recorders" in err, err[-2000:]
+            # The hub's own recorder is never kept out: its session drops, it gets back in.
+            own = next(m for m in room.members.values() if m.hidden and "hub" in m.grant.sub)
+            own.close("media_lost", "dropped by the test")
+            # A recorder from outside that tries to take the place meanwhile is refused.
+            grabber = LessonClient(hub.url, (await admin.post(path))["token"])
+            with pytest.raises(ClientError) as refused:
+                await grabber.connect({})
+            await grabber.close()
+            assert refused.value.code == "too_many_recorders"
+            sessions = service.active[lesson.lesson_id].sessions
+            await eventually(lambda: len(sessions) == 2 and sessions[1].connected.is_set(), 20)
             # The hub closes the first recorder's session before the lesson ends.
             external = next(
                 m for m in room.members.values() if m.hidden and "hub" not in m.grant.sub
@@ -96,4 +109,4 @@ async def test_a_refused_recorder_and_one_closed_before_the_end_exit_non_zero(
             assert code == 3, err[-2000:]
             assert "before the lesson ended" in err
             assert any((tmp_path / "a").glob("lecturer_video-*.mkv")), "its segments are kept"
-            assert len(service.active[lesson.lesson_id].sessions) == 1
+            assert len(sessions) == 2, "the hub's own recorder was not disturbed by that"
