@@ -6,6 +6,11 @@
 The hub records in-process by default; this command is for a recorder on its own machine
 (given a token from POST /api/lessons/{id}/recorder-token) and for finalizing by hand what a
 crash left behind.
+
+`record` exits 0 once the lesson ended and the archive is built, 1 when the hub refuses the
+join (or finalizing fails), and 3 when recording stops before the lesson ends (the hub closed
+the session, the connection was lost, the disk is full): the segments stay in the folder, for
+another `record` into the same folder or a `finalize`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from pathlib import Path
 
 from recorder.finalize import FinalizeError, finalize
 
+EXIT_CLOSED = 3  # the hub closed the session before the lesson ended
+
 
 async def _record(args: argparse.Namespace) -> int:
     from recorder.session import RecordingSession, webrtc_subscriber
@@ -33,6 +40,7 @@ async def _record(args: argparse.Namespace) -> int:
         await task
     except asyncio.CancelledError:
         print("recorder: stopped; segments are closed", file=sys.stderr)
+        return 0
     except Exception as exc:
         print(f"recorder: {exc}", file=sys.stderr)
         return 1
@@ -40,7 +48,15 @@ async def _record(args: argparse.Namespace) -> int:
         # Finalizing blocks this thread: SIGTERM must stop the process, as by default.
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-    if session.lesson_ended and not args.no_finalize:
+    if not session.lesson_ended:
+        why = session.stopped_reason or session.closed_by_hub or "the session ended"
+        print(
+            f"recorder: stopped before the lesson ended: {why}; the segments are in "
+            f"{args.dir} (record into it again, or `recorder finalize {args.dir}`)",
+            file=sys.stderr,
+        )
+        return EXIT_CLOSED
+    if not args.no_finalize:
         return _finalize(args.dir, args.thumbnail_every)
     return 0
 

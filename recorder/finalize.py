@@ -13,6 +13,7 @@ up to their last complete packet.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import logging
@@ -246,8 +247,13 @@ def build_mp4(
                 container.mux(encoded)
         if thumbnails is not None:
             thumbnails.finish(last_frame)
-    finally:
-        container.close()
+        container.close()  # writes the index (fast start): may fail on a full disk too
+    except BaseException:
+        # A half-written archive (a full disk) must not keep the space a retry needs.
+        with contextlib.suppress(Exception):
+            container.close()
+        tmp.unlink(missing_ok=True)
+        raise
     if not tracks or (last_pts["video"] < 0 and last_pts["audio"] < 0):
         tmp.unlink(missing_ok=True)
         return []

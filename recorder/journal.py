@@ -21,6 +21,9 @@ class Journal:
         # Every session after a crash keeps the first session's epoch: one lesson timeline.
         self.epoch: float = starts[0]["epoch"] if starts else time.time()
         self._file = self.path.open("a", encoding="utf-8")
+        if not _ends_a_line(self.path):
+            # A line torn by a full disk or a kill: the next event starts a line of its own.
+            self._file.write("\n")
 
     def now(self) -> float:
         """Seconds since the recording's epoch."""
@@ -34,6 +37,14 @@ class Journal:
 
     def close(self) -> None:
         self._file.close()
+
+
+def _ends_a_line(path: Path) -> bool:
+    with path.open("rb") as file:
+        if file.seek(0, os.SEEK_END) == 0:
+            return True
+        file.seek(-1, os.SEEK_END)
+        return file.read(1) == b"\n"
 
 
 def read_journal(directory: Path) -> list[dict[str, Any]]:

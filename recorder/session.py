@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from recorder.writer import RecordingWriter
+from recorder.writer import RecordingWriter, is_disk_full
 from streamhub.client import LessonClient
+from streamhub.client.events import Closed
 from streamhub.protocol import (
     Joined,
     LessonEnded,
@@ -37,6 +38,13 @@ SLOT_TRACKS = {
 # Where a track's RTP clock and its arrival times disagree by more than this, the source
 # changed or paused: re-anchor it on arrival time.
 REANCHOR_S = 1.0
+
+
+def describe_failure(exc: BaseException | None) -> str:
+    """Why a recording stopped, as the lecturer and the library are told."""
+    if is_disk_full(exc):
+        return "the recordings disk is full"
+    return f"the recording could not be written ({exc})"
 
 
 class TrackClock:
@@ -99,6 +107,10 @@ class RecordingSession:
         self.client: Subscriber | None = None
         self.writer: RecordingWriter | None = None
         self.lesson_ended = False
+        # Why the hub closed the session before the lesson ended (replaced, revoked, dropped).
+        self.closed_by_hub: str | None = None
+        # Why recording stopped while the lesson went on (the writer failed: a full disk).
+        self.stopped_reason: str | None = None
         self.connected = asyncio.Event()
         self.bytes_received = 0
         self.names: dict[str, str] = {}
@@ -109,10 +121,16 @@ class RecordingSession:
         client = self._subscriber()
         self.client = client
         tasks: list[asyncio.Task[None]] = []
+        loop = asyncio.get_running_loop()
+        writer_failed = asyncio.Event()
+
+        def failed(exc: BaseException) -> None:  # the writer thread's
+            loop.call_soon_threadsafe(writer_failed.set)
+
         try:
             joined = await client.connect({})
             self.names = {p.id: p.name for p in joined.participants}
-            self.writer = RecordingWriter(self.directory, joined.video_codec)
+            self.writer = RecordingWriter(self.directory, joined.video_codec, failed)
             self.writer.event("joined", lesson=joined.lesson_id, title=joined.lesson_title)
             if joined.stage is not None:
                 self._stage(joined.stage)
@@ -121,7 +139,7 @@ class RecordingSession:
             for slot, track in SLOT_TRACKS.items():
                 tasks.append(asyncio.create_task(self._pump(slot, track), name=f"rec-{track}"))
             self.connected.set()
-            await self._follow_events()
+            await self._until_ended_or_failed(writer_failed)
         finally:
             for task in tasks:
                 task.cancel()
@@ -131,6 +149,25 @@ class RecordingSession:
             await client.close()
             if self.writer is not None:
                 await asyncio.get_running_loop().run_in_executor(None, self.writer.close)
+
+    async def _until_ended_or_failed(self, writer_failed: asyncio.Event) -> None:
+        """Follow the lesson until it ends, or until the writer stops (a full disk): then the
+        session ends, so that whoever runs it tells the lesson recording stopped."""
+        follow = asyncio.create_task(self._follow_events(), name="rec-events")
+        failed = asyncio.create_task(writer_failed.wait(), name="rec-writer-failed")
+        try:
+            await asyncio.wait({follow, failed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (follow, failed):
+                task.cancel()
+            await asyncio.gather(follow, failed, return_exceptions=True)
+        if follow.done() and not follow.cancelled() and follow.exception() is None:
+            return
+        if writer_failed.is_set():
+            assert self.writer is not None
+            self.stopped_reason = describe_failure(self.writer.failed)
+            return
+        await follow  # re-raises what ended the events
 
     def _stage(self, participant: str | None) -> None:
         assert self.writer is not None
@@ -150,6 +187,9 @@ class RecordingSession:
             if isinstance(event, LessonEnded):
                 # Keep recording until the hub closes us: its last frames are in flight.
                 self.lesson_ended = True
+                continue
+            if isinstance(event, Closed) and not self.lesson_ended:
+                self.closed_by_hub = f"{event.reason or 'connection closed'} (code {event.code})"
                 continue
             if isinstance(event, ParticipantJoined):
                 self.names[event.participant.id] = event.participant.name

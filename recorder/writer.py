@@ -4,9 +4,11 @@ I/O stays off the event loop and in one place."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,18 @@ TRACKS = {
     "stage_video": "video",
     "stage_audio": "audio",
 }
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """True when ``exc`` (or what caused it) says the disk or the quota is full."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 @dataclass(frozen=True)
@@ -46,7 +60,12 @@ class EndPeriod:
 
 
 class RecordingWriter:
-    def __init__(self, directory: Path, video_codec: str) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        video_codec: str,
+        on_failed: Callable[[BaseException], None] | None = None,
+    ) -> None:
         self.directory = directory
         self.video_codec = video_codec.lower()
         self.journal = Journal(directory)
@@ -54,6 +73,11 @@ class RecordingWriter:
         self._segments: dict[str, Segment] = {}
         self.bytes_written = 0
         self.failed: BaseException | None = None
+        # Called from the writer thread when it stops on an error (a full disk).
+        self._on_failed = on_failed
+        # On the recording's timeline: the first frame written, and when writing failed.
+        self.first_t: float | None = None
+        self.failed_at: float | None = None
         self._thread = threading.Thread(target=self._run, name="recorder-writer", daemon=True)
         self._thread.start()
 
@@ -98,8 +122,15 @@ class RecordingWriter:
                 else:
                     self._close_segment(item.track)
         except BaseException as exc:  # a failing disk must not take the hub down
+            self.failed_at = self.journal.now()
             self.failed = exc
-            logger.exception("recording writer failed", extra={"path": str(self.directory)})
+            if is_disk_full(exc):
+                logger.warning("recording stopped: %s", exc, extra={"path": str(self.directory)})
+            else:
+                logger.exception("recording writer failed", extra={"path": str(self.directory)})
+            if self._on_failed is not None:
+                with contextlib.suppress(Exception):
+                    self._on_failed(exc)
         finally:
             # On a failing disk each step may fail too: close whatever still can be.
             for track in list(self._segments):
@@ -128,6 +159,8 @@ class RecordingWriter:
             segment = self._open(frame.track, kind, dims)
         segment.write(frame.data, frame.t, frame.keyframe)
         self.bytes_written += len(frame.data)
+        if self.first_t is None:
+            self.first_t = frame.t
 
     def _open(self, track: str, kind: str, dims: tuple[int, int] | None) -> Segment:
         index = len(list(self.directory.glob(f"{track}-*.mkv")))

@@ -164,6 +164,8 @@ class SignalingSettings(BaseModel):
     )
     # How long a participant whose media stopped answering (ICE consent) stays listed.
     peer_timeout_s: float = Field(default=10.0, gt=0)
+    # `recorder record` processes per lesson (hidden members); the hub's own is not counted.
+    max_recorders_per_lesson: int = Field(default=4, ge=1)
 
 
 class MediaSettings(BaseModel):
@@ -187,6 +189,10 @@ class RecorderSettings(BaseModel):
     disk_floor_mb: int = Field(default=500, ge=0)
     segment_seconds: float = Field(default=60.0, gt=1)
     thumbnail_every_s: float = Field(default=30.0, gt=0)
+    # A recording that could not be finalized for want of disk space is tried again this often.
+    finalize_retry_s: float = Field(default=30.0, gt=0)
+    # A recording that a full disk stopped resumes once this much is free (and disk_floor_mb).
+    resume_free_mb: int = Field(default=64, ge=0)
 
 
 class AuthSettings(BaseModel):
@@ -226,6 +232,13 @@ class Settings(BaseSettings):
     node_id: str | None = None
     # With Redis: a node that misses heartbeats for this long is dead and its lessons move.
     live_ttl_s: float = Field(default=10.0, ge=2, le=120)
+    # Each node marks the attendance of the sessions it holds as seen this often; a session
+    # not seen for 3 such periods (its node crashed) is closed at the last time it was seen.
+    attendance_seen_every_s: float = Field(default=5.0, gt=0, le=300)
+    # Each node re-reads the lessons and device credentials of the sessions it holds this
+    # often (and whenever Redis comes back): an end or a revocation made through another node
+    # is applied even when the event between nodes was lost (a Redis outage).
+    reconcile_every_s: float = Field(default=3.0, gt=0, le=300)
     log_level: str = "INFO"
     log_json: bool = True
 

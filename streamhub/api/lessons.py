@@ -23,6 +23,7 @@ from streamhub.api.schemas import (
 )
 from streamhub.catalog.models import Lesson
 from streamhub.errors import Forbidden
+from streamhub.lesson.attendance import merge_overlaps
 from streamhub.protocol import Role
 from streamhub.services import Services
 
@@ -149,19 +150,22 @@ async def attendance(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> lis
     if not who.may_view_lesson(lesson_id):
         raise Forbidden("this token cannot see this lesson")
     rows = await svc.catalog.attendance(lesson_id)
+    # One entry per stretch of presence: overlapping sessions of one classroom count once.
+    stretches = merge_overlaps(
+        r for r in rows if r.role in (Role.LECTURER.value, Role.CLASSROOM.value)
+    )
     return [
         AttendanceOut(
-            participant_id=r.participant_id,
-            role=r.role,
-            name=r.name,
-            classroom_id=r.classroom_id,
-            joined_at=r.joined_at,
-            left_at=r.left_at,
-            duration_s=(r.left_at - r.joined_at).total_seconds() if r.left_at else None,
-            quality=r.quality,
+            participant_id=s.participant_id,
+            role=s.role,
+            name=s.name,
+            classroom_id=s.classroom_id,
+            joined_at=s.joined_at,
+            left_at=s.left_at,
+            duration_s=s.duration_s,
+            quality=s.quality,
         )
-        for r in rows
-        if r.role in (Role.LECTURER.value, Role.CLASSROOM.value)
+        for s in stretches
     ]
 
 
@@ -194,7 +198,7 @@ async def recorder_token(lesson_id: IdPath, svc: ServicesDep) -> TokenOut:
     await svc.catalog.get_lesson(lesson_id)
     ttl = svc.settings.auth.access_token_ttl_s
     token = svc.tokens.issue(
-        sub=f"recorder-{lesson_id}",
+        sub=f"recorder-{lesson_id}-{secrets.token_hex(6)}",  # every recorder its own identity
         role=Role.RECORDER,
         lesson=lesson_id,
         name="Recorder",

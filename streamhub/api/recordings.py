@@ -51,6 +51,10 @@ class RecordingOut(BaseModel):
     duration_s: float
     size_bytes: int
     has_screen: bool
+    # Recording stopped before the lesson ended (e.g. a full disk): what was on disk is kept.
+    partial: bool = False
+    # Why it is partial, and what a waiting finalize waits for (second line).
+    note: str = ""
     media_url: str | None
     screen_url: str | None
     poster_url: str | None
@@ -101,6 +105,8 @@ def recording_out(svc: Services, rec: Recording) -> RecordingOut:
         duration_s=rec.duration_s,
         size_bytes=rec.size_bytes,
         has_screen=rec.has_screen,
+        partial=rec.partial,
+        note=rec.note,
         media_url=url("media"),
         screen_url=url("screen") if rec.has_screen else None,
         poster_url=url("poster"),
@@ -163,7 +169,7 @@ async def get_recording(recording_id: str, svc: ServicesDep) -> RecordingOut:
 @router.delete("/{recording_id}", status_code=204, dependencies=[AdminOnly])
 async def delete_recording(recording_id: str, svc: ServicesDep) -> Response:
     rec = await _recording(svc, recording_id)
-    if rec.state in ("recording", "finalizing"):
+    if rec.state in ("recording", "stopped", "finalizing"):
         raise Conflict(f"the recording is {rec.state}", code=f"recording_{rec.state}")
     directory = _directory(svc, rec)
     await svc.catalog.delete_recording(rec.id)

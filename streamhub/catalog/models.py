@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -124,6 +125,11 @@ class Attendance(Base):
     joined_at: Mapped[datetime] = mapped_column(UtcDateTime())
     left_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     quality: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The node holding the session writes this every few seconds: a session that a crash
+    # ended is closed at the last time it was seen alive, not when someone notices.
+    last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # The device credential a classroom joined with: its revocation ends the attendance.
+    credential_id: Mapped[int | None] = mapped_column(nullable=True)
 
 
 class Recording(Base):
@@ -142,6 +148,12 @@ class Recording(Base):
     has_screen: Mapped[bool] = mapped_column(Boolean, default=False)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # The hub node writing the segments: when it is gone, any node finalizes them.
+    node_id: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    # The recording stopped before the lesson ended (e.g. a full disk): what is on disk was
+    # kept; ``note`` says why, and is also where a waiting finalize says what it waits for.
+    partial: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     lesson: Mapped[Lesson] = relationship(lazy="joined")
 

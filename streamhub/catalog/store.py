@@ -8,13 +8,13 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, and_, delete, event, func, or_, select
+from sqlalchemy import Connection, and_, delete, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -45,6 +45,8 @@ CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CREDENTIAL_PREFIX = "dc_"
 # Connection checks kept per classroom (older ones are deleted as new ones arrive).
 CHECKS_KEPT = 20
+# Beats an attendance row may miss before its session counts as ended by a crash.
+ATTENDANCE_MISSED_BEATS = 3
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -75,9 +77,12 @@ def _run_migrations(connection: Connection) -> None:
 
 
 class Catalog:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, attendance_stale_s: float = 15.0) -> None:
         self.engine = engine
         self.session = async_sessionmaker(engine, expire_on_commit=False)
+        # An open attendance row not marked seen for this long belongs to a session that a
+        # crash ended (its node marks it every ``attendance_seen_every_s``).
+        self.attendance_stale_s = attendance_stale_s
 
     @classmethod
     async def open(cls, settings: Settings) -> Catalog:
@@ -89,7 +94,7 @@ class Catalog:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         async with engine.begin() as connection:
             await connection.run_sync(_run_migrations)
-        return cls(engine)
+        return cls(engine, ATTENDANCE_MISSED_BEATS * settings.attendance_seen_every_s)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -322,6 +327,29 @@ class Catalog:
             lesson = await session.get(Lesson, lesson_id)
         return None if lesson is None else self.info(lesson)
 
+    async def lesson_statuses(self, lesson_ids: Sequence[int]) -> dict[int, str]:
+        """The status of each of these lessons that still exists (one query, for the nodes'
+        reconciliation of the rooms they hold)."""
+        if not lesson_ids:
+            return {}
+        async with self.session() as session:
+            query = select(Lesson.id, Lesson.status).where(Lesson.id.in_(list(lesson_ids)))
+            return {row.id: row.status for row in (await session.execute(query)).all()}
+
+    async def revoked_credentials(self, credential_ids: Sequence[int]) -> dict[int, datetime]:
+        """Which of these device credentials are revoked (or gone), and since when."""
+        if not credential_ids:
+            return {}
+        wanted = set(credential_ids)
+        async with self.session() as session:
+            query = select(DeviceCredential.id, DeviceCredential.revoked_at).where(
+                DeviceCredential.id.in_(wanted)
+            )
+            found = {row.id: row.revoked_at for row in (await session.execute(query)).all()}
+        now = utcnow()
+        gone = {ident: now for ident in wanted - set(found)}
+        return gone | {ident: at for ident, at in found.items() if at is not None}
+
     async def live_lessons(self) -> list[LessonInfo]:
         async with self.session() as session:
             rows = (await session.scalars(select(Lesson).where(Lesson.status == "live"))).all()
@@ -386,24 +414,32 @@ class Catalog:
         role: Role,
         name: str,
         classroom_id: int | None,
+        credential_id: int | None = None,
     ) -> int:
+        now = utcnow()
         row = Attendance(
             lesson_id=lesson_id,
             participant_id=participant_id,
             role=role.value,
             name=name,
             classroom_id=classroom_id,
-            joined_at=utcnow(),
+            credential_id=credential_id,
+            joined_at=now,
+            last_seen_at=now,
         )
         async with self.session() as session, session.begin():
             session.add(row)
         return row.id
 
-    async def attendance_left(self, attendance_id: int, quality: float | None) -> None:
+    async def attendance_left(
+        self, attendance_id: int, quality: float | None, at: datetime | None = None
+    ) -> None:
         async with self.session() as session, session.begin():
             row = await session.get(Attendance, attendance_id)
             if row is not None and row.left_at is None:
-                row.left_at = utcnow()
+                # A session that outlived its credential's revocation ended at the revocation.
+                revoked = await self._revocations(session, [row])
+                row.left_at = _closing_time(row, at or utcnow(), float("inf"), revoked)
                 row.quality = quality
 
     async def attendance(self, lesson_id: int) -> list[Attendance]:
@@ -417,13 +453,62 @@ class Catalog:
             return list((await session.scalars(query)).all())
 
     async def close_open_attendance(self, lesson_id: int) -> None:
-        """Lesson end (or a hub restart) closes the rows of everyone still listed."""
+        """Lesson end closes the rows of everyone still listed: at once for a session seen
+        alive lately, at the last time it was seen for one a crash ended, and at the
+        revocation for a classroom whose credential was revoked."""
+        now = utcnow()
         async with self.session() as session, session.begin():
             query = select(Attendance).where(
                 Attendance.lesson_id == lesson_id, Attendance.left_at.is_(None)
             )
+            rows = (await session.scalars(query)).all()
+            revoked = await self._revocations(session, rows)
+            for row in rows:
+                row.left_at = _closing_time(row, now, self.attendance_stale_s, revoked)
+
+    async def attendance_seen(self, attendance_ids: Sequence[int]) -> None:
+        """The sessions of these rows are alive now. A row that a sweep closed at its last
+        sight (its node could not write for a while) is open again."""
+        if not attendance_ids:
+            return
+        now = utcnow()
+        async with self.session() as session, session.begin():
+            query = select(Attendance).where(Attendance.id.in_(list(attendance_ids)))
             for row in (await session.scalars(query)).all():
-                row.left_at = utcnow()
+                if row.left_at is not None and row.left_at != row.last_seen_at:
+                    continue  # left for good
+                row.left_at = None
+                row.last_seen_at = now
+
+    async def close_orphaned_attendance(self) -> int:
+        """Close the open rows whose session has not been seen for ``attendance_stale_s`` (its
+        node crashed or lost the catalog) at the last time it was seen; returns how many."""
+        now = utcnow()
+        stale_after_s = self.attendance_stale_s
+        cutoff = now - timedelta(seconds=stale_after_s)
+        async with self.session() as session, session.begin():
+            query = select(Attendance).where(
+                Attendance.left_at.is_(None),
+                Attendance.last_seen_at.is_not(None),
+                Attendance.last_seen_at < cutoff,
+            )
+            rows = (await session.scalars(query)).all()
+            revoked = await self._revocations(session, rows)
+            for row in rows:
+                row.left_at = _closing_time(row, now, stale_after_s, revoked)
+        return len(rows)
+
+    @staticmethod
+    async def _revocations(
+        session: AsyncSession, rows: Sequence[Attendance]
+    ) -> dict[int, datetime]:
+        ids = {r.credential_id for r in rows if r.credential_id is not None}
+        if not ids:
+            return {}
+        query = select(DeviceCredential).where(
+            DeviceCredential.id.in_(ids), DeviceCredential.revoked_at.is_not(None)
+        )
+        return {c.id: c.revoked_at for c in (await session.scalars(query)).all() if c.revoked_at}
 
     # ------------------------------------------------------------ recordings
 
@@ -449,6 +534,17 @@ class Catalog:
     async def update_recording(self, recording_id: int, **changes: Any) -> Recording:
         await self._update(Recording, recording_id, changes)
         return await self.get_recording(recording_id)
+
+    async def claim_recording(self, recording_id: int, holder: str, claimant: str) -> bool:
+        """Make ``claimant`` the node of a recording still held by ``holder`` (compare and
+        set: of several nodes adopting a dead node's recording, one wins)."""
+        async with self.session() as session, session.begin():
+            result = await session.execute(
+                update(Recording)
+                .where(Recording.id == recording_id, Recording.node_id == holder)
+                .values(node_id=claimant)
+            )
+        return bool(getattr(result, "rowcount", 0))
 
     async def recordings_in_state(self, *states: str) -> list[Recording]:
         async with self.session() as session:
@@ -531,6 +627,19 @@ class Catalog:
                 .limit(limit)
             )
             return list((await session.scalars(query)).all())
+
+
+def _closing_time(
+    row: Attendance, now: datetime, stale_after_s: float, revoked: dict[int, datetime]
+) -> datetime:
+    """When an open attendance row ends, if it must end now."""
+    at = now
+    seen = row.last_seen_at
+    if seen is not None and (now - seen).total_seconds() > stale_after_s:
+        at = seen  # its node stopped writing: the session ended when it was last seen
+    if row.credential_id in revoked:
+        at = min(at, revoked[row.credential_id])
+    return max(at, row.joined_at)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

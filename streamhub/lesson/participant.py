@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from streamhub.auth.tokens import Grant
@@ -59,6 +60,9 @@ class Participant:
     reported: StatsReport | None = None
     stats: ParticipantStats | None = None
     quality_samples: list[float] = field(default_factory=list)
+    # When the session ended for the catalog, if not when it closes (e.g. its credential's
+    # revocation, learnt late).
+    gone_at: datetime | None = None
 
     @property
     def role(self) -> Role:

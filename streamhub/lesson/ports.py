@@ -3,7 +3,9 @@ streamhub.catalog.store.Catalog) so that room logic never touches SQL."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from streamhub.protocol import Role
@@ -25,6 +27,14 @@ class CatalogPort(Protocol):
         """The lesson, or None when it does not exist."""
         ...
 
+    async def lesson_statuses(self, lesson_ids: Sequence[int]) -> dict[int, str]:
+        """The status of each of these lessons that exists."""
+        ...
+
+    async def revoked_credentials(self, credential_ids: Sequence[int]) -> dict[int, datetime]:
+        """Which of these device credentials are revoked (or gone), and since when."""
+        ...
+
     async def credential_active(self, credential_id: int) -> bool:
         """False when the device credential was revoked or does not exist."""
         ...
@@ -36,10 +46,21 @@ class CatalogPort(Protocol):
         role: Role,
         name: str,
         classroom_id: int | None,
+        credential_id: int | None = None,
     ) -> int:
         """Record a join; returns the attendance row id."""
         ...
 
-    async def attendance_left(self, attendance_id: int, quality: float | None) -> None:
-        """Record the leave time and the average network quality (0..1) if known."""
+    async def attendance_left(
+        self, attendance_id: int, quality: float | None, at: datetime | None = None
+    ) -> None:
+        """Record the leave time (now, or ``at``) and the average network quality (0..1)."""
+        ...
+
+    async def attendance_seen(self, attendance_ids: Sequence[int]) -> None:
+        """These rows' sessions are alive now."""
+        ...
+
+    async def close_orphaned_attendance(self) -> int:
+        """Close the rows of sessions not seen for a while, at their last sight."""
         ...

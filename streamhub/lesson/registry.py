@@ -8,6 +8,7 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from streamhub.auth.tokens import Grant, TokenIssuer
@@ -36,6 +37,11 @@ logger = logging.getLogger(__name__)
 
 LIVE_ROLES = frozenset({Role.LECTURER, Role.CLASSROOM, Role.RECORDER})
 LessonHook = Callable[[LessonInfo], Awaitable[None]]
+
+
+def hub_recorder_sub(lesson_id: int, node_id: str) -> str:
+    """The identity of a hub node's own recorder in a lesson (no token handed out has it)."""
+    return f"recorder-{lesson_id}-hub-{node_id}"
 
 
 class JoinRefused(StreamhubError):
@@ -75,9 +81,12 @@ class LessonRegistry:
         self.rooms: dict[int, Room] = {}
         self.on_lesson_started: list[LessonHook] = []
         self.on_lesson_ended: list[LessonHook] = []
+        self.on_lesson_ended_elsewhere: list[Callable[[int], Awaitable[None]]] = []
         self._joins: dict[str, deque[float]] = defaultdict(deque)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stats_task: asyncio.Task[None] | None = None
+        self._attendance_task: asyncio.Task[None] | None = None
+        self._reconcile_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.join_latencies: deque[float] = deque(maxlen=1000)
 
@@ -88,13 +97,22 @@ class LessonRegistry:
         aiortc_hooks.install(
             self.settings.ice.host_addresses, udp_port_range=self.settings.ice.udp_port_range
         )
-        self._stats_task = asyncio.get_running_loop().create_task(self._stats_loop(), name="stats")
-        await self.live.start(self._on_live_event, self.load, lambda: tuple(self.rooms))
+        loop = asyncio.get_running_loop()
+        self._stats_task = loop.create_task(self._stats_loop(), name="stats")
+        self._attendance_task = loop.create_task(self._attendance_loop(), name="attendance")
+        self._reconcile_task = loop.create_task(self._reconcile_loop(), name="reconcile")
+        await self.live.start(
+            self._on_live_event,
+            self.load,
+            lambda: tuple(self.rooms),
+            on_reconnect=self._reconnected,
+        )
 
     async def close(self) -> None:
-        if self._stats_task is not None:
-            self._stats_task.cancel()
-            await asyncio.gather(self._stats_task, return_exceptions=True)
+        for task in (self._stats_task, self._attendance_task, self._reconcile_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         for room in list(self.rooms.values()):
             for member in list(room.members.values()):
                 member.close("shutdown", "the hub is shutting down")
@@ -133,6 +151,9 @@ class LessonRegistry:
         async with self._lock:
             room = self.rooms.pop(lesson_id, None)
         if room is None:
+            # Held elsewhere, or by a node that died: its leftovers may be this node's to tidy.
+            for gone in self.on_lesson_ended_elsewhere:
+                self.spawn(gone(lesson_id), f"lesson-ended-elsewhere:{lesson_id}")
             return
         room.broadcast(LessonEnded())
         hidden = [m for m in room.members.values() if m.hidden]
@@ -166,11 +187,23 @@ class LessonRegistry:
     async def finish(self, lesson_id: int) -> None:
         """A lesson ended: every node closes what it holds of it."""
         await self.end_lesson(lesson_id)
-        await self.live.publish(LiveEvent("end_lesson", lesson_id))
+        await self._tell_nodes(LiveEvent("end_lesson", lesson_id))
 
     async def revoke_everywhere(self, credential_id: int) -> None:
         await self.revoke_credential(credential_id)
-        await self.live.publish(LiveEvent("revoke_credential", credential_id))
+        await self._tell_nodes(LiveEvent("revoke_credential", credential_id))
+
+    async def _tell_nodes(self, event: LiveEvent) -> None:
+        """Tell the other nodes at once if the shared store can; the catalog already holds
+        the change, and every node's reconciliation applies it anyway (``reconcile``)."""
+        try:
+            await self.live.publish(event)
+        except Exception:
+            logger.warning(
+                "live state: %s %s not published; the nodes' reconciliation applies it",
+                event.kind,
+                event.ident,
+            )
 
     async def _on_live_event(self, event: LiveEvent) -> None:
         if event.kind == "end_lesson":
@@ -199,10 +232,13 @@ class LessonRegistry:
             return []
         return [p.stats for p in room.members.values() if p.stats is not None and not p.hidden]
 
-    async def revoke_credential(self, credential_id: int) -> None:
+    async def revoke_credential(self, credential_id: int, at: datetime | None = None) -> None:
+        """Close the sessions of a revoked credential; their attendance ends at ``at`` (the
+        revocation, when this node learns of it late)."""
         for room in list(self.rooms.values()):
             for member in list(room.members.values()):
                 if member.grant.credential_id == credential_id:
+                    member.gone_at = at
                     member.close("revoked", "the device credential was revoked")
 
     # ------------------------------------------------------------ joining
@@ -263,11 +299,24 @@ class LessonRegistry:
         return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
     async def enter(self, room: Room, participant: Participant) -> None:
-        previous = room.by_subject(participant.grant.sub)
-        if previous is not None:
-            # A classroom that rejoins after a drop replaces its stale session.
-            room.remove(previous, reason="replaced")
-            previous.close("replaced", "replaced by a new connection of the same participant")
+        if participant.hidden:
+            # Recorders are outside replacement both ways: each records on its own, and no
+            # join (not even one with the same token) cuts another recording short. Only
+            # recorders from outside count against the limit: the hub's own always gets in.
+            own = hub_recorder_sub(room.lesson.id, self.live.node.id)
+            external = sum(1 for m in room.members.values() if m.hidden and m.grant.sub != own)
+            limit = self.settings.signaling.max_recorders_per_lesson
+            if participant.grant.sub != own and external >= limit:
+                raise JoinRefused(
+                    f"the lesson already has {external} recorders from outside the hub",
+                    code="too_many_recorders",
+                )
+        else:
+            previous = room.by_subject(participant.grant.sub)
+            if previous is not None:
+                # A classroom that rejoins after a drop replaces its stale session.
+                room.remove(previous, reason="replaced")
+                previous.close("replaced", "replaced by a new connection of the same participant")
         if participant.role is Role.LECTURER:
             old = room.lecturer
             if old is not None:
@@ -286,6 +335,7 @@ class LessonRegistry:
                 participant.role,
                 participant.name,
                 participant.classroom_id,
+                participant.grant.credential_id,
             )
         except Exception:
             logger.exception("attendance not recorded", extra={"lesson": room.lesson.id})
@@ -300,9 +350,73 @@ class LessonRegistry:
             samples = participant.quality_samples
             quality = sum(samples) / len(samples) if samples else None
             try:
-                await self.catalog.attendance_left(attendance_id, quality)
+                await self.catalog.attendance_left(attendance_id, quality, participant.gone_at)
             except Exception:
                 logger.exception("attendance leave not recorded", extra={"lesson": room.lesson.id})
+
+    # ------------------------------------------------------------ reconciliation
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reconcile_every_s)
+            await self.reconcile()
+
+    async def _reconnected(self) -> None:
+        # Events published while the shared store was away are lost: catch up from the catalog.
+        logger.info("live state: back; reconciling with the catalog")
+        await self.reconcile()
+
+    async def reconcile(self) -> None:
+        """Apply to the rooms held here what the catalog says, whatever reached this node
+        through the shared store: lessons ended (or deleted) are ended, sessions of revoked
+        device credentials are closed, their attendance ending at the revocation."""
+        rooms = list(self.rooms.values())
+        if not rooms:
+            return
+        credentials = {
+            m.grant.credential_id
+            for room in rooms
+            for m in room.members.values()
+            if m.grant.credential_id is not None
+        }
+        try:
+            statuses = await self.catalog.lesson_statuses([room.lesson.id for room in rooms])
+            revoked = await self.catalog.revoked_credentials(sorted(credentials))
+        except Exception:
+            logger.warning("reconcile: catalog not reachable", exc_info=True)
+            return
+        for room in rooms:
+            if statuses.get(room.lesson.id) != "live":
+                logger.info("reconcile: lesson ended elsewhere", extra={"lesson": room.lesson.id})
+                await self.end_lesson(room.lesson.id)
+        for credential_id, at in revoked.items():
+            logger.info("reconcile: credential %s revoked elsewhere", credential_id)
+            await self.revoke_credential(credential_id, at)
+
+    # ------------------------------------------------------------ attendance
+
+    async def _attendance_loop(self) -> None:
+        """Mark the attendance of every session held here as seen, and close the rows of
+        sessions that a crash (of this node before a restart, or of another) ended, at the
+        last time they were seen."""
+        while True:
+            try:
+                await self.catalog.close_orphaned_attendance()
+                await self.catalog.attendance_seen(self._attendance_ids())
+            except Exception:
+                logger.warning("attendance: catalog not reachable", exc_info=True)
+            await asyncio.sleep(self.settings.attendance_seen_every_s)
+
+    def _attendance_ids(self) -> list[int]:
+        ids = []
+        for room in list(self.rooms.values()):
+            for member in list(room.members.values()):
+                task = member.attendance
+                if task is not None and task.done() and not task.cancelled():
+                    ident = task.result()
+                    if ident is not None:
+                        ids.append(ident)
+        return ids
 
     # ------------------------------------------------------------ stats
 

@@ -62,7 +62,8 @@ class Room:
         return [p.info(self.stage) for p in self.members.values() if not p.hidden]
 
     def by_subject(self, sub: str) -> Participant | None:
-        return next((p for p in self.members.values() if p.grant.sub == sub), None)
+        """The visible member of this identity (hidden members are never replaced)."""
+        return next((p for p in self.members.values() if p.grant.sub == sub and not p.hidden), None)
 
     def add(self, participant: Participant) -> None:
         self.members[participant.id] = participant

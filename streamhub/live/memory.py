@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from streamhub.live.state import EventHandler, LiveEvent, NodeInfo
@@ -14,7 +14,11 @@ class MemoryLiveState:
         self._snapshots: dict[int, dict[str, Any]] = {}
 
     async def start(
-        self, on_event: EventHandler, load: Callable[[], int], held: Callable[[], Iterable[int]]
+        self,
+        on_event: EventHandler,
+        load: Callable[[], int],
+        held: Callable[[], Iterable[int]],
+        on_reconnect: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         return None
 

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -79,15 +79,22 @@ class RedisLiveState:
         self._on_event: EventHandler | None = None
         self._load: Callable[[], int] = lambda: 0
         self._held: Callable[[], Iterable[int]] = tuple
+        self._on_reconnect: Callable[[], Awaitable[None]] | None = None
+        self._unreachable = False
 
     # ------------------------------------------------------------ lifecycle
 
     async def start(
-        self, on_event: EventHandler, load: Callable[[], int], held: Callable[[], Iterable[int]]
+        self,
+        on_event: EventHandler,
+        load: Callable[[], int],
+        held: Callable[[], Iterable[int]],
+        on_reconnect: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._on_event = on_event
         self._load = load
         self._held = held
+        self._on_reconnect = on_reconnect
         with contextlib.suppress(RedisError, OSError):
             await self._beat()
         loop = asyncio.get_running_loop()
@@ -114,6 +121,20 @@ class RedisLiveState:
                 await self._beat()
             except (RedisError, OSError) as exc:
                 logger.warning("live state: heartbeat failed: %s", exc)
+                self._unreachable = True
+            else:
+                await self._reached()
+
+    async def _reached(self) -> None:
+        """Redis answered: if it had not, what was published meanwhile never came."""
+        if not self._unreachable:
+            return
+        self._unreachable = False
+        if self._on_reconnect is not None:
+            try:
+                await self._on_reconnect()
+            except Exception:
+                logger.exception("live state: catching up after Redis came back failed")
 
     async def _beat(self) -> None:
         key = _node_key(self.node.id)
@@ -138,12 +159,14 @@ class RedisLiveState:
             try:
                 pubsub = self.redis.pubsub()
                 await pubsub.subscribe(CHANNEL)
+                await self._reached()
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
                         continue
                     await self._deliver(message.get("data"))
             except (RedisError, OSError) as exc:
                 logger.warning("live state: event subscription lost: %s", exc)
+                self._unreachable = True
                 await asyncio.sleep(1.0)
 
     async def _deliver(self, data: Any) -> None:

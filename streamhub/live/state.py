@@ -35,10 +35,15 @@ class LiveState(Protocol):
     node: NodeInfo
 
     async def start(
-        self, on_event: EventHandler, load: Callable[[], int], held: Callable[[], Iterable[int]]
+        self,
+        on_event: EventHandler,
+        load: Callable[[], int],
+        held: Callable[[], Iterable[int]],
+        on_reconnect: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Register this node, keep it and the lessons it ``held`` alive (re-registering them
-        after a store restart), and deliver other nodes' events to ``on_event``."""
+        after a store restart), and deliver other nodes' events to ``on_event``; after the
+        store was unreachable, call ``on_reconnect`` (events sent meanwhile were lost)."""
         ...
 
     async def close(self) -> None: ...

@@ -38,3 +38,36 @@ def starts_keyframe(data: bytes) -> bool:
     if data[:3] == b"\x00\x00\x01" or data[:4] == b"\x00\x00\x00\x01":
         return h264_is_keyframe(data)
     return vp8_is_keyframe(data) and data[3:6] == VP8_KEY_START
+
+
+ANNEX_B = (b"\x00\x00\x01", b"\x00\x00\x00\x01")
+# RFC 7741 4.2: the first octet of a VP8 payload descriptor is |X|R|N|S|R|PID (3 bits)|.
+VP8_START_BIT = 0x10
+VP8_PID_MASK = 0x07
+
+
+def begins_frame(payload: bytes, data: bytes) -> bool:
+    """True when an RTP packet (``payload`` as received, ``data`` as depayloaded) may be the
+    first packet of a frame; False for a packet that continues one.
+
+    H.264: aiortc's depayloader puts an Annex-B start code before each NAL unit a packet begins;
+    a fragment that continues a NAL unit has none. VP8: the payload descriptor's S bit with
+    partition index 0 marks a frame's first packet (an H.264 FU-A continuation's first octet
+    is type 28, 0b11100, whose low three bits are never 0, so it never passes for one).
+    Padding-only packets (no payload) make no frame and may sit anywhere between frames."""
+    if not payload or data.startswith(ANNEX_B):
+        return True
+    return bool(payload[0] & VP8_START_BIT) and payload[0] & VP8_PID_MASK == 0
+
+
+def vp8_whole(data: bytes) -> bool:
+    """False when a VP8 frame is shorter than its own header says (RFC 6386 9.1): the frame
+    tag declares the first partition's size, which must fit after the 3-byte tag (and, on a
+    key frame, the 7 bytes of start code and picture size). Annex-B (H.264) data passes."""
+    if data.startswith(ANNEX_B):
+        return True
+    if len(data) < 3:
+        return False
+    tag = int.from_bytes(data[:3], "little")
+    header = 3 if tag & 0x01 else 10
+    return len(data) >= header + (tag >> 5)

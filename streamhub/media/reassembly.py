@@ -8,7 +8,11 @@ the recorder and the agents receive. They replace aiortc's ``JitterBuffer`` (ins
   ``VideoFrameAssembler`` releases a frame on its marker packet, waits for a retransmission
   for ``HOLE_WAIT_S`` only, then gives up on the broken frames, asks for a key frame and
   resumes at it (delta frames after a lost one cannot be decoded, and the hub renumbers
-  pictures, so downstream could not tell).
+  pictures, so downstream could not tell). A frame leaves only whole: it begins with a packet
+  that the payload says begins a frame, ends on its marker (or where the next frame visibly
+  begins), and a VP8 frame holds at least the first partition its header declares. Anything
+  else is a frame with a hole, dropped like one: a cut key frame recorded or forwarded would
+  break every picture until the next key frame.
 - audio: each Opus packet is a whole frame; ``AudioReorderBuffer`` only undoes reordering.
 - NACKs: ``RepeatingNackGenerator`` asks for a lost packet again until the hole is given up.
 """
@@ -22,7 +26,7 @@ from typing import Any
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpreceiver import NackGenerator
 
-from streamhub.media.codecs import starts_keyframe
+from streamhub.media.codecs import begins_frame, starts_keyframe, vp8_whole
 
 # A lost packet is asked for again this often while the hole can still be filled, this many
 # times in all: aiortc asks once, and on a lossy link the NACK or its answer is lost too.
@@ -45,6 +49,17 @@ _TS = 1 << 32
 def _ahead(seq: int, base: int) -> int:
     """How far ``seq`` is after ``base``, modulo 2^16; >= 2^15 means it is before."""
     return (seq - base) % _SEQ
+
+
+_WHOLE, _HOLE, _BROKEN = "whole", "hole", "broken"
+
+
+def _begins(packet: Any) -> bool:
+    return begins_frame(bytes(getattr(packet, "payload", b"")), getattr(packet, "_data", b""))
+
+
+def _starts_key(packet: Any) -> bool:
+    return starts_keyframe(getattr(packet, "_data", b"")) and _begins(packet)
 
 
 class FrameBatch(JitterFrame):
@@ -77,11 +92,11 @@ class VideoFrameAssembler:
         self._awaiting_key = True
         self._last_request = -1e9
         self.holes_skipped = 0
+        self.broken_frames = 0
 
     def add(self, packet: Any) -> tuple[bool, FrameBatch | None]:
         now = self._clock()
         seq = packet.sequence_number
-        data: bytes = getattr(packet, "_data", b"")
         if self._next is not None and not self._awaiting_key:
             ahead = _ahead(seq, self._next)
             if ahead >= _SEQ // 2:
@@ -92,72 +107,99 @@ class VideoFrameAssembler:
         if self._awaiting_key:
             # A stream, and a stream after a loss, starts at a key frame (senders begin
             # with one; a delta frame without its reference cannot be decoded).
-            if not starts_keyframe(data):
+            if not _starts_key(packet):
                 return self._ask_for_key(now), None
             self._awaiting_key = False
             self._next = seq
         self._held.setdefault(seq, packet)
-        frames, hole = self._release()
+        frames, state = self._release()
         pli = False
-        if not hole:
+        while state is _BROKEN:
+            # A run of packets that cannot be a whole frame: no retransmission mends it.
+            assert self._next is not None
+            more, state = self._skip_to_keyframe(after=(self._next - 1) % _SEQ)
+            frames += more
+            pli = self._ask_for_key(now, force=True)
+        if state is _WHOLE:
             self._stuck_since = None
         elif self._stuck_since is None:
             self._stuck_since = now
         elif now - self._stuck_since > HOLE_WAIT_S or len(self._held) > self.capacity:
-            more = self._skip_to_keyframe()
+            # The frame at the head is broken by the hole: resume beyond it, never at it again.
+            assert self._next is not None
+            more, state = self._skip_to_keyframe(after=self._next)
             frames += more
+            while state is _BROKEN:
+                more, state = self._skip_to_keyframe(after=(self._next - 1) % _SEQ)
+                frames += more
             pli = self._ask_for_key(now, force=True)
         if not frames:
             return pli, None
         return pli, FrameBatch(frames)
 
-    def _release(self) -> tuple[list[tuple[bytes, int]], bool]:
-        """Release every whole frame from the head; and say whether a hole blocks the rest."""
+    def _release(self) -> tuple[list[tuple[bytes, int]], str]:
+        """Release every whole frame from the head. The state after: _WHOLE (nothing held
+        waits on a missing packet), _HOLE (a missing packet holds up what is behind it) or
+        _BROKEN (the packets at the head, up to just before ``_next``, cannot make a whole
+        frame and were dropped)."""
         frames: list[tuple[bytes, int]] = []
         assert self._next is not None
         while True:
             parts: list[Any] = []
             seq = self._next
+            timestamp: int | None = None  # the frame's: its first packet with data
             end: int | None = None
+            broken = False
             while (packet := self._held.get(seq)) is not None:
-                if parts and packet.timestamp != parts[0].timestamp:
-                    end = (seq - 1) % _SEQ  # the sender did not mark the frame's last packet
+                has_data = bool(packet._data)
+                if has_data and timestamp is not None and packet.timestamp != timestamp:
+                    # The sender did not mark the frame's last packet: the next frame's first
+                    # packet ends it. A packet of another timestamp that does not begin a
+                    # frame (a stray or foreign packet) leaves this frame's end unknown.
+                    end = (seq - 1) % _SEQ
+                    broken = broken or not _begins(packet)
                     break
+                # Padding (no data) never ends a frame, wherever a sender put it.
                 parts.append(packet)
+                if has_data and timestamp is None:
+                    timestamp = packet.timestamp
+                    broken = not _begins(packet)
                 if packet.marker:
                     end = seq
                     break
                 seq = (seq + 1) % _SEQ
             if end is None:
                 # Packets held beyond the ones in hand sit behind a missing packet.
-                return frames, len(self._held) > len(parts)
+                return frames, _HOLE if len(self._held) > len(parts) else _WHOLE
             for packet in parts:
                 del self._held[packet.sequence_number]
             self._next = (end + 1) % _SEQ
             data = b"".join(p._data for p in parts)
-            if data:  # padding-only packets (bandwidth probes) make no frame
-                frames.append((data, parts[0].timestamp))
+            if broken or (data and not vp8_whole(data)):
+                self.broken_frames += 1
+                return frames, _BROKEN
+            if data and timestamp is not None:  # padding alone makes no frame
+                frames.append((data, timestamp))
 
-    def _skip_to_keyframe(self) -> list[tuple[bytes, int]]:
-        """Drop the frames a hole broke; resume at the first key frame held after the broken
-        head, if any. The head frame is the one the hole is in (``_release`` has already
-        handed on every whole frame before it), so even when it is itself a key frame it is
-        skipped: resuming there would wait for the same hole again, forever."""
+    def _skip_to_keyframe(self, after: int) -> tuple[list[tuple[bytes, int]], str]:
+        """Drop the held packets up to ``after`` (the frames a hole or a broken run spoilt) and
+        resume at the first key frame held beyond it; if there is none, wait for one."""
         self.holes_skipped += 1
         self._stuck_since = None
         assert self._next is not None
         base = self._next
+        limit = _ahead(after, base)
+        if limit >= _SEQ // 2:
+            limit = -1  # ``after`` is just behind the head: nothing held is spoilt yet
         for seq in sorted(self._held, key=lambda s: _ahead(s, base)):
-            if seq == base:
-                continue
-            if starts_keyframe(getattr(self._held[seq], "_data", b"")):
+            packet = self._held[seq]
+            if _ahead(seq, base) > limit and _starts_key(packet):
                 for old in [s for s in self._held if _ahead(s, base) < _ahead(seq, base)]:
                     del self._held[old]
                 self._next = seq
-                frames, _ = self._release()
-                return frames
+                return self._release()
         self._give_up_all()
-        return []
+        return [], _WHOLE
 
     def _give_up_all(self) -> None:
         self._held.clear()

@@ -19,6 +19,7 @@ from streamhub.client.decode import FrameDecoder
 from streamhub.client.synthetic import ToneAudioTrack
 from streamhub.protocol import Slot
 from tests.agent.conftest import fast_options
+from tests.support.cluster import start_cluster, stop_cluster
 from tests.support.hub import AdminApi, HubProcess
 from tests.support.lecturer import lecturer_teaching
 from tests.support.redis_server import RedisServer
@@ -29,28 +30,11 @@ TTL_S = 6
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[tuple[RedisServer, HubProcess, HubProcess]]:
-    server = RedisServer(tmp_path / "redis")
-    await asyncio.to_thread(server.start)
-    nodes = []
-    for name in ("a", "b"):
-        node = HubProcess(tmp_path / "hub")  # one catalog and recordings folder, shared
-        node.extra_env = {
-            "STREAMHUB_REDIS_URL": server.url,
-            "STREAMHUB_NODE_ID": name,
-            "STREAMHUB_PUBLIC_URL": node.url,
-            "STREAMHUB_LIVE_TTL_S": str(TTL_S),
-            "STREAMHUB_RECORDER__ENABLED": "false",
-            "STREAMHUB_SIGNALING__JOINS_PER_MINUTE": "1000",
-        }
-        # One at a time: the first node migrates the shared catalog.
-        await asyncio.to_thread(node.start)
-        nodes.append(node)
+    running = await start_cluster(tmp_path, TTL_S, STREAMHUB_RECORDER__ENABLED="false")
     try:
-        yield server, nodes[0], nodes[1]
+        yield running
     finally:
-        for node in nodes:
-            await asyncio.to_thread(node.stop)
-        await asyncio.to_thread(server.stop)
+        await stop_cluster(*running)
 
 
 async def test_a_classroom_connecting_through_the_other_node_gets_the_lessons_media(

@@ -11,8 +11,11 @@ from streamhub.media import reassembly
 from streamhub.media.aiortc_hooks import EncodedFrameTap
 from streamhub.media.reassembly import FrameBatch, VideoFrameAssembler
 
-KEY = b"\x10\x02\x00\x9d\x01\x2a" + bytes(10)  # a VP8 key frame's first bytes
-DELTA = b"\x11\x02\x00" + bytes(10)
+# A VP8 key frame's and a delta frame's first bytes (a first partition of 0 bytes declared).
+KEY = b"\x10\x00\x00\x9d\x01\x2a" + bytes(10)
+DELTA = b"\x11\x00\x00" + bytes(10)
+# RFC 7741 payload descriptors: the first packet of a frame (S=1, PID=0), and the others.
+FIRST, REST = b"\x10", b"\x00"
 
 
 class Clock:
@@ -35,6 +38,7 @@ def stream(frames: list[tuple[bool, int]], first_seq: int = 1000) -> list[RtpPac
             )
             head = (KEY if key else DELTA) if part == 0 else bytes(4)
             packet._data = head + bytes([index, part])  # type: ignore[attr-defined]
+            packet.payload = (FIRST if part == 0 else REST) + packet._data  # type: ignore[attr-defined]
             packets.append(packet)
             seq += 1
     return packets
@@ -178,21 +182,119 @@ def test_a_lost_packet_is_asked_for_again_until_it_comes_or_the_tries_run_out() 
     assert sent[-1] == [10, 11, 12, 13, 14, 16, 17, 18, 19]
 
 
-def test_a_key_frame_that_lost_a_packet_is_skipped_not_waited_for_again() -> None:
-    # A lossy link breaks a key frame; then video pauses (the classroom went audio-only) and
-    # resumes with a fresh key frame. The broken key frame heads the buffer: resuming "at the
-    # first key frame held" used to pick it again on every skip, so nothing was released ever
-    # after, until the agent rejoined.
+def vp8_key_frame(first_partition: int, size: int) -> bytes:
+    """A VP8 key frame of ``size`` bytes whose tag declares ``first_partition`` bytes."""
+    tag = (first_partition << 5) | 0x10  # key frame, shown
+    header = tag.to_bytes(3, "little") + b"\x9d\x01\x2a" + (640).to_bytes(2, "little")
+    header += (480).to_bytes(2, "little")
+    return header + bytes((i * 7) % 251 for i in range(size - len(header)))
+
+
+def packets_of(frame: bytes, seq: int, timestamp: int, per_packet: int) -> list[RtpPacket]:
+    """A frame cut into packets the way a browser's VP8 packetizer does (equal sizes)."""
+    chunks = [frame[i : i + per_packet] for i in range(0, len(frame), per_packet)]
+    packets = []
+    for i, chunk in enumerate(chunks):
+        packet = RtpPacket(
+            sequence_number=(seq + i) % 65536, timestamp=timestamp, marker=i == len(chunks) - 1
+        )
+        packet._data = chunk  # type: ignore[attr-defined]
+        packet.payload = (FIRST if i == 0 else REST) + chunk
+        packets.append(packet)
+    return packets
+
+
+def released_frames(buffer: VideoFrameAssembler, packets: list[RtpPacket]) -> list[bytes]:
+    out = []
+    for packet in packets:
+        _, batch = buffer.add(packet)
+        out += [data for data, _ in batch.frames] if batch is not None else []
+    return out
+
+
+def test_a_key_frame_is_never_released_cut_at_a_packet_of_another_timestamp() -> None:
+    """The truncated first key frame of issue 13 (2,004 bytes of a declared 2,219): a browser
+    sends a 5,010-byte key frame in five 1,002-byte packets; a padding packet stamped with
+    another time sits in the sequence after the second. The buffer released the first two
+    packets as a frame (cut inside its first partition) and the last three as another."""
+    clock = Clock()
+    key = vp8_key_frame(2209, 5010)
+    packets = packets_of(key, 100, 90_000, 1002)
+    padding = RtpPacket(sequence_number=102, timestamp=87_000)
+    padding._data = b""  # type: ignore[attr-defined]
+    for packet in packets[2:]:
+        packet.sequence_number += 1
+    delta = packets_of(DELTA + bytes(400), 106, 93_000, 1002)
+    buffer = VideoFrameAssembler(clock=clock)
+    out = released_frames(buffer, [*packets[:2], padding, *packets[2:], *delta])
+    assert [len(f) for f in out] == [5010, len(DELTA) + 400], [len(f) for f in out]
+    assert out[0] == key
+
+
+def test_a_frame_cut_by_a_foreign_packet_is_dropped_and_a_key_frame_asked_for() -> None:
+    """A packet of another timestamp that does not begin a frame (a packet of some other
+    stream) leaves the frame's end unknown: neither half is released, a key frame is asked
+    for, and the stream resumes at the next key frame whole."""
+    clock = Clock()
+    key = vp8_key_frame(2209, 5010)
+    packets = packets_of(key, 100, 90_000, 1002)
+    stray = RtpPacket(sequence_number=102, timestamp=12_345)
+    stray._data = bytes(300)  # type: ignore[attr-defined]
+    stray.payload = REST + stray._data
+    for packet in packets[2:]:
+        packet.sequence_number += 1
+    delta = packets_of(DELTA + bytes(400), 106, 93_000, 1002)
+    second = vp8_key_frame(1500, 3000)
+    after = packets_of(second, 107, 96_000, 1002)
+    buffer = VideoFrameAssembler(clock=clock)
+    plis = 0
+    out = []
+    for packet in [*packets[:2], stray, *packets[2:], *delta, *after]:
+        pli, batch = buffer.add(packet)
+        plis += pli
+        out += [data for data, _ in batch.frames] if batch is not None else []
+    assert out == [second]
+    assert plis >= 1
+    assert buffer.broken_frames >= 1
+
+
+def test_a_frame_shorter_than_its_first_partition_is_never_released() -> None:
+    """Whatever cut it, a VP8 frame that does not hold the first partition its header
+    declares is not a frame to record or forward."""
+    clock = Clock()
+    cut = vp8_key_frame(2209, 5010)[:2004]
+    buffer = VideoFrameAssembler(clock=clock)
+    out = released_frames(buffer, packets_of(cut, 7, 1000, 1002))
+    assert out == []
+    assert buffer.broken_frames == 1
+
+
+def test_a_key_frame_whose_tail_never_comes_is_left_for_the_next_key_frame() -> None:
+    """The hole is in the key frame the buffer resumed at: it must not resume at that same
+    key frame again and again (a freeze until 512 packets have piled up)."""
     clock = Clock()
     buffer = VideoFrameAssembler(clock=clock)
-    packets = stream([(True, 2), (False, 1), (True, 3), (False, 1), (True, 2), (False, 1)])
-    released, _ = feed(buffer, packets[:3])
-    assert released == [0, 1]
-    broken_key = packets[3:6]
-    feed(buffer, [broken_key[0], broken_key[2], packets[6]])  # its middle packet is lost
-    clock.now += 11.0  # the pause
-    fresh = packets[7:]
-    released, _ = feed(buffer, fresh)
-    assert released == [4, 5]
-    clock.now += 1.0
-    assert buffer.add(broken_key[1]) == (False, None)  # too late: given up on
+    packets = stream([(True, 3)] + [(False, 1)] * 5 + [(True, 2)] + [(False, 1)] * 4)
+    del packets[1]  # the first key frame's middle packet, lost for good
+    released = []
+    for packet in packets:
+        clock.now += 0.1
+        released += feed(buffer, [packet])[0]
+    assert released == [6, 7, 8, 9, 10]
+
+
+def test_frame_starts_and_declared_sizes() -> None:
+    from streamhub.media.codecs import begins_frame, vp8_whole
+
+    assert begins_frame(FIRST + KEY, KEY)
+    assert not begins_frame(REST + bytes(8), bytes(8))
+    assert not begins_frame(b"\x11" + bytes(8), bytes(8)), "S set on partition 1"
+    assert begins_frame(b"", b""), "padding"
+    fu_a_continuation = bytes([0x7C, 0x05]) + bytes(8)
+    assert not begins_frame(fu_a_continuation, bytes(8))
+    assert begins_frame(bytes([0x65, 0x88]), b"\x00\x00\x00\x01\x65\x88")
+    key = vp8_key_frame(2209, 5010)
+    assert vp8_whole(key)
+    assert vp8_whole(key[:2219]) and not vp8_whole(key[:2218])
+    assert not vp8_whole(key[:2004])
+    assert vp8_whole(DELTA) and not vp8_whole(b"\x11\x00")

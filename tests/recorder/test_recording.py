@@ -17,6 +17,7 @@ from streamhub.protocol import Slot
 from tests.recorder.conftest import wait_recording
 from tests.support.hub import AdminApi, InProcessHub
 from tests.support.lecturer import lecturer_teaching
+from tests.support.vp8_check import cut_vp8_frames
 from tests.support.wait import eventually
 
 LESSON_S = 8.0
@@ -53,6 +54,11 @@ async def test_recorded_lesson_reads_back_whole_and_seeks(
     folders = list(path.iterdir())
     assert len(folders) == 1
     mp4 = folders[0] / "lesson.mp4"
+    # Every recorded frame, the first key frame above all, is as long as its header says.
+    segments = sorted(folders[0].glob("lecturer_video-*.mkv"))
+    assert segments
+    for segment in segments:
+        assert cut_vp8_frames(segment) == [], segment.name
     data = mp4.read_bytes()
     assert 0 < data.find(b"moov") < data.find(b"mdat"), "fast start: moov before mdat"
     with av.open(str(mp4)) as container:

@@ -13,21 +13,16 @@ from pathlib import Path
 FIRST_SEGMENT_TIMEOUT_S = 20.0
 
 
+def _record_command(hub_url: str, token: str, folder: Path, *options: str) -> list[str]:
+    return [sys.executable, "-m", "recorder", "record", "--hub", hub_url, "--token", token,
+            "--dir", str(folder), *options]  # fmt: skip
+
+
 async def record_then_kill(hub_url: str, token: str, folder: Path, hold: float) -> float:
     """Start `recorder record`, SIGKILL it ``hold`` s after its first video segment has bytes;
     return how many seconds it recorded."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "recorder",
-        "record",
-        "--no-finalize",
-        "--hub",
-        hub_url,
-        "--token",
-        token,
-        "--dir",
-        str(folder),
+        *_record_command(hub_url, token, folder, "--no-finalize"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -72,3 +67,24 @@ async def finalize_folder(folder: Path, *options: str) -> float:
             await proc.wait()
     assert proc.returncode == 0, f"finalize {folder.name}: {err.decode()[-2000:]}"
     return time.monotonic() - started
+
+
+async def start_recorder(hub_url: str, token: str, folder: Path) -> asyncio.subprocess.Process:
+    """`recorder record` in its own process, as an operator starts it (stderr piped)."""
+    return await asyncio.create_subprocess_exec(
+        *_record_command(hub_url, token, folder, "--thumbnail-every", "5"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+async def recorder_exit(proc: asyncio.subprocess.Process, timeout: float = 90.0) -> tuple[int, str]:
+    """The recorder's exit code and its stderr, once it exits by itself."""
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, err.decode(errors="replace")

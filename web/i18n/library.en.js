@@ -50,6 +50,8 @@ export default {
   "state.finalizing": "Finalizing",
   "state.ready": "Ready",
   "state.failed": "Failed",
+  "state.stopped": "Stopped",
+  "card.partial": "Partial",
 
   "card.playNamed": "Play {name}",
   "card.openNamed": "Open {name} ({state})",
@@ -77,6 +79,7 @@ export default {
   "player.recording": "This lesson is being recorded now ({pct}%). It can be played once it is finalized.",
   "player.finalizing": "The recording is being finalized ({pct}%). This page refreshes by itself.",
   "player.failedState": "The recording failed: {reason}",
+  "player.stopped": "Recording stopped during the lesson: {note}",
   "player.noReason": "no reason was given",
   "player.manifestFailed": "Chapters and thumbnails could not be loaded:",
   "player.chapterNamed": "Chapter {name}, at {time}",

@@ -50,6 +50,8 @@ export default {
   "state.finalizing": "处理中",
   "state.ready": "可播放",
   "state.failed": "失败",
+  "state.stopped": "已停止",
+  "card.partial": "部分录制",
 
   "card.playNamed": "播放 {name}",
   "card.openNamed": "打开 {name}（{state}）",
@@ -77,6 +79,7 @@ export default {
   "player.recording": "本课正在录制（{pct}%），处理完成后即可播放。",
   "player.finalizing": "录像正在处理（{pct}%），本页会自动刷新。",
   "player.failedState": "录制失败：{reason}",
+  "player.stopped": "课中录制已停止：{note}",
   "player.noReason": "未提供原因",
   "player.manifestFailed": "无法加载章节和缩略图：",
   "player.chapterNamed": "章节 {name}，位于 {time}",

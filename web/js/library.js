@@ -142,7 +142,7 @@ async function loadList({ quiet = false } = {}) {
     showError($("list-error"), null);
     renderList(page, Object.values(filters).some(Boolean));
     // Recordings still being written or finalized: refresh until they settle.
-    if (page.items.some((r) => r.state === "recording" || r.state === "finalizing")) {
+    if (page.items.some((r) => ["recording", "stopped", "finalizing"].includes(r.state))) {
       state.pollTimer = setTimeout(() => {
         if (!$("list-view").hidden) loadList({ quiet: true });
       }, POLL_MS);
@@ -244,6 +244,11 @@ function card(rec) {
       [when, rec.duration_s ? formatDuration(rec.duration_s) : ""].filter(Boolean).join(" · "),
     ),
     ready ? null : el("div", {}, stateBadge(rec)),
+    // A recording that stopped before the lesson ended (a full disk) keeps what it has.
+    rec.partial
+      ? el("div", {}, el("span", { class: "badge partial", text: t("card.partial") }))
+      : null,
+    rec.note ? el("div", { class: "meta note", text: rec.note.trim() }) : null,
     rec.state === "recording" || rec.state === "finalizing" ? progressOf(rec) : null,
     rec.state === "failed" && rec.failure_reason
       ? el("div", { class: "meta quality-poor", text: rec.failure_reason })
@@ -325,6 +330,7 @@ async function openPlayer(id) {
     rec.size_bytes ? formatBytes(rec.size_bytes) : "",
     rec.join_code ? t("player.code", { code: rec.join_code }) : "",
   ].filter(Boolean);
+  if (rec.partial) meta.push(t("card.partial"));
   $("player-meta").textContent = meta.join(" · ");
   $("delete-recording").hidden = !isAdmin();
   document.title = `${rec.title} · ${t("page.title")}`;
@@ -339,7 +345,10 @@ async function openPlayer(id) {
     $("not-ready-text").textContent =
       rec.state === "failed"
         ? t("player.failedState", { reason: rec.failure_reason || t("player.noReason") })
-        : t(`player.${rec.state}`, { pct: Math.round((Number(rec.progress) || 0) * 100) });
+        : t(`player.${rec.state}`, {
+            pct: Math.round((Number(rec.progress) || 0) * 100),
+            note: (rec.note || "").trim(),
+          });
     $("not-ready-progress").hidden = rec.state === "failed";
     $("not-ready-progress").value = Math.max(0, Math.min(1, Number(rec.progress) || 0));
     if (rec.state !== "failed") {
