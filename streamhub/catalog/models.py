@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,17 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def new_key() -> str:
+    """A row's random key. Tokens name the row by id *and* key, so a token issued for a row
+    that was deleted never opens another row, whatever the database does with ids."""
+    return secrets.token_hex(16)
+
+
+# SQLite's default rowid reuses the id of the newest deleted row; AUTOINCREMENT
+# (sqlite_sequence) never does, as PostgreSQL sequences never do.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -48,6 +60,10 @@ class Base(DeclarativeBase):
     pass
 
 
+def _key_column() -> Mapped[str]:
+    return mapped_column(String(32), default=new_key)
+
+
 lesson_invites = Table(
     "lesson_invites",
     Base.metadata,
@@ -58,6 +74,7 @@ lesson_invites = Table(
 
 class School(Base):
     __tablename__ = "schools"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -67,18 +84,21 @@ class School(Base):
 
 class Classroom(Base):
     __tablename__ = "classrooms"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     region: Mapped[str] = mapped_column(String(120), default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    row_key: Mapped[str] = _key_column()
 
     school: Mapped[School] = relationship(lazy="joined")
 
 
 class Lesson(Base):
     __tablename__ = "lessons"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -91,12 +111,17 @@ class Lesson(Base):
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    row_key: Mapped[str] = _key_column()
+    # Open to every classroom that knows the join code. Never inferred from an empty invite
+    # list: deleting the last invited classroom must not open a lesson to everyone.
+    open_to_all: Mapped[bool] = mapped_column(Boolean, default=False)
 
     classrooms: Mapped[list[Classroom]] = relationship(secondary=lesson_invites, lazy="selectin")
 
 
 class DeviceCredential(Base):
     __tablename__ = "device_credentials"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     classroom_id: Mapped[int] = mapped_column(
@@ -112,6 +137,7 @@ class DeviceCredential(Base):
 
 class Attendance(Base):
     __tablename__ = "attendance"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"), index=True)
@@ -128,6 +154,7 @@ class Attendance(Base):
 
 class Recording(Base):
     __tablename__ = "recordings"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"), index=True)
@@ -142,5 +169,26 @@ class Recording(Base):
     has_screen: Mapped[bool] = mapped_column(Boolean, default=False)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    row_key: Mapped[str] = _key_column()
 
     lesson: Mapped[Lesson] = relationship(lazy="joined")
+
+
+class IssuedToken(Base):
+    """A long-lived token handed to a person (a lecturer's link, a staff token): listed and
+    revocable. The token carries this row's id and its ``jti``; a token whose row is gone or
+    revoked is refused, and its live sessions are closed."""
+
+    __tablename__ = "issued_tokens"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    jti: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)  # lecturer_link | staff
+    lesson_id: Mapped[int | None] = mapped_column(
+        ForeignKey("lessons.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    label: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from streamhub.auth.tokens import Grant, TokenIssuer
 from streamhub.config import Settings
-from streamhub.errors import Forbidden, RateLimited, Redirect, StreamhubError, Unauthorized
+from streamhub.errors import Forbidden, RateLimited, Redirect, StreamhubError
 from streamhub.lesson.participant import Participant
 from streamhub.lesson.ports import CatalogPort, LessonInfo
 from streamhub.lesson.room import Room
@@ -224,10 +224,7 @@ class LessonRegistry:
         if join.lesson is not None and join.lesson != grant.lesson:
             raise Forbidden("the token is for another lesson", code=ErrorCode.WRONG_LESSON)
         self.check_join_rate(grant.sub)
-        if grant.credential_id is not None and not await self.catalog.credential_active(
-            grant.credential_id
-        ):
-            raise Unauthorized("the device credential was revoked", code="credential_revoked")
+        await self.catalog.check_grant(grant)
         room = self.rooms.get(grant.lesson)
         if room is None:
             # After a hub restart the catalog still says which lessons are live.
@@ -238,11 +235,7 @@ class LessonRegistry:
             if owner.id != self.live.node.id:
                 raise Redirect(owner.url)
             room = await self.start_lesson(info)
-        if (
-            grant.role is Role.CLASSROOM
-            and room.lesson.invited_classroom_ids
-            and grant.classroom_id not in room.lesson.invited_classroom_ids
-        ):
+        if grant.role is Role.CLASSROOM and not room.lesson.admits_classroom(grant.classroom_id):
             raise Forbidden("this classroom is not invited to the lesson", code="not_invited")
         codec = self.settings.media.video_codecs[0]
         if grant.role is not Role.RECORDER and codec.upper() not in {

@@ -132,7 +132,8 @@ async def build_world(hub: InProcessHub, admin: AdminApi) -> World:
         CLASSROOM_OTHER: await admin.device_token(cred_b["credential"], lesson_b["join_code"]),
     }
     recording_id = await ready_recording(hub, lesson_a["id"])
-    auth[TICKET] = hub.services.tokens.issue_ticket(recording_id, 600)
+    row_key = (await hub.services.catalog.get_recording(recording_id)).row_key
+    auth[TICKET] = hub.services.tokens.issue_ticket(recording_id, row_key, 600)
     assert set(auth) == set(CALLERS)
     return World(
         hub=hub,
