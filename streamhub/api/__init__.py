@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from streamhub.api import device, health, lessons, metrics, recordings, schools
+from streamhub.api import device, health, lessons, metrics, recordings, schools, tokens
 
 
 def build_router() -> APIRouter:
     router = APIRouter()
-    for module in (health, schools, lessons, device, recordings, metrics):
+    for module in (health, schools, lessons, tokens, device, recordings, metrics):
         router.include_router(module.router)
     return router

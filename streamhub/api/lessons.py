@@ -3,8 +3,6 @@ who is in a live lesson and who attended an ended one, and the links that open i
 
 from __future__ import annotations
 
-import secrets
-
 from fastapi import APIRouter, Query, Response
 
 from streamhub.api.auth import AdminOnly, AdminOrStaff, CallerDep, ServicesDep
@@ -19,7 +17,6 @@ from streamhub.api.schemas import (
     OptionalIdQuery,
     PageOut,
     ParticipantOut,
-    StaffTokenIn,
     TokenOut,
 )
 from streamhub.catalog.models import Lesson
@@ -214,21 +211,3 @@ async def recorder_token(lesson_id: IdPath, svc: ServicesDep) -> TokenOut:
         ttl_s=ttl,
     )
     return TokenOut(token=token, expires_in_s=ttl)
-
-
-@router.post("/tokens/staff", dependencies=[AdminOnly], tags=["tokens"])
-async def staff_token(svc: ServicesDep, body: StaffTokenIn | None = None) -> TokenOut:
-    """A token for staff: the library, recordings and attendance, no live media. Listed
-    under `/api/tokens` and revocable there."""
-    ttl = svc.settings.auth.access_token_ttl_s
-    label = body.label if body is not None else ""
-    row = await svc.catalog.issue_token_row("staff", ttl, label=label)
-    token = svc.tokens.issue(
-        sub=f"staff-{secrets.token_hex(4)}",
-        role=Role.STAFF,
-        name=label or "Staff",
-        token_id=row.id,
-        jti=row.jti,
-        ttl_s=ttl,
-    )
-    return TokenOut(token=token, expires_in_s=ttl, token_id=row.id)

@@ -413,7 +413,7 @@ class Catalog:
     async def list_issued_tokens(
         self, kind: str | None = None, lesson_id: int | None = None, active_only: bool = False
     ) -> list[IssuedToken]:
-        query = select(IssuedToken).order_by(IssuedToken.id)
+        query = select(IssuedToken).order_by(IssuedToken.id.desc())
         if kind is not None:
             query = query.where(IssuedToken.kind == kind)
         if lesson_id is not None:

@@ -170,11 +170,18 @@ class LessonRegistry:
         await self.revoke_credential(credential_id)
         await self.live.publish(LiveEvent("revoke_credential", credential_id))
 
+    async def revoke_token_everywhere(self, token_id: int) -> None:
+        """A lecturer link or staff token was revoked: every node closes its sessions."""
+        await self.revoke_token(token_id)
+        await self.live.publish(LiveEvent("revoke_token", token_id))
+
     async def _on_live_event(self, event: LiveEvent) -> None:
         if event.kind == "end_lesson":
             await self.end_lesson(event.ident)
         elif event.kind == "revoke_credential":
             await self.revoke_credential(event.ident)
+        elif event.kind == "revoke_token":
+            await self.revoke_token(event.ident)
         elif event.kind == "start_lesson":
             owner = await self.live.claim(event.ident)
             info = await self.catalog.lesson_info(event.ident)
@@ -202,6 +209,12 @@ class LessonRegistry:
             for member in list(room.members.values()):
                 if member.grant.credential_id == credential_id:
                     member.close("revoked", "the device credential was revoked")
+
+    async def revoke_token(self, token_id: int) -> None:
+        for room in list(self.rooms.values()):
+            for member in list(room.members.values()):
+                if member.grant.token_id == token_id:
+                    member.close("revoked", "this link was revoked")
 
     # ------------------------------------------------------------ joining
 

@@ -39,6 +39,9 @@ _CLOSE_CODES = {
     "token_invalid": 4401,
     "credential_revoked": 4401,
     "revoked": 4401,
+    # Not final: the client joins again with a fresh token (a classroom exchanges its
+    # credential anew; a lecturer link that itself expired is then refused at the join).
+    "session_expired": 4440,
     "forbidden": 4403,
     "not_invited": 4403,
     ErrorCode.WRONG_LESSON.value: 4403,
@@ -154,6 +157,12 @@ class Connection:
                 return
             self.post(Ping())
 
+    async def _expire(self, exp: int) -> None:
+        """A token is checked at the join; its expiry ends the session it opened too."""
+        await asyncio.sleep(max(0.0, exp - time.time()))
+        self.send_error("session_expired", "the access token expired; join again")
+        self.shutdown("session_expired", "the access token expired")
+
     async def _reader(self) -> None:
         try:
             await self._read_join(time.monotonic() + self.settings.join_timeout_s)
@@ -222,6 +231,7 @@ class Connection:
                 return
             self.session = session
             self.state = State.JOINED
+            self._spawn(self._expire(session.me.grant.exp), "ws-expiry")
             # last_received is still the arrival time of this join message
             self.services.metrics.joined(session.participant, self.last_received)
 
