@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Scope
 
 from recorder.service import RecorderService
 from streamhub.api import build_router
@@ -16,6 +17,8 @@ from streamhub.auth.secrets import load_secrets
 from streamhub.auth.tokens import TokenIssuer
 from streamhub.catalog.store import Catalog
 from streamhub.config import Settings
+from streamhub.http.body import BodyGuard, check_bearer
+from streamhub.http.headers import SecurityHeaders, content_security_policy
 from streamhub.lesson.registry import LessonRegistry
 from streamhub.live import open_live_state
 from streamhub.metrics import HubMetrics
@@ -24,6 +27,19 @@ from streamhub.signaling.route import build_signaling_router
 from streamhub.web import mount_web
 
 logger = logging.getLogger(__name__)
+
+
+class HubApp(FastAPI):
+    """FastAPI with middleware *outside* its error handling: the security headers reach even a
+    500 page, and the body guard refuses before any of FastAPI's machinery runs."""
+
+    outer: list[Callable[[ASGIApp], ASGIApp]]
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app = super().build_middleware_stack()
+        for wrap in getattr(self, "outer", []):
+            app = wrap(app)
+        return app
 
 
 def create_app(
@@ -58,13 +74,24 @@ def create_app(
             await lessons.close()
             await catalog.close()
 
-    app = FastAPI(
+    def authenticate(scope: Scope, token: str) -> None:
+        services: Services = app.state.services
+        check_bearer(token, str(scope["path"]), services.secrets.admin_key, services.tokens.verify)
+
+    app = HubApp(
         title="StreamHub",
         version="0.1.0",
         summary="Live dual-teacher classroom streaming hub",
         lifespan=lifespan,
         docs_url="/docs",
     )
+    http = settings.http
+    app.outer = [
+        lambda inner: BodyGuard(inner, http.max_body_bytes, http.body_timeout_s, authenticate),
+        lambda inner: SecurityHeaders(
+            inner, content_security_policy(settings.signaling.allowed_origins)
+        ),
+    ]
     install_problem_handlers(app)
     app.include_router(build_router())
     app.include_router(build_signaling_router())

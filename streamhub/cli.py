@@ -31,6 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from streamhub.app import create_app
     from streamhub.auth.secrets import load_secrets
+    from streamhub.http.server import raise_fd_limit, server_options
     from streamhub.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_json)
@@ -50,16 +51,15 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         print("  Admin key: from the configuration (STREAMHUB_ADMIN_KEY)", flush=True)
     on_ready = _print_demo if args.demo else None
+    raise_fd_limit()
     uvicorn.run(
         create_app(settings, on_ready),
         host=settings.host,
         port=settings.port,
         log_config=None,
         access_log=False,
-        ws_max_size=settings.signaling.max_message_bytes * 4,
-        # Signaling messages are small and many: compressing each one costs the hub half
-        # its CPU in a join storm (bench/signaling.py) and saves little.
-        ws_per_message_deflate=False,
+        # Header deadline, per-address cap, limit_concurrency (streamhub/http/server.py).
+        **server_options(settings),
     )
     return 0
 

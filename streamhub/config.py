@@ -9,7 +9,7 @@ import contextvars
 import ipaddress
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
@@ -87,6 +87,27 @@ class RecorderSettings(BaseModel):
     thumbnail_every_s: float = Field(default=30.0, gt=0)
 
 
+class HttpSettings(BaseModel):
+    """Limits of the HTTP server itself (uvicorn), against floods and slow clients."""
+
+    # Largest request body accepted, counted while it streams in; bigger ones get 413 at once.
+    max_body_bytes: int = Field(default=65536, ge=1024, le=1 << 30)
+    # A request body that stalls this long between two chunks is refused (408).
+    body_timeout_s: float = Field(default=10.0, gt=0)
+    # A connection must complete its request headers this long after it opens (or after its
+    # previous response); half-sent requests are closed (slowloris).
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    # Idle keep-alive connections are closed after this long.
+    keep_alive_timeout_s: float = Field(default=5.0, gt=0)
+    # Open connections (HTTP and WebSocket) from one client address; more are closed at once.
+    max_connections_per_address: int = Field(default=200, ge=1)
+    # Open connections plus running requests above which new HTTP requests get 503 at once
+    # (WebSocket joins are not refused by it). Unset: 3/4 of the file-descriptor limit.
+    limit_concurrency: int | None = Field(default=None, ge=1)
+    # uvicorn's HTTP parser: auto (httptools when installed), h11 or httptools.
+    protocol: Literal["auto", "h11", "httptools"] = "auto"
+
+
 class AuthSettings(BaseModel):
     access_token_ttl_s: int = Field(default=4 * 3600, ge=10)
     lecturer_link_ttl_s: int = Field(default=14 * 24 * 3600, ge=60)
@@ -132,6 +153,7 @@ class Settings(BaseSettings):
     media: MediaSettings = Field(default_factory=MediaSettings)
     recorder: RecorderSettings = Field(default_factory=RecorderSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
 
     @classmethod
     def settings_customise_sources(

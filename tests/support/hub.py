@@ -18,6 +18,7 @@ import uvicorn
 
 from streamhub.app import create_app
 from streamhub.config import Settings, load_settings
+from streamhub.http.server import ConnectionGuard, server_options
 from tests.support.net import free_port
 
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
@@ -107,15 +108,17 @@ class InProcessHub:
             **overrides,
         )
         self.app = create_app(self.settings)
+        http = self.settings.http
+        # The server's connection guard, as `streamhub serve` has it (tests read its counts).
+        self.guard = ConnectionGuard(http.max_connections_per_address, http.header_timeout_s)
         self.server = uvicorn.Server(
             uvicorn.Config(
                 self.app,
                 host="127.0.0.1",
                 port=self.port,
                 log_config=None,
-                ws_max_size=self.settings.signaling.max_message_bytes * 4,
-                ws_per_message_deflate=False,
                 lifespan="on",
+                **server_options(self.settings, self.guard),
             )
         )
         self._task: asyncio.Task[None] | None = None
