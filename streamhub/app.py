@@ -83,7 +83,10 @@ def create_app(
         version="0.1.0",
         summary="Live dual-teacher classroom streaming hub",
         lifespan=lifespan,
-        docs_url="/docs",
+        # /docs is served from web/docs.html with Swagger UI's own files (streamhub/web.py):
+        # FastAPI's page loads them from a CDN with an inline script, which the CSP forbids.
+        docs_url=None,
+        redoc_url=None,
     )
     http = settings.http
     app.outer = [
