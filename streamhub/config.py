@@ -31,6 +31,12 @@ class IceSettings(BaseModel):
     stun_servers: list[str] = Field(default_factory=list)
     turn_servers: list[TurnServer] = Field(default_factory=list)
     turn_credential_ttl_s: int = Field(default=3600, ge=60)
+    # Remote candidates a participant may name (in its offers and trickled), distinct ones.
+    remote_candidates_max: int = Field(default=32, ge=1, le=1000)
+    # Networks that clients may name as candidates although they are loopback, link-local,
+    # multicast, unspecified or reserved (refused by default: the hub would send STUN checks
+    # wherever a client says). Tests and a one-machine demo: ["127.0.0.0/8"].
+    allowed_remote_networks: list[str] = Field(default_factory=list)
 
     @field_validator("host_addresses")
     @classmethod
@@ -39,6 +45,13 @@ class IceSettings(BaseModel):
             raise ValueError("at least one host address is needed")
         for address in value:
             ipaddress.ip_address(address)
+        return value
+
+    @field_validator("allowed_remote_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)
         return value
 
     @field_validator("announced_address")
@@ -60,8 +73,9 @@ class SignalingSettings(BaseModel):
     allowed_origins: list[str] = Field(
         default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"]
     )
-    # How long a participant whose media stopped answering (ICE consent) stays listed.
-    peer_timeout_s: float = Field(default=10.0, gt=0)
+    # A participant whose media has not connected this long after joining is closed
+    # (media_timeout): a member that never connects must not stay in the lesson.
+    peer_timeout_s: float = Field(default=20.0, gt=0)
 
 
 class MediaSettings(BaseModel):

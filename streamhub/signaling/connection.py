@@ -32,6 +32,7 @@ from streamhub.signaling.session import Session
 logger = logging.getLogger(__name__)
 
 OUTBOX_SIZE = 512
+ESSENTIAL_TASKS = frozenset({"ws-writer", "ws-heartbeat", "ws-reader"})
 
 _CLOSE_CODES = {
     "unauthorized": 4401,
@@ -56,6 +57,7 @@ _CLOSE_CODES = {
     ErrorCode.RATE_LIMITED.value: 4429,
     "slow_consumer": 4429,
     "media_lost": 4499,
+    ErrorCode.MEDIA_TIMEOUT.value: 4499,
     "shutdown": 1001,
     "left": 1000,
 }
@@ -163,6 +165,15 @@ class Connection:
         self.send_error("session_expired", "the access token expired; join again")
         self.shutdown("session_expired", "the access token expired")
 
+    async def _media_deadline(self, session: Session) -> None:
+        """A member whose media never connects would stay in the lesson, listed and routed,
+        for as long as its socket lives: its media must connect within peer_timeout_s."""
+        await asyncio.sleep(self.settings.peer_timeout_s)
+        if session.peer is not None and session.peer.connected_at is None:
+            message = f"media did not connect within {self.settings.peer_timeout_s:g} s"
+            self.send_error(ErrorCode.MEDIA_TIMEOUT, message)
+            self.shutdown(ErrorCode.MEDIA_TIMEOUT, message)
+
     async def _reader(self) -> None:
         try:
             await self._read_join(time.monotonic() + self.settings.join_timeout_s)
@@ -232,6 +243,7 @@ class Connection:
             self.session = session
             self.state = State.JOINED
             self._spawn(self._expire(session.me.grant.exp), "ws-expiry")
+            self._spawn(self._media_deadline(session), "ws-media-deadline")
             # last_received is still the arrival time of this join message
             self.services.metrics.joined(session.participant, self.last_received)
 
@@ -260,7 +272,9 @@ class Connection:
         exc = task.exception()
         if exc is not None and not isinstance(exc, WebSocketDisconnect | ConnectionError):
             logger.error("connection task %s failed", task.get_name(), exc_info=exc)
-        if self.state is not State.CLOSING:
+        # The session's deadline watchers end by themselves; the socket's own tasks ending
+        # ends the connection.
+        if self.state is not State.CLOSING and task.get_name() in ESSENTIAL_TASKS:
             self.shutdown("left", "connection ended")
 
     # ------------------------------------------------------------ lifecycle

@@ -9,7 +9,12 @@ from streamhub.errors import Forbidden, NegotiationError, NotFound, ProtocolErro
 from streamhub.lesson.participant import Participant
 from streamhub.lesson.room import LECTURER_FIXED_SLOTS, Room
 from streamhub.media.forwarder import OutTrack
-from streamhub.media.ice import announce_address, client_ice_servers, rtc_configuration
+from streamhub.media.ice import (
+    CandidatePolicy,
+    announce_address,
+    client_ice_servers,
+    rtc_configuration,
+)
 from streamhub.media.peer import HubPeer
 from streamhub.protocol import (
     MAX_LECTURER_TILES,
@@ -115,6 +120,7 @@ class Session:
             video_mime=f"video/{codec}",
             keyframe_interval_s=settings.media.keyframe_interval_ms / 1000,
             on_failed=lambda: self.connection.shutdown("media_lost", "media connection lost"),
+            candidates=CandidatePolicy.from_settings(settings.ice),
         )
         participant.peer = self.peer
         self.room, self.participant = room, participant

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import signal
@@ -21,6 +22,7 @@ from streamhub.config import Settings, load_settings
 from streamhub.http.server import ConnectionGuard, server_options
 from tests.support.net import free_port
 
+LOOPBACK_CANDIDATES = '["127.0.0.0/8"]'
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
 JWT_SECRET = "test-jwt-secret-0123456789abcdef-xyz"
 
@@ -36,6 +38,9 @@ def hub_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
             "STREAMHUB_HOST": "127.0.0.1",
             "STREAMHUB_LOG_LEVEL": "INFO",
             "STREAMHUB_RECORDER__DISK_FLOOR_MB": "0",
+            # Every test peer is on loopback, which the hub refuses as a remote candidate
+            # unless told otherwise (production default: refused).
+            "STREAMHUB_ICE__ALLOWED_REMOTE_NETWORKS": LOOPBACK_CANDIDATES,
         }
     )
     env.update(extra)
@@ -99,6 +104,11 @@ class InProcessHub:
     def __init__(self, data_dir: Path, **overrides: Any) -> None:
         self.port = free_port()
         os.environ.setdefault("STREAMHUB_LOG_JSON", "false")
+        # Loopback candidates allowed, as in hub_env (a test passes ice=... to say otherwise).
+        overrides["ice"] = {
+            "allowed_remote_networks": json.loads(LOOPBACK_CANDIDATES),
+            **overrides.get("ice", {}),
+        }
         self.settings: Settings = load_settings(
             None,
             data_dir=data_dir,
