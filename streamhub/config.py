@@ -66,6 +66,18 @@ class SignalingSettings(BaseModel):
     max_message_bytes: int = Field(default=327680, ge=1024, le=1 << 20)
     messages_per_second: float = Field(default=50.0, gt=0)
     burst: int = Field(default=100, ge=1)
+    # Per kind of message, below the general limit: chat (fanned out to every member) far
+    # lower than control messages (hands, stage, mute).
+    chat_per_second: float = Field(default=1.0, gt=0)
+    chat_burst: int = Field(default=5, ge=1)
+    control_per_second: float = Field(default=10.0, gt=0)
+    control_burst: int = Field(default=30, ge=1)
+    # Chat of a whole lesson, every sender together.
+    lesson_chat_per_second: float = Field(default=5.0, gt=0)
+    lesson_chat_burst: int = Field(default=20, ge=1)
+    # Each refused message is a strike; strikes decay; above the limit the connection closes.
+    strike_limit: int = Field(default=50, ge=1)
+    strike_decay_per_second: float = Field(default=1.0, ge=0)
     heartbeat_interval_s: float = Field(default=10.0, gt=0)
     heartbeat_timeout_s: float = Field(default=30.0, gt=0)
     join_timeout_s: float = Field(default=10.0, gt=0)

@@ -27,11 +27,14 @@ from streamhub.protocol import (
     parse_client_message,
 )
 from streamhub.services import Services
+from streamhub.signaling.limits import KindLimits, Outbox, Strikes, TokenBucket, kind_of
 from streamhub.signaling.session import Session
 
 logger = logging.getLogger(__name__)
 
 OUTBOX_SIZE = 512
+# Chat lines and stats summaries waiting for a slow reader; older ones are dropped.
+BULK_OUTBOX_SIZE = 64
 ESSENTIAL_TASKS = frozenset({"ws-writer", "ws-heartbeat", "ws-reader"})
 
 _CLOSE_CODES = {
@@ -84,47 +87,29 @@ class State(enum.Enum):
     CLOSING = "closing"
 
 
-class TokenBucket:
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.capacity = float(burst)
-        self.tokens = float(burst)
-        self.stamp = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
-
-
 class Connection:
     def __init__(self, websocket: WebSocket, services: Services) -> None:
         self.ws = websocket
         self.services = services
         self.settings = services.settings.signaling
         self.state = State.CONNECTED
-        self.outbox: asyncio.Queue[str | None] = asyncio.Queue(OUTBOX_SIZE)
+        self.outbox = Outbox(OUTBOX_SIZE, BULK_OUTBOX_SIZE)
         self.bucket = TokenBucket(self.settings.messages_per_second, self.settings.burst)
+        self.kinds = KindLimits(self.settings)
+        self.strikes = Strikes(self.settings.strike_limit, self.settings.strike_decay_per_second)
         self.last_received = time.monotonic()
         self.session: Session | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._close_code = 1000
         self._close_reason = ""
         self._closed = asyncio.Event()
-        self._rate_strikes = 0
 
     # ------------------------------------------------------------ outbox
 
     def post(self, message: Message) -> None:
         if self.state is State.CLOSING:
             return
-        try:
-            self.outbox.put_nowait(_serialized(message))
-        except asyncio.QueueFull:
+        if not self.outbox.put(_serialized(message), message):
             # A client that cannot keep up with signaling is not going to keep up with media.
             self.shutdown("slow_consumer", "outbox overflow")
 
@@ -199,16 +184,23 @@ class Connection:
 
     def _parse(self, raw: str | bytes) -> Any:
         if not self.bucket.take():
-            self._rate_strikes += 1
-            self.send_error(ErrorCode.RATE_LIMITED, "too many messages; slow down")
-            if self._rate_strikes > self.settings.burst:
-                self.shutdown(ErrorCode.RATE_LIMITED, "sustained message flood")
+            self._strike("too many messages; slow down", None)
             return None
         try:
-            return parse_client_message(raw, self.settings.max_message_bytes)
+            message = parse_client_message(raw, self.settings.max_message_bytes)
         except MessageError as exc:
             self.send_error(exc.code, exc.message, exc.request_id)
             return None
+        if not self.kinds.take(message):
+            kind = kind_of(message).value
+            self._strike(f"too many {kind} messages; slow down", getattr(message, "id", None))
+            return None
+        return message
+
+    def _strike(self, reason: str, request_id: str | None) -> None:
+        self.send_error(ErrorCode.RATE_LIMITED, reason, request_id)
+        if self.strikes.add():
+            self.shutdown(ErrorCode.RATE_LIMITED, "sustained message flood")
 
     async def _read_join(self, deadline: float) -> None:
         while self.state is State.CONNECTED:
@@ -297,10 +289,7 @@ class Connection:
         # Let queued messages (a final error, lesson_ended) go out before the close frame.
         writer = next((t for t in self._tasks if t.get_name() == "ws-writer"), None)
         if writer is not None:
-            try:
-                self.outbox.put_nowait(None)
-            except asyncio.QueueFull:
-                writer.cancel()
+            self.outbox.finish()
             try:
                 await asyncio.wait_for(asyncio.gather(writer, return_exceptions=True), 2.0)
             except TimeoutError:
