@@ -270,6 +270,15 @@ async def storm(k: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     env = {
         "STREAMHUB_SIGNALING__JOINS_PER_MINUTE": "1000000",
         "STREAMHUB_RECORDER__ENABLED": "false",
+        # Every simulated classroom comes from 127.0.0.1, and their members never negotiate
+        # media: neither the per-address cap nor the media deadline applies to this storm.
+        "STREAMHUB_HTTP__MAX_CONNECTIONS_PER_ADDRESS": str(10 * k + 100),
+        "STREAMHUB_SIGNALING__PEER_TIMEOUT_S": "3600",
+        # The storm's chat echo measures fan-out latency, not the chat limits.
+        "STREAMHUB_SIGNALING__CHAT_PER_SECOND": "1000",
+        "STREAMHUB_SIGNALING__CHAT_BURST": "1000",
+        "STREAMHUB_SIGNALING__LESSON_CHAT_PER_SECOND": "100000",
+        "STREAMHUB_SIGNALING__LESSON_CHAT_BURST": "100000",
     }
     if args.redis:
         env["STREAMHUB_REDIS_URL"] = args.redis
