@@ -32,8 +32,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from bench.common import load_average, log
-from bench.hubproc import ROOT, running_hub, status_kb
+from bench.hubproc import running_hub, status_kb
 from streamhub.client import LessonClient
 from streamhub.protocol import Slot
 from tests.support.hub import AdminApi
@@ -106,7 +108,9 @@ async def one_body(port: int, path: str, size: int, token: str | None) -> tuple[
         line = await asyncio.wait_for(answer, 30)
         status = line.split()[1].decode() if len(line.split()) > 1 else "?"
     except (ConnectionError, TimeoutError, asyncio.IncompleteReadError):
-        status = "closed"
+        # The hub answered and closed while the body was still being written (a reset).
+        early = answer.done() and not answer.cancelled() and answer.exception() is None
+        status = answer.result().split()[1].decode() if early else "closed"
     finally:
         answer.cancel()
         writer.close()
@@ -151,19 +155,19 @@ async def slowloris(port: int, args: argparse.Namespace, probe: Any) -> dict[str
             continue
         writer.write(b"GET /api/lessons HTTP/1.1\r\nHost: hub\r\nX-Slow: ")
         held.append(writer)
-        writer.transport.get_extra_info("socket")  # keep the reader alive with the writer
         writer._slow_reader = reader  # type: ignore[attr-defined]
     start = time.monotonic()
     timeline = []
     latencies: list[float] = []
     admin_ok = 0
+
+    def still_open(writer: asyncio.StreamWriter) -> bool:
+        # Closed by the hub: a FIN (end of stream) or, with our request unread, a reset.
+        reader: asyncio.StreamReader = writer._slow_reader  # type: ignore[attr-defined]
+        return not reader.at_eof() and reader.exception() is None
+
     while time.monotonic() - start < args.hold_seconds:
-        open_now = sum(1 for w in held if not w._slow_reader.at_eof())  # type: ignore[attr-defined]
-        for w in held:
-            with contextlib.suppress(Exception):
-                # Notice closes: a read of what the hub sent (nothing, or EOF).
-                if not w._slow_reader.at_eof():  # type: ignore[attr-defined]
-                    await asyncio.wait_for(w._slow_reader.read(1), 0.001)  # type: ignore[attr-defined]
+        open_now = sum(1 for w in held if still_open(w))
         timeline.append({"t": round(time.monotonic() - start, 1), "held_open": open_now})
         t0 = time.monotonic()
         ok = await probe()
@@ -285,5 +289,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     main()
