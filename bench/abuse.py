@@ -5,8 +5,8 @@ receiving it (frames per second counted on the classroom's lecturer track). Then
 other, bounded in count and time, all on loopback:
 
 1. body flood: ``--flood-workers`` clients each post an anonymous ``--body-mb`` MB JSON body
-   again and again for ``--flood-seconds``; reported: bodies tried, what the hub answered,
-   bytes it made the attacker send, the hub's peak RSS, and the lesson's fps meanwhile;
+   to POST /api/schools again and again for ``--flood-seconds``; reported: bodies tried, what
+   the hub answered, bytes it made the attacker send, its peak RSS, the lesson's fps meanwhile;
 2. slowloris: ``--half-open`` connections from 127.0.0.2 that never finish their request
    headers, held for at most ``--hold-seconds``; reported: how many the hub kept open over time
    (and how many it refused at once), the lesson's fps, and the latency of a normal request and
@@ -196,7 +196,9 @@ async def slowloris(port: int, args: argparse.Namespace, probe: Any) -> dict[str
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     env = {"STREAMHUB_RECORDER__ENABLED": "false", "STREAMHUB_HTTP__PROTOCOL": args.protocol}
     if args.source:
+        # `python -m streamhub` finds the package in its working directory first.
         env["PYTHONPATH"] = args.source
+        os.chdir(args.source)
     result: dict[str, Any] = {
         "bench": "abuse",
         "protocol": args.protocol,
@@ -235,7 +237,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             stop = asyncio.Event()
             sampler = asyncio.ensure_future(sample_rss(pid, rss, stop))
             t2 = time.monotonic()
-            flood = await body_flood(hub.port, f"/api/lessons/{setup.lesson_id}/end", args)
+            # A route with a JSON body (a route without one never reads it).
+            flood = await body_flood(hub.port, "/api/schools", args)
             t3 = time.monotonic()
             stop.set()
             await sampler
