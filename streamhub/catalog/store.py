@@ -54,6 +54,7 @@ REQUIRED_BINDINGS: dict[Role, tuple[str, ...]] = {
 
 T = TypeVar("T")
 M = TypeVar("M")
+R = TypeVar("R", DeviceCredential, IssuedToken)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,16 @@ class Catalog:
                 raise NotFound(f"no {model.__name__.lower()} with id {ident}")
             for key, value in changes.items():
                 setattr(row, key, value)
+        return row
+
+    async def _revoke(self, model: type[R], ident: int, noun: str) -> R:
+        """Set ``revoked_at`` once (revoking twice keeps the first time)."""
+        async with self.session() as session, session.begin():
+            row = await session.get(model, ident)
+            if row is None:
+                raise NotFound(f"no {noun} with id {ident}")
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
         return row
 
     async def _delete(self, model: type[Any], ident: int) -> None:
@@ -381,13 +392,7 @@ class Catalog:
         return row
 
     async def revoke_credential(self, credential_id: int) -> DeviceCredential:
-        async with self.session() as session, session.begin():
-            row = await session.get(DeviceCredential, credential_id)
-            if row is None:
-                raise NotFound(f"no device credential with id {credential_id}")
-            if row.revoked_at is None:
-                row.revoked_at = utcnow()
-        return row
+        return await self._revoke(DeviceCredential, credential_id, "device credential")
 
     async def credential_active(self, credential_id: int) -> bool:
         async with self.session() as session:
@@ -424,13 +429,7 @@ class Catalog:
             return list((await session.scalars(query.limit(1000))).all())
 
     async def revoke_issued_token(self, token_id: int) -> IssuedToken:
-        async with self.session() as session, session.begin():
-            row = await session.get(IssuedToken, token_id)
-            if row is None:
-                raise NotFound(f"no issued token with id {token_id}")
-            if row.revoked_at is None:
-                row.revoked_at = utcnow()
-        return row
+        return await self._revoke(IssuedToken, token_id, "issued token")
 
     async def check_grant(self, grant: Grant) -> None:
         """Raise Unauthorized unless every row the token is bound to still exists, is the row
