@@ -164,8 +164,20 @@ async def test_admin_flow(hub: InProcessHub, staff_page: BrowserPage) -> None:
     assert response.status_code == 401, response.text
     await staff_page.screenshot("admin-classrooms")
 
-    # end the lesson from the page
+    # opening the lesson to every classroom is an explicit tick in its form
     await page.get_by_role("tab", name="Lessons").click()
+    await page.get_by_role("button", name="Edit lesson Algebra basics").click()
+    await expect(page.get_by_label("Open to every classroom")).not_to_be_checked()
+    await page.get_by_label("Open to every classroom").check()
+    await page.locator("#lesson-form").get_by_role("button", name="Save").click()
+    await expect(row).to_contain_text("Any classroom")
+    async with httpx.AsyncClient(base_url=hub.url, timeout=10) as client:
+        opened = await client.get(
+            f"/api/lessons/{lesson['id']}", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+        )
+    assert opened.json()["open_to_all"] is True
+
+    # end the lesson from the page
     await page.get_by_role("button", name="End lesson Algebra basics").click()
     await page.locator("#confirm-yes").click()
     await expect(row).to_contain_text("Ended")
