@@ -35,6 +35,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from streamhub.app import create_app
     from streamhub.auth.secrets import load_secrets
+    from streamhub.http.server import raise_fd_limit
     from streamhub.https import serve
     from streamhub.logs import configure_logging
 
@@ -56,6 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
         print("  Admin key: from the configuration (STREAMHUB_ADMIN_KEY)", flush=True)
     _print_security(settings, certificate)
     on_ready = _print_demo if args.demo else None
+    raise_fd_limit()
     asyncio.run(serve(create_app(settings, on_ready), settings))
     return 0
 

@@ -81,7 +81,7 @@ async def seed_demo(svc: Services) -> DemoLinks:
     state_path.write_text(json.dumps(state), encoding="utf-8")
     state_path.chmod(0o600)
 
-    lecturer = lecturer_link_for(svc, lesson)
+    lecturer = await lecturer_link_for(svc, lesson)
     base = svc.settings.effective_public_url
     agent = shlex.quote(_agent_executable())
     # Absolute: the command is pasted into a terminal in any folder.
