@@ -240,7 +240,10 @@ class Settings(BaseSettings):
     # is applied even when the event between nodes was lost (a Redis outage).
     reconcile_every_s: float = Field(default=3.0, gt=0, le=300)
     log_level: str = "INFO"
-    log_json: bool = True
+    # One JSON object per line; None: JSON unless stderr is a terminal (plain one-line text).
+    log_json: bool | None = None
+    # Logs go to this file instead (the terminal keeps warnings and errors).
+    log_file: Path | None = None
 
     ice: IceSettings = Field(default_factory=IceSettings)
     tls: TlsSettings = Field(default_factory=TlsSettings)

@@ -142,6 +142,13 @@ class LessonOut(BaseModel):
     ended_at: datetime | None
 
 
+class LessonRecordingOut(BaseModel):
+    id: int
+    state: str
+    # The recording's page in the staff library.
+    page: str
+
+
 class LinkOut(BaseModel):
     token: str
     url: str
