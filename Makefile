@@ -47,7 +47,8 @@ install-test: venv system-deps
 agent: venv
 	@$(MAKE) --no-print-directory system-deps TEST_DEBS="$(AGENT_DEBS)"
 	@PYGAME_HIDE_SUPPORT_PROMPT=1 $(BIN)/python -c "import pygame, PIL, sounddevice, livekit" 2>/dev/null \
-	  || $(BIN)/pip install -q -e '.[agent]'
+	  || { echo "Installing the classroom agent's packages into $(VENV) ..."; \
+	       $(BIN)/pip install -q -e '.[agent]' $(QUIETLY); }
 
 # Installs only what is missing, and only when running as root (CI, fresh Debian machines).
 # A policy-rc.d keeps the packages' services (coturn, caddy, redis) from starting on install:

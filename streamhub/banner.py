@@ -32,7 +32,6 @@ COPY_INDENT = "    "
 @dataclass(frozen=True)
 class Say:
     text: str
-    indent: int = 0
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ def render(title: str, lines: Sequence[Line], boxed: bool, width: int | None = N
             if isinstance(line, Copy):
                 out.append(f"{COPY_INDENT}{line.text}")
             else:
-                out.append(f"  {' ' * line.indent}{line.text}".rstrip())
+                out.append(f"  {line.text}".rstrip())
         return "\n".join(out) + "\n"
     width = width or min(MAX_WIDTH, shutil.get_terminal_size((MAX_WIDTH, 24)).columns)
     inner = max(width - 2, 30)
@@ -62,10 +61,17 @@ def render(title: str, lines: Sequence[Line], boxed: bool, width: int | None = N
         if not line.text:
             out.append("│")
             continue
-        pad = " " * line.indent
-        for wrapped in textwrap.wrap(line.text, inner - 1 - line.indent) or [""]:
-            out.append(f"│ {pad}{wrapped}".rstrip())
-            pad = " " * (line.indent + _hanging(line.text))
+        hang = " " * _hanging(line.text)
+        # Paths and URLs in prose stay whole (no breaks at their hyphens).
+        wrapped_lines = textwrap.wrap(
+            line.text,
+            inner - 1,
+            subsequent_indent=hang,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        for wrapped in wrapped_lines:
+            out.append(f"│ {wrapped}")
     out.append("╰" + "─" * (inner + 1))
     return "\n".join(out) + "\n"
 
@@ -198,13 +204,13 @@ def ended_lines(recordings: Sequence[tuple[str, str, Path]], commands: Commands)
         lines += [
             Say(f"Its recording ({status}) in the library (sign in with the admin key):"),
             Copy(page),
-            Say(f"Its files: {folder}", indent=2),
+            Say(f"Its files: {folder}"),
         ]
     lines += [
         Say(""),
         Say(
-            f"Next: {commands.restart} again starts a new demo lesson; the classroom agent "
-            f"keeps its enrolment and joins it by itself. Stop the hub: {commands.stop}."
+            f"Next: stop the hub ({commands.stop}); {commands.restart} then starts a new demo "
+            "lesson, which the classroom agent joins by itself (it keeps its enrolment)."
         ),
     ]
     return lines

@@ -65,6 +65,7 @@ def _serve(args: argparse.Namespace) -> int:
         demo_reset=args.demo_reset,
     )
     asyncio.run(serve(create_app(settings, announcer.on_ready), settings, announcer.on_started))
+    print("StreamHub stopped.", flush=True)
     return 0
 
 

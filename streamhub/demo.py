@@ -175,7 +175,7 @@ async def _lesson(svc: Services, lesson_id: object, classroom_ids: list[int]) ->
 
 
 async def seed_demo(svc: Services, reset: bool = False) -> DemoLinks:
-    state_path = svc.settings.data_dir / STATE_FILE
+    state_path = (svc.settings.data_dir / STATE_FILE).resolve()
     state = _read_state(state_path)
     school_id = await _school_id(svc, state)
     entries = state.get("classrooms", {})

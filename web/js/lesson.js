@@ -602,6 +602,8 @@ function lessonEnded() {
   $("connection").textContent = t("state_ended");
   for (const id of ["go-live", "share-screen", "end-lesson", "chat-input", "chat-send"]) $(id).disabled = true;
   showNotice(t("lesson_ended"), "info");
+  // Nothing more is recorded; the notice says where the recording is.
+  setRecording(false);
   showRecordingWhere();
 }
 
