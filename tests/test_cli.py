@@ -61,8 +61,10 @@ class Output:
 
 
 class Hub:
-    def __init__(self, proc: asyncio.subprocess.Process, out: Output, err: Output) -> None:
-        self.proc, self.out, self.err = proc, out, err
+    """A hub process and all it wrote, stdout and stderr in the order written."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, out: Output) -> None:
+        self.proc, self.out = proc, out
 
     async def banner(self) -> list[str]:
         """The lines to copy from the start-up banner: those off the box's rail (a terminal)
@@ -109,7 +111,7 @@ async def hub_on_a_terminal(port: int, env: dict[str, str]) -> AsyncIterator[Hub
         *serve(port), env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True
     )
     os.close(slave)
-    hub = Hub(proc, out, out)
+    hub = Hub(proc, out)
     try:
         yield hub
     finally:
@@ -119,27 +121,25 @@ async def hub_on_a_terminal(port: int, env: dict[str, str]) -> AsyncIterator[Hub
 
 
 @asynccontextmanager
-async def hub_in_a_pipe(port: int, env: dict[str, str], *extra: str) -> AsyncIterator[Hub]:
+async def hub_in_a_pipe(port: int, env: dict[str, str]) -> AsyncIterator[Hub]:
+    """The hub as a service runs it: no terminal; stdout and stderr into one pipe."""
     proc = await asyncio.create_subprocess_exec(
-        *serve(port, *extra), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        *serve(port), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    out, err = Output(), Output()
+    out = Output()
 
-    async def drain(stream: asyncio.StreamReader | None, into: Output) -> None:
+    async def drain(stream: asyncio.StreamReader | None) -> None:
         assert stream is not None
         while data := await stream.read(65536):
-            into.add(data)
+            out.add(data)
 
-    readers = [
-        asyncio.create_task(drain(proc.stdout, out)),
-        asyncio.create_task(drain(proc.stderr, err)),
-    ]
-    hub = Hub(proc, out, err)
+    reader = asyncio.create_task(drain(proc.stdout))
+    hub = Hub(proc, out)
     try:
         yield hub
     finally:
         await hub.stop()
-        await asyncio.gather(*readers)
+        await reader
 
 
 def one(lines: list[str], pattern: str) -> str:
@@ -234,12 +234,16 @@ async def test_demo_from_the_banner_with_and_without_a_terminal(tmp_path: Path) 
             async with hub_in_a_pipe(port, env) as hub:
                 copy = await hub.banner()
                 assert "╭" not in hub.out.text
-                assert admin_key not in hub.out.text + hub.err.text
+                assert admin_key not in hub.out.text
                 assert one(copy, r"^cat ") == f"cat {(data / 'admin_key').resolve()}"
                 assert credential_of(one(copy, r"enroll --hub")) == agent_credential
                 assert one(copy, r"/classroom/") == browser_url
-                await hub.err.wait_for(r"^\{.*\"msg\": \"hub ready")
-                assert all(json.loads(x) for x in hub.err.text.splitlines() if x)
+                logs = [x for x in hub.out.text.splitlines() if x.startswith("{")]
+                assert all(json.loads(x)["msg"] for x in logs)
+                assert not re.search(r"^\d\d:\d\d:\d\d INFO ", hub.out.text, re.M)
+                # Printed once the hub listens, not before.
+                listening = hub.out.text.index('"msg": "Uvicorn running on')
+                assert listening < hub.out.text.index("StreamHub is ready")
                 lecturer_url = one(copy, r"/lesson/")
                 async with httpx.AsyncClient(base_url=base, timeout=10, headers=headers) as http:
 
@@ -261,7 +265,7 @@ async def test_demo_from_the_banner_with_and_without_a_terminal(tmp_path: Path) 
                     await hub.out.wait_for(rf"The demo lesson {code} ended", start=mark)
                     said = await hub.out.wait_for(r"^    (\S+#recording=\d+)$", start=mark)
                     assert said.group(1) in {r["page"] for r in where}
-                    await hub.err.wait_for(r"the demo lesson ended; its recording: ")
+                    await hub.out.wait_for(r"the demo lesson ended; its recording: ")
                 lecturer = await context.new_page()
                 await lecturer.goto(lecturer_url)
                 links = lecturer.locator("#recording-where a[href*='#recording=']")
