@@ -146,7 +146,11 @@ def ready_lines(
     for note in notes:
         lines.append(Say(note))
     also = f"Also: admin pages {base}/admin · API docs {base}/docs"
-    lines.append(Say(also if demo is not None else f"Also: API docs {base}/docs"))
+    lines.append(
+        Say(
+            also if demo is not None else f"Also: the library {base}/library · API docs {base}/docs"
+        )
+    )
     logs = f"Logs: in {log_file}" if log_file is not None else "Logs: below"
     lines.append(Say(f"{logs} · Stop the hub: {commands.stop}"))
     return lines

@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 import pytest
 
+from streamhub.config import load_settings
 from streamhub.demo import seed_demo
 from streamhub.logs import configure_logging
 from tests.support.hub import InProcessHub
@@ -362,6 +363,14 @@ def test_a_taken_port_is_one_line_and_a_non_zero_exit(tmp_path: Path) -> None:
             assert int(found.group(1)) != port
             assert done.stdout == ""
     assert not (tmp_path / "data").exists(), "nothing is made before the port is known free"
+
+
+def test_a_hub_listening_everywhere_links_to_this_machine() -> None:
+    """`make run HOST=0.0.0.0`: links to 0.0.0.0 open no camera (not a secure context)."""
+    assert load_settings(None, host="0.0.0.0").effective_public_url == "http://127.0.0.1:8000"
+    assert load_settings(None, host="::", port=8010).effective_public_url == "http://[::1]:8010"
+    lan = load_settings(None, host="10.1.2.3", public_url="https://hub.county.local")
+    assert lan.effective_public_url == "https://hub.county.local"
 
 
 def test_make_run_installs_only_when_pyproject_changed(tmp_path: Path) -> None:
