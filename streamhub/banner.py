@@ -268,9 +268,8 @@ class Announcer:
             return
         self.shown = True
         base = self.settings.effective_public_url
-        lines = ready_lines(
-            base, self.key, self.notes, self.settings.log_file, self.demo, self.commands
-        )
+        log_file = self.settings.log_file.resolve() if self.settings.log_file else None
+        lines = ready_lines(base, self.key, self.notes, log_file, self.demo, self.commands)
         show(self.stream, f"StreamHub is ready: {base}", lines)
 
     async def _lesson_ended(self, info: LessonInfo) -> None:

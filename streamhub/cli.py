@@ -61,7 +61,7 @@ def _serve(args: argparse.Namespace) -> int:
         key,
         _security_notes(settings, certificate),
         commands,
-        demo=args.demo,
+        demo=args.demo or args.demo_reset,
         demo_reset=args.demo_reset,
     )
     asyncio.run(serve(create_app(settings, announcer.on_ready), settings, announcer.on_started))
@@ -245,8 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--demo-reset",
         action="store_true",
-        help="with --demo: revoke the demo classrooms' device credentials and issue new ones "
-        "(they are otherwise kept across restarts)",
+        help="the demo, with new device credentials for its classrooms (the old ones are "
+        "revoked; otherwise they are kept across restarts)",
     )
     serve.add_argument(
         "--log-file",
