@@ -164,6 +164,12 @@ def screens() -> list[DeviceInfo]:
 
     pygame.display.init()
     try:
+        # Without an X or Wayland display SDL falls back to an offscreen driver that reports
+        # a made-up 1024x768 screen: that is no projector.
+        if pygame.display.get_driver() in ("offscreen", "dummy") and not os.environ.get(
+            "SDL_VIDEODRIVER"
+        ):
+            raise NoDevice("no display (DISPLAY is not set, or no X server answers)")
         sizes = pygame.display.get_desktop_sizes()
         names = [_display_name(pygame, i) for i in range(len(sizes))]
         return [

@@ -177,6 +177,7 @@ class RecorderService:
                 name="Recorder",
                 can_subscribe=True,
                 hidden=True,
+                lesson_key=info.row_key,
             )
             session = RecordingSession(
                 functools.partial(LocalSession, self.lessons, self.settings, token),

@@ -9,14 +9,18 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Scope
 
 from recorder.service import RecorderService
 from streamhub.api import build_router
+from streamhub.api.network import BANDWIDTH_PROBE_PATHS, MAX_PROBE_BYTES
 from streamhub.api.problems import install_problem_handlers
 from streamhub.auth.secrets import load_secrets
 from streamhub.auth.tokens import TokenIssuer
 from streamhub.catalog.store import Catalog
 from streamhub.config import Settings
+from streamhub.http.body import BodyGuard, check_bearer
+from streamhub.http.headers import SecurityHeaders, content_security_policy
 from streamhub.https import install_https_redirect
 from streamhub.lesson.registry import LessonRegistry
 from streamhub.live import open_live_state
@@ -28,6 +32,19 @@ from streamhub.signaling.route import build_signaling_router
 from streamhub.web import mount_web
 
 logger = logging.getLogger(__name__)
+
+
+class HubApp(FastAPI):
+    """FastAPI with middleware *outside* its error handling: the security headers reach even a
+    500 page, and the body guard refuses before any of FastAPI's machinery runs."""
+
+    outer: list[Callable[[ASGIApp], ASGIApp]]
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app = super().build_middleware_stack()
+        for wrap in getattr(self, "outer", []):
+            app = wrap(app)
+        return app
 
 
 def create_app(
@@ -69,13 +86,33 @@ def create_app(
             await lessons.close()
             await catalog.close()
 
-    app = FastAPI(
+    def authenticate(scope: Scope, token: str) -> None:
+        services: Services = app.state.services
+        check_bearer(token, str(scope["path"]), services.secrets.admin_key, services.tokens.verify)
+
+    app = HubApp(
         title="StreamHub",
         version="0.1.0",
         summary="Live dual-teacher classroom streaming hub",
         lifespan=lifespan,
-        docs_url="/docs",
+        # /docs is served from web/docs.html with Swagger UI's own files (streamhub/web.py):
+        # FastAPI's page loads them from a CDN with an inline script, which the CSP forbids.
+        docs_url=None,
+        redoc_url=None,
     )
+    http = settings.http
+    app.outer = [
+        lambda inner: BodyGuard(
+            inner,
+            http.max_body_bytes,
+            http.body_timeout_s,
+            authenticate,
+            path_limits={path: MAX_PROBE_BYTES for path in BANDWIDTH_PROBE_PATHS},
+        ),
+        lambda inner: SecurityHeaders(
+            inner, content_security_policy(settings.signaling.allowed_origins)
+        ),
+    ]
     install_problem_handlers(app)
     install_https_redirect(app, settings)
     app.include_router(build_router())

@@ -46,6 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
     from streamhub.app import create_app
     from streamhub.auth.secrets import load_secrets
     from streamhub.banner import AdminKey, Announcer
+    from streamhub.http.server import raise_fd_limit
     from streamhub.https import serve
     from streamhub.logs import configure_logging
 
@@ -64,6 +65,7 @@ def _serve(args: argparse.Namespace) -> int:
         demo=args.demo or args.demo_reset,
         demo_reset=args.demo_reset,
     )
+    raise_fd_limit()
     asyncio.run(serve(create_app(settings, announcer.on_ready), settings, announcer.on_started))
     print("StreamHub stopped.", flush=True)
     return 0

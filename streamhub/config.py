@@ -10,7 +10,7 @@ import ipaddress
 import re
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -78,6 +78,13 @@ class IceSettings(BaseModel):
     # host address), so a firewall opens a known range; null: any free port.
     udp_port_range: tuple[int, int] | str | None = None
 
+    # Remote candidates a participant may name (in its offers and trickled), distinct ones.
+    remote_candidates_max: int = Field(default=32, ge=1, le=1000)
+    # Networks that clients may name as candidates although they are loopback, link-local,
+    # multicast, unspecified or reserved (refused by default: the hub would send STUN checks
+    # wherever a client says). Tests and a one-machine demo: ["127.0.0.0/8"].
+    allowed_remote_networks: list[str] = Field(default_factory=list)
+
     @field_validator("host_addresses", mode="before")
     @classmethod
     def _auto_alone(cls, value: Any) -> Any:
@@ -120,6 +127,13 @@ class IceSettings(BaseModel):
                 raise ValueError("must be two ports FIRST <= LAST between 1024 and 65535")
         return value
 
+    @field_validator("allowed_remote_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)
+        return value
+
     @field_validator("announced_address")
     @classmethod
     def _announced(cls, value: str | None) -> str | None:
@@ -155,6 +169,18 @@ class SignalingSettings(BaseModel):
     max_message_bytes: int = Field(default=327680, ge=1024, le=1 << 20)
     messages_per_second: float = Field(default=50.0, gt=0)
     burst: int = Field(default=100, ge=1)
+    # Per kind of message, below the general limit: chat (fanned out to every member) far
+    # lower than control messages (hands, stage, mute).
+    chat_per_second: float = Field(default=1.0, gt=0)
+    chat_burst: int = Field(default=5, ge=1)
+    control_per_second: float = Field(default=10.0, gt=0)
+    control_burst: int = Field(default=30, ge=1)
+    # Chat of a whole lesson, every sender together.
+    lesson_chat_per_second: float = Field(default=5.0, gt=0)
+    lesson_chat_burst: int = Field(default=20, ge=1)
+    # Each refused message is a strike; strikes decay; above the limit the connection closes.
+    strike_limit: int = Field(default=50, ge=1)
+    strike_decay_per_second: float = Field(default=1.0, ge=0)
     heartbeat_interval_s: float = Field(default=10.0, gt=0)
     heartbeat_timeout_s: float = Field(default=30.0, gt=0)
     join_timeout_s: float = Field(default=10.0, gt=0)
@@ -162,8 +188,9 @@ class SignalingSettings(BaseModel):
     allowed_origins: list[str] = Field(
         default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"]
     )
-    # How long a participant whose media stopped answering (ICE consent) stays listed.
-    peer_timeout_s: float = Field(default=10.0, gt=0)
+    # A participant whose media has not connected this long after joining is closed
+    # (media_timeout): a member that never connects must not stay in the lesson.
+    peer_timeout_s: float = Field(default=20.0, gt=0)
     # `recorder record` processes per lesson (hidden members); the hub's own is not counted.
     max_recorders_per_lesson: int = Field(default=4, ge=1)
 
@@ -193,6 +220,27 @@ class RecorderSettings(BaseModel):
     finalize_retry_s: float = Field(default=30.0, gt=0)
     # A recording that a full disk stopped resumes once this much is free (and disk_floor_mb).
     resume_free_mb: int = Field(default=64, ge=0)
+
+
+class HttpSettings(BaseModel):
+    """Limits of the HTTP server itself (uvicorn), against floods and slow clients."""
+
+    # Largest request body accepted, counted while it streams in; bigger ones get 413 at once.
+    max_body_bytes: int = Field(default=65536, ge=1024, le=1 << 30)
+    # A request body that stalls this long between two chunks is refused (408).
+    body_timeout_s: float = Field(default=10.0, gt=0)
+    # A connection must complete its request headers this long after it opens (or after its
+    # previous response); half-sent requests are closed (slowloris).
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    # Idle keep-alive connections are closed after this long.
+    keep_alive_timeout_s: float = Field(default=5.0, gt=0)
+    # Open connections (HTTP and WebSocket) from one client address; more are closed at once.
+    max_connections_per_address: int = Field(default=200, ge=1)
+    # Open connections plus running requests above which new HTTP requests get 503 at once
+    # (WebSocket joins are not refused by it). Unset: 3/4 of the file-descriptor limit.
+    limit_concurrency: int | None = Field(default=None, ge=1)
+    # uvicorn's HTTP parser: auto (httptools when installed), h11 or httptools.
+    protocol: Literal["auto", "h11", "httptools"] = "auto"
 
 
 class AuthSettings(BaseModel):
@@ -251,6 +299,7 @@ class Settings(BaseSettings):
     media: MediaSettings = Field(default_factory=MediaSettings)
     recorder: RecorderSettings = Field(default_factory=RecorderSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
 
     @classmethod
     def settings_customise_sources(

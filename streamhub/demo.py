@@ -193,7 +193,7 @@ async def seed_demo(svc: Services, reset: bool = False) -> DemoLinks:
         },
     )
 
-    lecturer = lecturer_link_for(svc, lesson)
+    lecturer = await lecturer_link_for(svc, lesson)
     base = svc.settings.effective_public_url
     agent = shlex.quote(_agent_executable())
     # Absolute: the command is pasted into a terminal in any folder.

@@ -23,6 +23,7 @@ import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from streamhub.config import Settings
+from streamhub.http.server import server_options
 
 # Probes and scrapes stay answerable on plain HTTP inside a private network.
 EXEMPT_PATHS = ("/healthz", "/readyz", "/metrics")
@@ -137,12 +138,11 @@ def uvicorn_config(app: ASGIApp, settings: Settings, **kwargs: Any) -> uvicorn.C
         "port": settings.port,
         "log_config": None,
         "access_log": False,
-        "ws_max_size": settings.signaling.max_message_bytes * 4,
-        # Signaling messages are small and many: compressing each one costs the hub half
-        # its CPU in a join storm (bench/signaling.py) and saves little.
-        "ws_per_message_deflate": False,
         "proxy_headers": True,
         "forwarded_allow_ips": tls.trusted_proxies,
+        # Header deadline, per-address cap, limit_concurrency, WebSocket limits
+        # (streamhub/http/server.py).
+        **server_options(settings),
     }
     if tls.enabled:
         options["ssl_certfile"] = str(tls.cert_file)

@@ -426,6 +426,8 @@ class ErrorCode(StrEnum):
     BAD_STATE = "bad_state"
     NOT_FOUND = "not_found"
     INTERNAL = "internal"
+    CANDIDATE_REFUSED = "candidate_refused"
+    MEDIA_TIMEOUT = "media_timeout"
 
 
 class Error(Message):

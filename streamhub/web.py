@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import swagger_ui
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -35,4 +36,10 @@ def mount_web(app: FastAPI, root: Path) -> None:
     async def admin_page() -> FileResponse:
         return FileResponse(root / "admin.html")
 
+    @app.get("/docs", include_in_schema=False)
+    async def api_docs() -> FileResponse:
+        return FileResponse(root / "docs.html")
+
+    assets = Path(swagger_ui.__file__).resolve().parent / "static"
+    app.mount("/docs/assets", StaticFiles(directory=assets), name="docs-assets")
     app.mount("/static", StaticFiles(directory=root), name="static")

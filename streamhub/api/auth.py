@@ -67,11 +67,9 @@ async def caller(
             "a device credential only opens /api/device routes", code="token_invalid"
         )
     grant = svc.tokens.verify(token)
-    # Revocation takes effect on the next request, not at token expiry.
-    if grant.credential_id is not None and not await svc.catalog.credential_active(
-        grant.credential_id
-    ):
-        raise Unauthorized("the device credential was revoked", code="credential_revoked")
+    # Revocation, and the deletion of the rows the token names, take effect on the next
+    # request, not at token expiry.
+    await svc.catalog.check_grant(grant)
     return Caller(grant.role, grant)
 
 

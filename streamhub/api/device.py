@@ -42,8 +42,7 @@ async def device_token(
     room = await svc.catalog.get_classroom(credential.classroom_id)
     if body.lesson_code is not None:
         lesson = await svc.catalog.lesson_by_code(body.lesson_code)
-        invited = {c.id for c in lesson.classrooms}
-        if invited and room.id not in invited:
+        if not svc.catalog.info(lesson).admits_classroom(room.id):
             raise Forbidden("this classroom is not invited to the lesson", code="not_invited")
     else:
         live = [x for x in await _upcoming(svc, room.id) if x.status == "live"]
@@ -62,6 +61,8 @@ async def device_token(
         can_subscribe=True,
         classroom_id=room.id,
         credential_id=credential.id,
+        lesson_key=lesson.row_key,
+        classroom_key=room.row_key,
         ttl_s=ttl,
     )
     return DeviceTokenOut(

@@ -43,6 +43,7 @@ def lesson_out(lesson: Lesson) -> LessonOut:
         status=lesson.status,
         join_code=lesson.join_code,
         classroom_ids=sorted(c.id for c in lesson.classrooms),
+        open_to_all=lesson.open_to_all,
         started_at=lesson.started_at,
         ended_at=lesson.ended_at,
     )
@@ -94,9 +95,10 @@ async def update_lesson(lesson_id: IdPath, body: LessonPatch, svc: ServicesDep) 
     if room is not None:
         # A live lesson's invitations take effect at once, both ways.
         room.lesson = svc.catalog.info(lesson)
-        invited = room.lesson.invited_classroom_ids
         for member in list(room.members.values()):
-            if member.role is Role.CLASSROOM and invited and member.classroom_id not in invited:
+            if member.role is Role.CLASSROOM and not room.lesson.admits_classroom(
+                member.classroom_id
+            ):
                 member.close("not_invited", "this classroom is no longer invited to the lesson")
     return lesson_out(lesson)
 
@@ -193,13 +195,17 @@ def recording_page(svc: Services, recording_id: int) -> str:
 
 @router.post("/lessons/{lesson_id}/lecturer-link", dependencies=[AdminOnly])
 async def lecturer_link(lesson_id: IdPath, svc: ServicesDep) -> LinkOut:
-    """A link for the lecturer: it opens the console and carries the lecturer's token."""
-    return lecturer_link_for(svc, await svc.catalog.get_lesson(lesson_id))
+    """A link for the lecturer: it opens the console and carries the lecturer's token.
+    Each link is listed under `/api/tokens` and can be revoked there."""
+    return await lecturer_link_for(svc, await svc.catalog.get_lesson(lesson_id))
 
 
-def lecturer_link_for(svc: Services, lesson: Lesson) -> LinkOut:
+async def lecturer_link_for(svc: Services, lesson: Lesson) -> LinkOut:
     """The lecturer's link to a lesson (the admin API and `serve --demo` both hand it out)."""
     ttl = svc.settings.auth.lecturer_link_ttl_s
+    row = await svc.catalog.issue_token_row(
+        "lecturer_link", ttl, lesson_id=lesson.id, label=lesson.lecturer_name
+    )
     token = svc.tokens.issue(
         sub=f"lecturer-{lesson.id}",
         role=Role.LECTURER,
@@ -207,17 +213,20 @@ def lecturer_link_for(svc: Services, lesson: Lesson) -> LinkOut:
         name=lesson.lecturer_name or "Lecturer",
         can_publish=True,
         can_subscribe=True,
+        lesson_key=lesson.row_key,
+        token_id=row.id,
+        jti=row.jti,
         ttl_s=ttl,
     )
     # The token rides in the fragment, which browsers never send to a server or log.
     url = f"{svc.settings.effective_public_url}/lesson/{lesson.join_code}#token={token}"
-    return LinkOut(token=token, url=url, expires_in_s=ttl)
+    return LinkOut(token=token, url=url, expires_in_s=ttl, token_id=row.id)
 
 
 @router.post("/lessons/{lesson_id}/recorder-token", dependencies=[AdminOnly])
 async def recorder_token(lesson_id: IdPath, svc: ServicesDep) -> TokenOut:
     """A token for a separate `recorder` process: a hidden subscriber of this lesson."""
-    await svc.catalog.get_lesson(lesson_id)
+    lesson = await svc.catalog.get_lesson(lesson_id)
     ttl = svc.settings.auth.access_token_ttl_s
     token = svc.tokens.issue(
         sub=f"recorder-{lesson_id}-{secrets.token_hex(6)}",  # every recorder its own identity
@@ -226,16 +235,7 @@ async def recorder_token(lesson_id: IdPath, svc: ServicesDep) -> TokenOut:
         name="Recorder",
         can_subscribe=True,
         hidden=True,
+        lesson_key=lesson.row_key,
         ttl_s=ttl,
-    )
-    return TokenOut(token=token, expires_in_s=ttl)
-
-
-@router.post("/tokens/staff", dependencies=[AdminOnly], tags=["tokens"])
-async def staff_token(svc: ServicesDep) -> TokenOut:
-    """A token for staff: the library, recordings and attendance, no live media."""
-    ttl = svc.settings.auth.access_token_ttl_s
-    token = svc.tokens.issue(
-        sub=f"staff-{secrets.token_hex(4)}", role=Role.STAFF, name="Staff", ttl_s=ttl
     )
     return TokenOut(token=token, expires_in_s=ttl)

@@ -33,6 +33,8 @@ admin_router = APIRouter(prefix="/api", tags=["classrooms"])
 
 # A bandwidth probe moves at most this much either way (a 2 s probe at 64 Mbit/s).
 MAX_PROBE_BYTES = 16 * 1024 * 1024
+# The probe's upload routes: the hub's body cap (http.max_body_bytes) lets these carry a probe.
+BANDWIDTH_PROBE_PATHS = ("/api/device/bandwidth", "/api/network/bandwidth")
 _CHUNK = os.urandom(64 * 1024)  # random: a compressing proxy cannot shrink it
 
 

@@ -84,7 +84,7 @@ def _directory(svc: Services, rec: Recording) -> Path:
 def recording_out(svc: Services, rec: Recording) -> RecordingOut:
     ready = rec.state == "ready"
     base = f"/api/recordings/{rec.id}"
-    ticket = svc.tokens.issue_ticket(rec.id, svc.settings.auth.access_token_ttl_s)
+    ticket = svc.tokens.issue_ticket(rec.id, rec.row_key, svc.settings.auth.access_token_ttl_s)
 
     def url(name: str) -> str | None:
         return f"{base}/{name}?ticket={ticket}" if ready else None
@@ -121,9 +121,12 @@ async def file_access(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     ticket: str | None = Query(None, max_length=4096),
 ) -> None:
-    """A media ticket for this recording, or a staff/admin token."""
-    if ticket is not None and svc.tokens.ticket_allows(ticket, _rid(recording_id)):
-        return
+    """A media ticket for this recording (this very row: an id freed and taken again does
+    not match the ticket's row key), or a staff/admin token."""
+    if ticket is not None:
+        rec = await _recording(svc, recording_id)
+        if svc.tokens.ticket_allows(ticket, rec.id, rec.row_key):
+            return
     if credentials is None:
         raise Unauthorized("a media ticket or a staff token is required", code="token_missing")
     who = await caller(svc, credentials)
@@ -237,7 +240,8 @@ async def thumbnail(recording_id: str, index: str, svc: ServicesDep) -> Response
 @router.get("/{recording_id}/manifest", dependencies=[FileAccess])
 async def manifest(recording_id: str, svc: ServicesDep) -> dict[str, Any]:
     """Duration, tracks, stage periods, chapters and thumbnails (with their URLs)."""
-    rid = _rid(recording_id)
+    rec = await _recording(svc, recording_id)
+    rid = rec.id
     directory = await _ready_directory(svc, recording_id)
     path = directory / "manifest.json"
     if not path.is_file():
@@ -245,7 +249,7 @@ async def manifest(recording_id: str, svc: ServicesDep) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(
         await asyncio.get_running_loop().run_in_executor(None, path.read_text)
     )
-    ticket = svc.tokens.issue_ticket(rid, svc.settings.auth.access_token_ttl_s)
+    ticket = svc.tokens.issue_ticket(rid, rec.row_key, svc.settings.auth.access_token_ttl_s)
     for thumb in data.get("thumbnails", []):
         thumb["url"] = f"/api/recordings/{rid}/thumbnails/{thumb['index']}?ticket={ticket}"
     data.pop("segments", None)

@@ -111,6 +111,10 @@ class LessonIn(Body):
     scheduled_start: AwareDatetime
     scheduled_end: AwareDatetime
     classroom_ids: list[Id] = Field(default_factory=list, max_length=1000)
+    open_to_all: bool = Field(
+        default=False,
+        description="any classroom with the join code may join; otherwise only the invited",
+    )
 
     @model_validator(mode="after")
     def _order(self) -> LessonIn:
@@ -126,6 +130,7 @@ class LessonPatch(Body):
     scheduled_start: AwareDatetime | None = None
     scheduled_end: AwareDatetime | None = None
     classroom_ids: list[Id] | None = Field(default=None, max_length=1000)
+    open_to_all: bool | None = None
 
 
 class LessonOut(BaseModel):
@@ -138,6 +143,7 @@ class LessonOut(BaseModel):
     status: str
     join_code: str
     classroom_ids: list[int]
+    open_to_all: bool
     started_at: datetime | None
     ended_at: datetime | None
 
@@ -153,11 +159,30 @@ class LinkOut(BaseModel):
     token: str
     url: str
     expires_in_s: int
+    token_id: int = Field(description="revoke with DELETE /api/tokens/{token_id}")
 
 
 class TokenOut(BaseModel):
     token: str
     expires_in_s: int
+    token_id: int | None = Field(
+        default=None, description="revocable tokens: DELETE /api/tokens/{token_id}"
+    )
+
+
+class StaffTokenIn(Body):
+    label: Label = Field(default="", description="whom the token is for, shown in the list")
+
+
+class IssuedTokenOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    kind: str
+    lesson_id: int | None
+    label: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
 
 
 class ParticipantOut(ParticipantInfo):

@@ -33,6 +33,13 @@ class Grant(BaseModel):
     # The device credential a classroom token was exchanged from, checked on every use so that
     # revocation takes effect on the next request.
     credential_id: int | None = None
+    # Bindings to the exact rows the token was issued for (DESIGN.md, security model): the
+    # random keys of the lesson and classroom rows, and the issued-token row of a lecturer
+    # link or staff token (its ``jti`` is that row's). Checked against the catalog on every
+    # use, so a token that outlives its row, or was revoked, opens nothing.
+    lesson_key: str | None = Field(default=None, max_length=64)
+    classroom_key: str | None = Field(default=None, max_length=64)
+    token_id: int | None = None
     exp: int
     iat: int
     jti: str
@@ -57,6 +64,10 @@ class TokenIssuer:
         hidden: bool = False,
         classroom_id: int | None = None,
         credential_id: int | None = None,
+        lesson_key: str | None = None,
+        classroom_key: str | None = None,
+        token_id: int | None = None,
+        jti: str | None = None,
         ttl_s: int | None = None,
     ) -> str:
         now = int(time.time())
@@ -71,9 +82,12 @@ class TokenIssuer:
             "hidden": hidden,
             "classroom_id": classroom_id,
             "credential_id": credential_id,
+            "lesson_key": lesson_key,
+            "classroom_key": classroom_key,
+            "token_id": token_id,
             "iat": now,
             "exp": now + (ttl_s if ttl_s is not None else self._default_ttl_s),
-            "jti": uuid.uuid4().hex,
+            "jti": jti or uuid.uuid4().hex,
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
@@ -99,21 +113,22 @@ class TokenIssuer:
 
     # ------------------------------------------------------------ media tickets
 
-    def issue_ticket(self, recording_id: int, ttl_s: int = 3600) -> str:
+    def issue_ticket(self, recording_id: int, row_key: str, ttl_s: int = 3600) -> str:
         """A read-only ticket for one recording's files, for `<video src>` and `<img src>`,
         which cannot send an Authorization header. Its audience keeps it from ever passing
-        as an access token."""
+        as an access token; the recording row's key keeps it to that one row."""
         now = int(time.time())
         claims = {
             "iss": ISSUER,
             "aud": TICKET_AUDIENCE,
             "rec": recording_id,
+            "key": row_key,
             "iat": now,
             "exp": now + ttl_s,
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
-    def ticket_allows(self, ticket: str, recording_id: int) -> bool:
+    def ticket_allows(self, ticket: str, recording_id: int, row_key: str) -> bool:
         try:
             claims = jwt.decode(
                 ticket,
@@ -121,8 +136,8 @@ class TokenIssuer:
                 algorithms=[ALGORITHM],
                 issuer=ISSUER,
                 audience=TICKET_AUDIENCE,
-                options={"require": ["exp", "aud", "rec"]},
+                options={"require": ["exp", "aud", "rec", "key"]},
             )
         except jwt.PyJWTError:
             return False
-        return claims.get("rec") == recording_id
+        return claims.get("rec") == recording_id and claims.get("key") == row_key

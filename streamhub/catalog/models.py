@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,17 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def new_key() -> str:
+    """A row's random key. Tokens name the row by id *and* key, so a token issued for a row
+    that was deleted never opens another row, whatever the database does with ids."""
+    return secrets.token_hex(16)
+
+
+# SQLite's default rowid reuses the id of the newest deleted row; AUTOINCREMENT
+# (sqlite_sequence) never does, as PostgreSQL sequences never do.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -49,6 +61,10 @@ class Base(DeclarativeBase):
     pass
 
 
+def _key_column() -> Mapped[str]:
+    return mapped_column(String(32), default=new_key)
+
+
 lesson_invites = Table(
     "lesson_invites",
     Base.metadata,
@@ -59,6 +75,7 @@ lesson_invites = Table(
 
 class School(Base):
     __tablename__ = "schools"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -68,18 +85,21 @@ class School(Base):
 
 class Classroom(Base):
     __tablename__ = "classrooms"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     region: Mapped[str] = mapped_column(String(120), default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    row_key: Mapped[str] = _key_column()
 
     school: Mapped[School] = relationship(lazy="joined")
 
 
 class Lesson(Base):
     __tablename__ = "lessons"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -92,12 +112,17 @@ class Lesson(Base):
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    row_key: Mapped[str] = _key_column()
+    # Open to every classroom that knows the join code. Never inferred from an empty invite
+    # list: deleting the last invited classroom must not open a lesson to everyone.
+    open_to_all: Mapped[bool] = mapped_column(Boolean, default=False)
 
     classrooms: Mapped[list[Classroom]] = relationship(secondary=lesson_invites, lazy="selectin")
 
 
 class DeviceCredential(Base):
     __tablename__ = "device_credentials"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     classroom_id: Mapped[int] = mapped_column(
@@ -113,6 +138,7 @@ class DeviceCredential(Base):
 
 class Attendance(Base):
     __tablename__ = "attendance"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"), index=True)
@@ -134,6 +160,7 @@ class Attendance(Base):
 
 class Recording(Base):
     __tablename__ = "recordings"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"), index=True)
@@ -154,6 +181,7 @@ class Recording(Base):
     # kept; ``note`` says why, and is also where a waiting finalize says what it waits for.
     partial: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    row_key: Mapped[str] = _key_column()
 
     lesson: Mapped[Lesson] = relationship(lazy="joined")
 
@@ -175,3 +203,23 @@ class ConnectionCheck(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
     # The report's lines as JSON (validated by the API before it is stored).
     report: Mapped[str] = mapped_column(Text, default="")
+
+
+class IssuedToken(Base):
+    """A long-lived token handed to a person (a lecturer's link, a staff token): listed and
+    revocable. The token carries this row's id and its ``jti``; a token whose row is gone or
+    revoked is refused, and its live sessions are closed."""
+
+    __tablename__ = "issued_tokens"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    jti: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)  # lecturer_link | staff
+    lesson_id: Mapped[int | None] = mapped_column(
+        ForeignKey("lessons.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    label: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

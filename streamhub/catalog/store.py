@@ -23,11 +23,13 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from streamhub.auth.tokens import Grant
 from streamhub.catalog.models import (
     Attendance,
     Classroom,
     ConnectionCheck,
     DeviceCredential,
+    IssuedToken,
     Lesson,
     Recording,
     School,
@@ -47,9 +49,17 @@ CREDENTIAL_PREFIX = "dc_"
 CHECKS_KEPT = 20
 # Beats an attendance row may miss before its session counts as ended by a crash.
 ATTENDANCE_MISSED_BEATS = 3
+# The bindings every token of a role must carry (Catalog.check_grant).
+REQUIRED_BINDINGS: dict[Role, tuple[str, ...]] = {
+    Role.LECTURER: ("lesson", "lesson_key", "token_id"),
+    Role.CLASSROOM: ("lesson", "lesson_key", "classroom_id", "classroom_key", "credential_id"),
+    Role.RECORDER: ("lesson", "lesson_key"),
+    Role.STAFF: ("token_id",),
+}
 
 T = TypeVar("T")
 M = TypeVar("M")
+R = TypeVar("R", DeviceCredential, IssuedToken)
 
 
 @dataclass(frozen=True)
@@ -89,11 +99,18 @@ class Catalog:
         url = settings.effective_database_url
         # SQLite: writers queue for the file lock instead of failing during a join storm.
         sqlite = url.startswith("sqlite")
-        engine = create_async_engine(url, connect_args={"timeout": 30} if sqlite else {})
+        connect_args = {"timeout": 30} if sqlite else {}
+        # Migrations run on connections of their own, without the foreign-key pragma: SQLite
+        # changes a table by recreating it, and dropping the old one would cascade.
+        migrator = create_async_engine(url, connect_args=connect_args)
+        try:
+            async with migrator.begin() as connection:
+                await connection.run_sync(_run_migrations)
+        finally:
+            await migrator.dispose()
+        engine = create_async_engine(url, connect_args=connect_args)
         if engine.dialect.name == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        async with engine.begin() as connection:
-            await connection.run_sync(_run_migrations)
         return cls(engine, ATTENDANCE_MISSED_BEATS * settings.attendance_seen_every_s)
 
     async def close(self) -> None:
@@ -125,6 +142,16 @@ class Catalog:
                 raise NotFound(f"no {model.__name__.lower()} with id {ident}")
             for key, value in changes.items():
                 setattr(row, key, value)
+        return row
+
+    async def _revoke(self, model: type[R], ident: int, noun: str) -> R:
+        """Set ``revoked_at`` once (revoking twice keeps the first time)."""
+        async with self.session() as session, session.begin():
+            row = await session.get(model, ident)
+            if row is None:
+                raise NotFound(f"no {noun} with id {ident}")
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
         return row
 
     async def _delete(self, model: type[Any], ident: int) -> None:
@@ -204,6 +231,7 @@ class Catalog:
         scheduled_start: datetime,
         scheduled_end: datetime,
         classroom_ids: Sequence[int],
+        open_to_all: bool = False,
     ) -> Lesson:
         for _ in range(8):
             code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
@@ -217,6 +245,7 @@ class Catalog:
                         scheduled_end=scheduled_end,
                         status="scheduled",
                         join_code=code,
+                        open_to_all=open_to_all,
                     )
                     lesson.classrooms = await self._classrooms(session, classroom_ids)
                     session.add(lesson)
@@ -320,6 +349,8 @@ class Catalog:
             join_code=lesson.join_code,
             status=lesson.status,
             invited_classroom_ids=frozenset(c.id for c in lesson.classrooms),
+            open_to_all=lesson.open_to_all,
+            row_key=lesson.row_key,
         )
 
     async def lesson_info(self, lesson_id: int) -> LessonInfo | None:
@@ -349,6 +380,16 @@ class Catalog:
         now = utcnow()
         gone = {ident: now for ident in wanted - set(found)}
         return gone | {ident: at for ident, at in found.items() if at is not None}
+
+    async def revoked_tokens(self, token_ids: Sequence[int]) -> set[int]:
+        """Which of these issued tokens (lecturer links, staff tokens) are revoked or gone."""
+        if not token_ids:
+            return set()
+        wanted = set(token_ids)
+        async with self.session() as session:
+            query = select(IssuedToken.id, IssuedToken.revoked_at).where(IssuedToken.id.in_(wanted))
+            found = {row.id: row.revoked_at for row in (await session.execute(query)).all()}
+        return (wanted - set(found)) | {ident for ident, at in found.items() if at is not None}
 
     async def live_lessons(self) -> list[LessonInfo]:
         async with self.session() as session:
@@ -392,18 +433,80 @@ class Catalog:
         return row
 
     async def revoke_credential(self, credential_id: int) -> DeviceCredential:
-        async with self.session() as session, session.begin():
-            row = await session.get(DeviceCredential, credential_id)
-            if row is None:
-                raise NotFound(f"no device credential with id {credential_id}")
-            if row.revoked_at is None:
-                row.revoked_at = utcnow()
-        return row
+        return await self._revoke(DeviceCredential, credential_id, "device credential")
 
     async def credential_active(self, credential_id: int) -> bool:
         async with self.session() as session:
             row = await session.get(DeviceCredential, credential_id)
         return row is not None and row.revoked_at is None
+
+    # ------------------------------------------------------------ issued tokens
+
+    async def issue_token_row(
+        self, kind: str, ttl_s: int, lesson_id: int | None = None, label: str = ""
+    ) -> IssuedToken:
+        row = IssuedToken(
+            jti=secrets.token_hex(16),
+            kind=kind,
+            lesson_id=lesson_id,
+            label=label,
+            expires_at=utcnow() + timedelta(seconds=ttl_s),
+        )
+        async with self.session() as session, session.begin():
+            session.add(row)
+        return row
+
+    async def list_issued_tokens(
+        self, kind: str | None = None, lesson_id: int | None = None, active_only: bool = False
+    ) -> list[IssuedToken]:
+        query = select(IssuedToken).order_by(IssuedToken.id.desc())
+        if kind is not None:
+            query = query.where(IssuedToken.kind == kind)
+        if lesson_id is not None:
+            query = query.where(IssuedToken.lesson_id == lesson_id)
+        if active_only:
+            query = query.where(IssuedToken.revoked_at.is_(None), IssuedToken.expires_at > utcnow())
+        async with self.session() as session:
+            return list((await session.scalars(query.limit(1000))).all())
+
+    async def revoke_issued_token(self, token_id: int) -> IssuedToken:
+        return await self._revoke(IssuedToken, token_id, "issued token")
+
+    async def check_grant(self, grant: Grant) -> None:
+        """Raise Unauthorized unless every row the token is bound to still exists, is the row
+        it was issued for, and is not revoked (one read per binding, one session)."""
+        required = REQUIRED_BINDINGS.get(grant.role, ())
+        if any(getattr(grant, name) is None for name in required):
+            raise Unauthorized(
+                "this token predates row binding; ask for a new one", code="token_invalid"
+            )
+        stale = Unauthorized(
+            "the lesson, classroom or link this token was issued for no longer exists",
+            code="token_stale",
+        )
+        async with self.session() as session:
+            if grant.lesson_key is not None:
+                lesson = await session.get(Lesson, grant.lesson)
+                if lesson is None or not hmac.compare_digest(lesson.row_key, grant.lesson_key):
+                    raise stale
+            if grant.classroom_key is not None:
+                room = await session.get(Classroom, grant.classroom_id)
+                if room is None or not hmac.compare_digest(room.row_key, grant.classroom_key):
+                    raise stale
+            if grant.credential_id is not None:
+                credential = await session.get(DeviceCredential, grant.credential_id)
+                if credential is None or credential.classroom_id != grant.classroom_id:
+                    raise stale
+                if credential.revoked_at is not None:
+                    raise Unauthorized(
+                        "the device credential was revoked", code="credential_revoked"
+                    )
+            if grant.token_id is not None:
+                issued = await session.get(IssuedToken, grant.token_id)
+                if issued is None or not hmac.compare_digest(issued.jti, grant.jti):
+                    raise stale
+                if issued.revoked_at is not None:
+                    raise Unauthorized("this token was revoked", code="token_revoked")
 
     # ------------------------------------------------------------ attendance
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from streamhub.auth.tokens import Grant
 from streamhub.protocol import Role
 
 
@@ -20,6 +21,13 @@ class LessonInfo:
     join_code: str
     status: str  # "scheduled" | "live" | "ended"
     invited_classroom_ids: frozenset[int] = field(default_factory=frozenset)
+    # Classrooms outside the invitations may join only when this is said explicitly.
+    open_to_all: bool = False
+    # The lesson row's random key, which tokens for this lesson carry (Grant.lesson_key).
+    row_key: str = ""
+
+    def admits_classroom(self, classroom_id: int | None) -> bool:
+        return self.open_to_all or classroom_id in self.invited_classroom_ids
 
 
 class CatalogPort(Protocol):
@@ -37,6 +45,10 @@ class CatalogPort(Protocol):
 
     async def credential_active(self, credential_id: int) -> bool:
         """False when the device credential was revoked or does not exist."""
+        ...
+
+    async def check_grant(self, grant: Grant) -> None:
+        """Raise Unauthorized unless the token's rows still exist, match and are not revoked."""
         ...
 
     async def attendance_joined(

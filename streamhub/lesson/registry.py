@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from streamhub.auth.tokens import Grant, TokenIssuer
 from streamhub.config import Settings
-from streamhub.errors import Forbidden, RateLimited, Redirect, StreamhubError, Unauthorized
+from streamhub.errors import Forbidden, RateLimited, Redirect, StreamhubError
 from streamhub.lesson.participant import Participant
 from streamhub.lesson.ports import CatalogPort, LessonInfo
 from streamhub.lesson.room import Room
@@ -205,11 +205,18 @@ class LessonRegistry:
                 event.ident,
             )
 
+    async def revoke_token_everywhere(self, token_id: int) -> None:
+        """A lecturer link or staff token was revoked: every node closes its sessions."""
+        await self.revoke_token(token_id)
+        await self._tell_nodes(LiveEvent("revoke_token", token_id))
+
     async def _on_live_event(self, event: LiveEvent) -> None:
         if event.kind == "end_lesson":
             await self.end_lesson(event.ident)
         elif event.kind == "revoke_credential":
             await self.revoke_credential(event.ident)
+        elif event.kind == "revoke_token":
+            await self.revoke_token(event.ident)
         elif event.kind == "start_lesson":
             owner = await self.live.claim(event.ident)
             info = await self.catalog.lesson_info(event.ident)
@@ -241,6 +248,12 @@ class LessonRegistry:
                     member.gone_at = at
                     member.close("revoked", "the device credential was revoked")
 
+    async def revoke_token(self, token_id: int) -> None:
+        for room in list(self.rooms.values()):
+            for member in list(room.members.values()):
+                if member.grant.token_id == token_id:
+                    member.close("revoked", "this link was revoked")
+
     # ------------------------------------------------------------ joining
 
     def check_join_rate(self, sub: str) -> None:
@@ -262,10 +275,7 @@ class LessonRegistry:
         if join.lesson is not None and join.lesson != grant.lesson:
             raise Forbidden("the token is for another lesson", code=ErrorCode.WRONG_LESSON)
         self.check_join_rate(grant.sub)
-        if grant.credential_id is not None and not await self.catalog.credential_active(
-            grant.credential_id
-        ):
-            raise Unauthorized("the device credential was revoked", code="credential_revoked")
+        await self.catalog.check_grant(grant)
         room = self.rooms.get(grant.lesson)
         if room is None:
             # After a hub restart the catalog still says which lessons are live.
@@ -276,11 +286,7 @@ class LessonRegistry:
             if owner.id != self.live.node.id:
                 raise Redirect(owner.url)
             room = await self.start_lesson(info)
-        if (
-            grant.role is Role.CLASSROOM
-            and room.lesson.invited_classroom_ids
-            and grant.classroom_id not in room.lesson.invited_classroom_ids
-        ):
+        if grant.role is Role.CLASSROOM and not room.lesson.admits_classroom(grant.classroom_id):
             raise Forbidden("this classroom is not invited to the lesson", code="not_invited")
         codec = self.settings.media.video_codecs[0]
         if grant.role is not Role.RECORDER and codec.upper() not in {
@@ -369,19 +375,18 @@ class LessonRegistry:
     async def reconcile(self) -> None:
         """Apply to the rooms held here what the catalog says, whatever reached this node
         through the shared store: lessons ended (or deleted) are ended, sessions of revoked
-        device credentials are closed, their attendance ending at the revocation."""
+        device credentials are closed, their attendance ending at the revocation, and so are
+        the sessions of revoked lecturer links and staff tokens."""
         rooms = list(self.rooms.values())
         if not rooms:
             return
-        credentials = {
-            m.grant.credential_id
-            for room in rooms
-            for m in room.members.values()
-            if m.grant.credential_id is not None
-        }
+        members = [m for room in rooms for m in room.members.values()]
+        credentials = {m.grant.credential_id for m in members if m.grant.credential_id is not None}
+        token_ids = {m.grant.token_id for m in members if m.grant.token_id is not None}
         try:
             statuses = await self.catalog.lesson_statuses([room.lesson.id for room in rooms])
             revoked = await self.catalog.revoked_credentials(sorted(credentials))
+            revoked_tokens = await self.catalog.revoked_tokens(sorted(token_ids))
         except Exception:
             logger.warning("reconcile: catalog not reachable", exc_info=True)
             return
@@ -392,6 +397,9 @@ class LessonRegistry:
         for credential_id, at in revoked.items():
             logger.info("reconcile: credential %s revoked elsewhere", credential_id)
             await self.revoke_credential(credential_id, at)
+        for token_id in sorted(revoked_tokens):
+            logger.info("reconcile: token %s revoked elsewhere", token_id)
+            await self.revoke_token(token_id)
 
     # ------------------------------------------------------------ attendance
 

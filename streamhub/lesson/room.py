@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Protocol
 
 from streamhub.lesson.participant import MediaSource, Participant
 from streamhub.lesson.ports import LessonInfo
@@ -35,6 +36,10 @@ logger = logging.getLogger(__name__)
 LECTURER_FIXED_SLOTS = 3  # camera, microphone, screen; tile pairs follow
 
 
+class ChatBudget(Protocol):
+    def take(self) -> bool: ...
+
+
 class Room:
     def __init__(self, lesson: LessonInfo) -> None:
         self.lesson = lesson
@@ -48,6 +53,8 @@ class Room:
         # Why the lesson is not recorded (e.g. the disk floor), for lecturers who join later.
         self.recording_note: str | None = None
         self.started_at = time.time()
+        # The lesson's chat budget (streamhub.signaling.limits), made on the first chat line.
+        self.chat_budget: ChatBudget | None = None
 
     # ------------------------------------------------------------ membership
 

@@ -20,8 +20,8 @@ class NodeInfo:
 
 @dataclass(frozen=True)
 class LiveEvent:
-    """Something every node must act on: ``kind`` is start_lesson, end_lesson or
-    revoke_credential; ``ident`` the lesson or credential id."""
+    """Something every node must act on: ``kind`` is start_lesson, end_lesson,
+    revoke_credential or revoke_token; ``ident`` the lesson, credential or issued-token id."""
 
     kind: str
     ident: int

@@ -18,6 +18,7 @@ from aiortc.sdp import SessionDescription, candidate_from_sdp
 from streamhub.errors import NegotiationError
 from streamhub.media import aiortc_hooks
 from streamhub.media.forwarder import OutTrack, TrackSource
+from streamhub.media.ice import CandidatePolicy
 from streamhub.media.keyframes import KeyframeRequester
 from streamhub.protocol import PUBLISH_SLOTS, SLOT_KIND, ErrorCode, Slot
 
@@ -86,8 +87,10 @@ class HubPeer:
         keyframe_interval_s: float,
         on_failed: Callable[[], None],
         on_keyframe_sent: Callable[[], None] | None = None,
+        candidates: CandidatePolicy | None = None,
     ) -> None:
         self.label = label
+        self.candidates = candidates
         self.pc = RTCPeerConnection(configuration)
         self.video_mime = video_mime
         self.sources: dict[Slot, TrackSource] = {}
@@ -117,6 +120,10 @@ class HubPeer:
         self, offer_sdp: str, layout: list[Slot], out_track: Callable[[int, Slot], OutTrack]
     ) -> tuple[str, dict[str, Slot], dict[str, int]]:
         """Apply an offer; return (answer SDP, mid -> slot, mid -> layout index)."""
+        if self.candidates is not None:
+            offer_sdp, refused = self.candidates.filter_sdp(offer_sdp)
+            if refused:
+                logger.info("peer %s: %d offered candidates refused", self.label, len(refused))
         description = validate_offer(offer_sdp, layout, self.video_mime)
         async with self._lock:
             if self.pc.signalingState != "stable":
@@ -176,6 +183,9 @@ class HubPeer:
         parsed.sdpMLineIndex = index
         if self.pc.remoteDescription is None:
             raise NegotiationError("ICE candidate before any offer", code=ErrorCode.BAD_STATE)
+        reason = self.candidates.refusal(parsed) if self.candidates is not None else None
+        if reason is not None:
+            raise NegotiationError(reason, code=ErrorCode.CANDIDATE_REFUSED)
         await self.pc.addIceCandidate(parsed)
 
     async def stats(self) -> PeerStats:

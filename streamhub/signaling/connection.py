@@ -27,11 +27,15 @@ from streamhub.protocol import (
     parse_client_message,
 )
 from streamhub.services import Services
+from streamhub.signaling.limits import KindLimits, Outbox, Strikes, TokenBucket, kind_of
 from streamhub.signaling.session import Session
 
 logger = logging.getLogger(__name__)
 
 OUTBOX_SIZE = 512
+# Chat lines and stats summaries waiting for a slow reader; older ones are dropped.
+BULK_OUTBOX_SIZE = 64
+ESSENTIAL_TASKS = frozenset({"ws-writer", "ws-heartbeat", "ws-reader"})
 
 _CLOSE_CODES = {
     "unauthorized": 4401,
@@ -39,6 +43,9 @@ _CLOSE_CODES = {
     "token_invalid": 4401,
     "credential_revoked": 4401,
     "revoked": 4401,
+    # Not final: the client joins again with a fresh token (a classroom exchanges its
+    # credential anew; a lecturer link that itself expired is then refused at the join).
+    "session_expired": 4440,
     "forbidden": 4403,
     "not_invited": 4403,
     ErrorCode.WRONG_LESSON.value: 4403,
@@ -53,6 +60,7 @@ _CLOSE_CODES = {
     ErrorCode.RATE_LIMITED.value: 4429,
     "slow_consumer": 4429,
     "media_lost": 4499,
+    ErrorCode.MEDIA_TIMEOUT.value: 4499,
     "shutdown": 1001,
     "left": 1000,
 }
@@ -79,47 +87,29 @@ class State(enum.Enum):
     CLOSING = "closing"
 
 
-class TokenBucket:
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.capacity = float(burst)
-        self.tokens = float(burst)
-        self.stamp = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
-
-
 class Connection:
     def __init__(self, websocket: WebSocket, services: Services) -> None:
         self.ws = websocket
         self.services = services
         self.settings = services.settings.signaling
         self.state = State.CONNECTED
-        self.outbox: asyncio.Queue[str | None] = asyncio.Queue(OUTBOX_SIZE)
+        self.outbox = Outbox(OUTBOX_SIZE, BULK_OUTBOX_SIZE)
         self.bucket = TokenBucket(self.settings.messages_per_second, self.settings.burst)
+        self.kinds = KindLimits(self.settings)
+        self.strikes = Strikes(self.settings.strike_limit, self.settings.strike_decay_per_second)
         self.last_received = time.monotonic()
         self.session: Session | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._close_code = 1000
         self._close_reason = ""
         self._closed = asyncio.Event()
-        self._rate_strikes = 0
 
     # ------------------------------------------------------------ outbox
 
     def post(self, message: Message) -> None:
         if self.state is State.CLOSING:
             return
-        try:
-            self.outbox.put_nowait(_serialized(message))
-        except asyncio.QueueFull:
+        if not self.outbox.put(_serialized(message), message):
             # A client that cannot keep up with signaling is not going to keep up with media.
             self.shutdown("slow_consumer", "outbox overflow")
 
@@ -154,6 +144,21 @@ class Connection:
                 return
             self.post(Ping())
 
+    async def _expire(self, exp: int) -> None:
+        """A token is checked at the join; its expiry ends the session it opened too."""
+        await asyncio.sleep(max(0.0, exp - time.time()))
+        self.send_error("session_expired", "the access token expired; join again")
+        self.shutdown("session_expired", "the access token expired")
+
+    async def _media_deadline(self, session: Session) -> None:
+        """A member whose media never connects would stay in the lesson, listed and routed,
+        for as long as its socket lives: its media must connect within peer_timeout_s."""
+        await asyncio.sleep(self.settings.peer_timeout_s)
+        if session.peer is not None and session.peer.connected_at is None:
+            message = f"media did not connect within {self.settings.peer_timeout_s:g} s"
+            self.send_error(ErrorCode.MEDIA_TIMEOUT, message)
+            self.shutdown(ErrorCode.MEDIA_TIMEOUT, message)
+
     async def _reader(self) -> None:
         try:
             await self._read_join(time.monotonic() + self.settings.join_timeout_s)
@@ -179,16 +184,23 @@ class Connection:
 
     def _parse(self, raw: str | bytes) -> Any:
         if not self.bucket.take():
-            self._rate_strikes += 1
-            self.send_error(ErrorCode.RATE_LIMITED, "too many messages; slow down")
-            if self._rate_strikes > self.settings.burst:
-                self.shutdown(ErrorCode.RATE_LIMITED, "sustained message flood")
+            self._strike("too many messages; slow down", None)
             return None
         try:
-            return parse_client_message(raw, self.settings.max_message_bytes)
+            message = parse_client_message(raw, self.settings.max_message_bytes)
         except MessageError as exc:
             self.send_error(exc.code, exc.message, exc.request_id)
             return None
+        if not self.kinds.take(message):
+            kind = kind_of(message).value
+            self._strike(f"too many {kind} messages; slow down", getattr(message, "id", None))
+            return None
+        return message
+
+    def _strike(self, reason: str, request_id: str | None) -> None:
+        self.send_error(ErrorCode.RATE_LIMITED, reason, request_id)
+        if self.strikes.add():
+            self.shutdown(ErrorCode.RATE_LIMITED, "sustained message flood")
 
     async def _read_join(self, deadline: float) -> None:
         while self.state is State.CONNECTED:
@@ -222,6 +234,8 @@ class Connection:
                 return
             self.session = session
             self.state = State.JOINED
+            self._spawn(self._expire(session.me.grant.exp), "ws-expiry")
+            self._spawn(self._media_deadline(session), "ws-media-deadline")
             # last_received is still the arrival time of this join message
             self.services.metrics.joined(session.participant, self.last_received)
 
@@ -250,7 +264,9 @@ class Connection:
         exc = task.exception()
         if exc is not None and not isinstance(exc, WebSocketDisconnect | ConnectionError):
             logger.error("connection task %s failed", task.get_name(), exc_info=exc)
-        if self.state is not State.CLOSING:
+        # The session's deadline watchers end by themselves; the socket's own tasks ending
+        # ends the connection.
+        if self.state is not State.CLOSING and task.get_name() in ESSENTIAL_TASKS:
             self.shutdown("left", "connection ended")
 
     # ------------------------------------------------------------ lifecycle
@@ -273,10 +289,7 @@ class Connection:
         # Let queued messages (a final error, lesson_ended) go out before the close frame.
         writer = next((t for t in self._tasks if t.get_name() == "ws-writer"), None)
         if writer is not None:
-            try:
-                self.outbox.put_nowait(None)
-            except asyncio.QueueFull:
-                writer.cancel()
+            self.outbox.finish()
             try:
                 await asyncio.wait_for(asyncio.gather(writer, return_exceptions=True), 2.0)
             except TimeoutError:

@@ -5,11 +5,16 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from streamhub.errors import Forbidden, NegotiationError, NotFound, ProtocolError
+from streamhub.errors import Forbidden, NegotiationError, NotFound, ProtocolError, RateLimited
 from streamhub.lesson.participant import Participant
 from streamhub.lesson.room import LECTURER_FIXED_SLOTS, Room
 from streamhub.media.forwarder import OutTrack
-from streamhub.media.ice import announce_address, client_ice_servers, rtc_configuration
+from streamhub.media.ice import (
+    CandidatePolicy,
+    announce_address,
+    client_ice_servers,
+    rtc_configuration,
+)
 from streamhub.media.peer import HubPeer
 from streamhub.protocol import (
     MAX_LECTURER_TILES,
@@ -43,6 +48,7 @@ from streamhub.protocol import (
     layout_for,
 )
 from streamhub.services import Services
+from streamhub.signaling.limits import lesson_chat_budget
 
 if TYPE_CHECKING:
     from streamhub.config import Settings
@@ -115,6 +121,7 @@ class Session:
             video_mime=f"video/{codec}",
             keyframe_interval_s=settings.media.keyframe_interval_ms / 1000,
             on_failed=lambda: self.connection.shutdown("media_lost", "media connection lost"),
+            candidates=CandidatePolicy.from_settings(settings.ice),
         )
         participant.peer = self.peer
         self.room, self.participant = room, participant
@@ -285,7 +292,13 @@ class Session:
 
     async def on_chat(self, message: Chat) -> None:
         self._require_role(Role.LECTURER, Role.CLASSROOM)
-        self.here.chat(self.me, message.text)
+        room = self.here
+        if room.chat_budget is None:
+            room.chat_budget = lesson_chat_budget(self.services.settings.signaling)
+        if not room.chat_budget.take():
+            # The lesson's chat is busy, not this member's fault: refused, no strike.
+            raise RateLimited("the lesson's chat is busy; try again in a moment")
+        room.chat(self.me, message.text)
 
     async def on_mute_request(self, message: MuteRequest) -> None:
         self._require_role(Role.LECTURER)

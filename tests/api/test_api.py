@@ -91,6 +91,7 @@ async def new_lesson(
     classroom_ids: list[int],
     title: str = "Algebra",
     start_in: timedelta = timedelta(hours=1),
+    open_to_all: bool = False,
 ) -> Any:
     return await admin.post(
         "/api/lessons",
@@ -100,6 +101,7 @@ async def new_lesson(
             "scheduled_start": iso(start_in),
             "scheduled_end": iso(start_in + timedelta(hours=1)),
             "classroom_ids": classroom_ids,
+            "open_to_all": open_to_all,
         },
     )
 
@@ -382,7 +384,8 @@ async def test_device_credential_exchange(
 
 async def test_open_lesson_admits_any_classroom(admin: AdminApi, anon: httpx.AsyncClient) -> None:
     _, (room,) = await school_and_room(admin)
-    lesson = await new_lesson(admin, [])  # no invitation list: open to every classroom
+    lesson = await new_lesson(admin, [], open_to_all=True)  # said explicitly
+    assert lesson["open_to_all"] is True
     await admin.post(f"/api/lessons/{lesson['id']}/start")
     credential = (await issue(admin, room))["credential"]
     got = await exchange(anon, credential, lesson["join_code"])
@@ -398,8 +401,9 @@ async def test_expired_and_forged_tokens(hub: InProcessHub, anon: httpx.AsyncCli
     assert_problem(await anon.get("/api/schools", headers=bearer(forged)), 401, "token_invalid")
     assert_problem(await anon.get("/api/schools", headers=bearer("garbage")), 401)
     assert_problem(await anon.get("/api/schools"), 401, "token_missing")
-    valid = TokenIssuer(JWT_SECRET, 600).issue(sub="staff-x", role=Role.STAFF)
-    assert (await anon.get("/api/schools", headers=bearer(valid))).status_code == 200
+    # Signed by the hub but bound to no issued-token row: not a staff token.
+    unbound = TokenIssuer(JWT_SECRET, 600).issue(sub="staff-x", role=Role.STAFF)
+    assert_problem(await anon.get("/api/schools", headers=bearer(unbound)), 401, "token_invalid")
 
 
 async def test_revocation_refuses_exchange_token_and_closes_session(

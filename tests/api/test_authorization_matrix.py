@@ -132,7 +132,8 @@ async def build_world(hub: InProcessHub, admin: AdminApi) -> World:
         CLASSROOM_OTHER: await admin.device_token(cred_b["credential"], lesson_b["join_code"]),
     }
     recording_id = await ready_recording(hub, lesson_a["id"])
-    auth[TICKET] = hub.services.tokens.issue_ticket(recording_id, 600)
+    row_key = (await hub.services.catalog.get_recording(recording_id)).row_key
+    auth[TICKET] = hub.services.tokens.issue_ticket(recording_id, row_key, 600)
     assert set(auth) == set(CALLERS)
     return World(
         hub=hub,
@@ -186,6 +187,17 @@ async def throwaway_credential(w: World) -> str:
 async def throwaway_lesson(w: World) -> str:
     lesson = await w.post("/api/lessons", lesson_body([w.classroom_id], "Throwaway"))
     return f"/api/lessons/{lesson['id']}"
+
+
+async def throwaway_link(w: World) -> str:
+    link = await w.post(f"/api/lessons/{w.lesson_id}/lecturer-link")
+    return f"/api/tokens/{link['token_id']}"
+
+
+async def link_still_active(w: World, path: str) -> None:
+    token_id = int(path.rsplit("/", 1)[1])
+    listed = (await w.admin.http.get("/api/tokens", params={"lesson_id": w.lesson_id})).json()
+    assert any(t["id"] == token_id for t in listed), (token_id, listed)
 
 
 async def throwaway_recording(w: World) -> str:
@@ -312,6 +324,10 @@ TABLE: dict[str, Row] = {
         ADMIN_ONLY, 200, "/api/lessons/{lesson_id}/recorder-token"
     ),
     "POST /api/tokens/staff": row(ADMIN_ONLY, 200, "/api/tokens/staff"),
+    "GET /api/tokens": row(ADMIN_ONLY, 200, "/api/tokens"),
+    "DELETE /api/tokens/{token_id}": row(
+        ADMIN_ONLY, 200, throwaway_link, check_refused=link_still_active
+    ),
     # classroom PCs
     "GET /api/device/lessons": row({DEVICE}, 200, "/api/device/lessons", device_route=True),
     "POST /api/device/token": row(

@@ -119,12 +119,16 @@ async def test_bad_offers_and_candidates_get_typed_errors_and_others_keep_flowin
                 }
 
         # A classroom token without the publish grant cannot offer to publish.
+        catalog = hub.services.catalog
         no_publish = TokenIssuer(JWT_SECRET, 600).issue(
             sub="classroom:nopublish",
             role=Role.CLASSROOM,
             lesson=lesson.lesson_id,
             classroom_id=lesson.classroom_ids[1],
             can_subscribe=True,
+            credential_id=int(lesson.credentials[1].split("_")[1]),
+            lesson_key=(await catalog.get_lesson(lesson.lesson_id)).row_key,
+            classroom_key=(await catalog.get_classroom(lesson.classroom_ids[1])).row_key,
         )
         async with websockets.connect(signaling_url(hub.url)) as ws:
             await ws.send(json.dumps({"type": "join", "id": "j", "token": no_publish}))

@@ -140,8 +140,11 @@ async def test_bad_messages_get_typed_errors_and_the_connection_stays_usable(
 
 async def test_joins_that_must_fail(hub: InProcessHub, lesson: LessonSetup) -> None:
     issuer = TokenIssuer(JWT_SECRET, 600)
-    other_lesson = issuer.issue(sub="lecturer:x", role=Role.LECTURER, lesson=lesson.lesson_id + 100)
-    staff = issuer.issue(sub="staff:1", role=Role.STAFF)
+    api = AdminApi(hub.url)
+    other_lesson = (await api.lesson(classrooms=0, start=False)).lecturer_token  # not live
+    staff = (await api.post("/api/tokens/staff"))["token"]
+    await api.close()
+    unbound = issuer.issue(sub="lecturer:x", role=Role.LECTURER, lesson=lesson.lesson_id)
     cases = [
         ({"type": "raise_hand", "id": "early"}, "not_joined", False),
         ({"type": "join", "token": "x" * 40}, "token_invalid", True),
@@ -151,6 +154,8 @@ async def test_joins_that_must_fail(hub: InProcessHub, lesson: LessonSetup) -> N
             True,
         ),
         ({"type": "join", "token": other_lesson}, "lesson_not_live", True),
+        # Signed by the hub, but bound to no lesson row or link: refused.
+        ({"type": "join", "token": unbound}, "token_invalid", True),
         ({"type": "join", "token": staff}, "forbidden", True),
         (
             {"type": "join", "token": lesson.lecturer_token, "codecs": ["AV1"]},

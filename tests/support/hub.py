@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import signal
@@ -18,8 +19,10 @@ import uvicorn
 
 from streamhub.app import create_app
 from streamhub.config import Settings, load_settings
+from streamhub.http.server import ConnectionGuard, server_options
 from tests.support.net import free_port
 
+LOOPBACK_CANDIDATES = '["127.0.0.0/8"]'
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
 JWT_SECRET = "test-jwt-secret-0123456789abcdef-xyz"
 
@@ -35,6 +38,9 @@ def hub_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
             "STREAMHUB_HOST": "127.0.0.1",
             "STREAMHUB_LOG_LEVEL": "INFO",
             "STREAMHUB_RECORDER__DISK_FLOOR_MB": "0",
+            # Every test peer is on loopback, which the hub refuses as a remote candidate
+            # unless told otherwise (production default: refused).
+            "STREAMHUB_ICE__ALLOWED_REMOTE_NETWORKS": LOOPBACK_CANDIDATES,
         }
     )
     env.update(extra)
@@ -98,6 +104,11 @@ class InProcessHub:
     def __init__(self, data_dir: Path, **overrides: Any) -> None:
         self.port = free_port()
         os.environ.setdefault("STREAMHUB_LOG_JSON", "false")
+        # Loopback candidates allowed, as in hub_env (a test passes ice=... to say otherwise).
+        overrides["ice"] = {
+            "allowed_remote_networks": json.loads(LOOPBACK_CANDIDATES),
+            **overrides.get("ice", {}),
+        }
         self.settings: Settings = load_settings(
             None,
             data_dir=data_dir,
@@ -107,15 +118,17 @@ class InProcessHub:
             **overrides,
         )
         self.app = create_app(self.settings)
+        http = self.settings.http
+        # The server's connection guard, as `streamhub serve` has it (tests read its counts).
+        self.guard = ConnectionGuard(http.max_connections_per_address, http.header_timeout_s)
         self.server = uvicorn.Server(
             uvicorn.Config(
                 self.app,
                 host="127.0.0.1",
                 port=self.port,
                 log_config=None,
-                ws_max_size=self.settings.signaling.max_message_bytes * 4,
-                ws_per_message_deflate=False,
                 lifespan="on",
+                **server_options(self.settings, self.guard),
             )
         )
         self._task: asyncio.Task[None] | None = None

@@ -87,6 +87,7 @@ async def test_admin_flow(hub: InProcessHub, staff_page: BrowserPage) -> None:
         listed = await client.get("/api/lessons", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
     lesson = listed.json()["items"][0]
     assert lesson["lecturer_name"] == "Ms Li" and len(lesson["classroom_ids"]) == 1
+    assert lesson["open_to_all"] is False  # the box was left unticked: invite-only
     assert lesson["scheduled_end"] > lesson["scheduled_start"]
     await staff_page.screenshot("admin-lessons")
 
@@ -134,6 +135,26 @@ async def test_admin_flow(hub: InProcessHub, staff_page: BrowserPage) -> None:
     await link_dialog.get_by_role("button", name="Close").click()
     await expect(link_dialog).to_be_hidden()
 
+    # the link is listed under "Links and tokens", and revoking it there refuses it at once
+    link_token = url.split("#token=", 1)[1]
+    await page.get_by_role("tab", name="Links and tokens").click()
+    link_row = page.locator("#access-body tr", has_text="Lesson Algebra basics")
+    await expect(link_row).to_contain_text("Lecturer link")
+    await expect(link_row).to_contain_text("Active")
+    await staff_page.screenshot("admin-access")
+    await page.get_by_role(
+        "button", name="Revoke the link or token for Lesson Algebra basics"
+    ).click()
+    await page.locator("#confirm-yes").click()
+    await expect(page.locator("#access-empty")).to_be_visible()
+    await page.get_by_label("Show revoked and expired").check()
+    await expect(link_row).to_contain_text("Revoked")
+    async with httpx.AsyncClient(base_url=hub.url, timeout=10) as client:
+        refused = await client.get(
+            f"/api/lessons/{lesson['id']}", headers={"Authorization": f"Bearer {link_token}"}
+        )
+    assert refused.status_code == 401 and refused.json()["code"] == "token_revoked"
+
     # revoke in the page: the credential stops working at once
     await page.get_by_role("tab", name="Classrooms").click()
     await page.get_by_role("button", name="Revoke credential front PC").click()
@@ -143,8 +164,20 @@ async def test_admin_flow(hub: InProcessHub, staff_page: BrowserPage) -> None:
     assert response.status_code == 401, response.text
     await staff_page.screenshot("admin-classrooms")
 
-    # end the lesson from the page
+    # opening the lesson to every classroom is an explicit tick in its form
     await page.get_by_role("tab", name="Lessons").click()
+    await page.get_by_role("button", name="Edit lesson Algebra basics").click()
+    await expect(page.get_by_label("Open to every classroom")).not_to_be_checked()
+    await page.get_by_label("Open to every classroom").check()
+    await page.locator("#lesson-form").get_by_role("button", name="Save").click()
+    await expect(row).to_contain_text("Any classroom")
+    async with httpx.AsyncClient(base_url=hub.url, timeout=10) as client:
+        opened = await client.get(
+            f"/api/lessons/{lesson['id']}", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+        )
+    assert opened.json()["open_to_all"] is True
+
+    # end the lesson from the page
     await page.get_by_role("button", name="End lesson Algebra basics").click()
     await page.locator("#confirm-yes").click()
     await expect(row).to_contain_text("Ended")

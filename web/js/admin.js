@@ -66,7 +66,7 @@ function showSignedIn(on) {
 
 async function signIn(key) {
   // An admin-only call without side effects proves the key (a staff token gets 403 here).
-  await api.post("/api/tokens/staff", undefined, { token: key });
+  await api.get("/api/tokens", { kind: "staff" }, { token: key });
   api.token = key;
 }
 
@@ -523,9 +523,16 @@ function lessonRow(lesson) {
       {},
       el("span", { class: `badge ${lesson.status}`, text: t(`status.${lesson.status}`) }),
     ),
-    el("td", { text: rooms.length ? rooms.join(", ") : t("lessons.open") }),
+    el("td", { text: invitedText(lesson, rooms) }),
     el("td", { class: "row-actions" }, actions),
   );
+}
+
+function invitedText(lesson, rooms) {
+  if (lesson.open_to_all) {
+    return rooms.length ? `${t("lessons.open")} (${rooms.join(", ")})` : t("lessons.open");
+  }
+  return rooms.length ? rooms.join(", ") : t("lessons.nobody");
 }
 
 function renderLessonClassroomChecks() {
@@ -568,6 +575,7 @@ function editLesson(lesson) {
   $("lesson-start").value = toLocalInput(lesson.scheduled_start);
   $("lesson-end").value = toLocalInput(lesson.scheduled_end);
   setLessonChecks(lesson.classroom_ids);
+  $("lesson-open").checked = Boolean(lesson.open_to_all);
   $("lesson-form-title").textContent = t("lessons.editTitle", { name: lesson.title });
   $("lesson-title").focus();
 }
@@ -600,6 +608,7 @@ async function saveLesson(ev) {
     lecturer_name: $("lesson-lecturer").value.trim(),
     scheduled_start: start,
     scheduled_end: end,
+    open_to_all: $("lesson-open").checked,
     classroom_ids: [...$("lesson-classroom-list").querySelectorAll("input:checked")].map((i) =>
       Number(i.value),
     ),
@@ -652,6 +661,58 @@ async function deleteLesson(lesson) {
   });
 }
 
+// ------------------------------------------------------------------ links and tokens
+
+async function loadAccess() {
+  const active = !$("access-all").checked;
+  const [rows, lessons] = await Promise.all([
+    api.get("/api/tokens", { active }),
+    api.get("/api/lessons", { limit: 500 }),
+  ]);
+  const titles = new Map(lessons.items.map((x) => [x.id, x.title]));
+  const now = Date.now();
+  $("access-body").replaceChildren(
+    ...rows.map((row) => {
+      const who =
+        row.kind === "lecturer_link"
+          ? t("access.lessonNamed", { name: titles.get(row.lesson_id) || `#${row.lesson_id}` })
+          : row.label || t("access.staff");
+      const expired = new Date(row.expires_at).getTime() <= now;
+      let stateKey = "access.active";
+      if (row.revoked_at) stateKey = "access.revoked";
+      else if (expired) stateKey = "access.expired";
+      const actions = [];
+      if (stateKey === "access.active") {
+        const revoke = () => revokeToken(row, who);
+        actions.push(
+          actionButton("access.revoke", "access.revokeNamed", who, revoke, "small danger"),
+        );
+      }
+      return el(
+        "tr",
+        { dataset: { id: row.id, kind: row.kind } },
+        el("td", { text: t(`access.kind.${row.kind}`) }),
+        el("td", { text: who }),
+        el("td", { text: formatDateTime(row.created_at, lang) }),
+        el("td", { text: formatDateTime(row.expires_at, lang) }),
+        el("td", { text: t(stateKey) }),
+        el("td", { class: "row-actions" }, actions),
+      );
+    }),
+  );
+  $("access-empty").hidden = rows.length > 0;
+}
+
+async function revokeToken(row, who) {
+  const message = t("access.confirmRevoke", { name: who });
+  if (!(await confirmDialog($("confirm-dialog"), message))) return;
+  await guarded(async () => {
+    await api.del(`/api/tokens/${row.id}`);
+    say(t("access.revokedNamed", { name: who }));
+    await loadAccess();
+  });
+}
+
 // ------------------------------------------------------------------ tabs and start-up
 
 let selectTab = () => {};
@@ -667,6 +728,7 @@ async function refreshTab(tab) {
       await loadAllClassrooms();
       await loadLessons();
     }
+    if (tab.id === "tab-access") await loadAccess();
   });
 }
 
@@ -710,6 +772,7 @@ async function main() {
   });
   $("lesson-form").addEventListener("submit", saveLesson);
   $("lesson-cancel").addEventListener("click", resetLessonForm);
+  $("access-all").addEventListener("change", () => guarded(loadAccess));
   $("lessons-status-filter").addEventListener("change", () => {
     state.lessons.offset = 0;
     guarded(loadLessons);
