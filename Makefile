@@ -18,24 +18,37 @@ AGENT_DEBS := libportaudio2 fonts-noto-cjk
 
 .PHONY: run test venv install install-test system-deps agent check lint bench clean
 
+# pip and the build backend talk a lot (warnings, setuptools' editable-install banner): their
+# output goes to a log in the venv, shown only when a step fails.
+QUIETLY = > $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; echo "failed; the log: $(VENV)/pip.log"; exit 1; }
+# `make run` installs the project only when pyproject.toml changed since the last install.
+INSTALLED := $(VENV)/.installed
+
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	@echo "Creating $(VENV) with $(PYTHON) ..."
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip $(QUIETLY)
 
 venv: $(BIN)/python
 
-install: venv
-	$(BIN)/pip install -q -e .
+$(INSTALLED): pyproject.toml | $(BIN)/python
+	@echo "Installing StreamHub and its packages into $(VENV) (the first time takes a minute) ..."
+	@$(BIN)/pip install -q -e . $(QUIETLY)
+	@touch $@
+
+install: $(INSTALLED)
 
 install-test: venv system-deps
 	$(BIN)/pip install -q -e '.[test,agent]'
+	@touch $(INSTALLED)
 
 # The classroom agent on this machine (the command `make run` prints starts with it): its extra
 # and, as root, its Debian packages. Quick when everything is there already.
 agent: venv
 	@$(MAKE) --no-print-directory system-deps TEST_DEBS="$(AGENT_DEBS)"
 	@PYGAME_HIDE_SUPPORT_PROMPT=1 $(BIN)/python -c "import pygame, PIL, sounddevice, livekit" 2>/dev/null \
-	  || $(BIN)/pip install -q -e '.[agent]'
+	  || { echo "Installing the classroom agent's packages into $(VENV) ..."; \
+	       $(BIN)/pip install -q -e '.[agent]' $(QUIETLY); }
 
 # Installs only what is missing, and only when running as root (CI, fresh Debian machines).
 # A policy-rc.d keeps the packages' services (coturn, caddy, redis) from starting on install:
@@ -50,8 +63,10 @@ system-deps:
 	  else echo "missing Debian packages (install them as root):$$missing"; fi; \
 	fi
 
+# `make run HOST=0.0.0.0 PORT=8010 ARGS=--demo-reset`: ARGS go to `streamhub serve`.
+ARGS ?=
 run: install
-	$(BIN)/streamhub serve --host $(HOST) --port $(PORT) --demo
+	@$(BIN)/streamhub serve --host $(HOST) --port $(PORT) --demo --started-by make $(ARGS)
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -1,9 +1,11 @@
-"""`streamhub` command line: `streamhub serve [--host H] [--port P] [--config PATH]`, and
+"""`streamhub` command line: `streamhub serve [--host H] [--port P] [--config PATH] [--demo]`, and
 `streamhub tls init --name NAME --ip ADDRESS` (certificates for HTTPS on a LAN)."""
 
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from streamhub.errors import ConfigError
 
 if TYPE_CHECKING:
+    from streamhub.banner import Commands
     from streamhub.config import Settings
-    from streamhub.services import Services
     from streamhub.tls import ServerCertificate
 
 
@@ -24,42 +26,121 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["host"] = args.host
     if args.port is not None:
         overrides["port"] = args.port
+    if args.log_file is not None:
+        overrides["log_file"] = args.log_file
     try:
         settings = load_settings(args.config, **overrides)
         certificate = _check_tls(settings)
     except ConfigError as exc:
         print(f"streamhub: {exc}", file=sys.stderr)
         return 2
+    commands = _commands(args, settings)
+    # Before anything is made or logged: a taken port is one line, not a traceback.
+    problem = _listen_problem(settings, commands)
+    if problem is not None:
+        print(f"streamhub: {problem}", file=sys.stderr)
+        return 1
     # Imported after the settings are known good, so a bad config fails fast and clearly.
     import asyncio
 
     from streamhub.app import create_app
     from streamhub.auth.secrets import load_secrets
+    from streamhub.banner import AdminKey, Announcer
     from streamhub.http.server import raise_fd_limit
     from streamhub.https import serve
     from streamhub.logs import configure_logging
 
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json, settings.log_file)
     secrets = load_secrets(settings)
-    base = settings.effective_public_url
-    print("StreamHub is starting.", flush=True)
-    print(f"  Admin pages:    {base}/admin", flush=True)
-    print(f"  Staff library:  {base}/library", flush=True)
-    print(f"  API docs:       {base}/docs", flush=True)
+    print(f"StreamHub is starting on {settings.effective_public_url} ...", flush=True)
     # The key is shown once, when it is made; after that it is read from its file, never
     # echoed into logs that outlive the terminal.
-    if secrets.admin_key_generated:
-        print(f"  Admin key (generated, stored in {secrets.admin_key_file}):", flush=True)
-        print(f"    {secrets.admin_key}", flush=True)
-    elif secrets.admin_key_file is not None:
-        print(f"  Admin key: in {secrets.admin_key_file}", flush=True)
-    else:
-        print("  Admin key: from the configuration (STREAMHUB_ADMIN_KEY)", flush=True)
-    _print_security(settings, certificate)
-    on_ready = _print_demo if args.demo else None
+    key_file = secrets.admin_key_file.resolve() if secrets.admin_key_file else None
+    key = AdminKey(secrets.admin_key if secrets.admin_key_generated else None, key_file)
+    announcer = Announcer(
+        settings,
+        key,
+        _security_notes(settings, certificate),
+        commands,
+        demo=args.demo or args.demo_reset,
+        demo_reset=args.demo_reset,
+    )
     raise_fd_limit()
-    asyncio.run(serve(create_app(settings, on_ready), settings))
+    asyncio.run(serve(create_app(settings, announcer.on_ready), settings, announcer.on_started))
+    print("StreamHub stopped.", flush=True)
     return 0
+
+
+def _commands(args: argparse.Namespace, settings: Settings) -> Commands:
+    """The commands the banner and the port message suggest, in the form this person used."""
+    from streamhub.banner import Commands
+
+    if args.started_by == "make":
+        host = "" if settings.host == "127.0.0.1" else f"HOST={settings.host} "
+        return Commands(
+            restart="`make run`",
+            reset="`make run ARGS=--demo-reset`",
+            port=f"make run {host}PORT={{port}}",
+        )
+    host = "" if args.host is None else f"--host {args.host} "
+    demo = "--demo " if args.demo else ""
+    return Commands(
+        restart="`streamhub serve --demo`",
+        reset="`streamhub serve --demo --demo-reset`",
+        port=f"streamhub serve {demo}{host}--port {{port}}",
+    )
+
+
+def _bind_error(host: str, port: int) -> OSError | None:
+    """Whether the hub could listen on ``host:port`` now (with the address reuse uvicorn uses,
+    so a port left in TIME_WAIT by a hub that just stopped is free)."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return exc
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                return exc
+    return None
+
+
+def _free_port_near(host: str, port: int) -> int | None:
+    start = 8000 if port < 1024 else port + 10
+    for candidate in range(start, min(start + 200, 65536)):
+        if candidate != port and _bind_error(host, candidate) is None:
+            return candidate
+    return None
+
+
+def _listen_problem(settings: Settings, commands: Commands) -> str | None:
+    """One line saying why the hub cannot listen, and what to try; None if it can."""
+    host = settings.host
+    ports = [("", settings.port)]
+    if settings.tls.enabled and settings.tls.redirect_http_port is not None:
+        ports.append((" (tls.redirect_http_port)", settings.tls.redirect_http_port))
+    for what, port in ports:
+        error = _bind_error(host, port)
+        if error is None:
+            continue
+        if isinstance(error, socket.gaierror):
+            return f"cannot listen on {host}: no such address ({error.strerror})"
+        if error.errno == errno.EADDRNOTAVAIL:
+            return (
+                f"{host} is not an address of this machine; use 127.0.0.1 (this machine only) "
+                "or 0.0.0.0 (every network)"
+            )
+        free = _free_port_near(host, port) if not what else None
+        hint = f"; try `{commands.port.format(port=free)}`" if free is not None else ""
+        if error.errno == errno.EADDRINUSE:
+            return f"port {port}{what} is in use{hint}"
+        if error.errno == errno.EACCES:
+            return f"port {port}{what} needs administrator rights (below 1024){hint}"
+        return f"cannot listen on {host} port {port}{what}: {error.strerror}"
+    return None
 
 
 def _check_tls(settings: Settings) -> ServerCertificate | None:
@@ -71,36 +152,31 @@ def _check_tls(settings: Settings) -> ServerCertificate | None:
     return check_server_files(tls.cert_file, tls.key_file)
 
 
-def _print_security(settings: Settings, certificate: ServerCertificate | None) -> None:
+def _security_notes(settings: Settings, certificate: ServerCertificate | None) -> list[str]:
     """HTTPS status, and the warning a lecturer on another PC would otherwise discover as a
     camera that never opens."""
     from streamhub.https import https_base, is_loopback
 
+    notes = []
     if certificate is not None:
         names = ", ".join(certificate.names) or certificate.subject
-        print(
-            f"  HTTPS:          certificate for {names}, "
-            f"valid until {certificate.not_after:%Y-%m-%d}",
-            flush=True,
+        notes.append(
+            f"HTTPS: certificate for {names}, valid until {certificate.not_after:%Y-%m-%d}"
         )
         if certificate.expires_soon:
-            print(
-                f"  WARNING: the certificate expires in {certificate.days_left} days: "
-                "renew it (streamhub tls init)",
-                flush=True,
+            notes.append(
+                f"WARNING: the certificate expires in {certificate.days_left} days: "
+                "renew it (streamhub tls init)"
             )
         if settings.tls.redirect_http_port is not None:
-            print(
-                f"  Plain HTTP on port {settings.tls.redirect_http_port} redirects to HTTPS",
-                flush=True,
-            )
+            notes.append(f"Plain HTTP on port {settings.tls.redirect_http_port} redirects to HTTPS")
     elif https_base(settings) is None and not is_loopback(settings.host):
-        print(
-            "  WARNING: plain HTTP on a network address: browsers on other PCs give the "
+        notes.append(
+            "WARNING: plain HTTP on a network address: browsers on other PCs give the "
             "lecturer page no camera or microphone. Serve HTTPS (streamhub tls init, or the "
-            "Caddy proxy in configs/compose.yaml); see the README's deployment section.",
-            flush=True,
+            "Caddy proxy in configs/compose.yaml); see the README's deployment section."
         )
+    return notes
 
 
 def _tls_init(args: argparse.Namespace) -> int:
@@ -156,19 +232,6 @@ def _tls_init(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _print_demo(services: Services) -> None:
-    from streamhub.demo import seed_demo
-
-    links = await seed_demo(services)
-    print(f"  Demo lesson {links.lesson_code} is live.", flush=True)
-    print("  Lecturer page (open in a browser with a camera):", flush=True)
-    print(f"    {links.lecturer_url}", flush=True)
-    print("  Join a classroom agent (paste into a terminal):", flush=True)
-    print(f"    {links.agent_command}", flush=True)
-    print("  Or a browser classroom:", flush=True)
-    print(f"    {links.classroom_url}", flush=True)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streamhub", description="StreamHub live lesson hub")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -179,8 +242,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--demo",
         action="store_true",
-        help="create a demo school, classroom and live lesson; print its lecturer and agent links",
+        help="a demo school with two classrooms and a live lesson; print how to try it",
     )
+    serve.add_argument(
+        "--demo-reset",
+        action="store_true",
+        help="the demo, with new device credentials for its classrooms (the old ones are "
+        "revoked; otherwise they are kept across restarts)",
+    )
+    serve.add_argument(
+        "--log-file",
+        type=Path,
+        default=None,
+        help="write the logs to this file (the terminal keeps warnings and errors)",
+    )
+    # `make run` says so, and is then suggested in the messages (`make run PORT=...`).
+    serve.add_argument("--started-by", choices=["make"], default=None, help=argparse.SUPPRESS)
     serve.set_defaults(func=_serve)
 
     tls = sub.add_parser("tls", help="certificates for HTTPS on a school network")

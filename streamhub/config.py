@@ -288,7 +288,10 @@ class Settings(BaseSettings):
     # is applied even when the event between nodes was lost (a Redis outage).
     reconcile_every_s: float = Field(default=3.0, gt=0, le=300)
     log_level: str = "INFO"
-    log_json: bool = True
+    # One JSON object per line; None: JSON unless stderr is a terminal (plain one-line text).
+    log_json: bool | None = None
+    # Logs go to this file instead (the terminal keeps warnings and errors).
+    log_file: Path | None = None
 
     ice: IceSettings = Field(default_factory=IceSettings)
     tls: TlsSettings = Field(default_factory=TlsSettings)
@@ -341,7 +344,10 @@ class Settings(BaseSettings):
         # A browser's Origin leaves out the scheme's default port: so must the public URL.
         default = 443 if self.tls.enabled else 80
         port = "" if self.port == default else f":{self.port}"
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        # Listening everywhere is no address to link to (nor a secure context for the lecturer
+        # page): links made here work on this machine; other PCs need public_url (and HTTPS).
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        host = f"[{host}]" if ":" in host else host
         return self.public_url or f"{scheme}://{host}{port}"
 
 

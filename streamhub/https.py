@@ -14,7 +14,8 @@ import asyncio
 import contextlib
 import ipaddress
 import signal
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -116,9 +117,17 @@ def redirect_app(settings: Settings) -> ASGIApp:
 class _Server(uvicorn.Server):
     """Signals are handled once for all servers of the process (``serve``)."""
 
+    # Called once the server listens (the CLI prints its banner then, not before).
+    on_started: Callable[[], None] | None = None
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.on_started is not None:
+            self.on_started()
 
 
 def uvicorn_config(app: ASGIApp, settings: Settings, **kwargs: Any) -> uvicorn.Config:
@@ -142,10 +151,14 @@ def uvicorn_config(app: ASGIApp, settings: Settings, **kwargs: Any) -> uvicorn.C
     return uvicorn.Config(app, **options)
 
 
-async def serve(app: ASGIApp, settings: Settings) -> None:
+async def serve(
+    app: ASGIApp, settings: Settings, on_started: Callable[[], None] | None = None
+) -> None:
     """Run the hub, and the redirecting plain-HTTP listener when configured, until SIGINT or
-    SIGTERM; the hub shuts down gracefully either way."""
+    SIGTERM; the hub shuts down gracefully either way. ``on_started`` runs once the hub
+    listens."""
     servers = [_Server(uvicorn_config(app, settings))]
+    servers[0].on_started = on_started
     if settings.tls.enabled and settings.tls.redirect_http_port is not None:
         servers.append(
             _Server(

@@ -14,6 +14,7 @@ from streamhub.api.schemas import (
     LessonIn,
     LessonOut,
     LessonPatch,
+    LessonRecordingOut,
     LinkOut,
     OffsetQuery,
     OptionalIdQuery,
@@ -169,6 +170,27 @@ async def attendance(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> lis
         )
         for s in stretches
     ]
+
+
+@router.get("/lessons/{lesson_id}/recordings")
+async def lesson_recordings(
+    lesson_id: IdPath, svc: ServicesDep, who: CallerDep
+) -> list[LessonRecordingOut]:
+    """Where the lesson's recordings are (several if a hub restarted mid-lesson): each one's
+    state and its page in the staff library. The lecturer page shows this once the lesson
+    ends; the recordings themselves are for staff."""
+    if not who.may_view_lesson(lesson_id):
+        raise Forbidden("this token cannot see this lesson")
+    await svc.catalog.get_lesson(lesson_id)
+    return [
+        LessonRecordingOut(id=r.id, state=r.state, page=recording_page(svc, r.id))
+        for r in await svc.catalog.lesson_recordings(lesson_id)
+    ]
+
+
+def recording_page(svc: Services, recording_id: int) -> str:
+    """The recording's page in the library (it asks for a staff token or the admin key)."""
+    return f"{svc.settings.effective_public_url}/library#recording={recording_id}"
 
 
 @router.post("/lessons/{lesson_id}/lecturer-link", dependencies=[AdminOnly])

@@ -148,6 +148,13 @@ class LessonOut(BaseModel):
     ended_at: datetime | None
 
 
+class LessonRecordingOut(BaseModel):
+    id: int
+    state: str
+    # The recording's page in the staff library.
+    page: str
+
+
 class LinkOut(BaseModel):
     token: str
     url: str

@@ -649,6 +649,12 @@ class Catalog:
             )
         return bool(getattr(result, "rowcount", 0))
 
+    async def lesson_recordings(self, lesson_id: int) -> list[Recording]:
+        """A lesson's recordings, oldest first (a hub restarted mid-lesson starts another)."""
+        async with self.session() as session:
+            query = select(Recording).where(Recording.lesson_id == lesson_id)
+            return list((await session.scalars(query.order_by(Recording.id))).unique().all())
+
     async def recordings_in_state(self, *states: str) -> list[Recording]:
         async with self.session() as session:
             query = select(Recording).where(Recording.state.in_(states)).order_by(Recording.id)

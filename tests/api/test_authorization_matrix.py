@@ -313,6 +313,9 @@ TABLE: dict[str, Row] = {
     "GET /api/lessons/{lesson_id}/attendance": row(
         VIEWERS, 200, "/api/lessons/{lesson_id}/attendance"
     ),
+    "GET /api/lessons/{lesson_id}/recordings": row(
+        VIEWERS, 200, "/api/lessons/{lesson_id}/recordings"
+    ),
     # tokens
     "POST /api/lessons/{lesson_id}/lecturer-link": row(
         ADMIN_ONLY, 200, "/api/lessons/{lesson_id}/lecturer-link"

@@ -602,6 +602,42 @@ function lessonEnded() {
   $("connection").textContent = t("state_ended");
   for (const id of ["go-live", "share-screen", "end-lesson", "chat-input", "chat-send"]) $(id).disabled = true;
   showNotice(t("lesson_ended"), "info");
+  // Nothing more is recorded; the notice says where the recording is.
+  setRecording(false);
+  showRecordingWhere();
+}
+
+// What comes next: where the lesson's recording is (its page in the staff library).
+async function showRecordingWhere() {
+  if (!state.lesson) return;
+  let recordings;
+  try {
+    recordings = await apiFetch(`/api/lessons/${state.lesson.id}/recordings`, { token: state.token });
+  } catch {
+    return; // the lesson has ended either way; the library still lists the recording
+  }
+  const notice = $("notice");
+  const where = document.createElement("p");
+  where.id = "recording-where";
+  if (!recordings.length) {
+    where.textContent = t("not_recorded");
+  } else {
+    const ready = recordings.every((rec) => rec.state === "ready");
+    where.append(t(ready ? "recording_ready" : "recording_where"), " ");
+    recordings.forEach((rec, i) => {
+      const link = document.createElement("a");
+      link.href = rec.page;
+      link.target = "_blank";
+      link.textContent = recordings.length > 1 ? t("recording_part", { n: i + 1 }) : t("recording_open");
+      where.append(link, " ");
+    });
+    const library = document.createElement("a");
+    library.href = "/library";
+    library.target = "_blank";
+    library.textContent = t("library_open");
+    where.append("· ", library);
+  }
+  notice.append(where);
 }
 
 // ------------------------------------------------------------------ secure context, check
