@@ -35,6 +35,8 @@ from classroom_agent.scheduler import Announcer, live_lesson, next_lesson
 from classroom_agent.session import ClassroomSession, Outcome, SessionOptions
 from classroom_agent.status import State, StatusFile
 from streamhub.client import ClientError, LessonClient
+from streamhub.protocol import StatsReport
+from streamhub.quality import judge
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +165,7 @@ class ClassroomAgent:
     async def _wait_for_live_lesson(self) -> str | None:
         while not self._stopping.is_set():
             try:
-                lessons = await self.api.lessons()
+                lessons = await self.api.lessons(self.health.report())
             except HubUnavailable as exc:
                 delay = self._backoff.next_delay()
                 logger.warning("hub unreachable (%s); retrying in %.1fs", exc, delay)
@@ -276,7 +278,7 @@ class ClassroomAgent:
         self.scene.muted = session.muted
         self.scene.audio_only = session.audio_only
         self.scene.on_stage = session.on_stage
-        self.scene.quality = _quality(session.last_stats)
+        self.scene.quality = _quality(session.last_stats, session.audio_only)
         self._show_scene()
         stats = (
             session.last_stats.model_dump(exclude={"type", "id", "devices"})
@@ -419,17 +421,12 @@ def _state_of(spec: SourceSpec) -> DeviceState:
     return DeviceState.OFF if spec.kind == "none" else DeviceState.OK
 
 
-def _quality(stats: object) -> str:
-    """The strip's network word from the last report (loss and round trip)."""
-    loss = getattr(stats, "loss", None)
-    rtt = getattr(stats, "rtt_ms", None)
-    if loss is None:
-        return "unknown"
-    if loss > 0.08 or (rtt is not None and rtt > 600):
-        return "poor"
-    if loss > 0.02 or (rtt is not None and rtt > 300):
-        return "fair"
-    return "good"
+def _quality(stats: StatsReport | None, audio_only: bool = False) -> str:
+    """The strip's network word from the last report: the hub's verdict on the same numbers
+    (streamhub.quality), so the room and the lecturer's tile agree."""
+    if stats is None or stats.loss is None:
+        return "poor" if audio_only else "unknown"
+    return judge(stats.loss, stats.rtt_ms, stats.fps, stats.bitrate_kbps, audio_only).quality
 
 
 def _local_time(lesson: LessonInfo) -> str:
