@@ -314,9 +314,7 @@ TABLE: dict[str, Row] = {
         VIEWERS, 200, "/api/lessons/{lesson_id}/attendance"
     ),
     "GET /api/lessons/{lesson_id}/roster": row(VIEWERS, 200, "/api/lessons/{lesson_id}/roster"),
-    "GET /api/lessons/{lesson_id}/followup": row(
-        VIEWERS, 200, "/api/lessons/{lesson_id}/followup"
-    ),
+    "GET /api/lessons/{lesson_id}/followup": row(VIEWERS, 200, "/api/lessons/{lesson_id}/followup"),
     # tokens
     "POST /api/lessons/{lesson_id}/lecturer-link": row(
         ADMIN_ONLY, 200, "/api/lessons/{lesson_id}/lecturer-link"
