@@ -135,7 +135,7 @@ export default {
   numbers_rtt: "Round trip {rtt} ms",
   numbers_fps: "{fps} frames/s",
   numbers_rates: "{up} kbit/s up, {down} kbit/s down",
-  uplink: "Your uplink: {quality}, {mbps} Mbit/s",
+  uplink: "Your uplink: {quality}, {rate}",
   uplink_unknown: "Your uplink: not measured yet",
   health_named: "{name}: {health}",
   device_ready: "{name}: working",
@@ -179,4 +179,8 @@ export default {
   ended_library: "open the library",
   ended_not_recorded: "This lesson was not recorded.",
   ended_unknown: "Could not be loaded.",
+  rate_mbps: "{mbps} Mbit/s",
+  rate_kbps: "{kbps} kbit/s",
+  uplink_no_rate: "Your uplink: {quality}",
+  end_confirm_classroom: "the classroom in the lesson is disconnected and shown that it ended",
 };

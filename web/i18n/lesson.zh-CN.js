@@ -135,7 +135,7 @@ export default {
   numbers_rtt: "往返 {rtt} 毫秒",
   numbers_fps: "每秒 {fps} 帧",
   numbers_rates: "上行 {up} kbit/s，下行 {down} kbit/s",
-  uplink: "我的上行：{quality}，{mbps} Mbit/s",
+  uplink: "我的上行：{quality}，{rate}",
   uplink_unknown: "我的上行：尚未测得",
   health_named: "{name}：{health}",
   device_ready: "{name}：正常",
@@ -179,4 +179,8 @@ export default {
   ended_library: "打开录像库",
   ended_not_recorded: "本节课没有录像。",
   ended_unknown: "无法加载。",
+  rate_mbps: "{mbps} Mbit/s",
+  rate_kbps: "{kbps} kbit/s",
+  uplink_no_rate: "我的上行：{quality}",
+  end_confirm_classroom: "课堂中的 1 个教室将断开，并显示课程已结束",
 };

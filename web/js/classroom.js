@@ -104,6 +104,7 @@ async function lessonToken() {
     state.waiting = false;
     state.lessonTitle = out.lesson_title;
     $("lesson-name").textContent = out.lesson_title;
+    $("lesson-name").title = out.lesson_title;
     $("lesson-title").textContent = out.lesson_title;
     document.title = t("page_title", { title: out.lesson_title });
     return out.token;

@@ -39,10 +39,13 @@ export function describeHealth(stats, t) {
 export function describeUplink(stats, t) {
   if (!stats) return { quality: "unknown", text: t("uplink_unknown"), numbers: [] };
   const vars = figures(stats);
-  const mbps = num((stats.bitrate_in_kbps || 0) / 1000, 1);
+  const kbps = stats.bitrate_in_kbps || 0;
+  const rate = kbps >= 1000 ? t("rate_mbps", { mbps: num(kbps / 1000, 1) }) : t("rate_kbps", { kbps: num(kbps) });
   const described = describeHealth(stats, t);
   const reason = (stats.reasons || [])[0];
-  const text = t("uplink", { quality: t(`quality_word_${described.quality}`), mbps });
+  // The hub's first figure has no rate yet (it needs two samples): leave it out, not "0".
+  const quality = t(`quality_word_${described.quality}`);
+  const text = kbps > 0 ? t("uplink", { quality, rate }) : t("uplink_no_rate", { quality });
   return {
     quality: described.quality,
     text: reason ? `${text} · ${t(`reason_${reason}`, vars)}` : text,

@@ -7,8 +7,9 @@ import { applyStrings } from "./api.js";
 import { describeHealth } from "./health.js";
 
 const GAP_PX = 8;
-const MIN_TILE_PX = 132;
-const COMPACT_BELOW_PX = 200;
+const MIN_TILE_PX = 156;
+// Below this width the actions are icons (their names stay, for screen readers and tooltips).
+const COMPACT_BELOW_PX = 330;
 const VIDEO_RATIO = 3 / 4; // classroom cameras send 4:3
 
 export function clock(iso, lang) {
@@ -110,10 +111,13 @@ export class Grid {
     li.querySelector(".tile-name").title = name;
     li.querySelector("video").setAttribute("aria-label", t("tile_video", { name }));
     const state = stateText(tile, t, this.lang);
-    li.querySelector(".state-chip").textContent = state;
-    li.querySelector(".state-chip").dataset.state = tile.state;
-    li.querySelector(".placeholder-text").textContent =
-      tile.state === "in_lesson" ? t("waiting_video") : state;
+    const chip = li.querySelector(".state-chip");
+    chip.textContent = state;
+    chip.title = state;
+    chip.dataset.state = tile.state;
+    // A classroom that is not here shows its state in the middle of its tile, once.
+    chip.hidden = !here;
+    li.querySelector(".placeholder-text").textContent = here ? t("waiting_video") : state;
     const hand = li.querySelector(".hand-badge");
     hand.hidden = tile.handOrder === 0;
     hand.querySelector(".hand-order").textContent = tile.handOrder ? String(tile.handOrder) : "";
@@ -123,13 +127,15 @@ export class Grid {
     problems.hidden = tile.problems.length === 0;
     problems.dataset.devices = tile.problems.join(" ");
     problems.textContent = tile.problems.map((p) => t(p)).join(" · ");
+    problems.title = problems.textContent;
+    li.querySelector(".muted-badge").title = t("muted");
     // Health: a plain verdict with its reason; the numbers behind it on hover or a tap.
     const health = li.querySelector(".health");
     const described = describeHealth(tile.stats, t);
     health.hidden = !here || !tile.stats;
     health.dataset.quality = described.quality;
-    health.textContent = described.text;
-    health.title = described.numbers.join("\n");
+    health.querySelector(".health-text").textContent = described.text;
+    health.title = [described.text, ...described.numbers].join("\n");
     health.setAttribute("aria-label", t("health_named", { name, health: described.text }));
     const numbers = li.querySelector(".health-numbers");
     numbers.textContent = described.numbers.join(" · ");
@@ -182,13 +188,19 @@ export class Grid {
     const width = list.clientWidth;
     const height =
       panel.clientHeight - (list.offsetTop - panel.offsetTop) - parseFloat(style.paddingBottom || "0");
+    // Every tile's rows are single lines: the height besides the picture does not depend on
+    // the width (the numbers a tap opens are left out).
     const measured = [...list.children].map((li) => {
       const video = li.querySelector(".tile-video");
-      return li.offsetHeight && video ? li.offsetHeight - video.offsetHeight : 0;
+      const numbers = li.querySelector(".health-numbers");
+      const open = numbers && !numbers.hidden ? numbers.offsetHeight : 0;
+      return li.offsetHeight && video ? li.offsetHeight - video.offsetHeight - open : 0;
     });
     if (Math.max(0, ...measured) > 0) this.extraPx = Math.max(...measured);
-    let columns = 0;
-    for (let c = 1; c <= n; c += 1) {
+    // Never narrower than a readable tile: past that the panel scrolls (hands stay on top).
+    const most = Math.max(1, Math.min(n, Math.floor((width + GAP_PX) / (MIN_TILE_PX + GAP_PX))));
+    let columns = most;
+    for (let c = 1; c <= most; c += 1) {
       const w = (width - GAP_PX * (c - 1)) / c;
       const rows = Math.ceil(n / c);
       if (rows * (w * VIDEO_RATIO + this.extraPx) + GAP_PX * (rows - 1) <= height) {
@@ -196,7 +208,6 @@ export class Grid {
         break;
       }
     }
-    if (!columns) columns = Math.max(1, Math.floor((width + GAP_PX) / (MIN_TILE_PX + GAP_PX)));
     const tileWidth = (width - GAP_PX * (columns - 1)) / columns;
     list.style.setProperty("--columns", String(columns));
     list.classList.toggle("compact", tileWidth < COMPACT_BELOW_PX);

@@ -84,6 +84,7 @@ async function loadLesson() {
   });
   state.lesson = lesson;
   $("lesson-title").textContent = lesson.title;
+  $("lesson-title").title = lesson.title;
   $("lesson-title").removeAttribute("data-i18n");
   document.title = t("page_title", { title: lesson.title });
   $("lesson-meta").textContent = t("lesson_meta", {
@@ -478,7 +479,7 @@ function renderCount() {
   $("missing").textContent = missing.length
     ? t(missing.length > 3 ? "missing_more" : "missing", { names: shown, more: missing.length - 3 })
     : "";
-  $("missing").title = missing.join(t("list_separator"));
+  $("missing").title = missing.length ? t("missing", { names: missing.join(t("list_separator")) }) : "";
 }
 
 function renderHandList(tiles) {
@@ -632,7 +633,7 @@ function confirmEnd() {
   const inLesson = roster ? roster.classrooms.filter((c) => ["in_lesson", "audio_only", "joining"].includes(c.state)).length : state.participants.size;
   $("end-dialog-text").textContent = t("end_confirm_text", { title: state.lesson.title });
   const lines = [
-    t("end_confirm_classrooms", { n: inLesson }),
+    t(inLesson === 1 ? "end_confirm_classroom" : "end_confirm_classrooms", { n: inLesson }),
     t(state.recording ? "end_confirm_recording" : "end_confirm_no_recording"),
     t("end_confirm_final"),
   ];
