@@ -8,7 +8,6 @@ node shares; what is kept here is detail that a lost node only makes less precis
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,10 +31,10 @@ class Departure:
 
 
 class Presence:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._clock = clock
         self._devices: dict[int, DeviceHealth] = {}
-        self._joining: dict[int, tuple[int, float]] = {}
+        self._joining: dict[int, tuple[int, datetime]] = {}
         self._departures: dict[tuple[int, int], Departure] = {}
 
     # ------------------------------------------------------------ what classroom PCs say
@@ -52,13 +51,13 @@ class Presence:
     def devices(self, classroom_id: int) -> DeviceHealth | None:
         return self._devices.get(classroom_id)
 
-    def is_joining(self, classroom_id: int, lesson_id: int) -> bool:
+    def joining_since(self, classroom_id: int, lesson_id: int) -> datetime | None:
+        """When the PC was handed a token to this lesson, if lately (it may be joining)."""
         entry = self._joining.get(classroom_id)
-        return (
-            entry is not None
-            and entry[0] == lesson_id
-            and self._clock() - entry[1] < (JOINING_FOR_S)
-        )
+        if entry is None or entry[0] != lesson_id:
+            return None
+        fresh = (self._clock() - entry[1]).total_seconds() < JOINING_FOR_S
+        return entry[1] if fresh else None
 
     # ------------------------------------------------------------ rooms (LessonRegistry hooks)
 
@@ -68,7 +67,7 @@ class Presence:
         if room.by_subject(member.grant.sub) is not None:
             return  # replaced by its own new session: it never left
         key = (room.lesson.id, member.classroom_id)
-        self._departures[key] = Departure(datetime.now(UTC), reason in LEFT_ON_PURPOSE)
+        self._departures[key] = Departure(self._clock(), reason in LEFT_ON_PURPOSE)
         self._joining.pop(member.classroom_id, None)
 
     def departure(self, lesson_id: int, classroom_id: int) -> Departure | None:

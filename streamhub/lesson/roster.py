@@ -148,7 +148,10 @@ def build_roster(
         since: datetime | None = None
         seen = last_seen.get(classroom_id)
         online = seen is not None and seen >= online_since
-        if live and presence.is_joining(classroom_id, lesson_id):
+        asked = presence.joining_since(classroom_id, lesson_id) if live else None
+        stay = last_stay.get(classroom_id)
+        # A token asked for after its last stay began: on its way (back) in.
+        if asked is not None and (stay is None or stay.joined_at < asked):
             state = "joining"
         elif live and (gone := _gone(presence, lesson_id, classroom_id, last_stay)) is not None:
             state, since = gone

@@ -99,7 +99,10 @@ def test_before_the_lesson_ready_means_online() -> None:
 def test_a_drop_known_only_from_the_attendance_and_an_open_lesson_guest() -> None:
     stays = [Stay(2, NOW - timedelta(minutes=20), NOW - timedelta(minutes=3))]
     guest = Member("cls-9", 9, "Guest class", connected=True)
-    result = roster(Presence(), stays=stays, members=[guest])
+    # Its token was asked for before that stay began: it is not joining any more.
+    presence = Presence(clock=lambda: NOW - timedelta(minutes=21))
+    presence.joining(2, 5)
+    result = roster(presence, stays=stays, members=[guest])
     by_id = {e.classroom_id: e for e in result.classrooms}
     assert by_id[2].state == "dropped" and by_id[2].since == NOW - timedelta(minutes=3)
     assert by_id[9].invited is False and by_id[9].state == "in_lesson"
