@@ -40,6 +40,9 @@ from streamhub.quality import judge
 
 logger = logging.getLogger(__name__)
 
+# News kept for the projector (the oldest unread drop out past this many).
+MAX_NEWS = 20
+
 
 @dataclass
 class AgentOptions:
@@ -88,6 +91,7 @@ class ClassroomAgent:
         self._lesson_title = ""
         self._lecturer = ""
         self._lessons: list[LessonInfo] = []
+        self.news: list[dict[str, str]] = []
         self.session_lesson_id: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -141,8 +145,10 @@ class ClassroomAgent:
             await self.session.set_muted(not self.session.muted)
 
     def on_key(self, action: str) -> None:
-        """From the display thread (through the loop): h, m, q."""
-        if action == "leave":
+        """From the display thread (through the loop): h, m, q, Enter (news read)."""
+        if action == "read":
+            self.read_news()
+        elif action == "leave":
             self.leave()
         elif action == "hand" and self.session is not None:
             self._act(self.session.toggle_hand())
@@ -223,6 +229,7 @@ class ClassroomAgent:
                 await self._sleep(delay)
                 continue
             self._backoff.reset()
+            self.news.clear()  # a lesson's news ends with it
             self._set_status(State.WAITING, message=f"lesson {outcome.value}", lesson_code=None)
             if outcome is Outcome.LEFT and self.session_lesson_id is not None:
                 self._left.add(self.session_lesson_id)
@@ -255,6 +262,7 @@ class ClassroomAgent:
             options=self.options.session,
             on_change=self._session_changed,
             health=self.health,
+            on_news=self._news,
         )
         self.session = session
         self.sessions += 1
@@ -265,6 +273,19 @@ class ClassroomAgent:
         finally:
             self.muted = session.muted
             self.session = None
+
+    def _news(self, kind: str, key: str, values: dict[str, str]) -> None:
+        """Stage, hand, microphone and chat news: on the projector until the room reads it."""
+        # Put into words by the window, in the projector's language and font.
+        self.news.append({**values, "kind": kind, "key": key})
+        del self.news[:-MAX_NEWS]
+        logger.info("news for the room: %s", key)
+        self._show_scene()
+
+    def read_news(self) -> None:
+        """The room pressed Enter: the news on the projector was read."""
+        self.news.clear()
+        self._show_scene()
 
     def _session_changed(self) -> None:
         session = self.session
@@ -334,6 +355,7 @@ class ClassroomAgent:
 
     def _show_scene(self) -> None:
         self.scene.devices = {d.value: self.health.state(d).value for d in Device}
+        self.scene.banners = list(self.news)
         self.display.set_scene(Scene.from_dict(self.scene.__dict__))
 
     def _problems(self) -> list[str]:
