@@ -36,7 +36,7 @@ from streamhub.client.synthetic import PatternVideoTrack
 from streamhub.protocol import DeviceHealth, RaiseHand, Slot, StatsReport
 from tests.agent.conftest import fast_options
 from tests.support.hub import AdminApi, InProcessHub, LessonSetup
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM
+from tests.web.conftest import chromium
 from tests.web.readable import MISSING_GLYPHS, OVERFLOWING_TEXT, assert_readable, output_dir
 from tests.web.test_live_pages import UNNAMED_CONTROLS, first_frame
 
@@ -80,17 +80,8 @@ async def hub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProce
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser() -> AsyncIterator[Any]:
-    playwright_api = pytest.importorskip("playwright.async_api")
-    if not HAVE_CHROMIUM:
-        pytest.skip("no chromium at /usr/bin/chromium")
-    async with playwright_api.async_playwright() as p:
-        launched = await p.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with chromium() as launched:
+        yield launched
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -228,22 +228,22 @@ export function renderHands(list, hands, { t, lang, live, onStage, onLower }) {
     since.className = "hand-since";
     since.textContent = clock(hand.since, lang);
     if (hand.since) since.dateTime = hand.since;
-    const stage = document.createElement("button");
-    stage.type = "button";
-    stage.className = "hand-stage";
-    stage.textContent = t("bring_on_stage");
-    stage.setAttribute("aria-label", t("stage_named", { name: hand.name }));
-    stage.disabled = !live;
-    stage.addEventListener("click", () => onStage(hand.participant));
-    const lower = document.createElement("button");
-    lower.type = "button";
-    lower.textContent = t("lower_hand");
-    lower.setAttribute("aria-label", t("lower_named", { name: hand.name }));
-    lower.disabled = !live;
-    lower.addEventListener("click", () => onLower(hand.participant));
+    const button = (text, label, action, className = "") => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = className;
+      b.textContent = t(text);
+      b.setAttribute("aria-label", t(label, { name: hand.name }));
+      b.disabled = !live;
+      b.addEventListener("click", () => action(hand.participant));
+      return b;
+    };
     const actions = document.createElement("div");
     actions.className = "hand-actions";
-    actions.append(stage, lower);
+    actions.append(
+      button("bring_on_stage", "stage_named", onStage, "hand-stage"),
+      button("lower_hand", "lower_named", onLower),
+    );
     li.append(label, since, actions);
     list.append(li);
   }
