@@ -159,7 +159,7 @@ def banners(scene: Scene, size: tuple[int, int]) -> Image.Image | None:
     face = font(max(16, height // 26))
     small = font(max(14, height // 36))
     box_w = round(width * 0.46)
-    pad = max(8, face.size // 2)
+    pad = max(8, round(face.size) // 2)
     line_h = round(face.size * 1.3)
     shown = scene.banners[-BANNERS_SHOWN:]
     blocks = []
@@ -171,7 +171,7 @@ def banners(scene: Scene, size: tuple[int, int]) -> Image.Image | None:
     if more:
         footer = f"{translate(lang, 'banner_more', n=more)} · {footer}"
     total = sum(2 * pad + line_h * len(lines) for _, lines in blocks) + pad * len(blocks)
-    total += round(small.size * 1.6)
+    total = total + round(small.size * 1.6)
     image = Image.new("RGBA", (box_w, total), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
     y = 0

@@ -65,6 +65,7 @@ HELD_CAMERA = """(() => {
     return stream;
   };
 })();"""
+TWO_FRAMES = "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
 KEEP_TRACKS = HELD_CAMERA.replace("if (constraints && constraints.video) await gate;", "")
 
 
@@ -426,30 +427,56 @@ async def test_pages_are_readable_in_both_languages_on_both_screens(
 ) -> None:
     from playwright.async_api import expect
 
+    # The checks themselves: they do catch a missing glyph and text out of its box.
+    errors: list[str] = []
+    probe = await open_page(browser, f"{hub.url}/lesson/NOCODE?lang=en", errors)
+    await probe.evaluate(
+        """() => { const d = document.createElement("div");
+            d.style.cssText = "width: 40px; white-space: nowrap";
+            d.textContent = "A rather long line of text \\u{1FAE8}";
+            document.body.prepend(d); }"""
+    )
+    assert "\U0001fae8 (U+1FAE8)" in await probe.evaluate(MISSING_GLYPHS)
+    assert any("runs out of its box" in p for p in await probe.evaluate(OVERFLOWING_TEXT))
+    await probe.context.close()
+
     names = ["第一小学 三年级一班", "Riverside Primary, Year 3", "山区中心校", "Lake"]
     names += [f"Village school {i}" for i in range(5, 9)]
     lesson = await lesson_now(admin, 8, title="分数的初步认识 Fractions", names=names)
+
+    async def both_screens(pages: dict[str, Any], lang: str) -> None:
+        for size, label in ((SMALL, "1366"), (LARGE, "1920")):
+            for name, page in pages.items():
+                await page.set_viewport_size(size)
+                await page.wait_for_function(
+                    "(w) => document.documentElement.clientWidth === w", arg=size["width"]
+                )
+                # Two frames: the grid's columns follow a resize observer.
+                await page.evaluate(TWO_FRAMES)
+                await assert_readable(page, shots, f"{name}-{lang}-{label}")
+                fits = await page.evaluate(
+                    "() => [document.documentElement.scrollWidth,"
+                    " document.documentElement.scrollHeight]"
+                )
+                assert fits == [size["width"], size["height"]], (name, fits)
+                assert await page.evaluate(UNNAMED_CONTROLS) == []
+
+    # Waiting, in Chinese: the lesson, its time and lecturer, and this room's devices.
+    waiting = await open_page(
+        browser, classroom_url(hub, lesson, 0, "zh-CN"), errors, locale="zh-CN"
+    )
+    await expect(waiting.locator("#waiting-title")).to_have_text("分数的初步认识 Fractions")
+    await expect(waiting.locator("#check-mic")).to_have_text("麦克风：正常")
+    await both_screens({"classroom-waiting": waiting}, "zh-CN")
+    await waiting.context.close()
+
     await admin.post(f"/api/lessons/{lesson.lesson_id}/start")
     clients = [await classroom_client(admin, hub, lesson, i, video=True) for i in (1, 2, 3)]
     try:
         await clients[0].request(RaiseHand())
         await clients[2].request(RaiseHand())
         await clients[1].send(StatsReport(devices=DeviceHealth(camera="missing", speaker="off")))
-
-        # The checks themselves: they do catch a missing glyph and text out of its box.
-        errors: list[str] = []
-        probe = await open_page(browser, f"{hub.url}/lesson/NOCODE?lang=en", errors)
-        await probe.evaluate(
-            """() => { const d = document.createElement("div");
-                d.style.cssText = "width: 40px; white-space: nowrap";
-                d.textContent = "A rather long line of text \\u{1FAE8}";
-                document.body.prepend(d); }"""
-        )
-        assert "\U0001fae8 (U+1FAE8)" in await probe.evaluate(MISSING_GLYPHS)
-        assert any("runs out of its box" in p for p in await probe.evaluate(OVERFLOWING_TEXT))
-        await probe.context.close()
-
-        for lang, locale in (("zh-CN", "zh-CN"), ("en", "en-US")):
+        for lang, locale in (("en", "en-US"), ("zh-CN", "zh-CN")):
             errors = []
             teacher = await open_page(
                 browser, lecturer_url(hub, lesson, lang), errors, locale=locale
@@ -458,8 +485,7 @@ async def test_pages_are_readable_in_both_languages_on_both_screens(
                 browser, classroom_url(hub, lesson, 0, lang), errors, locale=locale
             )
             try:
-                live = "直播" if lang == "zh-CN" else "Go live"
-                await teacher.get_by_role("button", name=live, exact=lang == "en").first.click()
+                await teacher.locator("#go-live").click()
                 await expect(teacher.locator("body")).to_have_attribute(
                     "data-state", "live", timeout=20_000
                 )
@@ -475,22 +501,19 @@ async def test_pages_are_readable_in_both_languages_on_both_screens(
                     "data-quality", re.compile("good|fair|poor"), timeout=15_000
                 )
                 await expect(teacher.locator("#ready-count")).to_contain_text("4/8")
-                for size, label in ((SMALL, "1366"), (LARGE, "1920")):
-                    await teacher.set_viewport_size(size)
-                    await room.set_viewport_size(size)
-                    await teacher.wait_for_function(
-                        "(w) => document.documentElement.clientWidth === w", arg=size["width"]
+                await both_screens({"lecturer-live": teacher, "classroom-live": room}, lang)
+                if lang == "zh-CN":
+                    # The end, in Chinese: the confirmation and both ended views.
+                    await teacher.set_viewport_size(SMALL)
+                    await teacher.get_by_role("button", name="结束课程").click()
+                    await assert_readable(teacher, shots, "lecturer-end-confirmation-zh-CN-1366")
+                    await teacher.locator("#end-confirm").click()
+                    await expect(teacher.locator("#ended-view")).to_be_visible(timeout=10_000)
+                    await expect(room.locator("#ended-view")).to_be_visible(timeout=10_000)
+                    await expect(teacher.locator("#ended-recording")).to_have_text(
+                        "本节课没有录像。"
                     )
-                    await asyncio.sleep(0.3)  # the grid's columns follow a resize observer
-                    await assert_readable(teacher, shots, f"lecturer-live-{lang}-{label}")
-                    await assert_readable(room, shots, f"classroom-live-{lang}-{label}")
-                    for page in (teacher, room):
-                        fits = await page.evaluate(
-                            "() => [document.documentElement.scrollWidth,"
-                            " document.documentElement.scrollHeight]"
-                        )
-                        assert fits == [size["width"], size["height"]], fits
-                        assert await page.evaluate(UNNAMED_CONTROLS) == []
+                    await both_screens({"lecturer-ended": teacher, "classroom-ended": room}, lang)
             finally:
                 await teacher.context.close()
                 await room.context.close()
