@@ -35,8 +35,13 @@ from classroom_agent.scheduler import Announcer, live_lesson, next_lesson
 from classroom_agent.session import ClassroomSession, Outcome, SessionOptions
 from classroom_agent.status import State, StatusFile
 from streamhub.client import ClientError, LessonClient
+from streamhub.protocol import StatsReport
+from streamhub.quality import judge
 
 logger = logging.getLogger(__name__)
+
+# News kept for the projector (the oldest unread drop out past this many).
+MAX_NEWS = 20
 
 
 @dataclass
@@ -86,6 +91,7 @@ class ClassroomAgent:
         self._lesson_title = ""
         self._lecturer = ""
         self._lessons: list[LessonInfo] = []
+        self.news: list[dict[str, str]] = []
         self.session_lesson_id: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -139,8 +145,10 @@ class ClassroomAgent:
             await self.session.set_muted(not self.session.muted)
 
     def on_key(self, action: str) -> None:
-        """From the display thread (through the loop): h, m, q."""
-        if action == "leave":
+        """From the display thread (through the loop): h, m, q, Enter (news read)."""
+        if action == "read":
+            self.read_news()
+        elif action == "leave":
             self.leave()
         elif action == "hand" and self.session is not None:
             self._act(self.session.toggle_hand())
@@ -163,7 +171,7 @@ class ClassroomAgent:
     async def _wait_for_live_lesson(self) -> str | None:
         while not self._stopping.is_set():
             try:
-                lessons = await self.api.lessons()
+                lessons = await self.api.lessons(self.health.report())
             except HubUnavailable as exc:
                 delay = self._backoff.next_delay()
                 logger.warning("hub unreachable (%s); retrying in %.1fs", exc, delay)
@@ -221,6 +229,7 @@ class ClassroomAgent:
                 await self._sleep(delay)
                 continue
             self._backoff.reset()
+            self.news.clear()  # a lesson's news ends with it
             self._set_status(State.WAITING, message=f"lesson {outcome.value}", lesson_code=None)
             if outcome is Outcome.LEFT and self.session_lesson_id is not None:
                 self._left.add(self.session_lesson_id)
@@ -253,6 +262,7 @@ class ClassroomAgent:
             options=self.options.session,
             on_change=self._session_changed,
             health=self.health,
+            on_news=self._news,
         )
         self.session = session
         self.sessions += 1
@@ -263,6 +273,19 @@ class ClassroomAgent:
         finally:
             self.muted = session.muted
             self.session = None
+
+    def _news(self, kind: str, key: str, values: dict[str, str]) -> None:
+        """Stage, hand, microphone and chat news: on the projector until the room reads it."""
+        # Put into words by the window, in the projector's language and font.
+        self.news.append({**values, "kind": kind, "key": key})
+        del self.news[:-MAX_NEWS]
+        logger.info("news for the room: %s", key)
+        self._show_scene()
+
+    def read_news(self) -> None:
+        """The room pressed Enter: the news on the projector was read."""
+        self.news.clear()
+        self._show_scene()
 
     def _session_changed(self) -> None:
         session = self.session
@@ -276,7 +299,7 @@ class ClassroomAgent:
         self.scene.muted = session.muted
         self.scene.audio_only = session.audio_only
         self.scene.on_stage = session.on_stage
-        self.scene.quality = _quality(session.last_stats)
+        self.scene.quality = _quality(session.last_stats, session.audio_only)
         self._show_scene()
         stats = (
             session.last_stats.model_dump(exclude={"type", "id", "devices"})
@@ -332,6 +355,7 @@ class ClassroomAgent:
 
     def _show_scene(self) -> None:
         self.scene.devices = {d.value: self.health.state(d).value for d in Device}
+        self.scene.banners = list(self.news)
         self.display.set_scene(Scene.from_dict(self.scene.__dict__))
 
     def _problems(self) -> list[str]:
@@ -419,17 +443,12 @@ def _state_of(spec: SourceSpec) -> DeviceState:
     return DeviceState.OFF if spec.kind == "none" else DeviceState.OK
 
 
-def _quality(stats: object) -> str:
-    """The strip's network word from the last report (loss and round trip)."""
-    loss = getattr(stats, "loss", None)
-    rtt = getattr(stats, "rtt_ms", None)
-    if loss is None:
-        return "unknown"
-    if loss > 0.08 or (rtt is not None and rtt > 600):
-        return "poor"
-    if loss > 0.02 or (rtt is not None and rtt > 300):
-        return "fair"
-    return "good"
+def _quality(stats: StatsReport | None, audio_only: bool = False) -> str:
+    """The strip's network word from the last report: the hub's verdict on the same numbers
+    (streamhub.quality), so the room and the lecturer's tile agree."""
+    if stats is None or stats.loss is None:
+        return "poor" if audio_only else "unknown"
+    return judge(stats.loss, stats.rtt_ms, stats.fps, stats.bitrate_kbps, audio_only).quality
 
 
 def _local_time(lesson: LessonInfo) -> str:

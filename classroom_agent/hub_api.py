@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from classroom_agent.errors import CredentialRevoked, HubUnavailable, NoLiveLesson
+from streamhub.protocol import DeviceHealth
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +59,12 @@ class DeviceApi:
     async def close(self) -> None:
         await self.http.aclose()
 
-    async def lessons(self) -> list[LessonInfo]:
-        """This classroom's live and upcoming lessons, live first, then soonest first."""
-        body = await self._call("GET", "/api/device/lessons")
+    async def lessons(self, devices: DeviceHealth | None = None) -> list[LessonInfo]:
+        """This classroom's live and upcoming lessons, live first, then soonest first. The
+        devices ride along: the lecturer's roster shows a room without camera before the
+        lesson starts."""
+        params = devices.model_dump() if devices is not None else None
+        body = await self._call("GET", "/api/device/lessons", params=params)
         return [
             LessonInfo(
                 id=int(x["id"]),
@@ -82,10 +86,12 @@ class DeviceApi:
             lesson_title=str(body["lesson_title"]),
         )
 
-    async def _call(self, method: str, path: str, json: Any = None) -> Any:
+    async def _call(
+        self, method: str, path: str, json: Any = None, params: dict[str, str] | None = None
+    ) -> Any:
         self.requests += 1
         try:
-            response = await self.http.request(method, path, json=json)
+            response = await self.http.request(method, path, json=json, params=params)
         except httpx.HTTPError as exc:
             raise HubUnavailable(f"{method} {path}: {exc!r}") from exc
         if response.status_code < 300:

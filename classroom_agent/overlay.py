@@ -140,6 +140,88 @@ def waiting_screen(scene: Scene, size: tuple[int, int]) -> Image.Image:
     return image
 
 
+BANNERS_SHOWN = 3
+BANNER_BORDER = {"chat": (77, 178, 255, 255), "stage": (77, 178, 255, 255)}
+
+
+def banner_text(banner: dict[str, str], lang: str) -> str:
+    values = {k: v for k, v in banner.items() if k not in ("kind", "key")}
+    return translate(lang, banner.get("key", ""), **values)
+
+
+def banners(scene: Scene, size: tuple[int, int]) -> Image.Image | None:
+    """The news the room has not read yet (stage, hand, microphone, chat), in the upper left:
+    the newest few in large type, then how many more, and the key that clears them."""
+    if not scene.banners:
+        return None
+    width, height = size
+    lang = language_for(scene)
+    face = font(max(16, height // 26))
+    small = font(max(14, height // 36))
+    box_w = round(width * 0.46)
+    pad = max(8, round(face.size) // 2)
+    line_h = round(face.size * 1.3)
+    shown = scene.banners[-BANNERS_SHOWN:]
+    blocks = []
+    for banner in shown:
+        lines = _wrap(banner_text(banner, lang), face, box_w - 2 * pad)
+        blocks.append((banner, lines[:4]))
+    more = len(scene.banners) - len(shown)
+    footer = translate(lang, "banner_ok")
+    if more:
+        footer = f"{translate(lang, 'banner_more', n=more)} · {footer}"
+    total = sum(2 * pad + line_h * len(lines) for _, lines in blocks) + pad * len(blocks)
+    total = total + round(small.size * 1.6)
+    image = Image.new("RGBA", (box_w, total), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    y = 0
+    for banner, lines in blocks:
+        h = 2 * pad + line_h * len(lines)
+        border = BANNER_BORDER.get(banner.get("kind", ""), AMBER)
+        draw.rounded_rectangle((0, y, box_w - 1, y + h), radius=pad, fill=(15, 23, 32, 235),
+                               outline=border, width=max(2, pad // 3))  # fmt: skip
+        for i, line in enumerate(lines):
+            _text(draw, (pad, y + pad + i * line_h), line, face, WHITE)
+        y += h + pad
+    footer_w = round(draw.textlength(footer, font=small)) + pad
+    draw.rounded_rectangle((0, y, min(box_w - 1, footer_w), y + round(small.size * 1.5)),
+                           radius=pad // 2, fill=STRIP_BACKGROUND)  # fmt: skip
+    _text(draw, (pad // 2, y + round(small.size * 0.1)), footer, small, WHITE)
+    return image
+
+
+def _wrap(text: str, face: ImageFont.FreeTypeFont, width: int) -> list[str]:
+    """Lines that fit ``width``: at spaces where there are some, anywhere in Chinese."""
+    lines: list[str] = []
+    line = ""
+    for token in _tokens(text):
+        trial = line + token
+        if line and face.getlength(trial) > width:
+            lines.append(line.rstrip())
+            line = token.lstrip()
+        else:
+            line = trial
+    if line:
+        lines.append(line.rstrip())
+    return lines or [""]
+
+
+def _tokens(text: str) -> list[str]:
+    tokens: list[str] = []
+    word = ""
+    for ch in text:
+        if ch.isascii() and not ch.isspace():
+            word += ch
+            continue
+        if word:
+            tokens.append(word)
+            word = ""
+        tokens.append(ch)
+    if word:
+        tokens.append(word)
+    return tokens
+
+
 def notice(text_key: str, scene: Scene, size: tuple[int, int]) -> Image.Image:
     """A short line in the middle of a dark screen (no picture from the lecturer yet)."""
     width, height = size

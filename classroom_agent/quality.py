@@ -1,9 +1,13 @@
-"""Link quality: receive meters and the audio-only decision with hysteresis."""
+"""Link quality: receive meters and the audio-only decision with hysteresis. The thresholds
+are the hub's (streamhub.quality): the room asks for audio only on the link the lecturer's
+tile calls poor."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+
+from streamhub.quality import THRESHOLDS
 
 
 @dataclass
@@ -42,10 +46,10 @@ class AudioOnlyPolicy:
 
     def __init__(
         self,
-        max_loss: float = 0.10,
-        min_video_kbps: float = 30.0,
-        poor_for_s: float = 5.0,
-        good_for_s: float = 10.0,
+        max_loss: float = THRESHOLDS.audio_only_loss,
+        min_video_kbps: float = THRESHOLDS.min_video_kbps,
+        poor_for_s: float = THRESHOLDS.audio_only_after_s,
+        good_for_s: float = THRESHOLDS.video_again_after_s,
     ) -> None:
         self.max_loss = max_loss
         self.min_video_kbps = min_video_kbps

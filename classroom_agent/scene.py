@@ -26,6 +26,9 @@ class Scene:
     next_title: str = ""
     next_at: str = ""  # already formatted for the room (local time)
     next_lecturer: str = ""
+    # News that stays on the projector until the room presses Enter, newest last: each
+    # {"kind": chat | stage | hand | mute, "key": its words (i18n), and the words' values}.
+    banners: list[dict[str, str]] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)

@@ -31,6 +31,7 @@ from streamhub.client import ClientError, Closed, ConnectionStateChanged, Lesson
 from streamhub.client.decode import FrameDecoder
 from streamhub.protocol import (
     AudioOnly,
+    ChatMessage,
     HandLowered,
     HandRaised,
     Leave,
@@ -81,6 +82,7 @@ class ClassroomSession:
         options: SessionOptions,
         on_change: Callable[[], None],
         health: Health | None = None,
+        on_news: Callable[[str, str, dict[str, str]], None] | None = None,
     ) -> None:
         self.client = client
         self.camera = camera
@@ -101,6 +103,10 @@ class ClassroomSession:
         self.policy = options.policy()
         self.last_stats: StatsReport | None = None
         self._on_change = on_change
+        # (kind, words, values): news the room must read, shown until it says so.
+        self._on_news = on_news or (lambda kind, key, values: None)
+        self._lowering = False
+        self._stage: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._consumed: set[str] = set()
         self._pools: list[ThreadPoolExecutor] = []
@@ -133,6 +139,7 @@ class ClassroomSession:
             self.screen_sharing = joined.screen_sharing
             self.hand_raised = joined.participant.id in joined.hands
             self.on_stage = joined.stage == joined.participant.id
+            self._stage = joined.stage
             self._spawn(self._events(), "events")
             self._spawn(self._stats(), "stats")
             for slot, track in list(self.client.tracks.items()):
@@ -193,7 +200,11 @@ class ClassroomSession:
         self._on_change()
 
     async def lower_hand(self) -> None:
-        await self.client.request(LowerHand())
+        self._lowering = True  # our own act: no news for it
+        try:
+            await self.client.request(LowerHand())
+        finally:
+            self._lowering = False
         self.hand_raised = False
         self._on_change()
 
@@ -247,9 +258,18 @@ class ClassroomSession:
                 await self._mute_requested(event)
             elif isinstance(event, HandRaised | HandLowered):
                 if event.participant == self.participant_id:
+                    lowered = self.hand_raised and isinstance(event, HandLowered)
+                    if lowered and not self._lowering:
+                        self._on_news("hand", "hand_lowered", {})
                     self.hand_raised = isinstance(event, HandRaised)
                     self._on_change()
+            elif isinstance(event, ChatMessage):
+                if event.sender != self.participant_id:
+                    self._on_news(
+                        "chat", "chat_from", {"name": event.sender_name, "text": event.text}
+                    )
             elif isinstance(event, StageChanged):
+                self._stage_news(event)
                 self.on_stage = event.participant is not None and event.participant == (
                     self.participant_id
                 )
@@ -264,7 +284,18 @@ class ClassroomSession:
             elif hasattr(event, "slot") and hasattr(event, "track"):  # TrackReceived
                 self._consume(event.slot, event.track)
 
+    def _stage_news(self, event: StageChanged) -> None:
+        before, self._stage = self._stage, event.participant
+        if event.participant is not None and event.participant == self.participant_id:
+            self._on_news("stage", "stage_you", {})
+        elif event.participant is not None:
+            self._on_news("stage", "stage_other", {"name": event.name or ""})
+        elif before is not None:
+            self._on_news("stage", "stage_off", {})
+
     async def _mute_requested(self, event: MuteRequested) -> None:
+        key = "muted_by_lecturer" if event.muted else "unmuted_by_lecturer"
+        self._on_news("mute", key, {})
         if event.muted:
             logger.info("the lecturer (%s) asked us to mute", event.by)
             await self.set_muted(True)

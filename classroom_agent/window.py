@@ -33,7 +33,15 @@ from classroom_agent import layout, overlay
 from classroom_agent.frames import FrameSlots
 from classroom_agent.scene import Scene
 
-KEYS = {pygame.K_h: "hand", pygame.K_m: "mute", pygame.K_q: "leave"}
+KEYS = {
+    pygame.K_h: "hand",
+    pygame.K_m: "mute",
+    pygame.K_q: "leave",
+    # The news on the projector was read.
+    pygame.K_RETURN: "read",
+    pygame.K_KP_ENTER: "read",
+    pygame.K_SPACE: "read",
+}
 MAX_FPS = 30
 IDLE_REDRAW_S = 1.0  # redraw at least this often (a status change, a resized screen)
 FPS_REPORT_S = 5.0
@@ -86,6 +94,8 @@ class Projector:
         self.sequences = dict.fromkeys(self.pictures, 0)
         self._strip_key: tuple[Any, ...] | None = None
         self._strip: pygame.Surface | None = None
+        self._banners_key: tuple[Any, ...] | None = None
+        self._banners: pygame.Surface | None = None
         self._background_key: tuple[Any, ...] | None = None
         self._background: pygame.Surface | None = None
         self.presented = 0  # lecturer/screen pictures put on screen
@@ -162,6 +172,10 @@ class Projector:
                 self._scaled(stage, layout.inset(*stage.get_size(), size, "left"))
             self.presented += 1
         self.surface.blit(self._strip_for(scene, size), (0, size[1] - layout.strip_height(size[1])))
+        news = self._banners_for(scene, size)
+        if news is not None:
+            margin = max(8, size[0] // 80)
+            self.surface.blit(news, (margin, margin))
         pygame.display.flip()
 
     def _scaled(self, picture: pygame.Surface, rect: layout.Rect) -> None:
@@ -177,6 +191,14 @@ class Projector:
             self._background_key = key
         assert self._background is not None
         self.surface.blit(self._background, (0, 0))
+
+    def _banners_for(self, scene: Scene, size: tuple[int, int]) -> pygame.Surface | None:
+        key = (json.dumps(scene.banners, ensure_ascii=False), scene.language, size)
+        if key != self._banners_key:
+            image = overlay.banners(scene, size)
+            self._banners = _surface(image) if image is not None else None
+            self._banners_key = key
+        return self._banners
 
     def _strip_for(self, scene: Scene, size: tuple[int, int]) -> pygame.Surface:
         key = (scene.to_json(), size)

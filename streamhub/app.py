@@ -64,6 +64,8 @@ def create_app(
         lessons = LessonRegistry(settings, catalog, tokens, metrics, live)
         metrics.watch_rooms(lambda: lessons.rooms.values())
         services = Services(settings, secrets, tokens, catalog, lessons, metrics)
+        lessons.on_member_left.append(services.presence.member_left)
+        lessons.on_lesson_ended.append(services.presence.lesson_ended)
         app.state.services = services
         await lessons.start()
         recorder = RecorderService(settings, catalog, tokens, lessons)

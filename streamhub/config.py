@@ -287,6 +287,9 @@ class Settings(BaseSettings):
     # often (and whenever Redis comes back): an end or a revocation made through another node
     # is applied even when the event between nodes was lost (a Redis outage).
     reconcile_every_s: float = Field(default=3.0, gt=0, le=300)
+    # A classroom PC heard from (timetable poll, token request) within this many seconds is
+    # online in the lecturer's roster; agents poll every 10 s by default.
+    presence_timeout_s: float = Field(default=35.0, gt=0, le=3600)
     log_level: str = "INFO"
     # One JSON object per line; None: JSON unless stderr is a terminal (plain one-line text).
     log_json: bool | None = None

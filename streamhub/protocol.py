@@ -381,6 +381,12 @@ class ParticipantStats(Message):
     fps: float | None = None
     quality: Literal["good", "fair", "poor", "unknown"] = "unknown"
     devices: DeviceHealth | None = None
+    # Why the verdict is not good, most serious first (streamhub.quality.Reason).
+    reasons: list[str] = Field(default_factory=list)
+    audio_only: bool = False
+    # What the participant says it receives (a classroom agent's or page's own report).
+    received_fps: float | None = None
+    received_kbps: float | None = None
 
 
 class StatsSummary(Message):

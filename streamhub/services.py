@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from streamhub.auth.secrets import HubSecrets
 from streamhub.auth.tokens import TokenIssuer
 from streamhub.config import Settings
+from streamhub.lesson.presence import Presence
 from streamhub.lesson.registry import LessonRegistry
 from streamhub.metrics import HubMetrics
 
@@ -23,3 +24,5 @@ class Services:
     catalog: Catalog
     lessons: LessonRegistry
     metrics: HubMetrics = field(default_factory=HubMetrics)
+    # Classroom PCs outside the rooms, for the lecturer's roster.
+    presence: Presence = field(default_factory=Presence)

@@ -269,10 +269,10 @@ async def test_demo_from_the_banner_with_and_without_a_terminal(tmp_path: Path) 
                     await hub.out.wait_for(r"the demo lesson ended; its recording: ")
                 lecturer = await context.new_page()
                 await lecturer.goto(lecturer_url)
-                links = lecturer.locator("#recording-where a[href*='#recording=']")
+                links = lecturer.locator("#ended-recording a[href*='#recording=']")
                 await links.first.wait_for(timeout=30_000)
                 hrefs = [await a.get_attribute("href") for a in await links.all()]
-                assert hrefs == [r["page"] for r in where]
+                assert [base + href for href in hrefs] == [r["page"] for r in where]
         finally:
             if agent is not None and agent.returncode is None:
                 agent.send_signal(signal.SIGTERM)

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from streamhub.api import device, health, lessons, metrics, network, recordings, schools, tokens
+from streamhub.api import (
+    device,
+    health,
+    lessons,
+    metrics,
+    network,
+    recordings,
+    roster,
+    schools,
+    tokens,
+)
 
 
 def build_router() -> APIRouter:
     router = APIRouter()
-    for module in (health, schools, lessons, tokens, device, recordings, metrics):
+    for module in (health, schools, lessons, roster, tokens, device, recordings, metrics):
         router.include_router(module.router)
     for extra in (network.device_router, network.token_router, network.admin_router):
         router.include_router(extra)

@@ -4,15 +4,16 @@ their classroom, and the exchange of the credential for a lesson access token.""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from streamhub.api.auth import DeviceDep, ServicesDep
 from streamhub.api.lessons import lesson_out
 from streamhub.api.schemas import DeviceLessonsOut, DeviceTokenIn, DeviceTokenOut
 from streamhub.catalog.models import Lesson, utcnow
 from streamhub.errors import Conflict, Forbidden, NotFound
-from streamhub.protocol import Role
+from streamhub.protocol import DeviceHealth, DeviceState, Role
 
 router = APIRouter(prefix="/api/device", tags=["classroom PCs"])
 
@@ -22,9 +23,24 @@ async def _upcoming(svc: ServicesDep, classroom_id: int) -> list[Lesson]:
     return await svc.catalog.classroom_timetable(classroom_id, utcnow() - timedelta(hours=12))
 
 
+DeviceQuery = Annotated[DeviceState | None, Query()]
+
+
 @router.get("/lessons")
-async def device_lessons(svc: ServicesDep, credential: DeviceDep) -> DeviceLessonsOut:
-    """This classroom's live and upcoming lessons, soonest first."""
+async def device_lessons(
+    svc: ServicesDep,
+    credential: DeviceDep,
+    camera: DeviceQuery = None,
+    microphone: DeviceQuery = None,
+    speaker: DeviceQuery = None,
+    display: DeviceQuery = None,
+) -> DeviceLessonsOut:
+    """This classroom's live and upcoming lessons, soonest first. Polling it is how the hub
+    knows the PC is online; ``camera``, ``microphone``, ``speaker`` and ``display`` (each
+    ``ok``, ``off`` or ``missing``) tell the lecturer's roster how its devices are."""
+    reported = dict(camera=camera, microphone=microphone, speaker=speaker, display=display)
+    known = {k: v for k, v in reported.items() if v is not None}
+    svc.presence.seen(credential.classroom_id, DeviceHealth(**known) if known else None)
     room = await svc.catalog.get_classroom(credential.classroom_id)
     lessons = await _upcoming(svc, room.id)
     lessons.sort(key=lambda x: (x.status != "live", x.scheduled_start))
@@ -39,6 +55,8 @@ async def device_token(
 ) -> DeviceTokenOut:
     """Exchange the credential for an access token to a live lesson: the one named by its
     join code, or (no code) this classroom's live lesson."""
+    if body.devices is not None:
+        svc.presence.seen(credential.classroom_id, body.devices)
     room = await svc.catalog.get_classroom(credential.classroom_id)
     if body.lesson_code is not None:
         lesson = await svc.catalog.lesson_by_code(body.lesson_code)
@@ -52,6 +70,7 @@ async def device_token(
     if lesson.status != "live":
         raise Conflict(f"the lesson is {lesson.status}, not live", code="lesson_not_live")
     ttl = svc.settings.auth.access_token_ttl_s
+    svc.presence.joining(room.id, lesson.id)
     token = svc.tokens.issue(
         sub=f"classroom-{room.id}",
         role=Role.CLASSROOM,

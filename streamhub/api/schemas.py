@@ -8,7 +8,7 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Path, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from streamhub.protocol import ParticipantInfo, ParticipantStats
+from streamhub.protocol import DeviceHealth, ParticipantInfo, ParticipantStats
 
 T = TypeVar("T")
 
@@ -206,6 +206,8 @@ class AttendanceOut(BaseModel):
 
 class DeviceTokenIn(Body):
     lesson_code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{4,16}$")] | None = None
+    # The PC's devices, for the lecturer's roster (a classroom page sends its camera and mic).
+    devices: DeviceHealth | None = None
 
 
 class DeviceTokenOut(BaseModel):

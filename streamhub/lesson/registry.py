@@ -27,8 +27,10 @@ from streamhub.protocol import (
     ParticipantStats,
     Role,
     Slot,
+    StatsReport,
     StatsSummary,
 )
+from streamhub.quality import Verdict, judge
 
 if TYPE_CHECKING:
     from streamhub.metrics import HubMetrics
@@ -51,11 +53,22 @@ class JoinRefused(StreamhubError):
 
 
 def quality_of(loss: float, rtt_ms: float | None, fps: float | None) -> str:
-    if loss > 0.08 or (rtt_ms is not None and rtt_ms > 600):
-        return "poor"
-    if loss > 0.02 or (rtt_ms is not None and rtt_ms > 250) or (fps is not None and fps < 15):
-        return "fair"
-    return "good"
+    """The verdict's word (thresholds: streamhub.quality)."""
+    return judge(loss, rtt_ms, fps).quality
+
+
+def link_verdict(
+    fps: float | None,
+    loss: float,
+    rtt_ms: float | None,
+    reported: StatsReport | None,
+    audio_only: bool,
+) -> Verdict:
+    """A member's link: what the hub measures of it, and what it says it receives (the lower
+    of the frame rates: a slide show either way is what the lecturer must know)."""
+    rates = [x for x in (fps, reported.fps if reported else None) if x]
+    kbps = reported.bitrate_kbps if reported else None
+    return judge(loss, rtt_ms, min(rates) if rates else fps, kbps, audio_only)
 
 
 RECORDER_GRACE_S = 1.0
@@ -82,6 +95,8 @@ class LessonRegistry:
         self.on_lesson_started: list[LessonHook] = []
         self.on_lesson_ended: list[LessonHook] = []
         self.on_lesson_ended_elsewhere: list[Callable[[int], Awaitable[None]]] = []
+        # (room, member, reason) after a member left a room held here (the roster's "dropped").
+        self.on_member_left: list[Callable[[Room, Participant, str], None]] = []
         self._joins: dict[str, deque[float]] = defaultdict(deque)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stats_task: asyncio.Task[None] | None = None
@@ -351,6 +366,8 @@ class LessonRegistry:
         room.remove(participant, reason)
         if self.metrics is not None:
             self.metrics.member_left(participant)
+        for hook in self.on_member_left:
+            hook(room, participant, reason)
         attendance_id = await participant.attendance if participant.attendance else None
         if attendance_id is not None:
             samples = participant.quality_samples
@@ -471,8 +488,9 @@ class LessonRegistry:
             )
             camera = member.sources.get(Slot.CAMERA)
             fps = camera.fps if camera is not None else (reported.fps if reported else None)
-            quality = quality_of(loss, rtt, fps)
-            member.quality_samples.append(QUALITY_SCORE[quality])
+            verdict = link_verdict(fps, loss, rtt, reported, member.audio_only)
+            quality = verdict.quality
+            member.quality_samples.append(QUALITY_SCORE.get(quality, 0.0))
             if self.metrics is not None:
                 self.metrics.observe_member(
                     member, measured.bitrate_in_kbps, measured.bitrate_out_kbps, loss
@@ -484,8 +502,12 @@ class LessonRegistry:
                 packet_loss=round(loss, 4),
                 rtt_ms=round(rtt, 1) if rtt is not None else None,
                 fps=round(fps, 1) if fps is not None else None,
-                quality=quality,  # type: ignore[arg-type]
+                quality=quality,
                 devices=reported.devices if reported else None,
+                reasons=list(verdict.reasons),
+                audio_only=member.audio_only,
+                received_fps=reported.fps if reported else None,
+                received_kbps=reported.bitrate_kbps if reported else None,
             )
         lecturer = room.lecturer
         if lecturer is not None:

@@ -316,6 +316,8 @@ TABLE: dict[str, Row] = {
     "GET /api/lessons/{lesson_id}/recordings": row(
         VIEWERS, 200, "/api/lessons/{lesson_id}/recordings"
     ),
+    "GET /api/lessons/{lesson_id}/roster": row(VIEWERS, 200, "/api/lessons/{lesson_id}/roster"),
+    "GET /api/lessons/{lesson_id}/followup": row(VIEWERS, 200, "/api/lessons/{lesson_id}/followup"),
     # tokens
     "POST /api/lessons/{lesson_id}/lecturer-link": row(
         ADMIN_ONLY, 200, "/api/lessons/{lesson_id}/lecturer-link"

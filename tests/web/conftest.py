@@ -3,9 +3,11 @@ camera and microphone, plus an in-process hub and its admin API for the page tes
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,8 +29,9 @@ HAVE_CHROMIUM = Path(CHROMIUM).exists()
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[object]:
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
+    """Debian's Chromium under Playwright (skips the test without them)."""
     playwright_api = pytest.importorskip("playwright.async_api")
     if not HAVE_CHROMIUM:
         pytest.skip("no chromium at /usr/bin/chromium")
@@ -40,6 +43,12 @@ async def browser() -> AsyncIterator[object]:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[object]:
+    async with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

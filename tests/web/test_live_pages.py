@@ -136,7 +136,7 @@ async def test_live_lesson_in_the_browser(
         await python_room.send(
             StatsReport(devices=DeviceHealth(camera="missing", display="missing"))
         )
-        await expect(tile1.locator(".devices-badge")).to_have_text(
+        await expect(tile1.locator(".problems")).to_have_text(
             "No picture · No camera", timeout=10_000
         )
 
@@ -205,7 +205,7 @@ async def test_live_lesson_in_the_browser(
         # -- chat reaches the classroom
         await lecturer.get_by_label("Message").fill("Open page 12")
         await lecturer.get_by_role("button", name="Send").click()
-        await expect(classroom.locator("#chat-ticker")).to_contain_text("Open page 12")
+        await expect(classroom.locator("#banners")).to_contain_text("Open page 12")
         await expect(lecturer.locator("#chat-log")).to_contain_text("Open page 12")
 
         # -- screen share: the screen becomes the classroom's main picture, the lecturer inset
@@ -259,10 +259,10 @@ async def test_live_lesson_in_the_browser(
 
         # -- the lecturer ends the lesson; the classroom page says so
         await lecturer.get_by_role("button", name="End lesson").click()
+        await lecturer.get_by_role("button", name="End the lesson").click()
         await expect(lecturer.locator("#connection")).to_have_text("Lesson ended", timeout=10_000)
-        await expect(classroom.locator("#overlay-text")).to_have_text(
-            "The lesson has ended.", timeout=10_000
-        )
+        await expect(classroom.locator("#ended-view")).to_be_visible(timeout=10_000)
+        await expect(classroom.locator("#ended-heading")).to_have_text("The lesson has ended.")
         await eventually(lambda: python_room.closed is not None, timeout=10)
     finally:
         await python_room.close()

@@ -68,6 +68,7 @@ export default {
   "player.swap": "Swap camera and screen",
   "player.download": "Download",
   "player.delete": "Delete recording",
+  "player.deleteHint": "Deleting removes the recording and its files for everyone.",
   "player.details": "Lesson details",
   "player.chapters": "Chapters",
   "player.noChapters": "No chapters.",

@@ -68,6 +68,7 @@ export default {
   "player.swap": "交换摄像头与屏幕画面",
   "player.download": "下载",
   "player.delete": "删除录像",
+  "player.deleteHint": "删除后，录像及其文件将对所有人永久移除。",
   "player.details": "课程详情",
   "player.chapters": "章节",
   "player.noChapters": "没有章节。",

@@ -112,6 +112,11 @@ async function fetchAll(path, query = {}) {
   }
 }
 
+/** Destructive actions (delete, end) sit apart from the common ones, at the row's far end. */
+function dangerGroup(...buttons) {
+  return el("span", { class: "row-danger" }, ...buttons);
+}
+
 function actionButton(textKey, labelKey, name, onclick, cls = "small secondary") {
   return el("button", {
     type: "button",
@@ -146,12 +151,14 @@ async function loadSchools() {
           actionButton("schools.classrooms", "schools.classroomsNamed", s.name, () =>
             showClassroomsOf(s.id),
           ),
-          actionButton(
-            "common.delete",
-            "schools.deleteNamed",
-            s.name,
-            () => deleteSchool(s),
-            "small danger",
+          dangerGroup(
+            actionButton(
+              "common.delete",
+              "schools.deleteNamed",
+              s.name,
+              () => deleteSchool(s),
+              "small danger",
+            ),
           ),
         ),
       ),
@@ -253,12 +260,14 @@ async function loadClassrooms() {
           actionButton("classrooms.credentials", "classrooms.credentialsNamed", c.name, () =>
             selectClassroom(c),
           ),
-          actionButton(
-            "common.delete",
-            "classrooms.deleteNamed",
-            c.name,
-            () => deleteClassroom(c),
-            "small danger",
+          dangerGroup(
+            actionButton(
+              "common.delete",
+              "classrooms.deleteNamed",
+              c.name,
+              () => deleteClassroom(c),
+              "small danger",
+            ),
           ),
         ),
       ),
@@ -473,8 +482,14 @@ function lessonRow(lesson) {
       ),
     );
   }
-  if (lesson.status === "live") {
+  if (lesson.status !== "ended") {
     actions.push(
+      actionButton("lessons.linkAction", "lessons.linkNamed", name, () => lecturerLink(lesson)),
+    );
+  }
+  const dangerous = [];
+  if (lesson.status === "live") {
+    dangerous.push(
       actionButton(
         "lessons.endAction",
         "lessons.endNamed",
@@ -484,20 +499,19 @@ function lessonRow(lesson) {
       ),
     );
   }
-  if (lesson.status !== "ended") {
-    actions.push(
-      actionButton("lessons.linkAction", "lessons.linkNamed", name, () => lecturerLink(lesson)),
+  // A live lesson cannot be deleted (the hub refuses): no button that can only fail.
+  if (lesson.status !== "live") {
+    dangerous.push(
+      actionButton(
+        "common.delete",
+        "lessons.deleteNamed",
+        name,
+        () => deleteLesson(lesson),
+        "small danger",
+      ),
     );
   }
-  actions.push(
-    actionButton(
-      "common.delete",
-      "lessons.deleteNamed",
-      name,
-      () => deleteLesson(lesson),
-      "small danger",
-    ),
-  );
+  actions.push(dangerGroup(...dangerous));
   const rooms = lesson.classroom_ids.map(classroomName);
   return el(
     "tr",

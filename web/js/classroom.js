@@ -1,6 +1,8 @@
-// Browser classroom: exchange the device credential for a lesson token, join, publish camera
-// and microphone, show the lecturer full screen (the screen share as the main picture with the
-// lecturer inset), the classroom on stage, raise hand, mute, full screen, reconnecting.
+// Browser classroom, made for a projector: exchange the device credential for a lesson token,
+// join, publish camera and microphone, show the lecturer full screen (the screen share as the
+// main picture with the lecturer inset), the classroom on stage, raise hand, mute, full screen,
+// reconnecting. Large type; stage, hand and chat news as banners that stay until read; a
+// waiting card with the lesson, its time and lecturer; an ended card with the next lesson.
 import {
   LiveSession,
   apiFetch,
@@ -11,13 +13,18 @@ import { ApiError, loadStrings } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 let t = (key) => key;
+let lang = "en";
 const CREDENTIAL_KEY = "streamhub.classroom.credential";
 const STATS_EVERY_MS = 5000;
+const TIMETABLE_EVERY_MS = 15_000;
+const BANNERS_SHOWN = 4;
+const NEXT_LESSON_AFTER_MS = 30_000;
 
 const state = {
   code: decodeURIComponent(window.location.pathname.split("/").filter(Boolean).pop() || "next"),
   credential: null,
   stream: null,
+  devices: { camera: "pending", microphone: "pending" },
   session: null,
   me: null,
   names: new Map(),
@@ -27,8 +34,14 @@ const state = {
   muted: false,
   waiting: false,
   lessonTitle: "",
+  timetable: null,
+  timetableAt: 0,
   statsTimer: null,
   ended: false,
+  recording: false,
+  lowering: false, // this room pressed "lower hand" (no banner for its own act)
+  banners: [], // {id, kind, text, from}
+  nextBanner: 1,
 };
 
 function showNotice(text) {
@@ -43,6 +56,21 @@ function errorText(exc) {
   return exc && exc.message ? exc.message : String(exc);
 }
 
+function clock(iso) {
+  const at = new Date(iso);
+  return Number.isNaN(at.getTime())
+    ? ""
+    : at.toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit", hour12: false });
+}
+
+function when(iso) {
+  const at = new Date(iso);
+  if (Number.isNaN(at.getTime())) return "";
+  const today = new Date();
+  const sameDay = at.toDateString() === today.toDateString();
+  return sameDay ? clock(iso) : at.toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" });
+}
+
 function takeCredential() {
   const fromLink = fragmentParams().get("credential");
   if (fromLink) {
@@ -52,17 +80,31 @@ function takeCredential() {
   return sessionStorage.getItem(CREDENTIAL_KEY);
 }
 
-/** The token source of the session: a fresh lesson token for every (re)join. */
+/** What this PC's devices are, for the lecturer's roster. */
+function deviceReport() {
+  const of = (status) => (status === "ready" ? "ok" : status === "pending" ? "ok" : "missing");
+  return { camera: of(state.devices.camera), microphone: of(state.devices.microphone), speaker: "ok", display: "ok" };
+}
+
+/** The token source of the session: a fresh lesson token for every (re)join. While the lesson
+ * is not live, the timetable is polled instead (with the session's backoff): that tells the
+ * hub this classroom is online and waiting, and the page what it waits for. */
 async function lessonToken() {
+  if (!state.ended && (await loadTimetable(true)) && !awaitedLive()) {
+    state.waiting = true;
+    updateView();
+    throw Object.assign(new Error(t("state_waiting")), { code: "not_live" });
+  }
   try {
     const out = await apiFetch("/api/device/token", {
       method: "POST",
       token: state.credential,
-      body: { lesson_code: state.code === "next" ? null : state.code },
+      body: { lesson_code: state.code === "next" ? null : state.code, devices: deviceReport() },
     });
     state.waiting = false;
     state.lessonTitle = out.lesson_title;
     $("lesson-name").textContent = out.lesson_title;
+    $("lesson-name").title = out.lesson_title;
     $("lesson-title").textContent = out.lesson_title;
     document.title = t("page_title", { title: out.lesson_title });
     return out.token;
@@ -70,6 +112,7 @@ async function lessonToken() {
     if (exc instanceof ApiError) {
       if (["no_live_lesson", "lesson_not_live", "not_found"].includes(exc.code) || exc.status === 404) {
         state.waiting = true; // not live yet: keep trying with backoff
+        loadTimetable();
         throw exc;
       }
       if (exc.status === 401 || exc.status === 403) {
@@ -82,16 +125,61 @@ async function lessonToken() {
   }
 }
 
-async function openDevices() {
+/** This classroom's timetable: the lesson the page waits for, and the one after the end. */
+async function loadTimetable(force = false) {
+  if (!force && Date.now() - state.timetableAt < TIMETABLE_EVERY_MS) return Boolean(state.timetable);
+  state.timetableAt = Date.now();
   try {
-    state.stream = await navigator.mediaDevices.getUserMedia({
-      video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 25 } },
-      audio: { echoCancellation: true, noiseSuppression: true },
-    });
-    $("self-view").srcObject = state.stream;
+    const query = new URLSearchParams(deviceReport()).toString();
+    state.timetable = await apiFetch(`/api/device/lessons?${query}`, { token: state.credential });
   } catch (exc) {
-    showNotice(t("device_failed", { message: errorText(exc) }));
+    if (exc instanceof ApiError && exc.status === 401) {
+      throw Object.assign(new Error(t("credential_refused", { message: exc.message })), { final: true, closeCode: 4401 });
+    }
+    return false; // the token request says what is wrong; shown again with the next try
   }
+  updateView();
+  return true;
+}
+
+/** Whether the lesson this page waits for is live (a code outside the timetable: ask). */
+function awaitedLive() {
+  const lesson = awaitedLesson();
+  if (state.code !== "next" && !lesson) return true;
+  return Boolean(lesson) && lesson.status === "live";
+}
+
+function awaitedLesson() {
+  const lessons = (state.timetable && state.timetable.lessons) || [];
+  if (state.code !== "next") return lessons.find((x) => x.join_code === state.code.toUpperCase()) || null;
+  return lessons.find((x) => x.status === "live") || lessons.find((x) => x.status === "scheduled") || null;
+}
+
+async function openDevices() {
+  // Camera and microphone each on their own: one missing device never costs the other.
+  const tracks = [];
+  for (const [kind, constraints] of [
+    ["camera", { video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 25 } } }],
+    ["microphone", { audio: { echoCancellation: true, noiseSuppression: true } }],
+  ]) {
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia(constraints);
+      tracks.push(...stream.getTracks());
+      state.devices[kind] = "ready";
+    } catch (exc) {
+      state.devices[kind] = "failed";
+      showNotice(t("device_failed", { message: errorText(exc) }));
+    }
+  }
+  state.stream = new MediaStream(tracks);
+  const audio = state.stream.getAudioTracks()[0];
+  if (audio) audio.enabled = !state.muted;
+  $("self-view").srcObject = state.stream;
+}
+
+function stopDevices() {
+  if (state.stream) for (const track of state.stream.getTracks()) track.stop();
+  $("self-view").srcObject = null;
 }
 
 // ------------------------------------------------------------------ session
@@ -113,12 +201,7 @@ function start() {
 
 function onState(value, detail) {
   if (state.ended && value !== "ended") return;
-  let shown = value;
-  if ((value === "reconnecting" || value === "connecting") && state.waiting) shown = "waiting";
-  document.body.dataset.state = shown;
-  const badge = $("connection");
-  badge.dataset.state = shown;
-  badge.textContent = t(`state_${shown}`);
+  document.body.dataset.state = value === "reconnecting" || value === "connecting" ? (state.waiting ? "waiting" : value) : value;
   const live = value === "live";
   $("raise-hand").disabled = !live;
   $("toggle-mic").disabled = !live;
@@ -128,25 +211,49 @@ function onState(value, detail) {
     resync();
   }
   if (value === "ended") {
-    state.ended = true;
-    showOverlay(t("state_ended"));
-    if (state.code === "next") setTimeout(restartForNext, 30_000);
+    lessonEnded();
     return;
   }
   if (value === "failed") {
     const code = detail && detail.code;
     const reason = detail && detail.reason;
     showOverlay(code === 4409 ? t("replaced") : t("disconnected", { message: reason || code }));
+    setBadge("failed");
     return;
   }
   updateView();
 }
 
-function restartForNext() {
-  state.ended = false;
+/** The lesson is over: camera and microphone off, no picture, no hands, an ended card. */
+function lessonEnded() {
+  if (state.ended) return;
+  state.ended = true;
+  clearInterval(state.statsTimer);
+  if (state.session) state.session.stop({ leave: false });
+  stopDevices();
+  for (const id of ["lecturer-video", "screen-video", "stage-video", "lecturer-audio", "stage-audio"]) {
+    $(id).srcObject = null;
+    delete $(id).dataset.track;
+  }
   state.stage = null;
   state.screen = false;
   state.hands = [];
+  clearBanners();
+  $("raise-hand").disabled = true;
+  $("toggle-mic").disabled = true;
+  document.body.dataset.state = "ended";
+  loadTimetable(true);
+  updateView();
+  if (state.code === "next") setTimeout(restartForNext, NEXT_LESSON_AFTER_MS);
+}
+
+async function restartForNext() {
+  state.ended = false;
+  state.me = null;
+  state.stage = null;
+  state.screen = false;
+  state.hands = [];
+  await openDevices();
   start();
 }
 
@@ -169,6 +276,7 @@ function onJoined(joined) {
 }
 
 function onMessage(m) {
+  const me = state.me && state.me.id;
   switch (m.type) {
     case "participant_joined":
       state.names.set(m.participant.id, m.participant.name);
@@ -177,28 +285,39 @@ function onMessage(m) {
       state.hands = state.hands.filter((id) => id !== m.participant);
       break;
     case "hand_raised":
-    case "hand_lowered":
+    case "hand_lowered": {
+      const had = Boolean(me) && state.hands.includes(me);
       state.hands = [...m.hands];
+      const has = Boolean(me) && state.hands.includes(me);
+      if (!had && has) addBanner("hand", t("hand_raised_banner"));
+      if (had && !has && !state.lowering && state.stage !== me) addBanner("hand", t("hand_lowered_banner"));
+      if (had && !has) state.lowering = false;
       break;
-    case "stage_changed":
+    }
+    case "stage_changed": {
+      const before = state.stage;
       state.stage = m.participant;
       if (m.participant && m.name) state.names.set(m.participant, m.name);
+      if (m.participant && m.participant === me) addBanner("stage", t("stage_you_banner"));
+      else if (m.participant) addBanner("stage", t("stage_other_banner", { name: m.name || state.names.get(m.participant) || "" }));
+      else if (before) addBanner("stage", t("stage_off_banner"));
       break;
+    }
     case "screen_share_changed":
       state.screen = m.on;
       break;
     case "mute_requested":
       setMuted(m.muted);
-      showNotice(t(m.muted ? "muted_by_lecturer" : "unmuted_by_lecturer"));
+      addBanner("mute", t(m.muted ? "muted_by_lecturer" : "unmuted_by_lecturer"));
       break;
     case "muted_changed":
-      if (state.me && m.participant === state.me.id && m.muted !== state.muted) setMuted(m.muted);
+      if (me && m.participant === me && m.muted !== state.muted) setMuted(m.muted);
       break;
     case "recording_changed":
       setRecording(m.recording);
       break;
     case "chat":
-      addChat(m);
+      addBanner("chat", m.text, m.sender_name);
       return;
     case "lesson_ended":
       return;
@@ -217,13 +336,71 @@ function setMuted(muted, { tell = false } = {}) {
   if (track) track.enabled = !muted;
   const button = $("toggle-mic");
   button.setAttribute("aria-pressed", String(muted));
-  button.textContent = t(muted ? "unmute_me" : "mute_me");
+  $("toggle-mic-text").textContent = t(muted ? "unmute_me" : "mute_me");
   if (tell && state.session) state.session.send({ type: "set_muted", muted });
 }
 
 function setRecording(on) {
-  $("recording").hidden = !on;
   $("recording").dataset.recording = String(on);
+  state.recording = on;
+}
+
+// ------------------------------------------------------------------ banners
+
+/** A message that stays until someone in the room presses OK (or H/M-free Enter on it). */
+function addBanner(kind, text, from = "") {
+  state.banners.push({ id: state.nextBanner++, kind, text, from });
+  renderBanners();
+}
+
+function clearBanners() {
+  state.banners = [];
+  renderBanners();
+}
+
+function renderBanners() {
+  const list = $("banners");
+  list.replaceChildren();
+  const shown = state.banners.slice(-BANNERS_SHOWN);
+  const hidden = state.banners.length - shown.length;
+  if (hidden > 0) {
+    const more = document.createElement("li");
+    more.className = "banner banner-more";
+    more.textContent = t("banners_more", { n: hidden });
+    const all = document.createElement("button");
+    all.type = "button";
+    all.textContent = t("banners_dismiss_all");
+    all.addEventListener("click", clearBanners);
+    more.append(" ", all);
+    list.append(more);
+  }
+  for (const banner of shown) {
+    const li = document.createElement("li");
+    li.className = "banner";
+    li.dataset.kind = banner.kind;
+    const icon = document.createElement("span");
+    icon.className = `icon icon-${{ chat: "chat", stage: "stage", hand: "hand", mute: "mic-off" }[banner.kind] || "chat"}`;
+    icon.setAttribute("aria-hidden", "true");
+    const text = document.createElement("p");
+    text.className = "banner-text";
+    if (banner.from) {
+      const who = document.createElement("strong");
+      who.textContent = t("banner_from", { name: banner.from });
+      text.append(who, " ");
+    }
+    text.append(banner.text);
+    const ok = document.createElement("button");
+    ok.type = "button";
+    ok.className = "banner-ok";
+    ok.textContent = t("banner_ok");
+    ok.setAttribute("aria-label", t("banner_ok_named", { text: banner.text.slice(0, 60) }));
+    ok.addEventListener("click", () => {
+      state.banners = state.banners.filter((b) => b.id !== banner.id);
+      renderBanners();
+    });
+    li.append(icon, text, ok);
+    list.append(li);
+  }
 }
 
 // ------------------------------------------------------------------ view
@@ -253,6 +430,7 @@ function attach(el, track) {
 
 function attachMedia() {
   const s = state.session;
+  if (!s || state.ended) return;
   attach($("lecturer-video"), s.track("lecturer.video"));
   attach($("screen-video"), s.track("screen.video"));
   attach($("stage-video"), s.track("stage.video"));
@@ -261,34 +439,83 @@ function attachMedia() {
   updateView();
 }
 
+function setBadge(shown) {
+  const badge = $("connection");
+  badge.dataset.state = shown;
+  badge.textContent = t(`state_${shown}`);
+}
+
+function lecturerPlaying() {
+  const video = $("lecturer-video");
+  return video.readyState >= 2 && video.videoWidth > 0;
+}
+
 function updateView() {
   const me = state.me && state.me.id;
   const body = document.body;
-  body.dataset.screen = String(state.screen);
-  const othersOnStage = Boolean(state.stage) && state.stage !== me;
+  const live = Boolean(state.session) && state.session.state === "live" && !state.ended;
+  const sessionState = state.session ? state.session.state : "loading";
+  const waiting = !live && !state.ended && state.waiting;
+  const screen = live && state.screen;
+  body.dataset.screen = String(screen);
+  const othersOnStage = live && Boolean(state.stage) && state.stage !== me;
   body.dataset.stage = String(othersOnStage);
-  $("screen-video").hidden = !state.screen;
-  $("lecturer-video").setAttribute("aria-label", t(state.screen ? "lecturer_inset" : "lecturer_video"));
+  $("screen-video").hidden = !screen;
+  $("lecturer-video").setAttribute("aria-label", t(screen ? "lecturer_inset" : "lecturer_video"));
   $("stage-box").hidden = !othersOnStage;
   if (othersOnStage) {
     const name = state.names.get(state.stage) || "";
     $("stage-caption").textContent = t("stage_caption", { name });
     $("stage-video").setAttribute("aria-label", t("stage_caption", { name }));
   }
-  $("on-stage").hidden = !(state.stage && state.stage === me);
-  const raised = Boolean(me) && state.hands.includes(me);
+  $("on-stage").hidden = !(live && state.stage && state.stage === me);
+  const raised = live && Boolean(me) && state.hands.includes(me);
   const hand = $("raise-hand");
   hand.setAttribute("aria-pressed", String(raised));
-  hand.textContent = t(raised ? "lower_hand" : "raise_hand");
-  const live = state.session && state.session.state === "live";
-  if (live) {
-    const video = $("lecturer-video");
-    const playing = video.readyState >= 2 && video.videoWidth > 0;
+  $("raise-hand-text").textContent = t(raised ? "lower_hand" : "raise_hand");
+  // Never two stories at once: "live" only with the lecturer's picture, "recording" only live.
+  $("recording").hidden = !(live && state.recording);
+  $("waiting-view").hidden = !waiting;
+  $("ended-view").hidden = !state.ended;
+  if (state.ended) {
+    setBadge("ended");
+    hideOverlay();
+    renderEnded();
+  } else if (waiting) {
+    setBadge("waiting");
+    hideOverlay();
+    renderWaiting();
+  } else if (live) {
+    const playing = lecturerPlaying() || screen;
+    setBadge(playing ? "live" : "no_picture");
     if (playing) hideOverlay();
     else showOverlay(t("waiting_lecturer"));
-  } else if (!state.ended) {
-    showOverlay($("connection").textContent);
+  } else {
+    setBadge(sessionState === "idle" ? "loading" : sessionState);
+    showOverlay(t(`state_${sessionState === "idle" ? "loading" : sessionState}`));
   }
+}
+
+function renderWaiting() {
+  const lesson = awaitedLesson();
+  $("waiting-title").textContent = lesson ? lesson.title : state.code === "next" ? t("no_lesson_scheduled") : t("lesson_code", { code: state.code });
+  const parts = [];
+  if (lesson) parts.push(t("starts_at", { time: when(lesson.scheduled_start) }));
+  if (lesson && lesson.lecturer_name) parts.push(t("lecturer_is", { name: lesson.lecturer_name }));
+  $("waiting-when").textContent = parts.join(" · ");
+  for (const [kind, id] of [["camera", "check-camera"], ["microphone", "check-mic"]]) {
+    const el = $(id);
+    el.dataset.status = state.devices[kind];
+    el.textContent = t(`check_${kind}_${state.devices[kind]}`);
+  }
+}
+
+function renderEnded() {
+  const lessons = (state.timetable && state.timetable.lessons) || [];
+  const next = lessons.find((x) => x.status === "scheduled");
+  $("ended-next").textContent = next
+    ? t("next_lesson", { title: next.title, time: when(next.scheduled_start) })
+    : t("no_next_lesson");
 }
 
 function showOverlay(text) {
@@ -298,17 +525,6 @@ function showOverlay(text) {
 
 function hideOverlay() {
   $("overlay").hidden = true;
-}
-
-function addChat(m) {
-  const box = $("chat-ticker");
-  const p = document.createElement("p");
-  const who = document.createElement("strong");
-  who.textContent = `${m.sender_name}: `;
-  p.append(who, m.text);
-  box.append(p);
-  while (box.children.length > 3) box.firstElementChild.remove();
-  setTimeout(() => p.remove(), 20_000);
 }
 
 async function sendStats() {
@@ -338,23 +554,41 @@ function onFullscreenChange() {
   button.textContent = t(on ? "exit_fullscreen" : "fullscreen");
 }
 
+function toggleHand() {
+  const me = state.me && state.me.id;
+  if (!state.session || state.session.state !== "live") return;
+  const raised = Boolean(me) && state.hands.includes(me);
+  state.lowering = raised;
+  state.session.request({ type: raised ? "lower_hand" : "raise_hand" }).catch((exc) => {
+    if (exc.code !== "closed") showNotice(t("action_failed", { message: errorText(exc) }));
+  });
+}
+
+/** The agent's keys work here too: H hand, M microphone, F full screen. */
+function onKey(event) {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+  const target = event.target;
+  if (target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) return;
+  const key = event.key.toLowerCase();
+  if (key === "h") toggleHand();
+  else if (key === "m" && !$("toggle-mic").disabled) setMuted(!state.muted, { tell: true });
+  else if (key === "f") toggleFullscreen();
+  else return;
+  event.preventDefault();
+}
+
 // ------------------------------------------------------------------ boot
 
 async function main() {
   // Take the secret out of the address bar before anything else happens.
   state.credential = takeCredential();
-  ({ t } = await loadStrings("classroom"));
+  ({ t, lang } = await loadStrings("classroom"));
 
-  $("raise-hand").addEventListener("click", () => {
-    const me = state.me && state.me.id;
-    const raised = Boolean(me) && state.hands.includes(me);
-    state.session.request({ type: raised ? "lower_hand" : "raise_hand" }).catch((exc) => {
-      if (exc.code !== "closed") showNotice(t("action_failed", { message: errorText(exc) }));
-    });
-  });
+  $("raise-hand").addEventListener("click", toggleHand);
   $("toggle-mic").addEventListener("click", () => setMuted(!state.muted, { tell: true }));
   $("fullscreen").addEventListener("click", toggleFullscreen);
   document.addEventListener("fullscreenchange", onFullscreenChange);
+  document.addEventListener("keydown", onKey);
   $("enable-sound").addEventListener("click", () => {
     for (const id of ["lecturer-audio", "stage-audio"]) playQuietly($(id));
     $("enable-sound").hidden = true;

@@ -1,35 +1,55 @@
-// Lecturer console: preview and device choice, go live, classroom tiles, hands, stage,
-// screen share, chat, recording indicator, reconnecting by itself.
+// Lecturer console: camera and microphone (go live only with them, or knowingly without), the
+// roster of every invited classroom before and during the lesson, classroom tiles with their
+// health, hands (pinned first, a chime), stage, screen share, chat, the own uplink, a guarded
+// end, and a page that ends with the lesson.
 import {
   LiveSession,
   apiFetch,
   clearFragment,
   fragmentParams,
 } from "./signaling.js";
-import { ApiError, applyStrings, loadStrings } from "./api.js";
+import { ApiError, loadStrings } from "./api.js";
 import { runConnectionCheck } from "./netcheck.js";
+import { LocalMedia } from "./lesson-media.js";
+import { Grid, clock, renderHands } from "./lesson-grid.js";
+import { describeUplink } from "./health.js";
+import { Chime } from "./chime.js";
 
 const $ = (id) => document.getElementById(id);
 let t = (key) => key;
+let lang = "en";
+
+const ROSTER_EVERY_MS = 3000;
+// How long a device may keep the lecturer waiting before "go live without it" is offered.
+const OFFER_ANYWAY_AFTER_MS = 2000;
+const SLOT = { camera: "camera", microphone: "microphone" };
 
 const state = {
   code: decodeURIComponent(window.location.pathname.split("/").filter(Boolean).pop() || ""),
   token: null,
   lesson: null,
-  stream: null, // camera + microphone
+  insecure: false,
   screenTrack: null,
   session: null,
   me: null,
-  participants: new Map(), // classroom participant id -> info
+  participants: new Map(), // classroom participant id -> ParticipantInfo (from signaling)
+  roster: null,
+  rosterTimer: null,
+  rosterSoon: null,
   hands: [],
+  handSince: new Map(),
   stage: null,
   listening: null,
-  quality: new Map(),
+  stats: new Map(), // participant id -> ParticipantStats
   recording: false,
   micMuted: false,
   cameraOff: false,
   ended: false,
+  offerAnyway: false,
 };
+let media;
+let grid;
+const chime = new Chime();
 
 function showNotice(text, kind = "error") {
   const el = $("notice");
@@ -40,6 +60,10 @@ function showNotice(text, kind = "error") {
 
 function errorText(exc) {
   return exc && exc.message ? exc.message : String(exc);
+}
+
+function isLive() {
+  return Boolean(state.session) && state.session.state === "live";
 }
 
 // ------------------------------------------------------------------ token and lesson
@@ -60,34 +84,129 @@ async function loadLesson() {
   });
   state.lesson = lesson;
   $("lesson-title").textContent = lesson.title;
+  $("lesson-title").title = lesson.title;
   $("lesson-title").removeAttribute("data-i18n");
   document.title = t("page_title", { title: lesson.title });
   $("lesson-meta").textContent = t("lesson_meta", {
     subject: lesson.subject || "",
     lecturer: lesson.lecturer_name || "",
     code: lesson.join_code,
+    time: clock(lesson.scheduled_start, lang),
   });
   return lesson;
 }
 
+// ------------------------------------------------------------------ roster
+
+async function refreshRoster() {
+  if (!state.lesson || state.ended) return;
+  try {
+    state.roster = await apiFetch(`/api/lessons/${state.lesson.id}/roster`, { token: state.token });
+    if (state.roster.status === "ended" && !state.ended) lessonEnded();
+  } catch (exc) {
+    if (exc instanceof ApiError && (exc.status === 401 || exc.status === 403)) {
+      showNotice(t("load_failed", { message: exc.message }));
+    }
+    return; // a missed poll is retried with the next one
+  }
+  renderAll();
+}
+
+/** Soon, once: presence news from the hub makes the roster stale. */
+function rosterSoon() {
+  clearTimeout(state.rosterSoon);
+  state.rosterSoon = setTimeout(refreshRoster, 250);
+}
+
+function startRoster() {
+  clearInterval(state.rosterTimer);
+  state.rosterTimer = setInterval(refreshRoster, ROSTER_EVERY_MS);
+  refreshRoster();
+}
+
+/** Tiles in order: raised hands first (in the order raised), then the timetable's order. */
+function tileModels() {
+  const byClassroom = new Map();
+  for (const p of state.participants.values()) {
+    if (p.classroom_id != null) byClassroom.set(p.classroom_id, p);
+  }
+  const entries = state.roster ? [...state.roster.classrooms] : [];
+  const listed = new Set(entries.map((e) => e.classroom_id));
+  for (const p of byClassroom.values()) {
+    // Here before the roster knows (it is polled): listed at once.
+    if (!listed.has(p.classroom_id)) {
+      entries.push({ classroom_id: p.classroom_id, name: p.name, state: "joining", problems: [] });
+    }
+  }
+  const models = entries.map((entry, index) => {
+    const here = byClassroom.get(entry.classroom_id);
+    const participant = here ? here.id : entry.participant || null;
+    let shown = entry.state;
+    if (here && !["in_lesson", "audio_only", "joining"].includes(shown)) shown = "joining";
+    if (here && shown === "in_lesson" && here.audio_only) shown = "audio_only";
+    const stats = participant ? state.stats.get(participant) || null : null;
+    const devices = (stats && stats.devices) || (here && here.devices) || null;
+    return {
+      key: `c${entry.classroom_id}`,
+      classroomId: entry.classroom_id,
+      name: entry.name,
+      state: shown,
+      since: entry.since || null,
+      participant,
+      index,
+      handOrder: participant ? state.hands.indexOf(participant) + 1 : 0,
+      stage: Boolean(participant) && state.stage === participant,
+      listening: Boolean(participant) && state.listening === participant,
+      muted: Boolean(here && here.muted),
+      problems: devices ? problemsOf(devices) : entry.problems || [],
+      stats,
+    };
+  });
+  return models.sort((a, b) => {
+    if (a.handOrder && b.handOrder) return a.handOrder - b.handOrder;
+    if (a.handOrder || b.handOrder) return a.handOrder ? -1 : 1;
+    return a.index - b.index;
+  });
+}
+
+// A classroom agent reports its devices; the lecturer sees which room has no picture
+// (projector), no sound (loudspeaker), no camera or no microphone.
+const DEVICE_PROBLEMS = [
+  ["display", "no_picture"],
+  ["speaker", "no_sound"],
+  ["camera", "no_camera"],
+  ["microphone", "no_microphone"],
+];
+
+function problemsOf(devices) {
+  return DEVICE_PROBLEMS.filter(([name]) => devices[name] && devices[name] !== "ok").map(([, p]) => p);
+}
+
 // ------------------------------------------------------------------ devices
 
-async function openDevices({ cameraId = null, micId = null } = {}) {
-  const constraints = {
-    video: {
-      width: { ideal: 1280 },
-      height: { ideal: 720 },
-      frameRate: { ideal: 30 },
-      ...(cameraId ? { deviceId: { exact: cameraId } } : {}),
-    },
-    audio: {
-      echoCancellation: true,
-      noiseSuppression: true,
-      ...(micId ? { deviceId: { exact: micId } } : {}),
-    },
-  };
-  const stream = await navigator.mediaDevices.getUserMedia(constraints);
-  return stream;
+function deviceLine(kind) {
+  const status = media.status(kind);
+  const name = t(kind === "camera" ? "camera" : "microphone");
+  if (status === "ready") return t("device_ready", { name });
+  if (status === "pending") return t("device_pending", { name });
+  const error = media.error(kind);
+  const why = error && error.name === "NotAllowedError" ? t("device_denied") : error && error.name === "silent" ? t(kind === "camera" ? "device_no_picture" : "device_no_sound") : errorText(error);
+  return t("device_failed_named", { name, message: why });
+}
+
+function renderMedia() {
+  for (const [kind, id] of [["camera", "camera-status"], ["microphone", "mic-status"]]) {
+    const el = $(id);
+    el.dataset.status = media.status(kind);
+    el.textContent = deviceLine(kind);
+  }
+  const camera = media.status("camera");
+  $("preview-placeholder").hidden = camera === "ready";
+  $("preview-placeholder").textContent = camera === "pending" ? t("waiting_camera") : t("no_camera_picture");
+  const failed = ["camera", "microphone"].some((k) => media.status(k) === "failed");
+  $("retry-devices").hidden = !failed || state.ended;
+  refreshGoLive();
+  updateMediaWarning();
 }
 
 async function fillDeviceLists() {
@@ -104,65 +223,35 @@ async function fillDeviceLists() {
       select.append(option);
     }
   };
-  const video = state.stream && state.stream.getVideoTracks()[0];
-  const audio = state.stream && state.stream.getAudioTracks()[0];
+  const video = media.track("camera");
+  const audio = media.track("microphone");
   fill($("camera-select"), "videoinput", video && video.getSettings().deviceId);
   fill($("mic-select"), "audioinput", audio && audio.getSettings().deviceId);
 }
 
-async function startPreview() {
-  try {
-    state.stream = await openDevices();
-    $("preview").srcObject = state.stream;
-    await fillDeviceLists();
-    $("device-error").hidden = true;
-  } catch (exc) {
-    $("device-error").textContent = t("device_failed", { message: errorText(exc) });
-    $("device-error").hidden = false;
+function onMediaChange(kind, track) {
+  if (track && state.session) {
+    // A device that became ready (or was switched) joins the running session as it is.
+    state.session.replaceTrack(SLOT[kind], track).catch((exc) => {
+      showNotice(t("device_failed", { message: errorText(exc) }));
+    });
   }
-}
-
-async function switchDevice(kind) {
-  const id = kind === "video" ? $("camera-select").value : $("mic-select").value;
-  try {
-    const fresh = await navigator.mediaDevices.getUserMedia(
-      kind === "video"
-        ? { video: { deviceId: { exact: id }, width: { ideal: 1280 }, height: { ideal: 720 } } }
-        : { audio: { deviceId: { exact: id }, echoCancellation: true, noiseSuppression: true } },
-    );
-    const track = kind === "video" ? fresh.getVideoTracks()[0] : fresh.getAudioTracks()[0];
-    const old = kind === "video" ? state.stream.getVideoTracks()[0] : state.stream.getAudioTracks()[0];
-    if (old) {
-      state.stream.removeTrack(old);
-      old.stop();
-    }
-    track.enabled = kind === "video" ? !state.cameraOff : !state.micMuted;
-    state.stream.addTrack(track);
-    $("preview").srcObject = state.stream;
-    if (state.session) await state.session.replaceTrack(kind === "video" ? "camera" : "microphone", track);
-    $("device-error").hidden = true;
-  } catch (exc) {
-    $("device-error").textContent = t("device_failed", { message: errorText(exc) });
-    $("device-error").hidden = false;
-  }
+  if (track) fillDeviceLists().catch(() => {});
+  renderMedia();
 }
 
 function setMicMuted(muted, { tell = true } = {}) {
   state.micMuted = muted;
-  const track = state.stream && state.stream.getAudioTracks()[0];
-  if (track) track.enabled = !muted;
+  media.setEnabled("microphone", !muted);
   const button = $("toggle-mic");
   button.setAttribute("aria-pressed", String(muted));
   button.textContent = t(muted ? "unmute_me" : "mute_me");
-  if (tell && state.session && state.session.state === "live") {
-    state.session.send({ type: "set_muted", muted });
-  }
+  if (tell && isLive()) state.session.send({ type: "set_muted", muted });
 }
 
 function setCameraOff(off) {
   state.cameraOff = off;
-  const track = state.stream && state.stream.getVideoTracks()[0];
-  if (track) track.enabled = !off;
+  media.setEnabled("camera", !off);
   const button = $("toggle-camera");
   button.setAttribute("aria-pressed", String(off));
   button.textContent = t(off ? "camera_on" : "camera_off");
@@ -170,12 +259,40 @@ function setCameraOff(off) {
 
 // ------------------------------------------------------------------ going live
 
+function missingDevices() {
+  return ["camera", "microphone"].filter((k) => !media.ready(k));
+}
+
+function refreshGoLive() {
+  const button = $("go-live");
+  const anyway = $("go-live-anyway");
+  const before = !state.session && !state.ended && state.lesson && state.lesson.status !== "ended";
+  const missing = missingDevices();
+  button.hidden = !before;
+  button.disabled = !before || state.insecure || missing.length > 0;
+  button.title = missing.length ? t(`wait_for_${missing.join("_")}`) : "";
+  const offer = before && !state.insecure && missing.length > 0 && (state.offerAnyway || missing.some((k) => media.status(k) === "failed"));
+  anyway.hidden = !offer;
+  if (offer) anyway.textContent = t(`go_live_without_${missing.join("_")}`);
+}
+
+function updateMediaWarning() {
+  const el = $("media-warning");
+  const missing = state.session && !state.ended ? missingDevices() : [];
+  el.hidden = missing.length === 0;
+  if (missing.length) $("media-warning-text").textContent = t(`live_without_${missing.join("_")}`);
+  document.body.dataset.missing = missing.join(" ");
+}
+
 async function goLive() {
+  if (state.session || state.ended) return;
+  chime.unlock();
   const button = $("go-live");
   button.disabled = true;
+  $("go-live-anyway").hidden = true;
   button.textContent = t("going_live");
   try {
-    if (!state.lesson || state.lesson.status === "scheduled") {
+    if (state.lesson.status === "scheduled") {
       state.lesson = await apiFetch(`/api/lessons/${state.lesson.id}/start`, {
         method: "POST",
         token: state.token,
@@ -183,17 +300,20 @@ async function goLive() {
     }
     if (state.lesson.status === "ended") throw new ApiError(409, { code: "ended", detail: t("lesson_ended") });
   } catch (exc) {
-    button.disabled = false;
     button.textContent = t("go_live");
+    refreshGoLive();
     showNotice(t("action_failed", { message: errorText(exc) }));
     return;
   }
+  button.textContent = t("go_live");
   showNotice("");
-  const video = state.stream && state.stream.getVideoTracks()[0];
-  const audio = state.stream && state.stream.getAudioTracks()[0];
   const session = new LiveSession({
     token: async () => state.token,
-    publish: { camera: video || null, microphone: audio || null, screen: state.screenTrack },
+    publish: {
+      camera: media.track("camera"),
+      microphone: media.track("microphone"),
+      screen: state.screenTrack,
+    },
     lesson: state.lesson.id,
     // Every classroom and the recording get this one encoding: keep its resolution steady.
     degradation: { camera: "maintain-resolution", screen: "maintain-resolution" },
@@ -204,7 +324,10 @@ async function goLive() {
   session.addEventListener("media", () => attachMedia());
   session.addEventListener("message", (e) => onMessage(e.detail.message));
   session.start();
-  button.hidden = true;
+  $("share-screen").hidden = false;
+  refreshGoLive();
+  updateMediaWarning();
+  rosterSoon();
 }
 
 function onState(value, detail) {
@@ -217,17 +340,19 @@ function onState(value, detail) {
   $("share-screen").disabled = !live;
   $("chat-input").disabled = !live;
   $("chat-send").disabled = !live;
-  $("end-lesson").disabled = state.ended || !state.lesson || state.lesson.status === "ended";
+  $("end-lesson").disabled = !state.lesson || state.lesson.status !== "live";
+  $("uplink").hidden = !live;
   if (live) {
     showNotice("");
     resync();
   } else if (value === "ended") {
     lessonEnded();
+    return;
   } else if (value === "failed") {
     const message = detail && detail.reason ? detail.reason : String(detail && detail.code);
-    showNotice(t("disconnected", { message }));
+    showNotice(t(detail && detail.code === 4409 ? "replaced" : "disconnected", { message }));
   }
-  renderTiles();
+  renderAll();
 }
 
 /** After a (re)join, tell the hub what this page still believes. */
@@ -247,35 +372,53 @@ function onJoined(joined) {
   state.me = joined.participant;
   state.participants.clear();
   for (const p of joined.participants) if (p.role === "classroom") state.participants.set(p.id, { ...p });
-  state.hands = [...joined.hands];
+  setHands(joined.hands);
   state.stage = joined.stage;
-  setRecording(joined.recording, null);
+  setRecording(joined.recording, joined.recording_note);
+  rosterSoon();
   renderAll();
+}
+
+function setHands(hands) {
+  const now = new Date().toISOString();
+  const fresh = hands.filter((id) => !state.hands.includes(id));
+  for (const id of fresh) state.handSince.set(id, now);
+  for (const id of state.handSince.keys()) if (!hands.includes(id)) state.handSince.delete(id);
+  state.hands = [...hands];
+  return fresh;
 }
 
 function setRecording(on, reason) {
   state.recording = on;
   const el = $("recording");
   el.dataset.recording = String(on);
-  el.textContent = on ? t("recording") : reason ? t("recording_stopped", { reason }) : t("not_recording");
+  $("recording-text").textContent = on
+    ? t("recording")
+    : reason
+      ? t("recording_stopped", { reason })
+      : t("not_recording");
 }
 
 function onMessage(m) {
   switch (m.type) {
     case "participant_joined":
       if (m.participant.role === "classroom") state.participants.set(m.participant.id, { ...m.participant });
+      rosterSoon();
       break;
     case "participant_left":
       state.participants.delete(m.participant);
-      state.hands = state.hands.filter((id) => id !== m.participant);
+      setHands(state.hands.filter((id) => id !== m.participant));
       if (state.stage === m.participant) state.stage = null;
       if (state.listening === m.participant) state.listening = null;
-      state.quality.delete(m.participant);
+      state.stats.delete(m.participant);
+      rosterSoon();
       break;
     case "hand_raised":
-    case "hand_lowered":
-      state.hands = [...m.hands];
+    case "hand_lowered": {
+      const fresh = setHands(m.hands);
+      if (m.type === "hand_raised" && fresh.length) chime.play();
       break;
+    }
     case "stage_changed":
       state.stage = m.participant;
       break;
@@ -285,15 +428,16 @@ function onMessage(m) {
       break;
     }
     case "stats_summary":
+      state.stats = new Map(m.participants.map((s) => [s.participant, s]));
       for (const s of m.participants) {
-        state.quality.set(s.participant, s.quality);
         const p = state.participants.get(s.participant);
-        if (p && s.devices) p.devices = s.devices;
+        if (p) p.audio_only = s.audio_only;
       }
+      renderUplink();
       break;
     case "recording_changed":
       setRecording(m.recording, m.reason);
-      break;
+      return;
     case "chat":
       addChat(m);
       return;
@@ -312,39 +456,58 @@ function onMessage(m) {
 // ------------------------------------------------------------------ rendering
 
 function renderAll() {
-  renderTiles();
-  renderHands();
+  if (state.ended) return;
+  const tiles = tileModels();
+  grid.render(tiles, { live: isLive() });
   attachMedia();
+  renderCount();
+  renderHandList(tiles);
+  $("stage-off").hidden = !state.stage;
+  $("stage-off").disabled = !isLive();
 }
 
-function nameOf(id) {
-  const p = state.participants.get(id);
-  return p ? p.name : id;
+function renderCount() {
+  const roster = state.roster;
+  $("no-classrooms").hidden = !roster || roster.total > 0;
+  if (!roster) return;
+  const count = $("ready-count");
+  count.textContent = t("ready_count", { ready: roster.ready, total: roster.total });
+  count.dataset.complete = String(roster.ready === roster.total);
+  const wanted = roster.status === "live" ? ["in_lesson", "audio_only"] : ["waiting", "joining", "in_lesson", "audio_only"];
+  const missing = roster.classrooms.filter((c) => !wanted.includes(c.state)).map((c) => c.name);
+  const shown = missing.slice(0, 3).join(t("list_separator"));
+  $("missing").textContent = missing.length
+    ? t(missing.length > 3 ? "missing_more" : "missing", { names: shown, more: missing.length - 3 })
+    : "";
+  $("missing").title = missing.length ? t("missing", { names: missing.join(t("list_separator")) }) : "";
 }
 
-function makeTile(p) {
-  const node = $("tile-template").content.firstElementChild.cloneNode(true);
-  applyStrings(node, t);
-  node.dataset.participant = p.id;
-  const video = node.querySelector("video");
-  // The placeholder stays until pictures arrive (a classroom may publish no camera).
-  const showing = () => node.classList.toggle("has-video", video.videoWidth > 0);
-  video.addEventListener("resize", showing);
-  video.addEventListener("loadeddata", showing);
-  video.addEventListener("emptied", showing);
-  node.querySelector(".listen").addEventListener("click", () => {
-    const id = node.dataset.participant;
-    state.listening = state.listening === id ? null : id;
-    state.session.send(state.listening ? { type: "listen", participant: id } : { type: "listen" });
-    renderTiles();
+function renderHandList(tiles) {
+  const names = new Map(tiles.filter((x) => x.participant).map((x) => [x.participant, x.name]));
+  const hands = state.hands.map((id) => ({
+    participant: id,
+    name: names.get(id) || (state.participants.get(id) || {}).name || id,
+    since: state.handSince.get(id),
+  }));
+  renderHands($("hands"), hands, {
+    t,
+    lang,
+    live: isLive(),
+    onStage: (id) => send({ type: "stage_on", participant: id }),
+    onLower: (id) => send({ type: "lower_hand", participant: id }),
   });
-  node.querySelector(".stage").addEventListener("click", () => toggleStage(node.dataset.participant));
-  node.querySelector(".mute").addEventListener("click", () => {
-    const info = state.participants.get(node.dataset.participant);
-    if (!info) return;
-    send({ type: "mute_request", participant: info.id, muted: !info.muted });
-  });
-  return node;
+  $("no-hands").hidden = hands.length > 0;
+  $("hand-count").textContent = hands.length ? String(hands.length) : "";
+}
+
+function renderUplink() {
+  const mine = state.me ? state.stats.get(state.me.id) : null;
+  const described = describeUplink(mine, t);
+  const button = $("uplink");
+  button.dataset.quality = described.quality;
+  $("uplink-text").textContent = described.text;
+  button.title = described.numbers.join("\n");
+  $("uplink-numbers").textContent = described.numbers.join(" · ");
 }
 
 function send(message) {
@@ -354,140 +517,32 @@ function send(message) {
   });
 }
 
-function toggleStage(id) {
-  if (state.stage === id) send({ type: "stage_off" });
-  else send({ type: "stage_on", participant: id });
-}
-
-function renderTiles() {
-  const list = $("tiles");
-  const existing = new Map([...list.children].map((li) => [li.dataset.participant, li]));
-  const live = state.session && state.session.state === "live";
-  for (const [id, li] of existing) {
-    if (!state.participants.has(id)) li.remove();
-  }
-  for (const p of state.participants.values()) {
-    let li = existing.get(p.id);
-    if (!li) {
-      li = makeTile(p);
-      list.append(li);
-    }
-    const hand = state.hands.includes(p.id);
-    const onStage = state.stage === p.id;
-    const listening = state.listening === p.id;
-    const quality = state.quality.get(p.id) || "unknown";
-    li.dataset.name = p.name;
-    li.dataset.hand = String(hand);
-    li.dataset.muted = String(Boolean(p.muted));
-    li.dataset.stage = String(onStage);
-    li.dataset.listening = String(listening);
-    li.querySelector(".tile-body").setAttribute("aria-label", p.name);
-    li.querySelector(".tile-name").textContent = p.name;
-    li.querySelector("video").setAttribute("aria-label", t("tile_video", { name: p.name }));
-    li.querySelector(".hand-badge").hidden = !hand;
-    li.querySelector(".stage-badge").hidden = !onStage;
-    li.querySelector(".muted-badge").hidden = !p.muted;
-    renderDevices(li, p.devices);
-    const q = li.querySelector(".quality");
-    q.dataset.quality = quality;
-    q.textContent = t(`quality_${quality}`);
-    const listen = li.querySelector(".listen");
-    listen.textContent = t(listening ? "listening" : "listen");
-    listen.setAttribute("aria-pressed", String(listening));
-    listen.setAttribute("aria-label", t("listen_named", { name: p.name }));
-    const stage = li.querySelector(".stage");
-    stage.textContent = t(onStage ? "off_stage" : "bring_on_stage");
-    stage.setAttribute("aria-pressed", String(onStage));
-    stage.setAttribute("aria-label", t(onStage ? "off_stage_named" : "stage_named", { name: p.name }));
-    const mute = li.querySelector(".mute");
-    mute.textContent = t(p.muted ? "unmute" : "mute");
-    mute.setAttribute("aria-pressed", String(Boolean(p.muted)));
-    mute.setAttribute("aria-label", t(p.muted ? "unmute_named" : "mute_named", { name: p.name }));
-    for (const b of li.querySelectorAll("button")) b.disabled = !live;
-  }
-  const n = state.participants.size;
-  $("no-classrooms").hidden = n > 0;
-  $("tile-count").textContent = n ? t("classroom_count", { n }) : "";
-  list.dataset.count = String(n);
-  $("stage-off").hidden = !state.stage;
-  $("stage-off").disabled = !live;
-}
-
-// A classroom agent reports its devices; the lecturer sees at a glance which room has no
-// picture (projector), no sound (loudspeaker), no camera or no microphone.
-const DEVICE_PROBLEMS = [
-  ["display", "no_picture"],
-  ["speaker", "no_sound"],
-  ["camera", "no_camera"],
-  ["microphone", "no_microphone"],
-];
-
-function renderDevices(li, devices) {
-  let badge = li.querySelector(".devices-badge");
-  if (!badge) {
-    badge = document.createElement("span");
-    badge.className = "muted-badge devices-badge";
-    li.querySelector(".tile-info").append(badge);
-  }
-  const problems = DEVICE_PROBLEMS.filter(([name]) => devices && devices[name] && devices[name] !== "ok");
-  badge.hidden = problems.length === 0;
-  badge.dataset.devices = problems.map(([name]) => name).join(" ");
-  badge.textContent = problems.map(([, key]) => t(key)).join(" · ");
-}
-
-function renderHands() {
-  const list = $("hands");
-  list.replaceChildren();
-  const live = state.session && state.session.state === "live";
-  for (const id of state.hands) {
-    const name = nameOf(id);
-    const li = document.createElement("li");
-    li.dataset.participant = id;
-    const label = document.createElement("span");
-    label.className = "hand-name";
-    label.textContent = name;
-    const stage = document.createElement("button");
-    stage.type = "button";
-    stage.textContent = t("bring_on_stage");
-    stage.setAttribute("aria-label", t("stage_named", { name }));
-    stage.disabled = !live;
-    stage.addEventListener("click", () => send({ type: "stage_on", participant: id }));
-    const lower = document.createElement("button");
-    lower.type = "button";
-    lower.textContent = t("lower_hand");
-    lower.setAttribute("aria-label", t("lower_named", { name }));
-    lower.disabled = !live;
-    lower.addEventListener("click", () => send({ type: "lower_hand", participant: id }));
-    li.append(label, stage, lower);
-    list.append(li);
-  }
-  $("no-hands").hidden = state.hands.length > 0;
-}
+const tileActions = {
+  listen(id) {
+    state.listening = state.listening === id ? null : id;
+    send(state.listening ? { type: "listen", participant: id } : { type: "listen" });
+    renderAll();
+  },
+  stage(id) {
+    if (state.stage === id) send({ type: "stage_off" });
+    else send({ type: "stage_on", participant: id });
+  },
+  mute(id) {
+    const info = state.participants.get(id);
+    if (info) send({ type: "mute_request", participant: id, muted: !info.muted });
+  },
+};
 
 function playQuietly(el) {
   const played = el.play();
   if (played) played.catch(() => {});
 }
 
+/** Tiles' pictures, and classroom sound: one audio element per classroom, of which the hub
+ * forwards the one listened to (and the stage). */
 function attachMedia() {
-  const session = state.session;
-  const tracks = session ? session.tileTracks() : new Map();
-  for (const li of $("tiles").children) {
-    const pid = li.dataset.participant;
-    const video = li.querySelector("video");
-    const entry = tracks.get(pid);
-    const track = entry && entry.video;
-    if (track && video.dataset.track !== track.id) {
-      video.srcObject = new MediaStream([track]);
-      video.dataset.track = track.id;
-      playQuietly(video);
-    } else if (!track && video.dataset.track) {
-      video.srcObject = null;
-      delete video.dataset.track;
-    }
-    if (!track) li.classList.remove("has-video");
-  }
-  // One audio element per classroom; the hub only forwards the one listened to (and the stage).
+  const tracks = state.session ? state.session.tileTracks() : new Map();
+  grid.attach(tracks);
   const box = $("tile-audio");
   const seen = new Set();
   for (const [pid, entry] of tracks) {
@@ -518,7 +573,7 @@ function addChat(m) {
   const when = document.createElement("time");
   const at = new Date(m.at * 1000);
   when.dateTime = at.toISOString();
-  when.textContent = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  when.textContent = clock(at.toISOString(), lang);
   const text = document.createElement("span");
   text.className = "chat-text";
   text.textContent = m.text;
@@ -531,7 +586,6 @@ function addChat(m) {
 // ------------------------------------------------------------------ screen share and ending
 
 async function toggleScreen() {
-  const button = $("share-screen");
   if (state.screenTrack) {
     await stopScreen();
     return;
@@ -550,8 +604,8 @@ async function toggleScreen() {
     const preview = $("screen-preview");
     preview.srcObject = new MediaStream([track]);
     preview.hidden = false;
-    button.textContent = t("stop_sharing");
-    button.setAttribute("aria-pressed", "true");
+    $("share-text").textContent = t("stop_sharing");
+    $("share-screen").setAttribute("aria-pressed", "true");
   } catch (exc) {
     if (exc && exc.name !== "NotAllowedError") showNotice(t("share_failed", { message: errorText(exc) }));
   }
@@ -562,19 +616,45 @@ async function stopScreen() {
   if (!track) return;
   state.screenTrack = null;
   track.stop();
-  if (state.session) {
+  if (state.session && !state.ended) {
     await state.session.replaceTrack("screen", null);
     send({ type: "screen_share", on: false });
   }
   $("screen-preview").srcObject = null;
   $("screen-preview").hidden = true;
-  const button = $("share-screen");
-  button.textContent = t("share_screen");
-  button.setAttribute("aria-pressed", "false");
+  $("share-text").textContent = t("share_screen");
+  $("share-screen").setAttribute("aria-pressed", "false");
+}
+
+/** A styled confirmation that names what ends: the lesson, for how many, and its recording. */
+function confirmEnd() {
+  const dialog = $("end-dialog");
+  const roster = state.roster;
+  const inLesson = roster ? roster.classrooms.filter((c) => ["in_lesson", "audio_only", "joining"].includes(c.state)).length : state.participants.size;
+  $("end-dialog-text").textContent = t("end_confirm_text", { title: state.lesson.title });
+  const lines = [
+    t(inLesson === 1 ? "end_confirm_classroom" : "end_confirm_classrooms", { n: inLesson }),
+    t(state.recording ? "end_confirm_recording" : "end_confirm_no_recording"),
+    t("end_confirm_final"),
+  ];
+  $("end-dialog-list").replaceChildren(
+    ...lines.map((line) => {
+      const li = document.createElement("li");
+      li.textContent = line;
+      return li;
+    }),
+  );
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "end"), { once: true });
+    dialog.returnValue = "";
+    dialog.showModal();
+    $("end-keep").focus();
+  });
 }
 
 async function endLesson() {
-  if (!window.confirm(t("confirm_end"))) return;
+  if (state.ended || !state.lesson || state.lesson.status !== "live") return;
+  if (!(await confirmEnd())) return;
   $("end-lesson").disabled = true;
   try {
     state.lesson = await apiFetch(`/api/lessons/${state.lesson.id}/end`, {
@@ -588,56 +668,77 @@ async function endLesson() {
   }
 }
 
+/** The lesson is over: nothing on this page may look live any more. */
 function lessonEnded() {
   if (state.ended) return;
   state.ended = true;
+  clearInterval(state.rosterTimer);
+  clearTimeout(state.rosterSoon);
   if (state.lesson) state.lesson = { ...state.lesson, status: "ended" };
   if (state.session) state.session.stop({ leave: false });
+  media.stop();
   if (state.screenTrack) {
     state.screenTrack.stop();
     state.screenTrack = null;
   }
+  $("screen-preview").srcObject = null;
+  for (const video of document.querySelectorAll("#tiles video")) video.srcObject = null;
+  $("tiles").replaceChildren();
+  $("tile-audio").replaceChildren();
+  $("hands").replaceChildren();
+  state.hands = [];
+  state.stage = null;
   document.body.dataset.state = "ended";
   $("connection").dataset.state = "ended";
   $("connection").textContent = t("state_ended");
-  for (const id of ["go-live", "share-screen", "end-lesson", "chat-input", "chat-send"]) $(id).disabled = true;
-  showNotice(t("lesson_ended"), "info");
-  // Nothing more is recorded; the notice says where the recording is.
-  setRecording(false);
-  showRecordingWhere();
+  $("recording").hidden = true;
+  $("uplink").hidden = true;
+  $("uplink-numbers").hidden = true;
+  $("media-warning").hidden = true;
+  for (const id of ["go-live", "go-live-anyway", "share-screen", "end-lesson", "chime"]) $(id).hidden = true;
+  for (const id of ["chat-input", "chat-send"]) $(id).disabled = true;
+  showNotice("");
+  $("console").hidden = true;
+  $("ended-view").hidden = false;
+  $("ended-lesson").textContent = state.lesson ? t("ended_lesson", { title: state.lesson.title, time: clock(new Date().toISOString(), lang) }) : "";
+  showFollowup();
 }
 
-// What comes next: where the lesson's recording is (its page in the staff library).
-async function showRecordingWhere() {
+async function showFollowup() {
   if (!state.lesson) return;
-  let recordings;
+  let after;
   try {
-    recordings = await apiFetch(`/api/lessons/${state.lesson.id}/recordings`, { token: state.token });
+    after = await apiFetch(`/api/lessons/${state.lesson.id}/followup`, { token: state.token });
   } catch {
-    return; // the lesson has ended either way; the library still lists the recording
+    $("ended-next").textContent = t("ended_unknown");
+    $("ended-recording").textContent = t("ended_unknown");
+    return;
   }
-  const notice = $("notice");
-  const where = document.createElement("p");
-  where.id = "recording-where";
-  if (!recordings.length) {
-    where.textContent = t("not_recorded");
-  } else {
-    const ready = recordings.every((rec) => rec.state === "ready");
-    where.append(t(ready ? "recording_ready" : "recording_where"), " ");
-    recordings.forEach((rec, i) => {
-      const link = document.createElement("a");
-      link.href = rec.page;
-      link.target = "_blank";
-      link.textContent = recordings.length > 1 ? t("recording_part", { n: i + 1 }) : t("recording_open");
-      where.append(link, " ");
-    });
-    const library = document.createElement("a");
-    library.href = "/library";
-    library.target = "_blank";
-    library.textContent = t("library_open");
-    where.append("· ", library);
+  const next = after.next_lesson;
+  $("ended-next").textContent = next
+    ? t("ended_next", { title: next.title, when: new Date(next.scheduled_start).toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" }) })
+    : t("ended_no_next");
+  const place = $("ended-recording");
+  place.replaceChildren();
+  if (!after.recording_enabled && !after.recordings.length) {
+    place.textContent = t("ended_not_recorded");
+    return;
   }
-  notice.append(where);
+  const anchor = (href, text) => {
+    const link = document.createElement("a");
+    link.href = href;
+    link.textContent = text;
+    return link;
+  };
+  place.append(t("ended_recording", { title: state.lesson.title }), " ");
+  const recordings = after.recordings;
+  if (recordings.length <= 1) {
+    place.append(anchor(recordings[0] ? recordings[0].library_url : after.library_url, t("ended_library")));
+    return;
+  }
+  // A recording a full disk cut short leaves parts: each has its own page.
+  recordings.forEach((rec, i) => place.append(anchor(rec.library_url, t("recording_part", { n: i + 1 })), " "));
+  place.append("· ", anchor(after.library_url, t("library_open")));
 }
 
 // ------------------------------------------------------------------ secure context, check
@@ -659,11 +760,12 @@ async function checkConnection() {
   const list = $("check-lines");
   button.disabled = true;
   list.replaceChildren();
+  const stream = new MediaStream(["camera", "microphone"].map((k) => media.track(k)).filter(Boolean));
   try {
     await runConnectionCheck({
       token: state.token,
       t,
-      stream: state.stream,
+      stream,
       onLine: ({ check, status, text }) => {
         const item = document.createElement("li");
         item.dataset.check = check;
@@ -677,21 +779,60 @@ async function checkConnection() {
   }
 }
 
+function onKey(event) {
+  if (event.ctrlKey || event.metaKey || event.altKey || state.ended) return;
+  const target = event.target;
+  if (target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) return;
+  if (event.key === "h" || event.key === "H") {
+    const first = document.querySelector("#hands .hand-stage");
+    if (first) {
+      event.preventDefault();
+      first.focus();
+    }
+  }
+}
+
+function renderChime() {
+  const button = $("chime");
+  button.setAttribute("aria-pressed", String(chime.enabled));
+  button.querySelector(".icon").className = `icon ${chime.enabled ? "icon-bell" : "icon-bell-off"}`;
+  const label = t(chime.enabled ? "chime_on" : "chime_off");
+  button.setAttribute("aria-label", label);
+  button.title = label;
+}
+
 // ------------------------------------------------------------------ boot
 
 async function main() {
   // Take the secret out of the address bar before anything else happens.
   state.token = takeToken();
-  ({ t } = await loadStrings("lesson"));
+  ({ t, lang } = await loadStrings("lesson"));
+  media = new LocalMedia($("preview"));
+  media.addEventListener("change", (e) => onMediaChange(e.detail.kind, e.detail.track));
+  grid = new Grid({ list: $("tiles"), template: $("tile-template"), t, lang, actions: tileActions });
 
   $("go-live").addEventListener("click", goLive);
+  $("go-live-anyway").addEventListener("click", goLive);
   $("share-screen").addEventListener("click", toggleScreen);
   $("end-lesson").addEventListener("click", endLesson);
   $("toggle-mic").addEventListener("click", () => setMicMuted(!state.micMuted));
   $("toggle-camera").addEventListener("click", () => setCameraOff(!state.cameraOff));
-  $("camera-select").addEventListener("change", () => switchDevice("video"));
-  $("mic-select").addEventListener("change", () => switchDevice("audio"));
+  $("camera-select").addEventListener("change", () => media.open("camera", $("camera-select").value));
+  $("mic-select").addEventListener("change", () => media.open("microphone", $("mic-select").value));
+  $("retry-devices").addEventListener("click", () => {
+    for (const kind of ["camera", "microphone"]) if (media.status(kind) === "failed") media.open(kind);
+  });
   $("stage-off").addEventListener("click", () => send({ type: "stage_off" }));
+  $("chime").addEventListener("click", () => {
+    chime.setEnabled(!chime.enabled);
+    chime.unlock();
+    renderChime();
+  });
+  $("uplink").addEventListener("click", () => {
+    const open = $("uplink").getAttribute("aria-expanded") !== "true";
+    $("uplink").setAttribute("aria-expanded", String(open));
+    $("uplink-numbers").hidden = !open;
+  });
   $("chat-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const input = $("chat-input");
@@ -700,34 +841,44 @@ async function main() {
     send({ type: "chat", text });
     input.value = "";
   });
+  document.addEventListener("keydown", onKey);
   window.addEventListener("pagehide", () => {
     if (state.session) state.session.stop();
   });
   $("check-connection").addEventListener("click", checkConnection);
+  renderChime();
 
   if (!state.token) {
     document.body.dataset.state = "error";
     $("lesson-title").textContent = t("page_title", { title: "" }).replace(/^ · /, "");
     showNotice(t("no_token"));
+    renderMedia();
     return;
   }
-  const insecure = explainInsecureContext();
-  const preview = insecure ? Promise.resolve() : startPreview();
+  state.insecure = explainInsecureContext();
+  if (!state.insecure) {
+    media.open("camera");
+    media.open("microphone");
+    setTimeout(() => {
+      state.offerAnyway = true;
+      refreshGoLive();
+    }, OFFER_ANYWAY_AFTER_MS);
+  }
+  renderMedia();
   try {
     const lesson = await loadLesson();
     if (lesson.status === "ended") {
       lessonEnded();
-    } else {
-      // Live without a camera or microphone would be a lesson nobody sees or hears.
-      $("go-live").disabled = insecure;
-      $("end-lesson").disabled = false;
-      document.body.dataset.state = "ready";
+      return;
     }
+    document.body.dataset.state = "ready";
+    $("end-lesson").disabled = lesson.status !== "live";
+    startRoster();
   } catch (exc) {
     document.body.dataset.state = "error";
     showNotice(t("load_failed", { message: errorText(exc) }));
   }
-  await preview;
+  refreshGoLive();
   renderAll();
 }
 

@@ -332,7 +332,7 @@ async function openPlayer(id) {
   ].filter(Boolean);
   if (rec.partial) meta.push(t("card.partial"));
   $("player-meta").textContent = meta.join(" · ");
-  $("delete-recording").hidden = !isAdmin();
+  $("danger-zone").hidden = !isAdmin();
   document.title = `${rec.title} · ${t("page.title")}`;
 
   const ready = rec.state === "ready";

@@ -1,0 +1,54 @@
+// A link's health in words: the hub's verdict (good, fair, poor) with the reason it is not good,
+// and the numbers behind it. The thresholds are the hub's (streamhub/quality.py); the pages
+// only put its verdict into words.
+
+function num(value, digits = 0) {
+  return value == null || Number.isNaN(Number(value)) ? null : Number(value).toFixed(digits);
+}
+
+/** Numbers a reason quotes, from a stats_summary entry (ParticipantStats). */
+function figures(stats) {
+  const rates = [stats.fps, stats.received_fps].filter((x) => x != null && x > 0);
+  return {
+    loss: num((stats.packet_loss || 0) * 100, 1),
+    rtt: num(stats.rtt_ms),
+    fps: rates.length ? num(Math.min(...rates)) : null,
+    kbps: num(stats.received_kbps != null ? stats.received_kbps : stats.bitrate_out_kbps),
+    up: num(stats.bitrate_in_kbps),
+    down: num(stats.bitrate_out_kbps),
+  };
+}
+
+/** {quality, text, numbers}: "Network poor · 12.0 % lost" and the figures, one per line. */
+export function describeHealth(stats, t) {
+  if (!stats) return { quality: "unknown", text: t("quality_unknown"), numbers: [] };
+  const quality = stats.quality || "unknown";
+  const vars = figures(stats);
+  const reason = (stats.reasons || [])[0];
+  const word = t(`quality_${quality}`);
+  const text = reason ? `${word} · ${t(`reason_${reason}`, vars)}` : word;
+  const numbers = [t("numbers_loss", vars)];
+  if (vars.rtt != null) numbers.push(t("numbers_rtt", vars));
+  if (vars.fps != null) numbers.push(t("numbers_fps", vars));
+  numbers.push(t("numbers_rates", vars));
+  if (stats.audio_only) numbers.push(t("reason_audio_only", vars));
+  return { quality, text, numbers };
+}
+
+/** The lecturer's own uplink, from the hub's view of what she sends. */
+export function describeUplink(stats, t) {
+  if (!stats) return { quality: "unknown", text: t("uplink_unknown"), numbers: [] };
+  const vars = figures(stats);
+  const kbps = stats.bitrate_in_kbps || 0;
+  const rate = kbps >= 1000 ? t("rate_mbps", { mbps: num(kbps / 1000, 1) }) : t("rate_kbps", { kbps: num(kbps) });
+  const described = describeHealth(stats, t);
+  const reason = (stats.reasons || [])[0];
+  // The hub's first figure has no rate yet (it needs two samples): leave it out, not "0".
+  const quality = t(`quality_word_${described.quality}`);
+  const text = kbps > 0 ? t("uplink", { quality, rate }) : t("uplink_no_rate", { quality });
+  return {
+    quality: described.quality,
+    text: reason ? `${text} · ${t(`reason_${reason}`, vars)}` : text,
+    numbers: described.numbers,
+  };
+}
