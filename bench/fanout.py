@@ -8,6 +8,8 @@ subscribers on loopback, for each N:
 - min_fps: encoded video frames per second received by the slowest subscriber;
 - join_to_first_frame_ms: from the start of a subscriber's connect to its first video frame
   (subscribers join one after another while the lecture is running);
+- us_per_packet: hub CPU microseconds per datagram it handled (received + sent, counted by the
+  hub's /metrics ``streamhub_media_packets``; StreamHub only);
 - added_delay_ms: one probe subscriber decodes and reads the publisher's frame counter; its
   end-to-end delay (receive wall time minus the publisher's sent_at[counter], i.e. capture to
   receive, including encode, jitter buffer and event-loop time) minus the median of the same
@@ -49,6 +51,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import av
+import httpx
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
@@ -66,7 +69,7 @@ from bench.common import (
     stop_session,
     wait_for_port,
 )
-from bench.hubproc import cpu_seconds
+from bench.hubproc import cpu_seconds, hub_packets
 from streamhub.client import LessonClient
 from streamhub.client.decode import FrameDecoder
 from streamhub.client.events import Closed, ConnectionStateChanged
@@ -261,6 +264,7 @@ class Window:
     fps: list[float]
     delays: list[float]
     unreadable: int
+    packets_per_s: tuple[float, float] | None = None  # hub datagrams (in, out) per second
 
 
 async def measure(
@@ -269,6 +273,7 @@ async def measure(
     server_sid: int,
     seconds: float,
     workers: WorkerPool | None = None,
+    packets: Callable[[], Awaitable[tuple[float, float]]] | None = None,
 ) -> Window:
     async def frames() -> list[int]:
         remote = await workers.counts() if workers is not None else {}
@@ -284,12 +289,14 @@ async def measure(
     cpu0, self0 = session_cpu_seconds(server_sid), load_generator_cpu()
     busy0 = machine_busy_seconds()
     frames0 = await frames()
+    packets0 = await packets() if packets is not None else None
     t0, wall0 = time.monotonic(), time.time()
     unreadable0 = probe.unreadable
     await asyncio.sleep(seconds)
     cpu1, self1 = session_cpu_seconds(server_sid), load_generator_cpu()
     busy1 = machine_busy_seconds()
     frames1 = await frames()
+    packets1 = await packets() if packets is not None else None
     t1, wall1 = time.monotonic(), time.time()
     # Let the probe decode what arrived inside the window.
     await asyncio.sleep(0.3)
@@ -302,6 +309,11 @@ async def measure(
         fps=[(b - a) / elapsed for a, b in zip(frames0, frames1, strict=True)],
         delays=probe.delays(wall0, wall1),
         unreadable=probe.unreadable - unreadable0,
+        packets_per_s=(
+            ((packets1[0] - packets0[0]) / elapsed, (packets1[1] - packets0[1]) / elapsed)
+            if packets0 is not None and packets1 is not None
+            else None
+        ),
     )
 
 
@@ -421,7 +433,10 @@ async def run_forward(
         subscribers, joins = await join_all(n, video, executor, join)
         probe = subscribers[0].probe
         assert probe is not None
-        window = await measure(subscribers, probe, hub.proc.pid, seconds, workers)
+        async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
+            window = await measure(
+                subscribers, probe, hub.proc.pid, seconds, workers, lambda: hub_packets(http)
+            )
         run = Run("forward", n, window, joins)
         return run
     finally:
@@ -544,6 +559,17 @@ def summarize(run: Run, direct_median: float | None) -> dict[str, Any]:
             "unreadable": window.unreadable,
         },
         "median_fps": rounded(statistics.median(window.fps), 2),
+        # Hub CPU per datagram it handled (received + sent; StreamHub only, from /metrics).
+        "hub_packets_per_s": (
+            {"in": rounded(window.packets_per_s[0], 1), "out": rounded(window.packets_per_s[1], 1)}
+            if window.packets_per_s is not None
+            else None
+        ),
+        "us_per_packet": (
+            rounded(window.server_cpu_per_wall / sum(window.packets_per_s) * 1e6, 1)
+            if window.packets_per_s is not None and sum(window.packets_per_s) > 0
+            else None
+        ),
         "subscribers_receiving": sum(1 for fps in window.fps if fps > 0),
         # The load generator: this process and its worker processes.
         "bench_process_cpu_per_wall": rounded(window.bench_cpu_per_wall),

@@ -13,6 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import httpx  # noqa: E402
+
 from tests.support.hub import HubProcess  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -84,3 +86,14 @@ def open_fds(pid: int) -> int | None:
         return len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return None
+
+
+async def hub_packets(http: httpx.AsyncClient) -> tuple[float, float]:
+    """(datagrams received, sent) by the hub's open peer connections, from /metrics."""
+    text = (await http.get("/metrics")).text
+    found = {"in": 0.0, "out": 0.0}
+    for line in text.splitlines():
+        if line.startswith("streamhub_media_packets{"):
+            direction = line.split('direction="', 1)[1].split('"', 1)[0]
+            found[direction] = float(line.rsplit(" ", 1)[1])
+    return found["in"], found["out"]

@@ -70,12 +70,24 @@ class _LiveCollector(Collector):
             "direction in = received by the hub, out = sent by the hub.",
             labels=["direction"],
         )
+        packets = GaugeMetricFamily(
+            f"{PREFIX}_media_packets",
+            "Datagrams (RTP, RTCP, DTLS) through the peer connections open now, since each "
+            "opened; direction in = received by the hub, out = sent by the hub.",
+            labels=["direction"],
+        )
         rooms = list(self._rooms())
+        packets_in = packets_out = 0
         by_role = {role.value: 0 for role in LIVE_ROLES}
         kbps_in = kbps_out = 0.0
         for room in rooms:
             for member in list(room.members.values()):
                 by_role[member.role.value] = by_role.get(member.role.value, 0) + 1
+                counts = getattr(member.peer, "packet_counts", None)
+                if counts is not None:
+                    received, sent = counts()
+                    packets_in += received
+                    packets_out += sent
                 if member.stats is not None:
                     kbps_in += member.stats.bitrate_in_kbps
                     kbps_out += member.stats.bitrate_out_kbps
@@ -84,9 +96,12 @@ class _LiveCollector(Collector):
             participants.add_metric([role], count)
         bitrate.add_metric(["in"], kbps_in)
         bitrate.add_metric(["out"], kbps_out)
+        packets.add_metric(["in"], packets_in)
+        packets.add_metric(["out"], packets_out)
         yield lessons
         yield participants
         yield bitrate
+        yield packets
 
 
 class HubMetrics:

@@ -26,6 +26,8 @@ Written against aiortc 1.16.0 and aioice 0.13.0 (pinned in pyproject.toml). Inte
 - ``aiortc.rtcrtpreceiver.JitterBuffer``: replaced by the buffers of ``streamhub.media.reassembly``
   (audio: its prefetch turned 2 % loss into 10 % lost audio on a rural link; video: it holds
   every frame one frame time and freezes for seconds on a packet that is never resent).
+- ``RTCDtlsTransport.__rx_packets``/``__tx_packets``: the datagrams a transport received and sent
+  (aiortc counts them for its stats); the hub's packet gauges read them at scrape time.
 - ``aiortc.rtcrtpreceiver.NackGenerator``: NACKs each lost packet once; replaced by one that asks
   again (``reassembly.RepeatingNackGenerator``).
 - ``aioice.ice.StunProtocol.datagram_received``: aioice hands every non-STUN datagram to DTLS,
@@ -222,3 +224,17 @@ def pin_codec(transceiver: RTCRtpTransceiver, mime_type: str) -> bool:
     ]
     transceiver._codecs = keep
     return True
+
+
+def packet_counts(pc: Any) -> tuple[int, int]:
+    """(datagrams received, datagrams sent) by a peer connection's transports so far."""
+    received = sent = 0
+    seen: set[int] = set()
+    for transceiver in pc.getTransceivers():
+        transport = transceiver.receiver.transport
+        if transport is None or id(transport) in seen:
+            continue
+        seen.add(id(transport))
+        received += getattr(transport, "_RTCDtlsTransport__rx_packets", 0)
+        sent += getattr(transport, "_RTCDtlsTransport__tx_packets", 0)
+    return received, sent

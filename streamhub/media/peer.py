@@ -178,6 +178,10 @@ class HubPeer:
             raise NegotiationError("ICE candidate before any offer", code=ErrorCode.BAD_STATE)
         await self.pc.addIceCandidate(parsed)
 
+    def packet_counts(self) -> tuple[int, int]:
+        """(datagrams received, datagrams sent) on this connection so far."""
+        return aiortc_hooks.packet_counts(self.pc)
+
     async def stats(self) -> PeerStats:
         report = await self.pc.getStats()
         received = sent = 0
