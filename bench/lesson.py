@@ -21,7 +21,8 @@ Reported per N (the last line of stdout is one JSON object, progress goes to std
 - us_per_packet: hub CPU microseconds per datagram handled (in + out);
 - join_to_first_frame_ms: classroom connect start to its first lecturer frame;
 - load_generator_cpu_per_wall: this process plus the load-generator processes;
-- lecturer_lost / classrooms_closed: participants the hub closed during the run.
+- lecturer_lost / classrooms_closed: participants the hub closed during the run;
+  classrooms_refused: joins the hub refused (lesson_full/node_full), left out of the figures.
 
     python bench/lesson.py --classrooms 8,24,48 --seconds 10 [--load-workers 2]
 """
@@ -248,10 +249,11 @@ async def run_lesson(n: int, args: argparse.Namespace, workdir: Path) -> dict[st
         total_cpu = sum(hub_cpu.values())
         packets_in = (packets1[0] - packets0[0]) / elapsed
         packets_out = (packets1[1] - packets0[1]) / elapsed
-        video_fps = [(counts1[i][0] - counts0.get(i, [0, 0])[0]) / elapsed for i in sorted(counts1)]
-        audio_pps = [(counts1[i][1] - counts0.get(i, [0, 0])[1]) / elapsed for i in sorted(counts1)]
+        admitted = [i for i in sorted(counts1) if not counts1[i][4]]
+        video_fps = [(counts1[i][0] - counts0.get(i, [0, 0])[0]) / elapsed for i in admitted]
+        audio_pps = [(counts1[i][1] - counts0.get(i, [0, 0])[1]) / elapsed for i in admitted]
         tile_fps = [(tiles1[m] - tiles0.get(m, 0)) / elapsed for m in tiles1]
-        firsts = [c[2] for c in counts1.values() if c[2] is not None]
+        firsts = [counts1[i][2] for i in admitted if counts1[i][2] is not None]
         gen_cpu = (gen1 - gen0) / elapsed
         return {
             "classrooms": n,
@@ -279,11 +281,12 @@ async def run_lesson(n: int, args: argparse.Namespace, workdir: Path) -> dict[st
                 "median": rounded(statistics.median(firsts), 1) if firsts else None,
                 "p90": rounded(percentile(firsts, 90), 1),
                 "max": rounded(max(firsts), 1) if firsts else None,
-                "no_frame": n - len(firsts),
+                "no_frame": len(admitted) - len(firsts),
             },
             "join_seconds": rounded(join_seconds, 1),
             "lecturer_lost": lecturer.client.closed is not None,
-            "classrooms_closed": sum(1 for c in counts1.values() if c[3]),
+            "classrooms_refused": n - len(admitted),
+            "classrooms_closed": sum(1 for i in admitted if counts1[i][3]),
             "load_generator_cpu_per_wall": rounded(gen_cpu),
             "other_cpu_per_wall": rounded(
                 max(0.0, (busy1 - busy0) / elapsed - total_cpu - gen_cpu)

@@ -9,7 +9,8 @@ encoder would send one. JSON lines, one request at a time:
 - ``{"join": i, "url": ..., "token": ...}`` → ``{"joined": i, "first_ms": x}`` once the first
   lecturer frame arrived or ``JOIN_WAIT_S`` passed (x: connect start to first video frame;
   null then, and the frame is still timed if it comes later);
-- ``{"counts": true}`` → ``{"counts": {"i": [video frames, audio frames, first_ms, closed]}}``;
+- ``{"counts": true}`` → ``{"counts": {"i": [video frames, audio frames, first_ms, closed,
+  refused]}}`` (refused: the join failed, e.g. lesson_full/node_full);
 - ``{"stop": true}`` or end of input: every client closed, then exit.
 """
 
@@ -102,6 +103,7 @@ class Classroom:
             self.audio.frames if self.audio else 0,
             self.first_ms,
             self.client.closed is not None,
+            self.error is not None,
         ]
 
     async def close(self) -> None:

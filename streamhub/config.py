@@ -80,6 +80,21 @@ class MediaSettings(BaseModel):
         return upper
 
 
+class CapacitySettings(BaseModel):
+    """What one hub process accepts; beyond it joins are refused rather than failing everyone."""
+
+    # Classrooms in one lesson; more are refused with lesson_full (0: no limit).
+    max_classrooms_per_lesson: int = Field(default=0, ge=0)
+    # Classrooms one hub process serves over all its lessons; more: node_full (0: no limit).
+    max_classrooms_per_node: int = Field(default=64, ge=0)
+    # The event loop running this late means the process is over capacity.
+    overload_lag_ms: float = Field(default=250.0, gt=0)
+    # Overloaded this long: refuse new classrooms, and turn one more classroom audio-only.
+    overload_after_s: float = Field(default=3.0, gt=0)
+    # Calm this long: give one audio-only classroom its video back.
+    recover_after_s: float = Field(default=20.0, gt=0)
+
+
 class RecorderSettings(BaseModel):
     enabled: bool = True
     disk_floor_mb: int = Field(default=500, ge=0)
@@ -131,6 +146,7 @@ class Settings(BaseSettings):
     signaling: SignalingSettings = Field(default_factory=SignalingSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     recorder: RecorderSettings = Field(default_factory=RecorderSettings)
+    capacity: CapacitySettings = Field(default_factory=CapacitySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @classmethod

@@ -376,6 +376,15 @@ class RecordingChanged(Message):
     reason: str | None = None
 
 
+class AudioOnlyChanged(Message):
+    """The hub turned a participant's video off (or on again) by itself, e.g. under overload."""
+
+    type: Literal["audio_only_changed"] = "audio_only_changed"
+    participant: Id
+    enabled: bool
+    reason: str
+
+
 class LessonEnded(Message):
     type: Literal["lesson_ended"] = "lesson_ended"
 
@@ -408,6 +417,8 @@ class ErrorCode(StrEnum):
     BAD_STATE = "bad_state"
     NOT_FOUND = "not_found"
     INTERNAL = "internal"
+    LESSON_FULL = "lesson_full"
+    NODE_FULL = "node_full"
 
 
 class Error(Message):
@@ -436,6 +447,7 @@ ServerMessage = Annotated[
     | MutedChanged
     | StatsSummary
     | RecordingChanged
+    | AudioOnlyChanged
     | LessonEnded
     | Ack
     | Ping

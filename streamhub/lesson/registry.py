@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from streamhub.auth.tokens import Grant, TokenIssuer
 from streamhub.config import Settings
 from streamhub.errors import Forbidden, RateLimited, Redirect, StreamhubError, Unauthorized
+from streamhub.lesson.overload import OverloadGuard
 from streamhub.lesson.participant import Participant
 from streamhub.lesson.ports import CatalogPort, LessonInfo
 from streamhub.lesson.room import Room
@@ -80,6 +81,7 @@ class LessonRegistry:
         self._stats_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.join_latencies: deque[float] = deque(maxlen=1000)
+        self.overload = OverloadGuard(settings.capacity, lambda: tuple(self.rooms.values()))
 
     async def start(self) -> None:
         # Imported here so that room logic stays free of aiortc; the hub process needs the tap.
@@ -87,9 +89,11 @@ class LessonRegistry:
 
         aiortc_hooks.install(self.settings.ice.host_addresses)
         self._stats_task = asyncio.get_running_loop().create_task(self._stats_loop(), name="stats")
+        self.overload.start()
         await self.live.start(self._on_live_event, self.load, lambda: tuple(self.rooms))
 
     async def close(self) -> None:
+        await self.overload.close()
         if self._stats_task is not None:
             self._stats_task.cancel()
             await asyncio.gather(self._stats_task, return_exceptions=True)
@@ -244,6 +248,8 @@ class LessonRegistry:
             and grant.classroom_id not in room.lesson.invited_classroom_ids
         ):
             raise Forbidden("this classroom is not invited to the lesson", code="not_invited")
+        if grant.role is Role.CLASSROOM:
+            self.check_capacity(room, grant)
         codec = self.settings.media.video_codecs[0]
         if grant.role is not Role.RECORDER and codec.upper() not in {
             c.upper() for c in join.codecs
@@ -252,6 +258,30 @@ class LessonRegistry:
                 f"the lesson's video codec {codec} is not supported", code=ErrorCode.NO_USABLE_CODEC
             )
         return grant, room
+
+    def check_capacity(self, room: Room, grant: Grant) -> None:
+        """Refuse a classroom this process cannot serve: it would be accepted only to fail,
+        and take the others down with it. A classroom that rejoins replaces itself."""
+        if room.by_subject(grant.sub) is not None:
+            return
+        capacity = self.settings.capacity
+        if capacity.max_classrooms_per_lesson and (
+            len(room.classrooms()) >= capacity.max_classrooms_per_lesson
+        ):
+            raise JoinRefused(
+                f"the lesson is full ({capacity.max_classrooms_per_lesson} classrooms)",
+                code=ErrorCode.LESSON_FULL,
+            )
+        here = sum(len(r.classrooms()) for r in self.rooms.values())
+        if capacity.max_classrooms_per_node and here >= capacity.max_classrooms_per_node:
+            raise JoinRefused(
+                f"this hub serves {here} classrooms, its capacity; try again later",
+                code=ErrorCode.NODE_FULL,
+            )
+        if self.overload.refusing:
+            raise JoinRefused(
+                "this hub is overloaded right now; try again later", code=ErrorCode.NODE_FULL
+            )
 
     @staticmethod
     def new_participant_id(grant: Grant) -> str:

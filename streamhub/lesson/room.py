@@ -244,4 +244,4 @@ class Room:
             for index, sink in member.sinks.items():
                 sink.switch(self.desired_source(member, index))
                 video = SLOT_KIND[member.layout[index]] == "video"
-                sink.set_enabled(not (video and member.audio_only))
+                sink.set_enabled(not (video and (member.audio_only or member.shed)))

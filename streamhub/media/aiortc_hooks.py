@@ -21,8 +21,11 @@ Written against aiortc 1.16.0 and aioice 0.13.0 (pinned in pyproject.toml). Inte
   fingerprint; every DTLS session still agrees fresh keys, and browsers keep one per origin too.
 - ``aioice.ice.get_host_addresses``: aioice gathers host candidates from every interface and leaves
   out loopback; StreamHub gathers on the configured addresses only.
-- ``aioice.ice.CONSENT_INTERVAL`` / ``CONSENT_FAILURES``: RFC 7675 consent checks every 5 s with 6
-  failures allowed notice a vanished peer after ~30 s; the hub must drop it within 10 s.
+- ``aioice.ice.Connection.query_consent``: replaced by ``streamhub.media.consent.query_consent``
+  (checks every 1.5 s, retransmitted, consent lost after 7 s of silence not counting the hub's own
+  loop stalls); aioice's never retransmitted and closed healthy peers on a busy hub.
+- ``RTCDtlsTransport._handle_rtp_data`` / ``_handle_rtcp_data``: called with each packet that
+  decrypted; tells the consent check that the peer is alive.
 - ``aiortc.rtcrtpreceiver.JitterBuffer``: replaced by the buffers of ``streamhub.media.reassembly``
   (audio: its prefetch turned 2 % loss into 10 % lost audio on a rural link; video: it holds
   every frame one frame time and freezes for seconds on a packet that is never resent).
@@ -55,6 +58,7 @@ from aiortc import (
     RTCRtpTransceiver,
 )
 
+from streamhub.media import consent
 from streamhub.media.codecs import h264_is_keyframe, vp8_is_keyframe
 from streamhub.media.reassembly import (
     AudioReorderBuffer,
@@ -157,6 +161,20 @@ def _register_rtp_receiver_with_rtx(self: Any, receiver: Any, parameters: Any) -
             self._rtp_router.ssrc_table[encoding.rtx.ssrc] = receiver
 
 
+_original_handle_rtp_data = RTCDtlsTransport._handle_rtp_data
+_original_handle_rtcp_data = RTCDtlsTransport._handle_rtcp_data
+
+
+async def _handle_rtp_data_heard(self: Any, data: bytes, arrival_time_ms: int) -> None:
+    consent.heard(self._transport._connection)
+    await _original_handle_rtp_data(self, data, arrival_time_ms)
+
+
+async def _handle_rtcp_data_heard(self: Any, data: bytes) -> None:
+    consent.heard(self._transport._connection)
+    await _original_handle_rtcp_data(self, data)
+
+
 def _tap_decoder(codec: Any) -> EncodedFrameTap:
     return EncodedFrameTap(codec.mimeType, codec.clockRate)
 
@@ -166,7 +184,7 @@ def _configured_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
 
 
 def install(
-    host_addresses: Iterable[str], consent_interval_s: float = 1.5, consent_failures: int = 4
+    host_addresses: Iterable[str], consent_interval_s: float = 1.5, consent_timeout_s: float = 7.0
 ) -> None:
     """Install the encoded-frame tap and the ICE host addresses, process-wide.
 
@@ -183,9 +201,11 @@ def install(
         RTCDtlsTransport._register_rtp_receiver = _register_rtp_receiver_with_rtx  # type: ignore[method-assign]
         RTCCertificate.generateCertificate = classmethod(_shared_certificate)  # type: ignore[method-assign,assignment]
         aioice.ice.StunProtocol.datagram_received = _guarded_datagram_received  # type: ignore[method-assign]
-        # Worst case ~ failures x (1.2 x interval + 0.5 s STUN timeout): about 9 s by default.
-        aioice.ice.CONSENT_INTERVAL = consent_interval_s  # type: ignore[assignment]
-        aioice.ice.CONSENT_FAILURES = consent_failures
+        # A vanished peer is dropped after the timeout plus at most one interval: ~9 s.
+        consent.configure(consent_interval_s, consent_timeout_s)
+        aioice.ice.Connection.query_consent = consent.query_consent  # type: ignore[method-assign]
+        RTCDtlsTransport._handle_rtp_data = _handle_rtp_data_heard  # type: ignore[method-assign]
+        RTCDtlsTransport._handle_rtcp_data = _handle_rtcp_data_heard  # type: ignore[method-assign]
         _installed = True
 
 
