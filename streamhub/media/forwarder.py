@@ -67,6 +67,8 @@ class TrackSource:
                         f"expected encoded av.Packet from {self.label}, got {type(packet)}"
                     )
                 now = time.monotonic()
+                if packet.is_keyframe:
+                    self.keyframes.keyframe_arrived()
                 self.frames += 1
                 self.bytes += packet.size
                 self.last_frame_at = now
@@ -131,7 +133,7 @@ class OutTrack(MediaStreamTrack):
         self._waiting_keyframe = self.kind == "video"
         if source is not None:
             source.add_sink(self)
-            self.request_keyframe()
+            self.request_keyframe(urgent=True)
 
     def set_enabled(self, enabled: bool) -> None:
         """Disabled slots forward nothing (a muted classroom, an audio-only subscriber)."""
@@ -142,15 +144,17 @@ class OutTrack(MediaStreamTrack):
         if enabled:
             self._waiting_keyframe = self.kind == "video"
             self._rebase = True
-            self.request_keyframe()
+            self.request_keyframe(urgent=True)
 
     @property
     def enabled(self) -> bool:
         return self._enabled
 
-    def request_keyframe(self) -> None:
+    def request_keyframe(self, urgent: bool = False) -> None:
+        """Ask this slot's publisher for a key frame: ``urgent`` when the subscriber waits for
+        one to show anything (at once), otherwise a repair (coalesced per interval)."""
         if self.kind == "video" and self._source is not None:
-            self._source.keyframes.request()
+            self._source.keyframes.request(urgent)
 
     def source_ended(self, source: TrackSource) -> None:
         if source is self._source:
