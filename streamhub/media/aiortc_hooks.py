@@ -36,7 +36,11 @@ Written against aiortc 1.16.0 and aioice 0.13.0 (pinned in pyproject.toml). Inte
 - ``aioice.ice.StunProtocol.datagram_received``: aioice hands every non-STUN datagram to DTLS,
   whatever its source address and size; aiortc's DTLS reader then dies on a zero-length one
   (``data[0]``), losing the session. The guard drops empty and oversize datagrams and any
-  non-STUN datagram from an address that ICE has not checked.
+  non-STUN datagram from an address that ICE has not checked. SRTP from a connected
+  transport's peer takes ``streamhub.media.rtp_receive``'s fast path right here.
+- the receive path's decoder thread, REMB estimator and datagram queue: see
+  ``streamhub.media.rtp_receive`` (installed from here); the send path is
+  ``streamhub.media.rtp_send`` (per sender, by the hub's peers).
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ from aiortc import (
     RTCRtpTransceiver,
 )
 
-from streamhub.media import consent
+from streamhub.media import consent, rtp_receive
 from streamhub.media.codecs import h264_is_keyframe, vp8_is_keyframe
 from streamhub.media.reassembly import (
     AudioReorderBuffer,
@@ -124,8 +128,11 @@ def _guarded_datagram_received(self: Any, data: bytes | str, addr: tuple[Any, ..
     if not data or len(data) > MAX_DATAGRAM:
         return
     # STUN messages start with two zero bits (RFC 7983); they carry ICE's own checks.
-    if isinstance(data, bytes) and data[0] > 3 and not _validated(self, addr):
-        return
+    if isinstance(data, bytes) and data[0] > 3:
+        if rtp_receive.take_fast(self, data, addr):
+            return
+        if not _validated(self, addr):
+            return
     _original_datagram_received(self, data, addr)
 
 
@@ -201,6 +208,7 @@ def install(
         RTCDtlsTransport._register_rtp_receiver = _register_rtp_receiver_with_rtx  # type: ignore[method-assign]
         RTCCertificate.generateCertificate = classmethod(_shared_certificate)  # type: ignore[method-assign,assignment]
         aioice.ice.StunProtocol.datagram_received = _guarded_datagram_received  # type: ignore[method-assign]
+        rtp_receive.install()
         # A vanished peer is dropped after the timeout plus at most one interval: ~9 s.
         consent.configure(consent_interval_s, consent_timeout_s)
         aioice.ice.Connection.query_consent = consent.query_consent  # type: ignore[method-assign]
