@@ -39,7 +39,7 @@ def create_app(
         tokens = TokenIssuer(secrets.jwt_secret, settings.auth.access_token_ttl_s)
         catalog = await Catalog.open(settings)
         metrics = HubMetrics(settings.node_id)
-        live = open_live_state(settings, settings.effective_public_url)
+        live = open_live_state(settings, settings.effective_node_url)
         lessons = LessonRegistry(settings, catalog, tokens, metrics, live)
         metrics.watch_rooms(lambda: lessons.rooms.values())
         services = Services(settings, secrets, tokens, catalog, lessons, metrics)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from streamhub.errors import ConfigError
 
 if TYPE_CHECKING:
+    from streamhub.config import Settings
     from streamhub.services import Services
 
 
@@ -21,19 +22,26 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["host"] = args.host
     if args.port is not None:
         overrides["port"] = args.port
+    if args.workers is not None:
+        overrides["workers"] = args.workers
     try:
         settings = load_settings(args.config, **overrides)
     except ConfigError as exc:
         print(f"streamhub: {exc}", file=sys.stderr)
         return 2
     # Imported after the settings are known good, so a bad config fails fast and clearly.
-    import uvicorn
-
-    from streamhub.app import create_app
+    from streamhub import workers
     from streamhub.auth.secrets import load_secrets
     from streamhub.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_json)
+    if args.worker_index is not None:
+        return _run_worker(settings, args)
+    try:
+        plan = workers.plan(settings)
+    except RuntimeError as exc:
+        print(f"streamhub: {exc}", file=sys.stderr)
+        return 2
     secrets = load_secrets(settings)
     base = settings.effective_public_url
     print("StreamHub is starting.", flush=True)
@@ -49,6 +57,21 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"  Admin key: in {secrets.admin_key_file}", flush=True)
     else:
         print("  Admin key: from the configuration (STREAMHUB_ADMIN_KEY)", flush=True)
+    print(f"  Processes:      {plan.reason}", flush=True)
+    if plan.count > 1:
+        passed = [
+            a
+            for flag, v in (("--host", args.host), ("--port", args.port))
+            if v is not None
+            for a in (flag, str(v))
+        ]
+        if args.config is not None:
+            passed += ["--config", str(args.config)]
+        return workers.Supervisor(settings, plan, passed, args.demo).run()
+    import uvicorn
+
+    from streamhub.app import create_app
+
     on_ready = _print_demo if args.demo else None
     uvicorn.run(
         create_app(settings, on_ready),
@@ -61,6 +84,25 @@ def _serve(args: argparse.Namespace) -> int:
         # its CPU in a join storm (bench/signaling.py) and saves little.
         ws_per_message_deflate=False,
     )
+    return 0
+
+
+def _run_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """One worker of several (streamhub.workers): the shared port and its own."""
+    import uvicorn
+
+    from streamhub import workers
+    from streamhub.app import create_app
+
+    sockets = workers.listening_sockets(settings, args.worker_index)
+    config = uvicorn.Config(
+        create_app(settings, _print_demo if args.demo else None),
+        log_config=None,
+        access_log=False,
+        ws_max_size=settings.signaling.max_message_bytes * 4,
+        ws_per_message_deflate=False,
+    )
+    uvicorn.Server(config).run(sockets=sockets)
     return 0
 
 
@@ -84,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port to listen on (default 8000)")
     serve.add_argument("--config", type=Path, default=None, help="YAML settings file")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="hub processes behind the port (default: the number of cores when Redis is "
+        "configured or redis-server is installed, else 1)",
+    )
+    serve.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
     serve.add_argument(
         "--demo",
         action="store_true",

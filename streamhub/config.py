@@ -139,6 +139,13 @@ class Settings(BaseSettings):
     node_id: str | None = None
     # With Redis: a node that misses heartbeats for this long is dead and its lessons move.
     live_ttl_s: float = Field(default=10.0, ge=2, le=120)
+    # Hub processes (one per core) behind the one port; 0: the number of cores when Redis is
+    # configured or redis-server is installed (started embedded), else 1 (streamhub/workers.py).
+    workers: int = Field(default=0, ge=0, le=256)
+    # Each worker's own port, where joins for its lessons are redirected (default: port + 1 + i).
+    worker_ports: list[int] = Field(default_factory=list)
+    # This process's own URL for redirects (set per worker by `serve`); default: public_url.
+    node_url: str | None = None
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -189,6 +196,10 @@ class Settings(BaseSettings):
     @property
     def effective_public_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def effective_node_url(self) -> str:
+        return self.node_url or self.effective_public_url
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:

@@ -68,7 +68,7 @@ class LessonRegistry:
     ) -> None:
         self.settings = settings
         self.live: LiveState = live or MemoryLiveState(
-            NodeInfo(settings.effective_node_id, settings.effective_public_url)
+            NodeInfo(settings.effective_node_id, settings.effective_node_url)
         )
         self.metrics = metrics
         self.catalog = catalog

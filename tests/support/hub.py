@@ -50,6 +50,8 @@ class HubProcess:
     extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    # Hub processes (`serve --workers`); tests ask for more explicitly.
+    workers: int = 1
 
     @property
     def url(self) -> str:
@@ -60,7 +62,10 @@ class HubProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamhub", "serve", "--port", str(self.port)],
+            [
+                *(sys.executable, "-m", "streamhub", "serve", "--port", str(self.port)),
+                *("--workers", str(self.workers)),
+            ],
             env=hub_env(self.data_dir, self.port, **self.extra_env),
             stdout=log,
             stderr=subprocess.STDOUT,
