@@ -25,6 +25,7 @@ Reported per N (the last line of stdout is one JSON object, progress goes to std
   classrooms_refused: joins the hub refused (lesson_full/node_full), left out of the figures.
 
     python bench/lesson.py --classrooms 8,24,48 --seconds 10 [--load-workers 2]
+    python bench/lesson.py --classrooms 32 --lessons 2 --hub-workers 2   # both cores
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ from streamhub.client.clip import ClipTrack, encode_audio_clip, encode_video_cli
 from streamhub.media import aiortc_hooks
 from streamhub.protocol import Slot
 from tests.support.hub import AdminApi, HubProcess
+from tests.support.net import free_port
 
 WARMUP_S = 3.0
 JOIN_TIMEOUT_S = 30.0
@@ -187,12 +189,16 @@ async def run_lesson(n: int, args: argparse.Namespace, workdir: Path) -> dict[st
         "STREAMHUB_LOG_LEVEL": args.hub_log_level,
         "STREAMHUB_RECORDER__ENABLED": "true" if args.recorder else "false",
     }
+    worker_ports = [free_port() for _ in range(args.hub_workers)] if args.hub_workers > 1 else []
+    if worker_ports:
+        env["STREAMHUB_WORKER_PORTS"] = json.dumps(worker_ports)
     env.update(dict(kv.split("=", 1) for kv in args.hub_env))
-    hub = HubProcess(workdir / f"lesson-{n}", extra_env=env)
-    workers = LoadWorkers(max(1, min(args.load_workers, n)))
+    hub = HubProcess(workdir / f"lesson-{n}", extra_env=env, workers=args.hub_workers)
+    total = n * args.lessons
+    workers = LoadWorkers(max(1, min(args.load_workers, total)))
     admin: AdminApi | None = None
-    lecturer: Lecturer | None = None
-    http: httpx.AsyncClient | None = None
+    lecturers: list[Lecturer] = []
+    scrapers: list[httpx.AsyncClient] = []
     try:
         clip_spec = {
             "width": args.camera_width,
@@ -204,45 +210,70 @@ async def run_lesson(n: int, args: argparse.Namespace, workdir: Path) -> dict[st
         await workers.start(clip_spec)
         await asyncio.to_thread(hub.start, 60)
         assert hub.proc is not None
-        http = httpx.AsyncClient(base_url=hub.url, timeout=10)
+        # With several hub workers, each counts its own packets (on its own port).
+        urls = [f"http://127.0.0.1:{p}" for p in worker_ports] or [hub.url]
+        scrapers = [httpx.AsyncClient(base_url=url, timeout=10) for url in urls]
+        for scraper in scrapers:
+            for _ in range(600):
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await scraper.get("/readyz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
         admin = AdminApi(hub.url)
-        lesson = await admin.lesson(classrooms=n, title=f"Lesson {n}")
-        tokens = [await admin.device_token(c) for c in lesson.credentials]
+        lessons = [
+            await admin.lesson(classrooms=n, title=f"Lesson {n} #{k}") for k in range(args.lessons)
+        ]
+        tokens = [await admin.device_token(c) for lesson in lessons for c in lesson.credentials]
 
         video_clip = await asyncio.to_thread(encode_video_clip, 640, 480, 30, 4.0, 500)
-        camera = ClipTrack(video_clip)
-        client = LessonClient(hub.url, lesson.lecturer_token, name="lecturer")
-        lecturer = Lecturer(client)
-        await client.connect({Slot.CAMERA: camera, Slot.MICROPHONE: ClipTrack(encode_audio_clip())})
-        aiortc_hooks.on_keyframe_request(client.senders[Slot.CAMERA], camera.request_keyframe)
+        audio_clip = encode_audio_clip()
+        for lesson in lessons:
+            camera = ClipTrack(video_clip)
+            client = LessonClient(hub.url, lesson.lecturer_token, name="lecturer")
+            lecturers.append(Lecturer(client))
+            await client.connect({Slot.CAMERA: camera, Slot.MICROPHONE: ClipTrack(audio_clip)})
+            aiortc_hooks.on_keyframe_request(client.senders[Slot.CAMERA], camera.request_keyframe)
 
-        log(f"N={n}: {n} classrooms joining over {workers.count} load workers")
-        joins: list[dict[str, Any]] = []
+        log(
+            f"N={n} x {args.lessons} lesson(s), {args.hub_workers} hub worker(s): "
+            f"{total} classrooms joining over {workers.count} load workers"
+        )
         join_started = time.monotonic()
-        for index in range(n):
+        for index in range(total):
             answer = await workers.join(index, hub.url, tokens[index])
             if answer.get("error"):
                 log(f"  classroom-{index}: {answer['error']}")
-            joins.append(answer)
-            lecturer.watch_tiles()
+            for lecturer in lecturers:
+                lecturer.watch_tiles()
         join_seconds = time.monotonic() - join_started
 
         await asyncio.sleep(WARMUP_S)
-        lecturer.watch_tiles()
+
+        async def packets() -> tuple[float, float]:
+            counted = [await hub_packets(scraper) for scraper in scrapers]
+            return sum(c[0] for c in counted), sum(c[1] for c in counted)
+
+        def tiles() -> dict[str, int]:
+            return {
+                f"{k}:{m}": f
+                for k, lec in enumerate(lecturers)
+                for m, f in lec.tile_frames().items()
+            }
+
         sid = hub.proc.pid
         pids = hub_pids(sid)
         cpu0 = {pid: cpu_seconds(pid) or 0.0 for pid in pids}
         gen0 = self_cpu_seconds() + workers.cpu_seconds()
         busy0 = machine_busy_seconds()
-        packets0 = await hub_packets(http)
-        counts0, tiles0 = await workers.counts(), lecturer.tile_frames()
+        packets0 = await packets()
+        counts0, tiles0 = await workers.counts(), tiles()
         t0 = time.monotonic()
         await asyncio.sleep(args.seconds)
         cpu1 = {pid: cpu_seconds(pid) or 0.0 for pid in pids}
         gen1 = self_cpu_seconds() + workers.cpu_seconds()
         busy1 = machine_busy_seconds()
-        packets1 = await hub_packets(http)
-        counts1, tiles1 = await workers.counts(), lecturer.tile_frames()
+        packets1 = await packets()
+        counts1, tiles1 = await workers.counts(), tiles()
         elapsed = time.monotonic() - t0
 
         hub_cpu = {pid: (cpu1[pid] - cpu0[pid]) / elapsed for pid in pids}
@@ -257,6 +288,8 @@ async def run_lesson(n: int, args: argparse.Namespace, workdir: Path) -> dict[st
         gen_cpu = (gen1 - gen0) / elapsed
         return {
             "classrooms": n,
+            "lessons": args.lessons,
+            "hub_workers": args.hub_workers,
             "hub_cpu_per_wall": rounded(total_cpu),
             "hub_processes": [
                 {"pid": pid, "cmd": process_name(pid), "cpu_per_wall": rounded(c)}
@@ -284,8 +317,8 @@ async def run_lesson(n: int, args: argparse.Namespace, workdir: Path) -> dict[st
                 "no_frame": len(admitted) - len(firsts),
             },
             "join_seconds": rounded(join_seconds, 1),
-            "lecturer_lost": lecturer.client.closed is not None,
-            "classrooms_refused": n - len(admitted),
+            "lecturer_lost": any(lec.client.closed is not None for lec in lecturers),
+            "classrooms_refused": total - len(admitted),
             "classrooms_closed": sum(1 for i in admitted if counts1[i][3]),
             "load_generator_cpu_per_wall": rounded(gen_cpu),
             "other_cpu_per_wall": rounded(
@@ -295,13 +328,13 @@ async def run_lesson(n: int, args: argparse.Namespace, workdir: Path) -> dict[st
             "clips": {"classroom": workers.clip, "lecturer_kbps": rounded(video_clip.bitrate_kbps)},
         }
     finally:
-        if lecturer is not None:
+        for lecturer in lecturers:
             await lecturer.close()
         await workers.stop()
         if admin is not None:
             await admin.close()
-        if http is not None:
-            await http.aclose()
+        for scraper in scrapers:
+            await scraper.aclose()
         await asyncio.to_thread(stop_session, hub.proc)
 
 
@@ -315,7 +348,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         for n in args.classrooms:
             try:
                 result = await asyncio.wait_for(
-                    run_lesson(n, args, workdir), 120 + n * (JOIN_TIMEOUT_S / 3) + args.seconds
+                    run_lesson(n, args, workdir),
+                    120 + n * args.lessons * (JOIN_TIMEOUT_S / 3) + args.seconds,
                 )
             except Exception as exc:
                 log(f"N={n}: failed: {type(exc).__name__}: {exc}")
@@ -338,6 +372,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="measuring window per N")
     parser.add_argument("--load-workers", type=int, default=2, help="load-generator processes")
+    parser.add_argument(
+        "--lessons", type=int, default=1, help="lessons at once, each with N classrooms"
+    )
+    parser.add_argument(
+        "--hub-workers", type=int, default=1, help="hub processes (`serve --workers`)"
+    )
     parser.add_argument("--camera-width", type=int, default=640)
     parser.add_argument("--camera-height", type=int, default=360)
     parser.add_argument("--camera-fps", type=int, default=15)
