@@ -209,6 +209,8 @@ class ClassroomAgent:
             token.token,
             ice_host_addresses=self.options.ice_host_addresses,
             name=self.options.name,
+            # H.264 first (the hub's default lesson codec: recordings remux), VP8 as fallback.
+            codecs=("H264", "VP8", "opus"),
         )
         camera = video_track(self.options.video_source)
         if self.options.video_source.kind != "none" and camera is None:

@@ -65,7 +65,8 @@ class SignalingSettings(BaseModel):
 
 
 class MediaSettings(BaseModel):
-    video_codecs: list[str] = Field(default_factory=lambda: ["VP8"])
+    # In order of preference; a lesson takes the first its first participant supports.
+    video_codecs: list[str] = Field(default_factory=lambda: ["H264", "VP8"])
     keyframe_interval_ms: int = Field(default=500, ge=50)
     stats_interval_s: float = Field(default=2.0, gt=0)
     subscriber_queue_frames: int = Field(default=60, ge=4)

@@ -250,14 +250,31 @@ class LessonRegistry:
             raise Forbidden("this classroom is not invited to the lesson", code="not_invited")
         if grant.role is Role.CLASSROOM:
             self.check_capacity(room, grant)
-        codec = self.settings.media.video_codecs[0]
-        if grant.role is not Role.RECORDER and codec.upper() not in {
-            c.upper() for c in join.codecs
-        }:
-            raise JoinRefused(
-                f"the lesson's video codec {codec} is not supported", code=ErrorCode.NO_USABLE_CODEC
-            )
+        if grant.role is not Role.RECORDER:
+            room.video_codec = self.lesson_codec(room, join)
         return grant, room
+
+    def lesson_codec(self, room: Room, join: Join) -> str:
+        """The lesson's video codec: fixed by its first lecturer or classroom as the first of
+        ``media.video_codecs`` (H.264 first: its recordings are remuxed, not transcoded) that it
+        can send and receive; everyone after must support that one (forwarding never
+        transcodes)."""
+        offered = {codec.upper() for codec in join.codecs}
+        if room.video_codec is not None:
+            if room.video_codec not in offered:
+                raise JoinRefused(
+                    f"the lesson's video codec {room.video_codec} is not supported",
+                    code=ErrorCode.NO_USABLE_CODEC,
+                )
+            return room.video_codec
+        for codec in self.settings.media.video_codecs:
+            if codec in offered:
+                return codec
+        wanted = ", ".join(self.settings.media.video_codecs)
+        raise JoinRefused(
+            f"none of the hub's video codecs ({wanted}) is supported",
+            code=ErrorCode.NO_USABLE_CODEC,
+        )
 
     def check_capacity(self, room: Room, grant: Grant) -> None:
         """Refuse a classroom this process cannot serve: it would be accepted only to fail,

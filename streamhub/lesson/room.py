@@ -45,6 +45,8 @@ class Room:
         self.listening: str | None = None
         self.tiles: list[str | None] = []
         self.recording = False
+        # The lesson's video codec, fixed by its first lecturer or classroom (registry.admit).
+        self.video_codec: str | None = None
         # Why the lesson is not recorded (e.g. the disk floor), for lecturers who join later.
         self.recording_note: str | None = None
         self.started_at = time.time()
