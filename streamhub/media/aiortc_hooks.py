@@ -38,6 +38,10 @@ Written against aiortc 1.16.0 and aioice 0.13.0 (pinned in pyproject.toml). Inte
   (``data[0]``), losing the session. The guard drops empty and oversize datagrams and any
   non-STUN datagram from an address that ICE has not checked. SRTP from a connected
   transport's peer takes ``streamhub.media.rtp_receive``'s fast path right here.
+- ``aiortc.rtcrtpsender.get_encoder``: aiortc's H.264 encoder runs libx264 at its default
+  preset ("medium"): 0.11-0.37 of a core for a classroom camera, 3-7x libvpx's realtime VP8.
+  ``RealtimeH264Encoder`` (ours, for the agent's camera) uses the "veryfast" preset: about
+  VP8's cost (bench/encoder_cost.py).
 - the receive path's decoder thread, REMB estimator and datagram queue: see
   ``streamhub.media.rtp_receive`` (installed from here); the send path is
   ``streamhub.media.rtp_send`` (per sender, by the hub's peers).
@@ -53,6 +57,7 @@ from typing import Any
 
 import aioice.ice
 import aiortc.rtcrtpreceiver
+import aiortc.rtcrtpsender
 import av
 from aiortc import (
     RTCCertificate,
@@ -61,6 +66,8 @@ from aiortc import (
     RTCRtpSender,
     RTCRtpTransceiver,
 )
+from aiortc.codecs import get_encoder
+from aiortc.codecs.h264 import H264Encoder
 
 from streamhub.media import consent, rtp_receive
 from streamhub.media.codecs import h264_is_keyframe, vp8_is_keyframe
@@ -182,6 +189,43 @@ async def _handle_rtcp_data_heard(self: Any, data: bytes) -> None:
     await _original_handle_rtcp_data(self, data)
 
 
+class RealtimeH264Encoder(H264Encoder):
+    """aiortc's H.264 encoder (packetization, bitrate), with libx264 at a real-time preset."""
+
+    PRESET = "veryfast"
+
+    def _encode_frame(self, frame: av.VideoFrame, force_keyframe: bool) -> Any:
+        codec = self.codec
+        if codec is not None and (
+            (frame.width, frame.height) != (codec.width, codec.height)
+            or abs(self.target_bitrate - codec.bit_rate) > 0.1 * codec.bit_rate
+        ):
+            codec = None  # a new size or bitrate: a new encoder, starting on a key frame
+        if codec is None:
+            codec = av.CodecContext.create("libx264", "w")
+            codec.width, codec.height = frame.width, frame.height
+            codec.bit_rate = self.target_bitrate
+            codec.pix_fmt = "yuv420p"
+            codec.framerate = Fraction(30, 1)
+            codec.time_base = Fraction(1, 30)
+            self.options = {"level": "31", "tune": "zerolatency", "preset": self.PRESET}
+            codec.options = dict(self.options)
+            codec.profile = "Baseline"
+            self.codec = codec
+        frame.pict_type = (
+            av.video.frame.PictureType.I if force_keyframe else av.video.frame.PictureType.NONE
+        )
+        data = b"".join(bytes(packet) for packet in codec.encode(frame))
+        if data:
+            yield from self._split_bitstream(data)
+
+
+def _get_encoder(codec: Any) -> Any:
+    if codec.mimeType.lower() == "video/h264":
+        return RealtimeH264Encoder()
+    return get_encoder(codec)
+
+
 def _tap_decoder(codec: Any) -> EncodedFrameTap:
     return EncodedFrameTap(codec.mimeType, codec.clockRate)
 
@@ -203,6 +247,7 @@ def install(
         _host_addresses = list(host_addresses)
         aioice.ice.get_host_addresses = _configured_host_addresses
         aiortc.rtcrtpreceiver.get_decoder = _tap_decoder  # type: ignore[assignment]
+        aiortc.rtcrtpsender.get_encoder = _get_encoder  # type: ignore[assignment]
         aiortc.rtcrtpreceiver.JitterBuffer = _jitter_buffer  # type: ignore[assignment,misc]
         aiortc.rtcrtpreceiver.NackGenerator = RepeatingNackGenerator  # type: ignore[misc]
         RTCDtlsTransport._register_rtp_receiver = _register_rtp_receiver_with_rtx  # type: ignore[method-assign]
