@@ -69,7 +69,7 @@ from bench.common import (
     stop_session,
     wait_for_port,
 )
-from bench.hubproc import cpu_seconds, hub_packets
+from bench.hubproc import cpu_seconds, hub_gauge, hub_packets
 from streamhub.client import LessonClient
 from streamhub.client.decode import FrameDecoder
 from streamhub.client.events import Closed, ConnectionStateChanged
@@ -345,6 +345,7 @@ class Run:
     window: Window
     joins_ms: list[float | None]
     server_errors: int | None = None  # ERROR lines in the server's log during the run
+    shed: float | None = None  # classrooms the hub's overload guard turned audio-only
 
 
 def count_errors(log_path: Path | None) -> int | None:
@@ -392,6 +393,8 @@ async def run_forward(
             "STREAMHUB_SIGNALING__JOINS_PER_MINUTE": "100000",
             "STREAMHUB_RECORDER__ENABLED": "false",
             "STREAMHUB_LOG_LEVEL": hub_log_level,
+            # The bench measures the hub's own limits: no configured cap in the way.
+            "STREAMHUB_CAPACITY__MAX_CLASSROOMS_PER_NODE": "0",
         },
     )
     clients: list[LessonClient] = []
@@ -437,7 +440,8 @@ async def run_forward(
             window = await measure(
                 subscribers, probe, hub.proc.pid, seconds, workers, lambda: hub_packets(http)
             )
-        run = Run("forward", n, window, joins)
+            shed = await hub_gauge(http, "streamhub_classrooms_shed")
+        run = Run("forward", n, window, joins, shed=shed)
         return run
     finally:
         await asyncio.gather(*(s.stop() for s in subscribers), return_exceptions=True)
@@ -574,6 +578,7 @@ def summarize(run: Run, direct_median: float | None) -> dict[str, Any]:
         # The load generator: this process and its worker processes.
         "bench_process_cpu_per_wall": rounded(window.bench_cpu_per_wall),
         "server_errors_logged": run.server_errors,
+        "classrooms_shed_by_overload": run.shed,
         "other_processes_cpu_per_wall": rounded(window.other_cpu_per_wall),
         "load_average_1m": rounded(window.load_average, 2),
     }

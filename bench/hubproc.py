@@ -88,6 +88,14 @@ def open_fds(pid: int) -> int | None:
         return None
 
 
+async def hub_gauge(http: httpx.AsyncClient, name: str) -> float | None:
+    """One unlabelled gauge from the hub's /metrics (None when absent)."""
+    for line in (await http.get("/metrics")).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
 async def hub_packets(http: httpx.AsyncClient) -> tuple[float, float]:
     """(datagrams received, sent) by the hub's open peer connections, from /metrics."""
     text = (await http.get("/metrics")).text

@@ -22,6 +22,7 @@ Reported per N (the last line of stdout is one JSON object, progress goes to std
 - join_to_first_frame_ms: classroom connect start to its first lecturer frame;
 - load_generator_cpu_per_wall: this process plus the load-generator processes;
 - lecturer_lost / classrooms_closed: participants the hub closed during the run;
+  classrooms_shed_by_overload / hub_event_loop_lag_ms: the overload guard at the end;
   classrooms_refused: joins the hub refused (lesson_full/node_full), left out of the figures.
 
     python bench/lesson.py --classrooms 8,24,48 --seconds 10 [--load-workers 2]
@@ -57,7 +58,7 @@ from bench.common import (
     rounded,
     stop_session,
 )
-from bench.hubproc import cpu_seconds, hub_packets
+from bench.hubproc import cpu_seconds, hub_gauge, hub_packets
 from bench.lesson_worker import Counter
 from streamhub.client import LessonClient
 from streamhub.client.clip import ClipTrack, encode_audio_clip, encode_video_clip
@@ -188,6 +189,8 @@ async def run_lesson(n: int, args: argparse.Namespace, workdir: Path) -> dict[st
         "STREAMHUB_SIGNALING__JOINS_PER_MINUTE": "100000",
         "STREAMHUB_LOG_LEVEL": args.hub_log_level,
         "STREAMHUB_RECORDER__ENABLED": "true" if args.recorder else "false",
+        # The bench measures the hub's own limits (--hub-env can set a cap to test it).
+        "STREAMHUB_CAPACITY__MAX_CLASSROOMS_PER_NODE": "0",
     }
     worker_ports = [free_port() for _ in range(args.hub_workers)] if args.hub_workers > 1 else []
     if worker_ports:
@@ -275,6 +278,8 @@ async def run_lesson(n: int, args: argparse.Namespace, workdir: Path) -> dict[st
         packets1 = await packets()
         counts1, tiles1 = await workers.counts(), tiles()
         elapsed = time.monotonic() - t0
+        shed = sum([await hub_gauge(s, "streamhub_classrooms_shed") or 0 for s in scrapers])
+        lag = max([await hub_gauge(s, "streamhub_event_loop_lag_seconds") or 0 for s in scrapers])
 
         hub_cpu = {pid: (cpu1[pid] - cpu0[pid]) / elapsed for pid in pids}
         total_cpu = sum(hub_cpu.values())
@@ -320,6 +325,8 @@ async def run_lesson(n: int, args: argparse.Namespace, workdir: Path) -> dict[st
             "lecturer_lost": any(lec.client.closed is not None for lec in lecturers),
             "classrooms_refused": total - len(admitted),
             "classrooms_closed": sum(1 for i in admitted if counts1[i][3]),
+            "classrooms_shed_by_overload": int(shed),
+            "hub_event_loop_lag_ms": rounded(lag * 1000, 1),
             "load_generator_cpu_per_wall": rounded(gen_cpu),
             "other_cpu_per_wall": rounded(
                 max(0.0, (busy1 - busy0) / elapsed - total_cpu - gen_cpu)

@@ -42,6 +42,9 @@ def create_app(
         live = open_live_state(settings, settings.effective_node_url)
         lessons = LessonRegistry(settings, catalog, tokens, metrics, live)
         metrics.watch_rooms(lambda: lessons.rooms.values())
+        metrics.watch_overload(
+            lambda: lessons.overload.lag.typical_s, lambda: len(lessons.overload.shed)
+        )
         services = Services(settings, secrets, tokens, catalog, lessons, metrics)
         app.state.services = services
         await lessons.start()

@@ -87,7 +87,7 @@ class CapacitySettings(BaseModel):
     # Classrooms in one lesson; more are refused with lesson_full (0: no limit).
     max_classrooms_per_lesson: int = Field(default=0, ge=0)
     # Classrooms one hub process serves over all its lessons; more: node_full (0: no limit).
-    max_classrooms_per_node: int = Field(default=64, ge=0)
+    max_classrooms_per_node: int = Field(default=200, ge=0)
     # The event loop running this late means the process is over capacity.
     overload_lag_ms: float = Field(default=250.0, gt=0)
     # Overloaded this long: refuse new classrooms, and turn one more classroom audio-only.

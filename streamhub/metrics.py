@@ -181,6 +181,22 @@ class HubMetrics:
         """Report lessons live, participants and hub bitrate from these rooms at scrape time."""
         self.registry.register(_LiveCollector(rooms))
 
+    def watch_overload(self, lag_s: Callable[[], float], shed: Callable[[], int]) -> None:
+        """Report how late the event loop runs and how many classrooms overload turned
+        audio-only (streamhub.lesson.overload), at scrape time."""
+        lag = Gauge(
+            f"{PREFIX}_event_loop_lag_seconds",
+            "How late this process's event loop runs (median of the last second).",
+            registry=self.registry,
+        )
+        lag.set_function(lag_s)
+        count = Gauge(
+            f"{PREFIX}_classrooms_shed",
+            "Classrooms whose video the hub stopped because this process is overloaded.",
+            registry=self.registry,
+        )
+        count.set_function(lambda: float(shed()))
+
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """The exposition (Prometheus text, or OpenMetrics if ``accept`` asks) and its type."""
         encoder, content_type = choose_encoder(accept or "")
