@@ -69,7 +69,7 @@ from bench.common import (
     stop_session,
     wait_for_port,
 )
-from bench.hubproc import cpu_seconds, hub_gauge, hub_packets
+from bench.hubproc import JsonWorkers, hub_gauge, hub_packets
 from streamhub.client import LessonClient
 from streamhub.client.decode import FrameDecoder
 from streamhub.client.events import Closed, ConnectionStateChanged
@@ -169,65 +169,24 @@ class Subscriber:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
-class WorkerPool:
+class WorkerPool(JsonWorkers):
     """bench/fanout_worker.py processes holding the counting subscribers of the forward design
     (all but the probe), taken in turn."""
 
     def __init__(self, count: int) -> None:
-        self.count = count
-        self.procs: list[asyncio.subprocess.Process] = []
-        self._locks: list[asyncio.Lock] = []
-
-    async def start(self) -> None:
-        for _ in range(self.count):
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                str(ROOT / "bench" / "fanout_worker.py"),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-            )
-            self.procs.append(proc)
-            self._locks.append(asyncio.Lock())
-
-    async def _ask(self, worker: int, request: dict[str, Any]) -> dict[str, Any]:
-        proc = self.procs[worker]
-        assert proc.stdin is not None and proc.stdout is not None
-        async with self._locks[worker]:
-            proc.stdin.write((json.dumps(request) + "\n").encode())
-            await proc.stdin.drain()
-            line = await asyncio.wait_for(proc.stdout.readline(), FIRST_FRAME_TIMEOUT_S + 30)
-        if not line:
-            raise RuntimeError(f"fan-out worker {worker} exited")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
+        super().__init__("fanout_worker.py", count)
 
     async def join(self, index: int, url: str, token: str) -> RemoteSubscriber:
         started = time.monotonic()
-        answer = await self._ask(index % self.count, {"join": index, "url": url, "token": token})
+        request = {"join": index, "url": url, "token": token}
+        answer = await self.ask(index % self.count, request, FIRST_FRAME_TIMEOUT_S + 30)
         if answer.get("error"):
             log(f"  classroom-{index}: {answer['error']}")
         return RemoteSubscriber(index, started, answer.get("first_ms"))
 
     async def counts(self) -> dict[int, int]:
-        answers = await asyncio.gather(
-            *(self._ask(w, {"counts": True}) for w in range(len(self.procs)))
-        )
+        answers = await self.ask_all({"counts": True}, FIRST_FRAME_TIMEOUT_S + 30)
         return {int(i): n for answer in answers for i, n in answer["counts"].items()}
-
-    def cpu_seconds(self) -> float:
-        return sum(cpu_seconds(proc.pid) or 0.0 for proc in self.procs)
-
-    async def stop(self) -> None:
-        for proc in self.procs:
-            if proc.stdin is not None and not proc.stdin.is_closing():
-                proc.stdin.write(b'{"stop": true}\n')
-                proc.stdin.close()
-        for proc in self.procs:
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
 
 
 @dataclass

@@ -37,7 +37,6 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,7 +49,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 
 from bench.common import (
-    ROOT,
     load_average,
     log,
     machine_busy_seconds,
@@ -58,7 +56,7 @@ from bench.common import (
     rounded,
     stop_session,
 )
-from bench.hubproc import cpu_seconds, hub_gauge, hub_packets
+from bench.hubproc import JsonWorkers, cpu_seconds, hub_gauge, hub_packets
 from bench.lesson_worker import Counter
 from streamhub.client import LessonClient
 from streamhub.client.clip import ClipTrack, encode_audio_clip, encode_video_clip
@@ -95,66 +93,25 @@ def process_name(pid: int) -> str:
     return " ".join(a.decode(errors="replace") for a in args if a)[-60:]
 
 
-class LoadWorkers:
+class LoadWorkers(JsonWorkers):
     """bench/lesson_worker.py processes; classroom i lives in worker i % count."""
 
     def __init__(self, count: int) -> None:
-        self.count = count
-        self.procs: list[asyncio.subprocess.Process] = []
-        self._locks: list[asyncio.Lock] = []
+        super().__init__("lesson_worker.py", count)
         self.clip: dict[str, Any] = {}
 
-    async def start(self, clip: dict[str, Any]) -> None:
-        for _ in range(self.count):
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                str(ROOT / "bench" / "lesson_worker.py"),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-            )
-            self.procs.append(proc)
-            self._locks.append(asyncio.Lock())
-        answers = await asyncio.gather(
-            *(self._ask(w, {"clip": clip}, 120) for w in range(self.count))
-        )
+    async def start_with(self, clip: dict[str, Any]) -> None:
+        await self.start()
+        answers = await self.ask_all({"clip": clip}, 120)
         self.clip = {k: v for k, v in answers[0].items() if k != "ready"}
-
-    async def _ask(self, worker: int, request: dict[str, Any], timeout: float) -> dict[str, Any]:
-        proc = self.procs[worker]
-        assert proc.stdin is not None and proc.stdout is not None
-        async with self._locks[worker]:
-            proc.stdin.write((json.dumps(request) + "\n").encode())
-            await proc.stdin.drain()
-            line = await asyncio.wait_for(proc.stdout.readline(), timeout)
-        if not line:
-            raise RuntimeError(f"load worker {worker} exited")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
 
     async def join(self, index: int, url: str, token: str) -> dict[str, Any]:
         request = {"join": index, "url": url, "token": token}
-        return await self._ask(index % self.count, request, JOIN_TIMEOUT_S + 30)
+        return await self.ask(index % self.count, request, JOIN_TIMEOUT_S + 30)
 
     async def counts(self) -> dict[int, list[Any]]:
-        answers = await asyncio.gather(
-            *(self._ask(w, {"counts": True}, 30) for w in range(self.count))
-        )
+        answers = await self.ask_all({"counts": True}, 30)
         return {int(i): c for answer in answers for i, c in answer["counts"].items()}
-
-    def cpu_seconds(self) -> float:
-        return sum(cpu_seconds(proc.pid) or 0.0 for proc in self.procs)
-
-    async def stop(self) -> None:
-        for proc in self.procs:
-            if proc.stdin is not None and not proc.stdin.is_closing():
-                proc.stdin.write(b'{"stop": true}\n')
-                proc.stdin.close()
-        for proc in self.procs:
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
 
 
 @dataclass
@@ -210,7 +167,7 @@ async def run_lesson(n: int, args: argparse.Namespace, workdir: Path) -> dict[st
             "seconds": 4.0,
             "kbps": args.camera_kbps,
         }
-        await workers.start(clip_spec)
+        await workers.start_with(clip_spec)
         await asyncio.to_thread(hub.start, 60)
         assert hub.proc is not None
         # With several hub workers, each counts its own packets (on its own port).

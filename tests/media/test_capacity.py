@@ -4,11 +4,9 @@ classroom at a time, and the lesson's first classrooms keep every frame."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 import pytest
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from streamhub.auth.tokens import Grant
 from streamhub.client import ClientError, LessonClient
@@ -20,30 +18,9 @@ from streamhub.lesson.ports import LessonInfo
 from streamhub.lesson.room import Room
 from streamhub.media import aiortc_hooks
 from streamhub.protocol import AudioOnlyChanged, Role, Slot
+from tests.support.frames import FrameRun
 from tests.support.hub import AdminApi, InProcessHub
 from tests.support.wait import eventually
-
-FRAME_STEP = 3000  # 90 kHz at 30 fps
-
-
-class FrameRun:
-    """The longest run of consecutive lecturer frames a classroom received (no frame lost)."""
-
-    def __init__(self, track: MediaStreamTrack) -> None:
-        self.best = 0
-        self._run = 0
-        self._last: int | None = None
-        self.task = asyncio.get_running_loop().create_task(self._count(track))
-
-    async def _count(self, track: MediaStreamTrack) -> None:
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                packet = await track.recv()
-                pts = int(packet.pts or 0)
-                whole = self._last is not None and pts - self._last == FRAME_STEP
-                self._run = self._run + 1 if whole else 1
-                self.best = max(self.best, self._run)
-                self._last = pts
 
 
 async def test_a_lesson_at_one_and_a_half_times_capacity_keeps_its_first_classrooms_whole(
@@ -79,7 +56,7 @@ async def test_a_lesson_at_one_and_a_half_times_capacity_keeps_its_first_classro
 
             for token in tokens[:4]:
                 client = await join(token)
-                runs.append(FrameRun(client.tracks[Slot.LECTURER_VIDEO]))
+                runs.append(FrameRun(client.tracks[Slot.LECTURER_VIDEO]))  # 30 fps
             # Half as many again keep knocking (as agents retry); each is refused, clearly.
             for _ in range(3):
                 for token in tokens[4:]:
@@ -92,7 +69,7 @@ async def test_a_lesson_at_one_and_a_half_times_capacity_keeps_its_first_classro
             assert len(room.classrooms()) == 4
         finally:
             for run in runs:
-                run.task.cancel()
+                run.stop()
             await asyncio.gather(*(c.close() for c in reversed(clients)), return_exceptions=True)
             await admin.close()
 

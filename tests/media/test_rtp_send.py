@@ -3,20 +3,16 @@ classroom over RTX, through a real hub."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from pathlib import Path
-
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from streamhub.client import LessonClient
 from streamhub.client.clip import ClipTrack, encode_audio_clip, encode_video_clip
-from streamhub.client.decode import FrameDecoder
 from streamhub.media import aiortc_hooks
 from streamhub.media.forwarder import OutTrack
 from streamhub.media.rtp_receive import FastPath
 from streamhub.media.rtp_send import packetize
 from streamhub.protocol import Slot
+from tests.support.frames import FrameRun
 from tests.support.hub import AdminApi, InProcessHub
 from tests.support.wait import eventually
 
@@ -28,32 +24,6 @@ def test_a_frame_is_packetized_once_into_payloads_under_the_mtu() -> None:
     assert all(len(p) + 4 <= 1300 for p in vp8.parts) and len(vp8.parts) == 4
     opus = packetize("audio/opus", b"\x01\x02")
     assert opus.parts == [b"\x01\x02"] and not opus.vp8
-
-
-class Frames:
-    """Counts a track's frames and the longest run without a missing one (30 fps clock)."""
-
-    def __init__(self, track: MediaStreamTrack) -> None:
-        self.count = 0
-        self.best = 0
-        self.decoded = 0
-        self._run = 0
-        self._last: int | None = None
-        self._decoder = FrameDecoder("VP8")
-        self.task = asyncio.get_running_loop().create_task(self._read(track))
-
-    async def _read(self, track: MediaStreamTrack) -> None:
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                packet = await track.recv()
-                pts = int(packet.pts or 0)
-                self._run = (
-                    self._run + 1 if self._last is not None and pts - self._last == 3000 else 1
-                )
-                self.best = max(self.best, self._run)
-                self._last = pts
-                self.count += 1
-                self.decoded += len(self._decoder.decode(packet))
 
 
 class LossyPath(FastPath):
@@ -89,7 +59,7 @@ async def test_lost_packets_are_resent_to_the_classroom_that_lost_them(tmp_path:
         lecturer = LessonClient(hub.url, lesson.lecturer_token)
         lossy = LessonClient(hub.url, await admin.device_token(lesson.credentials[0]))
         clean = LessonClient(hub.url, await admin.device_token(lesson.credentials[1]))
-        counters: list[Frames] = []
+        counters: list[FrameRun] = []
         try:
             camera = ClipTrack(video)
             await lecturer.connect({Slot.CAMERA: camera, Slot.MICROPHONE: ClipTrack(audio)})
@@ -100,7 +70,9 @@ async def test_lost_packets_are_resent_to_the_classroom_that_lost_them(tmp_path:
                 lambda: lossy.pc is not None and lossy.pc.connectionState == "connected"
             )
             lost = _drop_every(lossy, 25)  # 4 % loss
-            counters = [Frames(c.tracks[Slot.LECTURER_VIDEO]) for c in (lossy, clean)]
+            counters = [
+                FrameRun(c.tracks[Slot.LECTURER_VIDEO], codec="VP8") for c in (lossy, clean)
+            ]
             # Every frame arrives at both, the lossy one thanks to retransmissions.
             await eventually(lambda: all(f.best >= 150 for f in counters), timeout=40)
             assert lost[1] > 10
@@ -113,7 +85,7 @@ async def test_lost_packets_are_resent_to_the_classroom_that_lost_them(tmp_path:
             assert resent[clean.joined.participant.id] == 0  # type: ignore[union-attr]
         finally:
             for counter in counters:
-                counter.task.cancel()
+                counter.stop()
             for client in (clean, lossy, lecturer):
                 await client.close()
             await admin.close()
