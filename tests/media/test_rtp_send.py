@@ -83,6 +83,17 @@ async def test_lost_packets_are_resent_to_the_classroom_that_lost_them(tmp_path:
             assert all(isinstance(sink, OutTrack) for sink in legs.values())
             assert resent[lossy.joined.participant.id] >= lost[1] // 2  # type: ignore[union-attr]
             assert resent[clean.joined.participant.id] == 0  # type: ignore[union-attr]
+
+            # Sender reports come from the legs that send, and the round trip is measured from
+            # the classroom's receiver reports that echo them; an empty slot reports nothing.
+            member = next(m for m in room.classrooms() if m.id == clean.joined.participant.id)  # type: ignore[union-attr]
+            video = member.sinks[member.layout.index(Slot.LECTURER_VIDEO)]
+            screen = member.sinks[member.layout.index(Slot.SCREEN_VIDEO)]
+            assert isinstance(video, OutTrack) and isinstance(screen, OutTrack)
+            assert video.leg is not None and screen.leg is not None
+            sender = video.leg.sender
+            await eventually(lambda: sender._RTCRtpSender__rtt is not None, timeout=15)
+            assert video.leg.reports >= 1 and screen.leg.reports == 0
         finally:
             for counter in counters:
                 counter.stop()
