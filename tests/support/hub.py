@@ -62,11 +62,12 @@ class HubProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "streamhub", "serve", "--port", str(self.port)),
-                *("--workers", str(self.workers)),
-            ],
-            env=hub_env(self.data_dir, self.port, **self.extra_env),
+            [sys.executable, "-m", "streamhub", "serve", "--port", str(self.port)],
+            env=hub_env(
+                self.data_dir,
+                self.port,
+                **{"STREAMHUB_WORKERS": str(self.workers), **self.extra_env},
+            ),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
