@@ -8,6 +8,8 @@ subscribers on loopback, for each N:
 - min_fps: encoded video frames per second received by the slowest subscriber;
 - join_to_first_frame_ms: from the start of a subscriber's connect to its first video frame
   (subscribers join one after another while the lecture is running);
+- us_per_packet: hub CPU microseconds per datagram it handled (received + sent, counted by the
+  hub's /metrics ``streamhub_media_packets``; StreamHub only);
 - added_delay_ms: one probe subscriber decodes and reads the publisher's frame counter; its
   end-to-end delay (receive wall time minus the publisher's sent_at[counter], i.e. capture to
   receive, including encode, jitter buffer and event-loop time) minus the median of the same
@@ -49,6 +51,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import av
+import httpx
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
@@ -66,7 +69,7 @@ from bench.common import (
     stop_session,
     wait_for_port,
 )
-from bench.hubproc import cpu_seconds
+from bench.hubproc import JsonWorkers, hub_gauge, hub_packets
 from streamhub.client import LessonClient
 from streamhub.client.decode import FrameDecoder
 from streamhub.client.events import Closed, ConnectionStateChanged
@@ -166,65 +169,24 @@ class Subscriber:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
-class WorkerPool:
+class WorkerPool(JsonWorkers):
     """bench/fanout_worker.py processes holding the counting subscribers of the forward design
     (all but the probe), taken in turn."""
 
     def __init__(self, count: int) -> None:
-        self.count = count
-        self.procs: list[asyncio.subprocess.Process] = []
-        self._locks: list[asyncio.Lock] = []
-
-    async def start(self) -> None:
-        for _ in range(self.count):
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                str(ROOT / "bench" / "fanout_worker.py"),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-            )
-            self.procs.append(proc)
-            self._locks.append(asyncio.Lock())
-
-    async def _ask(self, worker: int, request: dict[str, Any]) -> dict[str, Any]:
-        proc = self.procs[worker]
-        assert proc.stdin is not None and proc.stdout is not None
-        async with self._locks[worker]:
-            proc.stdin.write((json.dumps(request) + "\n").encode())
-            await proc.stdin.drain()
-            line = await asyncio.wait_for(proc.stdout.readline(), FIRST_FRAME_TIMEOUT_S + 30)
-        if not line:
-            raise RuntimeError(f"fan-out worker {worker} exited")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
+        super().__init__("fanout_worker.py", count)
 
     async def join(self, index: int, url: str, token: str) -> RemoteSubscriber:
         started = time.monotonic()
-        answer = await self._ask(index % self.count, {"join": index, "url": url, "token": token})
+        request = {"join": index, "url": url, "token": token}
+        answer = await self.ask(index % self.count, request, FIRST_FRAME_TIMEOUT_S + 30)
         if answer.get("error"):
             log(f"  classroom-{index}: {answer['error']}")
         return RemoteSubscriber(index, started, answer.get("first_ms"))
 
     async def counts(self) -> dict[int, int]:
-        answers = await asyncio.gather(
-            *(self._ask(w, {"counts": True}) for w in range(len(self.procs)))
-        )
+        answers = await self.ask_all({"counts": True}, FIRST_FRAME_TIMEOUT_S + 30)
         return {int(i): n for answer in answers for i, n in answer["counts"].items()}
-
-    def cpu_seconds(self) -> float:
-        return sum(cpu_seconds(proc.pid) or 0.0 for proc in self.procs)
-
-    async def stop(self) -> None:
-        for proc in self.procs:
-            if proc.stdin is not None and not proc.stdin.is_closing():
-                proc.stdin.write(b'{"stop": true}\n')
-                proc.stdin.close()
-        for proc in self.procs:
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
 
 
 @dataclass
@@ -261,6 +223,7 @@ class Window:
     fps: list[float]
     delays: list[float]
     unreadable: int
+    packets_per_s: tuple[float, float] | None = None  # hub datagrams (in, out) per second
 
 
 async def measure(
@@ -269,6 +232,7 @@ async def measure(
     server_sid: int,
     seconds: float,
     workers: WorkerPool | None = None,
+    packets: Callable[[], Awaitable[tuple[float, float]]] | None = None,
 ) -> Window:
     async def frames() -> list[int]:
         remote = await workers.counts() if workers is not None else {}
@@ -284,12 +248,14 @@ async def measure(
     cpu0, self0 = session_cpu_seconds(server_sid), load_generator_cpu()
     busy0 = machine_busy_seconds()
     frames0 = await frames()
+    packets0 = await packets() if packets is not None else None
     t0, wall0 = time.monotonic(), time.time()
     unreadable0 = probe.unreadable
     await asyncio.sleep(seconds)
     cpu1, self1 = session_cpu_seconds(server_sid), load_generator_cpu()
     busy1 = machine_busy_seconds()
     frames1 = await frames()
+    packets1 = await packets() if packets is not None else None
     t1, wall1 = time.monotonic(), time.time()
     # Let the probe decode what arrived inside the window.
     await asyncio.sleep(0.3)
@@ -302,6 +268,11 @@ async def measure(
         fps=[(b - a) / elapsed for a, b in zip(frames0, frames1, strict=True)],
         delays=probe.delays(wall0, wall1),
         unreadable=probe.unreadable - unreadable0,
+        packets_per_s=(
+            ((packets1[0] - packets0[0]) / elapsed, (packets1[1] - packets0[1]) / elapsed)
+            if packets0 is not None and packets1 is not None
+            else None
+        ),
     )
 
 
@@ -333,6 +304,7 @@ class Run:
     window: Window
     joins_ms: list[float | None]
     server_errors: int | None = None  # ERROR lines in the server's log during the run
+    shed: float | None = None  # classrooms the hub's overload guard turned audio-only
 
 
 def count_errors(log_path: Path | None) -> int | None:
@@ -380,6 +352,8 @@ async def run_forward(
             "STREAMHUB_SIGNALING__JOINS_PER_MINUTE": "100000",
             "STREAMHUB_RECORDER__ENABLED": "false",
             "STREAMHUB_LOG_LEVEL": hub_log_level,
+            # The bench measures the hub's own limits: no configured cap in the way.
+            "STREAMHUB_CAPACITY__MAX_CLASSROOMS_PER_NODE": "0",
         },
     )
     clients: list[LessonClient] = []
@@ -421,8 +395,12 @@ async def run_forward(
         subscribers, joins = await join_all(n, video, executor, join)
         probe = subscribers[0].probe
         assert probe is not None
-        window = await measure(subscribers, probe, hub.proc.pid, seconds, workers)
-        run = Run("forward", n, window, joins)
+        async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
+            window = await measure(
+                subscribers, probe, hub.proc.pid, seconds, workers, lambda: hub_packets(http)
+            )
+            shed = await hub_gauge(http, "streamhub_classrooms_shed")
+        run = Run("forward", n, window, joins, shed=shed)
         return run
     finally:
         await asyncio.gather(*(s.stop() for s in subscribers), return_exceptions=True)
@@ -544,10 +522,22 @@ def summarize(run: Run, direct_median: float | None) -> dict[str, Any]:
             "unreadable": window.unreadable,
         },
         "median_fps": rounded(statistics.median(window.fps), 2),
+        # Hub CPU per datagram it handled (received + sent; StreamHub only, from /metrics).
+        "hub_packets_per_s": (
+            {"in": rounded(window.packets_per_s[0], 1), "out": rounded(window.packets_per_s[1], 1)}
+            if window.packets_per_s is not None
+            else None
+        ),
+        "us_per_packet": (
+            rounded(window.server_cpu_per_wall / sum(window.packets_per_s) * 1e6, 1)
+            if window.packets_per_s is not None and sum(window.packets_per_s) > 0
+            else None
+        ),
         "subscribers_receiving": sum(1 for fps in window.fps if fps > 0),
         # The load generator: this process and its worker processes.
         "bench_process_cpu_per_wall": rounded(window.bench_cpu_per_wall),
         "server_errors_logged": run.server_errors,
+        "classrooms_shed_by_overload": run.shed,
         "other_processes_cpu_per_wall": rounded(window.other_cpu_per_wall),
         "load_average_1m": rounded(window.load_average, 2),
     }

@@ -11,7 +11,7 @@ Two lessons are recorded:
 
 - H.264 (hub `media.video_codecs=["H264"]`, lecturer codecs H264+opus): finalize only remuxes;
   its speed is ``finalize_speed_x``;
-- VP8 (the default): finalize transcodes to H.264; ``finalize_speed_x_transcode``.
+- VP8 (the fallback codec): finalize transcodes to H.264; ``finalize_speed_x_transcode``.
 
 Figures per lesson:
 

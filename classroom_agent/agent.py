@@ -248,6 +248,8 @@ class ClassroomAgent:
             ice_host_addresses=self.options.ice_host_addresses,
             name=self.options.name,
             ssl_context=self.ssl_context,
+            # H.264 first (the hub's default lesson codec: recordings remux), VP8 as fallback.
+            codecs=("H264", "VP8", "opus"),
         )
         camera = video_track(self.options.video_source, self.camera)
         session = ClassroomSession(

@@ -146,6 +146,13 @@ class RecordingWriter:
         segment = self._segments.get(frame.track)
         dims = None
         if kind == "video" and frame.keyframe:
+            # The bytes say which codec they are: a recorder that joined before the lesson's
+            # codec was fixed (by its first lecturer or classroom) may have been told another.
+            self.video_codec = (
+                "h264"
+                if frame.data[:3] == b"\0\0\x01" or (frame.data[:4] == b"\0\0\0\x01")
+                else "vp8"
+            )
             if self.video_codec == "vp8":
                 dims = vp8_dimensions(frame.data)
             elif segment is None:

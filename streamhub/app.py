@@ -60,9 +60,12 @@ def create_app(
         tokens = TokenIssuer(secrets.jwt_secret, settings.auth.access_token_ttl_s)
         catalog = await Catalog.open(settings)
         metrics = HubMetrics(settings.node_id)
-        live = open_live_state(settings, settings.effective_public_url)
+        live = open_live_state(settings, settings.effective_node_url)
         lessons = LessonRegistry(settings, catalog, tokens, metrics, live)
         metrics.watch_rooms(lambda: lessons.rooms.values())
+        metrics.watch_overload(
+            lambda: lessons.overload.lag.typical_s, lambda: len(lessons.overload.shed)
+        )
         services = Services(settings, secrets, tokens, catalog, lessons, metrics)
         lessons.on_member_left.append(services.presence.member_left)
         lessons.on_lesson_ended.append(services.presence.lesson_ended)

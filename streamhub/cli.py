@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from streamhub.errors import ConfigError
 
 if TYPE_CHECKING:
-    from streamhub.banner import Commands
+    from streamhub.banner import Announcer, Commands
     from streamhub.config import Settings
     from streamhub.tls import ServerCertificate
 
@@ -28,6 +28,8 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     if args.log_file is not None:
         overrides["log_file"] = args.log_file
+    if args.workers is not None:
+        overrides["workers"] = args.workers
     try:
         settings = load_settings(args.config, **overrides)
         certificate = _check_tls(settings)
@@ -35,39 +37,116 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"streamhub: {exc}", file=sys.stderr)
         return 2
     commands = _commands(args, settings)
-    # Before anything is made or logged: a taken port is one line, not a traceback.
-    problem = _listen_problem(settings, commands)
+    worker = args.worker_index is not None
+    # Before anything is made or logged: a taken port is one line, not a traceback. (A worker's
+    # supervisor checked; the workers share the port on purpose.)
+    problem = None if worker else _listen_problem(settings, commands)
     if problem is not None:
         print(f"streamhub: {problem}", file=sys.stderr)
         return 1
     # Imported after the settings are known good, so a bad config fails fast and clearly.
     import asyncio
 
+    from streamhub import workers
     from streamhub.app import create_app
     from streamhub.auth.secrets import load_secrets
-    from streamhub.banner import AdminKey, Announcer
     from streamhub.http.server import raise_fd_limit
     from streamhub.https import serve
     from streamhub.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_json, settings.log_file)
+    if worker:
+        return _run_worker(settings, args, commands, certificate)
+    try:
+        plan = workers.plan(settings)
+    except RuntimeError as exc:
+        print(f"streamhub: {exc}", file=sys.stderr)
+        return 2
+    # The secrets exist before any worker starts, so that every worker reads the same ones.
     secrets = load_secrets(settings)
     print(f"StreamHub is starting on {settings.effective_public_url} ...", flush=True)
+    if plan.count > 1:
+        passed = [
+            a
+            for flag, v in (("--host", args.host), ("--port", args.port))
+            if v is not None
+            for a in (flag, str(v))
+        ]
+        if args.config is not None:
+            passed += ["--config", str(args.config)]
+        if args.log_file is not None:
+            passed += ["--log-file", str(args.log_file)]
+        if args.started_by is not None:
+            passed += ["--started-by", args.started_by]
+        # Worker 0 prints the banner once it listens; it is told when the admin key is new
+        # (the key itself stays out of argv).
+        first = [*(["--demo"] if args.demo else []), *(["--demo-reset"] if args.demo_reset else [])]
+        if secrets.admin_key_generated:
+            first.append("--admin-key-new")
+        first.append(f"--processes={plan.reason}")
+        code = workers.Supervisor(settings, plan, passed, first).run()
+        print("StreamHub stopped.", flush=True)
+        return code
+    announcer = _announcer(args, settings, commands, certificate, secrets.admin_key_generated)
+    raise_fd_limit()
+    asyncio.run(serve(create_app(settings, announcer.on_ready), settings, announcer.on_started))
+    print("StreamHub stopped.", flush=True)
+    return 0
+
+
+def _announcer(
+    args: argparse.Namespace,
+    settings: Settings,
+    commands: Commands,
+    certificate: ServerCertificate | None,
+    key_is_new: bool,
+) -> Announcer:
+    """The banner (and the demo it presents), printed once the hub listens."""
+    from streamhub.auth.secrets import load_secrets
+    from streamhub.banner import AdminKey, Announcer
+    from streamhub.workers import plan
+
+    secrets = load_secrets(settings)
     # The key is shown once, when it is made; after that it is read from its file, never
     # echoed into logs that outlive the terminal.
     key_file = secrets.admin_key_file.resolve() if secrets.admin_key_file else None
-    key = AdminKey(secrets.admin_key if secrets.admin_key_generated else None, key_file)
-    announcer = Announcer(
+    key = AdminKey(secrets.admin_key if key_is_new else None, key_file)
+    processes = args.processes or plan(settings).reason
+    notes = [*_security_notes(settings, certificate), f"Processes: {processes}"]
+    return Announcer(
         settings,
         key,
-        _security_notes(settings, certificate),
+        notes,
         commands,
         demo=args.demo or args.demo_reset,
         demo_reset=args.demo_reset,
     )
+
+
+def _run_worker(
+    settings: Settings,
+    args: argparse.Namespace,
+    commands: Commands,
+    certificate: ServerCertificate | None,
+) -> int:
+    """One worker of several (streamhub.workers): the shared port and its own. Worker 0
+    presents the demo and prints the banner; only it runs the plain-HTTP redirect."""
+    import asyncio
+
+    from streamhub import workers
+    from streamhub.app import create_app
+    from streamhub.http.server import raise_fd_limit
+    from streamhub.https import serve
+
     raise_fd_limit()
-    asyncio.run(serve(create_app(settings, announcer.on_ready), settings, announcer.on_started))
-    print("StreamHub stopped.", flush=True)
+    sockets = workers.listening_sockets(settings, args.worker_index)
+    first = args.worker_index == 0
+    if first:
+        announcer = _announcer(args, settings, commands, certificate, args.admin_key_new)
+        app = create_app(settings, announcer.on_ready)
+        asyncio.run(serve(app, settings, announcer.on_started, sockets=sockets))
+    else:
+        asyncio.run(serve(create_app(settings), settings, sockets=sockets, redirect=False))
     return 0
 
 
@@ -239,6 +318,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port to listen on (default 8000)")
     serve.add_argument("--config", type=Path, default=None, help="YAML settings file")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="hub processes behind the port (default: the number of cores when Redis is "
+        "configured or redis-server is installed, else 1)",
+    )
+    serve.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
+    # Worker 0 of several: the supervisor generated the admin key, so the banner shows it.
+    serve.add_argument("--admin-key-new", action="store_true", help=argparse.SUPPRESS)
+    serve.add_argument("--processes", default=None, help=argparse.SUPPRESS)  # for its banner
     serve.add_argument(
         "--demo",
         action="store_true",

@@ -196,7 +196,8 @@ class SignalingSettings(BaseModel):
 
 
 class MediaSettings(BaseModel):
-    video_codecs: list[str] = Field(default_factory=lambda: ["VP8"])
+    # In order of preference; a lesson takes the first its first participant supports.
+    video_codecs: list[str] = Field(default_factory=lambda: ["H264", "VP8"])
     keyframe_interval_ms: int = Field(default=500, ge=50)
     stats_interval_s: float = Field(default=2.0, gt=0)
     subscriber_queue_frames: int = Field(default=60, ge=4)
@@ -209,6 +210,21 @@ class MediaSettings(BaseModel):
         if not upper or any(c not in allowed for c in upper):
             raise ValueError(f"must be a non-empty list drawn from {sorted(allowed)}")
         return upper
+
+
+class CapacitySettings(BaseModel):
+    """What one hub process accepts; beyond it joins are refused rather than failing everyone."""
+
+    # Classrooms in one lesson; more are refused with lesson_full (0: no limit).
+    max_classrooms_per_lesson: int = Field(default=0, ge=0)
+    # Classrooms one hub process serves over all its lessons; more: node_full (0: no limit).
+    max_classrooms_per_node: int = Field(default=200, ge=0)
+    # The event loop running this late means the process is over capacity.
+    overload_lag_ms: float = Field(default=250.0, gt=0)
+    # Overloaded this long: refuse new classrooms, and turn one more classroom audio-only.
+    overload_after_s: float = Field(default=3.0, gt=0)
+    # Calm this long: give one audio-only classroom its video back.
+    recover_after_s: float = Field(default=20.0, gt=0)
 
 
 class RecorderSettings(BaseModel):
@@ -290,6 +306,13 @@ class Settings(BaseSettings):
     # A classroom PC heard from (timetable poll, token request) within this many seconds is
     # online in the lecturer's roster; agents poll every 10 s by default.
     presence_timeout_s: float = Field(default=35.0, gt=0, le=3600)
+    # Hub processes (one per core) behind the one port; 0: the number of cores when Redis is
+    # configured or redis-server is installed (started embedded), else 1 (streamhub/workers.py).
+    workers: int = Field(default=0, ge=0, le=256)
+    # Each worker's own port, where joins for its lessons are redirected (default: port + 1 + i).
+    worker_ports: list[int] = Field(default_factory=list)
+    # This process's own URL for redirects (set per worker by `serve`); default: public_url.
+    node_url: str | None = None
     log_level: str = "INFO"
     # One JSON object per line; None: JSON unless stderr is a terminal (plain one-line text).
     log_json: bool | None = None
@@ -301,6 +324,7 @@ class Settings(BaseSettings):
     signaling: SignalingSettings = Field(default_factory=SignalingSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     recorder: RecorderSettings = Field(default_factory=RecorderSettings)
+    capacity: CapacitySettings = Field(default_factory=CapacitySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
 
@@ -352,6 +376,10 @@ class Settings(BaseSettings):
         host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
         host = f"[{host}]" if ":" in host else host
         return self.public_url or f"{scheme}://{host}{port}"
+
+    @property
+    def effective_node_url(self) -> str:
+        return self.node_url or self.effective_public_url
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:

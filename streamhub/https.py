@@ -126,6 +126,10 @@ class _Server(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        if self.started and sockets is not None:
+            # uvicorn says where it listens only for sockets it opened itself; a worker's are
+            # given (the shared port first), and its log should read the same.
+            self._log_started_message(sockets[:1])
         if self.started and self.on_started is not None:
             self.on_started()
 
@@ -152,14 +156,19 @@ def uvicorn_config(app: ASGIApp, settings: Settings, **kwargs: Any) -> uvicorn.C
 
 
 async def serve(
-    app: ASGIApp, settings: Settings, on_started: Callable[[], None] | None = None
+    app: ASGIApp,
+    settings: Settings,
+    on_started: Callable[[], None] | None = None,
+    sockets: list[socket.socket] | None = None,
+    redirect: bool = True,
 ) -> None:
     """Run the hub, and the redirecting plain-HTTP listener when configured, until SIGINT or
     SIGTERM; the hub shuts down gracefully either way. ``on_started`` runs once the hub
-    listens."""
+    listens. A worker of several (streamhub.workers) passes the ``sockets`` it listens on,
+    and only one worker runs the redirect listener (``redirect``)."""
     servers = [_Server(uvicorn_config(app, settings))]
     servers[0].on_started = on_started
-    if settings.tls.enabled and settings.tls.redirect_http_port is not None:
+    if redirect and settings.tls.enabled and settings.tls.redirect_http_port is not None:
         servers.append(
             _Server(
                 uvicorn_config(
@@ -182,7 +191,8 @@ async def serve(
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
-    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    tasks = [asyncio.create_task(servers[0].serve(sockets))]
+    tasks += [asyncio.create_task(s.serve()) for s in servers[1:]]
     try:
         # One server failing to start (port taken) stops the other.
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

@@ -70,12 +70,24 @@ class _LiveCollector(Collector):
             "direction in = received by the hub, out = sent by the hub.",
             labels=["direction"],
         )
+        packets = GaugeMetricFamily(
+            f"{PREFIX}_media_packets",
+            "Datagrams (RTP, RTCP, DTLS) through the peer connections open now, since each "
+            "opened; direction in = received by the hub, out = sent by the hub.",
+            labels=["direction"],
+        )
         rooms = list(self._rooms())
+        packets_in = packets_out = 0
         by_role = {role.value: 0 for role in LIVE_ROLES}
         kbps_in = kbps_out = 0.0
         for room in rooms:
             for member in list(room.members.values()):
                 by_role[member.role.value] = by_role.get(member.role.value, 0) + 1
+                counts = getattr(member.peer, "packet_counts", None)
+                if counts is not None:
+                    received, sent = counts()
+                    packets_in += received
+                    packets_out += sent
                 if member.stats is not None:
                     kbps_in += member.stats.bitrate_in_kbps
                     kbps_out += member.stats.bitrate_out_kbps
@@ -84,9 +96,12 @@ class _LiveCollector(Collector):
             participants.add_metric([role], count)
         bitrate.add_metric(["in"], kbps_in)
         bitrate.add_metric(["out"], kbps_out)
+        packets.add_metric(["in"], packets_in)
+        packets.add_metric(["out"], packets_out)
         yield lessons
         yield participants
         yield bitrate
+        yield packets
 
 
 class HubMetrics:
@@ -165,6 +180,22 @@ class HubMetrics:
     def watch_rooms(self, rooms: RoomsSource) -> None:
         """Report lessons live, participants and hub bitrate from these rooms at scrape time."""
         self.registry.register(_LiveCollector(rooms))
+
+    def watch_overload(self, lag_s: Callable[[], float], shed: Callable[[], int]) -> None:
+        """Report how late the event loop runs and how many classrooms overload turned
+        audio-only (streamhub.lesson.overload), at scrape time."""
+        lag = Gauge(
+            f"{PREFIX}_event_loop_lag_seconds",
+            "How late this process's event loop runs (median of the last second).",
+            registry=self.registry,
+        )
+        lag.set_function(lag_s)
+        count = Gauge(
+            f"{PREFIX}_classrooms_shed",
+            "Classrooms whose video the hub stopped because this process is overloaded.",
+            registry=self.registry,
+        )
+        count.set_function(lambda: float(shed()))
 
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """The exposition (Prometheus text, or OpenMetrics if ``accept`` asks) and its type."""

@@ -400,6 +400,15 @@ class RecordingChanged(Message):
     reason: str | None = None
 
 
+class AudioOnlyChanged(Message):
+    """The hub turned a participant's video off (or on again) by itself, e.g. under overload."""
+
+    type: Literal["audio_only_changed"] = "audio_only_changed"
+    participant: Id
+    enabled: bool
+    reason: str
+
+
 class LessonEnded(Message):
     type: Literal["lesson_ended"] = "lesson_ended"
 
@@ -434,6 +443,8 @@ class ErrorCode(StrEnum):
     INTERNAL = "internal"
     CANDIDATE_REFUSED = "candidate_refused"
     MEDIA_TIMEOUT = "media_timeout"
+    LESSON_FULL = "lesson_full"
+    NODE_FULL = "node_full"
 
 
 class Error(Message):
@@ -462,6 +473,7 @@ ServerMessage = Annotated[
     | MutedChanged
     | StatsSummary
     | RecordingChanged
+    | AudioOnlyChanged
     | LessonEnded
     | Ack
     | Ping

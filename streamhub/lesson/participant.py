@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,6 +50,9 @@ class Participant:
     hand_raised: bool = False
     muted: bool = False
     audio_only: bool = False
+    # Audio only by the hub's own decision (overload, streamhub.lesson.overload).
+    shed: bool = False
+    joined_at: float = field(default_factory=time.monotonic)
     # The attendance row, written in the background so that joining never waits on the catalog.
     attendance: asyncio.Task[int | None] | None = None
     peer: PeerLike | None = None
@@ -85,6 +89,6 @@ class Participant:
             hand_raised=self.hand_raised,
             muted=self.muted,
             on_stage=stage == self.id,
-            audio_only=self.audio_only,
+            audio_only=self.audio_only or self.shed,
             devices=self.reported.devices if self.reported is not None else None,
         )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from streamhub.auth.tokens import Grant, TokenIssuer
 from streamhub.config import Settings
 from streamhub.errors import Forbidden, RateLimited, Redirect, StreamhubError
+from streamhub.lesson.overload import OverloadGuard
 from streamhub.lesson.participant import Participant
 from streamhub.lesson.ports import CatalogPort, LessonInfo
 from streamhub.lesson.room import Room
@@ -86,7 +87,7 @@ class LessonRegistry:
     ) -> None:
         self.settings = settings
         self.live: LiveState = live or MemoryLiveState(
-            NodeInfo(settings.effective_node_id, settings.effective_public_url)
+            NodeInfo(settings.effective_node_id, settings.effective_node_url)
         )
         self.metrics = metrics
         self.catalog = catalog
@@ -104,6 +105,7 @@ class LessonRegistry:
         self._reconcile_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.join_latencies: deque[float] = deque(maxlen=1000)
+        self.overload = OverloadGuard(settings.capacity, lambda: tuple(self.rooms.values()))
 
     async def start(self) -> None:
         # Imported here so that room logic stays free of aiortc; the hub process needs the tap.
@@ -116,6 +118,7 @@ class LessonRegistry:
         self._stats_task = loop.create_task(self._stats_loop(), name="stats")
         self._attendance_task = loop.create_task(self._attendance_loop(), name="attendance")
         self._reconcile_task = loop.create_task(self._reconcile_loop(), name="reconcile")
+        self.overload.start()
         await self.live.start(
             self._on_live_event,
             self.load,
@@ -124,6 +127,7 @@ class LessonRegistry:
         )
 
     async def close(self) -> None:
+        await self.overload.close()
         for task in (self._stats_task, self._attendance_task, self._reconcile_task):
             if task is not None:
                 task.cancel()
@@ -303,14 +307,57 @@ class LessonRegistry:
             room = await self.start_lesson(info)
         if grant.role is Role.CLASSROOM and not room.lesson.admits_classroom(grant.classroom_id):
             raise Forbidden("this classroom is not invited to the lesson", code="not_invited")
-        codec = self.settings.media.video_codecs[0]
-        if grant.role is not Role.RECORDER and codec.upper() not in {
-            c.upper() for c in join.codecs
-        }:
-            raise JoinRefused(
-                f"the lesson's video codec {codec} is not supported", code=ErrorCode.NO_USABLE_CODEC
-            )
+        if grant.role is Role.CLASSROOM:
+            self.check_capacity(room, grant)
+        if grant.role is not Role.RECORDER:
+            room.video_codec = self.lesson_codec(room, join)
         return grant, room
+
+    def lesson_codec(self, room: Room, join: Join) -> str:
+        """The lesson's video codec: fixed by its first lecturer or classroom as the first of
+        ``media.video_codecs`` (H.264 first: its recordings are remuxed, not transcoded) that it
+        can send and receive; everyone after must support that one (forwarding never
+        transcodes)."""
+        offered = {codec.upper() for codec in join.codecs}
+        if room.video_codec is not None:
+            if room.video_codec not in offered:
+                raise JoinRefused(
+                    f"the lesson's video codec {room.video_codec} is not supported",
+                    code=ErrorCode.NO_USABLE_CODEC,
+                )
+            return room.video_codec
+        for codec in self.settings.media.video_codecs:
+            if codec in offered:
+                return codec
+        wanted = ", ".join(self.settings.media.video_codecs)
+        raise JoinRefused(
+            f"none of the hub's video codecs ({wanted}) is supported",
+            code=ErrorCode.NO_USABLE_CODEC,
+        )
+
+    def check_capacity(self, room: Room, grant: Grant) -> None:
+        """Refuse a classroom this process cannot serve: it would be accepted only to fail,
+        and take the others down with it. A classroom that rejoins replaces itself."""
+        if room.by_subject(grant.sub) is not None:
+            return
+        capacity = self.settings.capacity
+        if capacity.max_classrooms_per_lesson and (
+            len(room.classrooms()) >= capacity.max_classrooms_per_lesson
+        ):
+            raise JoinRefused(
+                f"the lesson is full ({capacity.max_classrooms_per_lesson} classrooms)",
+                code=ErrorCode.LESSON_FULL,
+            )
+        here = sum(len(r.classrooms()) for r in self.rooms.values())
+        if capacity.max_classrooms_per_node and here >= capacity.max_classrooms_per_node:
+            raise JoinRefused(
+                f"this hub serves {here} classrooms, its capacity; try again later",
+                code=ErrorCode.NODE_FULL,
+            )
+        if self.overload.refusing:
+            raise JoinRefused(
+                "this hub is overloaded right now; try again later", code=ErrorCode.NODE_FULL
+            )
 
     @staticmethod
     def new_participant_id(grant: Grant) -> str:

@@ -50,6 +50,8 @@ class Room:
         self.listening: str | None = None
         self.tiles: list[str | None] = []
         self.recording = False
+        # The lesson's video codec, fixed by its first lecturer or classroom (registry.admit).
+        self.video_codec: str | None = None
         # Why the lesson is not recorded (e.g. the disk floor), for lecturers who join later.
         self.recording_note: str | None = None
         self.started_at = time.time()
@@ -252,4 +254,4 @@ class Room:
             for index, sink in member.sinks.items():
                 sink.switch(self.desired_source(member, index))
                 video = SLOT_KIND[member.layout[index]] == "video"
-                sink.set_enabled(not (video and member.audio_only))
+                sink.set_enabled(not (video and (member.audio_only or member.shed)))

@@ -21,11 +21,16 @@ Written against aiortc 1.16.0 and aioice 0.13.0 (pinned in pyproject.toml). Inte
   fingerprint; every DTLS session still agrees fresh keys, and browsers keep one per origin too.
 - ``aioice.ice.get_host_addresses``: aioice gathers host candidates from every interface and leaves
   out loopback; StreamHub gathers on the configured addresses only.
-- ``aioice.ice.CONSENT_INTERVAL`` / ``CONSENT_FAILURES``: RFC 7675 consent checks every 5 s with 6
-  failures allowed notice a vanished peer after ~30 s; the hub must drop it within 10 s.
+- ``aioice.ice.Connection.query_consent``: replaced by ``streamhub.media.consent.query_consent``
+  (checks every 1.5 s, retransmitted, consent lost after 7 s of silence not counting the hub's own
+  loop stalls); aioice's never retransmitted and closed healthy peers on a busy hub.
+- ``RTCDtlsTransport._handle_rtp_data`` / ``_handle_rtcp_data``: called with each packet that
+  decrypted; tells the consent check that the peer is alive.
 - ``aiortc.rtcrtpreceiver.JitterBuffer``: replaced by the buffers of ``streamhub.media.reassembly``
   (audio: its prefetch turned 2 % loss into 10 % lost audio on a rural link; video: it holds
   every frame one frame time and freezes for seconds on a packet that is never resent).
+- ``RTCDtlsTransport.__rx_packets``/``__tx_packets``: the datagrams a transport received and sent
+  (aiortc counts them for its stats); the hub's packet gauges read them at scrape time.
 - ``aiortc.rtcrtpreceiver.NackGenerator``: NACKs each lost packet once; replaced by one that asks
   again (``reassembly.RepeatingNackGenerator``).
 - ``aioice.ice.StunProtocol.datagram_received``: aioice hands every non-STUN datagram to DTLS,
@@ -38,6 +43,15 @@ Written against aiortc 1.16.0 and aioice 0.13.0 (pinned in pyproject.toml). Inte
 - ``aioice.turn.create_turn_endpoint``: ``turns:`` is reached with ``ssl=True``, i.e. the system
   CAs only, and a failed TLS connection is silent. The hook hands it our verifying context (the
   system's CAs plus the agent's ``--ca-file``) and logs why a TURN allocation failed.
+  SRTP from a connected
+  transport's peer takes ``streamhub.media.rtp_receive``'s fast path right here.
+- ``aiortc.rtcrtpsender.get_encoder``: aiortc's H.264 encoder runs libx264 at its default
+  preset ("medium"): 0.11-0.37 of a core for a classroom camera, 3-7x libvpx's realtime VP8.
+  ``RealtimeH264Encoder`` (ours, for the agent's camera) uses the "veryfast" preset: about
+  VP8's cost (bench/encoder_cost.py).
+- the receive path's decoder thread, REMB estimator and datagram queue: see
+  ``streamhub.media.rtp_receive`` (installed from here); the send path is
+  ``streamhub.media.rtp_send`` (per sender, by the hub's peers).
 """
 
 from __future__ import annotations
@@ -59,6 +73,7 @@ from typing import Any
 import aioice.ice
 import aioice.turn
 import aiortc.rtcrtpreceiver
+import aiortc.rtcrtpsender
 import av
 from aiortc import (
     RTCCertificate,
@@ -67,7 +82,10 @@ from aiortc import (
     RTCRtpSender,
     RTCRtpTransceiver,
 )
+from aiortc.codecs import get_encoder
+from aiortc.codecs.h264 import H264Encoder
 
+from streamhub.media import consent, rtp_receive
 from streamhub.media.codecs import h264_is_keyframe, vp8_is_keyframe
 from streamhub.media.reassembly import (
     AudioReorderBuffer,
@@ -135,8 +153,11 @@ def _guarded_datagram_received(self: Any, data: bytes | str, addr: tuple[Any, ..
     if not data or len(data) > MAX_DATAGRAM:
         return
     # STUN messages start with two zero bits (RFC 7983); they carry ICE's own checks.
-    if isinstance(data, bytes) and data[0] > 3 and not _validated(self, addr):
-        return
+    if isinstance(data, bytes) and data[0] > 3:
+        if rtp_receive.take_fast(self, data, addr):
+            return
+        if not _validated(self, addr):
+            return
     _original_datagram_received(self, data, addr)
 
 
@@ -170,6 +191,57 @@ def _register_rtp_receiver_with_rtx(self: Any, receiver: Any, parameters: Any) -
     for encoding in parameters.encodings:
         if encoding.rtx is not None:
             self._rtp_router.ssrc_table[encoding.rtx.ssrc] = receiver
+
+
+_original_handle_rtp_data = RTCDtlsTransport._handle_rtp_data
+_original_handle_rtcp_data = RTCDtlsTransport._handle_rtcp_data
+
+
+async def _handle_rtp_data_heard(self: Any, data: bytes, arrival_time_ms: int) -> None:
+    consent.heard(self._transport._connection)
+    await _original_handle_rtp_data(self, data, arrival_time_ms)
+
+
+async def _handle_rtcp_data_heard(self: Any, data: bytes) -> None:
+    consent.heard(self._transport._connection)
+    await _original_handle_rtcp_data(self, data)
+
+
+class RealtimeH264Encoder(H264Encoder):
+    """aiortc's H.264 encoder (packetization, bitrate), with libx264 at a real-time preset."""
+
+    PRESET = "veryfast"
+
+    def _encode_frame(self, frame: av.VideoFrame, force_keyframe: bool) -> Any:
+        codec = self.codec
+        if codec is not None and (
+            (frame.width, frame.height) != (codec.width, codec.height)
+            or abs(self.target_bitrate - codec.bit_rate) > 0.1 * codec.bit_rate
+        ):
+            codec = None  # a new size or bitrate: a new encoder, starting on a key frame
+        if codec is None:
+            codec = av.CodecContext.create("libx264", "w")
+            codec.width, codec.height = frame.width, frame.height
+            codec.bit_rate = self.target_bitrate
+            codec.pix_fmt = "yuv420p"
+            codec.framerate = Fraction(30, 1)
+            codec.time_base = Fraction(1, 30)
+            self.options = {"level": "31", "tune": "zerolatency", "preset": self.PRESET}
+            codec.options = dict(self.options)
+            codec.profile = "Baseline"
+            self.codec = codec
+        frame.pict_type = (
+            av.video.frame.PictureType.I if force_keyframe else av.video.frame.PictureType.NONE
+        )
+        data = b"".join(bytes(packet) for packet in codec.encode(frame))
+        if data:
+            yield from self._split_bitstream(data)
+
+
+def _get_encoder(codec: Any) -> Any:
+    if codec.mimeType.lower() == "video/h264":
+        return RealtimeH264Encoder()
+    return get_encoder(codec)
 
 
 def _tap_decoder(codec: Any) -> EncodedFrameTap:
@@ -350,7 +422,7 @@ def _configured_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
 def install(
     host_addresses: Iterable[str],
     consent_interval_s: float = 1.5,
-    consent_failures: int = 4,
+    consent_timeout_s: float = 7.0,
     udp_port_range: tuple[int, int] | EllipsisType | None = ...,
 ) -> None:
     """Install the encoded-frame tap and the ICE host addresses, process-wide.
@@ -369,14 +441,18 @@ def install(
         aioice.turn.create_turn_endpoint = _create_turn_endpoint
         aioice.ice.get_host_addresses = _configured_host_addresses
         aiortc.rtcrtpreceiver.get_decoder = _tap_decoder  # type: ignore[assignment]
+        aiortc.rtcrtpsender.get_encoder = _get_encoder  # type: ignore[assignment]
         aiortc.rtcrtpreceiver.JitterBuffer = _jitter_buffer  # type: ignore[assignment,misc]
         aiortc.rtcrtpreceiver.NackGenerator = RepeatingNackGenerator  # type: ignore[misc]
         RTCDtlsTransport._register_rtp_receiver = _register_rtp_receiver_with_rtx  # type: ignore[method-assign]
         RTCCertificate.generateCertificate = classmethod(_shared_certificate)  # type: ignore[method-assign,assignment]
         aioice.ice.StunProtocol.datagram_received = _guarded_datagram_received  # type: ignore[method-assign]
-        # Worst case ~ failures x (1.2 x interval + 0.5 s STUN timeout): about 9 s by default.
-        aioice.ice.CONSENT_INTERVAL = consent_interval_s  # type: ignore[assignment]
-        aioice.ice.CONSENT_FAILURES = consent_failures
+        rtp_receive.install()
+        # A vanished peer is dropped after the timeout plus at most one interval: ~9 s.
+        consent.configure(consent_interval_s, consent_timeout_s)
+        aioice.ice.Connection.query_consent = consent.query_consent  # type: ignore[method-assign]
+        RTCDtlsTransport._handle_rtp_data = _handle_rtp_data_heard  # type: ignore[method-assign]
+        RTCDtlsTransport._handle_rtcp_data = _handle_rtcp_data_heard  # type: ignore[method-assign]
         _installed = True
 
 
@@ -415,3 +491,17 @@ def pin_codec(transceiver: RTCRtpTransceiver, mime_type: str) -> bool:
     ]
     transceiver._codecs = keep
     return True
+
+
+def packet_counts(pc: Any) -> tuple[int, int]:
+    """(datagrams received, datagrams sent) by a peer connection's transports so far."""
+    received = sent = 0
+    seen: set[int] = set()
+    for transceiver in pc.getTransceivers():
+        transport = transceiver.receiver.transport
+        if transport is None or id(transport) in seen:
+            continue
+        seen.add(id(transport))
+        received += getattr(transport, "_RTCDtlsTransport__rx_packets", 0)
+        sent += getattr(transport, "_RTCDtlsTransport__tx_packets", 0)
+    return received, sent

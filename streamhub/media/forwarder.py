@@ -1,8 +1,11 @@
-"""Forwarding encoded frames: one reader per published track, one bounded queue per subscriber.
+"""Forwarding encoded frames: one reader per published track, one slot per subscriber.
 
-A ``TrackSource`` reads a publisher's encoded frames once; each ``OutTrack`` is one subscriber's
-slot (the track its ``RTCRtpSender`` sends). Switching the source of a slot (stage, screen share)
-needs no renegotiation: the slot re-stamps timestamps to stay continuous and waits for a keyframe.
+A ``TrackSource`` reads a publisher's encoded frames once. Each ``OutTrack`` is one subscriber's
+slot. A slot on a peer connection has an ``RtpSendLeg`` (``attach``): the source packetizes each
+frame once and sends it to every such slot in one loop, on the frame's own turn of the event loop
+(no task, queue or wake-up per subscriber). A slot without a leg (the hub's own recorder) queues
+frames for ``recv``. Switching the source of a slot (stage, screen share) needs no renegotiation:
+the slot re-stamps timestamps to stay continuous and waits for a keyframe.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from streamhub.media.keyframes import KeyframeRequester
+from streamhub.media.rtp_send import Packetized, RtpSendLeg, abs_send_time, packetize
 
 logger = logging.getLogger(__name__)
 
@@ -26,9 +30,16 @@ FRAME_STEP = {"video": 3000, "audio": 960}
 class TrackSource:
     """A published track on the hub, fanned out to any number of OutTracks."""
 
-    def __init__(self, track: MediaStreamTrack, keyframes: KeyframeRequester, label: str) -> None:
+    def __init__(
+        self,
+        track: MediaStreamTrack,
+        keyframes: KeyframeRequester,
+        label: str,
+        mime: str | None = None,
+    ) -> None:
         self.track = track
         self.kind = track.kind
+        self.mime = mime or ("audio/opus" if track.kind == "audio" else "video/vp8")
         self.keyframes = keyframes
         self.label = label
         self.frames = 0
@@ -66,13 +77,14 @@ class TrackSource:
                     raise TypeError(
                         f"expected encoded av.Packet from {self.label}, got {type(packet)}"
                     )
+                if packet.is_keyframe:
+                    self.keyframes.keyframe_arrived()
                 now = time.monotonic()
                 self.frames += 1
                 self.bytes += packet.size
                 self.last_frame_at = now
                 self._fps_window.append(now)
-                for sink in tuple(self._sinks):
-                    sink.push(packet)
+                self.fan_out(packet)
         except (MediaStreamError, asyncio.CancelledError):
             pass
         except Exception:
@@ -81,6 +93,23 @@ class TrackSource:
             self.ended.set()
             for sink in tuple(self._sinks):
                 sink.source_ended(self)
+
+    def fan_out(self, packet: av.Packet) -> None:
+        """One frame to every slot: packetized once, sent in this one loop."""
+        frame: Packetized | None = None
+        abs_time = b""
+        for sink in tuple(self._sinks):
+            try:
+                if sink.leg is None:
+                    sink.push(packet)
+                    continue
+                if frame is None:
+                    frame = packetize(self.mime, bytes(packet))
+                    abs_time = abs_send_time()
+                sink.push_rtp(packet, frame, abs_time)
+            except Exception:
+                # One subscriber's broken transport must not stop the others' frames.
+                logger.exception("slot %s failed to take a frame", sink.label)
 
     async def close(self) -> None:
         task, self._task = self._task, None
@@ -92,10 +121,11 @@ class TrackSource:
 
 
 class OutTrack(MediaStreamTrack):
-    """One subscriber's slot: a track that yields encoded packets for its RTCRtpSender.
+    """One subscriber's slot: encoded frames for its RTCRtpSender's leg, or for ``recv``.
 
-    Bounded: when the subscriber's sender falls behind, video is dropped up to the next keyframe
-    (and one is requested); audio drops its oldest frames. A slow classroom never slows others.
+    Bounded: when the subscriber falls behind (its queue is full, or its socket's send buffer),
+    video is dropped up to the next keyframe (and one is requested); audio drops its oldest
+    frames. A slow classroom never slows others.
     """
 
     def __init__(self, kind: str, label: str, max_frames: int = 60) -> None:
@@ -104,6 +134,8 @@ class OutTrack(MediaStreamTrack):
         self.label = label
         self._max = max_frames if kind == "video" else max(max_frames // 2, 8)
         self._queue: collections.deque[av.Packet] = collections.deque()
+        # Frames that came before the leg's transport was up, sent as soon as it is.
+        self._early: collections.deque[tuple[av.Packet, Packetized]] = collections.deque()
         self._ready = asyncio.Event()
         self._source: TrackSource | None = None
         self._waiting_keyframe = kind == "video"
@@ -111,9 +143,14 @@ class OutTrack(MediaStreamTrack):
         self._rebase = True
         self._last_pts: int | None = None
         self._enabled = True
+        self.leg: RtpSendLeg | None = None
         self.packets_out = 0
         self.dropped = 0
         self.first_packet_at: float | None = None
+
+    def attach(self, leg: RtpSendLeg) -> None:
+        """Send this slot's frames through ``leg`` (the subscriber's RTP stream)."""
+        self.leg = leg
 
     @property
     def source(self) -> TrackSource | None:
@@ -126,73 +163,117 @@ class OutTrack(MediaStreamTrack):
         if self._source is not None:
             self._source.remove_sink(self)
         self._source = source
-        self._queue.clear()
+        self._clear()
         self._rebase = True
         self._waiting_keyframe = self.kind == "video"
         if source is not None:
             source.add_sink(self)
-            self.request_keyframe()
+            self.request_keyframe(urgent=True)
 
     def set_enabled(self, enabled: bool) -> None:
         """Disabled slots forward nothing (a muted classroom, an audio-only subscriber)."""
         if enabled == self._enabled:
             return
         self._enabled = enabled
-        self._queue.clear()
+        self._clear()
         if enabled:
             self._waiting_keyframe = self.kind == "video"
             self._rebase = True
-            self.request_keyframe()
+            self.request_keyframe(urgent=True)
 
     @property
     def enabled(self) -> bool:
         return self._enabled
 
-    def request_keyframe(self) -> None:
+    def request_keyframe(self, urgent: bool = False) -> None:
+        """Ask this slot's publisher for a key frame: ``urgent`` when the subscriber waits for
+        one to show anything (at once), otherwise a repair (coalesced per interval)."""
         if self.kind == "video" and self._source is not None:
-            self._source.keyframes.request()
+            self._source.keyframes.request(urgent)
 
     def source_ended(self, source: TrackSource) -> None:
         if source is self._source:
             self._source = None
-            self._queue.clear()
+            self._clear()
 
-    def push(self, packet: av.Packet) -> None:
+    def _clear(self) -> None:
+        self._queue.clear()
+        self._early.clear()
+
+    def _admit(self, packet: av.Packet, held: int) -> bool:
+        """Whether a frame goes on: it waits for a key frame, and a full backlog (``held``
+        frames) drops video to the next key frame, or audio's oldest frame."""
         if not self._enabled or self.readyState != "live":
-            return
+            return False
         if self._waiting_keyframe:
             if not packet.is_keyframe:
-                return
+                return False
             self._waiting_keyframe = False
-        if len(self._queue) >= self._max:
+        if held >= self._max:
             if self.kind == "video":
-                self.dropped += len(self._queue)
-                self._queue.clear()
+                self.dropped += held
+                self._clear()
                 self._waiting_keyframe = not packet.is_keyframe
                 self.request_keyframe()
-                if self._waiting_keyframe:
-                    return
-            else:
-                self.dropped += 1
+                return not self._waiting_keyframe
+            self.dropped += 1
+            if self._queue:
                 self._queue.popleft()
+            if self._early:
+                self._early.popleft()
+        return True
+
+    def _stamp(self, packet: av.Packet) -> int:
+        """The frame's timestamp on this slot's clock (continuous across source switches)."""
         pts = packet.pts or 0
         if self._rebase:
             start = 0 if self._last_pts is None else self._last_pts + FRAME_STEP[self.kind]
             self._offset = start - pts
             self._rebase = False
+        out = pts + self._offset
+        self._last_pts = out
+        return out
+
+    def push(self, packet: av.Packet) -> None:
+        if not self._admit(packet, len(self._queue)):
+            return
         out = av.Packet(bytes(packet))
-        out.pts = out.dts = pts + self._offset
+        out.pts = out.dts = self._stamp(packet)
         out.time_base = packet.time_base
         out.is_keyframe = packet.is_keyframe
-        self._last_pts = out.pts
         self._queue.append(out)
         self._ready.set()
+
+    def push_rtp(self, packet: av.Packet, frame: Packetized, abs_time: bytes) -> None:
+        leg = self.leg
+        assert leg is not None
+        if not leg.ready():
+            if self._admit(packet, len(self._early)):
+                self._early.append((packet, frame))
+            return
+        if self.kind == "video" and leg.congested:
+            self.dropped += 1
+            self._waiting_keyframe = True
+            self.request_keyframe()
+            return
+        while self._early:
+            early, early_frame = self._early.popleft()
+            self._send(leg, early, early_frame, abs_time)
+        if self._admit(packet, 0):
+            self._send(leg, packet, frame, abs_time)
+
+    def _send(self, leg: RtpSendLeg, packet: av.Packet, frame: Packetized, abs_time: bytes) -> None:
+        leg.send(frame, self._stamp(packet), abs_time, bool(packet.is_keyframe))
+        if self.first_packet_at is None:
+            self.first_packet_at = time.monotonic()
+        self.packets_out += 1
 
     async def recv(self) -> av.Packet:  # type: ignore[override]
         while not self._queue:
             if self.readyState != "live":
                 raise MediaStreamError
             self._ready.clear()
+            # A slot with a leg sends from the source's loop; its aiortc sender waits here.
             await self._ready.wait()
         if self.first_packet_at is None:
             self.first_packet_at = time.monotonic()

@@ -20,6 +20,7 @@ from streamhub.media import aiortc_hooks
 from streamhub.media.forwarder import OutTrack, TrackSource
 from streamhub.media.ice import CandidatePolicy
 from streamhub.media.keyframes import KeyframeRequester
+from streamhub.media.rtp_send import RtpSendLeg
 from streamhub.protocol import PUBLISH_SLOTS, SLOT_KIND, ErrorCode, Slot
 
 logger = logging.getLogger(__name__)
@@ -154,6 +155,7 @@ class HubPeer:
                     if transceiver.sender.track is None:
                         sink = out_track(index, slot)
                         transceiver.sender.replaceTrack(sink)
+                        sink.attach(RtpSendLeg(transceiver.sender))
                         aiortc_hooks.on_keyframe_request(transceiver.sender, sink.request_keyframe)
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
@@ -167,7 +169,8 @@ class HubPeer:
             return await aiortc_hooks.send_pli(receiver)  # type: ignore[arg-type]
 
         requester = KeyframeRequester(send, self._keyframe_interval_s, self._on_keyframe_sent)
-        return TrackSource(track, requester, f"{self.label}/{slot.value}")  # type: ignore[arg-type]
+        mime = self.video_mime if SLOT_KIND[slot] == "video" else "audio/opus"
+        return TrackSource(track, requester, f"{self.label}/{slot.value}", mime)  # type: ignore[arg-type]
 
     async def add_ice_candidate(
         self, candidate: str, sdp_mid: str | None, index: int | None
@@ -187,6 +190,10 @@ class HubPeer:
         if reason is not None:
             raise NegotiationError(reason, code=ErrorCode.CANDIDATE_REFUSED)
         await self.pc.addIceCandidate(parsed)
+
+    def packet_counts(self) -> tuple[int, int]:
+        """(datagrams received, datagrams sent) on this connection so far."""
+        return aiortc_hooks.packet_counts(self.pc)
 
     async def stats(self) -> PeerStats:
         report = await self.pc.getStats()

@@ -50,6 +50,8 @@ _CLOSE_CODES = {
     "not_invited": 4403,
     ErrorCode.WRONG_LESSON.value: 4403,
     ErrorCode.LESSON_NOT_LIVE.value: 4404,
+    ErrorCode.LESSON_FULL.value: 4503,
+    ErrorCode.NODE_FULL.value: 4503,
     "join_timeout": 4408,
     "heartbeat_timeout": 4408,
     "replaced": 4409,

@@ -72,7 +72,7 @@ def joined_reply(
         stage=room.stage,
         screen_sharing=room.screen_sharing,
         ice_servers=client_ice_servers(settings.ice, participant.id),
-        video_codec=settings.media.video_codecs[0],
+        video_codec=room.video_codec or settings.media.video_codecs[0],
         layout=layout_for(participant.role, tiles),
         recording=room.recording,
         recording_note=room.recording_note,
@@ -114,7 +114,7 @@ class Session:
             post=self.connection.post,
             close=self.connection.shutdown,
         )
-        codec = settings.media.video_codecs[0]
+        codec = room.video_codec or settings.media.video_codecs[0]
         self.peer = HubPeer(
             label=pid,
             configuration=rtc_configuration(settings.ice),

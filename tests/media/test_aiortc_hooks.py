@@ -189,3 +189,22 @@ def test_audio_packets_are_reordered_and_a_loss_costs_only_itself() -> None:
     video = aiortc.rtcrtpreceiver.JitterBuffer(capacity=512, is_video=True)
     assert isinstance(video, VideoFrameAssembler)
     assert aiortc.rtcrtpreceiver.NackGenerator is RepeatingNackGenerator
+
+
+def test_the_agents_h264_encoder_runs_libx264_at_a_realtime_preset() -> None:
+    import aiortc.rtcrtpsender
+    import numpy as np
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+    aiortc_hooks.install(["127.0.0.1"])
+    codec = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=102)
+    encoder = aiortc.rtcrtpsender.get_encoder(codec)
+    assert isinstance(encoder, aiortc_hooks.RealtimeH264Encoder)
+    for index in range(5):
+        frame = av.VideoFrame.from_ndarray(
+            np.full((240, 320, 3), index * 40, np.uint8), format="bgr24"
+        ).reformat(format="yuv420p")
+        frame.pts, frame.time_base = index * 3000, Fraction(1, 90000)
+        payloads, _ = encoder.encode(frame, force_keyframe=index == 0)
+        assert payloads  # zerolatency: every frame comes out at once
+    assert encoder.codec is not None and encoder.options["preset"] == "veryfast"

@@ -45,7 +45,7 @@ class FakeSource:
         outer = self
 
         class Requester:
-            def request(self) -> None:
+            def request(self, urgent: bool = False) -> None:
                 outer.requests += 1
 
         self.keyframes = Requester()
@@ -123,12 +123,41 @@ async def test_keyframe_requests_are_coalesced_per_interval() -> None:
 
     requester = KeyframeRequester(send, interval_s=0.3)
     for _ in range(20):
-        requester.request()
+        requester.request()  # repairs (a lossy subscriber asking again and again)
         await asyncio.sleep(0.01)
+        requester.keyframe_arrived()
     await asyncio.sleep(0.5)
     assert len(sent) == 2  # one at once, one for everything asked during the interval
     assert sent[1] - sent[0] >= 0.29
     assert requester.coalesced >= 18
+    await requester.close()
+
+
+async def test_a_waiting_subscriber_asks_at_once_coalesced_only_while_one_is_in_flight() -> None:
+    sent: list[float] = []
+    now = [100.0]
+
+    async def send() -> bool:
+        sent.append(now[0])
+        return True
+
+    requester = KeyframeRequester(send, interval_s=0.5, clock=lambda: now[0])
+    requester.request(urgent=True)  # a classroom joins
+    await asyncio.sleep(0)
+    assert sent == [100.0]
+    now[0] += 0.05
+    requester.request(urgent=True)  # another joins before the key frame came: it serves both
+    await asyncio.sleep(0)
+    assert sent == [100.0] and requester.coalesced == 1
+    requester.keyframe_arrived()
+    now[0] += 0.01
+    requester.request(urgent=True)  # the key frame passed: the next one is asked for at once
+    await asyncio.sleep(0)
+    assert sent == [100.0, 100.06]
+    now[0] += 1.5  # its key frame never came (a lost PLI): asking again is allowed
+    requester.request(urgent=True)
+    await asyncio.sleep(0)
+    assert sent == [100.0, 100.06, 101.56]
     await requester.close()
 
 

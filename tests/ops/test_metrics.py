@@ -89,6 +89,9 @@ async def test_metrics_of_a_live_lesson(hub: InProcessHub) -> None:
         assert joins >= 2
         assert value(samples, "streamhub_bitrate_kbps", direction="in") > 0
         assert value(samples, "streamhub_bitrate_kbps", direction="out") > 0
+        # Datagrams through the open peer connections (the benches' packets per second).
+        assert value(samples, "streamhub_media_packets", direction="in") > 0
+        assert value(samples, "streamhub_media_packets", direction="out") > 0
         assert value(samples, "streamhub_keyframe_requests_total") >= 1
         assert "streamhub_keyframe_plis_sent_total" in {name for name, _ in samples}
         assert value(samples, "streamhub_packet_loss_ratio_count", role="lecturer") >= 1

@@ -56,6 +56,8 @@ class HubProcess:
     extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    # Hub processes (`serve --workers`); tests ask for more explicitly.
+    workers: int = 1
 
     @property
     def url(self) -> str:
@@ -67,7 +69,11 @@ class HubProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamhub", "serve", "--port", str(self.port)],
-            env=hub_env(self.data_dir, self.port, **self.extra_env),
+            env=hub_env(
+                self.data_dir,
+                self.port,
+                **{"STREAMHUB_WORKERS": str(self.workers), **self.extra_env},
+            ),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

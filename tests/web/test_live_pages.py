@@ -57,9 +57,9 @@ VIDEO_STATE = """(id) => {
 }"""
 
 
-async def first_frame(track: Any, timeout: float = 15.0) -> av.VideoFrame:
+async def first_frame(track: Any, timeout: float = 15.0, codec: str = "VP8") -> av.VideoFrame:
     """Receive packets until one decodes to a picture."""
-    decoder = FrameDecoder("VP8")
+    decoder = FrameDecoder(codec)
 
     async def run() -> av.VideoFrame:
         while True:
@@ -124,11 +124,17 @@ async def test_live_lesson_in_the_browser(
     await expect(lecturer.locator("#connection")).to_have_text("Live")
     await expect(lecturer.locator("#recording")).to_have_text("Not recording")
 
-    # -- a Python (aiortc) classroom decodes the lecturer's camera at its own resolution
-    python_room = LessonClient(hub.url, await admin.device_token(lesson.credentials[0]))
+    # -- a Python (aiortc) classroom, with the agent's codecs, decodes the lecturer's camera at
+    # its own resolution. The lesson is H.264: the browser lecturer came first and can send it.
+    python_room = LessonClient(
+        hub.url, await admin.device_token(lesson.credentials[0]), codecs=("H264", "VP8", "opus")
+    )
     try:
         await python_room.connect({Slot.CAMERA: PatternVideoTrack(320, 240)})
-        frame = await first_frame(python_room.tracks[Slot.LECTURER_VIDEO])
+        assert python_room.joined is not None
+        codec = python_room.joined.video_codec
+        assert codec == "H264"
+        frame = await first_frame(python_room.tracks[Slot.LECTURER_VIDEO], codec=codec)
         assert (frame.width, frame.height) == (preview["width"], preview["height"])
         tile1 = lecturer.locator('.tile[data-name="Class 1"]')
         await expect(tile1).to_be_visible(timeout=10_000)
@@ -186,7 +192,7 @@ async def test_live_lesson_in_the_browser(
         await tile2.get_by_role("button", name="Bring on stage: Class 2").click()
         await expect(tile2).to_have_attribute("data-stage", "true", timeout=5_000)
         await expect(classroom.locator("#on-stage")).to_be_visible()
-        staged = await first_frame(python_room.tracks[Slot.STAGE_VIDEO])
+        staged = await first_frame(python_room.tracks[Slot.STAGE_VIDEO], codec=codec)
         assert staged.width > 0 and staged.height > 0
         await expect(tile2).to_have_attribute("data-hand", "false")  # staging lowers the hand
 
@@ -214,7 +220,7 @@ async def test_live_lesson_in_the_browser(
         await share.click()
         await expect(share).to_have_attribute("aria-pressed", "true", timeout=10_000)
         await expect(classroom.locator("body")).to_have_attribute("data-screen", "true")
-        screen = await first_frame(python_room.tracks[Slot.SCREEN_VIDEO])
+        screen = await first_frame(python_room.tracks[Slot.SCREEN_VIDEO], codec=codec)
         assert screen.width > 0
         await video_advances(classroom, "screen-video")
         await classroom.screenshot(path=str(artifacts / "classroom-screen-share.png"))
@@ -239,7 +245,7 @@ async def test_live_lesson_in_the_browser(
             "() => document.body.dataset.state === 'reconnecting'", timeout=5_000
         )
         await expect(lecturer.locator("#connection")).to_have_text("Live", timeout=15_000)
-        frame = await first_frame(python_room.tracks[Slot.LECTURER_VIDEO])
+        frame = await first_frame(python_room.tracks[Slot.LECTURER_VIDEO], codec=codec)
         assert (frame.width, frame.height) == (preview["width"], preview["height"])
         classroom_id = await tile2.get_attribute("data-participant")
         room.members[classroom_id].close("media_lost", "dropped by the test")

@@ -197,6 +197,19 @@ export class Signaling {
   }
 }
 
+/** The codecs this browser can both send and receive (H.264 first when it can: the hub's
+ * lessons prefer it, since their recordings are remuxed rather than transcoded). */
+export function supportedCodecs() {
+  const both = (mime) =>
+    [RTCRtpSender, RTCRtpReceiver].every((side) => {
+      const caps = side.getCapabilities ? side.getCapabilities("video") : null;
+      return !!caps && caps.codecs.some((c) => c.mimeType.toLowerCase() === mime);
+    });
+  const video = [];
+  if (typeof RTCRtpSender !== "undefined" && both("video/h264")) video.push("H264");
+  return [...video, "VP8", "opus"];
+}
+
 function codecPreferences(kind, videoCodec) {
   const wanted = kind === "video" ? [`video/${videoCodec}`.toLowerCase(), "video/rtx"] : ["audio/opus"];
   const caps = RTCRtpReceiver.getCapabilities ? RTCRtpReceiver.getCapabilities(kind) : null;
@@ -235,7 +248,7 @@ export class LiveSession extends EventTarget {
     publish = {},
     name = null,
     lesson = null,
-    codecs = ["VP8", "opus"],
+    codecs = supportedCodecs(),
     degradation = { screen: "maintain-resolution" },
   }) {
     super();

@@ -1,0 +1,64 @@
+"""The receive fast path (streamhub.media.rtp_receive) on real aiortc peers."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from streamhub.media.rtp_receive import FastPath, drive
+from tests.media.test_aiortc_hooks import _connected_pair
+
+
+async def test_packets_take_the_fast_path_with_no_decoder_thread_and_no_remb() -> None:
+    publisher, subscriber, tracks, _ = await _connected_pair()
+    try:
+        video = next(t for t in tracks if t.kind == "video")
+        audio = next(t for t in tracks if t.kind == "audio")
+        for _ in range(30):
+            await asyncio.wait_for(video.recv(), 10)
+        await asyncio.wait_for(audio.recv(), 10)
+        # Frames came without a decoder thread per stream.
+        assert not [t for t in threading.enumerate() if t.name.endswith("-decoder")]
+        receiver = next(t.receiver for t in subscriber.getTransceivers() if t.kind == "video")
+        assert receiver._RTCRtpReceiver__remote_bitrate_estimator is None
+        # ... and through the fast path: decrypted where the datagram landed.
+        connection = receiver.transport.transport._connection
+        (pair,) = connection._nominated.values()
+        fast = pair.protocol._streamhub_fast
+        assert isinstance(fast, FastPath) and fast.handled >= 30
+    finally:
+        await publisher.close()
+        await subscriber.close()
+    assert pair.protocol._streamhub_fast is None  # closed: nothing left behind
+
+
+async def test_drive_runs_a_coroutine_in_place_and_hands_a_suspended_one_to_a_task() -> None:
+    steps: list[str] = []
+
+    async def at_once() -> None:
+        steps.append("at once")
+
+    drive(at_once())
+    assert steps == ["at once"]  # before any other turn of the loop
+
+    gate = asyncio.Event()
+
+    async def suspends() -> None:
+        steps.append("started")
+        await gate.wait()
+        steps.append("finished")
+
+    drive(suspends())
+    assert steps[-1] == "started"
+    gate.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert steps[-1] == "finished"
+
+    async def fails() -> None:
+        raise ValueError("bad packet")
+
+    with pytest.raises(ValueError):
+        drive(fails())

@@ -1,0 +1,102 @@
+"""The hub's own send path (streamhub.media.rtp_send): packetized once, NACKs answered per
+classroom over RTX, through a real hub."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamhub.client import LessonClient
+from streamhub.client.clip import ClipTrack, encode_audio_clip, encode_video_clip
+from streamhub.media import aiortc_hooks
+from streamhub.media.forwarder import OutTrack
+from streamhub.media.rtp_receive import FastPath
+from streamhub.media.rtp_send import packetize
+from streamhub.protocol import Slot
+from tests.support.frames import FrameRun
+from tests.support.hub import AdminApi, InProcessHub
+from tests.support.wait import eventually
+
+
+def test_a_frame_is_packetized_once_into_payloads_under_the_mtu() -> None:
+    frame = bytes(range(256)) * 20  # 5,120 bytes
+    vp8 = packetize("video/VP8", frame)
+    assert vp8.vp8 and b"".join(vp8.parts) == frame
+    assert all(len(p) + 4 <= 1300 for p in vp8.parts) and len(vp8.parts) == 4
+    opus = packetize("audio/opus", b"\x01\x02")
+    assert opus.parts == [b"\x01\x02"] and not opus.vp8
+
+
+class LossyPath(FastPath):
+    """The classroom's network loses every ``nth`` RTP packet on the way in (RTCP passes)."""
+
+    __slots__ = ("nth", "seen")
+
+    def __call__(self, data: bytes) -> bool:
+        self.seen[0] += 1
+        if not 192 <= data[1] <= 208 and self.seen[0] % self.nth == 0:
+            self.seen[1] += 1
+            return True
+        return super().__call__(data)
+
+
+def _drop_every(client: LessonClient, nth: int) -> list[int]:
+    assert client.pc is not None
+    dtls = client.pc.getTransceivers()[0].receiver.transport
+    connection = dtls.transport._connection
+    (pair,) = connection._nominated.values()
+    lossy = LossyPath(dtls, connection, pair.remote_addr)
+    lossy.nth, lossy.seen = nth, [0, 0]  # datagrams, dropped
+    pair.protocol._streamhub_fast = lossy
+    return lossy.seen
+
+
+async def test_lost_packets_are_resent_to_the_classroom_that_lost_them(tmp_path: Path) -> None:
+    video = encode_video_clip(320, 240, fps=30, seconds=2, bitrate_kbps=400)
+    audio = encode_audio_clip(0.5)
+    async with InProcessHub(tmp_path / "hub", recorder={"enabled": False}) as hub:
+        admin = AdminApi(hub.url)
+        lesson = await admin.lesson(classrooms=2)
+        lecturer = LessonClient(hub.url, lesson.lecturer_token)
+        lossy = LessonClient(hub.url, await admin.device_token(lesson.credentials[0]))
+        clean = LessonClient(hub.url, await admin.device_token(lesson.credentials[1]))
+        counters: list[FrameRun] = []
+        try:
+            camera = ClipTrack(video)
+            await lecturer.connect({Slot.CAMERA: camera, Slot.MICROPHONE: ClipTrack(audio)})
+            aiortc_hooks.on_keyframe_request(lecturer.senders[Slot.CAMERA], camera.request_keyframe)
+            await lossy.connect({})
+            await clean.connect({})
+            await eventually(
+                lambda: lossy.pc is not None and lossy.pc.connectionState == "connected"
+            )
+            lost = _drop_every(lossy, 25)  # 4 % loss
+            counters = [
+                FrameRun(c.tracks[Slot.LECTURER_VIDEO], codec="VP8") for c in (lossy, clean)
+            ]
+            # Every frame arrives at both, the lossy one thanks to retransmissions.
+            await eventually(lambda: all(f.best >= 150 for f in counters), timeout=40)
+            assert lost[1] > 10
+            assert counters[0].decoded >= 150
+            room = hub.services.lessons.rooms[lesson.lesson_id]
+            legs = {m.id: m.sinks[m.layout.index(Slot.LECTURER_VIDEO)] for m in room.classrooms()}
+            resent = {pid: sink.leg.retransmitted for pid, sink in legs.items()}  # type: ignore[union-attr]
+            assert all(isinstance(sink, OutTrack) for sink in legs.values())
+            assert resent[lossy.joined.participant.id] >= lost[1] // 2  # type: ignore[union-attr]
+            assert resent[clean.joined.participant.id] == 0  # type: ignore[union-attr]
+
+            # Sender reports come from the legs that send, and the round trip is measured from
+            # the classroom's receiver reports that echo them; an empty slot reports nothing.
+            member = next(m for m in room.classrooms() if m.id == clean.joined.participant.id)  # type: ignore[union-attr]
+            video = member.sinks[member.layout.index(Slot.LECTURER_VIDEO)]
+            screen = member.sinks[member.layout.index(Slot.SCREEN_VIDEO)]
+            assert isinstance(video, OutTrack) and isinstance(screen, OutTrack)
+            assert video.leg is not None and screen.leg is not None
+            sender = video.leg.sender
+            await eventually(lambda: sender._RTCRtpSender__rtt is not None, timeout=15)
+            assert video.leg.reports >= 1 and screen.leg.reports == 0
+        finally:
+            for counter in counters:
+                counter.stop()
+            for client in (clean, lossy, lecturer):
+                await client.close()
+            await admin.close()
