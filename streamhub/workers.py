@@ -28,6 +28,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -78,7 +79,13 @@ def _safe(settings: Settings) -> str:
 def own_port(settings: Settings, index: int) -> int:
     if index < len(settings.worker_ports):
         return settings.worker_ports[index]
-    return settings.port + 1 + index
+    # The ports after the hub's, leaving out the plain-HTTP redirect's (often the next one).
+    taken = {settings.port, settings.tls.redirect_http_port}
+    port, found = settings.port, -1
+    while found < index:
+        port += 1
+        found += port not in taken
+    return port
 
 
 def node_url(settings: Settings, index: int) -> str:
@@ -201,9 +208,10 @@ class Supervisor:
                 "STREAMHUB_REDIS_URL": redis_url,
                 "STREAMHUB_NODE_ID": f"{base}-w{index}",
                 "STREAMHUB_NODE_URL": node_url(self.settings, index),
-                "STREAMHUB_PUBLIC_URL": self.settings.effective_public_url,
             }
         )
+        # Every worker derives the same public URL from the same settings; one set explicitly
+        # only when it was (a derived one would hide the name a visitor typed from redirects).
         return env
 
     def _start(self, index: int, redis_url: str) -> None:
@@ -223,18 +231,24 @@ class Supervisor:
         host = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
-        url = f"http://{host}:{own_port(self.settings, index)}/readyz"
+        scheme = "https" if self.settings.tls.enabled else "http"
+        url = f"{scheme}://{host}:{own_port(self.settings, index)}/readyz"
+        # Our own worker on this machine: its certificate names the hub, not this address.
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self.stopping:
             proc = self.procs[index]
             if proc.poll() is not None:
                 raise RuntimeError(f"worker {index} exited with {proc.returncode} while starting")
             with contextlib.suppress(OSError):
-                with urllib.request.urlopen(url, timeout=1) as response:
+                with urllib.request.urlopen(url, timeout=1, context=context) as response:
                     if response.status == 200:
                         return
             time.sleep(0.1)
-        raise RuntimeError(f"worker {index} did not become ready")
+        if not self.stopping:
+            raise RuntimeError(f"worker {index} did not become ready")
 
     def _signal(self, signum: int, frame: object) -> None:
         self.stopping = True
@@ -252,7 +266,7 @@ class Supervisor:
             # Worker 0 alone first: it migrates the catalog and prints the demo links.
             self._start(0, redis_url)
             self._wait_ready(0)
-            for index in range(1, self.plan.count):
+            for index in range(1, self.plan.count if not self.stopping else 1):
                 self._start(index, redis_url)
             return self._watch(redis_url)
         except RuntimeError as exc:

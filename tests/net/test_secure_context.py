@@ -17,25 +17,13 @@ from typing import Any
 import pytest
 
 from streamhub.client import LessonClient
-from streamhub.client.decode import FrameDecoder
 from streamhub.protocol import Slot
 from tests.net.conftest import County, launch_chromium
 from tests.support.county import plain_hub
+from tests.support.frames import AGENT_CODECS, first_frame
 from tests.support.hub import AdminApi
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(240)]
-
-
-async def first_picture(track: Any, timeout: float = 20.0) -> Any:
-    decoder = FrameDecoder("VP8")
-
-    async def run() -> Any:
-        while True:
-            frames = decoder.decode(await track.recv())
-            if frames:
-                return frames[-1]
-
-    return await asyncio.wait_for(run(), timeout)
 
 
 async def test_lecturer_page_over_https_on_the_lan_goes_live(
@@ -73,9 +61,11 @@ async def test_lecturer_page_over_https_on_the_lan_goes_live(
 
         # A classroom receives the lecturer's camera from the office PC.
         token = await admin.device_token(lesson.credentials[0])
-        classroom = county.client(token)
+        classroom = county.client(token, codecs=AGENT_CODECS)
         await classroom.connect()
-        picture = await first_picture(classroom.tracks[Slot.LECTURER_VIDEO])
+        assert classroom.joined is not None
+        codec = classroom.joined.video_codec
+        picture = await first_frame(classroom.tracks[Slot.LECTURER_VIDEO], codec)
         assert picture.width > 0 and picture.height > 0
 
         # The page's own connection check, from the office: every way is open.

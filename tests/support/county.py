@@ -129,11 +129,13 @@ class County:
         """The hub as this test process reaches it (the same address, over the uplink)."""
         return f"https://{self.lan.hub.address}"
 
-    def client(self, token: str) -> LessonClient:
-        """A client in the test process, reaching the hub over the uplink."""
+    def client(self, token: str, codecs: tuple[str, ...] = ("VP8", "opus")) -> LessonClient:
+        """A client in the test process, reaching the hub over the uplink (``codecs``: the
+        agent's, ``H264`` first, to join a lesson a browser lecturer started)."""
         return LessonClient(
             self.uplink_url,
             token,
+            codecs=codecs,
             ice_host_addresses=(self.lan.root_address,),
             ssl_context=self.ssl_context,
         )

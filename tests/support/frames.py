@@ -1,10 +1,12 @@
-"""Count a received video track's frames, and its longest run with none missing."""
+"""A received video track's first picture; its frames counted, and its longest run with none
+missing."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 
+import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from streamhub.client.decode import FrameDecoder
@@ -40,3 +42,21 @@ class FrameRun:
 
     def stop(self) -> None:
         self.task.cancel()
+
+
+# What the classroom agent offers: a Python client joining a lesson that a browser lecturer
+# started (H.264) needs H.264 too.
+AGENT_CODECS = ("H264", "VP8", "opus")
+
+
+async def first_frame(track: MediaStreamTrack, codec: str, timeout: float = 20.0) -> av.VideoFrame:
+    """Receive packets until one decodes to a picture (``codec``: the lesson's, from Joined)."""
+    decoder = FrameDecoder(codec)
+
+    async def run() -> av.VideoFrame:
+        while True:
+            frames = decoder.decode(await track.recv())
+            if frames:
+                return frames[-1]
+
+    return await asyncio.wait_for(run(), timeout)

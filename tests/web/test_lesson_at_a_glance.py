@@ -35,10 +35,11 @@ from streamhub.client import LessonClient
 from streamhub.client.synthetic import PatternVideoTrack
 from streamhub.protocol import DeviceHealth, RaiseHand, Slot, StatsReport
 from tests.agent.conftest import fast_options
+from tests.support.frames import AGENT_CODECS, first_frame
 from tests.support.hub import AdminApi, InProcessHub, LessonSetup
 from tests.web.conftest import chromium
 from tests.web.readable import MISSING_GLYPHS, OVERFLOWING_TEXT, assert_readable, output_dir
-from tests.web.test_live_pages import UNNAMED_CONTROLS, first_frame
+from tests.web.test_live_pages import UNNAMED_CONTROLS
 
 pytestmark = [
     pytest.mark.browser,
@@ -158,7 +159,8 @@ def classroom_url(hub: InProcessHub, lesson: LessonSetup, index: int, lang: str 
 async def classroom_client(
     admin: AdminApi, hub: InProcessHub, lesson: LessonSetup, index: int, video: bool = False
 ) -> LessonClient:
-    client = LessonClient(hub.url, await admin.device_token(lesson.credentials[index]))
+    token = await admin.device_token(lesson.credentials[index])
+    client = LessonClient(hub.url, token, codecs=AGENT_CODECS)
     await client.connect({Slot.CAMERA: PatternVideoTrack(160, 120)} if video else {})
     return client
 
@@ -210,7 +212,9 @@ async def test_going_live_while_the_camera_is_held_back(
         # The camera answers: it joins the running session, and the classrooms see it.
         released = time.monotonic()
         await page.evaluate("() => window.__releaseCamera()")
-        frame = await first_frame(classroom.tracks[Slot.LECTURER_VIDEO], timeout=3.0)
+        assert classroom.joined is not None
+        codec = classroom.joined.video_codec
+        frame = await first_frame(classroom.tracks[Slot.LECTURER_VIDEO], codec)
         took = time.monotonic() - released
         print(f"lecturer video at the classroom {took:.2f} s after the camera answered")
         assert frame.width > 0 and frame.height > 0

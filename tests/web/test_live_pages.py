@@ -10,13 +10,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import av
 import pytest
 
 from streamhub.client import LessonClient
-from streamhub.client.decode import FrameDecoder
 from streamhub.client.synthetic import PatternVideoTrack
 from streamhub.protocol import DeviceHealth, Slot, StatsReport
+from tests.support.frames import first_frame
 from tests.support.hub import AdminApi, InProcessHub
 from tests.support.wait import eventually
 
@@ -55,20 +54,6 @@ VIDEO_STATE = """(id) => {
   const v = document.getElementById(id);
   return {width: v.videoWidth, height: v.videoHeight, time: v.currentTime, paused: v.paused};
 }"""
-
-
-async def first_frame(track: Any, timeout: float = 15.0, codec: str = "VP8") -> av.VideoFrame:
-    """Receive packets until one decodes to a picture."""
-    decoder = FrameDecoder(codec)
-
-    async def run() -> av.VideoFrame:
-        while True:
-            packet = await track.recv()
-            frames = decoder.decode(packet)
-            if frames:
-                return frames[-1]
-
-    return await asyncio.wait_for(run(), timeout)
 
 
 async def open_page(browser: Any, errors: list[str], label: str) -> Any:
@@ -134,7 +119,7 @@ async def test_live_lesson_in_the_browser(
         assert python_room.joined is not None
         codec = python_room.joined.video_codec
         assert codec == "H264"
-        frame = await first_frame(python_room.tracks[Slot.LECTURER_VIDEO], codec=codec)
+        frame = await first_frame(python_room.tracks[Slot.LECTURER_VIDEO], codec)
         assert (frame.width, frame.height) == (preview["width"], preview["height"])
         tile1 = lecturer.locator('.tile[data-name="Class 1"]')
         await expect(tile1).to_be_visible(timeout=10_000)
@@ -192,7 +177,7 @@ async def test_live_lesson_in_the_browser(
         await tile2.get_by_role("button", name="Bring on stage: Class 2").click()
         await expect(tile2).to_have_attribute("data-stage", "true", timeout=5_000)
         await expect(classroom.locator("#on-stage")).to_be_visible()
-        staged = await first_frame(python_room.tracks[Slot.STAGE_VIDEO], codec=codec)
+        staged = await first_frame(python_room.tracks[Slot.STAGE_VIDEO], codec)
         assert staged.width > 0 and staged.height > 0
         await expect(tile2).to_have_attribute("data-hand", "false")  # staging lowers the hand
 
@@ -220,7 +205,7 @@ async def test_live_lesson_in_the_browser(
         await share.click()
         await expect(share).to_have_attribute("aria-pressed", "true", timeout=10_000)
         await expect(classroom.locator("body")).to_have_attribute("data-screen", "true")
-        screen = await first_frame(python_room.tracks[Slot.SCREEN_VIDEO], codec=codec)
+        screen = await first_frame(python_room.tracks[Slot.SCREEN_VIDEO], codec)
         assert screen.width > 0
         await video_advances(classroom, "screen-video")
         await classroom.screenshot(path=str(artifacts / "classroom-screen-share.png"))
@@ -245,7 +230,7 @@ async def test_live_lesson_in_the_browser(
             "() => document.body.dataset.state === 'reconnecting'", timeout=5_000
         )
         await expect(lecturer.locator("#connection")).to_have_text("Live", timeout=15_000)
-        frame = await first_frame(python_room.tracks[Slot.LECTURER_VIDEO], codec=codec)
+        frame = await first_frame(python_room.tracks[Slot.LECTURER_VIDEO], codec)
         assert (frame.width, frame.height) == (preview["width"], preview["height"])
         classroom_id = await tile2.get_attribute("data-participant")
         room.members[classroom_id].close("media_lost", "dropped by the test")
