@@ -170,7 +170,8 @@ async def _lesson(svc: Services, lesson_id: object, classroom_ids: list[int]) ->
         lesson = await catalog.update_lesson(lesson.id, {"classroom_ids": classroom_ids})
     if lesson.status == "scheduled":
         lesson = await catalog.set_lesson_status(lesson.id, "live")
-        await svc.lessons.start_lesson(catalog.info(lesson))
+        # Claimed like any lesson going live: with several workers, the one that claims holds it.
+        await svc.lessons.go_live(catalog.info(lesson))
     return lesson
 
 
