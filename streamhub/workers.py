@@ -23,6 +23,7 @@ a worker that crashes, and stops them all on SIGTERM/SIGINT.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -210,8 +211,12 @@ class Supervisor:
                 "STREAMHUB_NODE_URL": node_url(self.settings, index),
             }
         )
-        # Every worker derives the same public URL from the same settings; one set explicitly
-        # only when it was (a derived one would hide the name a visitor typed from redirects).
+        # A page from the shared port may be sent to the worker that holds its lesson (its own
+        # port): that worker's URL is another origin, which the pages' CSP and the origin check
+        # must allow. (Every worker derives the same public URL from the same settings.)
+        origins = [*self.settings.signaling.allowed_origins]
+        origins += [node_url(self.settings, i) for i in range(self.plan.count)]
+        env["STREAMHUB_SIGNALING__ALLOWED_ORIGINS"] = json.dumps(list(dict.fromkeys(origins)))
         return env
 
     def _start(self, index: int, redis_url: str) -> None:
