@@ -135,7 +135,7 @@ async def test_after_redis_comes_back_the_nodes_catch_up_at_once(tmp_path: Path)
         response = await on_b.http.post(f"/api/lessons/{lesson.lesson_id}/end")
         assert response.status_code == 200, response.text
         await asyncio.sleep(TTL_S / 3 + 1)  # node a has seen Redis gone
-        assert lecturer.closed is None, "nothing told node a yet"
+        assert lecturer.closed is None, f"nothing told node a yet, yet closed: {lecturer.closed}"
         await asyncio.to_thread(server.start)
         back = time.monotonic()
         await eventually(lambda: lecturer.closed is not None, timeout=20)
