@@ -52,6 +52,9 @@ class Participant:
     audio_only: bool = False
     # Audio only by the hub's own decision (overload, streamhub.lesson.overload).
     shed: bool = False
+    # The lecturer's camera and microphone from outside the lecturer page (a WHIP publisher):
+    # it holds those slots, while the page (if open) moderates; it is never ``room.lecturer``.
+    feed: bool = False
     joined_at: float = field(default_factory=time.monotonic)
     # The attendance row, written in the background so that joining never waits on the catalog.
     attendance: asyncio.Task[int | None] | None = None

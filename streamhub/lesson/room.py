@@ -62,7 +62,19 @@ class Room:
 
     @property
     def lecturer(self) -> Participant | None:
-        return next((p for p in self.members.values() if p.role is Role.LECTURER), None)
+        """The lecturer who moderates (the lecturer page), never a WHIP feed."""
+        return next(
+            (p for p in self.members.values() if p.role is Role.LECTURER and not p.feed), None
+        )
+
+    @property
+    def feed(self) -> Participant | None:
+        """The lecturer's camera and microphone published from outside the page (WHIP)."""
+        return next((p for p in self.members.values() if p.feed), None)
+
+    def lecturer_media_holder(self) -> Participant | None:
+        """Whose camera and microphone are the lecturer's: a WHIP feed takes them over."""
+        return self.feed or self.lecturer
 
     def classrooms(self) -> list[Participant]:
         return [p for p in self.members.values() if p.role is Role.CLASSROOM]
@@ -92,7 +104,7 @@ class Room:
             self.broadcast(StageChanged(participant=None))
         if self.listening == participant.id:
             self.listening = None
-        if participant.role is Role.LECTURER:
+        if participant.role is Role.LECTURER and not participant.feed:
             self.screen_sharing = False
             self.tiles = []
         freed = [i for i, pid in enumerate(self.tiles) if pid == participant.id]
@@ -228,11 +240,13 @@ class Room:
         slot = member.layout[index]
         lecturer = self.lecturer
         lecturer_id = lecturer.id if lecturer is not None else None
+        holder = self.lecturer_media_holder()
+        holder_id = holder.id if holder is not None else None
         stage = self.stage if self.stage != member.id else None
         if slot is Slot.LECTURER_VIDEO:
-            return self._source(lecturer_id, Slot.CAMERA)
+            return self._source(holder_id, Slot.CAMERA)
         if slot is Slot.LECTURER_AUDIO:
-            return self._source(lecturer_id, Slot.MICROPHONE)
+            return self._source(holder_id, Slot.MICROPHONE)
         if slot is Slot.SCREEN_VIDEO:
             return self._source(lecturer_id, Slot.SCREEN) if self.screen_sharing else None
         if slot is Slot.STAGE_VIDEO:
