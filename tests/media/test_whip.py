@@ -1,0 +1,142 @@
+"""WHIP (RFC 9725): an aiortc WHIP client publishes the lecturer's camera and microphone over
+real HTTP into an in-process hub, and a Python classroom decodes the picture and the sound;
+DELETE takes the lecturer away again. The lecturer page may stay open to moderate."""
+
+from __future__ import annotations
+
+import asyncio
+
+from streamhub.client import LessonClient
+from streamhub.client.decode import FrameDecoder
+from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack, read_counter
+from streamhub.protocol import ParticipantJoined, ParticipantLeft, Role, Slot
+from tests.support.frames import AGENT_CODECS, first_frame
+from tests.support.hub import AdminApi, InProcessHub
+from tests.support.wait import eventually
+from tests.support.whip import WhipClient
+
+
+async def next_picture(track: object, decoder: FrameDecoder, timeout: float = 20.0) -> object:
+    """The next decoded picture. One decoder per track: a VP8 decoder started mid-stream has
+    no key frame to start from (the publisher sends one only when asked)."""
+
+    async def run() -> object:
+        while True:
+            frames = decoder.decode(await track.recv())  # type: ignore[attr-defined]
+            if frames:
+                return frames[-1]
+
+    return await asyncio.wait_for(run(), timeout)
+
+
+async def classroom_joins(hub: InProcessHub, admin: AdminApi, credential: str) -> LessonClient:
+    client = LessonClient(hub.url, await admin.device_token(credential), codecs=AGENT_CODECS)
+    await client.connect({Slot.CAMERA: None, Slot.MICROPHONE: None})
+    return client
+
+
+async def test_obs_like_publisher_is_the_lecturer_a_classroom_sees_and_hears(
+    hub: InProcessHub, admin: AdminApi
+) -> None:
+    lesson = await admin.lesson(classrooms=1, start=False)
+    whip = WhipClient(f"{hub.url}/whip/{lesson.code}", lesson.lecturer_token, "H264")
+    classroom: LessonClient | None = None
+    try:
+        response = await whip.publish()
+        assert response.status_code == 201, response.text
+        assert response.headers["content-type"] == "application/sdp"
+        assert response.headers["location"].startswith(f"/whip/{lesson.code}/")
+        assert response.headers["etag"].startswith('"')
+        assert "a=candidate:" in response.text  # every candidate up front: no trickle needed
+        # Publishing went live, as the lecturer page's "Go live" does.
+        status = (await admin.http.get(f"/api/lessons/{lesson.lesson_id}")).json()["status"]
+        assert status == "live"
+
+        classroom = await classroom_joins(hub, admin, lesson.credentials[0])
+        assert classroom.joined is not None
+        assert classroom.joined.video_codec == "H264"  # the WHIP client's, forwarded as is
+        lecturers = [p for p in classroom.joined.participants if p.role is Role.LECTURER]
+        assert [p.name for p in lecturers] == ["Ms Li"]
+
+        frame = await first_frame(classroom.tracks[Slot.LECTURER_VIDEO], "H264")
+        assert (frame.width, frame.height) == (320, 240)
+        assert whip.video is not None
+        assert 0 <= read_counter(frame) < whip.video.count
+        opus = FrameDecoder("opus")
+        audio = await asyncio.wait_for(classroom.tracks[Slot.LECTURER_AUDIO].recv(), 10)
+        assert opus.decode(audio)
+
+        # DELETE ends it: the classroom sees the lecturer leave, the slots are free again.
+        deleted = await whip.delete()
+        assert deleted.status_code == 204, deleted.text
+        left = await classroom.next_event(ParticipantLeft, timeout=10)
+        assert left.participant == lecturers[0].id
+        room = hub.services.lessons.rooms[lesson.lesson_id]
+        assert room.feed is None and room.lecturer is None
+        assert hub.services.whip.sessions == {}
+        again = await whip.delete()
+        assert again.status_code == 404
+        assert again.headers["content-type"] == "application/problem+json"
+    finally:
+        if classroom is not None:
+            await classroom.close()
+        await whip.close()
+
+
+async def test_lecturer_page_moderates_while_whip_holds_camera_and_microphone(
+    hub: InProcessHub, admin: AdminApi
+) -> None:
+    """The page that joins after the WHIP publisher does not take its slots: the classroom
+    keeps the WHIP picture (320x240), not the page's camera (640x480)."""
+    lesson = await admin.lesson(classrooms=1, start=True)
+    whip = WhipClient(f"{hub.url}/whip/{lesson.code}", lesson.lecturer_token, "VP8")
+    classroom: LessonClient | None = None
+    page = LessonClient(hub.url, lesson.lecturer_token, codecs=AGENT_CODECS)
+    try:
+        assert (await whip.publish()).status_code == 201
+        classroom = await classroom_joins(hub, admin, lesson.credentials[0])
+        assert classroom.joined is not None and classroom.joined.video_codec == "VP8"
+        await page.connect({Slot.CAMERA: PatternVideoTrack(), Slot.MICROPHONE: ToneAudioTrack()})
+        room = hub.services.lessons.rooms[lesson.lesson_id]
+        assert room.lecturer is not None and room.feed is not None
+        assert room.lecturer.id == page.joined.participant.id  # type: ignore[union-attr]
+
+        video, decoder = classroom.tracks[Slot.LECTURER_VIDEO], FrameDecoder("VP8")
+        for _ in range(10):
+            frame = await next_picture(video, decoder)
+            assert (frame.width, frame.height) == (320, 240)  # type: ignore[attr-defined]
+        # The page sees its classroom in a tile, as without WHIP.
+        await eventually(lambda: any(page.tiles.values()), timeout=10)
+
+        # The page leaving does not take the lecturer's media with it.
+        await page.close()
+        await eventually(lambda: room.lecturer is None, timeout=10)
+        for _ in range(10):
+            frame = await next_picture(video, decoder)
+            assert (frame.width, frame.height) == (320, 240)  # type: ignore[attr-defined]
+        assert room.feed is not None
+    finally:
+        await page.close()
+        if classroom is not None:
+            await classroom.close()
+        await whip.close()
+
+
+async def test_a_classroom_present_before_the_publisher_sees_the_lecturer_arrive(
+    hub: InProcessHub, admin: AdminApi
+) -> None:
+    lesson = await admin.lesson(classrooms=1, start=True)
+    classroom = await classroom_joins(hub, admin, lesson.credentials[0])
+    whip = WhipClient(f"{hub.url}/whip/{lesson.code}", lesson.lecturer_token, "H264")
+    try:
+        assert (await whip.publish()).status_code == 201
+        joined = await classroom.next_event(ParticipantJoined, timeout=10)
+        assert joined.participant.role is Role.LECTURER
+        assert classroom.joined is not None
+        frame = await first_frame(
+            classroom.tracks[Slot.LECTURER_VIDEO], classroom.joined.video_codec
+        )
+        assert (frame.width, frame.height) == (320, 240)
+    finally:
+        await classroom.close()
+        await whip.close()
