@@ -7,6 +7,7 @@ The session logic is ``streamhub.signaling.whip``; CORS is ``streamhub.http.cors
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
@@ -60,8 +61,10 @@ async def _lecturer(request: Request, svc: Services) -> tuple[str, Grant]:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("an Authorization: Bearer token is required", code="token_missing")
-    if token.startswith(CREDENTIAL_PREFIX):
-        raise Forbidden("a classroom's credential cannot publish the lecturer's media")
+    if token.startswith(CREDENTIAL_PREFIX) or hmac.compare_digest(
+        token.encode(), svc.secrets.admin_key.encode()
+    ):
+        raise Forbidden("only the lesson's lecturer link can publish over WHIP")
     grant = svc.tokens.verify(token)
     await svc.catalog.check_grant(grant)
     if grant.role is not Role.LECTURER or grant.lesson is None or not grant.can_publish:

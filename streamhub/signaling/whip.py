@@ -31,7 +31,7 @@ from streamhub.lesson.participant import Participant
 from streamhub.lesson.registry import JoinRefused
 from streamhub.media.forwarder import OutTrack
 from streamhub.media.ice import CandidatePolicy, announce_address, rtc_configuration
-from streamhub.media.peer import HubPeer
+from streamhub.media.peer import HubPeer, validate_offer
 from streamhub.protocol import MAX_SDP_CHARS, ErrorCode, Join, Slot
 
 if TYPE_CHECKING:
@@ -89,6 +89,10 @@ def read_offer(sdp: str) -> WhipOffer:
                 raise NotAcceptable("the offer's video is neither H.264 nor VP8")
         elif not any(c.mimeType.lower() == "audio/opus" for c in m.rtp.codecs):
             raise NotAcceptable("the offer's audio is not Opus")
+    # DTLS, ICE credentials, mids, directions: checked before the offer can change anything
+    # (start the lesson, fix its codec). The peer checks again against the lesson's codec.
+    video = codecs[1] if len(codecs) > 1 else "VP8"
+    validate_offer(sdp, layout, f"video/{video}")
     return WhipOffer(sdp, layout, codecs)
 
 
@@ -168,6 +172,9 @@ class WhipSessions:
             lesson = await services.catalog.set_lesson_status(lesson.id, "live")
             await registry.go_live(services.catalog.info(lesson))
         held = registry.rooms.get(session.lesson_id)
+        if held is not None:
+            # The slots first: "the page publishes" says more than "the codec differs".
+            self._check_slots_free(held)
         codec_before = held.video_codec if held is not None else None
         join = Join(token=token, codecs=offer.codecs, lesson=session.lesson_id)
         try:
