@@ -68,6 +68,10 @@ class WhipCors:
                 (b"access-control-max-age", PREFLIGHT_MAX_AGE_S),
                 (b"accept-post", b"application/sdp"),
             ]
+            if _header(scope, b"access-control-request-private-network") == "true":
+                # Chromium's Private Network Access: a page elsewhere publishing to a hub on
+                # the school LAN (or this machine) asks first.
+                headers.append((b"access-control-allow-private-network", b"true"))
             await send({"type": "http.response.start", "status": 204, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return

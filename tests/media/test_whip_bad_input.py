@@ -223,6 +223,17 @@ async def test_cors_for_browser_whip_clients(hub: InProcessHub, admin: AdminApi)
         assert "POST" in allowed.headers["access-control-allow-methods"]
         assert "Authorization" in allowed.headers["access-control-allow-headers"]
         assert allowed.headers["accept-post"] == "application/sdp"
+        assert "access-control-allow-private-network" not in allowed.headers
+        # Chromium's private network access: a page elsewhere, a hub on the school LAN.
+        lan = await http.options(
+            endpoint,
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Private-Network": "true",
+                **preflight,
+            },
+        )
+        assert lan.headers["access-control-allow-private-network"] == "true"
 
         foreign = await http.options(endpoint, headers={"Origin": "https://evil.test", **preflight})
         assert_problem(foreign, 403, "origin_not_allowed")

@@ -8,7 +8,7 @@ import {
   clearFragment,
   fragmentParams,
 } from "./signaling.js";
-import { ApiError, loadStrings } from "./api.js";
+import { ApiError, copyText, loadStrings } from "./api.js";
 import { runConnectionCheck } from "./netcheck.js";
 import { LocalMedia } from "./lesson-media.js";
 import { Grid, clock, renderHands } from "./lesson-grid.js";
@@ -779,6 +779,20 @@ async function checkConnection() {
   }
 }
 
+// ------------------------------------------------------------------ WHIP
+
+/** The same access publishes over WHIP (OBS, a lecture-capture box): its URL and token. */
+function showWhip() {
+  $("whip-url").value = new URL(`/whip/${encodeURIComponent(state.code)}`, window.location.origin).href;
+  $("whip-token").value = state.token || "";
+  for (const [button, field] of [["copy-whip-url", "whip-url"], ["copy-whip-token", "whip-token"]]) {
+    $(button).addEventListener("click", async () => {
+      const ok = await copyText($(field).value, $(field));
+      $("whip-status").textContent = t(ok ? "copied" : "copy_failed");
+    });
+  }
+}
+
 function onKey(event) {
   if (event.ctrlKey || event.metaKey || event.altKey || state.ended) return;
   const target = event.target;
@@ -811,6 +825,7 @@ async function main() {
   media.addEventListener("change", (e) => onMediaChange(e.detail.kind, e.detail.track));
   grid = new Grid({ list: $("tiles"), template: $("tile-template"), t, lang, actions: tileActions });
 
+  showWhip();
   $("go-live").addEventListener("click", goLive);
   $("go-live-anyway").addEventListener("click", goLive);
   $("share-screen").addEventListener("click", toggleScreen);
