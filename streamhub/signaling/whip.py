@@ -159,6 +159,9 @@ class WhipSessions:
             self._lessons.pop(session.lesson_id, None)
             await self._teardown(session, "refused")
             raise
+        if session.ended:
+            # Closed by the hub while it was being set up (the lesson ended, the link revoked).
+            raise Conflict("the session ended as it started; try again", code="whip_ended")
         self.sessions[session.id] = session
         logger.info("WHIP session %s publishing", session.id[:6], extra=session.log_context)
         return session, answer

@@ -142,3 +142,25 @@ async def test_a_browser_whip_client_teaches_a_classroom(
         if classroom is not None:
             await classroom.close()
         await context.close()
+
+
+async def test_the_lecturer_page_gives_the_whip_url_and_token_to_copy(
+    hub: InProcessHub, admin: AdminApi, browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    lesson = await admin.lesson(classrooms=1, start=False)
+    context = await browser.new_context(locale="en-US")
+    await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=hub.url)
+    page = await context.new_page()
+    try:
+        await page.goto(f"{hub.url}/lesson/{lesson.code}?lang=en#token={lesson.lecturer_token}")
+        await page.get_by_text("Teach from OBS or a lecture-capture box (WHIP)").click()
+        await expect(page.locator("#whip-url")).to_have_value(f"{hub.url}/whip/{lesson.code}")
+        await expect(page.locator("#whip-token")).to_have_value(lesson.lecturer_token)
+        await page.locator("#copy-whip-url").click()
+        await expect(page.locator("#whip-status")).to_have_text("Copied")
+        copied = await page.evaluate("() => navigator.clipboard.readText()")
+        assert copied == f"{hub.url}/whip/{lesson.code}"
+    finally:
+        await context.close()
