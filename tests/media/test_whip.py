@@ -140,3 +140,23 @@ async def test_a_classroom_present_before_the_publisher_sees_the_lecturer_arrive
     finally:
         await classroom.close()
         await whip.close()
+
+
+async def test_revoking_the_lecturer_link_ends_the_whip_session(
+    hub: InProcessHub, admin: AdminApi
+) -> None:
+    lesson = await admin.lesson(classrooms=1, start=True)
+    link = await admin.post(f"/api/lessons/{lesson.lesson_id}/lecturer-link")
+    whip = WhipClient(f"{hub.url}/whip/{lesson.code}", link["token"], "H264")
+    classroom = await classroom_joins(hub, admin, lesson.credentials[0])
+    try:
+        assert (await whip.publish()).status_code == 201
+        joined = await classroom.next_event(ParticipantJoined, timeout=10)
+        assert (await admin.http.delete(f"/api/tokens/{link['token_id']}")).status_code == 200
+        left = await classroom.next_event(ParticipantLeft, timeout=10)
+        assert left.participant == joined.participant.id
+        await eventually(lambda: not hub.services.whip.sessions, timeout=10)
+        assert (await whip.delete()).status_code == 401  # the link itself is refused now
+    finally:
+        await classroom.close()
+        await whip.close()
