@@ -94,4 +94,5 @@ class Participant:
             on_stage=stage == self.id,
             audio_only=self.audio_only or self.shed,
             devices=self.reported.devices if self.reported is not None else None,
+            whip=self.feed,
         )

@@ -18,6 +18,7 @@ from tests.support.frames import AGENT_CODECS, first_frame
 from tests.support.hub import AdminApi, InProcessHub
 from tests.support.net import free_port
 from tests.support.wait import eventually
+from tests.support.whip import WhipClient
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -164,3 +165,32 @@ async def test_the_lecturer_page_gives_the_whip_url_and_token_to_copy(
         assert copied == f"{hub.url}/whip/{lesson.code}"
     finally:
         await context.close()
+
+
+async def test_the_lecturer_page_says_when_whip_holds_the_camera(
+    hub: InProcessHub, admin: AdminApi, browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    lesson = await admin.lesson(classrooms=1, start=False)
+    whip = WhipClient(f"{hub.url}/whip/{lesson.code}", lesson.lecturer_token, "H264")
+    context = await browser.new_context(locale="en-US")
+    page = await context.new_page()
+    try:
+        assert (await whip.publish()).status_code == 201
+        await page.goto(f"{hub.url}/lesson/{lesson.code}?lang=en#token={lesson.lecturer_token}")
+        go_live = page.get_by_role("button", name="Go live")
+        await expect(go_live).to_be_enabled(timeout=15_000)
+        await go_live.click()
+        await expect(page.locator("body")).to_have_attribute("data-state", "live", timeout=15_000)
+        banner = page.locator("#whip-active")
+        await expect(banner).to_be_visible()
+        await expect(banner).to_contain_text("come from WHIP")
+        # The page moderates; the WHIP publisher keeps the slots.
+        room = hub.services.lessons.rooms[lesson.lesson_id]
+        assert room.feed is not None and room.lecturer is not None
+        assert (await whip.delete()).status_code == 204
+        await expect(banner).to_be_hidden(timeout=10_000)
+    finally:
+        await context.close()
+        await whip.close()

@@ -88,6 +88,7 @@ export default {
   check_status_warn: "Warning",
   check_status_fail: "Problem",
   check_status_skip: "Skipped",
+  whip_active: "The lesson's camera and microphone come from WHIP (OBS or the capture box): this page's own are not sent.",
   whip_summary: "Teach from OBS or a lecture-capture box (WHIP)",
   whip_url: "WHIP server URL",
   whip_token: "Bearer token",

@@ -88,6 +88,7 @@ export default {
   check_status_warn: "注意",
   check_status_fail: "问题",
   check_status_skip: "跳过",
+  whip_active: "本节课的摄像头和麦克风来自 WHIP（OBS 或录播主机）：本页面的摄像头和麦克风不发送。",
   whip_summary: "用 OBS 或录播主机授课（WHIP）",
   whip_url: "WHIP 服务器地址",
   whip_token: "Bearer 令牌",
