@@ -115,11 +115,17 @@ async def whip_publish(code: CodePath, request: Request, svc: ServicesDep) -> Re
         return Response(status_code=307, headers={"Location": location})
     pid = session.participant.id if session.participant is not None else session.id
     links = [_link(s) for s in client_ice_servers(svc.settings.ice, pid)]
+    location = f"/whip/{lesson.join_code}/{session.id}"
+    if svc.settings.node_url:
+        # One of several nodes or workers (a shared port may hand the DELETE to another):
+        # the session's URL is this node's own, final (RFC 9725 section 4.5). Otherwise
+        # relative, right whatever address the client reached the hub by.
+        location = svc.settings.node_url.rstrip("/") + location
     response = Response(
         content=answer,
         status_code=201,
         media_type=SDP,
-        headers={"Location": f"/whip/{lesson.join_code}/{session.id}", "ETag": session.etag},
+        headers={"Location": location, "ETag": session.etag},
     )
     for link in links:
         response.headers.append("Link", link)

@@ -57,6 +57,8 @@ class Room:
         self.started_at = time.time()
         # The lesson's chat budget (streamhub.signaling.limits), made on the first chat line.
         self.chat_budget: ChatBudget | None = None
+        # Kept, not searched for: routing asks for it for every slot of every member.
+        self._feed: Participant | None = None
 
     # ------------------------------------------------------------ membership
 
@@ -70,7 +72,7 @@ class Room:
     @property
     def feed(self) -> Participant | None:
         """The lecturer's camera and microphone published from outside the page (WHIP)."""
-        return next((p for p in self.members.values() if p.feed), None)
+        return self._feed
 
     def lecturer_media_holder(self) -> Participant | None:
         """Whose camera and microphone are the lecturer's: a WHIP feed takes them over."""
@@ -88,6 +90,8 @@ class Room:
 
     def add(self, participant: Participant) -> None:
         self.members[participant.id] = participant
+        if participant.feed:
+            self._feed = participant
         if not participant.hidden:
             self.announce(ParticipantJoined(participant=participant.info(self.stage)), participant)
         if participant.role is Role.CLASSROOM:
@@ -97,6 +101,8 @@ class Room:
     def remove(self, participant: Participant, reason: str = "left") -> None:
         if self.members.pop(participant.id, None) is None:
             return
+        if self._feed is participant:
+            self._feed = None
         if participant.id in self.hands:
             self.hands.remove(participant.id)
         if self.stage == participant.id:
@@ -240,7 +246,7 @@ class Room:
         slot = member.layout[index]
         lecturer = self.lecturer
         lecturer_id = lecturer.id if lecturer is not None else None
-        holder = self.lecturer_media_holder()
+        holder = self._feed or lecturer
         holder_id = holder.id if holder is not None else None
         stage = self.stage if self.stage != member.id else None
         if slot is Slot.LECTURER_VIDEO:

@@ -23,6 +23,7 @@ from tests.support.hub import ADMIN_KEY, JWT_SECRET, AdminApi, InProcessHub, Les
 from tests.support.whip import WhipClient
 
 PROBLEM = "application/problem+json"
+NODE_URL = "http://127.0.0.1:8101"
 
 
 @dataclass
@@ -271,12 +272,15 @@ async def turn_hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
         "credential": "shared-secret-for-tests",
     }
     async with InProcessHub(
-        tmp_path / "hub", recorder={"enabled": False}, ice={"turn_servers": [turn]}
+        tmp_path / "hub",
+        recorder={"enabled": False},
+        ice={"turn_servers": [turn]},
+        node_url=NODE_URL,  # as each of several workers has its own
     ) as running:
         yield running
 
 
-async def test_ice_servers_as_link_headers(turn_hub: InProcessHub) -> None:
+async def test_ice_servers_as_link_headers_and_a_final_location(turn_hub: InProcessHub) -> None:
     admin = AdminApi(turn_hub.url)
     lesson = await admin.lesson(classrooms=1)
     whip = WhipClient(f"{turn_hub.url}/whip/{lesson.code}", lesson.lecturer_token, "H264")
@@ -295,7 +299,11 @@ async def test_ice_servers_as_link_headers(turn_hub: InProcessHub) -> None:
             username = link.split('username="')[1].split('"')[0]
             expiry, _, who = username.partition(":")
             assert int(expiry) > 0 and who.startswith("whip-")
-        assert (await whip.delete()).status_code == 204
+        # Behind a shared port, the session's URL names this node (the DELETE must reach it).
+        assert whip.location.startswith(f"{NODE_URL}/whip/{lesson.code}/")
+        path = whip.location.removeprefix(NODE_URL)
+        deleted = await admin.http.delete(path, headers=bearer(lesson.lecturer_token))
+        assert deleted.status_code == 204
     finally:
         await whip.close()
         await admin.close()
