@@ -5,6 +5,10 @@ DELETE takes the lecturer away again. The lecturer page may stay open to moderat
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
 
 from streamhub.client import LessonClient
 from streamhub.client.decode import FrameDecoder
@@ -160,3 +164,60 @@ async def test_revoking_the_lecturer_link_ends_the_whip_session(
     finally:
         await classroom.close()
         await whip.close()
+
+
+async def test_a_publisher_that_vanishes_without_delete_leaves_the_lesson(
+    hub: InProcessHub, admin: AdminApi
+) -> None:
+    """OBS killed, a capture box unplugged: the media connection ends, and so does the session
+    (no DELETE ever comes); the slots are free for the next POST."""
+    lesson = await admin.lesson(classrooms=1, start=True)
+    classroom = await classroom_joins(hub, admin, lesson.credentials[0])
+    whip = WhipClient(f"{hub.url}/whip/{lesson.code}", lesson.lecturer_token, "H264")
+    again = WhipClient(f"{hub.url}/whip/{lesson.code}", lesson.lecturer_token, "H264")
+    try:
+        assert (await whip.publish()).status_code == 201
+        joined = await classroom.next_event(ParticipantJoined, timeout=10)
+        assert whip.pc is not None
+        await eventually(lambda: whip.pc.connectionState == "connected", timeout=20)
+        await whip.pc.close()
+        left = await classroom.next_event(ParticipantLeft, timeout=30)
+        assert left.participant == joined.participant.id
+        await eventually(lambda: not hub.services.whip.sessions, timeout=10)
+        assert (await again.publish()).status_code == 201
+    finally:
+        await classroom.close()
+        await again.close()
+        await whip.close()
+
+
+@pytest.fixture
+async def impatient_hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
+    # Media must connect within 1 s (20 s by default): the test does not wait the default out.
+    async with InProcessHub(
+        tmp_path / "hub", recorder={"enabled": False}, signaling={"peer_timeout_s": 1.0}
+    ) as running:
+        yield running
+
+
+async def test_a_publisher_whose_media_never_connects_is_dropped(
+    impatient_hub: InProcessHub,
+) -> None:
+    hub = impatient_hub
+    admin = AdminApi(hub.url)
+    lesson = await admin.lesson(classrooms=1, start=True)
+    whip = WhipClient(f"{hub.url}/whip/{lesson.code}", lesson.lecturer_token, "H264")
+    try:
+        # The offer is posted, the answer never applied: no connectivity check ever comes.
+        response = await whip.http.post(
+            whip.endpoint,
+            content=(await whip.offer()).encode(),
+            headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {whip.token}"},
+        )
+        assert response.status_code == 201
+        room = hub.services.lessons.rooms[lesson.lesson_id]
+        assert room.feed is not None
+        await eventually(lambda: room.feed is None and not hub.services.whip.sessions, timeout=15)
+    finally:
+        await whip.close()
+        await admin.close()
