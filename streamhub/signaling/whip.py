@@ -109,7 +109,6 @@ class WhipSession:
     lesson_id: int
     lesson_code: str
     etag: str
-    grant: Grant
     participant: Participant | None = None
     room: Room | None = None
     peer: HubPeer | None = None
@@ -150,7 +149,6 @@ class WhipSessions:
             lesson_id=grant.lesson,
             lesson_code=code,
             etag=f'"{secrets.token_hex(8)}"',
-            grant=grant,
         )
         self._lessons[session.lesson_id] = session.id
         try:
@@ -160,7 +158,9 @@ class WhipSessions:
             await self._teardown(session, "refused")
             raise
         if session.ended:
-            # Closed by the hub while it was being set up (the lesson ended, the link revoked).
+            # Closed by the hub while it was being set up (the lesson ended, the link revoked,
+            # the media failed): whatever the set-up went on to make goes too.
+            await self._teardown(session, "left")
             raise Conflict("the session ended as it started; try again", code="whip_ended")
         self.sessions[session.id] = session
         logger.info("WHIP session %s publishing", session.id[:6], extra=session.log_context)
@@ -246,8 +246,11 @@ class WhipSessions:
         ice = settings.ice
         hosts = ice.host_addresses if isinstance(ice.host_addresses, list) else [ice.host_addresses]
         answer = announce_address(answer, hosts, ice.announced_address)
-        # Checked again: another publisher may have come in while this one negotiated.
+        # Checked again: another publisher may have come in while this one negotiated, or the
+        # hub closed this one (its peer failed, the lesson ended).
         self._check_slots_free(room)
+        if session.ended:
+            raise Conflict("the session ended as it started; try again", code="whip_ended")
         participant.layout = list(offer.layout)
         participant.mids = mids
         participant.sources.update(peer.sources)  # type: ignore[arg-type]
