@@ -43,6 +43,11 @@ logger = logging.getLogger(__name__)
 
 # Codec names as an offer's rtpmap lines spell them, as the registry's lesson codecs do.
 VIDEO_CODECS = {"h264": "H264", "vp8": "VP8"}
+# A publisher that has sent nothing for this long gives way to a new POST of the same link:
+# OBS or a capture box restarting after a crash or a network drop posts again at once, while
+# the hub would hold the old session until ICE consent expires (7 s) or, if it never
+# connected, until ``signaling.peer_timeout_s``. One that is sending keeps its slots (409).
+STALE_S = 3.0
 
 
 class NotAcceptable(StreamhubError):
@@ -113,7 +118,14 @@ class WhipSession:
     room: Room | None = None
     peer: HubPeer | None = None
     ended: bool = False
+    created_at: float = field(default_factory=time.monotonic)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def stale(self, now: float) -> bool:
+        """Nothing received for ``STALE_S``: its publisher is gone or stuck."""
+        sources = self.peer.sources.values() if self.peer is not None else ()
+        heard = [s.last_frame_at for s in sources if s.last_frame_at is not None]
+        return now - max(heard, default=self.created_at) > STALE_S
 
     @property
     def log_context(self) -> dict[str, Any]:
@@ -137,13 +149,18 @@ class WhipSessions:
         self, token: str, grant: Grant, code: str, offer: WhipOffer
     ) -> tuple[WhipSession, str]:
         """Admit the publisher, negotiate, enter the room; return the session and its answer."""
-        if grant.lesson in self._lessons:
-            raise Conflict(
-                "a WHIP session already publishes this lesson's camera and microphone; "
-                "DELETE it first",
-                code="whip_busy",
-            )
         assert grant.lesson is not None
+        busy = Conflict(
+            "a WHIP session already publishes this lesson's camera and microphone; DELETE it first",
+            code="whip_busy",
+        )
+        if grant.lesson in self._lessons:
+            current = self.sessions.get(self._lessons[grant.lesson])
+            if current is None or not current.stale(time.monotonic()):
+                raise busy
+            await self._end(current, "replaced", "replaced by a new WHIP session")
+            if grant.lesson in self._lessons:  # another POST came in meanwhile
+                raise busy
         session = WhipSession(
             id=secrets.token_urlsafe(18),
             lesson_id=grant.lesson,
@@ -309,7 +326,7 @@ class WhipSessions:
             "WHIP session %s ended: %s (%s)", session.id[:6], code, reason,
             extra=session.log_context,
         )  # fmt: skip
-        await self._teardown(session, "left" if code == "left" else code)
+        await self._teardown(session, code)
 
     async def _teardown(self, session: WhipSession, reason: str) -> None:
         session.ended = True

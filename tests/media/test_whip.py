@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiortc.mediastreams import MediaStreamTrack
 
 from streamhub.client import LessonClient
 from streamhub.client.decode import FrameDecoder
@@ -31,6 +32,17 @@ async def next_picture(track: object, decoder: FrameDecoder, timeout: float = 20
                 return frames[-1]
 
     return await asyncio.wait_for(run(), timeout)
+
+
+class Frozen(MediaStreamTrack):
+    """A source that stopped delivering (a frozen encoder): ``recv`` never returns."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    async def recv(self) -> None:  # type: ignore[override]
+        await asyncio.Event().wait()
 
 
 async def classroom_joins(hub: InProcessHub, admin: AdminApi, credential: str) -> LessonClient:
@@ -221,3 +233,66 @@ async def test_a_publisher_whose_media_never_connects_is_dropped(
     finally:
         await whip.close()
         await admin.close()
+
+
+async def test_a_silent_publisher_gives_way_to_a_new_post_a_sending_one_does_not(
+    hub: InProcessHub, admin: AdminApi
+) -> None:
+    """OBS restarting posts again while the hub still holds its old session: refused while the
+    old one sends (409), taken over once it has sent nothing for a few seconds."""
+    lesson = await admin.lesson(classrooms=1, start=True)
+    classroom = await classroom_joins(hub, admin, lesson.credentials[0])
+    old = WhipClient(f"{hub.url}/whip/{lesson.code}", lesson.lecturer_token, "H264", 320, 240)
+    new = WhipClient(f"{hub.url}/whip/{lesson.code}", lesson.lecturer_token, "H264", 640, 480)
+    try:
+        assert (await old.publish()).status_code == 201
+        assert classroom.joined is not None
+        video, decoder = classroom.tracks[Slot.LECTURER_VIDEO], FrameDecoder("H264")
+        frame = await next_picture(video, decoder)
+        assert frame.width == 320  # type: ignore[attr-defined]
+        refused = await new.http.post(
+            new.endpoint,
+            content=(await new.offer()).encode(),
+            headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {new.token}"},
+        )
+        assert refused.status_code == 409
+        await new.close()
+
+        # The old publisher stops sending but stays connected (a frozen encoder, a crashed
+        # app whose connection lingers): a new POST takes over once it has been silent.
+        assert old.pc is not None
+        for transceiver in old.pc.getTransceivers():
+            transceiver.sender.replaceTrack(Frozen(transceiver.kind))
+        new = WhipClient(f"{hub.url}/whip/{lesson.code}", lesson.lecturer_token, "H264", 640, 480)
+
+        async def taken_over() -> bool:
+            response = await new.publish()
+            if response.status_code == 409:
+                await new.close()
+                return False
+            assert response.status_code == 201, response.text
+            return True
+
+        for _ in range(40):
+            if await taken_over():
+                break
+            new = WhipClient(
+                f"{hub.url}/whip/{lesson.code}", lesson.lecturer_token, "H264", 640, 480
+            )
+            await asyncio.sleep(0.25)
+        else:
+            raise AssertionError("the silent session was never replaced")
+        left = await classroom.next_event(ParticipantLeft, timeout=10)
+        assert left.reason == "replaced"
+        # The new publisher's picture follows the last ones of the old (still on their way).
+        for _ in range(90):
+            frame = await next_picture(video, decoder)
+            if frame.width == 640:  # type: ignore[attr-defined]
+                break
+        else:
+            raise AssertionError("the new publisher's picture never came")
+        assert len(hub.services.whip.sessions) == 1
+    finally:
+        await classroom.close()
+        await new.close()
+        await old.close()
