@@ -23,7 +23,7 @@ from streamhub.errors import (
     Unauthorized,
 )
 from streamhub.media.ice import client_ice_servers
-from streamhub.protocol import ErrorCode, IceServer, Role
+from streamhub.protocol import ErrorCode, IceServer, Role, Slot
 from streamhub.services import Services
 from streamhub.signaling.whip import WhipSessions, read_offer
 
@@ -93,9 +93,26 @@ async def whip_options(code: CodePath) -> Response:
     return Response(status_code=204, headers={"Accept-Post": SDP})
 
 
+@router.options("/whip/{code}/screen", status_code=204)
+async def whip_screen_options(code: CodePath) -> Response:
+    """What the screen endpoint takes."""
+    return Response(status_code=204, headers={"Accept-Post": SDP})
+
+
 @router.post("/whip/{code}", status_code=201, response_class=Response)
 async def whip_publish(code: CodePath, request: Request, svc: ServicesDep) -> Response:
     """Publish the lecturer's camera and microphone: an SDP offer in, the answer out."""
+    return await _publish(code, request, svc, Slot.CAMERA)
+
+
+@router.post("/whip/{code}/screen", status_code=201, response_class=Response)
+async def whip_publish_screen(code: CodePath, request: Request, svc: ServicesDep) -> Response:
+    """Publish the lecturer's screen (one video track): shown to every classroom while it
+    lasts, as the lecturer page's screen share is."""
+    return await _publish(code, request, svc, Slot.SCREEN)
+
+
+async def _publish(code: str, request: Request, svc: Services, slot: Slot) -> Response:
     token, grant = await _lecturer(request, svc)
     lesson = await svc.catalog.lesson_by_code(code)
     if grant.lesson != lesson.id:
@@ -106,13 +123,14 @@ async def whip_publish(code: CodePath, request: Request, svc: ServicesDep) -> Re
         text = (await request.body()).decode("utf-8")
     except UnicodeDecodeError:
         raise NegotiationError("the offer is not UTF-8 text") from None
-    offer = read_offer(text)
+    offer = read_offer(text, slot)
     try:
         session, answer = await _sessions(svc).publish(token, grant, lesson.join_code, offer)
     except Redirect as moved:
         # Another hub node holds the lesson's media (RFC 9725 section 4.5: 307).
-        location = f"{moved.url.rstrip('/')}/whip/{lesson.join_code}"
-        return Response(status_code=307, headers={"Location": location})
+        return Response(
+            status_code=307, headers={"Location": moved.url.rstrip("/") + request.url.path}
+        )
     pid = session.participant.id if session.participant is not None else session.id
     links = [_link(s) for s in client_ice_servers(svc.settings.ice, pid)]
     location = f"/whip/{lesson.join_code}/{session.id}"

@@ -57,8 +57,9 @@ class Room:
         self.started_at = time.time()
         # The lesson's chat budget (streamhub.signaling.limits), made on the first chat line.
         self.chat_budget: ChatBudget | None = None
-        # Kept, not searched for: routing asks for it for every slot of every member.
-        self._feed: Participant | None = None
+        # WHIP feeds by the slot they hold (Participant.feed). Kept, not searched for: routing
+        # asks for them for every slot of every member.
+        self._feeds: dict[Slot, Participant] = {}
 
     # ------------------------------------------------------------ membership
 
@@ -66,17 +67,29 @@ class Room:
     def lecturer(self) -> Participant | None:
         """The lecturer who moderates (the lecturer page), never a WHIP feed."""
         return next(
-            (p for p in self.members.values() if p.role is Role.LECTURER and not p.feed), None
+            (p for p in self.members.values() if p.role is Role.LECTURER and p.feed is None),
+            None,
         )
 
     @property
     def feed(self) -> Participant | None:
         """The lecturer's camera and microphone published from outside the page (WHIP)."""
-        return self._feed
+        return self._feeds.get(Slot.CAMERA)
+
+    @property
+    def screen_feed(self) -> Participant | None:
+        """The lecturer's screen published from outside the page (WHIP)."""
+        return self._feeds.get(Slot.SCREEN)
+
+    @property
+    def screen_on(self) -> bool:
+        """Whether classrooms see a screen: the page shares one, or a WHIP screen feed is here.
+        (``screen_sharing`` is the page's own; a WHIP screen shows whatever the page says.)"""
+        return self.screen_sharing or Slot.SCREEN in self._feeds
 
     def lecturer_media_holder(self) -> Participant | None:
         """Whose camera and microphone are the lecturer's: a WHIP feed takes them over."""
-        return self.feed or self.lecturer
+        return self._feeds.get(Slot.CAMERA) or self.lecturer
 
     def classrooms(self) -> list[Participant]:
         return [p for p in self.members.values() if p.role is Role.CLASSROOM]
@@ -89,11 +102,14 @@ class Room:
         return next((p for p in self.members.values() if p.grant.sub == sub and not p.hidden), None)
 
     def add(self, participant: Participant) -> None:
+        screen_before = self.screen_on
         self.members[participant.id] = participant
-        if participant.feed:
-            self._feed = participant
+        if participant.feed is not None:
+            self._feeds[participant.feed] = participant
         if not participant.hidden:
             self.announce(ParticipantJoined(participant=participant.info(self.stage)), participant)
+        if self.screen_on != screen_before:
+            self.broadcast(ScreenShareChanged(on=self.screen_on), exclude=participant)
         if participant.role is Role.CLASSROOM:
             self._assign_tiles()
         self.route()
@@ -101,8 +117,9 @@ class Room:
     def remove(self, participant: Participant, reason: str = "left") -> None:
         if self.members.pop(participant.id, None) is None:
             return
-        if self._feed is participant:
-            self._feed = None
+        screen_before = self.screen_on
+        if participant.feed is not None and self._feeds.get(participant.feed) is participant:
+            del self._feeds[participant.feed]
         if participant.id in self.hands:
             self.hands.remove(participant.id)
         if self.stage == participant.id:
@@ -110,7 +127,7 @@ class Room:
             self.broadcast(StageChanged(participant=None))
         if self.listening == participant.id:
             self.listening = None
-        if participant.role is Role.LECTURER and not participant.feed:
+        if participant.role is Role.LECTURER and participant.feed is None:
             self.screen_sharing = False
             self.tiles = []
         freed = [i for i, pid in enumerate(self.tiles) if pid == participant.id]
@@ -118,6 +135,8 @@ class Room:
             self.tiles[i] = None
         if not participant.hidden:
             self.announce(ParticipantLeft(participant=participant.id, reason=reason), participant)
+        if participant.feed is Slot.SCREEN and self.screen_on != screen_before:
+            self.broadcast(ScreenShareChanged(on=self.screen_on))
         if freed:
             self._assign_tiles()
         self.route()
@@ -176,8 +195,10 @@ class Room:
     def set_screen_sharing(self, on: bool) -> None:
         if on == self.screen_sharing:
             return
+        before = self.screen_on
         self.screen_sharing = on
-        self.broadcast(ScreenShareChanged(on=on))
+        if self.screen_on != before:
+            self.broadcast(ScreenShareChanged(on=self.screen_on))
         self.route()
 
     def set_muted(self, participant: Participant, muted: bool) -> None:
@@ -246,7 +267,7 @@ class Room:
         slot = member.layout[index]
         lecturer = self.lecturer
         lecturer_id = lecturer.id if lecturer is not None else None
-        holder = self._feed or lecturer
+        holder = self._feeds.get(Slot.CAMERA) or lecturer
         holder_id = holder.id if holder is not None else None
         stage = self.stage if self.stage != member.id else None
         if slot is Slot.LECTURER_VIDEO:
@@ -254,6 +275,9 @@ class Room:
         if slot is Slot.LECTURER_AUDIO:
             return self._source(holder_id, Slot.MICROPHONE)
         if slot is Slot.SCREEN_VIDEO:
+            screen = self._feeds.get(Slot.SCREEN)
+            if screen is not None:
+                return self._source(screen.id, Slot.SCREEN)
             return self._source(lecturer_id, Slot.SCREEN) if self.screen_sharing else None
         if slot is Slot.STAGE_VIDEO:
             return self._source(stage, Slot.CAMERA)

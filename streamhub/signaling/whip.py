@@ -64,11 +64,13 @@ class WhipOffer:
     sdp: str
     layout: list[Slot]
     codecs: list[str]
+    slot: Slot = Slot.CAMERA  # what the session holds: CAMERA (and microphone) or SCREEN
 
 
-def read_offer(sdp: str) -> WhipOffer:
-    """Parse an offer; 400 for SDP that is not SDP, 406 for media the lesson cannot take
-    (RFC 9725: one audio and/or one video track, no partially accepted answers)."""
+def read_offer(sdp: str, slot: Slot = Slot.CAMERA) -> WhipOffer:
+    """Parse an offer for ``slot`` (``CAMERA``: camera and microphone, ``SCREEN``: the screen);
+    400 for SDP that is not SDP, 406 for media the lesson cannot take (RFC 9725: one audio
+    and/or one video track, the screen one video track; no partially accepted answers)."""
     if len(sdp) > MAX_SDP_CHARS:
         raise NegotiationError(f"the offer exceeds {MAX_SDP_CHARS} characters")
     if not sdp.lstrip().startswith("v=0"):
@@ -84,7 +86,10 @@ def read_offer(sdp: str) -> WhipOffer:
         raise NotAcceptable("the offer may carry only audio and video")
     if kinds.count("audio") > 1 or kinds.count("video") > 1:
         raise NotAcceptable("the offer may carry one audio and one video track")
-    layout = [Slot.MICROPHONE if kind == "audio" else Slot.CAMERA for kind in kinds]
+    if slot is Slot.SCREEN and kinds != ["video"]:
+        raise NotAcceptable("a screen offer carries one video track and nothing else")
+    video_slot = Slot.SCREEN if slot is Slot.SCREEN else Slot.CAMERA
+    layout = [Slot.MICROPHONE if kind == "audio" else video_slot for kind in kinds]
     codecs = ["opus"]
     for m in description.media:
         if m.kind == "video":
@@ -98,7 +103,7 @@ def read_offer(sdp: str) -> WhipOffer:
     # (start the lesson, fix its codec). The peer checks again against the lesson's codec.
     video = codecs[1] if len(codecs) > 1 else "VP8"
     validate_offer(sdp, layout, f"video/{video}")
-    return WhipOffer(sdp, layout, codecs)
+    return WhipOffer(sdp, layout, codecs, slot)
 
 
 def _refuse_slot(_index: int, slot: Slot) -> OutTrack:
@@ -114,6 +119,7 @@ class WhipSession:
     lesson_id: int
     lesson_code: str
     etag: str
+    slot: Slot
     participant: Participant | None = None
     room: Room | None = None
     peer: HubPeer | None = None
@@ -134,13 +140,14 @@ class WhipSession:
 
 
 class WhipSessions:
-    """Every WHIP session of this hub node, at most one per lesson; owns their tasks."""
+    """Every WHIP session of this hub node, at most one per lesson and slot (camera, screen);
+    owns their tasks."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
         self.sessions: dict[str, WhipSession] = {}
-        # Lessons with a session, or one being set up: a second POST is refused at once.
-        self._lessons: dict[int, str] = {}
+        # (lesson, slot) with a session, or one being set up: a second POST is refused at once.
+        self._lessons: dict[tuple[int, Slot], str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------ start
@@ -150,28 +157,30 @@ class WhipSessions:
     ) -> tuple[WhipSession, str]:
         """Admit the publisher, negotiate, enter the room; return the session and its answer."""
         assert grant.lesson is not None
+        key = (grant.lesson, offer.slot)
         busy = Conflict(
-            "a WHIP session already publishes this lesson's camera and microphone; DELETE it first",
+            f"a WHIP session already publishes this lesson's {_held(offer.slot)}; DELETE it first",
             code="whip_busy",
         )
-        if grant.lesson in self._lessons:
-            current = self.sessions.get(self._lessons[grant.lesson])
+        if key in self._lessons:
+            current = self.sessions.get(self._lessons[key])
             if current is None or not current.stale(time.monotonic()):
                 raise busy
             await self._end(current, "replaced", "replaced by a new WHIP session")
-            if grant.lesson in self._lessons:  # another POST came in meanwhile
+            if key in self._lessons:  # another POST came in meanwhile
                 raise busy
         session = WhipSession(
             id=secrets.token_urlsafe(18),
             lesson_id=grant.lesson,
             lesson_code=code,
             etag=f'"{secrets.token_hex(8)}"',
+            slot=offer.slot,
         )
-        self._lessons[session.lesson_id] = session.id
+        self._lessons[key] = session.id
         try:
             answer = await self._start(session, token, offer)
         except BaseException:
-            self._lessons.pop(session.lesson_id, None)
+            self._lessons.pop(key, None)
             await self._teardown(session, "refused")
             raise
         if session.ended:
@@ -194,7 +203,7 @@ class WhipSessions:
         held = registry.rooms.get(session.lesson_id)
         if held is not None:
             # The slots first: "the page publishes" says more than "the codec differs".
-            self._check_slots_free(held)
+            self._check_slots_free(held, offer.slot)
         codec_before = held.video_codec if held is not None else None
         join = Join(token=token, codecs=offer.codecs, lesson=session.lesson_id)
         try:
@@ -205,7 +214,7 @@ class WhipSessions:
             raise
         session.room = room
         try:
-            self._check_slots_free(room)
+            self._check_slots_free(room, offer.slot)
             return await self._negotiate(session, room, grant, offer)
         except BaseException:
             if not any(not m.hidden for m in room.members.values()):
@@ -214,7 +223,18 @@ class WhipSessions:
             raise
 
     @staticmethod
-    def _check_slots_free(room: Room) -> None:
+    def _check_slots_free(room: Room, slot: Slot) -> None:
+        if slot is Slot.SCREEN:
+            if room.screen_sharing:
+                raise Conflict(
+                    "the lecturer page is sharing its screen; stop sharing there first",
+                    code="lecturer_slots_taken",
+                )
+            if room.screen_feed is not None:
+                raise Conflict(
+                    "a WHIP session already publishes this lesson's screen", code="whip_busy"
+                )
+            return
         lecturer = room.lecturer
         if lecturer is not None and (
             Slot.CAMERA in lecturer.sources or Slot.MICROPHONE in lecturer.sources
@@ -235,7 +255,8 @@ class WhipSessions:
         codec = room.video_codec or settings.media.video_codecs[0]
         # Its own identity: entering never replaces the lecturer page (same token, other sub);
         # revoking the link still ends it (same token row).
-        feed_grant = grant.model_copy(update={"sub": f"{grant.sub}-whip"})
+        suffix = "-whip" if offer.slot is Slot.CAMERA else "-whip-screen"
+        feed_grant = grant.model_copy(update={"sub": f"{grant.sub}{suffix}"})
         pid = f"whip-{secrets.token_hex(5)}"
         participant = Participant(
             id=pid,
@@ -245,7 +266,7 @@ class WhipSessions:
             close=lambda code, reason: self._spawn(
                 self._end(session, code, reason), f"whip-end:{pid}"
             ),
-            feed=True,
+            feed=offer.slot,
         )
         peer = HubPeer(
             label=pid,
@@ -265,7 +286,7 @@ class WhipSessions:
         answer = announce_address(answer, hosts, ice.announced_address)
         # Checked again: another publisher may have come in while this one negotiated, or the
         # hub closed this one (its peer failed, the lesson ended).
-        self._check_slots_free(room)
+        self._check_slots_free(room, offer.slot)
         if session.ended:
             raise Conflict("the session ended as it started; try again", code="whip_ended")
         participant.layout = list(offer.layout)
@@ -331,8 +352,9 @@ class WhipSessions:
     async def _teardown(self, session: WhipSession, reason: str) -> None:
         session.ended = True
         self.sessions.pop(session.id, None)
-        if self._lessons.get(session.lesson_id) == session.id:
-            del self._lessons[session.lesson_id]
+        key = (session.lesson_id, session.slot)
+        if self._lessons.get(key) == session.id:
+            del self._lessons[key]
         current = asyncio.current_task()
         for task in list(session.tasks):
             if task is not current:
@@ -351,6 +373,10 @@ class WhipSessions:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _held(slot: Slot) -> str:
+    return "screen" if slot is Slot.SCREEN else "camera and microphone"
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -14,7 +14,13 @@ from aiortc.mediastreams import MediaStreamTrack
 from streamhub.client import LessonClient
 from streamhub.client.decode import FrameDecoder
 from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack, read_counter
-from streamhub.protocol import ParticipantJoined, ParticipantLeft, Role, Slot
+from streamhub.protocol import (
+    ParticipantJoined,
+    ParticipantLeft,
+    Role,
+    ScreenShareChanged,
+    Slot,
+)
 from tests.support.frames import AGENT_CODECS, first_frame
 from tests.support.hub import AdminApi, InProcessHub
 from tests.support.wait import eventually
@@ -296,3 +302,45 @@ async def test_a_silent_publisher_gives_way_to_a_new_post_a_sending_one_does_not
         await classroom.close()
         await new.close()
         await old.close()
+
+
+async def test_a_second_whip_session_publishes_the_screen(
+    hub: InProcessHub, admin: AdminApi
+) -> None:
+    """A capture box with a camera output and a slides output: the second goes to
+    /whip/CODE/screen and every classroom sees it as the lecturer's shared screen."""
+    lesson = await admin.lesson(classrooms=1, start=True)
+    classroom = await classroom_joins(hub, admin, lesson.credentials[0])
+    camera = WhipClient(f"{hub.url}/whip/{lesson.code}", lesson.lecturer_token, "H264")
+    screen_url = f"{hub.url}/whip/{lesson.code}/screen"
+    screen = WhipClient(screen_url, lesson.lecturer_token, "H264", 640, 480, with_audio=False)
+    extra = WhipClient(screen_url, lesson.lecturer_token, "H264", 640, 480, with_audio=False)
+    with_audio = WhipClient(screen_url, lesson.lecturer_token, "H264", 640, 480)
+    try:
+        assert (await camera.publish()).status_code == 201
+        assert (await screen.publish()).status_code == 201
+        shared = await classroom.next_event(ScreenShareChanged, timeout=10)
+        assert shared.on
+        room = hub.services.lessons.rooms[lesson.lesson_id]
+        assert room.feed is not None and room.screen_feed is not None and room.screen_on
+        pictures = FrameDecoder("H264")
+        frame = await next_picture(classroom.tracks[Slot.SCREEN_VIDEO], pictures)
+        assert (frame.width, frame.height) == (640, 480)  # type: ignore[attr-defined]
+        lecturer, lecturer_pictures = classroom.tracks[Slot.LECTURER_VIDEO], FrameDecoder("H264")
+        frame = await next_picture(lecturer, lecturer_pictures)
+        assert (frame.width, frame.height) == (320, 240)  # type: ignore[attr-defined]
+
+        assert (await extra.publish()).status_code == 409  # one screen at a time
+        refused = await with_audio.publish()
+        assert refused.status_code == 406, refused.text  # a screen has no sound
+
+        assert (await screen.delete()).status_code == 204
+        stopped = await classroom.next_event(ScreenShareChanged, timeout=10)
+        assert not stopped.on
+        assert room.screen_feed is None and not room.screen_on and room.feed is not None
+        frame = await next_picture(lecturer, lecturer_pictures)
+        assert (frame.width, frame.height) == (320, 240)  # type: ignore[attr-defined]
+    finally:
+        await classroom.close()
+        for client in (camera, screen, extra, with_audio):
+            await client.close()

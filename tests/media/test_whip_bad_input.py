@@ -17,7 +17,7 @@ from streamhub.auth.tokens import TokenIssuer
 from streamhub.client import LessonClient
 from streamhub.client.decode import FrameDecoder
 from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack, read_counter
-from streamhub.protocol import Role, Slot
+from streamhub.protocol import Role, ScreenShare, Slot
 from tests.support.frames import AGENT_CODECS
 from tests.support.hub import ADMIN_KEY, JWT_SECRET, AdminApi, InProcessHub, LessonSetup
 from tests.support.whip import WhipClient
@@ -187,6 +187,16 @@ async def test_a_lecturer_page_publishing_keeps_its_slots(
         assert room.lecturer is not None and room.feed is None
         assert room.video_codec == codec
         assert hub.services.whip.sessions == {}
+        # Its screen too, while it shares one.
+        await page.request(ScreenShare(on=True))
+        screen = WhipClient(
+            f"{hub.url}/whip/{lesson.code}/screen", lesson.lecturer_token, "VP8", with_audio=False
+        )
+        try:
+            assert_problem(await screen.publish(), 409, "lecturer_slots_taken")
+        finally:
+            await screen.close()
+        assert room.screen_sharing and room.screen_feed is None
         assert page.closed is None
     finally:
         await whip.close()

@@ -18,13 +18,15 @@ from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack
 
 @dataclass
 class WhipClient:
-    """Publishes a test pattern (``video_codec``) and a tone to ``endpoint``."""
+    """Publishes a test pattern (``video_codec``) and, unless ``with_audio`` is false (a
+    screen), a tone to ``endpoint``."""
 
-    endpoint: str  # http://hub/whip/CODE
+    endpoint: str  # http://hub/whip/CODE, or http://hub/whip/CODE/screen
     token: str
     video_codec: str = "H264"
     width: int = 320
     height: int = 240
+    with_audio: bool = True
     video: PatternVideoTrack | None = None
     audio: MediaStreamTrack | None = None
     pc: RTCPeerConnection | None = None
@@ -36,9 +38,10 @@ class WhipClient:
         # No STUN: aiortc contacts a public STUN server when given no list.
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.video = PatternVideoTrack(self.width, self.height)
-        self.audio = ToneAudioTrack()
         video = self.pc.addTransceiver(self.video, direction="sendonly")
-        self.pc.addTransceiver(self.audio, direction="sendonly")
+        if self.with_audio:
+            self.audio = ToneAudioTrack()
+            self.pc.addTransceiver(self.audio, direction="sendonly")
         mime = f"video/{self.video_codec}".lower()
         codecs = RTCRtpSender.getCapabilities("video").codecs
         video.setCodecPreferences([c for c in codecs if c.mimeType.lower() == mime])

@@ -144,7 +144,7 @@ export default {
   "link.copyWhipUrl": "Copy URL",
   "link.whipToken": "Bearer token (the lecturer link's access)",
   "link.copyWhipToken": "Copy token",
-  "link.whipHowto": "OBS 30+: Settings → Stream → Service WHIP, paste both. Output: H.264 (x264 or hardware), CBR 1500–2500 kbps, keyframe interval 1–2 s, profile baseline or main, no B-frames.",
+  "link.whipHowto": "OBS 30+: Settings → Stream → Service WHIP, paste both. Output: H.264 (x264 or hardware), CBR 1500–2500 kbps, keyframe interval 1–2 s, profile baseline or main, no B-frames. A second output (slides) can publish the screen to the URL followed by /screen.",
 
   "copy.done": "Copied to the clipboard.",
   "copy.failed": "Could not copy; select the text and copy it by hand.",

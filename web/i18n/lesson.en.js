@@ -95,7 +95,7 @@ export default {
   copy: "Copy",
   copied: "Copied",
   copy_failed: "Could not copy: select the text and copy it by hand",
-  whip_howto: "OBS 30+: Settings → Stream → Service WHIP, paste both. Output: H.264, CBR 1500–2500 kbps, keyframe interval 1–2 s, profile baseline or main, no B-frames. Open this page after OBS has started streaming to moderate; its own camera is then not sent.",
+  whip_howto: "OBS 30+: Settings → Stream → Service WHIP, paste both. Output: H.264, CBR 1500–2500 kbps, keyframe interval 1–2 s, profile baseline or main, no B-frames. Open this page after OBS has started streaming to moderate; its own camera is then not sent. A second output (slides) can publish the screen to the same URL followed by /screen.",
   check_secure_ok: "Secure page (HTTPS): camera and microphone allowed",
   check_secure_fail: "Not a secure page: the browser blocks camera and microphone",
   check_hub_ok: "The hub answers over HTTPS ({ms} ms)",

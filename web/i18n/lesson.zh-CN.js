@@ -95,7 +95,7 @@ export default {
   copy: "复制",
   copied: "已复制",
   copy_failed: "无法复制：请选中文字后手动复制",
-  whip_howto: "OBS 30 及以上：设置 → 推流 → 服务选 WHIP，粘贴以上两项。输出：H.264，CBR 1500–2500 kbps，关键帧间隔 1–2 秒，配置 baseline 或 main，不用 B 帧。OBS 开始推流后再打开本页面即可主持课堂，本页面的摄像头不再发送。",
+  whip_howto: "OBS 30 及以上：设置 → 推流 → 服务选 WHIP，粘贴以上两项。输出：H.264，CBR 1500–2500 kbps，关键帧间隔 1–2 秒，配置 baseline 或 main，不用 B 帧。OBS 开始推流后再打开本页面即可主持课堂，本页面的摄像头不再发送。第二路输出（课件）可推送到同一地址后加 /screen，作为共享屏幕。",
   check_secure_ok: "安全页面（HTTPS）：允许使用摄像头和麦克风",
   check_secure_fail: "不是安全页面：浏览器禁止使用摄像头和麦克风",
   check_hub_ok: "服务器通过 HTTPS 应答（{ms} 毫秒）",

@@ -33,7 +33,7 @@ const state = {
   session: null,
   me: null,
   participants: new Map(), // classroom participant id -> ParticipantInfo (from signaling)
-  whip: new Set(), // ids of WHIP publishers: they hold the lesson's camera and microphone
+  whip: new Set(), // ids of WHIP publishers of the lesson's camera and microphone
   roster: null,
   rosterTimer: null,
   rosterSoon: null,
@@ -373,7 +373,7 @@ function onJoined(joined) {
   state.me = joined.participant;
   state.participants.clear();
   for (const p of joined.participants) if (p.role === "classroom") state.participants.set(p.id, { ...p });
-  state.whip = new Set(joined.participants.filter((p) => p.whip).map((p) => p.id));
+  state.whip = new Set(joined.participants.filter((p) => p.whip === "camera").map((p) => p.id));
   renderWhip();
   setHands(joined.hands);
   state.stage = joined.stage;
@@ -406,7 +406,7 @@ function onMessage(m) {
   switch (m.type) {
     case "participant_joined":
       if (m.participant.role === "classroom") state.participants.set(m.participant.id, { ...m.participant });
-      if (m.participant.whip) state.whip.add(m.participant.id);
+      if (m.participant.whip === "camera") state.whip.add(m.participant.id);
       renderWhip();
       rosterSoon();
       break;
