@@ -88,6 +88,9 @@ async def test_obs_like_publisher_is_the_lecturer_a_classroom_sees_and_hears(
         audio = await asyncio.wait_for(classroom.tracks[Slot.LECTURER_AUDIO].recv(), 10)
         assert opus.decode(audio)
 
+        metrics = (await admin.http.get("/metrics")).text
+        assert 'streamhub_whip_sessions{publishes="camera"} 1.0' in metrics
+
         # DELETE ends it: the classroom sees the lecturer leave, the slots are free again.
         deleted = await whip.delete()
         assert deleted.status_code == 204, deleted.text
