@@ -268,6 +268,9 @@ class ParticipantInfo(Message):
     audio_only: bool = False
     # The devices last reported by a classroom agent (None: never reported, e.g. a browser).
     devices: DeviceHealth | None = None
+    # A lecturer's media over WHIP (OBS, a lecture-capture box): "camera" (camera and
+    # microphone) or "screen"; while it is here the lecturer page's own are not forwarded.
+    whip: Literal["camera", "screen"] | None = None
 
 
 class Joined(Message):

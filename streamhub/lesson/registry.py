@@ -385,7 +385,7 @@ class LessonRegistry:
                 # A classroom that rejoins after a drop replaces its stale session.
                 room.remove(previous, reason="replaced")
                 previous.close("replaced", "replaced by a new connection of the same participant")
-        if participant.role is Role.LECTURER:
+        if participant.role is Role.LECTURER and participant.feed is None:
             old = room.lecturer
             if old is not None:
                 room.remove(old, reason="replaced")
