@@ -30,8 +30,10 @@ from classroom_agent.recording import ReceivedRecorder
 from streamhub.client import ClientError, Closed, ConnectionStateChanged, LessonClient
 from streamhub.client.decode import FrameDecoder
 from streamhub.protocol import (
+    CLOSE_CODES,
     AudioOnly,
     ChatMessage,
+    ErrorCode,
     HandLowered,
     HandRaised,
     Leave,
@@ -50,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 RECORDED = {Slot.LECTURER_VIDEO: "video", Slot.LECTURER_AUDIO: "audio"}
 SHOWN = {Slot.LECTURER_VIDEO: "lecturer", Slot.SCREEN_VIDEO: "screen", Slot.STAGE_VIDEO: "stage"}
-ENDED_CLOSE_CODE = 4410
+ENDED_CLOSE_CODE = CLOSE_CODES[ErrorCode.LESSON_ENDED]
 
 
 class Outcome(StrEnum):

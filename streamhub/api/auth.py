@@ -15,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from streamhub.auth.tokens import Grant
 from streamhub.catalog.models import DeviceCredential
 from streamhub.catalog.store import CREDENTIAL_PREFIX
-from streamhub.errors import Forbidden, Unauthorized
+from streamhub.errors import ErrorCode, Forbidden, Unauthorized
 from streamhub.protocol import Role
 from streamhub.services import Services
 
@@ -51,7 +51,9 @@ class Caller:
 
 def _raw_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None or not credentials.credentials:
-        raise Unauthorized("an Authorization: Bearer token is required", code="token_missing")
+        raise Unauthorized(
+            "an Authorization: Bearer token is required", code=ErrorCode.TOKEN_MISSING
+        )
     return credentials.credentials
 
 
@@ -64,7 +66,7 @@ async def caller(
         return Caller(Role.ADMIN, None)
     if token.startswith(CREDENTIAL_PREFIX):
         raise Unauthorized(
-            "a device credential only opens /api/device routes", code="token_invalid"
+            "a device credential only opens /api/device routes", code=ErrorCode.TOKEN_INVALID
         )
     grant = svc.tokens.verify(token)
     # Revocation, and the deletion of the rows the token names, take effect on the next
@@ -93,7 +95,7 @@ async def device(
 ) -> DeviceCredential:
     token = _raw_token(credentials)
     if not token.startswith(CREDENTIAL_PREFIX):
-        raise Unauthorized("a device credential is required", code="credential_invalid")
+        raise Unauthorized("a device credential is required", code=ErrorCode.CREDENTIAL_INVALID)
     return await svc.catalog.verify_credential(token)
 
 

@@ -29,7 +29,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from streamhub.client.events import Closed, ConnectionStateChanged, TrackReceived
 from streamhub.client.ice_plans import IcePlan, TurnProbe, ice_plans, probe_all, rank
-from streamhub.errors import StreamhubError
+from streamhub.errors import ErrorCode, StreamhubError
 from streamhub.media import aiortc_hooks
 from streamhub.media.interfaces import expand_host_addresses
 from streamhub.protocol import (
@@ -59,7 +59,7 @@ logger = logging.getLogger(__name__)
 class ClientError(StreamhubError):
     """The hub answered a request with an error."""
 
-    def __init__(self, code: str, message: str, url: str | None = None) -> None:
+    def __init__(self, code: ErrorCode, message: str, url: str | None = None) -> None:
         super().__init__(message, code=code)
         self.url = url
 
@@ -181,11 +181,11 @@ class LessonClient:
             try:
                 return await self._join()
             except ClientError as exc:
-                if exc.code != "redirect" or not exc.url:
+                if exc.code is not ErrorCode.REDIRECT or not exc.url:
                     raise
                 await self._drop_socket()
                 self.url = signaling_url(exc.url)
-        raise ClientError("too_many_redirects", "the hub nodes kept redirecting the join")
+        raise ClientError(ErrorCode.TOO_MANY_REDIRECTS, "the hub nodes kept redirecting the join")
 
     async def _start_peer(
         self, plan: IcePlan, publish: Mapping[Slot, MediaStreamTrack | None] | None
@@ -302,7 +302,7 @@ class LessonClient:
 
     async def send(self, message: Message) -> None:
         if self._ws is None:
-            raise ClientError("not_connected", "connect() first")
+            raise ClientError(ErrorCode.NOT_CONNECTED, "connect() first")
         await self._ws.send(dump(message))
 
     async def request(self, message: Request) -> Any:
@@ -322,7 +322,9 @@ class LessonClient:
         if isinstance(reply, Error):
             raise ClientError(reply.code, reply.message, reply.url)
         if expect is not None and not isinstance(reply, expect):
-            raise ClientError("unexpected_reply", f"expected {expect.__name__}, got {reply.type}")
+            raise ClientError(
+                ErrorCode.UNEXPECTED_REPLY, f"expected {expect.__name__}, got {reply.type}"
+            )
         return reply
 
     async def _join(self) -> Joined:
@@ -372,7 +374,9 @@ class LessonClient:
             self.closed = Closed(code, reason)
             for future in self._pending.values():
                 if not future.done():
-                    future.set_result(Error(code="closed", message=reason or "connection closed"))
+                    future.set_result(
+                        Error(code=ErrorCode.CLOSED, message=reason or "connection closed")
+                    )
             self._events.put_nowait(self.closed)
 
     def _route(self, message: Any) -> None:
@@ -425,7 +429,7 @@ class LessonClient:
             async for event in self.events():
                 if isinstance(event, kind):
                     return event
-            raise ClientError("closed", "connection closed before the event")
+            raise ClientError(ErrorCode.CLOSED, "connection closed before the event")
 
         return await asyncio.wait_for(find(), timeout)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamhub.lesson.participant import Participant
 from streamhub.media.forwarder import OutTrack
-from streamhub.protocol import SLOT_KIND, Join, Joined, Message, Slot, layout_for
+from streamhub.protocol import SLOT_KIND, ErrorCode, Join, Joined, Message, Slot, layout_for
 from streamhub.signaling.session import joined_reply
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class LocalSession:
         self.joined = joined_reply(room, participant, self.settings, None)
         return self.joined
 
-    def _closed_by_hub(self, code: str, reason: str) -> None:
+    def _closed_by_hub(self, code: ErrorCode, reason: str) -> None:
         logger.info("local session closed by the hub: %s (%s)", code, reason)
         self._end_tracks()
         self._events.put_nowait(None)

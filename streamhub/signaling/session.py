@@ -120,7 +120,9 @@ class Session:
             configuration=rtc_configuration(settings.ice),
             video_mime=f"video/{codec}",
             keyframe_interval_s=settings.media.keyframe_interval_ms / 1000,
-            on_failed=lambda: self.connection.shutdown("media_lost", "media connection lost"),
+            on_failed=lambda: self.connection.shutdown(
+                ErrorCode.MEDIA_LOST, "media connection lost"
+            ),
             candidates=CandidatePolicy.from_settings(settings.ice),
         )
         participant.peer = self.peer
@@ -145,6 +147,8 @@ class Session:
     # ------------------------------------------------------------ dispatch
 
     async def handle(self, message: Request) -> None:
+        if isinstance(message, Join):
+            raise ProtocolError("this socket has joined already", code=ErrorCode.ALREADY_JOINED)
         handler = getattr(self, "on_" + message.type, None)  # type: ignore[attr-defined]
         if handler is None:
             raise ProtocolError(f"{message.type} is not accepted here", code=ErrorCode.BAD_STATE)
@@ -259,7 +263,7 @@ class Session:
     async def on_leave(self, message: Leave) -> None:
         if message.id is not None:
             self.connection.post(Ack(id=message.id))
-        self.connection.shutdown("left", "left")
+        self.connection.shutdown(ErrorCode.LEFT, "left")
 
     async def on_pong(self, message: Pong) -> None:
         return None
