@@ -315,9 +315,9 @@ class Doctor:
 
     async def run(self) -> Report:
         from streamhub.media import aiortc_hooks
-        from streamhub.media.interfaces import expand_host_addresses
 
-        aiortc_hooks.install(expand_host_addresses(list(self.options.ice_host_addresses)))
+        # Held for the doctor's life: its probes gather on these addresses.
+        self._hooks = aiortc_hooks.install(self.options.ice_host_addresses)
         aiortc_hooks.set_turn_ssl_context(self.ssl_context)
         async with httpx.AsyncClient(
             base_url=self.hub,

@@ -31,7 +31,6 @@ from streamhub.client.events import Closed, ConnectionStateChanged, TrackReceive
 from streamhub.client.ice_plans import IcePlan, TurnProbe, ice_plans, probe_all, rank
 from streamhub.errors import ErrorCode, StreamhubError
 from streamhub.media import aiortc_hooks
-from streamhub.media.interfaces import expand_host_addresses
 from streamhub.protocol import (
     PUBLISH_SLOTS,
     SLOT_KIND,
@@ -94,7 +93,8 @@ class LessonClient:
         ssl_context: ssl.SSLContext | None = None,
         ice_timeout_s: float = 8.0,
     ) -> None:
-        aiortc_hooks.install(expand_host_addresses(list(ice_host_addresses)))
+        # Released by close(); a client dropped unclosed releases it when collected.
+        self._hooks = aiortc_hooks.install(ice_host_addresses)
         if ssl_context is not None:
             # aioice's turns: connections take no context of their own: process-wide.
             aiortc_hooks.set_turn_ssl_context(ssl_context)
@@ -451,6 +451,7 @@ class LessonClient:
                 await asyncio.gather(self._reader, return_exceptions=True)
         if self.pc is not None:
             await self.pc.close()
+        self._hooks.release()
 
     async def __aenter__(self) -> LessonClient:
         return self

@@ -108,12 +108,6 @@ class LessonRegistry:
         self.overload = OverloadGuard(settings.capacity, lambda: tuple(self.rooms.values()))
 
     async def start(self) -> None:
-        # Imported here so that room logic stays free of aiortc; the hub process needs the tap.
-        from streamhub.media import aiortc_hooks
-
-        aiortc_hooks.install(
-            self.settings.ice.host_addresses, udp_port_range=self.settings.ice.udp_port_range
-        )
         loop = asyncio.get_running_loop()
         self._stats_task = loop.create_task(self._stats_loop(), name="stats")
         self._attendance_task = loop.create_task(self._attendance_loop(), name="attendance")
