@@ -73,9 +73,7 @@ def create_app(
         app.state.services = services
         # The hub's media settings hold for its life: a client in this process that asked for
         # other host addresses would raise instead of moving the hub's.
-        hooks = aiortc_hooks.install(
-            settings.ice.host_addresses, udp_port_range=settings.ice.udp_port_range
-        )
+        hooks = aiortc_hooks.install(settings.ice.addresses, udp_port_range=settings.ice.port_range)
         await lessons.start()
         recorder = RecorderService(settings, catalog, tokens, lessons)
         app.state.recorder = recorder

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from streamhub.errors import ErrorCode as ErrorCode  # the protocol's codes live with the errors
 from streamhub.errors import ProtocolError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION: Final = 1
 # A lecturer's offer grows by two m-lines (~3 KB) per classroom tile it shows.
 MAX_LECTURER_TILES = 64
 MAX_SDP_CHARS = 262_144

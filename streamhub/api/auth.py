@@ -9,7 +9,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, params
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from streamhub.auth.tokens import Grant
@@ -78,7 +78,7 @@ async def caller(
 CallerDep = Annotated[Caller, Depends(caller)]
 
 
-def require(*roles: Role) -> object:
+def require(*roles: Role) -> params.Depends:
     allowed = {Role.ADMIN, *roles}
 
     async def check(who: CallerDep) -> Caller:
@@ -86,7 +86,8 @@ def require(*roles: Role) -> object:
             raise Forbidden(f"a {who.role.value} token cannot do this")
         return who
 
-    return Depends(check)
+    # The marker `Depends()` makes, typed: route `dependencies=[...]` take this type.
+    return params.Depends(check)
 
 
 async def device(

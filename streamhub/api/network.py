@@ -96,8 +96,8 @@ def _network(svc: ServicesDep, who: str) -> NetworkOut:
     ice = svc.settings.ice
     return NetworkOut(
         ice_servers=client_ice_servers(ice, who),
-        udp_port_range=ice.udp_port_range,  # type: ignore[arg-type]
-        host_addresses=[*ice.host_addresses, *filter(None, [ice.announced_address])],
+        udp_port_range=ice.port_range,
+        host_addresses=[*ice.addresses, *filter(None, [ice.announced_address])],
         server_time=time.time(),
     )
 

@@ -329,7 +329,7 @@ class LessonClient:
 
     async def _join(self) -> Joined:
         wss = self.ssl_context is not None and self.url.startswith("wss:")
-        secure = {"ssl": self.ssl_context} if wss else {}
+        secure: dict[str, Any] = {"ssl": self.ssl_context} if wss else {}
         self._ws = await websockets.connect(
             self.url,
             max_size=self.max_message_bytes,

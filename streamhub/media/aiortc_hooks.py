@@ -124,7 +124,7 @@ class EncodedFrameTap:
         else:
             self._is_key = lambda data: True
 
-    def decode(self, encoded_frame: Any) -> list[av.Packet]:
+    def decode(self, encoded_frame: Any) -> list[av.Packet[Any]]:
         # aiortc has mapped the (first) frame's RTP timestamp onto its zero-based clock.
         base: int = encoded_frame.timestamp
         frames = getattr(encoded_frame, "frames", None) or [(encoded_frame.data, 0)]
@@ -222,9 +222,11 @@ class RealtimeH264Encoder(H264Encoder):
 
     def _encode_frame(self, frame: av.VideoFrame, force_keyframe: bool) -> Any:
         codec = self.codec
+        rate = codec.bit_rate if codec is not None else None
         if codec is not None and (
             (frame.width, frame.height) != (codec.width, codec.height)
-            or abs(self.target_bitrate - codec.bit_rate) > 0.1 * codec.bit_rate
+            or rate is None
+            or abs(self.target_bitrate - rate) > 0.1 * rate
         ):
             codec = None  # a new size or bitrate: a new encoder, starting on a key frame
         if codec is None:
@@ -494,11 +496,14 @@ def check_aiortc_version(version: str | None = None) -> None:
 
 
 def _patch() -> None:
+    # Each line puts ours where aiortc or aioice looks its own up. The ignores mark where ours
+    # has another type than what it replaces, on purpose (a "decoder" that yields packets, a
+    # classmethod installed from a function).
     aioice.ice.Connection.get_component_candidates = _ranged_component_candidates  # type: ignore[method-assign]
     aioice.turn.create_turn_endpoint = _create_turn_endpoint
     aioice.ice.get_host_addresses = _configured_host_addresses
     aiortc.rtcrtpreceiver.get_decoder = _tap_decoder  # type: ignore[assignment]
-    aiortc.rtcrtpsender.get_encoder = _get_encoder  # type: ignore[assignment]
+    aiortc.rtcrtpsender.get_encoder = _get_encoder
     aiortc.rtcrtpreceiver.JitterBuffer = _jitter_buffer  # type: ignore[assignment,misc]
     aiortc.rtcrtpreceiver.NackGenerator = RepeatingNackGenerator  # type: ignore[misc]
     RTCDtlsTransport._register_rtp_receiver = _register_rtp_receiver_with_rtx  # type: ignore[method-assign]

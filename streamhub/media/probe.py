@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import SessionDescription
 
 from streamhub.config import IceSettings
@@ -70,11 +70,12 @@ class IceProbes:
         pc = RTCPeerConnection(rtc_configuration(self.ice))
 
         @pc.on("datachannel")
-        def on_channel(channel: object) -> None:
-            @channel.on("message")  # type: ignore[attr-defined]
-            def echo(message: object) -> None:
+        def on_channel(channel: RTCDataChannel) -> None:
+            def echo(message: bytes | str) -> None:
                 with contextlib.suppress(Exception):
-                    channel.send(message)  # type: ignore[attr-defined]
+                    channel.send(message)
+
+            channel.on("message", echo)
 
         try:
             await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
@@ -87,7 +88,7 @@ class IceProbes:
         task.add_done_callback(self._tasks.discard)
         self.answered += 1
         return announce_address(
-            pc.localDescription.sdp, self.ice.host_addresses, self.ice.announced_address
+            pc.localDescription.sdp, self.ice.addresses, self.ice.announced_address
         )
 
     async def _expire(self, pc: RTCPeerConnection) -> None:
