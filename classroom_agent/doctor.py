@@ -300,7 +300,8 @@ class Doctor:
     def _say(self, key: str, **values: Any) -> str:
         return MESSAGES[self.lang][key].format(**values)
 
-    def _add(self, check: str, status: str, key: str, **values: Any) -> Line:
+    def _add(self, check: str, status: str, key: str, /, **values: Any) -> Line:
+        # Positional only: a message's values may be named "status" (an HTTP status) too.
         line = Line(check, status, self._say(key, **values))
         self.lines.append(line)
         self.on_line(line)
@@ -440,7 +441,7 @@ class Doctor:
         import websockets
 
         url = signaling_url(self.hub)
-        secure = {"ssl": self.ssl_context} if url.startswith("wss:") else {}
+        secure: dict[str, Any] = {"ssl": self.ssl_context} if url.startswith("wss:") else {}
         try:
             async with websockets.connect(url, open_timeout=HTTP_TIMEOUT_S, **secure) as ws:
                 # Not a join: the hub answers anything else with a typed error.

@@ -14,6 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 
@@ -60,7 +61,7 @@ class ReceivedRecorder:
         """A new session starts: its RTP clocks begin anew."""
         self.generation += 1
 
-    async def write(self, kind: str, packet: av.Packet) -> None:
+    async def write(self, kind: str, packet: av.Packet[Any]) -> None:
         """Queue one received packet (video: VP8 frame; audio: Opus packet)."""
         if self._closed or packet.pts is None or packet.time_base is None:
             return

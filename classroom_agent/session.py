@@ -226,7 +226,7 @@ class ClassroomSession:
         elif not muted and self.microphone is None:
             self.microphone = self._make_microphone()
             self.client.publish(Slot.MICROPHONE, self.microphone)
-        elif not muted and self.muted:
+        elif not muted and self.muted and self.microphone is not None:
             _pause(self.microphone, False)
             self.client.publish(Slot.MICROPHONE, self.microphone)
         self.muted = muted
