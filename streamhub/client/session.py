@@ -51,6 +51,7 @@ from streamhub.protocol import (
     layout_for,
     parse_server_message,
 )
+from streamhub.queues import EventQueue
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,9 @@ class ClientError(StreamhubError):
 
 
 MAX_REDIRECTS = 3
+# Events waiting for the application to read them. A client that never reads its events (a
+# benchmark's, a test's) keeps the newest: chat lines and stats summaries go first.
+EVENTS_MAX = 1024
 
 # Signaling URL -> the TURN URL (None: none) media last connected through, so a rejoin after a
 # network drop starts with what worked.
@@ -119,7 +123,7 @@ class LessonClient:
         self.negotiations = 0
         self.closed: Closed | None = None
         self._ws: Any = None
-        self._events: asyncio.Queue[Any] = asyncio.Queue()
+        self._events: EventQueue[Any] = EventQueue(EVENTS_MAX)
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
         self._reader: asyncio.Task[None] | None = None
@@ -241,7 +245,7 @@ class LessonClient:
         state = self.pc.connectionState
         if state in ("connected", "failed", "closed"):
             self._settled.set()
-        self._events.put_nowait(ConnectionStateChanged(state))
+        self._events.force(ConnectionStateChanged(state))
 
     async def _connected(self, timeout: float = 15.0) -> None:
         with contextlib.suppress(TimeoutError):
@@ -271,7 +275,7 @@ class LessonClient:
                     continue
                 else:
                     self.tracks[slot] = track
-                self._events.put_nowait(TrackReceived(slot, track, mid))
+                self._events.force(TrackReceived(slot, track, mid))
 
     async def _renegotiate(self, tiles: int) -> None:
         assert self.pc is not None
@@ -351,7 +355,7 @@ class LessonClient:
             await asyncio.gather(self._reader, return_exceptions=True)
         self._ws = self._reader = None
         self.closed = None
-        self._events = asyncio.Queue()
+        self._events = EventQueue(EVENTS_MAX)
 
     async def _read(self) -> None:
         code: int | None = None
@@ -377,7 +381,7 @@ class LessonClient:
                     future.set_result(
                         Error(code=ErrorCode.CLOSED, message=reason or "connection closed")
                     )
-            self._events.put_nowait(self.closed)
+            self._events.force(self.closed)
 
     def _route(self, message: Any) -> None:
         request_id = getattr(message, "id", None)
@@ -394,7 +398,7 @@ class LessonClient:
             self._schedule_renegotiation(message.tiles)
         if isinstance(message, TilesChanged):
             self.tiles.update(message.tiles)
-        self._events.put_nowait(message)
+        self._events.force(message)
 
     def _schedule_renegotiation(self, tiles: int) -> None:
         async def run() -> None:
@@ -418,6 +422,8 @@ class LessonClient:
         """Hub messages and client events, in order; ends after Closed."""
         while True:
             event = await self._events.get()
+            if event is None:
+                return
             yield event
             if isinstance(event, Closed):
                 return
