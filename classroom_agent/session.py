@@ -335,7 +335,7 @@ class ClassroomSession:
                 continue  # the encoded-frame tap is off: nothing we can forward or record
             self.meter.count(kind, packet.size)
             if self.recorder is not None and slot in RECORDED:
-                await self.recorder.write(RECORDED[slot], packet)
+                self.recorder.write(RECORDED[slot], packet)
             if decoder is None or pool is None:
                 continue
             if show:
