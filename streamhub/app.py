@@ -20,6 +20,7 @@ from streamhub.auth.tokens import TokenIssuer
 from streamhub.catalog.store import Catalog
 from streamhub.config import Settings
 from streamhub.http.body import BodyGuard, check_bearer
+from streamhub.http.cors import WhipCors
 from streamhub.http.headers import SecurityHeaders, content_security_policy
 from streamhub.https import install_https_redirect
 from streamhub.lesson.registry import LessonRegistry
@@ -30,6 +31,7 @@ from streamhub.media.turn_check import check_turn_servers
 from streamhub.metrics import HubMetrics
 from streamhub.services import Services
 from streamhub.signaling.route import build_signaling_router
+from streamhub.signaling.whip import WhipSessions
 from streamhub.web import mount_web
 
 logger = logging.getLogger(__name__)
@@ -75,6 +77,7 @@ def create_app(
         # other host addresses would raise instead of moving the hub's.
         hooks = aiortc_hooks.install(settings.ice.addresses, udp_port_range=settings.ice.port_range)
         await lessons.start()
+        services.whip = WhipSessions(services)
         recorder = RecorderService(settings, catalog, tokens, lessons)
         app.state.recorder = recorder
         await recorder.start()
@@ -91,6 +94,7 @@ def create_app(
             turn_check.cancel()
             await asyncio.gather(turn_check, return_exceptions=True)
             await app.state.ice_probes.close()
+            await services.whip.close()
             await recorder.close()
             await lessons.close()
             await catalog.close()
@@ -119,6 +123,8 @@ def create_app(
             authenticate,
             path_limits={path: MAX_PROBE_BYTES for path in BANDWIDTH_PROBE_PATHS},
         ),
+        # Outside the body guard: its refusals reach a browser WHIP client readable.
+        lambda inner: WhipCors(inner, settings),
         lambda inner: SecurityHeaders(
             inner, content_security_policy(settings.signaling.allowed_origins)
         ),

@@ -76,6 +76,15 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     BODY_TIMEOUT = "body_timeout"
     BODY_TOO_LARGE = "body_too_large"
+    # WHIP (HTTP only).
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    NOT_ACCEPTABLE = "not_acceptable"
+    NOT_IMPLEMENTED = "not_implemented"
+    ORIGIN_NOT_ALLOWED = "origin_not_allowed"
+    WHIP_BUSY = "whip_busy"
+    WHIP_ENDED = "whip_ended"
+    LECTURER_SLOTS_TAKEN = "lecturer_slots_taken"
+    WHIP_SESSION_NOT_FOUND = "whip_session_not_found"
     # The process itself.
     CONFIG_INVALID = "config_invalid"
     # The client SDK's own (streamhub.client): never sent by the hub.
@@ -83,6 +92,8 @@ class ErrorCode(StrEnum):
     NOT_CONNECTED = "not_connected"
     TOO_MANY_REDIRECTS = "too_many_redirects"
     UNEXPECTED_REPLY = "unexpected_reply"
+    # What the client SDK reads in place of a code its version does not know (a newer hub's).
+    UNKNOWN = "unknown"
 
 
 class StreamhubError(Exception):

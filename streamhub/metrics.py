@@ -32,7 +32,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from streamhub.media.keyframes import KeyframeRequester
-from streamhub.protocol import Role
+from streamhub.protocol import Role, Slot
 
 if TYPE_CHECKING:
     from streamhub.lesson.participant import Participant
@@ -70,6 +70,12 @@ class _LiveCollector(Collector):
             "direction in = received by the hub, out = sent by the hub.",
             labels=["direction"],
         )
+        whip = GaugeMetricFamily(
+            f"{PREFIX}_whip_sessions",
+            "WHIP publishers in this node's live lessons, by what they publish (camera: camera "
+            "and microphone; screen).",
+            labels=["publishes"],
+        )
         packets = GaugeMetricFamily(
             f"{PREFIX}_media_packets",
             "Datagrams (RTP, RTCP, DTLS) through the peer connections open now, since each "
@@ -79,10 +85,14 @@ class _LiveCollector(Collector):
         rooms = list(self._rooms())
         packets_in = packets_out = 0
         by_role = {role.value: 0 for role in LIVE_ROLES}
+        feeds = {"camera": 0, "screen": 0}
         kbps_in = kbps_out = 0.0
         for room in rooms:
             for member in list(room.members.values()):
                 by_role[member.role.value] = by_role.get(member.role.value, 0) + 1
+                if member.feed is not None:
+                    kind = "screen" if member.feed is Slot.SCREEN else "camera"
+                    feeds[kind] += 1
                 counts = getattr(member.peer, "packet_counts", None)
                 if counts is not None:
                     received, sent = counts()
@@ -98,8 +108,11 @@ class _LiveCollector(Collector):
         bitrate.add_metric(["out"], kbps_out)
         packets.add_metric(["in"], packets_in)
         packets.add_metric(["out"], packets_out)
+        for kind, count in feeds.items():
+            whip.add_metric([kind], count)
         yield lessons
         yield participants
+        yield whip
         yield bitrate
         yield packets
 

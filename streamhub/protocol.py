@@ -269,6 +269,9 @@ class ParticipantInfo(Message):
     audio_only: bool = False
     # The devices last reported by a classroom agent (None: never reported, e.g. a browser).
     devices: DeviceHealth | None = None
+    # A lecturer's media over WHIP (OBS, a lecture-capture box): "camera" (camera and
+    # microphone) or "screen"; while it is here the lecturer page's own are not forwarded.
+    whip: Literal["camera", "screen"] | None = None
 
 
 class Joined(Message):
@@ -568,9 +571,39 @@ def parse_client_message(raw: str | bytes, max_bytes: int = 65536) -> Any:
     return _validate(_client_adapter, data, CLIENT_TYPES)
 
 
+_CODES = frozenset(code.value for code in ErrorCode)
+MAX_UNKNOWN_FIELDS = 16  # a bound on the retries, not a limit any real message reaches
+
+
 def parse_server_message(raw: str | bytes, max_bytes: int = 1 << 22) -> Any:
-    """Parse one hub message (used by the client SDK)."""
-    return _validate(_server_adapter, _load_object(raw, max_bytes), None)
+    """Parse one hub message (used by the client SDK).
+
+    A classroom PC's agent is updated long after its hub: fields a newer hub adds are left
+    out (a tolerant reader), and only what this version knows is checked. The hub stays strict
+    with what clients send."""
+    data = _load_object(raw, max_bytes)
+    if data.get("type") == "error" and data.get("code") not in _CODES:
+        # A code a newer hub added: still an error reply, of a kind this version cannot name.
+        data["code"] = ErrorCode.UNKNOWN.value
+    for _ in range(MAX_UNKNOWN_FIELDS):
+        try:
+            return _server_adapter.validate_python(data)
+        except ValidationError as exc:
+            unknown = [e["loc"][1:] for e in exc.errors() if e["type"] == "extra_forbidden"]
+            if not unknown or not all(_drop(data, path) for path in unknown):
+                break
+    return _validate(_server_adapter, data, None)
+
+
+def _drop(data: Any, path: tuple[int | str, ...]) -> bool:
+    """Remove the field at ``path`` (as pydantic locates it) from ``data``."""
+    try:
+        for key in path[:-1]:
+            data = data[key]
+        del data[path[-1]]
+    except (KeyError, IndexError, TypeError):
+        return False
+    return True
 
 
 def dump(message: Message) -> str:

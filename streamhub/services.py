@@ -14,6 +14,7 @@ from streamhub.metrics import HubMetrics
 
 if TYPE_CHECKING:
     from streamhub.catalog.store import Catalog
+    from streamhub.signaling.whip import WhipSessions
 
 
 @dataclass
@@ -26,3 +27,5 @@ class Services:
     metrics: HubMetrics = field(default_factory=HubMetrics)
     # Classroom PCs outside the rooms, for the lecturer's roster.
     presence: Presence = field(default_factory=Presence)
+    # WHIP publishers (streamhub.signaling.whip), made once the lessons are.
+    whip: WhipSessions | None = None

@@ -14,12 +14,13 @@ from streamhub.api import (
     roster,
     schools,
     tokens,
+    whip,
 )
 
 
 def build_router() -> APIRouter:
     router = APIRouter()
-    for module in (health, schools, lessons, roster, tokens, device, recordings, metrics):
+    for module in (health, schools, lessons, roster, tokens, device, recordings, metrics, whip):
         router.include_router(module.router)
     for extra in (network.device_router, network.token_router, network.admin_router):
         router.include_router(extra)

@@ -60,6 +60,10 @@ class Participant:
     audio_only: bool = False
     # Audio only by the hub's own decision (overload, streamhub.lesson.overload).
     shed: bool = False
+    # The lecturer's media from outside the lecturer page (a WHIP publisher): ``Slot.CAMERA``
+    # holds the camera and microphone slots, ``Slot.SCREEN`` the screen; the page (if open)
+    # moderates. A feed is never ``room.lecturer``.
+    feed: Slot | None = None
     joined_at: float = field(default_factory=time.monotonic)
     # The attendance row, written in the background so that joining never waits on the catalog.
     attendance: asyncio.Task[int | None] | None = None
@@ -99,4 +103,5 @@ class Participant:
             on_stage=stage == self.id,
             audio_only=self.audio_only or self.shed,
             devices=self.reported.devices if self.reported is not None else None,
+            whip=None if self.feed is None else "screen" if self.feed is Slot.SCREEN else "camera",
         )

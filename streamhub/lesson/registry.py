@@ -383,7 +383,7 @@ class LessonRegistry:
                 previous.close(
                     ErrorCode.REPLACED, "replaced by a new connection of the same participant"
                 )
-        if participant.role is Role.LECTURER:
+        if participant.role is Role.LECTURER and participant.feed is None:
             old = room.lecturer
             if old is not None:
                 room.remove(old, reason="replaced")

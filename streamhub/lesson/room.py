@@ -57,12 +57,39 @@ class Room:
         self.started_at = time.time()
         # The lesson's chat budget (streamhub.signaling.limits), made on the first chat line.
         self.chat_budget: ChatBudget | None = None
+        # WHIP feeds by the slot they hold (Participant.feed). Kept, not searched for: routing
+        # asks for them for every slot of every member.
+        self._feeds: dict[Slot, Participant] = {}
 
     # ------------------------------------------------------------ membership
 
     @property
     def lecturer(self) -> Participant | None:
-        return next((p for p in self.members.values() if p.role is Role.LECTURER), None)
+        """The lecturer who moderates (the lecturer page), never a WHIP feed."""
+        return next(
+            (p for p in self.members.values() if p.role is Role.LECTURER and p.feed is None),
+            None,
+        )
+
+    @property
+    def feed(self) -> Participant | None:
+        """The lecturer's camera and microphone published from outside the page (WHIP)."""
+        return self._feeds.get(Slot.CAMERA)
+
+    @property
+    def screen_feed(self) -> Participant | None:
+        """The lecturer's screen published from outside the page (WHIP)."""
+        return self._feeds.get(Slot.SCREEN)
+
+    @property
+    def screen_on(self) -> bool:
+        """Whether classrooms see a screen: the page shares one, or a WHIP screen feed is here.
+        (``screen_sharing`` is the page's own; a WHIP screen shows whatever the page says.)"""
+        return self.screen_sharing or Slot.SCREEN in self._feeds
+
+    def lecturer_media_holder(self) -> Participant | None:
+        """Whose camera and microphone are the lecturer's: a WHIP feed takes them over."""
+        return self._feeds.get(Slot.CAMERA) or self.lecturer
 
     def classrooms(self) -> list[Participant]:
         return [p for p in self.members.values() if p.role is Role.CLASSROOM]
@@ -75,9 +102,14 @@ class Room:
         return next((p for p in self.members.values() if p.grant.sub == sub and not p.hidden), None)
 
     def add(self, participant: Participant) -> None:
+        screen_before = self.screen_on
         self.members[participant.id] = participant
+        if participant.feed is not None:
+            self._feeds[participant.feed] = participant
         if not participant.hidden:
             self.announce(ParticipantJoined(participant=participant.info(self.stage)), participant)
+        if self.screen_on != screen_before:
+            self.broadcast(ScreenShareChanged(on=self.screen_on), exclude=participant)
         if participant.role is Role.CLASSROOM:
             self._assign_tiles()
         self.route()
@@ -85,6 +117,9 @@ class Room:
     def remove(self, participant: Participant, reason: str = "left") -> None:
         if self.members.pop(participant.id, None) is None:
             return
+        screen_before = self.screen_on
+        if participant.feed is not None and self._feeds.get(participant.feed) is participant:
+            del self._feeds[participant.feed]
         if participant.id in self.hands:
             self.hands.remove(participant.id)
         if self.stage == participant.id:
@@ -92,7 +127,7 @@ class Room:
             self.broadcast(StageChanged(participant=None))
         if self.listening == participant.id:
             self.listening = None
-        if participant.role is Role.LECTURER:
+        if participant.role is Role.LECTURER and participant.feed is None:
             self.screen_sharing = False
             self.tiles = []
         freed = [i for i, pid in enumerate(self.tiles) if pid == participant.id]
@@ -100,6 +135,8 @@ class Room:
             self.tiles[i] = None
         if not participant.hidden:
             self.announce(ParticipantLeft(participant=participant.id, reason=reason), participant)
+        if participant.feed is Slot.SCREEN and self.screen_on != screen_before:
+            self.broadcast(ScreenShareChanged(on=self.screen_on))
         if freed:
             self._assign_tiles()
         self.route()
@@ -158,8 +195,10 @@ class Room:
     def set_screen_sharing(self, on: bool) -> None:
         if on == self.screen_sharing:
             return
+        before = self.screen_on
         self.screen_sharing = on
-        self.broadcast(ScreenShareChanged(on=on))
+        if self.screen_on != before:
+            self.broadcast(ScreenShareChanged(on=self.screen_on))
         self.route()
 
     def set_muted(self, participant: Participant, muted: bool) -> None:
@@ -228,12 +267,17 @@ class Room:
         slot = member.layout[index]
         lecturer = self.lecturer
         lecturer_id = lecturer.id if lecturer is not None else None
+        holder = self._feeds.get(Slot.CAMERA) or lecturer
+        holder_id = holder.id if holder is not None else None
         stage = self.stage if self.stage != member.id else None
         if slot is Slot.LECTURER_VIDEO:
-            return self._source(lecturer_id, Slot.CAMERA)
+            return self._source(holder_id, Slot.CAMERA)
         if slot is Slot.LECTURER_AUDIO:
-            return self._source(lecturer_id, Slot.MICROPHONE)
+            return self._source(holder_id, Slot.MICROPHONE)
         if slot is Slot.SCREEN_VIDEO:
+            screen = self._feeds.get(Slot.SCREEN)
+            if screen is not None:
+                return self._source(screen.id, Slot.SCREEN)
             return self._source(lecturer_id, Slot.SCREEN) if self.screen_sharing else None
         if slot is Slot.STAGE_VIDEO:
             return self._source(stage, Slot.CAMERA)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
 
+from streamhub.http.cors import allowed_origins
 from streamhub.protocol import CLOSE_CODES, ErrorCode
 from streamhub.services import Services
 from streamhub.signaling.connection import Connection
@@ -18,10 +18,7 @@ def origin_allowed(origin: str | None, services: Services) -> bool:
     # Native clients (agent, recorder) send no Origin; browsers always do.
     if origin is None:
         return True
-    allowed = set(services.settings.signaling.allowed_origins)
-    public = urlsplit(services.settings.effective_public_url)
-    allowed.add(f"{public.scheme}://{public.netloc}")
-    return origin in allowed
+    return origin in allowed_origins(services.settings)
 
 
 def build_signaling_router() -> APIRouter:

@@ -71,7 +71,7 @@ def joined_reply(
         participants=room.roster_for(participant),
         hands=list(room.hands),
         stage=room.stage,
-        screen_sharing=room.screen_sharing,
+        screen_sharing=room.screen_on,
         ice_servers=client_ice_servers(settings.ice, participant.id),
         video_codec=room.video_codec or settings.media.video_codecs[0],
         layout=layout_for(participant.role, tiles),

@@ -174,7 +174,8 @@ async def test_a_udp_blocked_school_runs_a_lesson_through_turn_over_tls(
         await page.goto(
             f"{county.lan_url}/classroom/{lesson.code}?lang=en#credential={lesson.credentials[1]}"
         )
-        await expect(page.locator("body")).to_have_attribute("data-state", "live", timeout=30_000)
+        # Through TURN over TLS a loaded machine may take a while: a generous deadline.
+        await expect(page.locator("body")).to_have_attribute("data-state", "live", timeout=90_000)
         await page.wait_for_function(
             "() => { const v = document.getElementById('lecturer-video');"
             " return v.videoWidth > 0 && v.currentTime > 1.0; }",

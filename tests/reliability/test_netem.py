@@ -62,18 +62,18 @@ def conditions(scale: float = 1.0) -> list[Condition]:
 
     # Usable links first: a lossy window can leave the agent audio-only for a while after it.
     return [
-        c("clean", 8),
-        c("delay 150±30ms", 12, delay_ms=150, jitter_ms=30),
-        c("1 Mbit/s", 12, rate_kbit=1000),
-        c("loss 2%", 12, loss_pct=2),
-        c("loss 5%", 12, loss_pct=5),
-        c("loss 10%", 12, loss_pct=10),
+        c("clean", 6),
+        c("delay 150±30ms", 8, delay_ms=150, jitter_ms=30),
+        c("1 Mbit/s", 8, rate_kbit=1000),
+        c("loss 2%", 8, loss_pct=2),
+        c("loss 5%", 8, loss_pct=5),
+        c("loss 10%", 8, loss_pct=10),
         # Downlink only: 5 s of poor samples, the switch; the agent's upload is unaffected.
-        c("300 kbit/s down", 22, rate_kbit=300, direction="down"),
+        c("300 kbit/s down", 18, rate_kbit=300, direction="down"),
         # The agent asks for video again after 10 s of good samples.
-        c("recovered", 22),
+        c("recovered", 20),
         # Both ways, as on a real 300 kbit/s line: the agent's own upload competes too.
-        c("300 kbit/s", 20, rate_kbit=300),
+        c("300 kbit/s", 16, rate_kbit=300),
         c("recovered 2", 25),
     ]
 

@@ -25,9 +25,9 @@ from tests.support.recordings import recording_stopped, wait_recording
 from tests.support.small_disk import fill_until, small_disk
 from tests.support.vp8_check import cut_vp8_frames
 
-TRIALS = 20
-MIN_TRIALS = 10  # if the machine is slow, the time budget may stop the run early
-BUDGET_S = 150.0  # no new trial starts after this
+TRIALS = 12
+MIN_TRIALS = 8  # if the machine is slow, the time budget may stop the run early
+BUDGET_S = 90.0  # no new trial starts after this
 MAX_LOST_S = 5.0
 MEDIA = (".mkv", ".mp4", ".jpg")
 

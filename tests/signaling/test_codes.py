@@ -11,10 +11,12 @@ import pytest
 from streamhub.protocol import (
     CLOSE_CODES,
     PROTOCOL_VERSION,
+    Error,
     ErrorCode,
     Join,
     MessageError,
     parse_client_message,
+    parse_server_message,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,3 +104,12 @@ def test_a_join_of_this_version_or_a_malformed_one_is_not_a_version_question() -
     with pytest.raises(MessageError) as refused:
         parse_client_message('{"type": "join", "v": "2", "token": "abcdefghijkl"}')
     assert refused.value.code is ErrorCode.INVALID_MESSAGE
+
+
+def test_a_client_reads_an_error_code_of_a_newer_hub_as_unknown() -> None:
+    raw = '{"type": "error", "id": "r1", "code": "brand_new_code", "message": "later"}'
+    error = parse_server_message(raw)
+    assert isinstance(error, Error) and error.code is ErrorCode.UNKNOWN
+    assert (error.id, error.message) == ("r1", "later")
+    known = parse_server_message('{"type": "error", "code": "lesson_full", "message": "x"}')
+    assert known.code is ErrorCode.LESSON_FULL

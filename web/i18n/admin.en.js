@@ -139,6 +139,12 @@ export default {
   "link.url": "Link for the lecturer (carries their access)",
   "link.copy": "Copy lecturer link",
   "link.expires": "Valid for {days} days. Anyone with the link can run this lesson.",
+  "link.whipTitle": "Teaching from OBS or a lecture-capture box (WHIP)",
+  "link.whipUrl": "WHIP server URL",
+  "link.copyWhipUrl": "Copy URL",
+  "link.whipToken": "Bearer token (the lecturer link's access)",
+  "link.copyWhipToken": "Copy token",
+  "link.whipHowto": "OBS 30+: Settings → Stream → Service WHIP, paste both. Output: H.264 (x264 or hardware), CBR 1500–2500 kbps, keyframe interval 1–2 s, profile baseline or main, no B-frames. A second output (slides) can publish the screen to the URL followed by /screen.",
 
   "copy.done": "Copied to the clipboard.",
   "copy.failed": "Could not copy; select the text and copy it by hand.",

@@ -139,6 +139,12 @@ export default {
   "link.url": "发给主讲教师的链接（含其访问权限）",
   "link.copy": "复制主讲教师链接",
   "link.expires": "有效期 {days} 天。持有此链接的人都可以主持这节课。",
+  "link.whipTitle": "用 OBS 或录播主机授课（WHIP）",
+  "link.whipUrl": "WHIP 服务器地址",
+  "link.copyWhipUrl": "复制地址",
+  "link.whipToken": "Bearer 令牌（即主讲教师链接的访问权限）",
+  "link.copyWhipToken": "复制令牌",
+  "link.whipHowto": "OBS 30 及以上：设置 → 推流 → 服务选 WHIP，粘贴以上两项。输出：H.264（x264 或硬件编码），CBR 1500–2500 kbps，关键帧间隔 1–2 秒，配置 baseline 或 main，不用 B 帧。第二路输出（课件）可推送到该地址后加 /screen，作为共享屏幕。",
 
   "copy.done": "已复制到剪贴板。",
   "copy.failed": "无法复制，请手动选中文本后复制。",

@@ -655,6 +655,9 @@ async function lecturerLink(lesson) {
     const dialog = $("link-dialog");
     $("link-dialog-lesson").textContent = lesson.title;
     $("lecturer-link").value = link.url;
+    // The same access publishes over WHIP: the URL on the link's own origin (the public URL).
+    $("whip-url").value = new URL(`/whip/${encodeURIComponent(lesson.join_code)}`, link.url).href;
+    $("whip-token").value = link.token;
     const days = Math.round((link.expires_in_s / 86400) * 10) / 10;
     $("link-expiry").textContent = t("link.expires", { days });
     dialog.querySelector("[data-copy-status]").textContent = "";

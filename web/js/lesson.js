@@ -9,7 +9,7 @@ import {
   clearFragment,
   fragmentParams,
 } from "./signaling.js";
-import { ApiError, loadStrings } from "./api.js";
+import { ApiError, copyText, loadStrings } from "./api.js";
 import { runConnectionCheck } from "./netcheck.js";
 import { LocalMedia } from "./lesson-media.js";
 import { Grid, clock, renderHands } from "./lesson-grid.js";
@@ -34,6 +34,7 @@ const state = {
   session: null,
   me: null,
   participants: new Map(), // classroom participant id -> ParticipantInfo (from signaling)
+  whip: new Set(), // ids of WHIP publishers of the lesson's camera and microphone
   roster: null,
   rosterTimer: null,
   rosterSoon: null,
@@ -373,6 +374,8 @@ function onJoined(joined) {
   state.me = joined.participant;
   state.participants.clear();
   for (const p of joined.participants) if (p.role === "classroom") state.participants.set(p.id, { ...p });
+  state.whip = new Set(joined.participants.filter((p) => p.whip === "camera").map((p) => p.id));
+  renderWhip();
   setHands(joined.hands);
   state.stage = joined.stage;
   setRecording(joined.recording, joined.recording_note);
@@ -404,10 +407,14 @@ function onMessage(m) {
   switch (m.type) {
     case "participant_joined":
       if (m.participant.role === "classroom") state.participants.set(m.participant.id, { ...m.participant });
+      if (m.participant.whip === "camera") state.whip.add(m.participant.id);
+      renderWhip();
       rosterSoon();
       break;
     case "participant_left":
       state.participants.delete(m.participant);
+      state.whip.delete(m.participant);
+      renderWhip();
       setHands(state.hands.filter((id) => id !== m.participant));
       if (state.stage === m.participant) state.stage = null;
       if (state.listening === m.participant) state.listening = null;
@@ -696,6 +703,7 @@ function lessonEnded() {
   $("uplink").hidden = true;
   $("uplink-numbers").hidden = true;
   $("media-warning").hidden = true;
+  $("whip-active").hidden = true;
   for (const id of ["go-live", "go-live-anyway", "share-screen", "end-lesson", "chime"]) $(id).hidden = true;
   for (const id of ["chat-input", "chat-send"]) $(id).disabled = true;
   showNotice("");
@@ -780,6 +788,25 @@ async function checkConnection() {
   }
 }
 
+// ------------------------------------------------------------------ WHIP
+
+/** While a WHIP publisher holds the camera and microphone, this page's own are not sent. */
+function renderWhip() {
+  $("whip-active").hidden = state.ended || state.whip.size === 0;
+}
+
+/** The same access publishes over WHIP (OBS, a lecture-capture box): its URL and token. */
+function showWhip() {
+  $("whip-url").value = new URL(`/whip/${encodeURIComponent(state.code)}`, window.location.origin).href;
+  $("whip-token").value = state.token || "";
+  for (const [button, field] of [["copy-whip-url", "whip-url"], ["copy-whip-token", "whip-token"]]) {
+    $(button).addEventListener("click", async () => {
+      const ok = await copyText($(field).value, $(field));
+      $("whip-status").textContent = t(ok ? "copied" : "copy_failed");
+    });
+  }
+}
+
 function onKey(event) {
   if (event.ctrlKey || event.metaKey || event.altKey || state.ended) return;
   const target = event.target;
@@ -812,6 +839,7 @@ async function main() {
   media.addEventListener("change", (e) => onMediaChange(e.detail.kind, e.detail.track));
   grid = new Grid({ list: $("tiles"), template: $("tile-template"), t, lang, actions: tileActions });
 
+  showWhip();
   $("go-live").addEventListener("click", goLive);
   $("go-live-anyway").addEventListener("click", goLive);
   $("share-screen").addEventListener("click", toggleScreen);
