@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import ipaddress
 import logging
 import random
@@ -537,6 +538,10 @@ def install(
     )
     with _lock:
         check_aiortc_version()
+        if any(wanted.conflicts_with(held.settings) for held in list(_claims)):
+            # A holder dropped unclosed but kept in a reference cycle (a client's peer
+            # connection) is not in use: collect it before calling the settings taken.
+            gc.collect()
         for held in list(_claims):
             if wanted.conflicts_with(held.settings):
                 raise HooksConflict(

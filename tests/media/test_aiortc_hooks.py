@@ -236,6 +236,10 @@ def test_a_conflicting_install_raises_while_the_first_is_held() -> None:
         aiortc_hooks.install(["127.0.0.1"], consent_timeout_s=3.0)
     assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"], "left as it was"
     held.release()
+    # A holder dropped in a reference cycle (as a client with its peer connection) is no claim.
+    cycle: list[object] = [aiortc_hooks.install(["127.0.0.1"], udp_port_range=None)]
+    cycle.append(cycle)
+    del cycle
     # Released (or dropped: claims are held weakly), the settings may change.
     other = aiortc_hooks.install(["10.9.8.7"])
     assert aioice.ice.get_host_addresses(True, False) == ["10.9.8.7"]
