@@ -180,6 +180,10 @@ class TlsSettings(BaseModel):
 
 class SignalingSettings(BaseModel):
     max_message_bytes: int = Field(default=327680, ge=1024, le=1 << 20)
+    # Set by `serve --workers N` for its workers, not by hand: a sibling worker's node URL ->
+    # its ws(s) URL on this machine. A join redirected to one of them is relayed there
+    # (streamhub/signaling/relay.py) instead of sending the client to another port.
+    relay: dict[str, str] = Field(default_factory=dict)
     messages_per_second: float = Field(default=50.0, gt=0)
     burst: int = Field(default=100, ge=1)
     # Per kind of message, below the general limit: chat (fanned out to every member) far

@@ -217,6 +217,17 @@ class Supervisor:
         origins = [*self.settings.signaling.allowed_origins]
         origins += [node_url(self.settings, i) for i in range(self.plan.count)]
         env["STREAMHUB_SIGNALING__ALLOWED_ORIGINS"] = json.dumps(list(dict.fromkeys(origins)))
+        # A join that lands on the wrong worker is relayed to the right one on this machine: a
+        # school firewall may let out only the hub's port, never the workers' own.
+        scheme = "wss" if self.settings.tls.enabled else "ws"
+        relay = {
+            node_url(
+                self.settings, i
+            ): f"{scheme}://{self._local_host()}:{own_port(self.settings, i)}/ws"
+            for i in range(self.plan.count)
+            if i != index
+        }
+        env["STREAMHUB_SIGNALING__RELAY"] = json.dumps(relay)
         return env
 
     def _start(self, index: int, redis_url: str) -> None:
@@ -231,11 +242,16 @@ class Supervisor:
             ]
         self.procs[index] = subprocess.Popen(command, env=self._env(index, redis_url))
 
-    def _wait_ready(self, index: int, timeout: float = 90.0) -> None:
+    def _local_host(self) -> str:
+        """Where this machine reaches its workers."""
         host = self.settings.host
         host = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
+        return host
+
+    def _wait_ready(self, index: int, timeout: float = 90.0) -> None:
+        host = self._local_host()
         scheme = "https" if self.settings.tls.enabled else "http"
         url = f"{scheme}://{host}:{own_port(self.settings, index)}/readyz"
         # Our own worker on this machine: its certificate names the hub, not this address.

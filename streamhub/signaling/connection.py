@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Any
 
+import websockets
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from streamhub.errors import Redirect, StreamhubError
@@ -29,6 +30,7 @@ from streamhub.protocol import (
 )
 from streamhub.services import Services
 from streamhub.signaling.limits import KindLimits, Outbox, Strikes, TokenBucket, kind_of
+from streamhub.signaling.relay import relay
 from streamhub.signaling.session import Session
 
 logger = logging.getLogger(__name__)
@@ -75,6 +77,8 @@ class Connection:
         self._close_code = 1000
         self._close_reason = ""
         self._closed = asyncio.Event()
+        # (sibling worker's local URL, the join to hand it): see relay.py
+        self._relay: tuple[str, str | bytes] | None = None
 
     # ------------------------------------------------------------ outbox
 
@@ -199,6 +203,12 @@ class Connection:
                 await session.leave("left")
                 raise
             except Redirect as exc:
+                local = self.settings.relay.get(exc.url or "")
+                if local is not None:
+                    self._relay = (local, raw)
+                    self.state = State.CLOSING
+                    self._closed.set()
+                    return
                 self.post(Error(id=message.id, code=exc.code, message=exc.message, url=exc.url))
                 self.shutdown(exc.code, exc.message)
                 return
@@ -251,7 +261,24 @@ class Connection:
         self._spawn(self._heartbeat(), "ws-heartbeat")
         self._spawn(self._reader(), "ws-reader")
         await self._closed.wait()
+        if self._relay is not None:
+            await self._relay_to_sibling(*self._relay)
+            return
         await self._finish()
+
+    async def _relay_to_sibling(self, local_url: str, join: str | bytes) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        code, reason = CLOSE_CODES[ErrorCode.INTERNAL], "the lesson's worker is unreachable"
+        try:
+            code, reason = await relay(self.ws, local_url, join)
+        except (OSError, websockets.WebSocketException, TimeoutError):
+            logger.warning("relay to %s failed", local_url, exc_info=True)
+        try:
+            await self.ws.close(code, reason[:120])
+        except Exception:
+            pass  # the client is already gone
 
     async def _finish(self) -> None:
         reader_tasks = [t for t in self._tasks if t.get_name() != "ws-writer"]

@@ -13,6 +13,7 @@ import pytest
 
 from streamhub.client import LessonClient
 from streamhub.client.clip import ClipTrack, encode_audio_clip, encode_video_clip
+from streamhub.client.session import signaling_url
 from streamhub.config import Settings
 from streamhub.protocol import Slot
 from streamhub.workers import plan
@@ -77,8 +78,10 @@ async def test_two_workers_behind_one_port_spread_lessons_and_each_forwards(
             classroom = LessonClient(hub.url, await admin.device_token(lesson.credentials[0]))
             clients.append(classroom)
             await classroom.connect({})
-            # A join that reached the other worker was redirected to the lesson's own one.
+            # A join that reached the other worker was relayed to the lesson's own one: the
+            # clients never leave the hub's port (a school firewall may allow only that one).
             await asyncio.wait_for(classroom.tracks[Slot.LECTURER_VIDEO].recv(), 10)
+            assert lecturer.url == classroom.url == signaling_url(hub.url)
         live = [await _lessons_live(port) for port in ports]
         assert live == [1, 1], live
         # The workers are two processes besides the supervisor (and its redis-server).
