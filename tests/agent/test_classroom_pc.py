@@ -19,11 +19,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import av
 import cv2
@@ -219,6 +219,16 @@ async def hear(room: Room, seconds: float, deadline_s: float = 30.0) -> np.ndarr
     return room.heard.since(start)[:wanted]
 
 
+T = TypeVar("T")
+
+
+def off_loop(check: Callable[[], T]) -> Callable[[], Awaitable[T]]:
+    """``check`` in a thread: screenshots, their analysis and OCR take long enough on a busy
+    machine to stall the hub, which runs in this test's event loop (its ICE consent answers
+    included), and the room would then lose its media because of the test."""
+    return lambda: asyncio.to_thread(check)
+
+
 def ocr(image: np.ndarray) -> str:
     """Tesseract's reading of a picture (Simplified Chinese and English)."""
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
@@ -286,7 +296,7 @@ async def test_before_the_lesson_the_projector_shows_the_next_lesson_and_a_self_
         text = ocr(shot)
         return text if "下一节课" in text and "设备自检" in text and "李老师" in text else None
 
-    text = await eventually(read_waiting, timeout=20, interval=0.5)
+    text = await eventually(off_loop(read_waiting), timeout=20, interval=0.5)
     assert "未连接" in text, f"the missing camera is shown in the self-check: {text!r}"
     status = room.status()
     assert status["devices"]["camera"]["state"] == "missing"
@@ -302,12 +312,12 @@ async def test_before_the_lesson_the_projector_shows_the_next_lesson_and_a_self_
 async def test_the_lecturer_fills_the_projector_and_the_picture_moves(room: Room) -> None:
     await live(room)
 
-    (first,) = await eventually(lambda: lecturer_on_screen(room), timeout=30, interval=0.2)
+    on_screen = off_loop(lambda: lecturer_on_screen(room))
+    (first,) = await eventually(on_screen, timeout=30, interval=0.2)
     save(room, "lesson", first)
     before = counter_on_screen(first)
-    await eventually(
-        lambda: counter_on_screen(room.desktop.screenshot()) > before + 5, timeout=15, interval=0.2
-    )
+    moved = off_loop(lambda: counter_on_screen(room.desktop.screenshot()) > before + 5)
+    await eventually(moved, timeout=15, interval=0.2)
 
 
 async def test_the_status_strip_speaks_chinese_and_says_no_camera(room: Room) -> None:
@@ -324,7 +334,7 @@ async def test_the_status_strip_speaks_chinese_and_says_no_camera(room: Room) ->
 
     # The strip is drawn over the moving picture: OCR may misread one frame, not all.
     try:
-        await eventually(strip_text, timeout=20, interval=0.3)
+        await eventually(off_loop(strip_text), timeout=20, interval=0.3)
     except AssertionError:
         raise AssertionError(f"the strip does not read as Chinese: {seen[-3:]!r}") from None
 
@@ -418,13 +428,13 @@ async def test_a_shared_screen_is_the_main_picture_and_the_stage_an_inset(room: 
                 and stage_inset[1] > 200 > 60 > stage_inset[0]  # the green classroom
             )
 
-        await eventually(looks_right, timeout=20, interval=0.3)
+        await eventually(off_loop(looks_right), timeout=20, interval=0.3)
         save(room, "screen-and-stage", room.desktop.screenshot())
         await lecturer.request(StageOff())
         await lecturer.request(ScreenShare(on=False))
         lecturer.publish(Slot.SCREEN, None)
         # Back to the lecturer alone, edge to edge.
-        await eventually(lambda: lecturer_on_screen(room), timeout=20, interval=0.3)
+        await eventually(off_loop(lambda: lecturer_on_screen(room)), timeout=20, interval=0.3)
     finally:
         await other.close()
 
@@ -445,12 +455,13 @@ async def test_a_display_unplugged_and_plugged_back_is_survived(room: Room) -> N
     assert await full_screen_window(room.desktop, timeout=40)
     await eventually(lambda: _device(room, "display") == "ok", timeout=40)
     await eventually(lambda: _reported(room, "display", "ok"), timeout=40)
-    (shot,) = await eventually(lambda: lecturer_on_screen(room), timeout=20, interval=0.2)
+    (shot,) = await eventually(off_loop(lambda: lecturer_on_screen(room)), timeout=20, interval=0.2)
     before = counter_on_screen(shot)
     # The picture moves again (a screenshot taken mid-redraw can misread one frame's number, so
     # any other number counts).
     try:
-        await eventually(lambda: counter_on_screen(room.desktop.screenshot()) != before, timeout=40)
+        moved = off_loop(lambda: counter_on_screen(room.desktop.screenshot()) != before)
+        await eventually(moved, timeout=40)
     except AssertionError as exc:
         stuck = f"the picture stays at frame {before}; the agent:\n{room.log()}"
         raise AssertionError(stuck) from exc
