@@ -159,6 +159,9 @@ class RedisLiveState:
             try:
                 pubsub = self.redis.pubsub()
                 await pubsub.subscribe(CHANNEL)
+                # A subscription can be set up against a server that is not back yet (the
+                # client connects lazily): only an answer says it is.
+                await self.redis.ping()
                 await self._reached()
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
