@@ -162,6 +162,14 @@ class LinkOut(BaseModel):
     token_id: int = Field(description="revoke with DELETE /api/tokens/{token_id}")
 
 
+class RtmpKeyOut(BaseModel):
+    server_url: str = Field(description="the encoder's server URL, rtmp://HUB:PORT/live")
+    stream_key: str = Field(description="the encoder's stream key")
+    url: str = Field(description="server URL and key in one (FFmpeg's output URL)")
+    expires_in_s: int
+    token_id: int = Field(description="revoke with DELETE /api/tokens/{token_id}")
+
+
 class TokenOut(BaseModel):
     token: str
     expires_in_s: int
