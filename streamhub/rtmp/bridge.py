@@ -207,10 +207,11 @@ class RtmpBridge:
         try:
             await self._enter(session, row)
         except BaseException:
-            await self._teardown(session, "refused")
+            # The connection stays open: it has yet to tell the encoder why.
+            await self._teardown(session, "refused", close_connection=False)
             raise
         if session.ended:
-            await self._teardown(session, "left")
+            await self._teardown(session, "left", close_connection=False)
             raise PublishRefused("the push ended as it started; try again")
         logger.info("RTMP push publishing", extra=session.log_context)
         return session
@@ -311,11 +312,14 @@ class RtmpBridge:
         logger.info("RTMP push ended: %s (%s)", code, reason, extra=session.log_context)
         await self._teardown(session, code)
 
-    async def _teardown(self, session: RtmpSession, reason: str) -> None:
+    async def _teardown(
+        self, session: RtmpSession, reason: str, close_connection: bool = True
+    ) -> None:
         session.ended = True
         if self.sessions.get(session.lesson_id) is session:
             del self.sessions[session.lesson_id]
-        session.connection.close()
+        if close_connection:
+            session.connection.close()
         room, participant = session.room, session.participant
         if room is not None and participant is not None and participant.id in room.members:
             await self.services.lessons.leave(room, participant, reason)
