@@ -111,7 +111,7 @@ def test_avc_to_annexb_puts_parameter_sets_before_key_frames() -> None:
     assert key.annexb == START_CODE + sps + START_CODE + pps + START_CODE + idr
     inter = reader.read(bytes([0x27, 1, 0, 0, 0]) + avcc(delta))
     assert inter is not None and not inter.keyframe and inter.annexb == START_CODE + delta
-    with pytest.raises(FlvError, match="not H.264"):
+    with pytest.raises(FlvError, match=r"not H\.264"):
         reader.read(bytes([0x12, 1, 0, 0, 0]))  # Sorenson H.263
     with pytest.raises(FlvError, match="enhanced RTMP"):
         reader.read(bytes([0x90, 1, 0, 0, 0]))
