@@ -1,6 +1,6 @@
 """RTMP stream keys: issued per lesson by the admin, like lecturer links (listed under
 `/api/tokens` as kind `rtmp_key`, revoked there, which ends a running push); shown again to the
-admin and to the lesson's lecturer page."""
+admin and to the lesson's lecturer page (`GET /api/lessons/{id}/rtmp`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 
 from streamhub.api.auth import AdminOnly, CallerDep, ServicesDep
-from streamhub.api.schemas import IdPath, RtmpKeyOut
+from streamhub.api.schemas import IdPath, RtmpKeyOut, RtmpOut
 from streamhub.catalog.models import IssuedToken
-from streamhub.errors import Conflict, Forbidden, NotFound
+from streamhub.errors import Conflict, Forbidden
 from streamhub.rtmp.keys import KIND, stream_key
 from streamhub.services import Services
 
@@ -49,15 +49,18 @@ async def issue_rtmp_key(lesson_id: IdPath, svc: ServicesDep) -> RtmpKeyOut:
     return key_out(svc, row)
 
 
-@router.get("/{lesson_id}/rtmp-key")
-async def current_rtmp_key(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> RtmpKeyOut:
-    """The lesson's newest active RTMP stream key (admin, or the lesson's lecturer link: its
-    page shows it); 404 while none is issued."""
+@router.get("/{lesson_id}/rtmp")
+async def lesson_rtmp(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> RtmpOut:
+    """Whether the RTMP bridge is on, and the lesson's newest active stream key if one is
+    issued (admin, or the lesson's lecturer link: its page shows it)."""
     if not who.may_manage_lesson(lesson_id):
         raise Forbidden("this token cannot see this lesson's stream key")
-    _require_enabled(svc)
     await svc.catalog.get_lesson(lesson_id)
+    if not svc.settings.rtmp.enabled:
+        return RtmpOut(enabled=False)
     rows = await svc.catalog.list_issued_tokens(KIND, lesson_id, active_only=True)
-    if not rows:
-        raise NotFound("no RTMP stream key issued for this lesson", code="rtmp_key_not_found")
-    return key_out(svc, rows[0])
+    return RtmpOut(
+        enabled=True,
+        server_url=svc.settings.effective_rtmp_url,
+        key=key_out(svc, rows[0]) if rows else None,
+    )

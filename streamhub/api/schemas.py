@@ -170,6 +170,12 @@ class RtmpKeyOut(BaseModel):
     token_id: int = Field(description="revoke with DELETE /api/tokens/{token_id}")
 
 
+class RtmpOut(BaseModel):
+    enabled: bool = Field(description="rtmp.enabled: whether the hub takes RTMP pushes")
+    server_url: str | None = None
+    key: RtmpKeyOut | None = Field(default=None, description="the newest active key, if any")
+
+
 class TokenOut(BaseModel):
     token: str
     expires_in_s: int

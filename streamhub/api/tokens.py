@@ -43,7 +43,7 @@ async def list_tokens(
 ) -> list[IssuedTokenOut]:
     """Lecturer links, RTMP stream keys and staff tokens (the newest 1,000); the tokens
     themselves are never stored (an RTMP key is shown again by `GET
-    /api/lessons/{id}/rtmp-key`)."""
+    /api/lessons/{id}/rtmp`)."""
     rows = await svc.catalog.list_issued_tokens(kind, lesson_id, active_only=active)
     return [IssuedTokenOut.model_validate(r) for r in rows]
 

@@ -70,10 +70,11 @@ async def test_rtmp_push_is_the_lecturer_a_classroom_sees_and_hears(
     assert [t["id"] for t in listed] == [key["token_id"]]
     # The lecturer link sees the same key (its page shows it); a classroom does not.
     shown = await admin.http.get(
-        f"/api/lessons/{lesson.lesson_id}/rtmp-key",
+        f"/api/lessons/{lesson.lesson_id}/rtmp",
         headers={"Authorization": f"Bearer {lesson.lecturer_token}"},
     )
-    assert shown.status_code == 200 and shown.json()["stream_key"] == key["stream_key"]
+    assert shown.status_code == 200
+    assert shown.json() == {"enabled": True, "server_url": key["server_url"], "key": key}
 
     push = await Push(key["url"]).start()
     classroom: LessonClient | None = None
@@ -230,5 +231,7 @@ async def test_rtmp_is_off_by_default(tmp_path: Path) -> None:
             response = await admin.http.post(f"/api/lessons/{lesson.lesson_id}/rtmp-key")
             assert response.status_code == 409
             assert response.json()["code"] == "rtmp_disabled"
+            shown = await admin.http.get(f"/api/lessons/{lesson.lesson_id}/rtmp")
+            assert shown.json() == {"enabled": False, "server_url": None, "key": None}
         finally:
             await admin.close()
