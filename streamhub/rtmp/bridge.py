@@ -248,9 +248,10 @@ class RtmpBridge:
             raise PublishRefused("this lesson is held by another hub node") from None
         except JoinRefused as exc:
             if exc.code == ErrorCode.NO_USABLE_CODEC:
+                codec = held.video_codec if held is not None else None
+                lesson_takes = f"is {codec}" if codec else "cannot be H.264 (media.video_codecs)"
                 raise PublishRefused(
-                    f"the lesson's video is {held.video_codec if held else 'not H.264'}; "
-                    "an RTMP push brings H.264"
+                    f"the lesson's video {lesson_takes}; an RTMP push brings H.264"
                 ) from None
             raise PublishRefused(exc.message) from None
         except StreamhubError as exc:
@@ -366,13 +367,13 @@ class RtmpConnection:
                 async with asyncio.timeout(self.settings.auth_timeout_s):
                     await accept_handshake(self._stream, self.writer)
                     key, txn = await self._until_publish()
-                    session = await self.bridge.admit(key, self)
+                    # Kept at once: a timeout right after admission must still end it.
+                    self.session = session = await self.bridge.admit(key, self)
             except PublishRefused as exc:
                 self.bridge.refused += 1
                 logger.info("rtmp: push from %s refused: %s", self.peer, exc)
                 await self._status(exc.status_code, str(exc), "error", txn=0)
                 return
-            self.session = session
             await self._status("NetStream.Publish.Start", "publishing", "status", txn=txn)
             self.reader.max_message = self.settings.max_message_bytes
             await self._media(session)

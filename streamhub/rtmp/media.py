@@ -73,7 +73,9 @@ class AacToOpus:
     """AAC frames (with their AudioSpecificConfig) to 20 ms Opus packets. Not thread-safe:
     one instance, one thread."""
 
-    def __init__(self, config: bytes) -> None:
+    def __init__(self, config: bytes, first_pts: int = 0) -> None:
+        self.config = config
+        self.first_pts = first_pts
         self.decoder = av.CodecContext.create("aac", "r")
         self.decoder.extradata = config
         self.resampler = av.AudioResampler(
@@ -90,6 +92,10 @@ class AacToOpus:
         self.samples = 0  # samples handed to the encoder
         self.sent = 0  # Opus packets out
 
+    @property
+    def next_pts(self) -> int:
+        return self.first_pts + self.sent * OPUS_FRAME
+
     def transcode(self, frame: bytes) -> list[av.Packet]:
         out: list[av.Packet] = []
         for decoded in self.decoder.decode(av.Packet(frame)):
@@ -101,7 +107,7 @@ class AacToOpus:
                     packet = av.Packet(bytes(encoded))
                     # Every Opus packet here is 20 ms: its place in the stream is its count
                     # (the encoder's own pts start before 0, by its look-ahead).
-                    packet.pts = packet.dts = self.sent * OPUS_FRAME
+                    packet.pts = packet.dts = self.next_pts
                     packet.time_base = AUDIO_CLOCK
                     self.sent += 1
                     out.append(packet)
@@ -144,8 +150,11 @@ class AudioPipeline:
                 await self._ready.wait()
             config, frame = self._queue.popleft()
             try:
-                if config is not None:
-                    transcoder = await loop.run_in_executor(self._pool, AacToOpus, config)
+                if config is not None and (transcoder is None or config != transcoder.config):
+                    # A new configuration (the box restarted its encoder): the sound's clock
+                    # goes on where it was, never back.
+                    start = transcoder.next_pts if transcoder is not None else 0
+                    transcoder = await loop.run_in_executor(self._pool, AacToOpus, config, start)
                 elif frame is not None and transcoder is not None:
                     for packet in await loop.run_in_executor(
                         self._pool, transcoder.transcode, frame

@@ -142,5 +142,9 @@ def test_aac_to_opus_gives_20_ms_packets() -> None:
     packets = [p for raw in frames for p in transcoder.transcode(raw)]
     assert len(packets) >= 40  # ~1.1 s of sound, less the codecs' delay
     assert [p.pts for p in packets[:3]] == [0, 960, 1920]
+    # A new configuration mid-push (the box restarted its encoder): the clock goes on.
+    later = AacToOpus(audio.config, first_pts=transcoder.next_pts)
+    resumed = [p for raw in frames for p in later.transcode(raw)]
+    assert resumed[0].pts == packets[-1].pts + 960
     with pytest.raises(FlvError, match="not AAC"):
         read_audio(bytes([0x2F, 1, 0]))  # MP3
