@@ -6,6 +6,7 @@ lesson go on."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,8 +24,8 @@ from tests.support.wait import eventually
 
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    # A client that sends nothing is closed after 2 s rather than 10.
-    async with rtmp_hub(tmp_path / "hub", auth_timeout_s=2.0) as running:
+    # A client that sends nothing is closed after 2 s rather than 10; a silent push after 5.
+    async with rtmp_hub(tmp_path / "hub", auth_timeout_s=2.0, idle_timeout_s=5.0) as running:
         yield running
 
 
@@ -110,3 +111,81 @@ async def test_bad_input_leaves_the_lesson_undisturbed(hub: InProcessHub, admin:
         await push.stop()
         if classroom is not None:
             await classroom.close()
+
+
+async def raw_publish(port: int, stream_key: str) -> RawRtmp:
+    """A client that publishes with a good key, then sends nothing (a stuck box)."""
+    raw = await RawRtmp(port).open()
+    await raw.handshake()
+    await raw.command("connect", 1.0, {"app": "live", "tcUrl": f"rtmp://127.0.0.1:{port}/live"})
+    await raw.command("createStream", 2.0, None)
+    await raw.command("publish", 3.0, None, stream_key, "live", stream_id=1)
+    return raw
+
+
+async def test_a_stuck_push_gives_way_to_the_box_reconnecting(
+    hub: InProcessHub, admin: AdminApi
+) -> None:
+    """A push that stopped sending (its box lost the network; the old connection is still
+    open) is replaced by the next push of the same lesson after 3 s of silence, and a push
+    that stays silent is ended by ``rtmp.idle_timeout_s``."""
+    lesson = await admin.lesson(classrooms=1, start=True)
+    key = await issue_key(admin, lesson)
+    port = hub.settings.rtmp.port
+    stuck = await raw_publish(port, key["stream_key"])
+    push = Push(key["url"])
+    try:
+        await publishing(hub, lesson.lesson_id)
+        room = hub.services.lessons.rooms[lesson.lesson_id]
+        assert room.feed is not None
+        old = room.feed.id
+        session = hub.services.rtmp.sessions[lesson.lesson_id]
+        # Within its first 3 s even a silent push keeps the lesson.
+        if not session.stale(time.monotonic()):
+            early = await Push(key["url"], seconds=5).start()
+            assert await early.wait(20) != 0
+            assert room.feed is not None and room.feed.id == old
+        await eventually(lambda: session.stale(time.monotonic()), timeout=10)
+        await push.start()
+        await eventually(lambda: room.feed is not None and room.feed.id != old, timeout=20)
+        assert await stuck.closed()  # the hub closed the old connection
+        await push.stop()
+        await eventually(lambda: room.feed is None, timeout=10)
+
+        # Silent from the start, with nobody to replace it: the idle timeout ends it.
+        silent = await raw_publish(port, key["stream_key"])
+        await publishing(hub, lesson.lesson_id)
+        await eventually(lambda: room.feed is None, timeout=20)
+        assert await silent.closed()
+        assert hub.services.rtmp.sessions == {}
+    finally:
+        await push.stop()
+        await stuck.close()
+
+
+async def test_connections_over_the_limit_are_closed_at_once(tmp_path: Path) -> None:
+    async with rtmp_hub(tmp_path / "hub", max_connections=3, auth_timeout_s=3.0) as hub:
+        admin = AdminApi(hub.url)
+        push: Push | None = None
+        knocking: list[RawRtmp] = []
+        try:
+            lesson = await admin.lesson(classrooms=0, start=False)
+            key = await issue_key(admin, lesson)
+            push = await Push(key["url"]).start()
+            await publishing(hub, lesson.lesson_id)
+            port = hub.settings.rtmp.port
+            knocking = [await RawRtmp(port).open() for _ in range(2)]
+            await eventually(lambda: len(hub.services.rtmp._connections) == 3, timeout=5)
+            extra = await RawRtmp(port).open()
+            assert await extra.closed(timeout=2)  # at once, not after the 3 s set-up time
+            # The push holds its place meanwhile; the knockers are closed in time.
+            assert hub.services.rtmp.sessions.keys() == {lesson.lesson_id}
+            for raw in knocking:
+                assert await raw.closed(timeout=10)
+            assert push.proc is not None and push.proc.returncode is None
+        finally:
+            for raw in knocking:
+                await raw.close()
+            if push is not None:
+                await push.stop()
+            await admin.close()
