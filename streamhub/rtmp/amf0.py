@@ -85,7 +85,7 @@ class _Reader:
 def decode(data: bytes) -> list[Any]:
     """Every value in ``data`` (a command: name, transaction id, then arguments)."""
     reader = _Reader(data)
-    values = []
+    values: list[Any] = []
     while reader.pos < len(data):
         if len(values) >= MAX_ENTRIES:
             raise AmfError("AMF0 message with too many values")
