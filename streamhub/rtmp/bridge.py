@@ -26,7 +26,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from streamhub.errors import Redirect, StreamhubError
+from streamhub.errors import ConfigError, Redirect, StreamhubError
 from streamhub.lesson.participant import Participant
 from streamhub.lesson.registry import JoinRefused
 from streamhub.media.forwarder import TrackSource
@@ -135,9 +135,15 @@ class RtmpBridge:
 
     async def start(self) -> None:
         host = self.settings.host or self.services.settings.host
-        self._server = await asyncio.start_server(
-            self._accept, host, self.settings.port, reuse_address=True
-        )
+        try:
+            self._server = await asyncio.start_server(
+                self._accept, host, self.settings.port, reuse_address=True
+            )
+        except OSError as exc:
+            raise ConfigError(
+                f"rtmp.port: cannot listen on {host}:{self.settings.port} ({exc.strerror}); "
+                "choose another rtmp.port or turn rtmp.enabled off"
+            ) from None
         logger.info("RTMP bridge listening on %s:%s", host, self.port)
 
     async def close(self) -> None:

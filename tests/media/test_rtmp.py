@@ -235,3 +235,23 @@ async def test_rtmp_is_off_by_default(tmp_path: Path) -> None:
             assert shown.json() == {"enabled": False, "server_url": None, "key": None}
         finally:
             await admin.close()
+
+
+async def test_a_taken_rtmp_port_stops_the_hub_with_a_clear_message(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from streamhub.config import load_settings
+    from streamhub.errors import ConfigError
+    from streamhub.rtmp.bridge import RtmpBridge
+
+    taken = await asyncio.start_server(lambda _r, _w: None, "127.0.0.1", 0)
+    port = taken.sockets[0].getsockname()[1]
+    settings = load_settings(None, data_dir=tmp_path, rtmp={"enabled": True, "port": port})
+    bridge = RtmpBridge(SimpleNamespace(settings=settings))  # type: ignore[arg-type]
+    try:
+        with pytest.raises(ConfigError, match=rf"rtmp\.port: cannot listen on 127\.0\.0\.1:{port}"):
+            await bridge.start()
+    finally:
+        await bridge.close()
+        taken.close()
+        await taken.wait_closed()
