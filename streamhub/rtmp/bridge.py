@@ -201,9 +201,7 @@ class RtmpBridge:
         existing = self.sessions.get(row.lesson_id)
         if existing is not None:
             if not existing.stale(time.monotonic()):
-                raise PublishRefused(
-                    "another RTMP push already publishes this lesson", "NetStream.Publish.BadName"
-                )
+                raise PublishRefused("another RTMP push already publishes this lesson")
             # The same box back after a network drop, its old connection not yet timed out.
             await self.end(existing, "replaced", "replaced by a new RTMP push")
             if row.lesson_id in self.sessions:
@@ -212,9 +210,11 @@ class RtmpBridge:
         self.sessions[row.lesson_id] = session
         try:
             await self._enter(session, row)
-        except BaseException:
+        except BaseException as exc:
             # The connection stays open: it has yet to tell the encoder why.
             await self._teardown(session, "refused", close_connection=False)
+            if isinstance(exc, StreamhubError):  # e.g. the lesson deleted meanwhile
+                raise PublishRefused(exc.message) from None
             raise
         if session.ended:
             await self._teardown(session, "left", close_connection=False)
