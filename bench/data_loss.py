@@ -44,6 +44,7 @@ import av
 
 from bench.common import load_average, log, rounded
 from streamhub.client import LessonClient
+from streamhub.errors import ErrorCode
 from tests.support.cluster import start_cluster, stop_cluster
 from tests.support.hub import AdminApi, InProcessHub
 from tests.support.lecturer import lecturer_teaching, lesson_taught
@@ -117,7 +118,7 @@ async def identities(work: Path, lesson_s: float) -> dict[str, Any]:
                     victims = [
                         m for m in room.members.values() if m.hidden and "hub" not in m.grant.sub
                     ]
-                    victims[-1].close("revoked", "closed by the benchmark")
+                    victims[-1].close(ErrorCode.TOKEN_REVOKED, "closed by the benchmark")
                     closed_same = True
                 await asyncio.sleep(0.5)
             own_sessions = len(service.active[lesson.lesson_id].sessions)

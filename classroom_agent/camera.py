@@ -151,7 +151,7 @@ class CameraTrack(MediaStreamTrack):
         self._start = time.monotonic()
         self._released = False
 
-    async def recv(self) -> av.VideoFrame:  # type: ignore[override]
+    async def recv(self) -> av.VideoFrame:
         loop = asyncio.get_running_loop()
         while True:
             if self.readyState != "live":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -194,12 +195,13 @@ def _display_name(pygame: Any, index: int) -> str:
 def inventory() -> dict[str, Any]:
     """Everything ``classroom-agent devices`` prints; a kind that cannot be listed says why."""
     listing: dict[str, Any] = {}
-    for kind, lister in (
+    listers: tuple[tuple[str, Callable[[], list[DeviceInfo]]], ...] = (
         ("cameras", lambda: cameras(probe=True)),
         ("microphones", lambda: sound_devices("microphone")),
         ("outputs", lambda: sound_devices("output")),
         ("screens", screens),
-    ):
+    )
+    for kind, lister in listers:
         try:
             listing[kind] = [asdict(d) for d in lister()]
         except Exception as exc:  # no PortAudio, no display, no OpenCV: say so, list the rest

@@ -300,7 +300,8 @@ class Doctor:
     def _say(self, key: str, **values: Any) -> str:
         return MESSAGES[self.lang][key].format(**values)
 
-    def _add(self, check: str, status: str, key: str, **values: Any) -> Line:
+    def _add(self, check: str, status: str, key: str, /, **values: Any) -> Line:
+        # Positional only: a message's values may be named "status" (an HTTP status) too.
         line = Line(check, status, self._say(key, **values))
         self.lines.append(line)
         self.on_line(line)
@@ -315,9 +316,9 @@ class Doctor:
 
     async def run(self) -> Report:
         from streamhub.media import aiortc_hooks
-        from streamhub.media.interfaces import expand_host_addresses
 
-        aiortc_hooks.install(expand_host_addresses(list(self.options.ice_host_addresses)))
+        # Held for the doctor's life: its probes gather on these addresses.
+        self._hooks = aiortc_hooks.install(self.options.ice_host_addresses)
         aiortc_hooks.set_turn_ssl_context(self.ssl_context)
         async with httpx.AsyncClient(
             base_url=self.hub,
@@ -440,7 +441,7 @@ class Doctor:
         import websockets
 
         url = signaling_url(self.hub)
-        secure = {"ssl": self.ssl_context} if url.startswith("wss:") else {}
+        secure: dict[str, Any] = {"ssl": self.ssl_context} if url.startswith("wss:") else {}
         try:
             async with websockets.connect(url, open_timeout=HTTP_TIMEOUT_S, **secure) as ws:
                 # Not a join: the hub answers anything else with a typed error.

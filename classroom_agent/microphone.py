@@ -103,7 +103,7 @@ class MicrophoneTrack(MediaStreamTrack):
             self._queue.get_nowait()
         self._buffer = np.zeros(0, np.int16)
 
-    async def recv(self) -> av.AudioFrame:  # type: ignore[override]
+    async def recv(self) -> av.AudioFrame:
         while len(self._buffer) < FRAME:
             if self.readyState != "live":
                 raise MediaStreamError

@@ -236,17 +236,23 @@ def notice(text_key: str, scene: Scene, size: tuple[int, int]) -> Image.Image:
 
 
 def _text(
-    draw: ImageDraw.ImageDraw, at: tuple[float, float], text: str, face: object, fill: object
-) -> int:
+    draw: ImageDraw.ImageDraw,
+    at: tuple[float, float],
+    text: str,
+    face: ImageFont.FreeTypeFont,
+    fill: tuple[int, ...],
+) -> float:
     """Draw and return the x just after the text."""
     if not text:
         return round(at[0])
-    draw.text(at, text, font=face, fill=fill)  # type: ignore[arg-type]
-    return at[0] + round(draw.textlength(text, font=face))  # type: ignore[arg-type]
+    draw.text(at, text, font=face, fill=fill)
+    return at[0] + round(draw.textlength(text, font=face))
 
 
-def _dot(draw: ImageDraw.ImageDraw, at: tuple[float, float], size: float, fill: object) -> int:
+def _dot(
+    draw: ImageDraw.ImageDraw, at: tuple[float, float], size: float, fill: tuple[int, ...]
+) -> float:
     r = size * 0.32
     cx, cy = at[0] + r, at[1] + size * 0.75
-    draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)  # type: ignore[arg-type]
+    draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
     return round(at[0] + 2 * r + size * 0.4)

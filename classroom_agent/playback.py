@@ -116,7 +116,8 @@ class JitterBuffer:
         if len(block) == take != frames:
             self.stretched_samples += take - frames
             x = np.linspace(0, take - 1, frames)
-            return np.interp(x, np.arange(take), block).astype(np.int16)
+            stretched: np.ndarray = np.interp(x, np.arange(take), block).astype(np.int16)
+            return stretched
         out = np.zeros(frames, np.int16)
         out[: min(len(block), frames)] = block[:frames]
         return out

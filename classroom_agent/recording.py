@@ -14,6 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 
@@ -21,7 +22,9 @@ from recorder.segments import AUDIO_CLOCK, MUXER_OPTIONS, VIDEO_CLOCK, vp8_dimen
 
 logger = logging.getLogger(__name__)
 
-MAX_PENDING = 500  # packets waiting for the worker; beyond it, drop (video first)
+# Packets waiting for the worker; beyond it, audio packets are dropped and video up to its
+# next key frame (a delta frame without its predecessors is useless in the file).
+MAX_PENDING = 500
 
 
 class _Timeline:
@@ -52,6 +55,10 @@ class ReceivedRecorder:
         self._timelines = {"video": _Timeline(), "audio": _Timeline()}
         self._last_pts = {"video": -1, "audio": -1}
         self._pending = 0
+        # Packets not written because the disk was behind (``dropped``: refused by the muxer).
+        self.dropped_behind = 0
+        self._skipping_video = False
+        self._writes: set[asyncio.Future[None]] = set()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-recorder")
         self._closed = False
         self._closing = False
@@ -60,24 +67,34 @@ class ReceivedRecorder:
         """A new session starts: its RTP clocks begin anew."""
         self.generation += 1
 
-    async def write(self, kind: str, packet: av.Packet) -> None:
-        """Queue one received packet (video: VP8 frame; audio: Opus packet)."""
-        if self._closed or packet.pts is None or packet.time_base is None:
+    def write(self, kind: str, packet: av.Packet[Any]) -> None:
+        """Queue one received packet (video: VP8 frame; audio: Opus packet) for the worker,
+        without waiting for the disk: receiving, showing and playing never wait on it."""
+        if self._closing or packet.pts is None or packet.time_base is None:
             return
-        if self._pending >= MAX_PENDING and kind == "video":
+        keyframe = bool(packet.is_keyframe)
+        if kind == "video" and keyframe:
+            self._skipping_video = False
+        if self._pending >= MAX_PENDING or (kind == "video" and self._skipping_video):
+            self._skipping_video = self._skipping_video or kind == "video"
+            self.dropped_behind += 1
             return
         arrival = time.monotonic() - self.started
         media_t = float(packet.pts * packet.time_base)
         t = self._timelines[kind].place(media_t, arrival, self.generation)
         data = bytes(packet)
-        keyframe = bool(packet.is_keyframe)
         self._pending += 1
-        try:
-            await asyncio.get_running_loop().run_in_executor(
-                self._worker, self._mux, kind, data, t, keyframe
-            )
-        finally:
-            self._pending -= 1
+        written = asyncio.get_running_loop().run_in_executor(
+            self._worker, self._mux, kind, data, t, keyframe
+        )
+        self._writes.add(written)
+        written.add_done_callback(self._written)
+
+    def _written(self, written: asyncio.Future[None]) -> None:
+        self._pending -= 1
+        self._writes.discard(written)
+        if not written.cancelled() and written.exception() is not None:
+            logger.error("recording: writing a packet failed", exc_info=written.exception())
 
     def _open(self, dimensions: tuple[int, int]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -30,8 +30,10 @@ from classroom_agent.recording import ReceivedRecorder
 from streamhub.client import ClientError, Closed, ConnectionStateChanged, LessonClient
 from streamhub.client.decode import FrameDecoder
 from streamhub.protocol import (
+    CLOSE_CODES,
     AudioOnly,
     ChatMessage,
+    ErrorCode,
     HandLowered,
     HandRaised,
     Leave,
@@ -50,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 RECORDED = {Slot.LECTURER_VIDEO: "video", Slot.LECTURER_AUDIO: "audio"}
 SHOWN = {Slot.LECTURER_VIDEO: "lecturer", Slot.SCREEN_VIDEO: "screen", Slot.STAGE_VIDEO: "stage"}
-ENDED_CLOSE_CODE = 4410
+ENDED_CLOSE_CODE = CLOSE_CODES[ErrorCode.LESSON_ENDED]
 
 
 class Outcome(StrEnum):
@@ -224,7 +226,7 @@ class ClassroomSession:
         elif not muted and self.microphone is None:
             self.microphone = self._make_microphone()
             self.client.publish(Slot.MICROPHONE, self.microphone)
-        elif not muted and self.muted:
+        elif not muted and self.muted and self.microphone is not None:
             _pause(self.microphone, False)
             self.client.publish(Slot.MICROPHONE, self.microphone)
         self.muted = muted
@@ -333,7 +335,7 @@ class ClassroomSession:
                 continue  # the encoded-frame tap is off: nothing we can forward or record
             self.meter.count(kind, packet.size)
             if self.recorder is not None and slot in RECORDED:
-                await self.recorder.write(RECORDED[slot], packet)
+                self.recorder.write(RECORDED[slot], packet)
             if decoder is None or pool is None:
                 continue
             if show:

@@ -46,7 +46,7 @@ class FinalizeError(Exception):
 class Item:
     t: float
     kind: str  # "video" | "audio"
-    packet: av.Packet
+    packet: av.Packet[Any]
     stream: Any = field(compare=False)
 
 
@@ -56,7 +56,7 @@ def _segments(directory: Path, events: list[dict[str, Any]], track: str) -> list
     return [directory / f for f in dict.fromkeys(files) if (directory / f).is_file()]
 
 
-def _packets(files: list[Path], kind: str) -> Iterator[tuple[float, av.Packet, Any]]:
+def _packets(files: list[Path], kind: str) -> Iterator[tuple[float, av.Packet[Any], Any]]:
     """Every packet of the segments, in order, with its time on the lesson timeline."""
     for path in files:
         try:
@@ -71,7 +71,7 @@ def _packets(files: list[Path], kind: str) -> Iterator[tuple[float, av.Packet, A
             stream = streams[0]
             try:
                 for packet in container.demux(stream):
-                    if packet.size == 0 or packet.pts is None:
+                    if packet.size == 0 or packet.pts is None or stream.time_base is None:
                         continue
                     yield float(packet.pts * stream.time_base), packet, stream
             except (av.FFmpegError, EOFError) as exc:
@@ -265,7 +265,7 @@ def build_mp4(
 
 def _mux(
     container: Any,
-    packet: av.Packet,
+    packet: av.Packet[Any],
     stream: Any,
     rel: float,
     time_base: Fraction,
@@ -280,7 +280,9 @@ def _mux(
     container.mux(packet)
 
 
-def _periods(events: list[dict[str, Any]], t0: float, end: float) -> tuple[list, list]:
+def _periods(
+    events: list[dict[str, Any]], t0: float, end: float
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     stage: list[dict[str, Any]] = []
     chapters: list[dict[str, Any]] = [{"start_s": 0.0, "title": "Lesson"}]
     open_stage: dict[str, Any] | None = None

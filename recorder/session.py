@@ -130,7 +130,10 @@ class RecordingSession:
         try:
             joined = await client.connect({})
             self.names = {p.id: p.name for p in joined.participants}
-            self.writer = RecordingWriter(self.directory, joined.video_codec, failed)
+            # Opening the journal reads what a crashed session left and syncs: off the loop.
+            self.writer = await loop.run_in_executor(
+                None, RecordingWriter, self.directory, joined.video_codec, failed
+            )
             self.writer.event("joined", lesson=joined.lesson_id, title=joined.lesson_title)
             if joined.stage is not None:
                 self._stage(joined.stage)

@@ -29,6 +29,11 @@ TRACKS = {
 
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+# What may wait for a slow disk: about ten seconds of a lesson's frames (three video tracks at
+# 30 fps, two audio at 50), and a byte budget for big screen-share key frames. Beyond either,
+# frames are dropped (video up to its next key frame) rather than held in the hub's memory.
+MAX_QUEUED_FRAMES = 2048
+MAX_QUEUED_BYTES = 64 << 20
 
 
 def is_disk_full(exc: BaseException | None) -> bool:
@@ -65,11 +70,23 @@ class RecordingWriter:
         directory: Path,
         video_codec: str,
         on_failed: Callable[[BaseException], None] | None = None,
+        max_queued_frames: int = MAX_QUEUED_FRAMES,
+        max_queued_bytes: int = MAX_QUEUED_BYTES,
     ) -> None:
         self.directory = directory
         self.video_codec = video_codec.lower()
         self.journal = Journal(directory)
+        # Events and period ends are few and always queued; frames count against the bounds.
         self._queue: queue.SimpleQueue[Frame | Event | EndPeriod | None] = queue.SimpleQueue()
+        self.max_queued_frames = max_queued_frames
+        self.max_queued_bytes = max_queued_bytes
+        self._queued_frames = 0
+        self._queued_bytes = 0
+        self._count_lock = threading.Lock()
+        # Video tracks that lost a frame to a full queue: their next frames are useless until
+        # a key frame (the forwarder's OutTrack drops the same way).
+        self._skipping: set[str] = set()
+        self.dropped_frames: dict[str, int] = {}
         self._segments: dict[str, Segment] = {}
         self.bytes_written = 0
         self.failed: BaseException | None = None
@@ -87,7 +104,36 @@ class RecordingWriter:
         return self.journal.now()
 
     def frame(self, track: str, data: bytes, t: float, keyframe: bool) -> None:
-        self._put(Frame(track, data, t, keyframe))
+        if self.failed is not None:
+            return
+        video = TRACKS[track] == "video"
+        if video and keyframe:
+            self._skipping.discard(track)
+        if track in self._skipping:
+            self._drop(track)
+            return
+        with self._count_lock:
+            full = (
+                self._queued_frames >= self.max_queued_frames
+                or self._queued_bytes + len(data) > self.max_queued_bytes
+            )
+            if not full:
+                self._queued_frames += 1
+                self._queued_bytes += len(data)
+        if full:
+            if not self.dropped_frames.get(track):
+                logger.warning(
+                    "recording %s: the disk is behind, dropping frames", track,
+                    extra={"path": str(self.directory)},
+                )  # fmt: skip
+            if video:
+                self._skipping.add(track)
+            self._drop(track)
+            return
+        self._queue.put(Frame(track, data, t, keyframe))
+
+    def _drop(self, track: str) -> None:
+        self.dropped_frames[track] = self.dropped_frames.get(track, 0) + 1
 
     def event(self, kind: str, /, **fields: Any) -> None:
         # Positional-only: a field may itself be called "name" (the stage's classroom).
@@ -116,6 +162,9 @@ class RecordingWriter:
                 if item is None:
                     break
                 if isinstance(item, Frame):
+                    with self._count_lock:
+                        self._queued_frames -= 1
+                        self._queued_bytes -= len(item.data)
                     self._write(item)
                 elif isinstance(item, Event):
                     self.journal.write(item.name, **item.fields)
@@ -132,6 +181,11 @@ class RecordingWriter:
                 with contextlib.suppress(Exception):
                     self._on_failed(exc)
         finally:
+            if self.dropped_frames:
+                logger.warning(
+                    "recording dropped frames while the disk was behind: %s", self.dropped_frames,
+                    extra={"path": str(self.directory)},
+                )  # fmt: skip
             # On a failing disk each step may fail too: close whatever still can be.
             for track in list(self._segments):
                 with contextlib.suppress(Exception):

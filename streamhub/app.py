@@ -25,6 +25,7 @@ from streamhub.http.headers import SecurityHeaders, content_security_policy
 from streamhub.https import install_https_redirect
 from streamhub.lesson.registry import LessonRegistry
 from streamhub.live import open_live_state
+from streamhub.media import aiortc_hooks
 from streamhub.media.probe import IceProbes
 from streamhub.media.turn_check import check_turn_servers
 from streamhub.metrics import HubMetrics
@@ -73,6 +74,9 @@ def create_app(
         lessons.on_member_left.append(services.presence.member_left)
         lessons.on_lesson_ended.append(services.presence.lesson_ended)
         app.state.services = services
+        # The hub's media settings hold for its life: a client in this process that asked for
+        # other host addresses would raise instead of moving the hub's.
+        hooks = aiortc_hooks.install(settings.ice.addresses, udp_port_range=settings.ice.port_range)
         await lessons.start()
         services.whip = WhipSessions(services)
         if settings.rtmp.enabled:
@@ -100,6 +104,7 @@ def create_app(
             await recorder.close()
             await lessons.close()
             await catalog.close()
+            hooks.release()
 
     def authenticate(scope: Scope, token: str) -> None:
         services: Services = app.state.services

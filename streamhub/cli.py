@@ -33,6 +33,10 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config, **overrides)
         certificate = _check_tls(settings)
+        from streamhub.media.aiortc_hooks import check_aiortc_version
+
+        # One line at start-up, not a failed lifespan, when pip brought another aiortc.
+        check_aiortc_version()
     except ConfigError as exc:
         print(f"streamhub: {exc}", file=sys.stderr)
         return 2

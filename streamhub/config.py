@@ -86,6 +86,19 @@ class IceSettings(BaseModel):
     # wherever a client says). Tests and a one-machine demo: ["127.0.0.0/8"].
     allowed_remote_networks: list[str] = Field(default_factory=list)
 
+    @property
+    def addresses(self) -> list[str]:
+        """``host_addresses`` as validated (the ``str`` in its type is what YAML or the
+        environment may give before ``auto`` is expanded)."""
+        assert isinstance(self.host_addresses, list)
+        return self.host_addresses
+
+    @property
+    def port_range(self) -> tuple[int, int] | None:
+        """``udp_port_range`` as validated (text such as ``40000-40199`` was split)."""
+        assert not isinstance(self.udp_port_range, str)
+        return self.udp_port_range
+
     @field_validator("host_addresses", mode="before")
     @classmethod
     def _auto_alone(cls, value: Any) -> Any:

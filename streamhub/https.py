@@ -40,7 +40,8 @@ def is_loopback(host: str | None) -> bool:
 
 def _target(base: str, scope: Scope) -> str:
     query = scope.get("query_string", b"").decode("latin-1")
-    return base.rstrip("/") + scope.get("path", "/") + (f"?{query}" if query else "")
+    path: str = scope.get("path", "/")
+    return base.rstrip("/") + path + (f"?{query}" if query else "")
 
 
 async def _redirect(send: Send, location: str) -> None:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from streamhub.errors import ErrorCode as ErrorCode  # the protocol's codes live with the errors
 from streamhub.errors import ProtocolError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION: Final = 1
 # A lecturer's offer grows by two m-lines (~3 KB) per classroom tile it shows.
 MAX_LECTURER_TILES = 64
 MAX_SDP_CHARS = 262_144
@@ -428,38 +429,50 @@ class Ping(Message):
     type: Literal["ping"] = "ping"
 
 
-class ErrorCode(StrEnum):
-    BAD_JSON = "bad_json"
-    DUPLICATE_KEY = "duplicate_key"
-    UNKNOWN_TYPE = "unknown_type"
-    INVALID_MESSAGE = "invalid_message"
-    TOO_LARGE = "too_large"
-    RATE_LIMITED = "rate_limited"
-    NOT_JOINED = "not_joined"
-    ALREADY_JOINED = "already_joined"
-    UNAUTHORIZED = "unauthorized"
-    FORBIDDEN = "forbidden"
-    WRONG_LESSON = "wrong_lesson"
-    LESSON_NOT_LIVE = "lesson_not_live"
-    UNSUPPORTED_VERSION = "unsupported_version"
-    NEGOTIATION_FAILED = "negotiation_failed"
-    NO_USABLE_CODEC = "no_usable_codec"
-    BAD_STATE = "bad_state"
-    NOT_FOUND = "not_found"
-    INTERNAL = "internal"
-    CANDIDATE_REFUSED = "candidate_refused"
-    MEDIA_TIMEOUT = "media_timeout"
-    LESSON_FULL = "lesson_full"
-    NODE_FULL = "node_full"
-
-
 class Error(Message):
     type: Literal["error"] = "error"
     id: RequestId | None = None
-    code: str
+    code: ErrorCode
     message: str
     # With code "redirect": the hub node that holds the lesson; join there instead.
     url: str | None = None
+
+
+# The WebSocket close code of a session that ends with each code (docs/protocol.md has the
+# table; tests/signaling/test_codes.py holds the two together). 1011 for codes that never end
+# a session by themselves or only through an unexpected failure.
+_CLOSE_GROUPS: dict[int, tuple[ErrorCode, ...]] = {
+    1000: (ErrorCode.LEFT,),
+    1001: (ErrorCode.SHUTDOWN,),
+    4307: (ErrorCode.REDIRECT,),
+    4401: (
+        ErrorCode.UNAUTHORIZED,
+        ErrorCode.TOKEN_MISSING,
+        ErrorCode.TOKEN_INVALID,
+        ErrorCode.TOKEN_EXPIRED,
+        ErrorCode.TOKEN_REVOKED,
+        ErrorCode.TOKEN_STALE,
+        ErrorCode.CREDENTIAL_INVALID,
+        ErrorCode.CREDENTIAL_REVOKED,
+    ),
+    4403: (ErrorCode.FORBIDDEN, ErrorCode.WRONG_LESSON, ErrorCode.NOT_INVITED),
+    4404: (ErrorCode.LESSON_NOT_LIVE,),
+    4408: (ErrorCode.JOIN_TIMEOUT, ErrorCode.HEARTBEAT_TIMEOUT),
+    4409: (ErrorCode.REPLACED,),
+    4410: (ErrorCode.LESSON_ENDED,),
+    4413: (ErrorCode.TOO_LARGE,),
+    4415: (ErrorCode.NO_USABLE_CODEC,),
+    4429: (ErrorCode.RATE_LIMITED, ErrorCode.SLOW_CONSUMER),
+    # Not final: the client joins again with a fresh token (a classroom exchanges its
+    # credential anew; a lecturer link that itself expired is then refused at the join).
+    4440: (ErrorCode.SESSION_EXPIRED,),
+    4499: (ErrorCode.MEDIA_LOST, ErrorCode.MEDIA_TIMEOUT),
+    4503: (ErrorCode.LESSON_FULL, ErrorCode.NODE_FULL),
+}
+INTERNAL_CLOSE = 1011
+CLOSE_CODES: dict[ErrorCode, int] = {code: INTERNAL_CLOSE for code in ErrorCode} | {
+    code: close for close, codes in _CLOSE_GROUPS.items() for code in codes
+}
 
 
 ServerMessage = Annotated[
@@ -495,7 +508,7 @@ class MessageError(ProtocolError):
     """A message that could not be read; ``code`` is an ErrorCode, ``request_id`` if known."""
 
     def __init__(self, code: ErrorCode, message: str, request_id: str | None = None) -> None:
-        super().__init__(message, code=code.value)
+        super().__init__(message, code=code)
         self.request_id = request_id
 
 
@@ -549,12 +562,51 @@ def _validate(adapter: TypeAdapter[Any], data: dict[str, Any], known: frozenset[
 
 def parse_client_message(raw: str | bytes, max_bytes: int = 65536) -> Any:
     """Parse one client message; raise MessageError (never anything else) when it is bad."""
-    return _validate(_client_adapter, _load_object(raw, max_bytes), CLIENT_TYPES)
+    data = _load_object(raw, max_bytes)
+    version = data.get("v")
+    if data.get("type") == "join" and type(version) is int and version != PROTOCOL_VERSION:
+        # A newer (or older) client is told so, not that its message is malformed.
+        raise MessageError(
+            ErrorCode.UNSUPPORTED_VERSION,
+            f"protocol version {version} is not supported; this hub speaks {PROTOCOL_VERSION}",
+            _request_id(data),
+        )
+    return _validate(_client_adapter, data, CLIENT_TYPES)
+
+
+_CODES = frozenset(code.value for code in ErrorCode)
+MAX_UNKNOWN_FIELDS = 16  # a bound on the retries, not a limit any real message reaches
 
 
 def parse_server_message(raw: str | bytes, max_bytes: int = 1 << 22) -> Any:
-    """Parse one hub message (used by the client SDK)."""
-    return _validate(_server_adapter, _load_object(raw, max_bytes), None)
+    """Parse one hub message (used by the client SDK).
+
+    A classroom PC's agent is updated long after its hub: fields a newer hub adds are left
+    out (a tolerant reader), and only what this version knows is checked. The hub stays strict
+    with what clients send."""
+    data = _load_object(raw, max_bytes)
+    if data.get("type") == "error" and data.get("code") not in _CODES:
+        # A code a newer hub added: still an error reply, of a kind this version cannot name.
+        data["code"] = ErrorCode.UNKNOWN.value
+    for _ in range(MAX_UNKNOWN_FIELDS):
+        try:
+            return _server_adapter.validate_python(data)
+        except ValidationError as exc:
+            unknown = [e["loc"][1:] for e in exc.errors() if e["type"] == "extra_forbidden"]
+            if not unknown or not all(_drop(data, path) for path in unknown):
+                break
+    return _validate(_server_adapter, data, None)
+
+
+def _drop(data: Any, path: tuple[int | str, ...]) -> bool:
+    """Remove the field at ``path`` (as pydantic locates it) from ``data``."""
+    try:
+        for key in path[:-1]:
+            data = data[key]
+        del data[path[-1]]
+    except (KeyError, IndexError, TypeError):
+        return False
+    return True
 
 
 def dump(message: Message) -> str:

@@ -9,13 +9,13 @@ import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, params
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from streamhub.auth.tokens import Grant
 from streamhub.catalog.models import DeviceCredential
 from streamhub.catalog.store import CREDENTIAL_PREFIX
-from streamhub.errors import Forbidden, Unauthorized
+from streamhub.errors import ErrorCode, Forbidden, Unauthorized
 from streamhub.protocol import Role
 from streamhub.services import Services
 
@@ -51,7 +51,9 @@ class Caller:
 
 def _raw_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None or not credentials.credentials:
-        raise Unauthorized("an Authorization: Bearer token is required", code="token_missing")
+        raise Unauthorized(
+            "an Authorization: Bearer token is required", code=ErrorCode.TOKEN_MISSING
+        )
     return credentials.credentials
 
 
@@ -64,7 +66,7 @@ async def caller(
         return Caller(Role.ADMIN, None)
     if token.startswith(CREDENTIAL_PREFIX):
         raise Unauthorized(
-            "a device credential only opens /api/device routes", code="token_invalid"
+            "a device credential only opens /api/device routes", code=ErrorCode.TOKEN_INVALID
         )
     grant = svc.tokens.verify(token)
     # Revocation, and the deletion of the rows the token names, take effect on the next
@@ -76,7 +78,7 @@ async def caller(
 CallerDep = Annotated[Caller, Depends(caller)]
 
 
-def require(*roles: Role) -> object:
+def require(*roles: Role) -> params.Depends:
     allowed = {Role.ADMIN, *roles}
 
     async def check(who: CallerDep) -> Caller:
@@ -84,7 +86,8 @@ def require(*roles: Role) -> object:
             raise Forbidden(f"a {who.role.value} token cannot do this")
         return who
 
-    return Depends(check)
+    # The marker `Depends()` makes, typed: route `dependencies=[...]` take this type.
+    return params.Depends(check)
 
 
 async def device(
@@ -93,7 +96,7 @@ async def device(
 ) -> DeviceCredential:
     token = _raw_token(credentials)
     if not token.startswith(CREDENTIAL_PREFIX):
-        raise Unauthorized("a device credential is required", code="credential_invalid")
+        raise Unauthorized("a device credential is required", code=ErrorCode.CREDENTIAL_INVALID)
     return await svc.catalog.verify_credential(token)
 
 

@@ -12,7 +12,7 @@ from streamhub.api.auth import DeviceDep, ServicesDep
 from streamhub.api.lessons import lesson_out
 from streamhub.api.schemas import DeviceLessonsOut, DeviceTokenIn, DeviceTokenOut
 from streamhub.catalog.models import Lesson, utcnow
-from streamhub.errors import Conflict, Forbidden, NotFound
+from streamhub.errors import Conflict, ErrorCode, Forbidden, NotFound
 from streamhub.protocol import DeviceHealth, DeviceState, Role
 
 router = APIRouter(prefix="/api/device", tags=["classroom PCs"])
@@ -61,14 +61,16 @@ async def device_token(
     if body.lesson_code is not None:
         lesson = await svc.catalog.lesson_by_code(body.lesson_code)
         if not svc.catalog.info(lesson).admits_classroom(room.id):
-            raise Forbidden("this classroom is not invited to the lesson", code="not_invited")
+            raise Forbidden(
+                "this classroom is not invited to the lesson", code=ErrorCode.NOT_INVITED
+            )
     else:
         live = [x for x in await _upcoming(svc, room.id) if x.status == "live"]
         if not live:
-            raise NotFound("this classroom has no live lesson now", code="no_live_lesson")
+            raise NotFound("this classroom has no live lesson now", code=ErrorCode.NO_LIVE_LESSON)
         lesson = live[0]
     if lesson.status != "live":
-        raise Conflict(f"the lesson is {lesson.status}, not live", code="lesson_not_live")
+        raise Conflict(f"the lesson is {lesson.status}, not live", code=ErrorCode.LESSON_NOT_LIVE)
     ttl = svc.settings.auth.access_token_ttl_s
     svc.presence.joining(room.id, lesson.id)
     token = svc.tokens.issue(

@@ -23,7 +23,7 @@ from streamhub.api.schemas import (
     TokenOut,
 )
 from streamhub.catalog.models import Lesson
-from streamhub.errors import Forbidden
+from streamhub.errors import ErrorCode, Forbidden
 from streamhub.lesson.attendance import merge_overlaps
 from streamhub.protocol import Role
 from streamhub.services import Services
@@ -76,7 +76,7 @@ async def lesson_by_code(code: str, svc: ServicesDep, who: CallerDep) -> LessonO
         who.grant is not None and who.grant.lesson == lesson.id
     )
     if not allowed:
-        raise Forbidden("this token is for another lesson", code="wrong_lesson")
+        raise Forbidden("this token is for another lesson", code=ErrorCode.WRONG_LESSON)
     return lesson_out(lesson)
 
 
@@ -99,7 +99,9 @@ async def update_lesson(lesson_id: IdPath, body: LessonPatch, svc: ServicesDep) 
             if member.role is Role.CLASSROOM and not room.lesson.admits_classroom(
                 member.classroom_id
             ):
-                member.close("not_invited", "this classroom is no longer invited to the lesson")
+                member.close(
+                    ErrorCode.NOT_INVITED, "this classroom is no longer invited to the lesson"
+                )
     return lesson_out(lesson)
 
 

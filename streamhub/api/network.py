@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from streamhub.api.auth import AdminOnly, CallerDep, DeviceDep, ServicesDep
 from streamhub.api.schemas import Body, IdPath
 from streamhub.catalog.models import ConnectionCheck
-from streamhub.errors import StreamhubError
+from streamhub.errors import ErrorCode, StreamhubError
 from streamhub.media.ice import client_ice_servers
 from streamhub.media.probe import IceProbes
 from streamhub.protocol import IceServer
@@ -41,7 +41,7 @@ _CHUNK = os.urandom(64 * 1024)  # random: a compressing proxy cannot shrink it
 class TooLarge(StreamhubError):
     """The upload is larger than a bandwidth probe may be."""
 
-    code = "too_large"
+    code = ErrorCode.TOO_LARGE
     status = 413
 
 
@@ -96,8 +96,8 @@ def _network(svc: ServicesDep, who: str) -> NetworkOut:
     ice = svc.settings.ice
     return NetworkOut(
         ice_servers=client_ice_servers(ice, who),
-        udp_port_range=ice.udp_port_range,  # type: ignore[arg-type]
-        host_addresses=[*ice.host_addresses, *filter(None, [ice.announced_address])],
+        udp_port_range=ice.port_range,
+        host_addresses=[*ice.addresses, *filter(None, [ice.announced_address])],
         server_time=time.time(),
     )
 

@@ -10,13 +10,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from streamhub.errors import StreamhubError
+from streamhub.errors import ErrorCode, StreamhubError
 
 logger = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
 
 
-def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+def problem(status: int, code: ErrorCode, title: str, detail: str, **extra: Any) -> JSONResponse:
     body = {"type": f"/problems/{code}", "title": title, "status": status, "detail": detail}
     body["code"] = code
     body.update(extra)
@@ -39,26 +39,38 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     ]
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     detail = f"{'.'.join(first['loc'])}: {first['msg']}"
-    return problem(422, "validation_failed", "The request is invalid.", detail, errors=errors)
+    return problem(
+        422, ErrorCode.VALIDATION_FAILED, "The request is invalid.", detail, errors=errors
+    )
+
+
+# Starlette's own HTTP errors (routing, static files, the body limits in streamhub.http.body).
+_HTTP_CODES = {
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    408: ErrorCode.BODY_TIMEOUT,
+    413: ErrorCode.BODY_TOO_LARGE,
+    429: ErrorCode.RATE_LIMITED,
+    503: ErrorCode.UNAVAILABLE,
+}
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    codes = {
-        404: "not_found",
-        405: "method_not_allowed",
-        401: "unauthorized",
-        403: "forbidden",
-        408: "body_timeout",
-        413: "body_too_large",
-    }
-    code = codes.get(exc.status_code, f"http_{exc.status_code}")
+    code = _HTTP_CODES.get(exc.status_code)
+    if code is None:
+        code = ErrorCode.INTERNAL if exc.status_code >= 500 else ErrorCode.BAD_REQUEST
     return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
 
 
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     logger.error("unhandled error", exc_info=exc)
-    return problem(500, "internal", "Internal error.", "the hub failed to handle this request")
+    return problem(
+        500, ErrorCode.INTERNAL, "Internal error.", "the hub failed to handle this request"
+    )
 
 
 def install_problem_handlers(app: FastAPI) -> None:

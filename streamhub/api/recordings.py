@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from streamhub.api.auth import AdminOnly, AdminOrStaff, ServicesDep, bearer_scheme, caller
 from streamhub.api.schemas import OffsetQuery, OptionalIdQuery, PageOut
 from streamhub.catalog.models import Recording
-from streamhub.errors import Conflict, Forbidden, NotFound, Unauthorized
+from streamhub.errors import Conflict, ErrorCode, Forbidden, NotFound, Unauthorized
 from streamhub.protocol import Role
 from streamhub.services import Services
 
@@ -128,7 +128,9 @@ async def file_access(
         if svc.tokens.ticket_allows(ticket, rec.id, rec.row_key):
             return
     if credentials is None:
-        raise Unauthorized("a media ticket or a staff token is required", code="token_missing")
+        raise Unauthorized(
+            "a media ticket or a staff token is required", code=ErrorCode.TOKEN_MISSING
+        )
     who = await caller(svc, credentials)
     if who.role not in (Role.ADMIN, Role.STAFF):
         raise Forbidden("recordings are for staff")
@@ -169,11 +171,20 @@ async def get_recording(recording_id: str, svc: ServicesDep) -> RecordingOut:
     return recording_out(svc, await _recording(svc, recording_id))
 
 
+# A recording in these states is still being written: it cannot be deleted yet.
+_BUSY = {
+    "recording": ErrorCode.RECORDING_RECORDING,
+    "stopped": ErrorCode.RECORDING_STOPPED,
+    "finalizing": ErrorCode.RECORDING_FINALIZING,
+}
+
+
 @router.delete("/{recording_id}", status_code=204, dependencies=[AdminOnly])
 async def delete_recording(recording_id: str, svc: ServicesDep) -> Response:
     rec = await _recording(svc, recording_id)
-    if rec.state in ("recording", "stopped", "finalizing"):
-        raise Conflict(f"the recording is {rec.state}", code=f"recording_{rec.state}")
+    busy = _BUSY.get(rec.state)
+    if busy is not None:
+        raise Conflict(f"the recording is {rec.state}", code=busy)
     directory = _directory(svc, rec)
     await svc.catalog.delete_recording(rec.id)
     await asyncio.get_running_loop().run_in_executor(

@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from streamhub.api.auth import AdminOnly, CallerDep, ServicesDep
 from streamhub.api.schemas import IdPath, RtmpKeyOut, RtmpOut
 from streamhub.catalog.models import IssuedToken
-from streamhub.errors import Conflict, Forbidden
+from streamhub.errors import Conflict, ErrorCode, Forbidden
 from streamhub.rtmp.keys import KIND, stream_key
 from streamhub.services import Services
 
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/lessons", tags=["rtmp"])
 
 def _require_enabled(svc: Services) -> None:
     if not svc.settings.rtmp.enabled:
-        raise Conflict("the RTMP bridge is off (rtmp.enabled: false)", code="rtmp_disabled")
+        raise Conflict("the RTMP bridge is off (rtmp.enabled: false)", code=ErrorCode.RTMP_DISABLED)
 
 
 def key_out(svc: Services, row: IssuedToken) -> RtmpKeyOut:

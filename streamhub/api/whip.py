@@ -38,14 +38,14 @@ SessionPath = Annotated[str, Path(min_length=8, max_length=64, pattern="^[A-Za-z
 class UnsupportedMediaType(StreamhubError):
     """The request body's media type is not the one this URL takes."""
 
-    code = "unsupported_media_type"
+    code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
     status = 415
 
 
 class NotImplementedByHub(StreamhubError):
     """The hub does not implement this request."""
 
-    code = "not_implemented"
+    code = ErrorCode.NOT_IMPLEMENTED
     status = 501
 
 
@@ -60,7 +60,9 @@ async def _lecturer(request: Request, svc: Services) -> tuple[str, Grant]:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("an Authorization: Bearer token is required", code="token_missing")
+        raise Unauthorized(
+            "an Authorization: Bearer token is required", code=ErrorCode.TOKEN_MISSING
+        )
     if token.startswith(CREDENTIAL_PREFIX) or hmac.compare_digest(
         token.encode(), svc.secrets.admin_key.encode()
     ):

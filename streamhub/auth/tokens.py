@@ -9,7 +9,7 @@ from typing import Any
 import jwt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from streamhub.errors import Unauthorized
+from streamhub.errors import ErrorCode, Unauthorized
 from streamhub.protocol import Role
 
 ALGORITHM = "HS256"
@@ -103,13 +103,13 @@ class TokenIssuer:
                 options={"require": ["exp", "iat", "sub", "iss"]},
             )
         except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("token expired", code="token_expired") from exc
+            raise Unauthorized("token expired", code=ErrorCode.TOKEN_EXPIRED) from exc
         except jwt.PyJWTError as exc:
-            raise Unauthorized("invalid token", code="token_invalid") from exc
+            raise Unauthorized("invalid token", code=ErrorCode.TOKEN_INVALID) from exc
         try:
             return Grant.model_validate(claims)
         except ValidationError as exc:
-            raise Unauthorized("token grants are malformed", code="token_invalid") from exc
+            raise Unauthorized("token grants are malformed", code=ErrorCode.TOKEN_INVALID) from exc
 
     # ------------------------------------------------------------ media tickets
 

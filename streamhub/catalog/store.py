@@ -37,7 +37,7 @@ from streamhub.catalog.models import (
     utcnow,
 )
 from streamhub.config import Settings
-from streamhub.errors import Conflict, NotFound, Unauthorized
+from streamhub.errors import Conflict, ErrorCode, NotFound, Unauthorized
 from streamhub.lesson.ports import LessonInfo
 from streamhub.protocol import Role
 
@@ -305,20 +305,20 @@ class Catalog:
             if lesson is None:
                 raise NotFound(f"no lesson with id {lesson_id}")
             if lesson.status == "ended":
-                raise Conflict("an ended lesson cannot be edited", code="lesson_ended")
+                raise Conflict("an ended lesson cannot be edited", code=ErrorCode.LESSON_ENDED)
             ids = changes.pop("classroom_ids", None)
             if ids is not None:
                 lesson.classrooms = await self._classrooms(session, ids)
             for key, value in changes.items():
                 setattr(lesson, key, value)
             if lesson.scheduled_end <= lesson.scheduled_start:
-                raise Conflict("the lesson must end after it starts", code="bad_schedule")
+                raise Conflict("the lesson must end after it starts", code=ErrorCode.BAD_SCHEDULE)
         return lesson
 
     async def delete_lesson(self, lesson_id: int) -> None:
         lesson = await self.get_lesson(lesson_id)
         if lesson.status == "live":
-            raise Conflict("end the lesson before deleting it", code="lesson_live")
+            raise Conflict("end the lesson before deleting it", code=ErrorCode.LESSON_LIVE)
         await self._delete(Lesson, lesson_id)
 
     async def set_lesson_status(self, lesson_id: int, status: str) -> Lesson:
@@ -330,7 +330,7 @@ class Catalog:
             if lesson.status not in allowed[status]:
                 raise Conflict(
                     f"a lesson that is {lesson.status} cannot become {status}",
-                    code=f"lesson_{lesson.status}",
+                    code=ErrorCode.LESSON_ENDED if lesson.status == "ended" else ErrorCode.CONFLICT,
                 )
             if status == "live" and lesson.started_at is None:
                 lesson.started_at = utcnow()
@@ -419,15 +419,15 @@ class Catalog:
         ident, _, secret = credential.removeprefix(CREDENTIAL_PREFIX).partition("_")
         well_formed = ident.isascii() and ident.isdigit() and len(ident) <= 18
         if not credential.startswith(CREDENTIAL_PREFIX) or not well_formed or not secret:
-            raise Unauthorized("malformed device credential", code="credential_invalid")
+            raise Unauthorized("malformed device credential", code=ErrorCode.CREDENTIAL_INVALID)
         async with self.session() as session, session.begin():
             row = await session.get(DeviceCredential, int(ident))
             if row is None or not hmac.compare_digest(row.secret_hash, _hash(secret)):
-                raise Unauthorized("unknown device credential", code="credential_invalid")
+                raise Unauthorized("unknown device credential", code=ErrorCode.CREDENTIAL_INVALID)
             if row.revoked_at is not None:
                 raise Unauthorized(
                     "this device credential was revoked; ask the school admin for a new one",
-                    code="credential_revoked",
+                    code=ErrorCode.CREDENTIAL_REVOKED,
                 )
             row.last_used_at = utcnow()
         return row
@@ -481,11 +481,11 @@ class Catalog:
         required = REQUIRED_BINDINGS.get(grant.role, ())
         if any(getattr(grant, name) is None for name in required):
             raise Unauthorized(
-                "this token predates row binding; ask for a new one", code="token_invalid"
+                "this token predates row binding; ask for a new one", code=ErrorCode.TOKEN_INVALID
             )
         stale = Unauthorized(
             "the lesson, classroom or link this token was issued for no longer exists",
-            code="token_stale",
+            code=ErrorCode.TOKEN_STALE,
         )
         async with self.session() as session:
             if grant.lesson_key is not None:
@@ -502,14 +502,14 @@ class Catalog:
                     raise stale
                 if credential.revoked_at is not None:
                     raise Unauthorized(
-                        "the device credential was revoked", code="credential_revoked"
+                        "the device credential was revoked", code=ErrorCode.CREDENTIAL_REVOKED
                     )
             if grant.token_id is not None:
                 issued = await session.get(IssuedToken, grant.token_id)
                 if issued is None or not hmac.compare_digest(issued.jti, grant.jti):
                     raise stale
                 if issued.revoked_at is not None:
-                    raise Unauthorized("this token was revoked", code="token_revoked")
+                    raise Unauthorized("this token was revoked", code=ErrorCode.TOKEN_REVOKED)
 
     # ------------------------------------------------------------ attendance
 

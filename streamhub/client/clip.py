@@ -15,10 +15,12 @@ import fractions
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamTrack
+from av.video.codeccontext import VideoCodecContext
 
 VIDEO_CLOCK = 90000
 AUDIO_CLOCK = 48000
@@ -69,6 +71,7 @@ def encode_video_clip(
     """``seconds`` of a moving pattern, one key frame at the start (CPU work: a second or so)."""
     name = {"VP8": "libvpx", "H264": "libx264"}[codec.upper()]
     context = av.CodecContext.create(name, "w")
+    assert isinstance(context, VideoCodecContext)
     context.width, context.height = width, height
     context.pix_fmt = "yuv420p"
     context.time_base = fractions.Fraction(1, fps)
@@ -144,7 +147,7 @@ class ClipTrack(MediaStreamTrack):
         self.keyframes_requested += 1
         self._position = 0
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet[Any]:
         if self._start is None:
             self._start = time.monotonic()
         delay = self._start + self.sent * self.clip.step / self.clip.clock - time.monotonic()

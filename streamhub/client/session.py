@@ -29,9 +29,8 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from streamhub.client.events import Closed, ConnectionStateChanged, TrackReceived
 from streamhub.client.ice_plans import IcePlan, TurnProbe, ice_plans, probe_all, rank
-from streamhub.errors import StreamhubError
+from streamhub.errors import ErrorCode, StreamhubError
 from streamhub.media import aiortc_hooks
-from streamhub.media.interfaces import expand_host_addresses
 from streamhub.protocol import (
     PUBLISH_SLOTS,
     SLOT_KIND,
@@ -52,6 +51,7 @@ from streamhub.protocol import (
     layout_for,
     parse_server_message,
 )
+from streamhub.queues import EventQueue
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +59,15 @@ logger = logging.getLogger(__name__)
 class ClientError(StreamhubError):
     """The hub answered a request with an error."""
 
-    def __init__(self, code: str, message: str, url: str | None = None) -> None:
+    def __init__(self, code: ErrorCode, message: str, url: str | None = None) -> None:
         super().__init__(message, code=code)
         self.url = url
 
 
 MAX_REDIRECTS = 3
+# Events waiting for the application to read them. A client that never reads its events (a
+# benchmark's, a test's) keeps the newest: chat lines and stats summaries go first.
+EVENTS_MAX = 1024
 
 # Signaling URL -> the TURN URL (None: none) media last connected through, so a rejoin after a
 # network drop starts with what worked.
@@ -94,7 +97,8 @@ class LessonClient:
         ssl_context: ssl.SSLContext | None = None,
         ice_timeout_s: float = 8.0,
     ) -> None:
-        aiortc_hooks.install(expand_host_addresses(list(ice_host_addresses)))
+        # Released by close(); a client dropped unclosed releases it when collected.
+        self._hooks = aiortc_hooks.install(ice_host_addresses)
         if ssl_context is not None:
             # aioice's turns: connections take no context of their own: process-wide.
             aiortc_hooks.set_turn_ssl_context(ssl_context)
@@ -119,7 +123,7 @@ class LessonClient:
         self.negotiations = 0
         self.closed: Closed | None = None
         self._ws: Any = None
-        self._events: asyncio.Queue[Any] = asyncio.Queue()
+        self._events: EventQueue[Any] = EventQueue(EVENTS_MAX)
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
         self._reader: asyncio.Task[None] | None = None
@@ -181,11 +185,11 @@ class LessonClient:
             try:
                 return await self._join()
             except ClientError as exc:
-                if exc.code != "redirect" or not exc.url:
+                if exc.code is not ErrorCode.REDIRECT or not exc.url:
                     raise
                 await self._drop_socket()
                 self.url = signaling_url(exc.url)
-        raise ClientError("too_many_redirects", "the hub nodes kept redirecting the join")
+        raise ClientError(ErrorCode.TOO_MANY_REDIRECTS, "the hub nodes kept redirecting the join")
 
     async def _start_peer(
         self, plan: IcePlan, publish: Mapping[Slot, MediaStreamTrack | None] | None
@@ -241,7 +245,7 @@ class LessonClient:
         state = self.pc.connectionState
         if state in ("connected", "failed", "closed"):
             self._settled.set()
-        self._events.put_nowait(ConnectionStateChanged(state))
+        self._events.force(ConnectionStateChanged(state))
 
     async def _connected(self, timeout: float = 15.0) -> None:
         with contextlib.suppress(TimeoutError):
@@ -271,7 +275,7 @@ class LessonClient:
                     continue
                 else:
                     self.tracks[slot] = track
-                self._events.put_nowait(TrackReceived(slot, track, mid))
+                self._events.force(TrackReceived(slot, track, mid))
 
     async def _renegotiate(self, tiles: int) -> None:
         assert self.pc is not None
@@ -302,7 +306,7 @@ class LessonClient:
 
     async def send(self, message: Message) -> None:
         if self._ws is None:
-            raise ClientError("not_connected", "connect() first")
+            raise ClientError(ErrorCode.NOT_CONNECTED, "connect() first")
         await self._ws.send(dump(message))
 
     async def request(self, message: Request) -> Any:
@@ -322,12 +326,14 @@ class LessonClient:
         if isinstance(reply, Error):
             raise ClientError(reply.code, reply.message, reply.url)
         if expect is not None and not isinstance(reply, expect):
-            raise ClientError("unexpected_reply", f"expected {expect.__name__}, got {reply.type}")
+            raise ClientError(
+                ErrorCode.UNEXPECTED_REPLY, f"expected {expect.__name__}, got {reply.type}"
+            )
         return reply
 
     async def _join(self) -> Joined:
         wss = self.ssl_context is not None and self.url.startswith("wss:")
-        secure = {"ssl": self.ssl_context} if wss else {}
+        secure: dict[str, Any] = {"ssl": self.ssl_context} if wss else {}
         self._ws = await websockets.connect(
             self.url,
             max_size=self.max_message_bytes,
@@ -349,7 +355,7 @@ class LessonClient:
             await asyncio.gather(self._reader, return_exceptions=True)
         self._ws = self._reader = None
         self.closed = None
-        self._events = asyncio.Queue()
+        self._events = EventQueue(EVENTS_MAX)
 
     async def _read(self) -> None:
         code: int | None = None
@@ -372,8 +378,10 @@ class LessonClient:
             self.closed = Closed(code, reason)
             for future in self._pending.values():
                 if not future.done():
-                    future.set_result(Error(code="closed", message=reason or "connection closed"))
-            self._events.put_nowait(self.closed)
+                    future.set_result(
+                        Error(code=ErrorCode.CLOSED, message=reason or "connection closed")
+                    )
+            self._events.force(self.closed)
 
     def _route(self, message: Any) -> None:
         request_id = getattr(message, "id", None)
@@ -390,7 +398,7 @@ class LessonClient:
             self._schedule_renegotiation(message.tiles)
         if isinstance(message, TilesChanged):
             self.tiles.update(message.tiles)
-        self._events.put_nowait(message)
+        self._events.force(message)
 
     def _schedule_renegotiation(self, tiles: int) -> None:
         async def run() -> None:
@@ -414,6 +422,8 @@ class LessonClient:
         """Hub messages and client events, in order; ends after Closed."""
         while True:
             event = await self._events.get()
+            if event is None:
+                return
             yield event
             if isinstance(event, Closed):
                 return
@@ -425,7 +435,7 @@ class LessonClient:
             async for event in self.events():
                 if isinstance(event, kind):
                     return event
-            raise ClientError("closed", "connection closed before the event")
+            raise ClientError(ErrorCode.CLOSED, "connection closed before the event")
 
         return await asyncio.wait_for(find(), timeout)
 
@@ -447,6 +457,7 @@ class LessonClient:
                 await asyncio.gather(self._reader, return_exceptions=True)
         if self.pc is not None:
             await self.pc.close()
+        self._hooks.release()
 
     async def __aenter__(self) -> LessonClient:
         return self

@@ -60,7 +60,7 @@ class PatternVideoTrack(MediaStreamTrack):
         self._base[..., 0] = (xs * 255 // max(width - 1, 1)).astype(np.uint8)
         self._base[..., 1] = (ys * 255 // max(height - 1, 1)).astype(np.uint8)
 
-    async def recv(self) -> av.VideoFrame:  # type: ignore[override]
+    async def recv(self) -> av.VideoFrame:
         if self._start is None:
             self._start = time.monotonic()
         target = self._start + self.count / self.fps
@@ -93,7 +93,7 @@ class ToneAudioTrack(MediaStreamTrack):
         self.samples = 0
         self._start: float | None = None
 
-    async def recv(self) -> av.AudioFrame:  # type: ignore[override]
+    async def recv(self) -> av.AudioFrame:
         rate, size = 48000, 960
         if self._start is None:
             self._start = time.monotonic()

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from streamhub.errors import Unauthorized
+from streamhub.errors import ErrorCode, Unauthorized
 
 PROBLEM = b"application/problem+json"
 CREDENTIAL_PREFIX = "dc_"
@@ -39,7 +39,7 @@ class BodyTimeout(HTTPException):
         super().__init__(408, f"the request body stalled for {seconds:g} s")
 
 
-async def send_problem(send: Send, status: int, code: str, detail: str) -> None:
+async def send_problem(send: Send, status: int, code: ErrorCode, detail: str) -> None:
     body = json.dumps(
         {"type": f"/problems/{code}", "title": detail, "status": status, "detail": detail,
          "code": code}
@@ -91,7 +91,7 @@ class BodyGuard:
         try:
             length = int(length_header) if length_header is not None else 0
         except ValueError:
-            await send_problem(send, 400, "bad_request", "invalid Content-Length")
+            await send_problem(send, 400, ErrorCode.BAD_REQUEST, "invalid Content-Length")
             return
         if length <= 0 and not chunked:
             await self.app(scope, receive, send)
@@ -101,7 +101,7 @@ class BodyGuard:
         try:
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthorized(
-                    "an Authorization: Bearer token is required", code="token_missing"
+                    "an Authorization: Bearer token is required", code=ErrorCode.TOKEN_MISSING
                 )
             self.authenticate(scope, token.strip())
         except Unauthorized as exc:
@@ -110,7 +110,7 @@ class BodyGuard:
         limit = self.path_limits.get(str(scope.get("path", "")), self.max_bytes)
         if length > limit:
             too_large = BodyTooLarge(limit)
-            await send_problem(send, 413, "body_too_large", str(too_large.detail))
+            await send_problem(send, 413, ErrorCode.BODY_TOO_LARGE, str(too_large.detail))
             return
         await self.app(scope, self._capped(receive, limit), send)
 
@@ -144,11 +144,11 @@ def check_bearer(token: str, path: str, admin_key: str, verify: Callable[[str], 
     if path.startswith("/api/device/"):
         if token.startswith(CREDENTIAL_PREFIX):
             return
-        raise Unauthorized("a device credential is required", code="credential_invalid")
+        raise Unauthorized("a device credential is required", code=ErrorCode.CREDENTIAL_INVALID)
     if hmac.compare_digest(token.encode(), admin_key.encode()):
         return
     if token.startswith(CREDENTIAL_PREFIX):
         raise Unauthorized(
-            "a device credential only opens /api/device routes", code="token_invalid"
+            "a device credential only opens /api/device routes", code=ErrorCode.TOKEN_INVALID
         )
     verify(token)

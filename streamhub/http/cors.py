@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from streamhub.config import Settings
+from streamhub.errors import ErrorCode
 from streamhub.http.body import send_problem
 
 PREFIX = "/whip/"
@@ -52,7 +53,9 @@ class WhipCors:
             await self.app(scope, receive, send)
             return
         if origin not in self.allowed:
-            await send_problem(send, 403, "origin_not_allowed", "this origin may not use WHIP")
+            await send_problem(
+                send, 403, ErrorCode.ORIGIN_NOT_ALLOWED, "this origin may not use WHIP"
+            )
             return
         cors = [
             (b"access-control-allow-origin", origin.encode("latin-1")),

@@ -77,11 +77,11 @@ class ConnectionGuard:
 def guarded_protocol(base: type, guard: ConnectionGuard) -> type:
     """A subclass of uvicorn's HTTP protocol class ``base`` that enforces ``guard``."""
 
-    class GuardedProtocol(base):  # type: ignore[valid-type,misc]
+    class GuardedProtocol(base):  # type: ignore[misc]
         _deadline: asyncio.TimerHandle | None = None
         _waiting_after: Any = None
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(transport)
             if not guard.admit(transport):
                 transport.close()

@@ -10,7 +10,15 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from streamhub.auth.tokens import Grant
-from streamhub.protocol import Message, ParticipantInfo, ParticipantStats, Role, Slot, StatsReport
+from streamhub.protocol import (
+    ErrorCode,
+    Message,
+    ParticipantInfo,
+    ParticipantStats,
+    Role,
+    Slot,
+    StatsReport,
+)
 
 
 class MediaSource(Protocol):
@@ -46,7 +54,7 @@ class Participant:
     grant: Grant
     name: str
     post: Callable[[Message], None]
-    close: Callable[[str, str], None]
+    close: Callable[[ErrorCode, str], None]
     hand_raised: bool = False
     muted: bool = False
     audio_only: bool = False

@@ -43,6 +43,10 @@ class CatalogPort(Protocol):
         """Which of these device credentials are revoked (or gone), and since when."""
         ...
 
+    async def revoked_tokens(self, token_ids: Sequence[int]) -> set[int]:
+        """Which of these issued tokens (lecturer links, staff tokens) are revoked or gone."""
+        ...
+
     async def credential_active(self, credential_id: int) -> bool:
         """False when the device credential was revoked or does not exist."""
         ...

@@ -108,12 +108,6 @@ class LessonRegistry:
         self.overload = OverloadGuard(settings.capacity, lambda: tuple(self.rooms.values()))
 
     async def start(self) -> None:
-        # Imported here so that room logic stays free of aiortc; the hub process needs the tap.
-        from streamhub.media import aiortc_hooks
-
-        aiortc_hooks.install(
-            self.settings.ice.host_addresses, udp_port_range=self.settings.ice.udp_port_range
-        )
         loop = asyncio.get_running_loop()
         self._stats_task = loop.create_task(self._stats_loop(), name="stats")
         self._attendance_task = loop.create_task(self._attendance_loop(), name="attendance")
@@ -134,7 +128,7 @@ class LessonRegistry:
                 await asyncio.gather(task, return_exceptions=True)
         for room in list(self.rooms.values()):
             for member in list(room.members.values()):
-                member.close("shutdown", "the hub is shutting down")
+                member.close(ErrorCode.SHUTDOWN, "the hub is shutting down")
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -178,7 +172,7 @@ class LessonRegistry:
         hidden = [m for m in room.members.values() if m.hidden]
         for member in list(room.members.values()):
             if not member.hidden:
-                member.close("lesson_ended", "the lesson has ended")
+                member.close(ErrorCode.LESSON_ENDED, "the lesson has ended")
         if hidden:
             # The recorder stays a moment longer: the last frames are still on their way.
             self.spawn(self._close_later(hidden, RECORDER_GRACE_S), f"lesson-end:{lesson_id}")
@@ -246,7 +240,7 @@ class LessonRegistry:
     async def _close_later(members: list[Participant], delay: float) -> None:
         await asyncio.sleep(delay)
         for member in members:
-            member.close("lesson_ended", "the lesson has ended")
+            member.close(ErrorCode.LESSON_ENDED, "the lesson has ended")
 
     def participants(self, lesson_id: int) -> list[ParticipantInfo]:
         room = self.rooms.get(lesson_id)
@@ -265,13 +259,13 @@ class LessonRegistry:
             for member in list(room.members.values()):
                 if member.grant.credential_id == credential_id:
                     member.gone_at = at
-                    member.close("revoked", "the device credential was revoked")
+                    member.close(ErrorCode.CREDENTIAL_REVOKED, "the device credential was revoked")
 
     async def revoke_token(self, token_id: int) -> None:
         for room in list(self.rooms.values()):
             for member in list(room.members.values()):
                 if member.grant.token_id == token_id:
-                    member.close("revoked", "this link was revoked")
+                    member.close(ErrorCode.TOKEN_REVOKED, "this link was revoked")
 
     # ------------------------------------------------------------ joining
 
@@ -306,7 +300,9 @@ class LessonRegistry:
                 raise Redirect(owner.url)
             room = await self.start_lesson(info)
         if grant.role is Role.CLASSROOM and not room.lesson.admits_classroom(grant.classroom_id):
-            raise Forbidden("this classroom is not invited to the lesson", code="not_invited")
+            raise Forbidden(
+                "this classroom is not invited to the lesson", code=ErrorCode.NOT_INVITED
+            )
         if grant.role is Role.CLASSROOM:
             self.check_capacity(room, grant)
         if grant.role is not Role.RECORDER:
@@ -377,19 +373,21 @@ class LessonRegistry:
             if participant.grant.sub != own and external >= limit:
                 raise JoinRefused(
                     f"the lesson already has {external} recorders from outside the hub",
-                    code="too_many_recorders",
+                    code=ErrorCode.TOO_MANY_RECORDERS,
                 )
         else:
             previous = room.by_subject(participant.grant.sub)
             if previous is not None:
                 # A classroom that rejoins after a drop replaces its stale session.
                 room.remove(previous, reason="replaced")
-                previous.close("replaced", "replaced by a new connection of the same participant")
+                previous.close(
+                    ErrorCode.REPLACED, "replaced by a new connection of the same participant"
+                )
         if participant.role is Role.LECTURER and participant.feed is None:
             old = room.lecturer
             if old is not None:
                 room.remove(old, reason="replaced")
-                old.close("replaced", "replaced by a new lecturer connection")
+                old.close(ErrorCode.REPLACED, "replaced by a new lecturer connection")
         room.add(participant)
         participant.attendance = asyncio.get_running_loop().create_task(
             self._record_join(room, participant), name=f"attendance:{participant.id}"

@@ -189,7 +189,7 @@ class RedisLiveState:
         data = await self.redis.hgetall(_node_key(node_id))
         if not data:
             return None
-        return NodeInfo(id=node_id, url=data.get("url", ""), load=int(data.get("load", 0)))
+        return NodeInfo(id=node_id, url=str(data.get("url", "")), load=int(data.get("load", 0)))
 
     async def nodes(self) -> list[NodeInfo]:
         found = []
@@ -205,7 +205,7 @@ class RedisLiveState:
     async def claim(self, lesson_id: int) -> NodeInfo:
         current = await self.redis.get(_owner_key(lesson_id))
         if current:
-            owner = await self._node(current)
+            owner = await self._node(str(current))
             if owner is not None:
                 return owner
         alive = await self.nodes()

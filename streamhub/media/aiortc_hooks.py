@@ -1,7 +1,12 @@
 """Everything StreamHub needs from aiortc that aiortc does not expose publicly. One module, so an
 upgrade breaks in one place; tests/media/test_aiortc_hooks.py fails if it does.
 
-Written against aiortc 1.16.0 and aioice 0.13.0 (pinned in pyproject.toml). Internals used:
+Written against aiortc 1.16 and aioice 0.13; ``install`` refuses another aiortc than the range
+pyproject.toml pins (``AIORTC_RANGE``). It is called where a process assembles its media: the
+hub's lifespan (``streamhub.app``), each ``LessonClient``, the agent's doctor. The hooks are
+patched in once; each install holds its settings (host addresses, port range, consent timing)
+until released, and an install asking for other settings meanwhile raises ``HooksConflict``.
+Internals used:
 - ``aiortc.rtcrtpreceiver.get_decoder``: the receiver's decoder thread asks it for a decoder per
   codec. Ours returns each depayloaded frame as an ``av.Packet`` instead of decoding it, so a
   ``RemoteStreamTrack`` yields encoded frames, and ``RTCRtpSender`` takes its ``encoder.pack()``
@@ -58,6 +63,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import ipaddress
 import logging
 import random
@@ -65,13 +71,16 @@ import socket
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from fractions import Fraction
 from types import EllipsisType
 from typing import Any
 
 import aioice.ice
 import aioice.turn
+import aiortc
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import av
@@ -85,19 +94,19 @@ from aiortc import (
 from aiortc.codecs import get_encoder
 from aiortc.codecs.h264 import H264Encoder
 
+from streamhub.errors import ConfigError
 from streamhub.media import consent, rtp_receive
 from streamhub.media.codecs import h264_is_keyframe, vp8_is_keyframe
+from streamhub.media.interfaces import expand_host_addresses
 from streamhub.media.reassembly import (
     AudioReorderBuffer,
     RepeatingNackGenerator,
     VideoFrameAssembler,
 )
 
-AIORTC_VERSION = "1.16.0"
-
 logger = logging.getLogger(__name__)
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _installed = False
 _host_addresses: list[str] = ["127.0.0.1"]
 _original_get_host_addresses = aioice.ice.get_host_addresses
@@ -116,7 +125,7 @@ class EncodedFrameTap:
         else:
             self._is_key = lambda data: True
 
-    def decode(self, encoded_frame: Any) -> list[av.Packet]:
+    def decode(self, encoded_frame: Any) -> list[av.Packet[Any]]:
         # aiortc has mapped the (first) frame's RTP timestamp onto its zero-based clock.
         base: int = encoded_frame.timestamp
         frames = getattr(encoded_frame, "frames", None) or [(encoded_frame.data, 0)]
@@ -214,9 +223,11 @@ class RealtimeH264Encoder(H264Encoder):
 
     def _encode_frame(self, frame: av.VideoFrame, force_keyframe: bool) -> Any:
         codec = self.codec
+        rate = codec.bit_rate if codec is not None else None
         if codec is not None and (
             (frame.width, frame.height) != (codec.width, codec.height)
-            or abs(self.target_bitrate - codec.bit_rate) > 0.1 * codec.bit_rate
+            or rate is None
+            or abs(self.target_bitrate - rate) > 0.1 * rate
         ):
             codec = None  # a new size or bitrate: a new encoder, starting on a key frame
         if codec is None:
@@ -419,41 +430,135 @@ def _configured_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
     return [a for a in _host_addresses if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
 
 
+# The aiortc releases these hooks are written against: pyproject.toml pins the same range
+# (tests/media/test_aiortc_hooks.py compares the two).
+AIORTC_RANGE = ((1, 16), (1, 17))
+
+
+class AiortcVersionError(ConfigError):
+    """The installed aiortc is not the release StreamHub's aiortc hooks are written for."""
+
+
+class HooksConflict(RuntimeError):
+    """A second install asked for other process-wide settings than one still in use."""
+
+
+@dataclass(frozen=True)
+class HookSettings:
+    """What an install sets process-wide. ``host_addresses`` as configured (``auto`` is
+    expanded at each install, so a PC whose addresses changed gathers on the new ones);
+    ``udp_port_range`` ``...``: whatever another install set (a client in the hub's process)."""
+
+    host_addresses: tuple[str, ...]
+    consent_interval_s: float
+    consent_timeout_s: float
+    udp_port_range: tuple[int, int] | EllipsisType | None
+
+    def conflicts_with(self, other: HookSettings) -> bool:
+        ranges = (self.udp_port_range, other.udp_port_range)
+        return (
+            self.host_addresses != other.host_addresses
+            or self.consent_interval_s != other.consent_interval_s
+            or self.consent_timeout_s != other.consent_timeout_s
+            or (... not in ranges and ranges[0] != ranges[1])
+        )
+
+
+class Installation:
+    """A holder's claim on the settings it installed: another install with other settings
+    raises while this is held. ``release()`` (or dropping it) ends the claim; the hooks stay."""
+
+    def __init__(self, settings: HookSettings) -> None:
+        self.settings = settings
+
+    def release(self) -> None:
+        with _lock:
+            _claims.discard(self)
+
+
+# Held weakly: a holder that is gone (a client never closed) claims nothing any more.
+_claims: weakref.WeakSet[Installation] = weakref.WeakSet()
+
+
+def check_aiortc_version(version: str | None = None) -> None:
+    """Raise AiortcVersionError unless ``version`` (the installed aiortc's) is in AIORTC_RANGE."""
+    version = aiortc.__version__ if version is None else version
+    low, below = AIORTC_RANGE
+    try:
+        found = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        found = ()
+    if not low <= found < below:
+        wanted = f">={low[0]}.{low[1]},<{below[0]}.{below[1]}"
+        raise AiortcVersionError(
+            f"aiortc {version} is installed, but streamhub/media/aiortc_hooks.py is written for "
+            f"aiortc{wanted} (pyproject.toml): pip install 'aiortc{wanted}'"
+        )
+
+
+def _patch() -> None:
+    # Each line puts ours where aiortc or aioice looks its own up. The ignores mark where ours
+    # has another type than what it replaces, on purpose (a "decoder" that yields packets, a
+    # classmethod installed from a function).
+    aioice.ice.Connection.get_component_candidates = _ranged_component_candidates  # type: ignore[method-assign]
+    aioice.turn.create_turn_endpoint = _create_turn_endpoint
+    aioice.ice.get_host_addresses = _configured_host_addresses
+    aiortc.rtcrtpreceiver.get_decoder = _tap_decoder  # type: ignore[assignment]
+    aiortc.rtcrtpsender.get_encoder = _get_encoder
+    aiortc.rtcrtpreceiver.JitterBuffer = _jitter_buffer  # type: ignore[assignment,misc]
+    aiortc.rtcrtpreceiver.NackGenerator = RepeatingNackGenerator  # type: ignore[misc]
+    RTCDtlsTransport._register_rtp_receiver = _register_rtp_receiver_with_rtx  # type: ignore[method-assign]
+    RTCCertificate.generateCertificate = classmethod(_shared_certificate)  # type: ignore[method-assign,assignment]
+    aioice.ice.StunProtocol.datagram_received = _guarded_datagram_received  # type: ignore[method-assign]
+    rtp_receive.install()
+    aioice.ice.Connection.query_consent = consent.query_consent  # type: ignore[method-assign]
+    RTCDtlsTransport._handle_rtp_data = _handle_rtp_data_heard  # type: ignore[method-assign]
+    RTCDtlsTransport._handle_rtcp_data = _handle_rtcp_data_heard  # type: ignore[method-assign]
+
+
 def install(
     host_addresses: Iterable[str],
     consent_interval_s: float = 1.5,
     consent_timeout_s: float = 7.0,
     udp_port_range: tuple[int, int] | EllipsisType | None = ...,
-) -> None:
-    """Install the encoded-frame tap and the ICE host addresses, process-wide.
+) -> Installation:
+    """Install the encoded-frame tap and the ICE host addresses, process-wide; keep the result
+    for as long as the settings must hold (the hub's lifespan, a client's life).
 
-    Every RemoteStreamTrack in this process yields av.Packet afterwards; consumers that want
-    pixels or samples decode with streamhub.client.decode.FrameDecoder. With
-    ``udp_port_range``, every host candidate socket is bound inside it (``...``: keep the
-    range a previous call set, so a client in the hub's process leaves the hub's range alone).
+    The hooks are patched in once. Another install with the same settings is a no-op; one with
+    other settings while a claim on the first is held raises HooksConflict (a client in the
+    hub's process would otherwise move the hub's host addresses). Every RemoteStreamTrack in
+    this process yields av.Packet afterwards; consumers that want pixels or samples decode
+    with streamhub.client.decode.FrameDecoder. With ``udp_port_range``, every host candidate
+    socket is bound inside it (``...``: keep the range another install set).
     """
     global _installed, _host_addresses, _udp_port_range
+    wanted = HookSettings(
+        tuple(host_addresses), consent_interval_s, consent_timeout_s, udp_port_range
+    )
     with _lock:
-        _host_addresses = list(host_addresses)
+        check_aiortc_version()
+        if any(wanted.conflicts_with(held.settings) for held in list(_claims)):
+            # A holder dropped unclosed but kept in a reference cycle (a client's peer
+            # connection) is not in use: collect it before calling the settings taken.
+            gc.collect()
+        for held in list(_claims):
+            if wanted.conflicts_with(held.settings):
+                raise HooksConflict(
+                    f"the aiortc hooks are in use with {held.settings}; another install asked "
+                    f"for {wanted}"
+                )
+        if not _installed:
+            _patch()
+            _installed = True
+        _host_addresses = expand_host_addresses(list(wanted.host_addresses))
         if udp_port_range is not ...:
             _udp_port_range = udp_port_range
-        aioice.ice.Connection.get_component_candidates = _ranged_component_candidates  # type: ignore[method-assign]
-        aioice.turn.create_turn_endpoint = _create_turn_endpoint
-        aioice.ice.get_host_addresses = _configured_host_addresses
-        aiortc.rtcrtpreceiver.get_decoder = _tap_decoder  # type: ignore[assignment]
-        aiortc.rtcrtpsender.get_encoder = _get_encoder  # type: ignore[assignment]
-        aiortc.rtcrtpreceiver.JitterBuffer = _jitter_buffer  # type: ignore[assignment,misc]
-        aiortc.rtcrtpreceiver.NackGenerator = RepeatingNackGenerator  # type: ignore[misc]
-        RTCDtlsTransport._register_rtp_receiver = _register_rtp_receiver_with_rtx  # type: ignore[method-assign]
-        RTCCertificate.generateCertificate = classmethod(_shared_certificate)  # type: ignore[method-assign,assignment]
-        aioice.ice.StunProtocol.datagram_received = _guarded_datagram_received  # type: ignore[method-assign]
-        rtp_receive.install()
         # A vanished peer is dropped after the timeout plus at most one interval: ~9 s.
         consent.configure(consent_interval_s, consent_timeout_s)
-        aioice.ice.Connection.query_consent = consent.query_consent  # type: ignore[method-assign]
-        RTCDtlsTransport._handle_rtp_data = _handle_rtp_data_heard  # type: ignore[method-assign]
-        RTCDtlsTransport._handle_rtcp_data = _handle_rtcp_data_heard  # type: ignore[method-assign]
-        _installed = True
+        claim = Installation(wanted)
+        _claims.add(claim)
+        return claim
 
 
 def installed() -> bool:

@@ -14,6 +14,7 @@ import asyncio
 import collections
 import logging
 import time
+from typing import Any
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -94,7 +95,7 @@ class TrackSource:
             for sink in tuple(self._sinks):
                 sink.source_ended(self)
 
-    def fan_out(self, packet: av.Packet) -> None:
+    def fan_out(self, packet: av.Packet[Any]) -> None:
         """One frame to every slot: packetized once, sent in this one loop."""
         frame: Packetized | None = None
         abs_time = b""
@@ -133,9 +134,9 @@ class OutTrack(MediaStreamTrack):
         self.kind = kind
         self.label = label
         self._max = max_frames if kind == "video" else max(max_frames // 2, 8)
-        self._queue: collections.deque[av.Packet] = collections.deque()
+        self._queue: collections.deque[av.Packet[Any]] = collections.deque()
         # Frames that came before the leg's transport was up, sent as soon as it is.
-        self._early: collections.deque[tuple[av.Packet, Packetized]] = collections.deque()
+        self._early: collections.deque[tuple[av.Packet[Any], Packetized]] = collections.deque()
         self._ready = asyncio.Event()
         self._source: TrackSource | None = None
         self._waiting_keyframe = kind == "video"
@@ -200,7 +201,7 @@ class OutTrack(MediaStreamTrack):
         self._queue.clear()
         self._early.clear()
 
-    def _admit(self, packet: av.Packet, held: int) -> bool:
+    def _admit(self, packet: av.Packet[Any], held: int) -> bool:
         """Whether a frame goes on: it waits for a key frame, and a full backlog (``held``
         frames) drops video to the next key frame, or audio's oldest frame."""
         if not self._enabled or self.readyState != "live":
@@ -223,7 +224,7 @@ class OutTrack(MediaStreamTrack):
                 self._early.popleft()
         return True
 
-    def _stamp(self, packet: av.Packet) -> int:
+    def _stamp(self, packet: av.Packet[Any]) -> int:
         """The frame's timestamp on this slot's clock (continuous across source switches)."""
         pts = packet.pts or 0
         if self._rebase:
@@ -234,7 +235,7 @@ class OutTrack(MediaStreamTrack):
         self._last_pts = out
         return out
 
-    def push(self, packet: av.Packet) -> None:
+    def push(self, packet: av.Packet[Any]) -> None:
         if not self._admit(packet, len(self._queue)):
             return
         out = av.Packet(bytes(packet))
@@ -244,7 +245,7 @@ class OutTrack(MediaStreamTrack):
         self._queue.append(out)
         self._ready.set()
 
-    def push_rtp(self, packet: av.Packet, frame: Packetized, abs_time: bytes) -> None:
+    def push_rtp(self, packet: av.Packet[Any], frame: Packetized, abs_time: bytes) -> None:
         leg = self.leg
         assert leg is not None
         if not leg.ready():
@@ -262,13 +263,15 @@ class OutTrack(MediaStreamTrack):
         if self._admit(packet, 0):
             self._send(leg, packet, frame, abs_time)
 
-    def _send(self, leg: RtpSendLeg, packet: av.Packet, frame: Packetized, abs_time: bytes) -> None:
+    def _send(
+        self, leg: RtpSendLeg, packet: av.Packet[Any], frame: Packetized, abs_time: bytes
+    ) -> None:
         leg.send(frame, self._stamp(packet), abs_time, bool(packet.is_keyframe))
         if self.first_packet_at is None:
             self.first_packet_at = time.monotonic()
         self.packets_out += 1
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet[Any]:
         while not self._queue:
             if self.readyState != "live":
                 raise MediaStreamError

@@ -11,11 +11,11 @@ import contextlib
 import logging
 import time
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import SessionDescription
 
 from streamhub.config import IceSettings
-from streamhub.errors import BadRequest, StreamhubError
+from streamhub.errors import BadRequest, ErrorCode, StreamhubError
 from streamhub.media.ice import announce_address, rtc_configuration
 
 logger = logging.getLogger(__name__)
@@ -29,27 +29,29 @@ LINGER_AFTER_CONNECTED_S = 5.0
 class ProbesBusy(StreamhubError):
     """Too many connection checks are running; try again in a few seconds."""
 
-    code = "probes_busy"
+    code = ErrorCode.PROBES_BUSY
     status = 503
 
 
 def validate_probe_offer(sdp: str) -> None:
     if len(sdp.encode()) > MAX_OFFER_BYTES:
-        raise BadRequest(f"offer larger than {MAX_OFFER_BYTES} bytes", code="bad_offer")
+        raise BadRequest(f"offer larger than {MAX_OFFER_BYTES} bytes", code=ErrorCode.BAD_OFFER)
     try:
         description = SessionDescription.parse(sdp)
     except Exception:  # aiortc's parser raises whatever the bytes provoke
-        raise BadRequest("unparseable SDP offer", code="bad_offer") from None
+        raise BadRequest("unparseable SDP offer", code=ErrorCode.BAD_OFFER) from None
     media = description.media
     if len(media) != 1 or media[0].kind != "application":
-        raise BadRequest("a probe offer has exactly one data channel m-line", code="bad_offer")
+        raise BadRequest(
+            "a probe offer has exactly one data channel m-line", code=ErrorCode.BAD_OFFER
+        )
     m = media[0]
     if m.dtls is None or not m.dtls.fingerprints:
-        raise BadRequest("DTLS fingerprint missing", code="bad_offer")
+        raise BadRequest("DTLS fingerprint missing", code=ErrorCode.BAD_OFFER)
     if m.ice is None or not m.ice.usernameFragment or not m.ice.password:
-        raise BadRequest("ICE credentials missing", code="bad_offer")
+        raise BadRequest("ICE credentials missing", code=ErrorCode.BAD_OFFER)
     if m.sctp_port is None and not m.sctpmap:
-        raise BadRequest("no SCTP association offered", code="bad_offer")
+        raise BadRequest("no SCTP association offered", code=ErrorCode.BAD_OFFER)
 
 
 class IceProbes:
@@ -68,24 +70,25 @@ class IceProbes:
         pc = RTCPeerConnection(rtc_configuration(self.ice))
 
         @pc.on("datachannel")
-        def on_channel(channel: object) -> None:
-            @channel.on("message")  # type: ignore[attr-defined]
-            def echo(message: object) -> None:
+        def on_channel(channel: RTCDataChannel) -> None:
+            def echo(message: bytes | str) -> None:
                 with contextlib.suppress(Exception):
-                    channel.send(message)  # type: ignore[attr-defined]
+                    channel.send(message)
+
+            channel.on("message", echo)
 
         try:
             await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
             await pc.close()
-            raise BadRequest(f"offer refused: {exc}", code="bad_offer") from None
+            raise BadRequest(f"offer refused: {exc}", code=ErrorCode.BAD_OFFER) from None
         task = asyncio.get_running_loop().create_task(self._expire(pc), name="ice-probe")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         self.answered += 1
         return announce_address(
-            pc.localDescription.sdp, self.ice.host_addresses, self.ice.announced_address
+            pc.localDescription.sdp, self.ice.addresses, self.ice.announced_address
         )
 
     async def _expire(self, pc: RTCPeerConnection) -> None:

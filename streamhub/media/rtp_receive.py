@@ -128,7 +128,8 @@ def _set_state(self: RTCDtlsTransport, state: State) -> None:
         return
     if state is State.CONNECTED:
         for pair in list(connection._nominated.values()):
-            pair.protocol._streamhub_fast = FastPath(self, connection, pair.remote_addr)
+            protocol: Any = pair.protocol  # carries our fast path beside aioice's state
+            protocol._streamhub_fast = FastPath(self, connection, pair.remote_addr)
     elif state in (State.CLOSED, State.FAILED):
         for protocol in list(getattr(connection, "_protocols", ())):
             protocol._streamhub_fast = None

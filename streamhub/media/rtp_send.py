@@ -167,7 +167,7 @@ class RtpSendLeg:
     def ready(self) -> bool:
         """The transport is up: SRTP keys agreed and an ICE pair chosen."""
         if self._udp is not None and self._dtls._tx_srtp is not None:
-            return self._dtls._state.name == "CONNECTED"
+            return bool(self._dtls._state.name == "CONNECTED")
         if self.payload_type is None:
             return False
         dtls = self.sender.transport
@@ -295,7 +295,8 @@ class RtpSendLeg:
     async def run_rtcp(self) -> None:
         """Replaces ``RTCRtpSender._run_rtcp``: a sender report every 0.5-1.5 s (RFC 3550's
         randomized interval) while this leg sends media; a BYE at the end."""
-        sender = self.sender
+        # aiortc's private RTCP state, reached by its mangled names: no type knows them.
+        sender: Any = self.sender
         sender._RTCRtpSender__rtcp_started.set()
         try:
             while True:

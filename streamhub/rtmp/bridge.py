@@ -151,7 +151,7 @@ class RtmpBridge:
         if self._server is not None:
             self._server.close()
         for session in list(self.sessions.values()):
-            await self.end(session, "shutdown", "the hub is shutting down")
+            await self.end(session, ErrorCode.SHUTDOWN, "the hub is shutting down")
         tasks = list(self._connections) + list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -203,7 +203,7 @@ class RtmpBridge:
             if not existing.stale(time.monotonic()):
                 raise PublishRefused("another RTMP push already publishes this lesson")
             # The same box back after a network drop, its old connection not yet timed out.
-            await self.end(existing, "replaced", "replaced by a new RTMP push")
+            await self.end(existing, ErrorCode.REPLACED, "replaced by a new RTMP push")
             if row.lesson_id in self.sessions:
                 raise PublishRefused("another RTMP push already publishes this lesson")
         session = RtmpSession(lesson_id=row.lesson_id, key_id=row.id, connection=connection)
@@ -299,7 +299,7 @@ class RtmpBridge:
         session.pipeline = AudioPipeline(session.audio, pid)
         session.participant = participant
         participant.layout = [Slot.MICROPHONE, Slot.CAMERA]
-        participant.sources.update(session.sources)  # type: ignore[arg-type]
+        participant.sources.update(session.sources)
         await registry.enter(room, participant)
         room.route()
 
@@ -312,7 +312,7 @@ class RtmpBridge:
 
     # ------------------------------------------------------------ end
 
-    async def end(self, session: RtmpSession, code: str, reason: str) -> None:
+    async def end(self, session: RtmpSession, code: ErrorCode, reason: str) -> None:
         if session.ended:
             return
         session.ended = True
@@ -389,7 +389,7 @@ class RtmpConnection:
             logger.info("rtmp: connection from %s dropped: %s", self.peer, exc)
         finally:
             if self.session is not None:
-                await self.bridge.end(self.session, "left", "the RTMP push stopped")
+                await self.bridge.end(self.session, ErrorCode.LEFT, "the RTMP push stopped")
 
     # ------------------------------------------------------------ messages
 

@@ -12,6 +12,7 @@ import collections
 import fractions
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -35,11 +36,11 @@ class PacketTrack(MediaStreamTrack):
         super().__init__()
         self.kind = kind
         self._max = max_frames
-        self._queue: collections.deque[av.Packet] = collections.deque()
+        self._queue: collections.deque[av.Packet[Any]] = collections.deque()
         self._ready = asyncio.Event()
         self.dropped = 0
 
-    def put(self, packet: av.Packet) -> None:
+    def put(self, packet: av.Packet[Any]) -> None:
         if self.readyState != "live":
             return
         if len(self._queue) >= self._max:
@@ -48,7 +49,7 @@ class PacketTrack(MediaStreamTrack):
         self._queue.append(packet)
         self._ready.set()
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet[Any]:
         while not self._queue:
             if self.readyState != "live":
                 raise MediaStreamError
@@ -61,7 +62,7 @@ class PacketTrack(MediaStreamTrack):
         self._ready.set()
 
 
-def video_packet(annexb: bytes, timestamp_ms: int, keyframe: bool) -> av.Packet:
+def video_packet(annexb: bytes, timestamp_ms: int, keyframe: bool) -> av.Packet[Any]:
     packet = av.Packet(annexb)
     packet.pts = packet.dts = timestamp_ms * 90
     packet.time_base = VIDEO_CLOCK
@@ -82,9 +83,9 @@ class AacToOpus:
             format="s16", layout="stereo", rate=48000, frame_size=OPUS_FRAME
         )
         encoder = av.CodecContext.create("libopus", "w")
-        encoder.sample_rate = 48000  # type: ignore[attr-defined]
-        encoder.layout = "stereo"  # type: ignore[attr-defined]
-        encoder.format = "s16"  # type: ignore[attr-defined]
+        encoder.sample_rate = 48000
+        encoder.layout = "stereo"
+        encoder.format = "s16"
         encoder.bit_rate = OPUS_BITRATE
         encoder.time_base = AUDIO_CLOCK
         encoder.open()
@@ -96,14 +97,14 @@ class AacToOpus:
     def next_pts(self) -> int:
         return self.first_pts + self.sent * OPUS_FRAME
 
-    def transcode(self, frame: bytes) -> list[av.Packet]:
-        out: list[av.Packet] = []
+    def transcode(self, frame: bytes) -> list[av.Packet[Any]]:
+        out: list[av.Packet[Any]] = []
         for decoded in self.decoder.decode(av.Packet(frame)):
             decoded.pts = None
             for chunk in self.resampler.resample(decoded):
                 chunk.pts = self.samples
                 self.samples += chunk.samples
-                for encoded in self.encoder.encode(chunk):  # type: ignore[attr-defined]
+                for encoded in self.encoder.encode(chunk):
                     packet = av.Packet(bytes(encoded))
                     # Every Opus packet here is 20 ms: its place in the stream is its count
                     # (the encoder's own pts start before 0, by its look-ahead).

@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from streamhub.errors import Redirect, StreamhubError
 from streamhub.protocol import (
+    CLOSE_CODES,
     Error,
     ErrorCode,
     Join,
@@ -37,37 +38,6 @@ OUTBOX_SIZE = 512
 BULK_OUTBOX_SIZE = 64
 ESSENTIAL_TASKS = frozenset({"ws-writer", "ws-heartbeat", "ws-reader"})
 
-_CLOSE_CODES = {
-    "unauthorized": 4401,
-    "token_expired": 4401,
-    "token_invalid": 4401,
-    "credential_revoked": 4401,
-    "revoked": 4401,
-    # Not final: the client joins again with a fresh token (a classroom exchanges its
-    # credential anew; a lecturer link that itself expired is then refused at the join).
-    "session_expired": 4440,
-    "forbidden": 4403,
-    "not_invited": 4403,
-    ErrorCode.WRONG_LESSON.value: 4403,
-    ErrorCode.LESSON_NOT_LIVE.value: 4404,
-    ErrorCode.LESSON_FULL.value: 4503,
-    ErrorCode.NODE_FULL.value: 4503,
-    "join_timeout": 4408,
-    "heartbeat_timeout": 4408,
-    "replaced": 4409,
-    "redirect": 4307,
-    "lesson_ended": 4410,
-    ErrorCode.TOO_LARGE.value: 4413,
-    ErrorCode.NO_USABLE_CODEC.value: 4415,
-    ErrorCode.RATE_LIMITED.value: 4429,
-    "slow_consumer": 4429,
-    "media_lost": 4499,
-    ErrorCode.MEDIA_TIMEOUT.value: 4499,
-    "shutdown": 1001,
-    "left": 1000,
-}
-
-
 _last_serialized: tuple[Message | None, str] = (None, "")
 
 
@@ -79,8 +49,8 @@ def _serialized(message: Message) -> str:
     return _last_serialized[1]
 
 
-def close_code(code: str) -> int:
-    return _CLOSE_CODES.get(code, 1011)
+def close_code(code: ErrorCode) -> int:
+    return CLOSE_CODES[code]
 
 
 class State(enum.Enum):
@@ -113,13 +83,13 @@ class Connection:
             return
         if not self.outbox.put(_serialized(message), message):
             # A client that cannot keep up with signaling is not going to keep up with media.
-            self.shutdown("slow_consumer", "outbox overflow")
+            self.shutdown(ErrorCode.SLOW_CONSUMER, "outbox overflow")
 
-    def send_error(self, code: str, message: str, request_id: str | None = None) -> None:
+    def send_error(self, code: ErrorCode, message: str, request_id: str | None = None) -> None:
         self.services.metrics.error_sent(code)
         self.post(Error(id=request_id, code=code, message=message))
 
-    def shutdown(self, code: str, reason: str) -> None:
+    def shutdown(self, code: ErrorCode, reason: str) -> None:
         if self.state is State.CLOSING:
             return
         self.state = State.CLOSING
@@ -142,15 +112,17 @@ class Connection:
         while True:
             await asyncio.sleep(interval)
             if time.monotonic() - self.last_received > self.settings.heartbeat_timeout_s:
-                self.shutdown("heartbeat_timeout", "no message within the heartbeat timeout")
+                self.shutdown(
+                    ErrorCode.HEARTBEAT_TIMEOUT, "no message within the heartbeat timeout"
+                )
                 return
             self.post(Ping())
 
     async def _expire(self, exp: int) -> None:
         """A token is checked at the join; its expiry ends the session it opened too."""
         await asyncio.sleep(max(0.0, exp - time.time()))
-        self.send_error("session_expired", "the access token expired; join again")
-        self.shutdown("session_expired", "the access token expired")
+        self.send_error(ErrorCode.SESSION_EXPIRED, "the access token expired; join again")
+        self.shutdown(ErrorCode.SESSION_EXPIRED, "the access token expired")
 
     async def _media_deadline(self, session: Session) -> None:
         """A member whose media never connects would stay in the lesson, listed and routed,
@@ -165,8 +137,8 @@ class Connection:
         try:
             await self._read_join(time.monotonic() + self.settings.join_timeout_s)
         except TimeoutError:
-            self.send_error("join_timeout", "no join message in time")
-            self.shutdown("join_timeout", "no join message in time")
+            self.send_error(ErrorCode.JOIN_TIMEOUT, "no join message in time")
+            self.shutdown(ErrorCode.JOIN_TIMEOUT, "no join message in time")
             return
         while self.state is State.JOINED:
             raw = await self._receive()
@@ -179,7 +151,7 @@ class Connection:
     async def _receive(self) -> str | bytes | None:
         event = await self.ws.receive()
         if event["type"] == "websocket.disconnect":
-            self.shutdown("left", "client disconnected")
+            self.shutdown(ErrorCode.LEFT, "client disconnected")
             return None
         self.last_received = time.monotonic()
         return event.get("text") if event.get("text") is not None else event.get("bytes")
@@ -269,7 +241,7 @@ class Connection:
         # The session's deadline watchers end by themselves; the socket's own tasks ending
         # ends the connection.
         if self.state is not State.CLOSING and task.get_name() in ESSENTIAL_TASKS:
-            self.shutdown("left", "connection ended")
+            self.shutdown(ErrorCode.LEFT, "connection ended")
 
     # ------------------------------------------------------------ lifecycle
 

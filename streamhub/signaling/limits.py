@@ -18,7 +18,6 @@ from streamhub.config import SignalingSettings
 from streamhub.protocol import (
     AudioOnly,
     Chat,
-    ChatMessage,
     Leave,
     Listen,
     LowerHand,
@@ -29,8 +28,8 @@ from streamhub.protocol import (
     SetMuted,
     StageOff,
     StageOn,
-    StatsSummary,
 )
+from streamhub.queues import BULK
 
 
 class TokenBucket:
@@ -102,10 +101,6 @@ class KindLimits:
 
 def lesson_chat_budget(settings: SignalingSettings) -> TokenBucket:
     return TokenBucket(settings.lesson_chat_per_second, settings.lesson_chat_burst)
-
-
-# Hub messages that may be dropped (oldest first) for a member that reads too slowly.
-BULK = (ChatMessage, StatsSummary)
 
 
 class Outbox:

@@ -10,14 +10,14 @@ and reassemble every frame twice in the one process. It offers the parts of
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from streamhub.lesson.participant import Participant
 from streamhub.media.forwarder import OutTrack
-from streamhub.protocol import SLOT_KIND, Join, Joined, Message, Slot, layout_for
+from streamhub.protocol import SLOT_KIND, ErrorCode, Join, Joined, Message, Slot, layout_for
+from streamhub.queues import EventQueue
 from streamhub.signaling.session import joined_reply
 
 if TYPE_CHECKING:
@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from streamhub.lesson.room import Room
 
 logger = logging.getLogger(__name__)
+
+# Events waiting for the recorder, as many as a socket's outbox holds (chat lines and stats
+# make room first).
+EVENTS_MAX = 512
 
 
 class LocalSession:
@@ -40,7 +44,8 @@ class LocalSession:
         self.joined: Joined | None = None
         self._room: Room | None = None
         self._participant: Participant | None = None
-        self._events: asyncio.Queue[Message | None] = asyncio.Queue()
+        self._events: EventQueue[Message] = EventQueue(EVENTS_MAX)
+        self._ended = False  # no more events: closed by the hub or by us
         self._closed = False
 
     async def connect(self, publish: Mapping[Slot, Any] | None = None) -> Joined:
@@ -52,7 +57,7 @@ class LocalSession:
             id=self.registry.new_participant_id(grant),
             grant=grant,
             name=grant.name or self.name,
-            post=self._events.put_nowait,
+            post=self._post,
             close=self._closed_by_hub,
         )
         await self.registry.enter(room, participant)
@@ -70,10 +75,21 @@ class LocalSession:
         self.joined = joined_reply(room, participant, self.settings, None)
         return self.joined
 
-    def _closed_by_hub(self, code: str, reason: str) -> None:
+    def _post(self, message: Message) -> None:
+        if self._ended:
+            return
+        if not self._events.put(message):
+            # As the hub does with a socket whose reader cannot keep up: it leaves; whoever
+            # runs it (the recorder service) closes it, as after any close by the hub.
+            self._closed_by_hub(ErrorCode.SLOW_CONSUMER, "event queue overflow")
+
+    def _closed_by_hub(self, code: ErrorCode, reason: str) -> None:
+        if self._ended:
+            return
         logger.info("local session closed by the hub: %s (%s)", code, reason)
         self._end_tracks()
-        self._events.put_nowait(None)
+        self._ended = True
+        self._events.finish()
 
     def _end_tracks(self) -> None:
         for track in self.tracks.values():
@@ -92,4 +108,5 @@ class LocalSession:
         room, participant = self._room, self._participant
         if room is not None and participant is not None and participant.id in room.members:
             await self.registry.leave(room, participant, "left")
-        self._events.put_nowait(None)
+        self._ended = True
+        self._events.finish()

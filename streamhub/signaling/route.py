@@ -7,6 +7,7 @@ import logging
 from fastapi import APIRouter, WebSocket
 
 from streamhub.http.cors import allowed_origins
+from streamhub.protocol import CLOSE_CODES, ErrorCode
 from streamhub.services import Services
 from streamhub.signaling.connection import Connection
 
@@ -29,7 +30,9 @@ def build_signaling_router() -> APIRouter:
         origin = websocket.headers.get("origin")
         if not origin_allowed(origin, services):
             logger.warning("refused WebSocket from origin %s", origin[:100] if origin else None)
-            await websocket.close(code=4403, reason="origin not allowed")
+            await websocket.close(
+                code=CLOSE_CODES[ErrorCode.FORBIDDEN], reason="origin not allowed"
+            )
             return
         await Connection(websocket, services).run()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from streamhub.errors import Forbidden, NegotiationError, NotFound, ProtocolError, RateLimited
@@ -120,7 +121,9 @@ class Session:
             configuration=rtc_configuration(settings.ice),
             video_mime=f"video/{codec}",
             keyframe_interval_s=settings.media.keyframe_interval_ms / 1000,
-            on_failed=lambda: self.connection.shutdown("media_lost", "media connection lost"),
+            on_failed=lambda: self.connection.shutdown(
+                ErrorCode.MEDIA_LOST, "media connection lost"
+            ),
             candidates=CandidatePolicy.from_settings(settings.ice),
         )
         participant.peer = self.peer
@@ -145,10 +148,13 @@ class Session:
     # ------------------------------------------------------------ dispatch
 
     async def handle(self, message: Request) -> None:
-        handler = getattr(self, "on_" + message.type, None)  # type: ignore[attr-defined]
+        if isinstance(message, Join):
+            raise ProtocolError("this socket has joined already", code=ErrorCode.ALREADY_JOINED)
+        handler = _HANDLERS.get(type(message))
         if handler is None:
-            raise ProtocolError(f"{message.type} is not accepted here", code=ErrorCode.BAD_STATE)
-        await handler(message)
+            kind = type(message).model_fields["type"].default
+            raise ProtocolError(f"{kind} is not accepted here", code=ErrorCode.BAD_STATE)
+        await handler(self, message)
         if message.id is not None and not isinstance(message, Offer):
             self.connection.post(Ack(id=message.id))
 
@@ -206,11 +212,11 @@ class Session:
         pending: dict[int, OutTrack] = {}
         answer, slots, mids = await self.peer.negotiate(message.sdp, layout, out_track)
         ice = self.services.settings.ice
-        answer = announce_address(answer, ice.host_addresses, ice.announced_address)
+        answer = announce_address(answer, ice.addresses, ice.announced_address)
         me.layout = layout
         me.sinks.update(pending)
         me.mids = mids
-        me.sources.update(self.peer.sources)  # type: ignore[arg-type]
+        me.sources.update(self.peer.sources)
         if me.role is Role.LECTURER:
             room.lecturer_negotiated(tiles)
         room.route()
@@ -259,7 +265,7 @@ class Session:
     async def on_leave(self, message: Leave) -> None:
         if message.id is not None:
             self.connection.post(Ack(id=message.id))
-        self.connection.shutdown("left", "left")
+        self.connection.shutdown(ErrorCode.LEFT, "left")
 
     async def on_pong(self, message: Pong) -> None:
         return None
@@ -322,3 +328,23 @@ class Session:
 
     async def on_stats(self, message: StatsReport) -> None:
         self.me.reported = message
+
+
+# Each request a joined participant may send, by its message class (join is the connection's).
+_HANDLERS: dict[type[Request], Callable[[Session, Any], Awaitable[None]]] = {
+    Offer: Session.on_offer,
+    IceCandidate: Session.on_ice_candidate,
+    Leave: Session.on_leave,
+    Pong: Session.on_pong,
+    RaiseHand: Session.on_raise_hand,
+    LowerHand: Session.on_lower_hand,
+    StageOn: Session.on_stage_on,
+    StageOff: Session.on_stage_off,
+    ScreenShare: Session.on_screen_share,
+    Chat: Session.on_chat,
+    MuteRequest: Session.on_mute_request,
+    SetMuted: Session.on_set_muted,
+    Listen: Session.on_listen,
+    AudioOnly: Session.on_audio_only,
+    StatsReport: Session.on_stats,
+}

@@ -53,7 +53,7 @@ STALE_S = 3.0
 class NotAcceptable(StreamhubError):
     """The offer's media cannot be taken as the lecturer's camera and microphone."""
 
-    code = "not_acceptable"
+    code = ErrorCode.NOT_ACCEPTABLE
     status = 406
 
 
@@ -160,13 +160,13 @@ class WhipSessions:
         key = (grant.lesson, offer.slot)
         busy = Conflict(
             f"a WHIP session already publishes this lesson's {_held(offer.slot)}; DELETE it first",
-            code="whip_busy",
+            code=ErrorCode.WHIP_BUSY,
         )
         if key in self._lessons:
             current = self.sessions.get(self._lessons[key])
             if current is None or not current.stale(time.monotonic()):
                 raise busy
-            await self._end(current, "replaced", "replaced by a new WHIP session")
+            await self._end(current, ErrorCode.REPLACED, "replaced by a new WHIP session")
             if key in self._lessons:  # another POST came in meanwhile
                 raise busy
         session = WhipSession(
@@ -187,7 +187,7 @@ class WhipSessions:
             # Closed by the hub while it was being set up (the lesson ended, the link revoked,
             # the media failed): whatever the set-up went on to make goes too.
             await self._teardown(session, "left")
-            raise Conflict("the session ended as it started; try again", code="whip_ended")
+            raise Conflict("the session ended as it started; try again", code=ErrorCode.WHIP_ENDED)
         self.sessions[session.id] = session
         logger.info("WHIP session %s publishing", session.id[:6], extra=session.log_context)
         return session, answer
@@ -228,11 +228,12 @@ class WhipSessions:
             if room.screen_sharing:
                 raise Conflict(
                     "the lecturer page is sharing its screen; stop sharing there first",
-                    code="lecturer_slots_taken",
+                    code=ErrorCode.LECTURER_SLOTS_TAKEN,
                 )
             if room.screen_feed is not None:
                 raise Conflict(
-                    "a WHIP session already publishes this lesson's screen", code="whip_busy"
+                    "a WHIP session already publishes this lesson's screen",
+                    code=ErrorCode.WHIP_BUSY,
                 )
             return
         lecturer = room.lecturer
@@ -242,10 +243,10 @@ class WhipSessions:
             raise Conflict(
                 "the lecturer page already publishes the camera and microphone; "
                 "leave the lesson there first",
-                code="lecturer_slots_taken",
+                code=ErrorCode.LECTURER_SLOTS_TAKEN,
             )
         if room.feed is not None:
-            raise Conflict("a WHIP session already publishes this lesson", code="whip_busy")
+            raise Conflict("a WHIP session already publishes this lesson", code=ErrorCode.WHIP_BUSY)
 
     async def _negotiate(
         self, session: WhipSession, room: Room, grant: Grant, offer: WhipOffer
@@ -273,7 +274,7 @@ class WhipSessions:
             configuration=rtc_configuration(settings.ice),
             video_mime=f"video/{codec}",
             keyframe_interval_s=settings.media.keyframe_interval_ms / 1000,
-            on_failed=lambda: participant.close("media_lost", "media connection lost"),
+            on_failed=lambda: participant.close(ErrorCode.MEDIA_LOST, "media connection lost"),
             candidates=CandidatePolicy.from_settings(settings.ice),
         )
         participant.peer = peer
@@ -282,16 +283,15 @@ class WhipSessions:
         # nobody.
         answer, _slots, mids = await peer.negotiate(offer.sdp, offer.layout, _refuse_slot)
         ice = settings.ice
-        hosts = ice.host_addresses if isinstance(ice.host_addresses, list) else [ice.host_addresses]
-        answer = announce_address(answer, hosts, ice.announced_address)
+        answer = announce_address(answer, ice.addresses, ice.announced_address)
         # Checked again: another publisher may have come in while this one negotiated, or the
         # hub closed this one (its peer failed, the lesson ended).
         self._check_slots_free(room, offer.slot)
         if session.ended:
-            raise Conflict("the session ended as it started; try again", code="whip_ended")
+            raise Conflict("the session ended as it started; try again", code=ErrorCode.WHIP_ENDED)
         participant.layout = list(offer.layout)
         participant.mids = mids
-        participant.sources.update(peer.sources)  # type: ignore[arg-type]
+        participant.sources.update(peer.sources)
         await registry.enter(room, participant)
         room.route()
         self._own(session, self._media_deadline(session), f"whip-media:{pid}")
@@ -311,7 +311,7 @@ class WhipSessions:
 
     async def _expire(self, session: WhipSession, exp: int) -> None:
         await asyncio.sleep(max(0.0, exp - time.time()))
-        await self._end(session, "session_expired", "the lecturer link expired")
+        await self._end(session, ErrorCode.SESSION_EXPIRED, "the lecturer link expired")
 
     def _own(self, session: WhipSession, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -333,13 +333,13 @@ class WhipSessions:
         """The session at this URL for this token's lesson; 404 for any other (no hint)."""
         session = self.sessions.get(session_id)
         if session is None or session.lesson_id != lesson_id or session.lesson_code != code:
-            raise NotFound("no such WHIP session", code="whip_session_not_found")
+            raise NotFound("no such WHIP session", code=ErrorCode.WHIP_SESSION_NOT_FOUND)
         return session
 
     async def delete(self, session: WhipSession) -> None:
-        await self._end(session, "left", "the WHIP client ended the session")
+        await self._end(session, ErrorCode.LEFT, "the WHIP client ended the session")
 
-    async def _end(self, session: WhipSession, code: str, reason: str) -> None:
+    async def _end(self, session: WhipSession, code: ErrorCode, reason: str) -> None:
         if session.ended:
             return
         session.ended = True
@@ -368,7 +368,7 @@ class WhipSessions:
     async def close(self) -> None:
         """The hub stops: every session ends, every task is awaited."""
         for session in list(self.sessions.values()):
-            await self._end(session, "shutdown", "the hub is shutting down")
+            await self._end(session, ErrorCode.SHUTDOWN, "the hub is shutting down")
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

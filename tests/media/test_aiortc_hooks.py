@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import tomllib
 from fractions import Fraction
+from pathlib import Path
 
+import aioice.ice
+import aiortc.rtcrtpreceiver
 import av
 import pytest
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCRtpReceiver
@@ -208,3 +213,67 @@ def test_the_agents_h264_encoder_runs_libx264_at_a_realtime_preset() -> None:
         payloads, _ = encoder.encode(frame, force_keyframe=index == 0)
         assert payloads  # zerolatency: every frame comes out at once
     assert encoder.codec is not None and encoder.options["preset"] == "veryfast"
+
+
+def test_the_hooks_are_patched_once_and_the_same_install_again_is_a_no_op() -> None:
+    first = aiortc_hooks.install(["127.0.0.1"])
+    patched = (aiortc.rtcrtpreceiver.get_decoder, aioice.ice.StunProtocol.datagram_received)
+    again = aiortc_hooks.install(("127.0.0.1",), udp_port_range=...)
+    assert (aiortc.rtcrtpreceiver.get_decoder, aioice.ice.StunProtocol.datagram_received) == (
+        patched
+    )
+    first.release()
+    again.release()
+
+
+def test_a_conflicting_install_raises_while_the_first_is_held() -> None:
+    held = aiortc_hooks.install(["127.0.0.1"], udp_port_range=None)
+    with pytest.raises(aiortc_hooks.HooksConflict, match=r"10\.9\.8\.7"):
+        aiortc_hooks.install(["10.9.8.7"])
+    with pytest.raises(aiortc_hooks.HooksConflict):
+        aiortc_hooks.install(["127.0.0.1"], udp_port_range=(40000, 40009))
+    with pytest.raises(aiortc_hooks.HooksConflict):
+        aiortc_hooks.install(["127.0.0.1"], consent_timeout_s=3.0)
+    assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"], "left as it was"
+    held.release()
+    # A holder dropped in a reference cycle (as a client with its peer connection) is no claim.
+    cycle: list[object] = [aiortc_hooks.install(["127.0.0.1"], udp_port_range=None)]
+    cycle.append(cycle)
+    del cycle
+    # Released (or dropped: claims are held weakly), the settings may change.
+    other = aiortc_hooks.install(["10.9.8.7"])
+    assert aioice.ice.get_host_addresses(True, False) == ["10.9.8.7"]
+    del other
+    aiortc_hooks.install(["127.0.0.1"])
+    assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"]
+
+
+async def test_the_hub_holds_its_install_and_a_client_cannot_move_it(tmp_path: Path) -> None:
+    from streamhub.client import LessonClient
+    from tests.support.hub import InProcessHub
+
+    async with InProcessHub(tmp_path / "hub", recorder={"enabled": False}) as hub:
+        with pytest.raises(aiortc_hooks.HooksConflict):
+            LessonClient(hub.url, "x" * 20, ice_host_addresses=("10.9.8.7",))
+        # A client on the hub's own addresses shares the install.
+        await LessonClient(hub.url, "x" * 20).close()
+    aiortc_hooks.install(["10.9.8.7"]).release()  # the hub let go when it stopped
+    aiortc_hooks.install(["127.0.0.1"])
+
+
+def test_aiortc_outside_the_pinned_range_is_a_clear_error() -> None:
+    aiortc_hooks.check_aiortc_version()  # the one installed here
+    aiortc_hooks.check_aiortc_version("1.16.9")
+    for version in ("1.17.0", "1.15.2", "2.0", "dev"):
+        with pytest.raises(aiortc_hooks.AiortcVersionError, match=r"aiortc>=1\.16,<1\.17"):
+            aiortc_hooks.check_aiortc_version(version)
+
+
+def test_the_hooks_range_is_the_one_pyproject_pins() -> None:
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    dependencies = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    (aiortc_pin,) = [d for d in dependencies if re.match(r"aiortc\b", d)]
+    (low, below) = aiortc_hooks.AIORTC_RANGE
+    assert sorted(aiortc_pin.removeprefix("aiortc").split(",")) == sorted(
+        [f">={low[0]}.{low[1]}", f"<{below[0]}.{below[1]}"]
+    )

@@ -13,6 +13,7 @@ import pytest
 
 from streamhub.client import LessonClient
 from streamhub.client.session import ClientError
+from streamhub.errors import ErrorCode
 from tests.recorder.conftest import wait_recording
 from tests.support.hub import InProcessHub
 from tests.support.lecturer import lesson_taught
@@ -91,7 +92,7 @@ async def test_a_refused_recorder_and_one_closed_before_the_end_exit_non_zero(
             assert "recorders" in err, err[-2000:]
             # The hub's own recorder is never kept out: its session drops, it gets back in.
             own = next(m for m in room.members.values() if m.hidden and "hub" in m.grant.sub)
-            own.close("media_lost", "dropped by the test")
+            own.close(ErrorCode.MEDIA_LOST, "dropped by the test")
             # A recorder from outside that tries to take the place meanwhile is refused.
             grabber = LessonClient(hub.url, (await admin.post(path))["token"])
             with pytest.raises(ClientError) as refused:
@@ -104,7 +105,7 @@ async def test_a_refused_recorder_and_one_closed_before_the_end_exit_non_zero(
             external = next(
                 m for m in room.members.values() if m.hidden and "hub" not in m.grant.sub
             )
-            external.close("revoked", "closed by the test")
+            external.close(ErrorCode.TOKEN_REVOKED, "closed by the test")
             code, err = await recorder_exit(first, timeout=60)
             assert code == 3, err[-2000:]
             assert "before the lesson ended" in err

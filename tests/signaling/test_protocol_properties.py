@@ -66,6 +66,38 @@ def test_server_parser_never_raises_anything_else(value: Any) -> None:
         pass
 
 
+def test_an_older_client_reads_a_newer_hubs_messages_and_the_hub_stays_strict() -> None:
+    """Fields a newer hub adds (at the top and inside a participant) are left out by the
+    client's reader; what it knows is still checked; a client's extra field is refused."""
+    person = {
+        "id": "cls-1",
+        "role": "classroom",
+        "name": "Class 1",
+        "classroom_id": 1,
+        "next_year": {"x": 1},
+    }
+    message = {
+        "type": "participant_joined",
+        "participant": person,
+        "added_later": [1, 2],
+    }
+    parsed = parse_server_message(json.dumps(message))
+    assert parsed.participant.id == "cls-1" and parsed.participant.classroom_id == 1
+    bad = {**message, "participant": {**person, "classroom_id": "not a number"}}
+    try:
+        parse_server_message(json.dumps(bad))
+    except MessageError as exc:
+        assert exc.code == "invalid_message"
+    else:
+        raise AssertionError("a wrong known field accepted")
+    try:
+        parse_client_message('{"type": "chat", "text": "hi", "added_later": 1}')
+    except MessageError as exc:
+        assert exc.code == "invalid_message"
+    else:
+        raise AssertionError("the hub accepted a field it does not know")
+
+
 def test_duplicate_keys_are_rejected_not_last_wins() -> None:
     raw = '{"type": "chat", "text": "hi", "type": "stage_off"}'
     try:

@@ -13,7 +13,7 @@ import websockets
 
 from streamhub.auth.tokens import TokenIssuer
 from streamhub.client import signaling_url
-from streamhub.protocol import Role
+from streamhub.protocol import CLOSE_CODES, ErrorCode, Role
 from tests.support.hub import JWT_SECRET, AdminApi, InProcessHub, LessonSetup
 
 
@@ -125,7 +125,8 @@ async def test_bad_messages_get_typed_errors_and_the_connection_stays_usable(
         ("[1, 2]", "invalid_message"),
         ('{"type": "chat", "text": "a", "type": "stage_off"}', "duplicate_key"),
         (json.dumps({"type": "chat", "text": "x" * 5000}), "too_large"),
-        ('{"type": "join", "token": "abcdefghijklmnop"}', "bad_state"),
+        # A second join on a joined socket.
+        ('{"type": "join", "token": "abcdefghijklmnop"}', "already_joined"),
     ]
     for raw, code in cases:
         await classroom.send(raw)
@@ -147,6 +148,8 @@ async def test_joins_that_must_fail(hub: InProcessHub, lesson: LessonSetup) -> N
     unbound = issuer.issue(sub="lecturer:x", role=Role.LECTURER, lesson=lesson.lesson_id)
     cases = [
         ({"type": "raise_hand", "id": "early"}, "not_joined", False),
+        # A client of another protocol version is told so (it may join again with v 1).
+        ({"type": "join", "v": 2, "token": lesson.lecturer_token}, "unsupported_version", False),
         ({"type": "join", "token": "x" * 40}, "token_invalid", True),
         (
             {"type": "join", "token": lesson.lecturer_token, "lesson": lesson.lesson_id + 1},
@@ -171,7 +174,7 @@ async def test_joins_that_must_fail(hub: InProcessHub, lesson: LessonSetup) -> N
         if closes:
             with pytest.raises(websockets.ConnectionClosed):
                 await asyncio.wait_for(peer.ws.recv(), 5)
-            assert peer.ws.close_code is not None and peer.ws.close_code >= 4000
+            assert peer.ws.close_code == CLOSE_CODES[ErrorCode(code)] >= 4000
         await peer.ws.close()
     # The live lesson was never disturbed.
     classroom = await connect(hub, lesson.credentials[0])

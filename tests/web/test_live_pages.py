@@ -14,7 +14,7 @@ import pytest
 
 from streamhub.client import LessonClient
 from streamhub.client.synthetic import PatternVideoTrack
-from streamhub.protocol import DeviceHealth, Slot, StatsReport
+from streamhub.protocol import DeviceHealth, ErrorCode, Slot, StatsReport
 from tests.support.frames import first_frame
 from tests.support.hub import AdminApi, InProcessHub
 from tests.support.wait import eventually
@@ -225,7 +225,7 @@ async def test_live_lesson_in_the_browser(
 
         # -- a dropped connection comes back by itself, on both pages
         room = hub.services.lessons.rooms[lesson.lesson_id]
-        room.lecturer.close("media_lost", "dropped by the test")
+        room.lecturer.close(ErrorCode.MEDIA_LOST, "dropped by the test")
         await lecturer.wait_for_function(
             "() => document.body.dataset.state === 'reconnecting'", timeout=5_000
         )
@@ -233,7 +233,7 @@ async def test_live_lesson_in_the_browser(
         frame = await first_frame(python_room.tracks[Slot.LECTURER_VIDEO], codec)
         assert (frame.width, frame.height) == (preview["width"], preview["height"])
         classroom_id = await tile2.get_attribute("data-participant")
-        room.members[classroom_id].close("media_lost", "dropped by the test")
+        room.members[classroom_id].close(ErrorCode.MEDIA_LOST, "dropped by the test")
         await classroom.wait_for_function(
             "() => document.body.dataset.state === 'reconnecting'", timeout=5_000
         )

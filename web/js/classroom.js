@@ -4,6 +4,7 @@
 // reconnecting. Large type; stage, hand and chat news as banners that stay until read; a
 // waiting card with the lesson, its time and lecturer; an ended card with the next lesson.
 import {
+  CLOSE,
   LiveSession,
   apiFetch,
   clearFragment,
@@ -117,7 +118,7 @@ async function lessonToken() {
       }
       if (exc.status === 401 || exc.status === 403) {
         const message = exc.code === "not_invited" ? t("not_invited") : t("credential_refused", { message: exc.message });
-        throw Object.assign(new Error(message), { final: true, closeCode: 4401 });
+        throw Object.assign(new Error(message), { final: true, closeCode: CLOSE.unauthorized });
       }
     }
     state.waiting = false;
@@ -134,7 +135,7 @@ async function loadTimetable(force = false) {
     state.timetable = await apiFetch(`/api/device/lessons?${query}`, { token: state.credential });
   } catch (exc) {
     if (exc instanceof ApiError && exc.status === 401) {
-      throw Object.assign(new Error(t("credential_refused", { message: exc.message })), { final: true, closeCode: 4401 });
+      throw Object.assign(new Error(t("credential_refused", { message: exc.message })), { final: true, closeCode: CLOSE.unauthorized });
     }
     return false; // the token request says what is wrong; shown again with the next try
   }
@@ -217,7 +218,7 @@ function onState(value, detail) {
   if (value === "failed") {
     const code = detail && detail.code;
     const reason = detail && detail.reason;
-    showOverlay(code === 4409 ? t("replaced") : t("disconnected", { message: reason || code }));
+    showOverlay(code === CLOSE.replaced ? t("replaced") : t("disconnected", { message: reason || code }));
     setBadge("failed");
     return;
   }

@@ -3,6 +3,7 @@
 // health, hands (pinned first, a chime), stage, screen share, chat, the own uplink, a guarded
 // end, and a page that ends with the lesson.
 import {
+  CLOSE,
   LiveSession,
   apiFetch,
   clearFragment,
@@ -352,7 +353,7 @@ function onState(value, detail) {
     return;
   } else if (value === "failed") {
     const message = detail && detail.reason ? detail.reason : String(detail && detail.code);
-    showNotice(t(detail && detail.code === 4409 ? "replaced" : "disconnected", { message }));
+    showNotice(t(detail && detail.code === CLOSE.replaced ? "replaced" : "disconnected", { message }));
   }
   renderAll();
 }

@@ -19,9 +19,29 @@ export const SLOT_KIND = {
   "tile.video": "video",
   "tile.audio": "audio",
 };
-const TILE_SLOTS = new Set(["tile.video", "tile.audio"]);
+export const TILE_SLOTS = new Set(["tile.video", "tile.audio"]);
+// The hub's close codes this client acts on, by the code that ends the session (the table in
+// docs/protocol.md; tests/web/test_js_constants.py compares them with streamhub/protocol.py).
+export const CLOSE = {
+  unauthorized: 4401,
+  forbidden: 4403,
+  heartbeat_timeout: 4408,
+  replaced: 4409,
+  lesson_ended: 4410,
+  too_large: 4413,
+  no_usable_codec: 4415,
+};
 // Close codes after which trying again cannot help.
-const FINAL_CLOSE = new Set([4401, 4403, 4409, 4410, 4413, 4415]);
+const FINAL_CLOSE = new Set([
+  CLOSE.unauthorized,
+  CLOSE.forbidden,
+  CLOSE.replaced,
+  CLOSE.lesson_ended,
+  CLOSE.too_large,
+  CLOSE.no_usable_codec,
+]);
+// Error codes of a refused join after which trying again cannot help.
+const FINAL_ERRORS = new Set(["unauthorized", "forbidden", "wrong_lesson", "no_usable_codec"]);
 const VIDEO_MAX_BITRATE = { camera: 1_500_000, screen: 2_500_000 };
 
 /** fetch() a JSON API route with a bearer token; problem+json errors become ApiError. */
@@ -105,7 +125,7 @@ export class Signaling {
         this.lastReceived = performance.now();
         this.watchdog = setInterval(() => {
           if (performance.now() - this.lastReceived > this.silenceMs) {
-            this._closed(4408, "no message from the hub");
+            this._closed(CLOSE.heartbeat_timeout, "no message from the hub");
             ws.close();
           }
         }, 5000);
@@ -380,7 +400,7 @@ export class LiveSession extends EventTarget {
     this._teardown();
     this.stopped = true;
     this._emit("closed", { code, reason });
-    this._setState(code === 4410 ? "ended" : "failed", { code, reason });
+    this._setState(code === CLOSE.lesson_ended ? "ended" : "failed", { code, reason });
   }
 
   async _connect() {
@@ -394,7 +414,7 @@ export class LiveSession extends EventTarget {
     } catch (exc) {
       if (generation !== this.generation) return;
       if (exc && exc.final) {
-        this._final(exc.closeCode || 4401, exc.message);
+        this._final(exc.closeCode || CLOSE.unauthorized, exc.message);
       } else {
         this._retry(exc && exc.message);
       }
@@ -445,8 +465,8 @@ export class LiveSession extends EventTarget {
         this._connect();
         return;
       }
-      if (["unauthorized", "forbidden", "wrong_lesson", "no_usable_codec"].includes(code)) {
-        this._final(4401, exc.message);
+      if (FINAL_ERRORS.has(code)) {
+        this._final(CLOSE.unauthorized, exc.message);
       } else {
         this._retry(exc && exc.message);
       }
@@ -579,7 +599,7 @@ export class LiveSession extends EventTarget {
       this._emit("media", {});
     } else if (message.type === "lesson_ended") {
       this._emit("message", { message });
-      this._final(4410, "lesson ended");
+      this._final(CLOSE.lesson_ended, "lesson ended");
       return;
     } else if (message.type === "ice_candidate" && this.pc) {
       this.pc

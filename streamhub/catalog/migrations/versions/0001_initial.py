@@ -4,6 +4,8 @@ attendance, recordings.
 Revision ID: 0001
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -13,7 +15,7 @@ branch_labels = None
 depends_on = None
 
 
-def _ts(name: str, nullable: bool = False, **kw: object) -> sa.Column:
+def _ts(name: str, nullable: bool = False, **kw: Any) -> sa.Column[Any]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable, **kw)
 
 
