@@ -255,3 +255,25 @@ async def test_a_taken_rtmp_port_stops_the_hub_with_a_clear_message(tmp_path: Pa
         await bridge.close()
         taken.close()
         await taken.wait_closed()
+
+
+async def test_whip_is_refused_while_a_push_holds_the_camera(
+    hub: InProcessHub, admin: AdminApi
+) -> None:
+    from tests.support.whip import WhipClient
+
+    lesson = await admin.lesson(classrooms=0, start=False)
+    key = await issue_key(admin, lesson)
+    push = await Push(key["url"]).start()
+    whip = WhipClient(f"{hub.url}/whip/{lesson.code}", lesson.lecturer_token, "H264")
+    try:
+        await publishing(hub, lesson.lesson_id)
+        response = await whip.publish()
+        assert response.status_code == 409
+        assert response.json()["code"] == "whip_busy"
+        assert "an RTMP push already publishes" in response.json()["detail"]
+        room = hub.services.lessons.rooms[lesson.lesson_id]
+        assert room.feed is not None and room.feed.ingest == "rtmp"
+    finally:
+        await whip.close()
+        await push.stop()
