@@ -29,6 +29,7 @@ from streamhub.media import aiortc_hooks
 from streamhub.media.probe import IceProbes
 from streamhub.media.turn_check import check_turn_servers
 from streamhub.metrics import HubMetrics
+from streamhub.rtmp.bridge import RtmpBridge
 from streamhub.services import Services
 from streamhub.signaling.route import build_signaling_router
 from streamhub.signaling.whip import WhipSessions
@@ -78,6 +79,9 @@ def create_app(
         hooks = aiortc_hooks.install(settings.ice.addresses, udp_port_range=settings.ice.port_range)
         await lessons.start()
         services.whip = WhipSessions(services)
+        if settings.rtmp.enabled:
+            services.rtmp = RtmpBridge(services)
+            await services.rtmp.start()
         recorder = RecorderService(settings, catalog, tokens, lessons)
         app.state.recorder = recorder
         await recorder.start()
@@ -94,6 +98,8 @@ def create_app(
             turn_check.cancel()
             await asyncio.gather(turn_check, return_exceptions=True)
             await app.state.ice_probes.close()
+            if services.rtmp is not None:
+                await services.rtmp.close()
             await services.whip.close()
             await recorder.close()
             await lessons.close()

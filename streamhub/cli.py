@@ -117,6 +117,11 @@ def _announcer(
     key = AdminKey(secrets.admin_key if key_is_new else None, key_file)
     processes = args.processes or plan(settings).reason
     notes = [*_security_notes(settings, certificate), f"Processes: {processes}"]
+    if settings.rtmp.enabled:
+        notes.append(
+            f"RTMP bridge: capture boxes push to {settings.effective_rtmp_url}/<the lesson's "
+            "stream key> (admin page: Lecturer link)"
+        )
     return Announcer(
         settings,
         key,

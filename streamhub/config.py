@@ -11,6 +11,7 @@ import re
 import socket
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -276,6 +277,26 @@ class HttpSettings(BaseModel):
     protocol: Literal["auto", "h11", "httptools"] = "auto"
 
 
+class RtmpSettings(BaseModel):
+    """The RTMP bridge (streamhub/rtmp): boxes that only push RTMP publish the lecturer's camera
+    and microphone to rtmp://HUB:PORT/live/<stream key>. Off unless enabled."""
+
+    enabled: bool = False
+    # Where it listens; None: the hub's own ``host``.
+    host: str | None = None
+    port: int = Field(default=1935, ge=0, le=65535)
+    # The server URL shown on the pages; None: rtmp://<public_url's host>:<port>/live.
+    url: str | None = None
+    # Connections at once (pushes and anyone knocking); more are closed at once.
+    max_connections: int = Field(default=16, ge=1, le=1024)
+    # From the first byte to an accepted key (handshake, connect, publish): slower is closed.
+    auth_timeout_s: float = Field(default=10.0, gt=0)
+    # A push that sends nothing this long is ended (its lesson's camera freed).
+    idle_timeout_s: float = Field(default=10.0, gt=0)
+    # Largest RTMP message once the key is accepted (a key frame); before that, 64 KiB.
+    max_message_bytes: int = Field(default=4 << 20, ge=65536, le=16 << 20)
+
+
 class AuthSettings(BaseModel):
     access_token_ttl_s: int = Field(default=4 * 3600, ge=10)
     lecturer_link_ttl_s: int = Field(default=14 * 24 * 3600, ge=60)
@@ -344,6 +365,7 @@ class Settings(BaseSettings):
     capacity: CapacitySettings = Field(default_factory=CapacitySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    rtmp: RtmpSettings = Field(default_factory=RtmpSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -393,6 +415,16 @@ class Settings(BaseSettings):
         host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
         host = f"[{host}]" if ":" in host else host
         return self.public_url or f"{scheme}://{host}{port}"
+
+    @property
+    def effective_rtmp_url(self) -> str:
+        """The RTMP server URL encoders are given (the stream key goes after it)."""
+        if self.rtmp.url:
+            return self.rtmp.url.rstrip("/")
+        host = urlsplit(self.effective_public_url).hostname or "127.0.0.1"
+        host = f"[{host}]" if ":" in host else host
+        port = "" if self.rtmp.port == 1935 else f":{self.rtmp.port}"
+        return f"rtmp://{host}{port}/live"
 
     @property
     def effective_node_url(self) -> str:

@@ -85,6 +85,8 @@ class ErrorCode(StrEnum):
     WHIP_ENDED = "whip_ended"
     LECTURER_SLOTS_TAKEN = "lecturer_slots_taken"
     WHIP_SESSION_NOT_FOUND = "whip_session_not_found"
+    # The RTMP bridge (HTTP only: a refused push hears it in RTMP's own onStatus).
+    RTMP_DISABLED = "rtmp_disabled"
     # The process itself.
     CONFIG_INVALID = "config_invalid"
     # The client SDK's own (streamhub.client): never sent by the hub.

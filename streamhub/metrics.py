@@ -76,6 +76,11 @@ class _LiveCollector(Collector):
             "and microphone; screen).",
             labels=["publishes"],
         )
+        rtmp = GaugeMetricFamily(
+            f"{PREFIX}_rtmp_pushes",
+            "RTMP pushes (the RTMP bridge) publishing a lecturer's camera and microphone in this "
+            "node's live lessons.",
+        )
         packets = GaugeMetricFamily(
             f"{PREFIX}_media_packets",
             "Datagrams (RTP, RTCP, DTLS) through the peer connections open now, since each "
@@ -86,11 +91,14 @@ class _LiveCollector(Collector):
         packets_in = packets_out = 0
         by_role = {role.value: 0 for role in LIVE_ROLES}
         feeds = {"camera": 0, "screen": 0}
+        pushes = 0
         kbps_in = kbps_out = 0.0
         for room in rooms:
             for member in list(room.members.values()):
                 by_role[member.role.value] = by_role.get(member.role.value, 0) + 1
-                if member.feed is not None:
+                if member.feed is not None and member.ingest == "rtmp":
+                    pushes += 1
+                elif member.feed is not None:
                     kind = "screen" if member.feed is Slot.SCREEN else "camera"
                     feeds[kind] += 1
                 counts = getattr(member.peer, "packet_counts", None)
@@ -112,7 +120,9 @@ class _LiveCollector(Collector):
             whip.add_metric([kind], count)
         yield lessons
         yield participants
+        rtmp.add_metric([], pushes)
         yield whip
+        yield rtmp
         yield bitrate
         yield packets
 

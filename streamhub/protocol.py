@@ -272,6 +272,9 @@ class ParticipantInfo(Message):
     # A lecturer's media over WHIP (OBS, a lecture-capture box): "camera" (camera and
     # microphone) or "screen"; while it is here the lecturer page's own are not forwarded.
     whip: Literal["camera", "screen"] | None = None
+    # The lecturer's camera and microphone pushed over RTMP (a lecture-capture box, the RTMP
+    # bridge); like a WHIP camera, the page's own are then not forwarded.
+    rtmp: bool = False
 
 
 class Joined(Message):

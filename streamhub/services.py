@@ -14,6 +14,7 @@ from streamhub.metrics import HubMetrics
 
 if TYPE_CHECKING:
     from streamhub.catalog.store import Catalog
+    from streamhub.rtmp.bridge import RtmpBridge
     from streamhub.signaling.whip import WhipSessions
 
 
@@ -29,3 +30,5 @@ class Services:
     presence: Presence = field(default_factory=Presence)
     # WHIP publishers (streamhub.signaling.whip), made once the lessons are.
     whip: WhipSessions | None = None
+    # The RTMP bridge (streamhub.rtmp.bridge), when ``rtmp.enabled``.
+    rtmp: RtmpBridge | None = None

@@ -60,6 +60,14 @@ def plan(settings: Settings, cores: int | None = None) -> Plan:
     wanted = settings.workers or cores
     if wanted == 1:
         return Plan(1, settings.redis_url, "one worker")
+    if settings.rtmp.enabled:
+        # A push lands on whichever process holds the RTMP port, and a lesson's media live in
+        # the one that holds the lesson: the bridge cannot hand a push to another worker.
+        if settings.workers > 1:
+            raise RuntimeError(
+                "the RTMP bridge (rtmp.enabled) runs in a one-process hub: set workers: 1"
+            )
+        return Plan(1, settings.redis_url, "one worker: the RTMP bridge (rtmp.enabled) is on")
     if settings.redis_url:
         return Plan(wanted, settings.redis_url, f"{wanted} workers sharing {_safe(settings)}")
     if shutil.which("redis-server"):

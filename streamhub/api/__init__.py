@@ -12,6 +12,7 @@ from streamhub.api import (
     network,
     recordings,
     roster,
+    rtmp,
     schools,
     tokens,
     whip,
@@ -20,7 +21,18 @@ from streamhub.api import (
 
 def build_router() -> APIRouter:
     router = APIRouter()
-    for module in (health, schools, lessons, roster, tokens, device, recordings, metrics, whip):
+    for module in (
+        health,
+        schools,
+        lessons,
+        roster,
+        tokens,
+        device,
+        recordings,
+        metrics,
+        whip,
+        rtmp,
+    ):
         router.include_router(module.router)
     for extra in (network.device_router, network.token_router, network.admin_router):
         router.include_router(extra)

@@ -162,6 +162,20 @@ class LinkOut(BaseModel):
     token_id: int = Field(description="revoke with DELETE /api/tokens/{token_id}")
 
 
+class RtmpKeyOut(BaseModel):
+    server_url: str = Field(description="the encoder's server URL, rtmp://HUB:PORT/live")
+    stream_key: str = Field(description="the encoder's stream key")
+    url: str = Field(description="server URL and key in one (FFmpeg's output URL)")
+    expires_in_s: int
+    token_id: int = Field(description="revoke with DELETE /api/tokens/{token_id}")
+
+
+class RtmpOut(BaseModel):
+    enabled: bool = Field(description="rtmp.enabled: whether the hub takes RTMP pushes")
+    server_url: str | None = None
+    key: RtmpKeyOut | None = Field(default=None, description="the newest active key, if any")
+
+
 class TokenOut(BaseModel):
     token: str
     expires_in_s: int

@@ -37,12 +37,13 @@ async def staff_token(svc: ServicesDep, body: StaffTokenIn | None = None) -> Tok
 @router.get("", dependencies=[AdminOnly])
 async def list_tokens(
     svc: ServicesDep,
-    kind: Literal["lecturer_link", "staff"] | None = None,
+    kind: Literal["lecturer_link", "rtmp_key", "staff"] | None = None,
     lesson_id: OptionalIdQuery = None,
     active: bool = Query(True, description="only tokens neither revoked nor expired"),
 ) -> list[IssuedTokenOut]:
-    """Lecturer links and staff tokens (the newest 1,000); the tokens themselves are never
-    stored or shown again."""
+    """Lecturer links, RTMP stream keys and staff tokens (the newest 1,000); the tokens
+    themselves are never stored (an RTMP key is shown again by `GET
+    /api/lessons/{id}/rtmp`)."""
     rows = await svc.catalog.list_issued_tokens(kind, lesson_id, active_only=active)
     return [IssuedTokenOut.model_validate(r) for r in rows]
 

@@ -215,7 +215,7 @@ class IssuedToken(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     jti: Mapped[str] = mapped_column(String(32), unique=True)
-    kind: Mapped[str] = mapped_column(String(16), index=True)  # lecturer_link | staff
+    kind: Mapped[str] = mapped_column(String(16), index=True)  # lecturer_link | rtmp_key | staff
     lesson_id: Mapped[int | None] = mapped_column(
         ForeignKey("lessons.id", ondelete="CASCADE"), nullable=True, index=True
     )

@@ -469,6 +469,9 @@ class Catalog:
         async with self.session() as session:
             return list((await session.scalars(query.limit(1000))).all())
 
+    async def get_issued_token(self, token_id: int) -> IssuedToken:
+        return await self._get(IssuedToken, token_id)
+
     async def revoke_issued_token(self, token_id: int) -> IssuedToken:
         return await self._revoke(IssuedToken, token_id, "issued token")
 

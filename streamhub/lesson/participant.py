@@ -64,6 +64,8 @@ class Participant:
     # holds the camera and microphone slots, ``Slot.SCREEN`` the screen; the page (if open)
     # moderates. A feed is never ``room.lecturer``.
     feed: Slot | None = None
+    # How a feed reaches the hub: "whip", or "rtmp" (streamhub.rtmp: camera and microphone).
+    ingest: str = "whip"
     joined_at: float = field(default_factory=time.monotonic)
     # The attendance row, written in the background so that joining never waits on the catalog.
     attendance: asyncio.Task[int | None] | None = None
@@ -103,5 +105,10 @@ class Participant:
             on_stage=stage == self.id,
             audio_only=self.audio_only or self.shed,
             devices=self.reported.devices if self.reported is not None else None,
-            whip=None if self.feed is None else "screen" if self.feed is Slot.SCREEN else "camera",
+            whip=None
+            if self.feed is None or self.ingest != "whip"
+            else "screen"
+            if self.feed is Slot.SCREEN
+            else "camera",
+            rtmp=self.feed is not None and self.ingest == "rtmp",
         )

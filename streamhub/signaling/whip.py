@@ -246,7 +246,8 @@ class WhipSessions:
                 code=ErrorCode.LECTURER_SLOTS_TAKEN,
             )
         if room.feed is not None:
-            raise Conflict("a WHIP session already publishes this lesson", code=ErrorCode.WHIP_BUSY)
+            who = "an RTMP push" if room.feed.ingest == "rtmp" else "a WHIP session"
+            raise Conflict(f"{who} already publishes this lesson", code=ErrorCode.WHIP_BUSY)
 
     async def _negotiate(
         self, session: WhipSession, room: Room, grant: Grant, offer: WhipOffer

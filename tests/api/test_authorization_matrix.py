@@ -25,6 +25,7 @@ from fastapi.routing import APIRoute
 from streamhub.auth.tokens import TokenIssuer
 from streamhub.protocol import Role
 from tests.support.hub import ADMIN_KEY, JWT_SECRET, AdminApi, InProcessHub
+from tests.support.net import free_port
 
 PROBLEM = "application/problem+json"
 
@@ -325,6 +326,10 @@ TABLE: dict[str, Row] = {
     "POST /api/lessons/{lesson_id}/recorder-token": row(
         ADMIN_ONLY, 200, "/api/lessons/{lesson_id}/recorder-token"
     ),
+    "POST /api/lessons/{lesson_id}/rtmp-key": row(
+        ADMIN_ONLY, 200, "/api/lessons/{lesson_id}/rtmp-key"
+    ),
+    "GET /api/lessons/{lesson_id}/rtmp": row(MANAGERS, 200, "/api/lessons/{lesson_id}/rtmp"),
     "POST /api/tokens/staff": row(ADMIN_ONLY, 200, "/api/tokens/staff"),
     "GET /api/tokens": row(ADMIN_ONLY, 200, "/api/tokens"),
     "DELETE /api/tokens/{token_id}": row(
@@ -431,7 +436,9 @@ SHARED = pytest.mark.asyncio(loop_scope="module")
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def hub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProcessHub]:
     data_dir = tmp_path_factory.mktemp("matrix") / "hub"
-    async with InProcessHub(data_dir, recorder={"enabled": False}) as running:
+    # The RTMP bridge on (a free port), so that its stream-key routes answer.
+    rtmp = {"enabled": True, "port": free_port()}
+    async with InProcessHub(data_dir, recorder={"enabled": False}, rtmp=rtmp) as running:
         yield running
 
 

@@ -33,6 +33,14 @@ def test_the_default_is_one_worker_per_core_only_with_shared_state() -> None:
     assert plan(Settings(workers=3, redis_url="redis://x"), cores=2).count == 3
 
 
+def test_the_rtmp_bridge_keeps_the_hub_in_one_process() -> None:
+    rtmp = {"enabled": True}
+    chosen = plan(Settings(redis_url="redis://x", rtmp=rtmp), cores=4)  # type: ignore[arg-type]
+    assert chosen.count == 1 and "RTMP" in chosen.reason
+    with pytest.raises(RuntimeError, match=r"rtmp\.enabled"):
+        plan(Settings(workers=3, redis_url="redis://x", rtmp=rtmp), cores=4)  # type: ignore[arg-type]
+
+
 async def _ready(port: int) -> bool:
     try:
         async with httpx.AsyncClient(timeout=1) as http:

@@ -658,12 +658,22 @@ async function lecturerLink(lesson) {
     // The same access publishes over WHIP: the URL on the link's own origin (the public URL).
     $("whip-url").value = new URL(`/whip/${encodeURIComponent(lesson.join_code)}`, link.url).href;
     $("whip-token").value = link.token;
+    await showRtmpKey(lesson);
     const days = Math.round((link.expires_in_s / 86400) * 10) / 10;
     $("link-expiry").textContent = t("link.expires", { days });
     dialog.querySelector("[data-copy-status]").textContent = "";
     dialog.showModal();
     $("lecturer-link").select();
   });
+}
+
+/** The lesson's RTMP stream key (its current one, or a new one): hidden when the bridge is off. */
+async function showRtmpKey(lesson) {
+  const rtmp = await api.get(`/api/lessons/${lesson.id}/rtmp`);
+  const key = !rtmp.enabled ? null : rtmp.key || (await api.post(`/api/lessons/${lesson.id}/rtmp-key`));
+  $("rtmp-section").hidden = key === null;
+  $("rtmp-url").value = key ? key.server_url : "";
+  $("rtmp-key").value = key ? key.stream_key : "";
 }
 
 async function deleteLesson(lesson) {
@@ -691,7 +701,7 @@ async function loadAccess() {
   $("access-body").replaceChildren(
     ...rows.map((row) => {
       const who =
-        row.kind === "lecturer_link"
+        row.kind === "lecturer_link" || row.kind === "rtmp_key"
           ? t("access.lessonNamed", { name: titles.get(row.lesson_id) || `#${row.lesson_id}` })
           : row.label || t("access.staff");
       const expired = new Date(row.expires_at).getTime() <= now;

@@ -35,6 +35,7 @@ const state = {
   me: null,
   participants: new Map(), // classroom participant id -> ParticipantInfo (from signaling)
   whip: new Set(), // ids of WHIP publishers of the lesson's camera and microphone
+  rtmp: new Set(), // ids of RTMP pushes holding them (streamhub/rtmp)
   roster: null,
   rosterTimer: null,
   rosterSoon: null,
@@ -375,6 +376,7 @@ function onJoined(joined) {
   state.participants.clear();
   for (const p of joined.participants) if (p.role === "classroom") state.participants.set(p.id, { ...p });
   state.whip = new Set(joined.participants.filter((p) => p.whip === "camera").map((p) => p.id));
+  state.rtmp = new Set(joined.participants.filter((p) => p.rtmp).map((p) => p.id));
   renderWhip();
   setHands(joined.hands);
   state.stage = joined.stage;
@@ -408,12 +410,14 @@ function onMessage(m) {
     case "participant_joined":
       if (m.participant.role === "classroom") state.participants.set(m.participant.id, { ...m.participant });
       if (m.participant.whip === "camera") state.whip.add(m.participant.id);
+      if (m.participant.rtmp) state.rtmp.add(m.participant.id);
       renderWhip();
       rosterSoon();
       break;
     case "participant_left":
       state.participants.delete(m.participant);
       state.whip.delete(m.participant);
+      state.rtmp.delete(m.participant);
       renderWhip();
       setHands(state.hands.filter((id) => id !== m.participant));
       if (state.stage === m.participant) state.stage = null;
@@ -792,17 +796,37 @@ async function checkConnection() {
 
 /** While a WHIP publisher holds the camera and microphone, this page's own are not sent. */
 function renderWhip() {
-  $("whip-active").hidden = state.ended || state.whip.size === 0;
+  $("whip-active").hidden = state.ended || state.whip.size + state.rtmp.size === 0;
+  $("whip-active-text").textContent = t(state.rtmp.size ? "rtmp_active" : "whip_active");
+}
+
+/** The lesson's RTMP stream key, when the hub has the bridge on and the admin issued one. */
+async function showRtmp() {
+  let rtmp;
+  try {
+    rtmp = await apiFetch(`/api/lessons/${state.lesson.id}/rtmp`, { token: state.token });
+  } catch {
+    return; // the panel is a convenience: without it the page works as before
+  }
+  if (!rtmp.key) return;
+  $("rtmp-url").value = rtmp.key.server_url;
+  $("rtmp-key").value = rtmp.key.stream_key;
+  $("rtmp").hidden = false;
 }
 
 /** The same access publishes over WHIP (OBS, a lecture-capture box): its URL and token. */
 function showWhip() {
   $("whip-url").value = new URL(`/whip/${encodeURIComponent(state.code)}`, window.location.origin).href;
   $("whip-token").value = state.token || "";
-  for (const [button, field] of [["copy-whip-url", "whip-url"], ["copy-whip-token", "whip-token"]]) {
+  for (const [button, field, status] of [
+    ["copy-whip-url", "whip-url", "whip-status"],
+    ["copy-whip-token", "whip-token", "whip-status"],
+    ["copy-rtmp-url", "rtmp-url", "rtmp-status"],
+    ["copy-rtmp-key", "rtmp-key", "rtmp-status"],
+  ]) {
     $(button).addEventListener("click", async () => {
       const ok = await copyText($(field).value, $(field));
-      $("whip-status").textContent = t(ok ? "copied" : "copy_failed");
+      $(status).textContent = t(ok ? "copied" : "copy_failed");
     });
   }
 }
@@ -903,6 +927,7 @@ async function main() {
     document.body.dataset.state = "ready";
     $("end-lesson").disabled = lesson.status !== "live";
     startRoster();
+    showRtmp();
   } catch (exc) {
     document.body.dataset.state = "error";
     showNotice(t("load_failed", { message: errorText(exc) }));
