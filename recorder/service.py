@@ -1,5 +1,8 @@
 """The in-process recorder of a hub: records every live lesson as a hidden subscriber, finalizes
-it when the lesson ends, and on start-up resumes live lessons and finalizes what a crash left."""
+it when the lesson ends, and on start-up resumes live lessons and finalizes what a crash left.
+
+A plug-in of the hub (``streamhub.lesson.extension.LessonExtension``), composed by whoever
+builds the app (``recorder.plugin``)."""
 
 from __future__ import annotations
 
@@ -84,9 +87,7 @@ class RecorderService:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        self.lessons.on_lesson_started.append(self.lesson_started)
-        self.lessons.on_lesson_ended.append(self.lesson_ended)
-        self.lessons.on_lesson_ended_elsewhere.append(self.adopt_orphans)
+        # The lesson hooks are in place already (the app wires a plug-in's before its start).
         self._spawn(self._orphan_watch(), "recorder-orphans")
         live = {info.id: info for info in await self.catalog.live_lessons()}
         # What this node's previous run (or a dead node) left of ended lessons is finalized;
@@ -261,6 +262,9 @@ class RecorderService:
         await self.finalize_recording(active.recording_id)
 
     # ------------------------------------------------------------ a dead node's recordings
+
+    async def lesson_ended_elsewhere(self, lesson_id: int) -> None:
+        await self.adopt_orphans(lesson_id)
 
     async def _orphan_watch(self) -> None:
         while True:

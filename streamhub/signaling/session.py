@@ -13,7 +13,6 @@ from streamhub.media.forwarder import OutTrack
 from streamhub.media.ice import (
     CandidatePolicy,
     announce_address,
-    client_ice_servers,
     rtc_configuration,
 )
 from streamhub.media.peer import HubPeer
@@ -28,7 +27,6 @@ from streamhub.protocol import (
     ErrorCode,
     IceCandidate,
     Join,
-    Joined,
     Leave,
     Listen,
     LowerHand,
@@ -38,7 +36,6 @@ from streamhub.protocol import (
     Pong,
     RaiseHand,
     Request,
-    RequestId,
     Role,
     ScreenShare,
     SetMuted,
@@ -49,35 +46,13 @@ from streamhub.protocol import (
     layout_for,
 )
 from streamhub.services import Services
+from streamhub.signaling.joined import joined_reply
 from streamhub.signaling.limits import lesson_chat_budget
 
 if TYPE_CHECKING:
-    from streamhub.config import Settings
     from streamhub.signaling.connection import Connection
 
 logger = logging.getLogger(__name__)
-
-
-def joined_reply(
-    room: Room, participant: Participant, settings: Settings, request_id: RequestId | None
-) -> Joined:
-    """What a participant is told on joining: the lesson as it stands and its slot layout."""
-    tiles = len(room.classrooms()) if participant.role is Role.LECTURER else 0
-    return Joined(
-        id=request_id,
-        participant=participant.info(room.stage),
-        lesson_id=room.lesson.id,
-        lesson_title=room.lesson.title,
-        participants=room.roster_for(participant),
-        hands=list(room.hands),
-        stage=room.stage,
-        screen_sharing=room.screen_on,
-        ice_servers=client_ice_servers(settings.ice, participant.id),
-        video_codec=room.video_codec or settings.media.video_codecs[0],
-        layout=layout_for(participant.role, tiles),
-        recording=room.recording,
-        recording_note=room.recording_note,
-    )
 
 
 def _count_media_lines(sdp: str) -> int:
