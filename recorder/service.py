@@ -21,7 +21,7 @@ from recorder.writer import is_disk_full
 from streamhub.catalog.models import utcnow
 from streamhub.lesson.ports import LessonInfo
 from streamhub.lesson.registry import hub_recorder_sub
-from streamhub.protocol import RecordingChanged, Role
+from streamhub.protocol import Role
 from streamhub.signaling.local import LocalSession
 
 if TYPE_CHECKING:
@@ -117,11 +117,7 @@ class RecorderService:
         return shutil.disk_usage(self.root).free / (1 << 20)
 
     def _announce(self, lesson_id: int, recording: bool, reason: str | None = None) -> None:
-        room = self.lessons.rooms.get(lesson_id)
-        if room is not None:
-            room.recording = recording
-            room.recording_note = reason
-            room.broadcast(RecordingChanged(recording=recording, reason=reason))
+        self.lessons.set_recording(lesson_id, recording, reason)
 
     async def lesson_started(self, info: LessonInfo) -> None:
         if (

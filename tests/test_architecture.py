@@ -142,3 +142,18 @@ def test_streamhub_serve_records() -> None:
     from streamhub.cli import serve_extensions
 
     assert serve_extensions() == [recorder_extension]
+
+
+def test_only_the_registry_writes_a_rooms_lesson_and_recording() -> None:
+    """Room.apply_lesson/apply_recording are LessonRegistry's (update_lesson, set_recording),
+    which tell every node; the rest of the hub and its plug-ins go through it."""
+    writers = ("apply_lesson", "apply_recording")
+    found = []
+    for folder in (HUB, ROOT / "recorder", ROOT / "classroom_agent"):
+        for path in sorted(folder.rglob("*.py")):
+            if path.parent == HUB / "lesson":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Attribute) and node.attr in writers:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.attr}")
+    assert not found, "\n".join(found)
