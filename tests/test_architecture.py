@@ -4,7 +4,7 @@ and no two of the hub's packages import each other."""
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,14 +23,14 @@ def _is_type_checking(node: ast.If) -> bool:
     return "TYPE_CHECKING" in ast.unparse(node.test)
 
 
-def _imports(tree: ast.AST, module: str) -> Iterator[tuple[int, str]]:
+def _imports(tree: ast.AST, module: str, typing: bool = False) -> Iterator[tuple[int, str]]:
     """Every module this code imports when it runs (at import time or in a function), as
-    absolute names; imports for the type checker only are left out (they never run)."""
+    absolute names; imports for the type checker only count with ``typing``."""
     stack: list[ast.AST] = [tree]
     package = module if module == "streamhub" else module.rsplit(".", 1)[0]
     while stack:
         node = stack.pop()
-        if isinstance(node, ast.If) and _is_type_checking(node):
+        if isinstance(node, ast.If) and _is_type_checking(node) and not typing:
             stack.extend(node.orelse)
             continue
         if isinstance(node, ast.Import):
@@ -69,16 +69,18 @@ def _package(module: str) -> str:
     return ".".join(module.split(".")[:2])
 
 
-def _package_graph() -> dict[str, dict[str, str]]:
-    """package -> package it imports -> one place that does (for the message)."""
+def _graph(
+    group: Callable[[str], str] = _package, typing: bool = False
+) -> dict[str, dict[str, str]]:
+    """package (or module) -> what it imports -> one place that does (for the message)."""
     modules = {module for _, module, _ in _hub_sources()}
     graph: dict[str, dict[str, str]] = {}
     for path, module, tree in _hub_sources():
-        for line, name in _imports(tree, module):
+        for line, name in _imports(tree, module, typing):
             if name not in modules:
                 continue
-            source, target = _package(module), _package(name)
-            if source != target and source != "streamhub" and target != "streamhub":
+            source, target = group(module), group(name)
+            if source != target and "streamhub" not in (source, target):
                 graph.setdefault(source, {}).setdefault(target, f"{path.relative_to(ROOT)}:{line}")
     return graph
 
@@ -118,17 +120,37 @@ def _cycles(graph: dict[str, dict[str, str]]) -> list[list[str]]:
     return found
 
 
-def test_no_import_cycles_between_the_hubs_packages() -> None:
-    graph = _package_graph()
-    cycles = _cycles(graph)
-    lines = [
+def _explain(graph: dict[str, dict[str, str]], cycles: list[list[str]]) -> str:
+    return "\n".join(
         f"{source} -> {target} ({where})"
         for component in cycles
         for source in component
         for target, where in sorted(graph[source].items())
         if target in component
-    ]
-    assert not cycles, "\n".join(lines)
+    )
+
+
+def test_no_import_cycles_between_the_hubs_packages() -> None:
+    graph = _graph()
+    cycles = _cycles(graph)
+    assert not cycles, _explain(graph, cycles)
+
+
+def test_no_import_cycles_between_the_hubs_modules() -> None:
+    graph = _graph(lambda module: module)
+    cycles = _cycles(graph)
+    assert not cycles, _explain(graph, cycles)
+
+
+# Cycles through imports for the type checker only, to be broken (not to grow): the app hangs
+# the WHIP sessions on Services, which signaling takes.
+TYPING_CYCLES_LEFT = [["streamhub.services", "streamhub.signaling.whip"]]
+
+
+def test_no_new_import_cycles_for_the_type_checker() -> None:
+    graph = _graph(lambda module: module, typing=True)
+    cycles = [c for c in _cycles(graph) if c not in TYPING_CYCLES_LEFT]
+    assert not cycles, _explain(graph, cycles)
 
 
 def test_the_cycle_finder_finds_a_cycle() -> None:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from streamhub.auth.tokens import Grant
+from streamhub.lesson.participant import Participant
 from streamhub.protocol import Role
 
 
@@ -80,3 +81,16 @@ class CatalogPort(Protocol):
     async def close_orphaned_attendance(self) -> int:
         """Close the rows of sessions not seen for a while, at their last sight."""
         ...
+
+
+class MetricsPort(Protocol):
+    """What the registry tells the hub's metrics (implemented by streamhub.metrics.HubMetrics,
+    which reads the rooms: a port, so that neither package imports the other)."""
+
+    def observe_member(
+        self, member: Participant, kbps_in: float, kbps_out: float, loss: float
+    ) -> None:
+        """One participant's stats round."""
+        ...
+
+    def member_left(self, member: Participant) -> None: ...

@@ -10,14 +10,13 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 from streamhub.auth.tokens import Grant, TokenIssuer
 from streamhub.config import Settings
 from streamhub.errors import Forbidden, RateLimited, Redirect, StreamhubError
 from streamhub.lesson.overload import OverloadGuard
 from streamhub.lesson.participant import Participant
-from streamhub.lesson.ports import CatalogPort, LessonInfo
+from streamhub.lesson.ports import CatalogPort, LessonInfo, MetricsPort
 from streamhub.lesson.room import Room
 from streamhub.live.memory import MemoryLiveState
 from streamhub.live.state import LESSON_LOAD, LiveEvent, LiveState, NodeInfo
@@ -33,9 +32,6 @@ from streamhub.protocol import (
     StatsSummary,
 )
 from streamhub.quality import Verdict, judge
-
-if TYPE_CHECKING:
-    from streamhub.metrics import HubMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +79,7 @@ class LessonRegistry:
         settings: Settings,
         catalog: CatalogPort,
         tokens: TokenIssuer,
-        metrics: HubMetrics | None = None,
+        metrics: MetricsPort | None = None,
         live: LiveState | None = None,
     ) -> None:
         self.settings = settings

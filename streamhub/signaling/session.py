@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from streamhub.errors import Forbidden, NegotiationError, NotFound, ProtocolError, RateLimited
 from streamhub.lesson.participant import Participant
@@ -30,6 +30,7 @@ from streamhub.protocol import (
     Leave,
     Listen,
     LowerHand,
+    Message,
     MuteRequest,
     MuteRequested,
     Offer,
@@ -49,10 +50,21 @@ from streamhub.services import Services
 from streamhub.signaling.joined import joined_reply
 from streamhub.signaling.limits import lesson_chat_budget
 
-if TYPE_CHECKING:
-    from streamhub.signaling.connection import Connection
-
 logger = logging.getLogger(__name__)
+
+
+class Transport(Protocol):
+    """What a session needs of its socket (``streamhub.signaling.connection.Connection``): a
+    port, so the session never imports the connection that makes it."""
+
+    def post(self, message: Message) -> None:
+        """Queue a message to the participant (bounded; a reader that cannot keep up is
+        closed as slow)."""
+        ...
+
+    def shutdown(self, code: ErrorCode, reason: str) -> None:
+        """End the session with this code."""
+        ...
 
 
 def _count_media_lines(sdp: str) -> int:
@@ -60,7 +72,7 @@ def _count_media_lines(sdp: str) -> int:
 
 
 class Session:
-    def __init__(self, connection: Connection, services: Services) -> None:
+    def __init__(self, connection: Transport, services: Services) -> None:
         self.connection = connection
         self.services = services
         self.registry = services.lessons
