@@ -177,6 +177,16 @@ class LessonStore(CatalogBase):
             query = select(Lesson.id, Lesson.status).where(Lesson.id.in_(list(lesson_ids)))
             return {row.id: row.status for row in (await session.execute(query)).all()}
 
+    async def lesson_infos(self, lesson_ids: Sequence[int]) -> dict[int, LessonInfo]:
+        """Each of these lessons that still exists (one query and its invitations', for the
+        nodes' reconciliation of the rooms they hold)."""
+        if not lesson_ids:
+            return {}
+        async with self.session() as session:
+            query = select(Lesson).where(Lesson.id.in_(list(lesson_ids)))
+            rows = (await session.scalars(query)).unique().all()
+        return {row.id: self.info(row) for row in rows}
+
     async def live_lessons(self) -> list[LessonInfo]:
         async with self.session() as session:
             rows = (await session.scalars(select(Lesson).where(Lesson.status == "live"))).all()

@@ -36,8 +36,8 @@ class CatalogPort(Protocol):
         """The lesson, or None when it does not exist."""
         ...
 
-    async def lesson_statuses(self, lesson_ids: Sequence[int]) -> dict[int, str]:
-        """The status of each of these lessons that exists."""
+    async def lesson_infos(self, lesson_ids: Sequence[int]) -> dict[int, LessonInfo]:
+        """Each of these lessons that exists (one read, for the nodes' reconciliation)."""
         ...
 
     async def revoked_credentials(self, credential_ids: Sequence[int]) -> dict[int, datetime]:

@@ -479,9 +479,10 @@ class LessonRegistry:
 
     async def reconcile(self) -> None:
         """Apply to the rooms held here what the catalog says, whatever reached this node
-        through the shared store: lessons ended (or deleted) are ended, sessions of revoked
-        device credentials are closed, their attendance ending at the revocation, and so are
-        the sessions of revoked lecturer links and staff tokens."""
+        through the shared store: lessons ended (or deleted) are ended, a lesson's changed
+        invitations apply, sessions of revoked device credentials are closed, their attendance
+        ending at the revocation, and so are the sessions of revoked lecturer links and staff
+        tokens."""
         rooms = list(self._rooms.values())
         if not rooms:
             return
@@ -489,16 +490,20 @@ class LessonRegistry:
         credentials = {m.grant.credential_id for m in members if m.grant.credential_id is not None}
         token_ids = {m.grant.token_id for m in members if m.grant.token_id is not None}
         try:
-            statuses = await self.catalog.lesson_statuses([room.lesson.id for room in rooms])
+            lessons = await self.catalog.lesson_infos([room.lesson.id for room in rooms])
             revoked = await self.catalog.revoked_credentials(sorted(credentials))
             revoked_tokens = await self.catalog.revoked_tokens(sorted(token_ids))
         except Exception:
             logger.warning("reconcile: catalog not reachable", exc_info=True)
             return
         for room in rooms:
-            if statuses.get(room.lesson.id) != "live":
+            info = lessons.get(room.lesson.id)
+            if info is None or info.status != "live":
                 logger.info("reconcile: lesson ended elsewhere", extra={"lesson": room.lesson.id})
                 await self.end_lesson(room.lesson.id)
+            elif info != room.lesson:
+                logger.info("reconcile: lesson changed elsewhere", extra={"lesson": info.id})
+                self.apply_lesson(info)
         for credential_id, at in revoked.items():
             logger.info("reconcile: credential %s revoked elsewhere", credential_id)
             await self.revoke_credential(credential_id, at)
