@@ -86,7 +86,7 @@ async def identities(work: Path, lesson_s: float) -> dict[str, Any]:
     ) as hub:
         async with lesson_taught(hub.url) as (admin, lesson, _):
             teaching = time.monotonic()
-            service = hub.app.state.recorder
+            service = hub.recorder
             await eventually(lambda: lesson.lesson_id in service.active, timeout=15)
             path = f"/api/lessons/{lesson.lesson_id}/recorder-token"
             token = (await admin.post(path))["token"]
@@ -166,7 +166,7 @@ async def disk_full_trial(work: Path, left_kb: int) -> dict[str, Any]:
             },
         ) as hub:
             async with lesson_taught(hub.url) as (admin, lesson, lecturer):
-                service = hub.app.state.recorder
+                service = hub.recorder
                 await recording_stopped(lecturer, timeout=120)
                 told_wall = time.time()
                 writer = service.active[lesson.lesson_id].sessions[-1].writer

@@ -35,8 +35,8 @@ import httpx
 
 from classroom_agent.config import AgentConfig
 from classroom_agent.media_sources import SourceSpec
-from streamhub.client.ice_plans import TurnProbe, probe_turn
 from streamhub.client.session import signaling_url
+from streamhub.media.turn_probe import TurnProbe, probe_turn
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 HTTP_TIMEOUT_S = 8.0

@@ -147,6 +147,138 @@ def _add_stream_like(container: Any, files: list[Path], kind: str) -> Any | None
     return None
 
 
+class KeyframeThumbnails:
+    """Thumbnails of a remuxed track: only its key frames are decoded (the rest is copied)."""
+
+    def __init__(self, thumbnails: Thumbnails) -> None:
+        self.thumbnails = thumbnails
+        self.last_frame: av.VideoFrame | None = None
+        self._decoder: Any | None = None
+
+    def offer(self, rel: float, packet: av.Packet[Any], stream: Any) -> None:
+        if not packet.is_keyframe:
+            return
+        if self._decoder is None:
+            self._decoder = av.CodecContext.create("h264", "r")
+            # Matroska keeps H.264 parameter sets in the header, not the frames.
+            self._decoder.extradata = stream.codec_context.extradata
+        try:
+            for frame in self._decoder.decode(packet):
+                self.thumbnails.offer(rel, frame)
+                self.last_frame = frame
+        except av.FFmpegError:
+            pass  # a thumbnail is never worth the archive
+
+
+class Remux:
+    """H.264 video copied packet by packet into the archive."""
+
+    def __init__(
+        self,
+        container: Any,
+        out: Any,
+        last_pts: dict[str, int],
+        thumbnails: Thumbnails | None,
+    ) -> None:
+        self.container, self.out, self.last_pts = container, out, last_pts
+        self._thumbnails = KeyframeThumbnails(thumbnails) if thumbnails is not None else None
+
+    @property
+    def last_frame(self) -> av.VideoFrame | None:
+        return self._thumbnails.last_frame if self._thumbnails is not None else None
+
+    def write(self, rel: float, packet: av.Packet[Any], stream: Any) -> bool:
+        if self._thumbnails is not None:
+            self._thumbnails.offer(rel, packet, stream)
+        _mux(self.container, packet, self.out, rel, VIDEO_TB, self.last_pts, "video")
+        return True
+
+    def finish(self) -> None:
+        pass
+
+
+class Transcode:
+    """Video that MP4 cannot carry for browsers (VP8) decoded and encoded as H.264, at the
+    first segment's picture size."""
+
+    def __init__(
+        self,
+        container: Any,
+        size: tuple[int, int],
+        last_pts: dict[str, int],
+        thumbnails: Thumbnails | None,
+    ) -> None:
+        self.container, self.size, self.last_pts = container, size, last_pts
+        self.thumbnails = thumbnails
+        self.last_frame: av.VideoFrame | None = None
+        self._decoder: Any | None = None
+        out = container.add_stream("libx264", rate=30)
+        out.width, out.height = size
+        out.pix_fmt = "yuv420p"
+        out.time_base = VIDEO_TB
+        out.codec_context.time_base = VIDEO_TB
+        out.codec_context.gop_size = 60
+        out.codec_context.options = {"preset": "veryfast", "crf": "26"}
+        self.out = out
+
+    def write(self, rel: float, packet: av.Packet[Any], stream: Any) -> bool:
+        """False when the packet does not decode (it is skipped)."""
+        if self._decoder is None:
+            self._decoder = av.CodecContext.create(stream.codec_context.name, "r")
+        try:
+            frames = self._decoder.decode(packet)
+        except av.FFmpegError:
+            return False
+        for frame in frames:
+            if self.thumbnails is not None:
+                self.thumbnails.offer(rel, frame)
+            self.last_frame = frame
+            # The picture size may change mid-lesson; the file keeps the first one.
+            image = frame.reformat(self.size[0], self.size[1], "yuv420p")
+            pts = max(round(rel / VIDEO_TB), self.last_pts["video"] + 1)
+            image.pts = pts
+            image.time_base = VIDEO_TB
+            self.last_pts["video"] = pts
+            for encoded in self.out.encode(image):
+                self.container.mux(encoded)
+        return True
+
+    def finish(self) -> None:
+        for encoded in self.out.encode(None):
+            self.container.mux(encoded)
+
+
+def _video_out(
+    container: Any,
+    video: list[Path],
+    last_pts: dict[str, int],
+    thumbnails: Thumbnails | None,
+    tracks: list[dict[str, Any]],
+) -> Remux | Transcode | None:
+    """How the video reaches the archive (H.264 remuxed, anything else transcoded); its
+    output stream exists once this returns, and its entry is in ``tracks``."""
+    probe = _probe_video(video)
+    if probe is None:
+        return None
+    source_codec, width, height = probe
+    if source_codec != "h264":
+        size = (width - width % 2, height - height % 2)
+        tracks.append(
+            {"kind": "video", "codec": "h264", "source_codec": source_codec,
+             "transcoded": True, "width": size[0], "height": size[1]}
+        )  # fmt: skip
+        return Transcode(container, size, last_pts, thumbnails)
+    out = _add_stream_like(container, video, "video")
+    if out is None:
+        return None
+    out.time_base = VIDEO_TB
+    tracks.append(
+        {"kind": "video", "codec": "h264", "source_codec": "h264",
+         "transcoded": False, "width": width, "height": height}
+    )  # fmt: skip
+    return Remux(container, out, last_pts, thumbnails)
+
+
 def build_mp4(
     out: Path,
     video: list[Path],
@@ -159,8 +291,8 @@ def build_mp4(
     """Write one fast-start MP4 from video and audio segments; returns its track list.
 
     Every output stream exists before the first packet is written (the MP4 header is written
-    then): H.264 and Opus are copied from the segments' parameters, VP8 becomes an H.264
-    encoder of the first segment's picture size."""
+    then): H.264 and Opus are copied from the segments' parameters (``Remux``), VP8 becomes an
+    H.264 encoder of the first segment's picture size (``Transcode``)."""
     tmp = out.with_suffix(".part.mp4")
     container = av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"})
     tracks: list[dict[str, Any]] = []
@@ -170,34 +302,7 @@ def build_mp4(
         if out_audio is not None:
             out_audio.time_base = AUDIO_TB
             tracks.append({"kind": "audio", "codec": out_audio.codec_context.name})
-        probe = _probe_video(video)
-        out_video: Any | None = None
-        transcoding = probe is not None and probe[0] != "h264"
-        size: tuple[int, int] | None = None
-        if probe is not None and transcoding:
-            source_codec, width, height = probe
-            size = (width - width % 2, height - height % 2)
-            out_video = container.add_stream("libx264", rate=30)
-            out_video.width, out_video.height = size
-            out_video.pix_fmt = "yuv420p"
-            out_video.time_base = VIDEO_TB
-            out_video.codec_context.time_base = VIDEO_TB
-            out_video.codec_context.gop_size = 60
-            out_video.codec_context.options = {"preset": "veryfast", "crf": "26"}
-            tracks.append(
-                {"kind": "video", "codec": "h264", "source_codec": source_codec,
-                 "transcoded": True, "width": size[0], "height": size[1]}
-            )  # fmt: skip
-        elif probe is not None:
-            out_video = _add_stream_like(container, video, "video")
-            if out_video is not None:
-                out_video.time_base = VIDEO_TB
-                tracks.append(
-                    {"kind": "video", "codec": "h264", "source_codec": "h264",
-                     "transcoded": False, "width": probe[1], "height": probe[2]}
-                )  # fmt: skip
-        decoder = None
-        last_frame: av.VideoFrame | None = None
+        out_video = _video_out(container, video, last_pts, thumbnails, tracks)
         merged = heapq.merge(
             ((t, 0, "video", p, st) for t, p, st in _packets(video, "video")),
             ((t, 1, "audio", p, st) for t, p, st in _packets(audio, "audio")),
@@ -208,45 +313,14 @@ def build_mp4(
             if kind == "audio":
                 if out_audio is not None:
                     _mux(container, packet, out_audio, rel, AUDIO_TB, last_pts, "audio")
-            elif out_video is not None and not transcoding:
-                if thumbnails is not None and packet.is_keyframe:
-                    if decoder is None:
-                        decoder = av.CodecContext.create("h264", "r")
-                        # Matroska keeps H.264 parameter sets in the header, not the frames.
-                        decoder.extradata = stream.codec_context.extradata
-                    try:
-                        for frame in decoder.decode(packet):
-                            thumbnails.offer(rel, frame)
-                            last_frame = frame
-                    except av.FFmpegError:
-                        pass  # a thumbnail is never worth the archive
-                _mux(container, packet, out_video, rel, VIDEO_TB, last_pts, "video")
-            elif out_video is not None and size is not None:
-                if decoder is None:
-                    decoder = av.CodecContext.create(stream.codec_context.name, "r")
-                try:
-                    frames = decoder.decode(packet)
-                except av.FFmpegError:
-                    continue
-                for frame in frames:
-                    if thumbnails is not None:
-                        thumbnails.offer(rel, frame)
-                    last_frame = frame
-                    # The picture size may change mid-lesson; the file keeps the first one.
-                    image = frame.reformat(size[0], size[1], "yuv420p")
-                    pts = max(round(rel / VIDEO_TB), last_pts["video"] + 1)
-                    image.pts = pts
-                    image.time_base = VIDEO_TB
-                    last_pts["video"] = pts
-                    for encoded in out_video.encode(image):
-                        container.mux(encoded)
+            elif out_video is not None and not out_video.write(rel, packet, stream):
+                continue
             if duration > 0:
                 progress(min(rel / duration, 1.0))
-        if transcoding and out_video is not None:
-            for encoded in out_video.encode(None):
-                container.mux(encoded)
+        if out_video is not None:
+            out_video.finish()
         if thumbnails is not None:
-            thumbnails.finish(last_frame)
+            thumbnails.finish(out_video.last_frame if out_video is not None else None)
         container.close()  # writes the index (fast start): may fail on a full disk too
     except BaseException:
         # A half-written archive (a full disk) must not keep the space a retry needs.

@@ -1,5 +1,8 @@
 """The in-process recorder of a hub: records every live lesson as a hidden subscriber, finalizes
-it when the lesson ends, and on start-up resumes live lessons and finalizes what a crash left."""
+it when the lesson ends, and on start-up resumes live lessons and finalizes what a crash left.
+
+A plug-in of the hub (``streamhub.lesson.extension.LessonExtension``), composed by whoever
+builds the app (``recorder.plugin``)."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from recorder.writer import is_disk_full
 from streamhub.catalog.models import utcnow
 from streamhub.lesson.ports import LessonInfo
 from streamhub.lesson.registry import hub_recorder_sub
-from streamhub.protocol import RecordingChanged, Role
+from streamhub.protocol import Role
 from streamhub.signaling.local import LocalSession
 
 if TYPE_CHECKING:
@@ -84,9 +87,7 @@ class RecorderService:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        self.lessons.on_lesson_started.append(self.lesson_started)
-        self.lessons.on_lesson_ended.append(self.lesson_ended)
-        self.lessons.on_lesson_ended_elsewhere.append(self.adopt_orphans)
+        # The lesson hooks are in place already (the app wires a plug-in's before its start).
         self._spawn(self._orphan_watch(), "recorder-orphans")
         live = {info.id: info for info in await self.catalog.live_lessons()}
         # What this node's previous run (or a dead node) left of ended lessons is finalized;
@@ -116,11 +117,7 @@ class RecorderService:
         return shutil.disk_usage(self.root).free / (1 << 20)
 
     def _announce(self, lesson_id: int, recording: bool, reason: str | None = None) -> None:
-        room = self.lessons.rooms.get(lesson_id)
-        if room is not None:
-            room.recording = recording
-            room.recording_note = reason
-            room.broadcast(RecordingChanged(recording=recording, reason=reason))
+        self.lessons.set_recording(lesson_id, recording, reason)
 
     async def lesson_started(self, info: LessonInfo) -> None:
         if (
@@ -261,6 +258,9 @@ class RecorderService:
         await self.finalize_recording(active.recording_id)
 
     # ------------------------------------------------------------ a dead node's recordings
+
+    async def lesson_ended_elsewhere(self, lesson_id: int) -> None:
+        await self.adopt_orphans(lesson_id)
 
     async def _orphan_watch(self) -> None:
         while True:

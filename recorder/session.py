@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
 
 from recorder.writer import RecordingWriter, is_disk_full
 from streamhub.client import LessonClient
 from streamhub.client.events import Closed
+from streamhub.lesson.extension import LessonMember
 from streamhub.protocol import (
-    Joined,
     LessonEnded,
     ParticipantJoined,
     ScreenShareChanged,
@@ -74,17 +73,8 @@ class TrackClock:
         return t
 
 
-class Subscriber(Protocol):
-    """What a recording needs of a lesson member: LessonClient and LocalSession both are one."""
-
-    @property
-    def tracks(self) -> Mapping[Slot, Any]: ...
-
-    async def connect(self, publish: Mapping[Slot, Any] | None = None) -> Joined: ...
-
-    def events(self) -> AsyncIterator[Any]: ...
-
-    async def close(self) -> None: ...
+# What a recording needs of a lesson member: LessonClient and LocalSession both are one.
+Subscriber = LessonMember
 
 
 def webrtc_subscriber(

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Scope
 
-from recorder.service import RecorderService
 from streamhub.api import build_router
 from streamhub.api.network import BANDWIDTH_PROBE_PATHS, MAX_PROBE_BYTES
 from streamhub.api.problems import install_problem_handlers
@@ -23,6 +22,7 @@ from streamhub.http.body import BodyGuard, check_bearer
 from streamhub.http.cors import WhipCors
 from streamhub.http.headers import SecurityHeaders, content_security_policy
 from streamhub.https import install_https_redirect
+from streamhub.lesson.extension import LessonExtension
 from streamhub.lesson.registry import LessonRegistry
 from streamhub.live import open_live_state
 from streamhub.media import aiortc_hooks
@@ -36,6 +36,9 @@ from streamhub.signaling.whip import WhipSessions
 from streamhub.web import mount_web
 
 logger = logging.getLogger(__name__)
+
+# A plug-in (the recorder: ``recorder.plugin``) made from the hub's services once they run.
+ExtensionFactory = Callable[[Services], LessonExtension]
 
 
 class HubApp(FastAPI):
@@ -52,9 +55,12 @@ class HubApp(FastAPI):
 
 
 def create_app(
-    settings: Settings, on_ready: Callable[[Services], Awaitable[None]] | None = None
+    settings: Settings,
+    on_ready: Callable[[Services], Awaitable[None]] | None = None,
+    extensions: Sequence[ExtensionFactory] = (),
 ) -> FastAPI:
-    """The hub; ``on_ready`` runs once everything is started (the CLI prints links there)."""
+    """The hub; ``on_ready`` runs once everything is started (the CLI prints links there).
+    ``extensions`` are its plug-ins, composed by the caller (``streamhub serve`` records)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,9 +88,8 @@ def create_app(
         if settings.rtmp.enabled:
             services.rtmp = RtmpBridge(services)
             await services.rtmp.start()
-        recorder = RecorderService(settings, catalog, tokens, lessons)
-        app.state.recorder = recorder
-        await recorder.start()
+        plugins = await _start_extensions(extensions, services)
+        app.state.extensions = plugins
         app.state.ice_probes = IceProbes(settings.ice)
         turn_check = asyncio.get_running_loop().create_task(
             check_turn_servers(settings), name="turn-check"
@@ -101,7 +106,8 @@ def create_app(
             if services.rtmp is not None:
                 await services.rtmp.close()
             await services.whip.close()
-            await recorder.close()
+            for plugin in reversed(plugins):
+                await plugin.close()
             await lessons.close()
             await catalog.close()
             hooks.release()
@@ -141,3 +147,18 @@ def create_app(
     app.include_router(build_signaling_router())
     mount_web(app, Path(__file__).resolve().parent.parent / "web")
     return app
+
+
+async def _start_extensions(
+    factories: Sequence[ExtensionFactory], services: Services
+) -> list[LessonExtension]:
+    lessons = services.lessons
+    plugins = []
+    for factory in factories:
+        plugin = factory(services)
+        lessons.on_lesson_started.append(plugin.lesson_started)
+        lessons.on_lesson_ended.append(plugin.lesson_ended)
+        lessons.on_lesson_ended_elsewhere.append(plugin.lesson_ended_elsewhere)
+        await plugin.start()
+        plugins.append(plugin)
+    return plugins

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import importlib
 import socket
 import sys
 from pathlib import Path
@@ -13,9 +14,24 @@ from typing import TYPE_CHECKING, Any
 from streamhub.errors import ConfigError
 
 if TYPE_CHECKING:
+    from streamhub.app import ExtensionFactory
     from streamhub.banner import Announcer, Commands
     from streamhub.config import Settings
     from streamhub.tls import ServerCertificate
+
+# The plug-ins `streamhub serve` composes into the hub, named "module:factory" as uvicorn names an
+# app: the hub's packages never import a plug-in, so the recorder depends on the hub and never
+# the reverse (tests/test_architecture.py holds that).
+SERVE_EXTENSIONS = ("recorder.plugin:recorder_extension",)
+
+
+def serve_extensions() -> list[ExtensionFactory]:
+    """What `streamhub serve` runs the hub with: it records every lesson, as it always has."""
+    factories = []
+    for spec in SERVE_EXTENSIONS:
+        module, _, name = spec.partition(":")
+        factories.append(getattr(importlib.import_module(module), name))
+    return factories
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -93,7 +109,13 @@ def _serve(args: argparse.Namespace) -> int:
         return code
     announcer = _announcer(args, settings, commands, certificate, secrets.admin_key_generated)
     raise_fd_limit()
-    asyncio.run(serve(create_app(settings, announcer.on_ready), settings, announcer.on_started))
+    asyncio.run(
+        serve(
+            create_app(settings, announcer.on_ready, serve_extensions()),
+            settings,
+            announcer.on_started,
+        )
+    )
     print("StreamHub stopped.", flush=True)
     return 0
 
@@ -152,10 +174,11 @@ def _run_worker(
     first = args.worker_index == 0
     if first:
         announcer = _announcer(args, settings, commands, certificate, args.admin_key_new)
-        app = create_app(settings, announcer.on_ready)
+        app = create_app(settings, announcer.on_ready, serve_extensions())
         asyncio.run(serve(app, settings, announcer.on_started, sockets=sockets))
     else:
-        asyncio.run(serve(create_app(settings), settings, sockets=sockets, redirect=False))
+        app = create_app(settings, extensions=serve_extensions())
+        asyncio.run(serve(app, settings, sockets=sockets, redirect=False))
     return 0
 
 

@@ -108,7 +108,7 @@ class IceSettings(BaseModel):
     @field_validator("host_addresses")
     @classmethod
     def _addresses(cls, value: list[str] | str) -> list[str]:
-        from streamhub.media.interfaces import expand_host_addresses
+        from streamhub.interfaces import expand_host_addresses
 
         if not value:
             raise ValueError("at least one host address is needed")

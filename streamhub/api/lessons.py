@@ -91,17 +91,10 @@ async def get_lesson(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> Les
 async def update_lesson(lesson_id: IdPath, body: LessonPatch, svc: ServicesDep) -> LessonOut:
     changes = body.model_dump(exclude_none=True)
     lesson = await svc.catalog.update_lesson(lesson_id, changes)
-    room = svc.lessons.rooms.get(lesson_id)
-    if room is not None:
-        # A live lesson's invitations take effect at once, both ways.
-        room.lesson = svc.catalog.info(lesson)
-        for member in list(room.members.values()):
-            if member.role is Role.CLASSROOM and not room.lesson.admits_classroom(
-                member.classroom_id
-            ):
-                member.close(
-                    ErrorCode.NOT_INVITED, "this classroom is no longer invited to the lesson"
-                )
+    info = svc.catalog.info(lesson)
+    if info.status == "live":
+        # A live lesson's invitations take effect at once, on the node that holds it.
+        await svc.lessons.update_lesson(info)
     return lesson_out(lesson)
 
 

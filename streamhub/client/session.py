@@ -28,9 +28,10 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 
 from streamhub.client.events import Closed, ConnectionStateChanged, TrackReceived
-from streamhub.client.ice_plans import IcePlan, TurnProbe, ice_plans, probe_all, rank
+from streamhub.client.ice_plans import IcePlan, ice_plans, probe_all, rank
 from streamhub.errors import ErrorCode, StreamhubError
 from streamhub.media import aiortc_hooks
+from streamhub.media.turn_probe import TurnProbe
 from streamhub.protocol import (
     PUBLISH_SLOTS,
     SLOT_KIND,

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from streamhub.auth.tokens import Grant
+from streamhub.lesson.participant import Participant
 from streamhub.protocol import Role
 
 
@@ -35,8 +36,8 @@ class CatalogPort(Protocol):
         """The lesson, or None when it does not exist."""
         ...
 
-    async def lesson_statuses(self, lesson_ids: Sequence[int]) -> dict[int, str]:
-        """The status of each of these lessons that exists."""
+    async def lesson_infos(self, lesson_ids: Sequence[int]) -> dict[int, LessonInfo]:
+        """Each of these lessons that exists (one read, for the nodes' reconciliation)."""
         ...
 
     async def revoked_credentials(self, credential_ids: Sequence[int]) -> dict[int, datetime]:
@@ -80,3 +81,16 @@ class CatalogPort(Protocol):
     async def close_orphaned_attendance(self) -> int:
         """Close the rows of sessions not seen for a while, at their last sight."""
         ...
+
+
+class MetricsPort(Protocol):
+    """What the registry tells the hub's metrics (implemented by streamhub.metrics.HubMetrics,
+    which reads the rooms: a port, so that neither package imports the other)."""
+
+    def observe_member(
+        self, member: Participant, kbps_in: float, kbps_out: float, loss: float
+    ) -> None:
+        """One participant's stats round."""
+        ...
+
+    def member_left(self, member: Participant) -> None: ...

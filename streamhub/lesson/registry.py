@@ -7,16 +7,16 @@ import logging
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
+from types import MappingProxyType
 
 from streamhub.auth.tokens import Grant, TokenIssuer
 from streamhub.config import Settings
 from streamhub.errors import Forbidden, RateLimited, Redirect, StreamhubError
 from streamhub.lesson.overload import OverloadGuard
 from streamhub.lesson.participant import Participant
-from streamhub.lesson.ports import CatalogPort, LessonInfo
+from streamhub.lesson.ports import CatalogPort, LessonInfo, MetricsPort
 from streamhub.lesson.room import Room
 from streamhub.live.memory import MemoryLiveState
 from streamhub.live.state import LESSON_LOAD, LiveEvent, LiveState, NodeInfo
@@ -32,9 +32,6 @@ from streamhub.protocol import (
     StatsSummary,
 )
 from streamhub.quality import Verdict, judge
-
-if TYPE_CHECKING:
-    from streamhub.metrics import HubMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +79,7 @@ class LessonRegistry:
         settings: Settings,
         catalog: CatalogPort,
         tokens: TokenIssuer,
-        metrics: HubMetrics | None = None,
+        metrics: MetricsPort | None = None,
         live: LiveState | None = None,
     ) -> None:
         self.settings = settings
@@ -92,7 +89,8 @@ class LessonRegistry:
         self.metrics = metrics
         self.catalog = catalog
         self.tokens = tokens
-        self.rooms: dict[int, Room] = {}
+        # Written here only (the one writer of live state); others read ``rooms``.
+        self._rooms: dict[int, Room] = {}
         self.on_lesson_started: list[LessonHook] = []
         self.on_lesson_ended: list[LessonHook] = []
         self.on_lesson_ended_elsewhere: list[Callable[[int], Awaitable[None]]] = []
@@ -105,7 +103,12 @@ class LessonRegistry:
         self._reconcile_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.join_latencies: deque[float] = deque(maxlen=1000)
-        self.overload = OverloadGuard(settings.capacity, lambda: tuple(self.rooms.values()))
+        self.overload = OverloadGuard(settings.capacity, lambda: tuple(self._rooms.values()))
+
+    @property
+    def rooms(self) -> Mapping[int, Room]:
+        """The rooms held on this node, read-only: every change goes through the registry."""
+        return MappingProxyType(self._rooms)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -116,7 +119,7 @@ class LessonRegistry:
         await self.live.start(
             self._on_live_event,
             self.load,
-            lambda: tuple(self.rooms),
+            lambda: tuple(self._rooms),
             on_reconnect=self._reconnected,
         )
 
@@ -126,14 +129,14 @@ class LessonRegistry:
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        for room in list(self.rooms.values()):
+        for room in list(self._rooms.values()):
             for member in list(room.members.values()):
-                member.close(ErrorCode.SHUTDOWN, "the hub is shutting down")
+                self.close_member(member, ErrorCode.SHUTDOWN, "the hub is shutting down")
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self.rooms.clear()
+        self._rooms.clear()
         await self.live.close()
 
     def spawn(self, coro: Awaitable[None], name: str) -> None:
@@ -151,10 +154,10 @@ class LessonRegistry:
 
     async def start_lesson(self, info: LessonInfo) -> Room:
         async with self._lock:
-            room = self.rooms.get(info.id)
+            room = self._rooms.get(info.id)
             if room is None:
                 room = Room(info)
-                self.rooms[info.id] = room
+                self._rooms[info.id] = room
                 logger.info("lesson live", extra={"lesson": info.id})
                 for hook in self.on_lesson_started:
                     self.spawn(hook(info), f"lesson-started:{info.id}")
@@ -162,7 +165,7 @@ class LessonRegistry:
 
     async def end_lesson(self, lesson_id: int) -> None:
         async with self._lock:
-            room = self.rooms.pop(lesson_id, None)
+            room = self._rooms.pop(lesson_id, None)
         if room is None:
             # Held elsewhere, or by a node that died: its leftovers may be this node's to tidy.
             for gone in self.on_lesson_ended_elsewhere:
@@ -172,7 +175,7 @@ class LessonRegistry:
         hidden = [m for m in room.members.values() if m.hidden]
         for member in list(room.members.values()):
             if not member.hidden:
-                member.close(ErrorCode.LESSON_ENDED, "the lesson has ended")
+                self.close_member(member, ErrorCode.LESSON_ENDED, "the lesson has ended")
         if hidden:
             # The recorder stays a moment longer: the last frames are still on their way.
             self.spawn(self._close_later(hidden, RECORDER_GRACE_S), f"lesson-end:{lesson_id}")
@@ -186,8 +189,8 @@ class LessonRegistry:
 
     def load(self) -> int:
         """This node's load, for choosing where new lessons go."""
-        members = sum(len(room.members) for room in self.rooms.values())
-        return members + LESSON_LOAD * len(self.rooms)
+        members = sum(len(room.members) for room in self._rooms.values())
+        return members + LESSON_LOAD * len(self._rooms)
 
     async def go_live(self, info: LessonInfo) -> None:
         """A lesson went live: its node (this one, or the least loaded) opens its room."""
@@ -230,24 +233,60 @@ class LessonRegistry:
             await self.revoke_credential(event.ident)
         elif event.kind == "revoke_token":
             await self.revoke_token(event.ident)
+        elif event.kind == "update_lesson":
+            if event.ident in self._rooms:
+                info = await self.catalog.lesson_info(event.ident)
+                if info is not None:
+                    self.apply_lesson(info)
         elif event.kind == "start_lesson":
             owner = await self.live.claim(event.ident)
             info = await self.catalog.lesson_info(event.ident)
             if owner.id == self.live.node.id and info is not None and info.status == "live":
                 await self.start_lesson(info)
 
-    @staticmethod
-    async def _close_later(members: list[Participant], delay: float) -> None:
+    async def _close_later(self, members: list[Participant], delay: float) -> None:
         await asyncio.sleep(delay)
         for member in members:
-            member.close(ErrorCode.LESSON_ENDED, "the lesson has ended")
+            self.close_member(member, ErrorCode.LESSON_ENDED, "the lesson has ended")
+
+    # ------------------------------------------------------------ the one writer of rooms
+
+    async def update_lesson(self, info: LessonInfo) -> None:
+        """The lesson row changed (its invitations, its title): the node that holds its room
+        applies it, whichever node the change came through."""
+        self.apply_lesson(info)
+        await self._tell_nodes(LiveEvent("update_lesson", info.id))
+
+    def apply_lesson(self, info: LessonInfo) -> None:
+        """The change, on this node: a live lesson's invitations take effect at once, both
+        ways (a classroom no longer invited is closed)."""
+        room = self._rooms.get(info.id)
+        if room is None:
+            return
+        room.apply_lesson(info)
+        for member in list(room.members.values()):
+            if member.role is Role.CLASSROOM and not info.admits_classroom(member.classroom_id):
+                reason = "this classroom is no longer invited to the lesson"
+                self.close_member(member, ErrorCode.NOT_INVITED, reason)
+
+    def set_recording(self, lesson_id: int, recording: bool, note: str | None = None) -> None:
+        """Whether the lesson held here is being recorded, and why not; its members are told.
+        Only the holder records a lesson, so no other node needs to know."""
+        room = self._rooms.get(lesson_id)
+        if room is not None:
+            room.apply_recording(recording, note)
+
+    @staticmethod
+    def close_member(member: Participant, code: ErrorCode, reason: str) -> None:
+        """End a member's session (it leaves its room as its transport closes)."""
+        member.close(code, reason)
 
     def participants(self, lesson_id: int) -> list[ParticipantInfo]:
-        room = self.rooms.get(lesson_id)
+        room = self._rooms.get(lesson_id)
         return room.visible() if room is not None else []
 
     def stats(self, lesson_id: int) -> list[ParticipantStats]:
-        room = self.rooms.get(lesson_id)
+        room = self._rooms.get(lesson_id)
         if room is None:
             return []
         return [p.stats for p in room.members.values() if p.stats is not None and not p.hidden]
@@ -255,17 +294,19 @@ class LessonRegistry:
     async def revoke_credential(self, credential_id: int, at: datetime | None = None) -> None:
         """Close the sessions of a revoked credential; their attendance ends at ``at`` (the
         revocation, when this node learns of it late)."""
-        for room in list(self.rooms.values()):
+        for room in list(self._rooms.values()):
             for member in list(room.members.values()):
                 if member.grant.credential_id == credential_id:
                     member.gone_at = at
-                    member.close(ErrorCode.CREDENTIAL_REVOKED, "the device credential was revoked")
+                    self.close_member(
+                        member, ErrorCode.CREDENTIAL_REVOKED, "the device credential was revoked"
+                    )
 
     async def revoke_token(self, token_id: int) -> None:
-        for room in list(self.rooms.values()):
+        for room in list(self._rooms.values()):
             for member in list(room.members.values()):
                 if member.grant.token_id == token_id:
-                    member.close(ErrorCode.TOKEN_REVOKED, "this link was revoked")
+                    self.close_member(member, ErrorCode.TOKEN_REVOKED, "this link was revoked")
 
     # ------------------------------------------------------------ joining
 
@@ -289,7 +330,7 @@ class LessonRegistry:
             raise Forbidden("the token is for another lesson", code=ErrorCode.WRONG_LESSON)
         self.check_join_rate(grant.sub)
         await self.catalog.check_grant(grant)
-        room = self.rooms.get(grant.lesson)
+        room = self._rooms.get(grant.lesson)
         if room is None:
             # After a hub restart the catalog still says which lessons are live.
             info = await self.catalog.lesson_info(grant.lesson)
@@ -344,7 +385,7 @@ class LessonRegistry:
                 f"the lesson is full ({capacity.max_classrooms_per_lesson} classrooms)",
                 code=ErrorCode.LESSON_FULL,
             )
-        here = sum(len(r.classrooms()) for r in self.rooms.values())
+        here = sum(len(r.classrooms()) for r in self._rooms.values())
         if capacity.max_classrooms_per_node and here >= capacity.max_classrooms_per_node:
             raise JoinRefused(
                 f"this hub serves {here} classrooms, its capacity; try again later",
@@ -380,14 +421,16 @@ class LessonRegistry:
             if previous is not None:
                 # A classroom that rejoins after a drop replaces its stale session.
                 room.remove(previous, reason="replaced")
-                previous.close(
-                    ErrorCode.REPLACED, "replaced by a new connection of the same participant"
+                self.close_member(
+                    previous,
+                    ErrorCode.REPLACED,
+                    "replaced by a new connection of the same participant",
                 )
         if participant.role is Role.LECTURER and participant.feed is None:
             old = room.lecturer
             if old is not None:
                 room.remove(old, reason="replaced")
-                old.close(ErrorCode.REPLACED, "replaced by a new lecturer connection")
+                self.close_member(old, ErrorCode.REPLACED, "replaced by a new lecturer connection")
         room.add(participant)
         participant.attendance = asyncio.get_running_loop().create_task(
             self._record_join(room, participant), name=f"attendance:{participant.id}"
@@ -436,26 +479,31 @@ class LessonRegistry:
 
     async def reconcile(self) -> None:
         """Apply to the rooms held here what the catalog says, whatever reached this node
-        through the shared store: lessons ended (or deleted) are ended, sessions of revoked
-        device credentials are closed, their attendance ending at the revocation, and so are
-        the sessions of revoked lecturer links and staff tokens."""
-        rooms = list(self.rooms.values())
+        through the shared store: lessons ended (or deleted) are ended, a lesson's changed
+        invitations apply, sessions of revoked device credentials are closed, their attendance
+        ending at the revocation, and so are the sessions of revoked lecturer links and staff
+        tokens."""
+        rooms = list(self._rooms.values())
         if not rooms:
             return
         members = [m for room in rooms for m in room.members.values()]
         credentials = {m.grant.credential_id for m in members if m.grant.credential_id is not None}
         token_ids = {m.grant.token_id for m in members if m.grant.token_id is not None}
         try:
-            statuses = await self.catalog.lesson_statuses([room.lesson.id for room in rooms])
+            lessons = await self.catalog.lesson_infos([room.lesson.id for room in rooms])
             revoked = await self.catalog.revoked_credentials(sorted(credentials))
             revoked_tokens = await self.catalog.revoked_tokens(sorted(token_ids))
         except Exception:
             logger.warning("reconcile: catalog not reachable", exc_info=True)
             return
         for room in rooms:
-            if statuses.get(room.lesson.id) != "live":
+            info = lessons.get(room.lesson.id)
+            if info is None or info.status != "live":
                 logger.info("reconcile: lesson ended elsewhere", extra={"lesson": room.lesson.id})
                 await self.end_lesson(room.lesson.id)
+            elif info != room.lesson:
+                logger.info("reconcile: lesson changed elsewhere", extra={"lesson": info.id})
+                self.apply_lesson(info)
         for credential_id, at in revoked.items():
             logger.info("reconcile: credential %s revoked elsewhere", credential_id)
             await self.revoke_credential(credential_id, at)
@@ -479,7 +527,7 @@ class LessonRegistry:
 
     def _attendance_ids(self) -> list[int]:
         ids = []
-        for room in list(self.rooms.values()):
+        for room in list(self._rooms.values()):
             for member in list(room.members.values()):
                 task = member.attendance
                 if task is not None and task.done() and not task.cancelled():
@@ -502,7 +550,7 @@ class LessonRegistry:
         interval = self.settings.media.stats_interval_s
         while True:
             await asyncio.sleep(interval)
-            for room in list(self.rooms.values()):
+            for room in list(self._rooms.values()):
                 try:
                     await self._collect(room)
                 except Exception:

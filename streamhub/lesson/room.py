@@ -23,6 +23,7 @@ from streamhub.protocol import (
     ParticipantInfo,
     ParticipantJoined,
     ParticipantLeft,
+    RecordingChanged,
     Renegotiate,
     Role,
     ScreenShareChanged,
@@ -41,25 +42,52 @@ class ChatBudget(Protocol):
 
 
 class Room:
+    """One live lesson held on this node. Its lesson and recording state change only through
+    ``LessonRegistry`` (``update_lesson``, ``set_recording``), which tells every node; they are
+    read-only here so that nothing else writes them."""
+
     def __init__(self, lesson: LessonInfo) -> None:
-        self.lesson = lesson
+        self._lesson = lesson
         self.members: dict[str, Participant] = {}
         self.hands: list[str] = []
         self.stage: str | None = None
         self.screen_sharing = False
         self.listening: str | None = None
         self.tiles: list[str | None] = []
-        self.recording = False
+        self._recording = False
         # The lesson's video codec, fixed by its first lecturer or classroom (registry.admit).
         self.video_codec: str | None = None
         # Why the lesson is not recorded (e.g. the disk floor), for lecturers who join later.
-        self.recording_note: str | None = None
+        self._recording_note: str | None = None
         self.started_at = time.time()
         # The lesson's chat budget (streamhub.signaling.limits), made on the first chat line.
         self.chat_budget: ChatBudget | None = None
         # WHIP feeds by the slot they hold (Participant.feed). Kept, not searched for: routing
         # asks for them for every slot of every member.
         self._feeds: dict[Slot, Participant] = {}
+
+    # ------------------------------------------------------------ the registry's to change
+
+    @property
+    def lesson(self) -> LessonInfo:
+        return self._lesson
+
+    @property
+    def recording(self) -> bool:
+        return self._recording
+
+    @property
+    def recording_note(self) -> str | None:
+        return self._recording_note
+
+    def apply_lesson(self, lesson: LessonInfo) -> None:
+        """The registry's (``LessonRegistry.update_lesson``): the lesson row changed."""
+        self._lesson = lesson
+
+    def apply_recording(self, recording: bool, note: str | None) -> None:
+        """The registry's (``LessonRegistry.set_recording``): tells the members too."""
+        self._recording, self._recording_note = recording, note
+        self.broadcast(RecordingChanged(recording=recording, reason=note))
 
     # ------------------------------------------------------------ membership
 

@@ -20,7 +20,7 @@ class NodeInfo:
 
 @dataclass(frozen=True)
 class LiveEvent:
-    """Something every node must act on: ``kind`` is start_lesson, end_lesson,
+    """Something every node must act on: ``kind`` is start_lesson, end_lesson, update_lesson,
     revoke_credential or revoke_token; ``ident`` the lesson, credential or issued-token id."""
 
     kind: str

@@ -95,9 +95,9 @@ from aiortc.codecs import get_encoder
 from aiortc.codecs.h264 import H264Encoder
 
 from streamhub.errors import ConfigError
+from streamhub.interfaces import expand_host_addresses
 from streamhub.media import consent, rtp_receive
 from streamhub.media.codecs import h264_is_keyframe, vp8_is_keyframe
-from streamhub.media.interfaces import expand_host_addresses
 from streamhub.media.reassembly import (
     AudioReorderBuffer,
     RepeatingNackGenerator,

@@ -12,10 +12,10 @@ import asyncio
 import logging
 import ssl
 
-from streamhub.client.ice_plans import probe_turn
 from streamhub.config import Settings
 from streamhub.media import aiortc_hooks
 from streamhub.media.ice import client_ice_servers
+from streamhub.media.turn_probe import probe_turn
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from streamhub.lesson.participant import Participant
 from streamhub.media.forwarder import OutTrack
 from streamhub.protocol import SLOT_KIND, ErrorCode, Join, Joined, Message, Slot, layout_for
 from streamhub.queues import EventQueue
-from streamhub.signaling.session import joined_reply
+from streamhub.signaling.joined import joined_reply
 
 if TYPE_CHECKING:
     from streamhub.config import Settings

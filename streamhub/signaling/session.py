@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from streamhub.errors import Forbidden, NegotiationError, NotFound, ProtocolError, RateLimited
 from streamhub.lesson.participant import Participant
@@ -13,7 +13,6 @@ from streamhub.media.forwarder import OutTrack
 from streamhub.media.ice import (
     CandidatePolicy,
     announce_address,
-    client_ice_servers,
     rtc_configuration,
 )
 from streamhub.media.peer import HubPeer
@@ -28,17 +27,16 @@ from streamhub.protocol import (
     ErrorCode,
     IceCandidate,
     Join,
-    Joined,
     Leave,
     Listen,
     LowerHand,
+    Message,
     MuteRequest,
     MuteRequested,
     Offer,
     Pong,
     RaiseHand,
     Request,
-    RequestId,
     Role,
     ScreenShare,
     SetMuted,
@@ -49,35 +47,24 @@ from streamhub.protocol import (
     layout_for,
 )
 from streamhub.services import Services
+from streamhub.signaling.joined import joined_reply
 from streamhub.signaling.limits import lesson_chat_budget
-
-if TYPE_CHECKING:
-    from streamhub.config import Settings
-    from streamhub.signaling.connection import Connection
 
 logger = logging.getLogger(__name__)
 
 
-def joined_reply(
-    room: Room, participant: Participant, settings: Settings, request_id: RequestId | None
-) -> Joined:
-    """What a participant is told on joining: the lesson as it stands and its slot layout."""
-    tiles = len(room.classrooms()) if participant.role is Role.LECTURER else 0
-    return Joined(
-        id=request_id,
-        participant=participant.info(room.stage),
-        lesson_id=room.lesson.id,
-        lesson_title=room.lesson.title,
-        participants=room.roster_for(participant),
-        hands=list(room.hands),
-        stage=room.stage,
-        screen_sharing=room.screen_on,
-        ice_servers=client_ice_servers(settings.ice, participant.id),
-        video_codec=room.video_codec or settings.media.video_codecs[0],
-        layout=layout_for(participant.role, tiles),
-        recording=room.recording,
-        recording_note=room.recording_note,
-    )
+class Transport(Protocol):
+    """What a session needs of its socket (``streamhub.signaling.connection.Connection``): a
+    port, so the session never imports the connection that makes it."""
+
+    def post(self, message: Message) -> None:
+        """Queue a message to the participant (bounded; a reader that cannot keep up is
+        closed as slow)."""
+        ...
+
+    def shutdown(self, code: ErrorCode, reason: str) -> None:
+        """End the session with this code."""
+        ...
 
 
 def _count_media_lines(sdp: str) -> int:
@@ -85,7 +72,7 @@ def _count_media_lines(sdp: str) -> int:
 
 
 class Session:
-    def __init__(self, connection: Connection, services: Services) -> None:
+    def __init__(self, connection: Transport, services: Services) -> None:
         self.connection = connection
         self.services = services
         self.registry = services.lessons

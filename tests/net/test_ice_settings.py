@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from streamhub.client.ice_plans import IcePlan, TurnProbe, ice_plans, rank
+from streamhub.client.ice_plans import IcePlan, ice_plans, rank
 from streamhub.config import IceSettings, TurnServer, load_settings
 from streamhub.errors import ConfigError
+from streamhub.interfaces import interface_addresses
 from streamhub.media.ice import client_ice_servers, rtc_configuration
-from streamhub.media.interfaces import interface_addresses
+from streamhub.media.turn_probe import TurnProbe
 
 
 def test_auto_host_addresses_are_the_machines_own_non_loopback_ones(
@@ -24,7 +25,7 @@ def test_auto_host_addresses_are_the_machines_own_non_loopback_ones(
     monkeypatch.setenv("STREAMHUB_ICE__HOST_ADDRESSES", '["127.0.0.1", "auto"]')
     if found:
         assert load_settings(None).ice.host_addresses == ["127.0.0.1", *found]
-    monkeypatch.setattr("streamhub.media.interfaces.interface_addresses", lambda: [])
+    monkeypatch.setattr("streamhub.interfaces.interface_addresses", lambda: [])
     with pytest.raises(ConfigError, match="found no non-loopback interface address"):
         load_settings(None)
 

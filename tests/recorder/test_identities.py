@@ -39,7 +39,7 @@ async def test_an_external_recorder_and_the_hubs_own_record_side_by_side(
         tmp_path / "hub", recorder={"disk_floor_mb": 0}, signaling={"joins_per_minute": 1000}
     ) as hub:
         async with lesson_taught(hub.url) as (admin, lesson, _):
-            service = hub.app.state.recorder
+            service = hub.recorder
             await eventually(lambda: lesson.lesson_id in service.active, timeout=15)
             own = service.active[lesson.lesson_id]
             path = f"/api/lessons/{lesson.lesson_id}/recorder-token"
@@ -78,7 +78,7 @@ async def test_a_refused_recorder_and_one_closed_before_the_end_exit_non_zero(
         signaling={"max_recorders_per_lesson": 1},
     ) as hub:
         async with lesson_taught(hub.url) as (admin, lesson, _):
-            service = hub.app.state.recorder
+            service = hub.recorder
             await eventually(lambda: lesson.lesson_id in service.active, timeout=15)
             path = f"/api/lessons/{lesson.lesson_id}/recorder-token"
             first = await start_recorder(hub.url, (await admin.post(path))["token"], tmp_path / "a")

@@ -39,7 +39,7 @@ async def test_recorded_lesson_reads_back_whole_and_seeks(
     await asyncio.wait_for(classroom.tracks[Slot.LECTURER_VIDEO].recv(), 5)
     live = (await admin.http.get(f"/api/lessons/{lesson.lesson_id}/participants")).json()
     assert sorted(p["role"] for p in live) == ["classroom", "lecturer"]
-    assert hub.app.state.recorder.active, "the recorder is in the lesson, unseen"
+    assert hub.recorder.active, "the recorder is in the lesson, unseen"
     started = time.monotonic()
     first_count = camera.count
     await asyncio.sleep(LESSON_S)
@@ -204,7 +204,7 @@ async def test_h264_lesson_is_remuxed_without_transcoding(tmp_path: Path) -> Non
 async def test_a_lesson_ended_as_it_starts_leaves_no_recording_behind(
     hub: InProcessHub, admin: AdminApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    recorder = hub.app.state.recorder
+    recorder = hub.recorder
     free_mb = recorder.free_mb
 
     def slow_disk() -> float:

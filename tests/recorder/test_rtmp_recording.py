@@ -38,7 +38,7 @@ async def test_an_rtmp_lesson_is_recorded_without_transcoding(
     push = await Push(key["url"]).start()
     try:
         await publishing(hub, lesson.lesson_id)
-        await eventually(lambda: hub.app.state.recorder.active, timeout=10)
+        await eventually(lambda: hub.recorder.active, timeout=10)
         sources = hub.services.rtmp.sessions[lesson.lesson_id].sources.values()
         await eventually(lambda: min(s.frames for s in sources) >= TAUGHT_FRAMES, timeout=30)
         await admin.post(f"/api/lessons/{lesson.lesson_id}/end")

@@ -29,7 +29,7 @@ async def test_a_whip_lesson_is_recorded_without_transcoding(
         assert (await screen.publish()).status_code == 201
         assert whip.video is not None and screen.video is not None
         video, slides = whip.video, screen.video
-        await eventually(lambda: hub.app.state.recorder.active, timeout=10)
+        await eventually(lambda: hub.recorder.active, timeout=10)
         await eventually(
             lambda: video.count >= TAUGHT_FRAMES and slides.count >= TAUGHT_FRAMES, timeout=30
         )

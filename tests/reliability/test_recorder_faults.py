@@ -164,7 +164,7 @@ async def test_a_disk_that_fills_mid_lesson_keeps_all_but_the_last_second(
             },
         ) as hub:
             async with lesson_taught(hub.url) as (admin, lesson, lecturer):
-                service = hub.app.state.recorder
+                service = hub.recorder
                 # -- the lecturer is told the moment recording stops
                 stopped = await recording_stopped(lecturer)
                 assert stopped.reason and "disk is full" in stopped.reason, stopped

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ from typing import Any
 import httpx
 import uvicorn
 
-from streamhub.app import create_app
+from recorder.plugin import recorder_extension
+from recorder.service import RecorderService
+from streamhub.app import ExtensionFactory, create_app
 from streamhub.config import Settings, load_settings
 from streamhub.http.server import ConnectionGuard, server_options
 from tests.support.net import free_port
@@ -107,7 +110,12 @@ class HubProcess:
 class InProcessHub:
     """The hub's ASGI app served by uvicorn inside the test's event loop."""
 
-    def __init__(self, data_dir: Path, **overrides: Any) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        extensions: Sequence[ExtensionFactory] = (recorder_extension,),
+        **overrides: Any,
+    ) -> None:
         self.port = free_port()
         os.environ.setdefault("STREAMHUB_LOG_JSON", "false")
         # Loopback candidates allowed, as in hub_env (a test passes ice=... to say otherwise).
@@ -123,7 +131,8 @@ class InProcessHub:
             jwt_secret=JWT_SECRET,
             **overrides,
         )
-        self.app = create_app(self.settings)
+        # Composed as `streamhub serve` composes it: the hub records.
+        self.app = create_app(self.settings, extensions=extensions)
         http = self.settings.http
         # The server's connection guard, as `streamhub serve` has it (tests read its counts).
         self.guard = ConnectionGuard(http.max_connections_per_address, http.header_timeout_s)
@@ -142,6 +151,13 @@ class InProcessHub:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def recorder(self) -> RecorderService:
+        """The hub's recorder (its plug-in), for tests that look inside."""
+        found = [x for x in self.app.state.extensions if isinstance(x, RecorderService)]
+        assert found, "this hub runs without its recorder"
+        return found[0]
 
     @property
     def services(self) -> Any:

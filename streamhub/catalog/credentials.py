@@ -1,0 +1,82 @@
+"""Classroom device credentials: issued once, stored hashed, revoked."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from streamhub.catalog.base import CatalogBase, _hash
+from streamhub.catalog.models import Classroom, DeviceCredential, utcnow
+from streamhub.errors import ErrorCode, Unauthorized
+
+CREDENTIAL_PREFIX = "dc_"
+
+
+@dataclass(frozen=True)
+class IssuedCredential:
+    id: int
+    classroom_id: int
+    secret: str  # the full credential string, shown once
+
+
+class CredentialStore(CatalogBase):
+    async def issue_credential(self, classroom_id: int, label: str = "") -> IssuedCredential:
+        await self._get(Classroom, classroom_id)
+        secret = secrets.token_urlsafe(32)
+        async with self.session() as session, session.begin():
+            row = DeviceCredential(
+                classroom_id=classroom_id, secret_hash=_hash(secret), label=label
+            )
+            session.add(row)
+        return IssuedCredential(row.id, classroom_id, f"{CREDENTIAL_PREFIX}{row.id}_{secret}")
+
+    async def list_credentials(self, classroom_id: int) -> list[DeviceCredential]:
+        await self._get(Classroom, classroom_id)
+        async with self.session() as session:
+            query = select(DeviceCredential).where(DeviceCredential.classroom_id == classroom_id)
+            return list((await session.scalars(query.order_by(DeviceCredential.id))).all())
+
+    async def verify_credential(self, credential: str) -> DeviceCredential:
+        """The active credential this string proves, or Unauthorized (revoked or unknown)."""
+        ident, _, secret = credential.removeprefix(CREDENTIAL_PREFIX).partition("_")
+        well_formed = ident.isascii() and ident.isdigit() and len(ident) <= 18
+        if not credential.startswith(CREDENTIAL_PREFIX) or not well_formed or not secret:
+            raise Unauthorized("malformed device credential", code=ErrorCode.CREDENTIAL_INVALID)
+        async with self.session() as session, session.begin():
+            row = await session.get(DeviceCredential, int(ident))
+            if row is None or not hmac.compare_digest(row.secret_hash, _hash(secret)):
+                raise Unauthorized("unknown device credential", code=ErrorCode.CREDENTIAL_INVALID)
+            if row.revoked_at is not None:
+                raise Unauthorized(
+                    "this device credential was revoked; ask the school admin for a new one",
+                    code=ErrorCode.CREDENTIAL_REVOKED,
+                )
+            row.last_used_at = utcnow()
+        return row
+
+    async def revoke_credential(self, credential_id: int) -> DeviceCredential:
+        return await self._revoke(DeviceCredential, credential_id, "device credential")
+
+    async def credential_active(self, credential_id: int) -> bool:
+        async with self.session() as session:
+            row = await session.get(DeviceCredential, credential_id)
+        return row is not None and row.revoked_at is None
+
+    async def revoked_credentials(self, credential_ids: Sequence[int]) -> dict[int, datetime]:
+        """Which of these device credentials are revoked (or gone), and since when."""
+        if not credential_ids:
+            return {}
+        wanted = set(credential_ids)
+        async with self.session() as session:
+            query = select(DeviceCredential.id, DeviceCredential.revoked_at).where(
+                DeviceCredential.id.in_(wanted)
+            )
+            found = {row.id: row.revoked_at for row in (await session.execute(query)).all()}
+        now = utcnow()
+        gone = {ident: now for ident in wanted - set(found)}
+        return gone | {ident: at for ident, at in found.items() if at is not None}
