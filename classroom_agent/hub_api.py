@@ -95,7 +95,13 @@ class DeviceApi:
         except httpx.HTTPError as exc:
             raise HubUnavailable(f"{method} {path}: {exc!r}") from exc
         if response.status_code < 300:
-            return response.json()
+            try:
+                return response.json()
+            except ValueError as exc:
+                # A school network's captive portal or a proxy's page answers 200 with HTML:
+                # that is no hub, and the agent waits for the real one as for any outage.
+                kind = response.headers.get("content-type", "?")[:60]
+                raise HubUnavailable(f"{method} {path}: not the hub's answer ({kind})") from exc
         code, detail = _problem(response)
         if response.status_code == 401:
             raise CredentialRevoked(f"the hub refused the device credential ({code}): {detail}")

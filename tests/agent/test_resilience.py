@@ -1,4 +1,5 @@
-"""The agent survives a hub crash and stops for good on a revoked credential."""
+"""The agent survives a hub crash and a captive portal, and stops for good on a revoked
+credential."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 
 from classroom_agent.agent import ClassroomAgent
 from classroom_agent.config import AgentConfig, save_config
-from classroom_agent.errors import CredentialRevoked
+from classroom_agent.errors import CredentialRevoked, HubUnavailable
+from classroom_agent.hub_api import DeviceApi
 from streamhub.client import LessonClient
 from tests.agent.conftest import (
     HEADLESS,
@@ -100,3 +102,26 @@ async def test_revocation_during_a_lesson_stops_without_a_retry_loop(
             agent.stop()
             await asyncio.gather(task, return_exceptions=True)
         await lecturer.close()
+
+
+async def test_a_captive_portals_page_is_an_unavailable_hub_not_a_crash() -> None:
+    """A school network that answers every request with its sign-in page (200, HTML)."""
+    page = b"<html><body>Sign in to the school Wi-Fi</body></html>"
+
+    async def portal(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {len(page)}\r\n"
+        writer.write(head.encode() + b"Connection: close\r\n\r\n" + page)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(portal, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    api = DeviceApi(f"http://127.0.0.1:{port}", "dc_1_portal")
+    try:
+        with pytest.raises(HubUnavailable, match="not the hub's answer"):
+            await api.lessons()
+    finally:
+        await api.close()
+        server.close()
+        await server.wait_closed()
