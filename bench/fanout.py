@@ -354,6 +354,8 @@ async def run_forward(
             "STREAMHUB_LOG_LEVEL": hub_log_level,
             # The bench measures the hub's own limits: no configured cap in the way.
             "STREAMHUB_CAPACITY__MAX_CLASSROOMS_PER_NODE": "0",
+            # Every simulated classroom comes from 127.0.0.1: no per-address cap either.
+            "STREAMHUB_HTTP__MAX_CONNECTIONS_PER_ADDRESS": "100000",
         },
     )
     clients: list[LessonClient] = []

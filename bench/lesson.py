@@ -148,6 +148,8 @@ async def run_lesson(n: int, args: argparse.Namespace, workdir: Path) -> dict[st
         "STREAMHUB_RECORDER__ENABLED": "true" if args.recorder else "false",
         # The bench measures the hub's own limits (--hub-env can set a cap to test it).
         "STREAMHUB_CAPACITY__MAX_CLASSROOMS_PER_NODE": "0",
+        # Every simulated classroom comes from 127.0.0.1: no per-address cap either.
+        "STREAMHUB_HTTP__MAX_CONNECTIONS_PER_ADDRESS": "100000",
     }
     worker_ports = [free_port() for _ in range(args.hub_workers)] if args.hub_workers > 1 else []
     if worker_ports:
