@@ -286,6 +286,13 @@ class ClassroomSession:
             elif hasattr(event, "slot") and hasattr(event, "track"):  # TrackReceived
                 self._consume(event.slot, event.track)
 
+    def _wanted(self, show: str) -> bool:
+        if show == "screen":
+            return self.screen_sharing
+        if show == "stage":
+            return self._stage is not None and not self.on_stage
+        return True
+
     def _stage_news(self, event: StageChanged) -> None:
         before, self._stage = self._stage, event.participant
         if event.participant is not None and event.participant == self.participant_id:
@@ -340,7 +347,9 @@ class ClassroomSession:
                 continue
             if show:
                 image = await loop.run_in_executor(pool, _decode_picture, decoder, packet)
-                if image is not None:
+                # A screen or stage picture still on its way after the lecturer ended the share
+                # or the stage would put it back on the projector for good.
+                if image is not None and self._wanted(show):
                     self.display.show(show, image)
             elif play:
                 samples = await loop.run_in_executor(pool, _decode_samples, decoder, packet)
