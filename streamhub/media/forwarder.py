@@ -20,7 +20,7 @@ import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from streamhub.media.keyframes import KeyframeRequester
-from streamhub.media.rtp_send import Packetized, RtpSendLeg, abs_send_time, packetize
+from streamhub.media.rtp_send import Packetized, RtpSendLeg, packetize
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,6 @@ class TrackSource:
     def fan_out(self, packet: av.Packet[Any]) -> None:
         """One frame to every slot: packetized once, sent in this one loop."""
         frame: Packetized | None = None
-        abs_time = b""
         for sink in tuple(self._sinks):
             try:
                 if sink.leg is None:
@@ -106,8 +105,7 @@ class TrackSource:
                     continue
                 if frame is None:
                     frame = packetize(self.mime, bytes(packet))
-                    abs_time = abs_send_time()
-                sink.push_rtp(packet, frame, abs_time)
+                sink.push_rtp(packet, frame)
             except Exception:
                 # One subscriber's broken transport must not stop the others' frames.
                 logger.exception("slot %s failed to take a frame", sink.label)
@@ -245,7 +243,7 @@ class OutTrack(MediaStreamTrack):
         self._queue.append(out)
         self._ready.set()
 
-    def push_rtp(self, packet: av.Packet[Any], frame: Packetized, abs_time: bytes) -> None:
+    def push_rtp(self, packet: av.Packet[Any], frame: Packetized) -> None:
         leg = self.leg
         assert leg is not None
         if not leg.ready():
@@ -259,14 +257,12 @@ class OutTrack(MediaStreamTrack):
             return
         while self._early:
             early, early_frame = self._early.popleft()
-            self._send(leg, early, early_frame, abs_time)
+            self._send(leg, early, early_frame)
         if self._admit(packet, 0):
-            self._send(leg, packet, frame, abs_time)
+            self._send(leg, packet, frame)
 
-    def _send(
-        self, leg: RtpSendLeg, packet: av.Packet[Any], frame: Packetized, abs_time: bytes
-    ) -> None:
-        leg.send(frame, self._stamp(packet), abs_time, bool(packet.is_keyframe))
+    def _send(self, leg: RtpSendLeg, packet: av.Packet[Any], frame: Packetized) -> None:
+        leg.send(frame, self._stamp(packet), bool(packet.is_keyframe))
         if self.first_packet_at is None:
             self.first_packet_at = time.monotonic()
         self.packets_out += 1

@@ -33,8 +33,9 @@ from typing import Any
 import aiortc.rtcrtpreceiver
 import pylibsrtp
 from aiortc import RTCDtlsTransport
-from aiortc import clock as aiortc_clock
 from aiortc.rtcdtlstransport import State
+
+from streamhub.media.clock import ntp_ms
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class FastPath:
             if 192 <= data[1] <= 208:  # RTCP (RFC 5761)
                 drive(handle_rtcp_data(dtls, srtp.unprotect_rtcp(data)))
             else:
-                drive(handle_rtp_data(dtls, srtp.unprotect(data), aiortc_clock.current_ms()))
+                drive(handle_rtp_data(dtls, srtp.unprotect(data), ntp_ms()))
         except pylibsrtp.Error:
             return True  # not ours, replayed or damaged: dropped, as aiortc does
         except Exception:

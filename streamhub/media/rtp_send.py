@@ -36,9 +36,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiortc import RTCRtpSender
-from aiortc import clock as aiortc_clock
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.rtp import RtcpSdesPacket, RtcpSourceInfo
+
+from streamhub.media.clock import abs_send_time, ntp_now
 
 logger = logging.getLogger(__name__)
 
@@ -62,25 +63,30 @@ _OSN = struct.Struct("!H")
 @dataclass(slots=True)
 class Packetized:
     """One source frame as RTP payloads. For VP8 the 4-byte payload descriptor is left to each
-    leg (``vp8``: its picture id keeps counting per subscriber across source switches)."""
+    leg (``vp8``: its picture id keeps counting per subscriber across source switches).
+
+    ``ntp`` is the instant the frame goes out, read once for all its subscribers (sender
+    reports and the abs-send-time extension); ``abs_time`` is that extension's 3 bytes."""
 
     parts: list[bytes]
     vp8: bool
+    ntp: int = 0
+    abs_time: bytes = b"\x00\x00\x00"
 
 
 def packetize(mime: str, data: bytes) -> Packetized:
     mime = mime.lower()
     if mime == "video/vp8":
         size = PACKET_MAX - VP8_DESCRIPTOR
-        return Packetized([data[i : i + size] for i in range(0, len(data), size)] or [b""], True)
-    if mime == "video/h264":
-        return Packetized(H264Encoder._packetize(H264Encoder._split_bitstream(data)), False)
-    return Packetized([data], False)
-
-
-def abs_send_time() -> bytes:
-    """The abs-send-time extension's 3 bytes (6.18 fixed-point seconds) for now."""
-    return ((aiortc_clock.current_ntp_time() >> 14) & 0x00FFFFFF).to_bytes(3, "big")
+        parts = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
+        frame = Packetized(parts, True)
+    elif mime == "video/h264":
+        frame = Packetized(H264Encoder._packetize(H264Encoder._split_bitstream(data)), False)
+    else:
+        frame = Packetized([data], False)
+    frame.ntp = ntp_now()
+    frame.abs_time = abs_send_time(frame.ntp)
+    return frame
 
 
 def _extension_block(elements: Sequence[tuple[int, bytes]]) -> bytes:
@@ -204,12 +210,12 @@ class RtpSendLeg:
             return self._ext_head
         return self._ext_head + abs_time + self._ext_tail
 
-    def send(self, frame: Packetized, timestamp: int, abs_time: bytes, keyframe: bool) -> None:
+    def send(self, frame: Packetized, timestamp: int, keyframe: bool) -> None:
         """Send one frame (``timestamp``: this leg's media clock, before its random origin)."""
         if self.payload_type is None:
             return
         ts = (self.ts_origin + timestamp) & 0xFFFFFFFF
-        ext = self.extensions(abs_time)
+        ext = self.extensions(frame.abs_time)
         first_byte = 0x90 if ext else 0x80
         pt = self.payload_type
         ssrc = self.ssrc
@@ -244,7 +250,7 @@ class RtpSendLeg:
         self.octets += octets
         self.seq = seq
         self._last_ts = ts
-        self._last_ntp = aiortc_clock.current_ntp_time()
+        self._last_ntp = frame.ntp
 
     async def retransmit(self, sequence_number: int) -> None:
         """Answer a NACK (replaces ``RTCRtpSender._retransmit`` for this sender)."""
@@ -252,7 +258,7 @@ class RtpSendLeg:
         if entry is None or entry[0] != sequence_number or not self.ready():
             return
         seq, ts, marker, payload = entry
-        ext = self.extensions(abs_send_time())
+        ext = self.extensions(abs_send_time(ntp_now()))
         first_byte = 0x90 if ext else 0x80
         if self.rtx_payload_type is not None:
             header = _HEADER.pack(

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aiortc import clock as aiortc_clock
+
 from streamhub.client import LessonClient
 from streamhub.client.clip import ClipTrack, encode_audio_clip, encode_video_clip
 from streamhub.media import aiortc_hooks
+from streamhub.media.clock import abs_send_time, ntp_ms, ntp_now
 from streamhub.media.forwarder import OutTrack
 from streamhub.media.rtp_receive import FastPath
 from streamhub.media.rtp_send import packetize
@@ -24,6 +27,21 @@ def test_a_frame_is_packetized_once_into_payloads_under_the_mtu() -> None:
     assert all(len(p) + 4 <= 1300 for p in vp8.parts) and len(vp8.parts) == 4
     opus = packetize("audio/opus", b"\x01\x02")
     assert opus.parts == [b"\x01\x02"] and not opus.vp8
+
+
+def test_the_cheap_clock_reads_what_aiortcs_clock_reads() -> None:
+    # Both read the wall clock one after the other: they agree within a loaded machine's hiccup.
+    before = aiortc_clock.current_ntp_time()
+    ours = ntp_now()
+    after = aiortc_clock.current_ntp_time()
+    slack = 1 << 30  # 0.25 s in 32.32 fixed point
+    assert before - slack <= ours <= after + slack
+    ms_before, ms, ms_after = aiortc_clock.current_ms(), ntp_ms(), aiortc_clock.current_ms()
+    assert ms_before - 250 <= ms <= ms_after + 250
+    # abs-send-time is 6.18 fixed-point seconds: the NTP time's middle 24 bits.
+    assert abs_send_time((5 << 32) | (1 << 31)) == ((5 << 18) | (1 << 17)).to_bytes(3, "big")
+    frame = packetize("audio/opus", b"\x01")
+    assert frame.abs_time == abs_send_time(frame.ntp) and frame.ntp > 0
 
 
 class LossyPath(FastPath):
