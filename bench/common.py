@@ -8,10 +8,11 @@ import contextlib
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,6 +89,15 @@ def slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
 
 def rounded(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def median_of_runs(runs: Sequence[Mapping[str, float | None]]) -> dict[str, float | None]:
+    """Each figure's median over repeated runs (the runs that measured it), to 0.1."""
+    medians: dict[str, float | None] = {}
+    for key in runs[0] if runs else ():
+        values = [value for run in runs if (value := run.get(key)) is not None]
+        medians[key] = rounded(statistics.median(values), 1) if values else None
+    return medians
 
 
 # ------------------------------------------------------------------ subprocesses

@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import load_average, log, percentile, rounded
+from bench.common import load_average, log, median_of_runs, percentile, rounded
 from streamhub.client import LessonClient
 from streamhub.client.decode import FrameDecoder
 from streamhub.client.synthetic import read_counter
@@ -116,16 +116,12 @@ async def main(runs: int, seconds: float) -> dict[str, Any]:
             finally:
                 await admin.close()
 
-    def median(key: str) -> float | None:
-        values = [r[key] for r in results if r[key] is not None]
-        return rounded(statistics.median(values), 1) if values else None
-
     return {
         "bench": "whip",
         "runs": runs,
         "seconds": seconds,
         "load_average": load_average(),
-        **{f"{key}": median(key) for key in results[0]},
+        **median_of_runs(results),
         "each": results,
     }
 
