@@ -337,6 +337,10 @@ class Settings(BaseSettings):
     # Each node marks the attendance of the sessions it holds as seen this often; a session
     # not seen for 3 such periods (its node crashed) is closed at the last time it was seen.
     attendance_seen_every_s: float = Field(default=5.0, gt=0, le=300)
+    # A lesson's register marks a classroom late when it first joined this many seconds after
+    # the lesson went live, and "left early" when it left for good this long before the end.
+    attendance_late_after_s: float = Field(default=300.0, ge=0, le=86_400)
+    attendance_left_early_s: float = Field(default=300.0, ge=0, le=86_400)
     # Each node re-reads the lessons and device credentials of the sessions it holds this
     # often (and whenever Redis comes back): an end or a revocation made through another node
     # is applied even when the event between nodes was lost (a Redis outage).

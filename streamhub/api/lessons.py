@@ -3,13 +3,18 @@ who is in a live lesson and who attended an ended one, and the links that open i
 
 from __future__ import annotations
 
+import csv
+import io
 import secrets
+from datetime import datetime
+from typing import Literal
 
 from fastapi import APIRouter, Query, Response
 
 from streamhub.api.auth import AdminOnly, AdminOrStaff, CallerDep, ServicesDep
 from streamhub.api.schemas import (
     AttendanceOut,
+    ClassroomAttendanceOut,
     IdPath,
     LessonIn,
     LessonOut,
@@ -22,9 +27,9 @@ from streamhub.api.schemas import (
     ParticipantOut,
     TokenOut,
 )
-from streamhub.catalog.models import Lesson
-from streamhub.errors import ErrorCode, Forbidden
-from streamhub.lesson.attendance import merge_overlaps
+from streamhub.catalog.models import Lesson, utcnow
+from streamhub.errors import ErrorCode, Forbidden, NotFound
+from streamhub.lesson.attendance import merge_overlaps, register
 from streamhub.protocol import Role
 from streamhub.services import Services
 
@@ -165,6 +170,86 @@ async def attendance(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> lis
         )
         for s in stretches
     ]
+
+
+@router.get("/lessons/{lesson_id}/attendance/classrooms", response_model=None)
+async def classroom_register(
+    lesson_id: IdPath,
+    svc: ServicesDep,
+    who: CallerDep,
+    format: Literal["json", "csv"] = "json",
+) -> list[ClassroomAttendanceOut] | Response:
+    """The lesson's register: one line per invited classroom (then any other that came to an
+    open lesson): present, late, left early or absent, minutes present merged across
+    reconnects and hub restarts, drops, and network quality. ``?format=csv`` for a
+    spreadsheet."""
+    if not who.may_view_lesson(lesson_id):
+        raise Forbidden("this token cannot see this lesson")
+    lesson = await svc.catalog.get_lesson(lesson_id)
+    rows = await svc.catalog.attendance(lesson_id)
+    settings = svc.settings
+    lines = register(
+        [(c.id, c.name) for c in lesson.classrooms],
+        rows,
+        lesson.started_at,
+        lesson.ended_at,
+        utcnow(),
+        settings.attendance_late_after_s,
+        settings.attendance_left_early_s,
+    )
+    schools = {c.id: c.school.name for c in lesson.classrooms}
+    for line in lines:
+        if line.classroom_id not in schools:
+            try:
+                schools[line.classroom_id] = (
+                    await svc.catalog.get_classroom(line.classroom_id)
+                ).school.name
+            except NotFound:  # deleted since: its attendance stays
+                schools[line.classroom_id] = ""
+    out = [
+        ClassroomAttendanceOut(
+            classroom_id=line.classroom_id,
+            name=line.name,
+            school=schools[line.classroom_id],
+            invited=line.invited,
+            status=line.status.value,
+            late=line.late,
+            left_early=line.left_early,
+            first_joined_at=line.first_joined_at,
+            last_left_at=line.last_left_at,
+            minutes_present=line.minutes_present,
+            sessions=line.sessions,
+            drops=line.drops,
+            quality=line.quality,
+        )
+        for line in lines
+    ]
+    if format == "json":
+        return out
+    return Response(
+        register_csv(out),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="lesson-{lesson_id}-attendance.csv"'
+        },
+    )
+
+
+def register_csv(lines: list[ClassroomAttendanceOut]) -> str:
+    """The register as CSV with a BOM, so spreadsheet programs read its Chinese names right."""
+    buffer = io.StringIO()
+    fields = list(ClassroomAttendanceOut.model_fields)
+    writer = csv.DictWriter(buffer, fields, lineterminator="\r\n")
+    writer.writeheader()
+    for line in lines:
+        row = line.model_dump()
+        for key, value in row.items():
+            if isinstance(value, datetime):
+                row[key] = value.isoformat()
+            elif value is None:
+                row[key] = ""
+        writer.writerow(row)
+    return "\ufeff" + buffer.getvalue()
 
 
 @router.get("/lessons/{lesson_id}/recordings")

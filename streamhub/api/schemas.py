@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
 from fastapi import Path, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -212,6 +212,25 @@ class AttendanceOut(BaseModel):
     joined_at: datetime
     left_at: datetime | None
     duration_s: float | None
+    quality: float | None
+
+
+class ClassroomAttendanceOut(BaseModel):
+    """One line of a lesson's register: an invited classroom (or one that came to an open
+    lesson), present, late, left early or absent, with its merged minutes."""
+
+    classroom_id: int
+    name: str
+    school: str
+    invited: bool
+    status: Literal["present", "late", "left_early", "absent"]
+    late: bool
+    left_early: bool
+    first_joined_at: datetime | None
+    last_left_at: datetime | None
+    minutes_present: float
+    sessions: int
+    drops: int
     quality: float | None
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 
@@ -80,3 +81,113 @@ def _weight(row: Any) -> tuple[float, float]:
 def _mean(weights: list[tuple[float, float]]) -> float | None:
     total = sum(w for _, w in weights)
     return sum(q * w for q, w in weights) / total if total else None
+
+
+# ------------------------------------------------------------------ the register per classroom
+
+
+class Presence(StrEnum):
+    PRESENT = "present"
+    LATE = "late"
+    LEFT_EARLY = "left_early"
+    ABSENT = "absent"
+
+
+@dataclass
+class ClassroomPresence:
+    """One invited (or attending) classroom's line in a lesson's register."""
+
+    classroom_id: int
+    name: str
+    invited: bool
+    status: Presence
+    late: bool
+    left_early: bool
+    first_joined_at: datetime | None
+    last_left_at: datetime | None
+    minutes_present: float
+    sessions: int
+    # Times its connection ended while the lesson went on and it came back.
+    drops: int
+    quality: float | None
+
+
+def register(
+    classrooms: Iterable[tuple[int, str]],
+    rows: Iterable[Any],
+    started_at: datetime | None,
+    ended_at: datetime | None,
+    now: datetime,
+    late_after_s: float,
+    left_early_s: float,
+) -> list[ClassroomPresence]:
+    """The lesson's register: one line per invited classroom (``classrooms``: id and name), in
+    that order, then any other classroom that came (an open lesson). Minutes are the merged
+    stretches within the lesson's live span (until ``now`` while it runs), so a classroom that
+    rejoined, or whose hub restarted, is one line whose minutes count each moment once."""
+    invited = dict(classrooms)
+    sessions: dict[int, list[Any]] = {}
+    names: dict[int, str] = {}
+    for row in rows:
+        if row.role == "classroom" and row.classroom_id is not None:
+            sessions.setdefault(row.classroom_id, []).append(row)
+            names.setdefault(row.classroom_id, row.name)
+    end = ended_at or now
+    lines = []
+    for classroom_id in [*invited, *(c for c in sessions if c not in invited)]:
+        own = sessions.get(classroom_id, [])
+        stretches = merge_overlaps(own)
+        seconds = 0.0
+        for stretch in stretches:
+            start = max(stretch.joined_at, started_at) if started_at else stretch.joined_at
+            stop = min(stretch.left_at or end, end)
+            seconds += max((stop - start).total_seconds(), 0.0)
+        first = stretches[0].joined_at if stretches else None
+        last_left = None if any(s.left_at is None for s in stretches) else (
+            max((s.left_at for s in stretches if s.left_at), default=None)
+        )  # fmt: skip
+        late = bool(first and started_at and (first - started_at).total_seconds() > late_after_s)
+        left_early = bool(
+            ended_at and last_left and (ended_at - last_left).total_seconds() > left_early_s
+        )
+        if not stretches:
+            status = Presence.ABSENT
+        elif late:
+            status = Presence.LATE
+        elif left_early:
+            status = Presence.LEFT_EARLY
+        else:
+            status = Presence.PRESENT
+        lines.append(
+            ClassroomPresence(
+                classroom_id=classroom_id,
+                name=invited.get(classroom_id) or names.get(classroom_id, ""),
+                invited=classroom_id in invited,
+                status=status,
+                late=late,
+                left_early=left_early,
+                first_joined_at=first,
+                last_left_at=last_left,
+                minutes_present=round(seconds / 60, 2),
+                sessions=len(own),
+                drops=_drops(own),
+                quality=_mean([_weight(row) for row in own]),
+            )
+        )
+    return lines
+
+
+def _drops(sessions: list[Any]) -> int:
+    """Sessions that ended while a later one of the same classroom went on: the connection
+    dropped and the classroom came back (two PCs of one classroom side by side are no drop)."""
+    return sum(
+        1
+        for s in sessions
+        if s.left_at is not None
+        and any(
+            t is not s
+            and t.joined_at > s.joined_at
+            and (t.left_at is None or t.left_at > s.left_at)
+            for t in sessions
+        )
+    )

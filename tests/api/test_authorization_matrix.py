@@ -314,6 +314,9 @@ TABLE: dict[str, Row] = {
     "GET /api/lessons/{lesson_id}/attendance": row(
         VIEWERS, 200, "/api/lessons/{lesson_id}/attendance"
     ),
+    "GET /api/lessons/{lesson_id}/attendance/classrooms": row(
+        VIEWERS, 200, "/api/lessons/{lesson_id}/attendance/classrooms"
+    ),
     "GET /api/lessons/{lesson_id}/recordings": row(
         VIEWERS, 200, "/api/lessons/{lesson_id}/recordings"
     ),
