@@ -34,7 +34,8 @@ from streamhub.protocol import Role
 from streamhub.services import Services
 
 router = APIRouter(prefix="/api", tags=["lessons"])
-Status = Query(None, pattern="^(scheduled|live|ended)$")
+# "missed": scheduled lessons whose end has passed; "scheduled" then lists the others.
+Status = Query(None, pattern="^(scheduled|missed|live|ended)$")
 
 
 def lesson_out(lesson: Lesson) -> LessonOut:
@@ -46,6 +47,7 @@ def lesson_out(lesson: Lesson) -> LessonOut:
         scheduled_start=lesson.scheduled_start,
         scheduled_end=lesson.scheduled_end,
         status=lesson.status,
+        missed=lesson.status == "scheduled" and lesson.scheduled_end < utcnow(),
         join_code=lesson.join_code,
         classroom_ids=sorted(c.id for c in lesson.classrooms),
         open_to_all=lesson.open_to_all,

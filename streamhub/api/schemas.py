@@ -141,6 +141,9 @@ class LessonOut(BaseModel):
     scheduled_start: datetime
     scheduled_end: datetime
     status: str
+    # Scheduled, its end has passed and it never went live. Starting it stays possible (a
+    # lesson run late); the admin page offers rescheduling instead.
+    missed: bool = False
     join_code: str
     classroom_ids: list[int]
     open_to_all: bool

@@ -82,7 +82,11 @@ class LessonStore(CatalogBase):
         classroom_id: int | None = None,
     ) -> Page[Lesson]:
         query = select(Lesson).order_by(Lesson.scheduled_start, Lesson.id)
-        if status is not None:
+        if status == "missed":
+            query = query.where(Lesson.status == "scheduled", Lesson.scheduled_end < utcnow())
+        elif status == "scheduled":
+            query = query.where(Lesson.status == "scheduled", Lesson.scheduled_end >= utcnow())
+        elif status is not None:
             query = query.where(Lesson.status == status)
         if classroom_id is not None:
             query = query.join(lesson_invites).where(lesson_invites.c.classroom_id == classroom_id)

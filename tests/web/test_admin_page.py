@@ -5,6 +5,7 @@ command works until it is revoked in the page), going live, the lecturer link.""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -75,8 +76,10 @@ async def test_admin_flow(hub: InProcessHub, staff_page: BrowserPage) -> None:
     await form.get_by_label("Title").fill("Algebra basics")
     await form.get_by_label("Subject").fill("Mathematics")
     await form.get_by_label("Lecturer name").fill("Ms Li")
-    await form.get_by_label("Start").fill("2026-11-24T08:00")
-    await form.get_by_label("End").fill("2026-11-24T09:00")
+    # Tomorrow (the page's inputs are in the browser's time zone, the machine's).
+    day = (datetime.now() + timedelta(days=1)).strftime("%Y-%m-%d")
+    await form.get_by_label("Start").fill(f"{day}T08:00")
+    await form.get_by_label("End").fill(f"{day}T09:00")
     await form.get_by_label("Room 101 (Riverside Primary)").check()
     await form.get_by_role("button", name="Save").click()
     row = page.locator("#lessons-body tr", has_text="Algebra basics")
@@ -181,6 +184,32 @@ async def test_admin_flow(hub: InProcessHub, staff_page: BrowserPage) -> None:
     await page.get_by_role("button", name="End lesson Algebra basics").click()
     await page.locator("#confirm-yes").click()
     await expect(row).to_contain_text("Ended")
+
+    # a lesson whose end passed without going live is "Missed": rescheduled, not started
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    async with httpx.AsyncClient(
+        base_url=hub.url, timeout=10, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+    ) as client:
+        created = await client.post(
+            "/api/lessons",
+            json={
+                "title": "Geometry",
+                "scheduled_start": yesterday.isoformat(),
+                "scheduled_end": (yesterday + timedelta(hours=1)).isoformat(),
+                "classroom_ids": [],
+            },
+        )
+        assert created.status_code == 201 and created.json()["missed"] is True, created.text
+        missed = (await client.get("/api/lessons", params={"status": "missed"})).json()
+        scheduled = (await client.get("/api/lessons", params={"status": "scheduled"})).json()
+    assert [x["title"] for x in missed["items"]] == ["Geometry"]
+    assert scheduled["items"] == []
+    await page.get_by_label("Status").select_option("missed")
+    missed_row = page.locator("#lessons-body tr", has_text="Geometry")
+    await expect(missed_row).to_contain_text("Missed")
+    await expect(page.locator("#lessons-body tr")).to_have_count(1)
+    await expect(page.get_by_role("button", name="Edit lesson Geometry")).to_be_visible()
+    await expect(page.get_by_role("button", name="Start lesson Geometry")).to_have_count(0)
 
     assert await staff_page.unnamed_controls() == []
     assert staff_page.console_errors == []

@@ -134,6 +134,7 @@ export default {
   "status.scheduled": "Scheduled",
   "status.live": "Live",
   "status.ended": "Ended",
+  "status.missed": "Missed",
 
   "link.title": "Lecturer link",
   "link.url": "Link for the lecturer (carries their access)",

@@ -134,6 +134,7 @@ export default {
   "status.scheduled": "未开始",
   "status.live": "直播中",
   "status.ended": "已结束",
+  "status.missed": "已错过",
 
   "link.title": "主讲教师链接",
   "link.url": "发给主讲教师的链接（含其访问权限）",

@@ -465,13 +465,18 @@ async function loadLessons() {
   });
 }
 
+function lessonState(lesson) {
+  return lesson.missed ? "missed" : lesson.status;
+}
+
 function lessonRow(lesson) {
   const name = lesson.title;
   const actions = [];
   if (lesson.status !== "ended") {
     actions.push(actionButton("common.edit", "lessons.editNamed", name, () => editLesson(lesson)));
   }
-  if (lesson.status === "scheduled") {
+  // A missed lesson (its end passed, never live) is rescheduled with Edit, not started.
+  if (lesson.status === "scheduled" && !lesson.missed) {
     actions.push(
       actionButton(
         "lessons.startAction",
@@ -515,7 +520,7 @@ function lessonRow(lesson) {
   const rooms = lesson.classroom_ids.map(classroomName);
   return el(
     "tr",
-    { dataset: { id: lesson.id, status: lesson.status } },
+    { dataset: { id: lesson.id, status: lessonState(lesson) } },
     el(
       "td",
       {},
@@ -535,7 +540,10 @@ function lessonRow(lesson) {
     el(
       "td",
       {},
-      el("span", { class: `badge ${lesson.status}`, text: t(`status.${lesson.status}`) }),
+      el("span", {
+        class: `badge ${lessonState(lesson)}`,
+        text: t(`status.${lessonState(lesson)}`),
+      }),
     ),
     el("td", { text: invitedText(lesson, rooms) }),
     el("td", { class: "row-actions" }, actions),
