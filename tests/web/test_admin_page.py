@@ -242,3 +242,72 @@ async def test_admin_wrong_key_and_chinese(hub: InProcessHub, staff_page: Browse
     assert await page.evaluate("sessionStorage.getItem('streamhub.admin.key')") is None
     # the refused sign-in logs one failed request (401) in the console; nothing else
     assert staff_page.errors_except("status of 401") == []
+
+
+async def test_inviting_from_two_hundred_classrooms(
+    hub: InProcessHub, staff_page: BrowserPage
+) -> None:
+    """The invitation picker at a county's size: narrowed by school and by text, and what it
+    shows invited at once; narrowing never changes who is invited."""
+    rooms: dict[int, tuple[str, str]] = {}  # id -> (school, name)
+    async with httpx.AsyncClient(
+        base_url=hub.url, timeout=30, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+    ) as client:
+        for school_name in ("Hill School", "River School", "Lake School", "Pine School"):
+            school = (await client.post("/api/schools", json={"name": school_name})).json()
+            for grade in range(1, 6):
+                for n in range(1, 11):
+                    name = f"{grade}年级{n}班"  # as Chinese schools name them
+                    created = await client.post(
+                        "/api/classrooms",
+                        json={"name": name, "school_id": school["id"], "region": "North"},
+                    )
+                    rooms[created.json()["id"]] = (school_name, name)
+    page = staff_page.page
+    await page.goto(f"{hub.url}/admin?lang=en")
+    await page.get_by_label("Admin key").fill(ADMIN_KEY)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("tab", name="Lessons").click()
+    form = page.locator("#lesson-form")
+    count = page.locator("#lesson-room-count")
+    await expect(count).to_have_text("0 invited · 200 of 200 shown")
+    await form.get_by_label("Title").fill("County assembly")
+    day = (datetime.now() + timedelta(days=1)).strftime("%Y-%m-%d")
+    await form.get_by_label("Start").fill(f"{day}T08:00")
+    await form.get_by_label("End").fill(f"{day}T09:00")
+
+    # every classroom of one school
+    await form.get_by_label("School", exact=True).select_option(label="Lake School")
+    await expect(count).to_have_text("0 invited · 50 of 200 shown")
+    await form.get_by_role("button", name="Invite all shown", exact=True).click()
+    await expect(count).to_have_text("50 invited · 50 of 200 shown")
+    # then every fifth grade, whatever the school
+    await form.get_by_label("School", exact=True).select_option("")
+    await form.get_by_label("Find classrooms").fill("5年级")
+    await expect(count).to_have_text("50 invited · 40 of 200 shown")
+    await form.get_by_role("button", name="Invite all shown", exact=True).click()
+    await expect(count).to_have_text("80 invited · 40 of 200 shown")
+    # but not the Lake School's fifth grade after all
+    await form.get_by_label("Find classrooms").fill("lake 5年级")
+    await expect(count).to_have_text("80 invited · 10 of 200 shown")
+    await form.get_by_role("button", name="Remove all shown").click()
+    await expect(count).to_have_text("70 invited · 10 of 200 shown")
+    # one box by hand, found by text
+    await form.get_by_label("Find classrooms").fill("pine 1年级7班")
+    await expect(count).to_have_text("70 invited · 1 of 200 shown")
+    await form.get_by_label("1年级7班 (Pine School)").check()
+    await expect(count).to_have_text("71 invited · 1 of 200 shown")
+    await form.get_by_role("button", name="Save").click()
+    await expect(page.locator("#lessons-body tr", has_text="County assembly")).to_be_visible()
+
+    async with httpx.AsyncClient(base_url=hub.url, timeout=10) as client:
+        listed = await client.get("/api/lessons", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    (lesson,) = listed.json()["items"]
+    invited = {rooms[i] for i in lesson["classroom_ids"]}
+    expected = {
+        (school, name)
+        for school, name in rooms.values()
+        if (school == "Lake School") != name.startswith("5年级")
+    } | {("Pine School", "1年级7班")}
+    assert invited == expected
+    assert staff_page.console_errors == []

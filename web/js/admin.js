@@ -567,7 +567,13 @@ function renderLessonClassroomChecks() {
       const id = `lesson-room-${c.id}`;
       return el(
         "div",
-        { class: "check" },
+        {
+          class: "check",
+          dataset: {
+            school: c.school_id,
+            find: `${c.name} ${c.school_name} ${c.region || ""}`.toLocaleLowerCase(),
+          },
+        },
         el("input", {
           type: "checkbox",
           id,
@@ -580,6 +586,46 @@ function renderLessonClassroomChecks() {
     }),
   );
   $("lesson-classrooms-empty").hidden = state.allClassrooms.length > 0;
+  const school = $("lesson-room-school");
+  const chosen = school.value;
+  const schools = new Map(state.allClassrooms.map((c) => [String(c.school_id), c.school_name]));
+  school.replaceChildren(
+    school.options[0],
+    ...[...schools].map(([value, text]) => el("option", { value, text })),
+  );
+  school.value = schools.has(chosen) ? chosen : "";
+  filterLessonClassrooms();
+}
+
+// A county has hundreds of classrooms: the picker narrows the list by text (name, school,
+// region) and school, and invites or uninvites what it shows at once. Hidden boxes keep their
+// state: narrowing never changes who is invited.
+function filterLessonClassrooms() {
+  const words = $("lesson-room-search").value.trim().toLocaleLowerCase().split(/\s+/).filter(Boolean);
+  const school = $("lesson-room-school").value;
+  for (const row of $("lesson-classroom-list").children) {
+    const shown =
+      (!school || row.dataset.school === school) &&
+      words.every((word) => row.dataset.find.includes(word));
+    row.hidden = !shown;
+  }
+  countLessonClassrooms();
+}
+
+function countLessonClassrooms() {
+  const rows = [...$("lesson-classroom-list").children];
+  $("lesson-room-count").textContent = t("lessons.pickCount", {
+    invited: rows.filter((r) => r.querySelector("input").checked).length,
+    shown: rows.filter((r) => !r.hidden).length,
+    total: rows.length,
+  });
+}
+
+function checkShownClassrooms(checked) {
+  for (const row of $("lesson-classroom-list").children) {
+    if (!row.hidden) row.querySelector("input").checked = checked;
+  }
+  countLessonClassrooms();
 }
 
 function setLessonChecks(ids) {
@@ -587,6 +633,7 @@ function setLessonChecks(ids) {
   for (const box of $("lesson-classroom-list").querySelectorAll("input")) {
     box.checked = wanted.has(Number(box.value));
   }
+  countLessonClassrooms();
 }
 
 function editLesson(lesson) {
@@ -808,6 +855,11 @@ async function main() {
   $("lesson-form").addEventListener("submit", saveLesson);
   $("lesson-cancel").addEventListener("click", resetLessonForm);
   $("access-all").addEventListener("change", () => guarded(loadAccess));
+  $("lesson-room-search").addEventListener("input", filterLessonClassrooms);
+  $("lesson-room-school").addEventListener("change", filterLessonClassrooms);
+  $("lesson-room-all").addEventListener("click", () => checkShownClassrooms(true));
+  $("lesson-room-none").addEventListener("click", () => checkShownClassrooms(false));
+  $("lesson-classroom-list").addEventListener("change", countLessonClassrooms);
   $("lessons-status-filter").addEventListener("change", () => {
     state.lessons.offset = 0;
     guarded(loadLessons);
