@@ -86,7 +86,7 @@ def _mean(weights: list[tuple[float, float]]) -> float | None:
 # ------------------------------------------------------------------ the register per classroom
 
 
-class Presence(StrEnum):
+class AttendanceStatus(StrEnum):
     PRESENT = "present"
     LATE = "late"
     LEFT_EARLY = "left_early"
@@ -100,7 +100,7 @@ class ClassroomPresence:
     classroom_id: int
     name: str
     invited: bool
-    status: Presence
+    status: AttendanceStatus
     late: bool
     left_early: bool
     first_joined_at: datetime | None
@@ -151,13 +151,13 @@ def register(
             ended_at and last_left and (ended_at - last_left).total_seconds() > left_early_s
         )
         if not stretches:
-            status = Presence.ABSENT
+            status = AttendanceStatus.ABSENT
         elif late:
-            status = Presence.LATE
+            status = AttendanceStatus.LATE
         elif left_early:
-            status = Presence.LEFT_EARLY
+            status = AttendanceStatus.LEFT_EARLY
         else:
-            status = Presence.PRESENT
+            status = AttendanceStatus.PRESENT
         lines.append(
             ClassroomPresence(
                 classroom_id=classroom_id,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
-from streamhub.lesson.attendance import Presence, register
+from streamhub.lesson.attendance import AttendanceStatus, register
 
 START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 END = START + timedelta(minutes=45)
@@ -38,8 +38,8 @@ def lines(rows: list[object], ended: datetime | None = END, now: datetime = END)
 def test_each_invited_classroom_has_one_line_in_order_and_one_that_never_came_is_absent() -> None:
     found = lines([session(1, 0.5, 45)])
     assert list(found) == [1, 2, 3]
-    assert found[1].status is Presence.PRESENT and found[1].name == "一班"
-    assert found[2].status is Presence.ABSENT and found[2].minutes_present == 0
+    assert found[1].status is AttendanceStatus.PRESENT and found[1].name == "一班"
+    assert found[2].status is AttendanceStatus.ABSENT and found[2].minutes_present == 0
     assert found[2].first_joined_at is None and found[2].sessions == 0
 
 
@@ -59,9 +59,9 @@ def test_two_pcs_of_one_classroom_side_by_side_are_no_drop() -> None:
 
 def test_late_and_left_early() -> None:
     found = lines([session(1, 6, 45), session(2, 0, 30), session(3, 4, 44)])
-    assert found[1].status is Presence.LATE and found[1].late
-    assert found[2].status is Presence.LEFT_EARLY and found[2].left_early
-    assert found[3].status is Presence.PRESENT  # within both graces
+    assert found[1].status is AttendanceStatus.LATE and found[1].late
+    assert found[2].status is AttendanceStatus.LEFT_EARLY and found[2].left_early
+    assert found[3].status is AttendanceStatus.PRESENT  # within both graces
 
 
 def test_minutes_stay_within_the_lesson_and_a_running_lesson_counts_until_now() -> None:
@@ -69,7 +69,7 @@ def test_minutes_stay_within_the_lesson_and_a_running_lesson_counts_until_now() 
     assert found[1].minutes_present == 45.0
     running = lines([session(1, 0, None)], ended=None, now=at(20))[1]
     assert running.minutes_present == 20.0 and running.last_left_at is None
-    assert running.status is Presence.PRESENT
+    assert running.status is AttendanceStatus.PRESENT
 
 
 def test_a_classroom_that_came_to_an_open_lesson_uninvited_is_listed_after() -> None:
