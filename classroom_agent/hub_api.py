@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import platform
 import ssl
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,9 +12,16 @@ from typing import Any
 import httpx
 
 from classroom_agent.errors import CredentialRevoked, HubUnavailable, NoLiveLesson
+from streamhub import __version__
 from streamhub.protocol import DeviceHealth
 
 logger = logging.getLogger(__name__)
+
+
+def user_agent() -> str:
+    """What the admins' fleet board shows of this PC: the agent's version and the system."""
+    system = f"{platform.system()} {platform.release()}".strip() or "unknown system"
+    return f"classroom-agent/{__version__} ({system}; Python {platform.python_version()})"
 
 
 @dataclass(frozen=True)
@@ -50,7 +58,7 @@ class DeviceApi:
     ) -> None:
         self.http = httpx.AsyncClient(
             base_url=hub_url,
-            headers={"Authorization": f"Bearer {credential}"},
+            headers={"Authorization": f"Bearer {credential}", "User-Agent": user_agent()},
             timeout=timeout_s,
             verify=verify,
         )

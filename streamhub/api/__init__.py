@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from streamhub.api import (
     device,
+    fleet,
     health,
     lessons,
     metrics,
@@ -30,6 +31,7 @@ def build_router() -> APIRouter:
         device,
         recordings,
         metrics,
+        fleet,
         whip,
         rtmp,
     ):

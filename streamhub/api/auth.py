@@ -91,13 +91,20 @@ def require(*roles: Role) -> params.Depends:
 
 
 async def device(
+    request: Request,
     svc: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> DeviceCredential:
     token = _raw_token(credentials)
     if not token.startswith(CREDENTIAL_PREFIX):
         raise Unauthorized("a device credential is required", code=ErrorCode.CREDENTIAL_INVALID)
-    return await svc.catalog.verify_credential(token)
+    return await svc.catalog.verify_credential(token, agent_of(request))
+
+
+def agent_of(request: Request) -> str:
+    """The PC's User-Agent as the fleet board shows it: printable, at most 160 characters."""
+    agent = request.headers.get("user-agent", "")
+    return "".join(c for c in agent if c.isprintable())[:160]
 
 
 DeviceDep = Annotated[DeviceCredential, Depends(device)]

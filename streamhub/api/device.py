@@ -40,7 +40,10 @@ async def device_lessons(
     ``ok``, ``off`` or ``missing``) tell the lecturer's roster how its devices are."""
     reported = dict(camera=camera, microphone=microphone, speaker=speaker, display=display)
     known = {k: v for k, v in reported.items() if v is not None}
-    svc.presence.seen(credential.classroom_id, DeviceHealth(**known) if known else None)
+    devices = DeviceHealth(**known) if known else None
+    svc.presence.seen(credential.classroom_id, devices)
+    if devices is not None:
+        await svc.catalog.report_devices(credential, devices.model_dump_json())
     room = await svc.catalog.get_classroom(credential.classroom_id)
     lessons = await _upcoming(svc, room.id)
     lessons.sort(key=lambda x: (x.status != "live", x.scheduled_start))
@@ -57,6 +60,7 @@ async def device_token(
     join code, or (no code) this classroom's live lesson."""
     if body.devices is not None:
         svc.presence.seen(credential.classroom_id, body.devices)
+        await svc.catalog.report_devices(credential, body.devices.model_dump_json())
     room = await svc.catalog.get_classroom(credential.classroom_id)
     if body.lesson_code is not None:
         lesson = await svc.catalog.lesson_by_code(body.lesson_code)

@@ -237,6 +237,46 @@ class ClassroomAttendanceOut(BaseModel):
     quality: float | None
 
 
+# ---------------------------------------------------------------- the fleet board
+
+
+class FleetCheckOut(BaseModel):
+    ok: bool
+    summary: str
+    checked_at: datetime
+
+
+class FleetLessonOut(BaseModel):
+    id: int
+    title: str
+    status: str
+    scheduled_start: datetime
+
+
+class FleetRowOut(BaseModel):
+    """A classroom and its PC. ``problems``: ``not_enrolled`` (no active device credential),
+    ``offline`` (not heard from within ``online_within_s``), ``<device>_missing``,
+    ``check_failed`` (its latest ``classroom-agent doctor``)."""
+
+    classroom_id: int
+    classroom: str
+    school_id: int
+    school: str
+    online: bool
+    last_seen_at: datetime | None
+    agent: str
+    devices: DeviceHealth | None
+    devices_at: datetime | None
+    check: FleetCheckOut | None
+    next_lesson: FleetLessonOut | None
+    problems: list[str]
+
+
+class FleetOut(BaseModel):
+    online_within_s: float
+    classrooms: list[FleetRowOut]
+
+
 # ---------------------------------------------------------------- classroom PCs
 
 

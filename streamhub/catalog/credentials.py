@@ -6,7 +6,7 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -15,6 +15,8 @@ from streamhub.catalog.models import Classroom, DeviceCredential, utcnow
 from streamhub.errors import ErrorCode, Unauthorized
 
 CREDENTIAL_PREFIX = "dc_"
+# A PC's unchanged devices are written again after this long: "reported at" stays recent.
+DEVICES_FRESH = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,9 @@ class CredentialStore(CatalogBase):
             query = select(DeviceCredential).where(DeviceCredential.classroom_id == classroom_id)
             return list((await session.scalars(query.order_by(DeviceCredential.id))).all())
 
-    async def verify_credential(self, credential: str) -> DeviceCredential:
-        """The active credential this string proves, or Unauthorized (revoked or unknown)."""
+    async def verify_credential(self, credential: str, agent: str = "") -> DeviceCredential:
+        """The active credential this string proves, or Unauthorized (revoked or unknown).
+        ``agent``: the PC's User-Agent, kept for the fleet board."""
         ident, _, secret = credential.removeprefix(CREDENTIAL_PREFIX).partition("_")
         well_formed = ident.isascii() and ident.isdigit() and len(ident) <= 18
         if not credential.startswith(CREDENTIAL_PREFIX) or not well_formed or not secret:
@@ -57,7 +60,21 @@ class CredentialStore(CatalogBase):
                     code=ErrorCode.CREDENTIAL_REVOKED,
                 )
             row.last_used_at = utcnow()
+            if agent and agent != row.agent:
+                row.agent = agent
         return row
+
+    async def report_devices(self, credential: DeviceCredential, devices: str) -> None:
+        """The PC's devices as it reported them (JSON), written when they change or every few
+        minutes: agents report on every timetable poll."""
+        now = utcnow()
+        fresh = credential.devices_at is not None and now - credential.devices_at < DEVICES_FRESH
+        if devices == credential.devices and fresh:
+            return
+        async with self.session() as session, session.begin():
+            row = await session.get(DeviceCredential, credential.id)
+            if row is not None:
+                row.devices, row.devices_at = devices, now
 
     async def revoke_credential(self, credential_id: int) -> DeviceCredential:
         return await self._revoke(DeviceCredential, credential_id, "device credential")

@@ -134,6 +134,11 @@ class DeviceCredential(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # What the PC last said of itself, for the fleet board: its agent, version and system
+    # (User-Agent), and its devices as JSON (camera, microphone, speaker, display).
+    agent: Mapped[str] = mapped_column(String(160), default="", server_default="")
+    devices: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    devices_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class Attendance(Base):

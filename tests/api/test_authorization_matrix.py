@@ -255,6 +255,7 @@ TOKEN_HOLDERS = {ADMIN, *JWT_CALLERS}
 TABLE: dict[str, Row] = {
     # schools
     "POST /api/schools": row(ADMIN_ONLY, 201, "/api/schools", {"name": "New"}),
+    "GET /api/fleet": row(ADMIN_ONLY, 200, "/api/fleet"),
     "GET /api/schools": row(ADMIN_STAFF, 200, "/api/schools"),
     "GET /api/schools/{school_id}": row(ADMIN_STAFF, 200, "/api/schools/{school_id}"),
     "PATCH /api/schools/{school_id}": row(
