@@ -11,6 +11,8 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
+from classroom_agent.hub_api import DeviceApi
+from streamhub.protocol import DeviceHealth
 from tests.support.hub import ADMIN_KEY, InProcessHub
 from tests.web.fixtures_admin import BrowserPage, staff_page_fixture  # noqa: F401
 
@@ -310,4 +312,58 @@ async def test_inviting_from_two_hundred_classrooms(
         if (school == "Lake School") != name.startswith("5年级")
     } | {("Pine School", "1年级7班")}
     assert invited == expected
+    assert staff_page.console_errors == []
+
+
+async def test_the_fleet_tab_shows_which_classrooms_will_fail(
+    hub: InProcessHub, staff_page: BrowserPage
+) -> None:
+    """Sunday evening: the admin opens Fleet and sees the PC whose camera is missing and the
+    classroom whose PC was never enrolled, and narrows the list to the problems."""
+    async with httpx.AsyncClient(
+        base_url=hub.url, timeout=10, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+    ) as client:
+        school = (await client.post("/api/schools", json={"name": "Hill School"})).json()
+        rooms = {}
+        for name in ("Room 1", "Room 2", "Room 3"):
+            room = await client.post(
+                "/api/classrooms", json={"name": name, "school_id": school["id"]}
+            )
+            rooms[name] = room.json()["id"]
+        issued = {}
+        for name in ("Room 1", "Room 2"):
+            response = await client.post(f"/api/classrooms/{rooms[name]}/device-credential")
+            issued[name] = response.json()["credential"]
+    for name, devices in (("Room 1", DeviceHealth(camera="missing")), ("Room 2", DeviceHealth())):
+        pc = DeviceApi(hub.url, issued[name])
+        try:
+            await pc.lessons(devices)
+        finally:
+            await pc.close()
+
+    page = staff_page.page
+    await page.goto(f"{hub.url}/admin?lang=en")
+    await page.get_by_label("Admin key").fill(ADMIN_KEY)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("tab", name="Fleet").click()
+    board = page.locator("#fleet-body tr")
+    await expect(board).to_have_count(3)
+    await expect(page.locator("#fleet-summary")).to_have_text(
+        "3 classrooms · 2 online · 2 with a problem"
+    )
+    one = page.locator("#fleet-body tr", has_text="Room 1")
+    await expect(one).to_contain_text("Online")
+    await expect(one).to_contain_text("Missing: camera")
+    await expect(one).to_contain_text("classroom-agent/")
+    await expect(page.locator("#fleet-body tr", has_text="Room 2")).to_contain_text("All working")
+    three = page.locator("#fleet-body tr", has_text="Room 3")
+    await expect(three).to_contain_text("No PC enrolled")
+    assert await staff_page.unnamed_controls() == []
+    await staff_page.screenshot("admin-fleet")
+
+    await page.get_by_label("Show", exact=True).select_option("devices")
+    await expect(board).to_have_count(1)
+    await expect(board).to_contain_text("Room 1")
+    await page.get_by_label("Show", exact=True).select_option("any")
+    await expect(board).to_have_count(2)
     assert staff_page.console_errors == []

@@ -745,6 +745,77 @@ async function deleteLesson(lesson) {
 
 // ------------------------------------------------------------------ links and tokens
 
+// ------------------------------------------------------------------ fleet board
+
+const FLEET_DEVICES = ["camera", "microphone", "speaker", "display"];
+
+async function loadFleet() {
+  const school = $("fleet-school");
+  const chosen = school.value;
+  const [board, schools] = await Promise.all([
+    api.get("/api/fleet", {
+      school_id: chosen || undefined,
+      problem: $("fleet-problem").value || undefined,
+    }),
+    fetchAll("/api/schools"),
+  ]);
+  school.replaceChildren(
+    school.options[0],
+    ...schools.map((s) => el("option", { value: String(s.id), text: s.name })),
+  );
+  school.value = chosen;
+  const rows = board.classrooms;
+  $("fleet-body").replaceChildren(...rows.map(fleetRow));
+  $("fleet-empty").hidden = rows.length > 0;
+  $("fleet-summary").textContent = t("fleet.summary", {
+    shown: rows.length,
+    online: rows.filter((r) => r.online).length,
+    problems: rows.filter((r) => r.problems.length).length,
+  });
+}
+
+function fleetRow(row) {
+  let state;
+  if (row.problems.includes("not_enrolled")) state = t("fleet.notEnrolled");
+  else if (row.online) state = t("fleet.online");
+  else if (row.last_seen_at) {
+    state = t("fleet.lastSeen", { when: formatDateTime(row.last_seen_at, lang) });
+  } else state = t("fleet.neverSeen");
+  const missing = row.devices ? FLEET_DEVICES.filter((d) => row.devices[d] === "missing") : [];
+  let devices = "—";
+  if (missing.length) {
+    const names = missing.map((d) => t(`fleet.device.${d}`)).join(", ");
+    devices = t("fleet.missing", { devices: names });
+  } else if (row.devices) {
+    devices = t("fleet.devicesOk");
+  }
+  const check = row.check
+    ? [
+        t(row.check.ok ? "fleet.checkOk" : "fleet.checkFailed"),
+        row.check.summary,
+        formatDateTime(row.check.checked_at, lang),
+      ].join(" · ")
+    : "—";
+  const next = row.next_lesson
+    ? `${row.next_lesson.title} · ${
+        row.next_lesson.status === "live"
+          ? t("status.live")
+          : formatDateTime(row.next_lesson.scheduled_start, lang)
+      }`
+    : "—";
+  return el(
+    "tr",
+    { dataset: { id: row.classroom_id, problems: row.problems.join(" ") } },
+    el("th", { scope: "row", text: row.classroom }),
+    el("td", { text: row.school }),
+    el("td", { class: row.online ? "" : "warn-text", text: state }),
+    el("td", { text: row.agent || "—" }),
+    el("td", { class: missing.length ? "warn-text" : "", text: devices }),
+    el("td", { class: row.check && !row.check.ok ? "warn-text" : "", text: check }),
+    el("td", { text: next }),
+  );
+}
+
 async function loadAccess() {
   const active = !$("access-all").checked;
   const [rows, lessons] = await Promise.all([
@@ -811,6 +882,7 @@ async function refreshTab(tab) {
       await loadLessons();
     }
     if (tab.id === "tab-access") await loadAccess();
+    if (tab.id === "tab-fleet") await loadFleet();
   });
 }
 
@@ -855,6 +927,9 @@ async function main() {
   $("lesson-form").addEventListener("submit", saveLesson);
   $("lesson-cancel").addEventListener("click", resetLessonForm);
   $("access-all").addEventListener("change", () => guarded(loadAccess));
+  $("fleet-school").addEventListener("change", () => guarded(loadFleet));
+  $("fleet-problem").addEventListener("change", () => guarded(loadFleet));
+  $("fleet-refresh").addEventListener("click", () => guarded(loadFleet));
   $("lesson-room-search").addEventListener("input", filterLessonClassrooms);
   $("lesson-room-school").addEventListener("change", filterLessonClassrooms);
   $("lesson-room-all").addEventListener("click", () => checkShownClassrooms(true));
