@@ -217,6 +217,14 @@ export class Grid {
 
 /** The hands list: every raised hand in the order raised, with its two actions. */
 export function renderHands(list, hands, { t, lang, live, onStage, onLower }) {
+  // The list is rebuilt with every roster and stats update (about once a second): a button that
+  // has the keyboard focus (H, then Enter) gets it back in the new list, or it would fall to
+  // the page between the two keys.
+  const focused = list.contains(document.activeElement) ? document.activeElement : null;
+  const refocus = focused && {
+    participant: focused.closest("li").dataset.participant,
+    index: [...focused.parentElement.children].indexOf(focused),
+  };
   list.replaceChildren();
   for (const hand of hands) {
     const li = document.createElement("li");
@@ -246,5 +254,9 @@ export function renderHands(list, hands, { t, lang, live, onStage, onLower }) {
     );
     li.append(label, since, actions);
     list.append(li);
+    if (refocus && refocus.participant === hand.participant) {
+      const again = actions.children[refocus.index];
+      if (again) again.focus();
+    }
   }
 }
