@@ -1,10 +1,15 @@
-// Small fetch wrapper, strings and error display: the staff pages (library, admin) use all of
-// it; the live pages (lesson, classroom) its errors and strings, through signaling.js.
-// - The Bearer token (admin key or staff token) lives in sessionStorage under a per-page key.
+// Small fetch wrapper, strings and error display: every page's requests to the hub go through
+// request() (the staff pages, library and admin, through an Api that keeps their token); the
+// live pages (lesson, classroom) use request(), the errors and the strings.
+// - The hub authenticates with Bearer tokens only, never cookies: requests omit credentials,
+//   and nothing is taken from the HTTP cache (answers describe live state).
+// - The staff pages' token (admin key or staff token) lives in sessionStorage under a per-page key.
 // - Errors from the hub arrive as application/problem+json (RFC 9457); they become ApiError
 //   with the problem's code/title/detail, and showError() puts them in front of the user.
 // - Strings: one module per page and language under /static/i18n/, picked by ?lang= or
-//   navigator.language.
+//   navigator.language. Keys are dotted ("group.name", camelCase names); a last part that
+//   spells a value the hub sends (an error code, a state) keeps the hub's spelling, so a key
+//   can be built from it: `error.${code}`. tests/web/test_i18n_keys.py checks every use.
 
 export class ApiError extends Error {
   constructor(status, problem) {
@@ -16,6 +21,77 @@ export class ApiError extends Error {
     this.detail = problem.detail || "";
     this.problem = problem;
   }
+}
+
+/** A raw body (bytes, a file) goes as it is; anything else as JSON. */
+function isRaw(body) {
+  return body instanceof Blob || body instanceof ArrayBuffer || ArrayBuffer.isView(body);
+}
+
+/**
+ * One request to the hub's API; resolves to the JSON answer (null for 204 or a body that is not
+ * JSON) and throws ApiError for any non-2xx answer or a network failure (not for an abort).
+ * body: a JSON value, or a Blob / ArrayBuffer / typed array sent as it is (contentType, default
+ * its own type or application/octet-stream). query: added to the path, empty values left out.
+ * token: sent as Bearer when not empty. onUnauthorized(error): called on a 401 before throwing.
+ */
+export async function request(
+  method,
+  path,
+  { body, query, token, signal, contentType, onUnauthorized } = {},
+) {
+  let url = path;
+  if (query) {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) {
+      if (v !== undefined && v !== null && v !== "") params.set(k, String(v));
+    }
+    const qs = params.toString();
+    if (qs) url += (url.includes("?") ? "&" : "?") + qs;
+  }
+  const headers = { Accept: "application/json, application/problem+json" };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  // No cookies (the hub never reads them) and no cached answers, on every page.
+  const init = { method, headers, signal, credentials: "omit", cache: "no-store" };
+  if (body !== undefined && isRaw(body)) {
+    headers["Content-Type"] = contentType || body.type || "application/octet-stream";
+    init.body = body;
+  } else if (body !== undefined) {
+    headers["Content-Type"] = contentType || "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch (err) {
+    if (err && err.name === "AbortError") throw err;
+    throw new ApiError(0, {
+      code: "network",
+      title: "Network error",
+      detail: String(err && err.message ? err.message : err),
+    });
+  }
+  if (response.status === 204) return null;
+  const type = response.headers.get("content-type") || "";
+  const text = await response.text().catch(() => "");
+  let data = null;
+  if (text && type.includes("json")) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!response.ok) {
+    const problem =
+      data && typeof data === "object"
+        ? data
+        : { title: response.statusText, detail: `HTTP ${response.status}` };
+    const error = new ApiError(response.status, problem);
+    if (response.status === 401 && onUnauthorized) onUnauthorized(error);
+    throw error;
+  }
+  return data;
 }
 
 export class Api {
@@ -46,56 +122,14 @@ export class Api {
     return this.token || this._memory || "";
   }
 
-  /** fetch JSON; throws ApiError for any non-2xx answer or a network failure. */
-  async request(method, path, { body, query, token, signal } = {}) {
-    let url = path;
-    if (query) {
-      const params = new URLSearchParams();
-      for (const [k, v] of Object.entries(query)) {
-        if (v !== undefined && v !== null && v !== "") params.set(k, String(v));
-      }
-      const qs = params.toString();
-      if (qs) url += (url.includes("?") ? "&" : "?") + qs;
-    }
-    const headers = { Accept: "application/json, application/problem+json" };
-    const bearer = token ?? this.bearer();
-    if (bearer) headers.Authorization = `Bearer ${bearer}`;
-    const init = { method, headers, signal };
-    if (body !== undefined) {
-      headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    let response;
-    try {
-      response = await fetch(url, init);
-    } catch (err) {
-      if (err && err.name === "AbortError") throw err;
-      throw new ApiError(0, { code: "network", title: "Network error", detail: String(err) });
-    }
-    if (response.status === 204) return null;
-    const type = response.headers.get("content-type") || "";
-    let data = null;
-    if (type.includes("json")) {
-      try {
-        data = await response.json();
-      } catch {
-        data = null;
-      }
-    } else {
-      await response.text().catch(() => "");
-    }
-    if (!response.ok) {
-      const problem =
-        data && typeof data === "object"
-          ? data
-          : { title: response.statusText, detail: `HTTP ${response.status}` };
-      const error = new ApiError(response.status, problem);
-      if (response.status === 401 && this.onUnauthorized && token === undefined) {
-        this.onUnauthorized(error);
-      }
-      throw error;
-    }
-    return data;
+  /** request() with this page's token, unless one is given; a 401 to this page's own token
+   * (not to one passed in) calls onUnauthorized. */
+  request(method, path, { token, ...opts } = {}) {
+    return request(method, path, {
+      ...opts,
+      token: token ?? this.bearer(),
+      onUnauthorized: token === undefined ? this.onUnauthorized : null,
+    });
   }
 
   get(path, query, opts = {}) {

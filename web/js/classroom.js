@@ -3,14 +3,8 @@
 // main picture with the lecturer inset), the classroom on stage, raise hand, mute, full screen,
 // reconnecting. Large type; stage, hand and chat news as banners that stay until read; a
 // waiting card with the lesson, its time and lecturer; an ended card with the next lesson.
-import {
-  CLOSE,
-  LiveSession,
-  apiFetch,
-  clearFragment,
-  fragmentParams,
-} from "./signaling.js";
-import { ApiError, loadStrings } from "./api.js";
+import { CLOSE, LiveSession, clearFragment, fragmentParams } from "./signaling.js";
+import { ApiError, loadStrings, request } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 let t = (key) => key;
@@ -94,11 +88,10 @@ async function lessonToken() {
   if (!state.ended && (await loadTimetable(true)) && !awaitedLive()) {
     state.waiting = true;
     updateView();
-    throw Object.assign(new Error(t("state_waiting")), { code: "not_live" });
+    throw Object.assign(new Error(t("state.waiting")), { code: "not_live" });
   }
   try {
-    const out = await apiFetch("/api/device/token", {
-      method: "POST",
+    const out = await request("POST", "/api/device/token", {
       token: state.credential,
       body: { lesson_code: state.code === "next" ? null : state.code, devices: deviceReport() },
     });
@@ -107,7 +100,7 @@ async function lessonToken() {
     $("lesson-name").textContent = out.lesson_title;
     $("lesson-name").title = out.lesson_title;
     $("lesson-title").textContent = out.lesson_title;
-    document.title = t("page_title", { title: out.lesson_title });
+    document.title = t("page.title", { title: out.lesson_title });
     return out.token;
   } catch (exc) {
     if (exc instanceof ApiError) {
@@ -117,7 +110,7 @@ async function lessonToken() {
         throw exc;
       }
       if (exc.status === 401 || exc.status === 403) {
-        const message = exc.code === "not_invited" ? t("not_invited") : t("credential_refused", { message: exc.message });
+        const message = exc.code === "not_invited" ? t("notice.notInvited") : t("notice.credentialRefused", { message: exc.message });
         throw Object.assign(new Error(message), { final: true, closeCode: CLOSE.unauthorized });
       }
     }
@@ -131,11 +124,13 @@ async function loadTimetable(force = false) {
   if (!force && Date.now() - state.timetableAt < TIMETABLE_EVERY_MS) return Boolean(state.timetable);
   state.timetableAt = Date.now();
   try {
-    const query = new URLSearchParams(deviceReport()).toString();
-    state.timetable = await apiFetch(`/api/device/lessons?${query}`, { token: state.credential });
+    state.timetable = await request("GET", "/api/device/lessons", {
+      token: state.credential,
+      query: deviceReport(),
+    });
   } catch (exc) {
     if (exc instanceof ApiError && exc.status === 401) {
-      throw Object.assign(new Error(t("credential_refused", { message: exc.message })), { final: true, closeCode: CLOSE.unauthorized });
+      throw Object.assign(new Error(t("notice.credentialRefused", { message: exc.message })), { final: true, closeCode: CLOSE.unauthorized });
     }
     return false; // the token request says what is wrong; shown again with the next try
   }
@@ -169,7 +164,7 @@ async function openDevices() {
       state.devices[kind] = "ready";
     } catch (exc) {
       state.devices[kind] = "failed";
-      showNotice(t("device_failed", { message: errorText(exc) }));
+      showNotice(t("notice.deviceFailed", { message: errorText(exc) }));
     }
   }
   state.stream = new MediaStream(tracks);
@@ -218,7 +213,7 @@ function onState(value, detail) {
   if (value === "failed") {
     const code = detail && detail.code;
     const reason = detail && detail.reason;
-    showOverlay(code === CLOSE.replaced ? t("replaced") : t("disconnected", { message: reason || code }));
+    showOverlay(code === CLOSE.replaced ? t("notice.replaced") : t("notice.disconnected", { message: reason || code }));
     setBadge("failed");
     return;
   }
@@ -290,8 +285,8 @@ function onMessage(m) {
       const had = Boolean(me) && state.hands.includes(me);
       state.hands = [...m.hands];
       const has = Boolean(me) && state.hands.includes(me);
-      if (!had && has) addBanner("hand", t("hand_raised_banner"));
-      if (had && !has && !state.lowering && state.stage !== me) addBanner("hand", t("hand_lowered_banner"));
+      if (!had && has) addBanner("hand", t("banner.handRaised"));
+      if (had && !has && !state.lowering && state.stage !== me) addBanner("hand", t("banner.handLowered"));
       if (had && !has) state.lowering = false;
       break;
     }
@@ -299,9 +294,9 @@ function onMessage(m) {
       const before = state.stage;
       state.stage = m.participant;
       if (m.participant && m.name) state.names.set(m.participant, m.name);
-      if (m.participant && m.participant === me) addBanner("stage", t("stage_you_banner"));
-      else if (m.participant) addBanner("stage", t("stage_other_banner", { name: m.name || state.names.get(m.participant) || "" }));
-      else if (before) addBanner("stage", t("stage_off_banner"));
+      if (m.participant && m.participant === me) addBanner("stage", t("banner.stageYou"));
+      else if (m.participant) addBanner("stage", t("banner.stageOther", { name: m.name || state.names.get(m.participant) || "" }));
+      else if (before) addBanner("stage", t("banner.stageOff"));
       break;
     }
     case "screen_share_changed":
@@ -309,7 +304,7 @@ function onMessage(m) {
       break;
     case "mute_requested":
       setMuted(m.muted);
-      addBanner("mute", t(m.muted ? "muted_by_lecturer" : "unmuted_by_lecturer"));
+      addBanner("mute", t(m.muted ? "banner.mutedByLecturer" : "banner.unmutedByLecturer"));
       break;
     case "muted_changed":
       if (me && m.participant === me && m.muted !== state.muted) setMuted(m.muted);
@@ -323,7 +318,7 @@ function onMessage(m) {
     case "lesson_ended":
       return;
     case "error":
-      showNotice(t("action_failed", { message: m.message }));
+      showNotice(t("notice.actionFailed", { message: m.message }));
       return;
     default:
       return;
@@ -337,7 +332,7 @@ function setMuted(muted, { tell = false } = {}) {
   if (track) track.enabled = !muted;
   const button = $("toggle-mic");
   button.setAttribute("aria-pressed", String(muted));
-  $("toggle-mic-text").textContent = t(muted ? "unmute_me" : "mute_me");
+  $("toggle-mic-text").textContent = t(muted ? "self.unmute" : "self.mute");
   if (tell && state.session) state.session.send({ type: "set_muted", muted });
 }
 
@@ -367,10 +362,10 @@ function renderBanners() {
   if (hidden > 0) {
     const more = document.createElement("li");
     more.className = "banner banner-more";
-    more.textContent = t("banners_more", { n: hidden });
+    more.textContent = t("banners.more", { n: hidden });
     const all = document.createElement("button");
     all.type = "button";
-    all.textContent = t("banners_dismiss_all");
+    all.textContent = t("banners.dismissAll");
     all.addEventListener("click", clearBanners);
     more.append(" ", all);
     list.append(more);
@@ -386,15 +381,15 @@ function renderBanners() {
     text.className = "banner-text";
     if (banner.from) {
       const who = document.createElement("strong");
-      who.textContent = t("banner_from", { name: banner.from });
+      who.textContent = t("banner.from", { name: banner.from });
       text.append(who, " ");
     }
     text.append(banner.text);
     const ok = document.createElement("button");
     ok.type = "button";
     ok.className = "banner-ok";
-    ok.textContent = t("banner_ok");
-    ok.setAttribute("aria-label", t("banner_ok_named", { text: banner.text.slice(0, 60) }));
+    ok.textContent = t("banner.ok");
+    ok.setAttribute("aria-label", t("banner.okNamed", { text: banner.text.slice(0, 60) }));
     ok.addEventListener("click", () => {
       state.banners = state.banners.filter((b) => b.id !== banner.id);
       renderBanners();
@@ -443,7 +438,7 @@ function attachMedia() {
 function setBadge(shown) {
   const badge = $("connection");
   badge.dataset.state = shown;
-  badge.textContent = t(`state_${shown}`);
+  badge.textContent = t(`state.${shown}`);
 }
 
 function lecturerPlaying() {
@@ -462,18 +457,18 @@ function updateView() {
   const othersOnStage = live && Boolean(state.stage) && state.stage !== me;
   body.dataset.stage = String(othersOnStage);
   $("screen-video").hidden = !screen;
-  $("lecturer-video").setAttribute("aria-label", t(screen ? "lecturer_inset" : "lecturer_video"));
+  $("lecturer-video").setAttribute("aria-label", t(screen ? "video.lecturerInset" : "video.lecturer"));
   $("stage-box").hidden = !othersOnStage;
   if (othersOnStage) {
     const name = state.names.get(state.stage) || "";
-    $("stage-caption").textContent = t("stage_caption", { name });
-    $("stage-video").setAttribute("aria-label", t("stage_caption", { name }));
+    $("stage-caption").textContent = t("stage.caption", { name });
+    $("stage-video").setAttribute("aria-label", t("stage.caption", { name }));
   }
   $("on-stage").hidden = !(live && state.stage && state.stage === me);
   const raised = live && Boolean(me) && state.hands.includes(me);
   const hand = $("raise-hand");
   hand.setAttribute("aria-pressed", String(raised));
-  $("raise-hand-text").textContent = t(raised ? "lower_hand" : "raise_hand");
+  $("raise-hand-text").textContent = t(raised ? "hand.lower" : "hand.raise");
   // Never two stories at once: "live" only with the lecturer's picture, "recording" only live.
   $("recording").hidden = !(live && state.recording);
   $("waiting-view").hidden = !waiting;
@@ -490,24 +485,24 @@ function updateView() {
     const playing = lecturerPlaying() || screen;
     setBadge(playing ? "live" : "no_picture");
     if (playing) hideOverlay();
-    else showOverlay(t("waiting_lecturer"));
+    else showOverlay(t("overlay.waitingLecturer"));
   } else {
     setBadge(sessionState === "idle" ? "loading" : sessionState);
-    showOverlay(t(`state_${sessionState === "idle" ? "loading" : sessionState}`));
+    showOverlay(t(`state.${sessionState === "idle" ? "loading" : sessionState}`));
   }
 }
 
 function renderWaiting() {
   const lesson = awaitedLesson();
-  $("waiting-title").textContent = lesson ? lesson.title : state.code === "next" ? t("no_lesson_scheduled") : t("lesson_code", { code: state.code });
+  $("waiting-title").textContent = lesson ? lesson.title : state.code === "next" ? t("waiting.noLesson") : t("waiting.lessonCode", { code: state.code });
   const parts = [];
-  if (lesson) parts.push(t("starts_at", { time: when(lesson.scheduled_start) }));
-  if (lesson && lesson.lecturer_name) parts.push(t("lecturer_is", { name: lesson.lecturer_name }));
+  if (lesson) parts.push(t("waiting.startsAt", { time: when(lesson.scheduled_start) }));
+  if (lesson && lesson.lecturer_name) parts.push(t("waiting.lecturer", { name: lesson.lecturer_name }));
   $("waiting-when").textContent = parts.join(" · ");
   for (const [kind, id] of [["camera", "check-camera"], ["microphone", "check-mic"]]) {
     const el = $(id);
     el.dataset.status = state.devices[kind];
-    el.textContent = t(`check_${kind}_${state.devices[kind]}`);
+    el.textContent = t(`check.${kind}.${state.devices[kind]}`);
   }
 }
 
@@ -515,8 +510,8 @@ function renderEnded() {
   const lessons = (state.timetable && state.timetable.lessons) || [];
   const next = lessons.find((x) => x.status === "scheduled");
   $("ended-next").textContent = next
-    ? t("next_lesson", { title: next.title, time: when(next.scheduled_start) })
-    : t("no_next_lesson");
+    ? t("ended.next", { title: next.title, time: when(next.scheduled_start) })
+    : t("ended.noNext");
 }
 
 function showOverlay(text) {
@@ -544,7 +539,7 @@ async function toggleFullscreen() {
     if (document.fullscreenElement) await document.exitFullscreen();
     else await document.documentElement.requestFullscreen();
   } catch (exc) {
-    showNotice(t("action_failed", { message: errorText(exc) }));
+    showNotice(t("notice.actionFailed", { message: errorText(exc) }));
   }
 }
 
@@ -552,7 +547,7 @@ function onFullscreenChange() {
   const on = Boolean(document.fullscreenElement);
   const button = $("fullscreen");
   button.setAttribute("aria-pressed", String(on));
-  button.textContent = t(on ? "exit_fullscreen" : "fullscreen");
+  button.textContent = t(on ? "fullscreen.exit" : "fullscreen.enter");
 }
 
 function toggleHand() {
@@ -561,7 +556,7 @@ function toggleHand() {
   const raised = Boolean(me) && state.hands.includes(me);
   state.lowering = raised;
   state.session.request({ type: raised ? "lower_hand" : "raise_hand" }).catch((exc) => {
-    if (exc.code !== "closed") showNotice(t("action_failed", { message: errorText(exc) }));
+    if (exc.code !== "closed") showNotice(t("notice.actionFailed", { message: errorText(exc) }));
   });
 }
 
@@ -604,7 +599,7 @@ async function main() {
 
   if (!state.credential) {
     document.body.dataset.state = "error";
-    showOverlay(t("no_credential"));
+    showOverlay(t("notice.noCredential"));
     return;
   }
   await openDevices();

@@ -21,34 +21,34 @@ function figures(stats) {
 
 /** {quality, text, numbers}: "Network poor · 12.0 % lost" and the figures, one per line. */
 export function describeHealth(stats, t) {
-  if (!stats) return { quality: "unknown", text: t("quality_unknown"), numbers: [] };
+  if (!stats) return { quality: "unknown", text: t("quality.unknown"), numbers: [] };
   const quality = stats.quality || "unknown";
   const vars = figures(stats);
   const reason = (stats.reasons || [])[0];
-  const word = t(`quality_${quality}`);
-  const text = reason ? `${word} · ${t(`reason_${reason}`, vars)}` : word;
-  const numbers = [t("numbers_loss", vars)];
-  if (vars.rtt != null) numbers.push(t("numbers_rtt", vars));
-  if (vars.fps != null) numbers.push(t("numbers_fps", vars));
-  numbers.push(t("numbers_rates", vars));
-  if (stats.audio_only) numbers.push(t("reason_audio_only", vars));
+  const word = t(`quality.${quality}`);
+  const text = reason ? `${word} · ${t(`reason.${reason}`, vars)}` : word;
+  const numbers = [t("numbers.loss", vars)];
+  if (vars.rtt != null) numbers.push(t("numbers.rtt", vars));
+  if (vars.fps != null) numbers.push(t("numbers.fps", vars));
+  numbers.push(t("numbers.rates", vars));
+  if (stats.audio_only) numbers.push(t("reason.audio_only", vars));
   return { quality, text, numbers };
 }
 
 /** The lecturer's own uplink, from the hub's view of what she sends. */
 export function describeUplink(stats, t) {
-  if (!stats) return { quality: "unknown", text: t("uplink_unknown"), numbers: [] };
+  if (!stats) return { quality: "unknown", text: t("uplink.unknown"), numbers: [] };
   const vars = figures(stats);
   const kbps = stats.bitrate_in_kbps || 0;
-  const rate = kbps >= 1000 ? t("rate_mbps", { mbps: num(kbps / 1000, 1) }) : t("rate_kbps", { kbps: num(kbps) });
+  const rate = kbps >= 1000 ? t("rate.mbps", { mbps: num(kbps / 1000, 1) }) : t("rate.kbps", { kbps: num(kbps) });
   const described = describeHealth(stats, t);
   const reason = (stats.reasons || [])[0];
   // The hub's first figure has no rate yet (it needs two samples): leave it out, not "0".
-  const quality = t(`quality_word_${described.quality}`);
-  const text = kbps > 0 ? t("uplink", { quality, rate }) : t("uplink_no_rate", { quality });
+  const quality = t(`qualityWord.${described.quality}`);
+  const text = kbps > 0 ? t("uplink.text", { quality, rate }) : t("uplink.noRate", { quality });
   return {
     quality: described.quality,
-    text: reason ? `${text} · ${t(`reason_${reason}`, vars)}` : text,
+    text: reason ? `${text} · ${t(`reason.${reason}`, vars)}` : text,
     numbers: described.numbers,
   };
 }

@@ -23,9 +23,9 @@ export function clock(iso, lang) {
 export function stateText(entry, t, lang) {
   const time = clock(entry.since, lang);
   if ((entry.state === "dropped" || entry.state === "left") && time) {
-    return t(`roster_${entry.state}_at`, { time });
+    return t(`rosterSince.${entry.state}`, { time });
   }
-  return t(`roster_${entry.state}`);
+  return t(`roster.${entry.state}`);
 }
 
 function playQuietly(el) {
@@ -109,7 +109,7 @@ export class Grid {
     li.querySelector(".tile-body").setAttribute("aria-label", name);
     li.querySelector(".tile-name").textContent = name;
     li.querySelector(".tile-name").title = name;
-    li.querySelector("video").setAttribute("aria-label", t("tile_video", { name }));
+    li.querySelector("video").setAttribute("aria-label", t("tile.video", { name }));
     const state = stateText(tile, t, this.lang);
     const chip = li.querySelector(".state-chip");
     chip.textContent = state;
@@ -117,7 +117,7 @@ export class Grid {
     chip.dataset.state = tile.state;
     // A classroom that is not here shows its state in the middle of its tile, once.
     chip.hidden = !here;
-    li.querySelector(".placeholder-text").textContent = here ? t("waiting_video") : state;
+    li.querySelector(".placeholder-text").textContent = here ? t("tile.waitingVideo") : state;
     const hand = li.querySelector(".hand-badge");
     hand.hidden = tile.handOrder === 0;
     hand.querySelector(".hand-order").textContent = tile.handOrder ? String(tile.handOrder) : "";
@@ -126,9 +126,9 @@ export class Grid {
     const problems = li.querySelector(".problems");
     problems.hidden = tile.problems.length === 0;
     problems.dataset.devices = tile.problems.join(" ");
-    problems.textContent = tile.problems.map((p) => t(p)).join(" · ");
+    problems.textContent = tile.problems.map((p) => t(`problem.${p}`)).join(" · ");
     problems.title = problems.textContent;
-    li.querySelector(".muted-badge").title = t("muted");
+    li.querySelector(".muted-badge").title = t("tile.muted");
     // Health: a plain verdict with its reason; the numbers behind it on hover or a tap.
     const health = li.querySelector(".health");
     const described = describeHealth(tile.stats, t);
@@ -136,26 +136,26 @@ export class Grid {
     health.dataset.quality = described.quality;
     health.querySelector(".health-text").textContent = described.text;
     health.title = [described.text, ...described.numbers].join("\n");
-    health.setAttribute("aria-label", t("health_named", { name, health: described.text }));
+    health.setAttribute("aria-label", t("tile.healthNamed", { name, health: described.text }));
     const numbers = li.querySelector(".health-numbers");
     numbers.textContent = described.numbers.join(" · ");
     if (health.hidden) numbers.hidden = true;
     // Actions only for a classroom that is in the lesson.
     li.querySelector(".tile-actions").hidden = !here;
     const listen = li.querySelector(".listen");
-    listen.querySelector(".label").textContent = t(tile.listening ? "listening" : "listen");
+    listen.querySelector(".label").textContent = t(tile.listening ? "tile.listening" : "tile.listen");
     listen.setAttribute("aria-pressed", String(tile.listening));
-    listen.setAttribute("aria-label", t("listen_named", { name }));
-    listen.title = t("listen_named", { name });
+    listen.setAttribute("aria-label", t("tile.listenNamed", { name }));
+    listen.title = t("tile.listenNamed", { name });
     const stage = li.querySelector(".stage");
-    stage.querySelector(".label").textContent = t(tile.stage ? "off_stage" : "bring_on_stage");
+    stage.querySelector(".label").textContent = t(tile.stage ? "tile.offStage" : "tile.bringOnStage");
     stage.setAttribute("aria-pressed", String(tile.stage));
-    stage.setAttribute("aria-label", t(tile.stage ? "off_stage_named" : "stage_named", { name }));
+    stage.setAttribute("aria-label", t(tile.stage ? "tile.offStageNamed" : "tile.bringOnStageNamed", { name }));
     stage.title = stage.getAttribute("aria-label");
     const mute = li.querySelector(".mute");
-    mute.querySelector(".label").textContent = t(tile.muted ? "unmute" : "mute");
+    mute.querySelector(".label").textContent = t(tile.muted ? "tile.unmute" : "tile.mute");
     mute.setAttribute("aria-pressed", String(Boolean(tile.muted)));
-    mute.setAttribute("aria-label", t(tile.muted ? "unmute_named" : "mute_named", { name }));
+    mute.setAttribute("aria-label", t(tile.muted ? "tile.unmuteNamed" : "tile.muteNamed", { name }));
     mute.title = mute.getAttribute("aria-label");
     for (const b of li.querySelectorAll(".tile-actions button")) b.disabled = !live;
   }
@@ -217,6 +217,14 @@ export class Grid {
 
 /** The hands list: every raised hand in the order raised, with its two actions. */
 export function renderHands(list, hands, { t, lang, live, onStage, onLower }) {
+  // The list is rebuilt with every roster and stats update (about once a second): a button that
+  // has the keyboard focus (H, then Enter) gets it back in the new list, or it would fall to
+  // the page between the two keys.
+  const focused = list.contains(document.activeElement) ? document.activeElement : null;
+  const refocus = focused && {
+    participant: focused.closest("li").dataset.participant,
+    index: [...focused.parentElement.children].indexOf(focused),
+  };
   list.replaceChildren();
   for (const hand of hands) {
     const li = document.createElement("li");
@@ -232,8 +240,8 @@ export function renderHands(list, hands, { t, lang, live, onStage, onLower }) {
       const b = document.createElement("button");
       b.type = "button";
       b.className = className;
-      b.textContent = t(text);
-      b.setAttribute("aria-label", t(label, { name: hand.name }));
+      b.textContent = text;
+      b.setAttribute("aria-label", label);
       b.disabled = !live;
       b.addEventListener("click", () => action(hand.participant));
       return b;
@@ -241,10 +249,14 @@ export function renderHands(list, hands, { t, lang, live, onStage, onLower }) {
     const actions = document.createElement("div");
     actions.className = "hand-actions";
     actions.append(
-      button("bring_on_stage", "stage_named", onStage, "hand-stage"),
-      button("lower_hand", "lower_named", onLower),
+      button(t("tile.bringOnStage"), t("tile.bringOnStageNamed", { name: hand.name }), onStage, "hand-stage"),
+      button(t("hands.lower"), t("hands.lowerNamed", { name: hand.name }), onLower),
     );
     li.append(label, since, actions);
     list.append(li);
+    if (refocus && refocus.participant === hand.participant) {
+      const again = actions.children[refocus.index];
+      if (again) again.focus();
+    }
   }
 }

@@ -2,14 +2,8 @@
 // roster of every invited classroom before and during the lesson, classroom tiles with their
 // health, hands (pinned first, a chime), stage, screen share, chat, the own uplink, a guarded
 // end, and a page that ends with the lesson.
-import {
-  CLOSE,
-  LiveSession,
-  apiFetch,
-  clearFragment,
-  fragmentParams,
-} from "./signaling.js";
-import { ApiError, copyText, loadStrings } from "./api.js";
+import { CLOSE, LiveSession, clearFragment, fragmentParams } from "./signaling.js";
+import { ApiError, copyText, loadStrings, request } from "./api.js";
 import { runConnectionCheck } from "./netcheck.js";
 import { LocalMedia } from "./lesson-media.js";
 import { Grid, clock, renderHands } from "./lesson-grid.js";
@@ -82,15 +76,15 @@ function takeToken() {
 }
 
 async function loadLesson() {
-  const lesson = await apiFetch(`/api/lessons/by-code/${encodeURIComponent(state.code)}`, {
+  const lesson = await request("GET", `/api/lessons/by-code/${encodeURIComponent(state.code)}`, {
     token: state.token,
   });
   state.lesson = lesson;
   $("lesson-title").textContent = lesson.title;
   $("lesson-title").title = lesson.title;
   $("lesson-title").removeAttribute("data-i18n");
-  document.title = t("page_title", { title: lesson.title });
-  $("lesson-meta").textContent = t("lesson_meta", {
+  document.title = t("page.title", { title: lesson.title });
+  $("lesson-meta").textContent = t("lesson.meta", {
     subject: lesson.subject || "",
     lecturer: lesson.lecturer_name || "",
     code: lesson.join_code,
@@ -104,11 +98,11 @@ async function loadLesson() {
 async function refreshRoster() {
   if (!state.lesson || state.ended) return;
   try {
-    state.roster = await apiFetch(`/api/lessons/${state.lesson.id}/roster`, { token: state.token });
+    state.roster = await request("GET", `/api/lessons/${state.lesson.id}/roster`, { token: state.token });
     if (state.roster.status === "ended" && !state.ended) lessonEnded();
   } catch (exc) {
     if (exc instanceof ApiError && (exc.status === 401 || exc.status === 403)) {
-      showNotice(t("load_failed", { message: exc.message }));
+      showNotice(t("notice.loadFailed", { message: exc.message }));
     }
     return; // a missed poll is retried with the next one
   }
@@ -189,12 +183,12 @@ function problemsOf(devices) {
 
 function deviceLine(kind) {
   const status = media.status(kind);
-  const name = t(kind === "camera" ? "camera" : "microphone");
-  if (status === "ready") return t("device_ready", { name });
-  if (status === "pending") return t("device_pending", { name });
+  const name = t(kind === "camera" ? "devices.camera" : "devices.microphone");
+  if (status === "ready") return t("devices.ready", { name });
+  if (status === "pending") return t("devices.pending", { name });
   const error = media.error(kind);
-  const why = error && error.name === "NotAllowedError" ? t("device_denied") : error && error.name === "silent" ? t(kind === "camera" ? "device_no_picture" : "device_no_sound") : errorText(error);
-  return t("device_failed_named", { name, message: why });
+  const why = error && error.name === "NotAllowedError" ? t("devices.denied") : error && error.name === "silent" ? t(kind === "camera" ? "devices.noPicture" : "devices.noSound") : errorText(error);
+  return t("devices.failedNamed", { name, message: why });
 }
 
 function renderMedia() {
@@ -205,7 +199,7 @@ function renderMedia() {
   }
   const camera = media.status("camera");
   $("preview-placeholder").hidden = camera === "ready";
-  $("preview-placeholder").textContent = camera === "pending" ? t("waiting_camera") : t("no_camera_picture");
+  $("preview-placeholder").textContent = camera === "pending" ? t("devices.waitingCamera") : t("devices.noCameraPicture");
   const failed = ["camera", "microphone"].some((k) => media.status(k) === "failed");
   $("retry-devices").hidden = !failed || state.ended;
   refreshGoLive();
@@ -221,7 +215,7 @@ async function fillDeviceLists() {
       n += 1;
       const option = document.createElement("option");
       option.value = d.deviceId;
-      option.textContent = d.label || t("device_default", { n });
+      option.textContent = d.label || t("devices.default", { n });
       if (d.deviceId === current) option.selected = true;
       select.append(option);
     }
@@ -236,7 +230,7 @@ function onMediaChange(kind, track) {
   if (track && state.session) {
     // A device that became ready (or was switched) joins the running session as it is.
     state.session.replaceTrack(SLOT[kind], track).catch((exc) => {
-      showNotice(t("device_failed", { message: errorText(exc) }));
+      showNotice(t("notice.deviceFailed", { message: errorText(exc) }));
     });
   }
   if (track) fillDeviceLists().catch(() => {});
@@ -248,7 +242,7 @@ function setMicMuted(muted, { tell = true } = {}) {
   media.setEnabled("microphone", !muted);
   const button = $("toggle-mic");
   button.setAttribute("aria-pressed", String(muted));
-  button.textContent = t(muted ? "unmute_me" : "mute_me");
+  button.textContent = t(muted ? "self.unmute" : "self.mute");
   if (tell && isLive()) state.session.send({ type: "set_muted", muted });
 }
 
@@ -257,13 +251,18 @@ function setCameraOff(off) {
   media.setEnabled("camera", !off);
   const button = $("toggle-camera");
   button.setAttribute("aria-pressed", String(off));
-  button.textContent = t(off ? "camera_on" : "camera_off");
+  button.textContent = t(off ? "self.cameraOn" : "self.cameraOff");
 }
 
 // ------------------------------------------------------------------ going live
 
 function missingDevices() {
   return ["camera", "microphone"].filter((k) => !media.ready(k));
+}
+
+/** The last part of the keys that name what is missing: "camera", "microphone" or "both". */
+function missingKey(missing) {
+  return missing.length > 1 ? "both" : missing[0];
 }
 
 function refreshGoLive() {
@@ -273,17 +272,17 @@ function refreshGoLive() {
   const missing = missingDevices();
   button.hidden = !before;
   button.disabled = !before || state.insecure || missing.length > 0;
-  button.title = missing.length ? t(`wait_for_${missing.join("_")}`) : "";
+  button.title = missing.length ? t(`goLive.waitFor.${missingKey(missing)}`) : "";
   const offer = before && !state.insecure && missing.length > 0 && (state.offerAnyway || missing.some((k) => media.status(k) === "failed"));
   anyway.hidden = !offer;
-  if (offer) anyway.textContent = t(`go_live_without_${missing.join("_")}`);
+  if (offer) anyway.textContent = t(`goLive.without.${missingKey(missing)}`);
 }
 
 function updateMediaWarning() {
   const el = $("media-warning");
   const missing = state.session && !state.ended ? missingDevices() : [];
   el.hidden = missing.length === 0;
-  if (missing.length) $("media-warning-text").textContent = t(`live_without_${missing.join("_")}`);
+  if (missing.length) $("media-warning-text").textContent = t(`liveWithout.${missingKey(missing)}`);
   document.body.dataset.missing = missing.join(" ");
 }
 
@@ -293,22 +292,21 @@ async function goLive() {
   const button = $("go-live");
   button.disabled = true;
   $("go-live-anyway").hidden = true;
-  button.textContent = t("going_live");
+  button.textContent = t("goLive.going");
   try {
     if (state.lesson.status === "scheduled") {
-      state.lesson = await apiFetch(`/api/lessons/${state.lesson.id}/start`, {
-        method: "POST",
+      state.lesson = await request("POST", `/api/lessons/${state.lesson.id}/start`, {
         token: state.token,
       });
     }
-    if (state.lesson.status === "ended") throw new ApiError(409, { code: "ended", detail: t("lesson_ended") });
+    if (state.lesson.status === "ended") throw new ApiError(409, { code: "ended", detail: t("notice.lessonEnded") });
   } catch (exc) {
-    button.textContent = t("go_live");
+    button.textContent = t("goLive.button");
     refreshGoLive();
-    showNotice(t("action_failed", { message: errorText(exc) }));
+    showNotice(t("notice.actionFailed", { message: errorText(exc) }));
     return;
   }
-  button.textContent = t("go_live");
+  button.textContent = t("goLive.button");
   showNotice("");
   const session = new LiveSession({
     token: async () => state.token,
@@ -338,7 +336,7 @@ function onState(value, detail) {
   document.body.dataset.state = value;
   const badge = $("connection");
   badge.dataset.state = value;
-  badge.textContent = t(`state_${value}`);
+  badge.textContent = t(`state.${value}`);
   const live = value === "live";
   $("share-screen").disabled = !live;
   $("chat-input").disabled = !live;
@@ -353,7 +351,7 @@ function onState(value, detail) {
     return;
   } else if (value === "failed") {
     const message = detail && detail.reason ? detail.reason : String(detail && detail.code);
-    showNotice(t(detail && detail.code === CLOSE.replaced ? "replaced" : "disconnected", { message }));
+    showNotice(t(detail && detail.code === CLOSE.replaced ? "notice.replaced" : "notice.disconnected", { message }));
   }
   renderAll();
 }
@@ -399,10 +397,10 @@ function setRecording(on, reason) {
   const el = $("recording");
   el.dataset.recording = String(on);
   $("recording-text").textContent = on
-    ? t("recording")
+    ? t("recording.on")
     : reason
-      ? t("recording_stopped", { reason })
-      : t("not_recording");
+      ? t("recording.stopped", { reason })
+      : t("recording.off");
 }
 
 function onMessage(m) {
@@ -457,7 +455,7 @@ function onMessage(m) {
       lessonEnded();
       return;
     case "error":
-      showNotice(t("action_failed", { message: m.message }));
+      showNotice(t("notice.actionFailed", { message: m.message }));
       return;
     default:
       return;
@@ -483,15 +481,15 @@ function renderCount() {
   $("no-classrooms").hidden = !roster || roster.total > 0;
   if (!roster) return;
   const count = $("ready-count");
-  count.textContent = t("ready_count", { ready: roster.ready, total: roster.total });
+  count.textContent = t("classrooms.readyCount", { ready: roster.ready, total: roster.total });
   count.dataset.complete = String(roster.ready === roster.total);
   const wanted = roster.status === "live" ? ["in_lesson", "audio_only"] : ["waiting", "joining", "in_lesson", "audio_only"];
   const missing = roster.classrooms.filter((c) => !wanted.includes(c.state)).map((c) => c.name);
-  const shown = missing.slice(0, 3).join(t("list_separator"));
+  const shown = missing.slice(0, 3).join(t("classrooms.listSeparator"));
   $("missing").textContent = missing.length
-    ? t(missing.length > 3 ? "missing_more" : "missing", { names: shown, more: missing.length - 3 })
+    ? t(missing.length > 3 ? "classrooms.missingMore" : "classrooms.missing", { names: shown, more: missing.length - 3 })
     : "";
-  $("missing").title = missing.length ? t("missing", { names: missing.join(t("list_separator")) }) : "";
+  $("missing").title = missing.length ? t("classrooms.missing", { names: missing.join(t("classrooms.listSeparator")) }) : "";
 }
 
 function renderHandList(tiles) {
@@ -525,7 +523,7 @@ function renderUplink() {
 function send(message) {
   if (!state.session) return;
   state.session.request(message).catch((exc) => {
-    if (exc.code !== "closed") showNotice(t("action_failed", { message: errorText(exc) }));
+    if (exc.code !== "closed") showNotice(t("notice.actionFailed", { message: errorText(exc) }));
   });
 }
 
@@ -581,7 +579,7 @@ function attachMedia() {
 function addChat(m) {
   const li = document.createElement("li");
   const who = document.createElement("strong");
-  who.textContent = state.me && m.sender === state.me.id ? t("you") : m.sender_name;
+  who.textContent = state.me && m.sender === state.me.id ? t("chat.you") : m.sender_name;
   const when = document.createElement("time");
   const at = new Date(m.at * 1000);
   when.dateTime = at.toISOString();
@@ -616,10 +614,10 @@ async function toggleScreen() {
     const preview = $("screen-preview");
     preview.srcObject = new MediaStream([track]);
     preview.hidden = false;
-    $("share-text").textContent = t("stop_sharing");
+    $("share-text").textContent = t("screen.stop");
     $("share-screen").setAttribute("aria-pressed", "true");
   } catch (exc) {
-    if (exc && exc.name !== "NotAllowedError") showNotice(t("share_failed", { message: errorText(exc) }));
+    if (exc && exc.name !== "NotAllowedError") showNotice(t("notice.shareFailed", { message: errorText(exc) }));
   }
 }
 
@@ -634,7 +632,7 @@ async function stopScreen() {
   }
   $("screen-preview").srcObject = null;
   $("screen-preview").hidden = true;
-  $("share-text").textContent = t("share_screen");
+  $("share-text").textContent = t("screen.share");
   $("share-screen").setAttribute("aria-pressed", "false");
 }
 
@@ -643,11 +641,11 @@ function confirmEnd() {
   const dialog = $("end-dialog");
   const roster = state.roster;
   const inLesson = roster ? roster.classrooms.filter((c) => ["in_lesson", "audio_only", "joining"].includes(c.state)).length : state.participants.size;
-  $("end-dialog-text").textContent = t("end_confirm_text", { title: state.lesson.title });
+  $("end-dialog-text").textContent = t("end.confirmText", { title: state.lesson.title });
   const lines = [
-    t(inLesson === 1 ? "end_confirm_classroom" : "end_confirm_classrooms", { n: inLesson }),
-    t(state.recording ? "end_confirm_recording" : "end_confirm_no_recording"),
-    t("end_confirm_final"),
+    t(inLesson === 1 ? "end.confirmClassroom" : "end.confirmClassrooms", { n: inLesson }),
+    t(state.recording ? "end.confirmRecording" : "end.confirmNoRecording"),
+    t("end.confirmFinal"),
   ];
   $("end-dialog-list").replaceChildren(
     ...lines.map((line) => {
@@ -669,14 +667,13 @@ async function endLesson() {
   if (!(await confirmEnd())) return;
   $("end-lesson").disabled = true;
   try {
-    state.lesson = await apiFetch(`/api/lessons/${state.lesson.id}/end`, {
-      method: "POST",
+    state.lesson = await request("POST", `/api/lessons/${state.lesson.id}/end`, {
       token: state.token,
     });
     lessonEnded();
   } catch (exc) {
     $("end-lesson").disabled = false;
-    showNotice(t("action_failed", { message: errorText(exc) }));
+    showNotice(t("notice.actionFailed", { message: errorText(exc) }));
   }
 }
 
@@ -702,7 +699,7 @@ function lessonEnded() {
   state.stage = null;
   document.body.dataset.state = "ended";
   $("connection").dataset.state = "ended";
-  $("connection").textContent = t("state_ended");
+  $("connection").textContent = t("state.ended");
   $("recording").hidden = true;
   $("uplink").hidden = true;
   $("uplink-numbers").hidden = true;
@@ -713,7 +710,7 @@ function lessonEnded() {
   showNotice("");
   $("console").hidden = true;
   $("ended-view").hidden = false;
-  $("ended-lesson").textContent = state.lesson ? t("ended_lesson", { title: state.lesson.title, time: clock(new Date().toISOString(), lang) }) : "";
+  $("ended-lesson").textContent = state.lesson ? t("ended.lesson", { title: state.lesson.title, time: clock(new Date().toISOString(), lang) }) : "";
   showFollowup();
 }
 
@@ -721,20 +718,20 @@ async function showFollowup() {
   if (!state.lesson) return;
   let after;
   try {
-    after = await apiFetch(`/api/lessons/${state.lesson.id}/followup`, { token: state.token });
+    after = await request("GET", `/api/lessons/${state.lesson.id}/followup`, { token: state.token });
   } catch {
-    $("ended-next").textContent = t("ended_unknown");
-    $("ended-recording").textContent = t("ended_unknown");
+    $("ended-next").textContent = t("ended.unknown");
+    $("ended-recording").textContent = t("ended.unknown");
     return;
   }
   const next = after.next_lesson;
   $("ended-next").textContent = next
-    ? t("ended_next", { title: next.title, when: new Date(next.scheduled_start).toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" }) })
-    : t("ended_no_next");
+    ? t("ended.next", { title: next.title, when: new Date(next.scheduled_start).toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" }) })
+    : t("ended.noNext");
   const place = $("ended-recording");
   place.replaceChildren();
   if (!after.recording_enabled && !after.recordings.length) {
-    place.textContent = t("ended_not_recorded");
+    place.textContent = t("ended.notRecorded");
     return;
   }
   const anchor = (href, text) => {
@@ -743,15 +740,15 @@ async function showFollowup() {
     link.textContent = text;
     return link;
   };
-  place.append(t("ended_recording", { title: state.lesson.title }), " ");
+  place.append(t("ended.recording", { title: state.lesson.title }), " ");
   const recordings = after.recordings;
   if (recordings.length <= 1) {
-    place.append(anchor(recordings[0] ? recordings[0].library_url : after.library_url, t("ended_library")));
+    place.append(anchor(recordings[0] ? recordings[0].library_url : after.library_url, t("ended.library")));
     return;
   }
   // A recording a full disk cut short leaves parts: each has its own page.
-  recordings.forEach((rec, i) => place.append(anchor(rec.library_url, t("recording_part", { n: i + 1 })), " "));
-  place.append("· ", anchor(after.library_url, t("library_open")));
+  recordings.forEach((rec, i) => place.append(anchor(rec.library_url, t("ended.recordingPart", { n: i + 1 })), " "));
+  place.append("· ", anchor(after.library_url, t("ended.allRecordings")));
 }
 
 // ------------------------------------------------------------------ secure context, check
@@ -762,7 +759,7 @@ function explainInsecureContext() {
   if (window.isSecureContext) return false;
   $("insecure-url").textContent = window.location.origin;
   $("insecure").hidden = false;
-  $("device-error").textContent = t("insecure_title");
+  $("device-error").textContent = t("insecure.title");
   $("device-error").hidden = false;
   document.body.dataset.secure = "false";
   return true;
@@ -783,7 +780,7 @@ async function checkConnection() {
         const item = document.createElement("li");
         item.dataset.check = check;
         item.dataset.status = status;
-        item.textContent = `${t(`check_status_${status}`)} · ${text}`;
+        item.textContent = `${t(`check.status.${status}`)} · ${text}`;
         list.append(item);
       },
     });
@@ -797,14 +794,14 @@ async function checkConnection() {
 /** While a WHIP publisher holds the camera and microphone, this page's own are not sent. */
 function renderWhip() {
   $("whip-active").hidden = state.ended || state.whip.size + state.rtmp.size === 0;
-  $("whip-active-text").textContent = t(state.rtmp.size ? "rtmp_active" : "whip_active");
+  $("whip-active-text").textContent = t(state.rtmp.size ? "rtmp.active" : "whip.active");
 }
 
 /** The lesson's RTMP stream key, when the hub has the bridge on and the admin issued one. */
 async function showRtmp() {
   let rtmp;
   try {
-    rtmp = await apiFetch(`/api/lessons/${state.lesson.id}/rtmp`, { token: state.token });
+    rtmp = await request("GET", `/api/lessons/${state.lesson.id}/rtmp`, { token: state.token });
   } catch {
     return; // the panel is a convenience: without it the page works as before
   }
@@ -826,7 +823,7 @@ function showWhip() {
   ]) {
     $(button).addEventListener("click", async () => {
       const ok = await copyText($(field).value, $(field));
-      $(status).textContent = t(ok ? "copied" : "copy_failed");
+      $(status).textContent = t(ok ? "copy.done" : "copy.failed");
     });
   }
 }
@@ -848,7 +845,7 @@ function renderChime() {
   const button = $("chime");
   button.setAttribute("aria-pressed", String(chime.enabled));
   button.querySelector(".icon").className = `icon ${chime.enabled ? "icon-bell" : "icon-bell-off"}`;
-  const label = t(chime.enabled ? "chime_on" : "chime_off");
+  const label = t(chime.enabled ? "hands.chimeOn" : "hands.chimeOff");
   button.setAttribute("aria-label", label);
   button.title = label;
 }
@@ -903,8 +900,8 @@ async function main() {
 
   if (!state.token) {
     document.body.dataset.state = "error";
-    $("lesson-title").textContent = t("page_title", { title: "" }).replace(/^ · /, "");
-    showNotice(t("no_token"));
+    $("lesson-title").textContent = t("page.title", { title: "" }).replace(/^ · /, "");
+    showNotice(t("notice.noToken"));
     renderMedia();
     return;
   }
@@ -930,7 +927,7 @@ async function main() {
     showRtmp();
   } catch (exc) {
     document.body.dataset.state = "error";
-    showNotice(t("load_failed", { message: errorText(exc) }));
+    showNotice(t("notice.loadFailed", { message: errorText(exc) }));
   }
   refreshGoLive();
   renderAll();

@@ -1,7 +1,7 @@
 // The lecturer PC's own connection check, the browser twin of `classroom-agent doctor`:
 // secure context, the hub over HTTPS, UDP to the hub's media ports and each TURN way (real
 // peer connections answered by the hub's ICE probe), camera and microphone, and the uplink.
-import { apiFetch } from "./signaling.js";
+import { request } from "./api.js";
 
 const ICE_TIMEOUT_MS = 8000;
 const BANDWIDTH_MS = 3000;
@@ -38,8 +38,7 @@ async function probe(token, config) {
     await gathered(pc, 5000);
     const relays = pc.localDescription.sdp.split("\n").filter((l) => l.includes(" typ relay"));
     if (config.iceTransportPolicy === "relay" && relays.length === 0) throw new Error("blocked");
-    const answer = await apiFetch("/api/network/ice-probe", {
-      method: "POST",
+    const answer = await request("POST", "/api/network/ice-probe", {
       token,
       body: { sdp: pc.localDescription.sdp },
     });
@@ -70,14 +69,8 @@ async function uplink(token) {
   while (performance.now() - started < BANDWIDTH_MS && size <= 16 * 1024 * 1024) {
     const body = new Blob(Array.from({ length: size / block.length }, () => block));
     const t0 = performance.now();
-    const response = await fetch("/api/network/bandwidth", {
-      method: "POST",
-      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/octet-stream" },
-      body,
-      cache: "no-store",
-      credentials: "omit",
-    });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    // The Blob goes as it is (application/octet-stream); the answer is a few bytes of JSON.
+    await request("POST", "/api/network/bandwidth", { token, body });
     const seconds = (performance.now() - t0) / 1000;
     best = Math.max(best, (size * 8) / 1e6 / Math.max(seconds, 0.001));
     size *= 2;
@@ -88,23 +81,23 @@ async function uplink(token) {
 // Runs every check in order; onLine({check, status, text}) is called as each one ends.
 export async function runConnectionCheck({ token, t, stream, onLine }) {
   const lines = [];
-  const add = (check, status, key, vars = {}) => {
-    const line = { check, status, text: t(key, vars) };
+  const add = (check, status, text) => {
+    const line = { check, status, text };
     lines.push(line);
     onLine(line);
   };
   add(
     "secure",
     window.isSecureContext ? "ok" : "fail",
-    window.isSecureContext ? "check_secure_ok" : "check_secure_fail",
+    t(window.isSecureContext ? "check.secureOk" : "check.secureFail"),
   );
   let network;
   const started = performance.now();
   try {
-    network = await apiFetch("/api/network/ice-servers", { token });
-    add("hub", "ok", "check_hub_ok", { ms: Math.round(performance.now() - started) });
+    network = await request("GET", "/api/network/ice-servers", { token });
+    add("hub", "ok", t("check.hubOk", { ms: Math.round(performance.now() - started) }));
   } catch (exc) {
-    add("hub", "fail", "check_hub_fail", { message: exc.message || String(exc) });
+    add("hub", "fail", t("check.hubFail", { message: exc.message || String(exc) }));
     return lines;
   }
   const turns = [];
@@ -125,37 +118,41 @@ export async function runConnectionCheck({ token, t, stream, onLine }) {
   const worked = [];
   results.forEach((result, i) => {
     const { check } = ways[i];
-    const name = t(`check_name_${check}`);
+    const name = t(`check.name.${check}`);
     if (result.status === "fulfilled") {
       worked.push(check);
-      add(check, "ok", "check_way_ok", { name, ms: Math.round(result.value) });
+      add(check, "ok", t("check.wayOk", { name, ms: Math.round(result.value) }));
     } else {
       const reason = result.reason && result.reason.message;
-      add(check, reason === "blocked" ? "warn" : "fail", "check_way_blocked", { name, reason: reason === "blocked" ? t("check_blocked") : reason });
+      add(check, reason === "blocked" ? "warn" : "fail", t("check.wayBlocked", { name, reason: reason === "blocked" ? t("check.blocked") : reason }));
     }
   });
-  if (!turns.length) add("turn", "skip", "check_no_turn");
+  if (!turns.length) add("turn", "skip", t("check.noTurn"));
 
   const video = stream && stream.getVideoTracks()[0];
   const audio = stream && stream.getAudioTracks()[0];
-  add("camera", video && video.readyState === "live" ? "ok" : "fail", video ? "check_camera_ok" : "check_camera_fail", {
-    label: video ? video.label || "" : "",
-  });
-  add("microphone", audio && audio.readyState === "live" ? "ok" : "fail", audio ? "check_mic_ok" : "check_mic_fail", {
-    label: audio ? audio.label || "" : "",
-  });
+  add(
+    "camera",
+    video && video.readyState === "live" ? "ok" : "fail",
+    t(video ? "check.cameraOk" : "check.cameraFail", { label: video ? video.label || "" : "" }),
+  );
+  add(
+    "microphone",
+    audio && audio.readyState === "live" ? "ok" : "fail",
+    t(audio ? "check.micOk" : "check.micFail", { label: audio ? audio.label || "" : "" }),
+  );
 
   try {
     const mbps = await uplink(token);
     const status = mbps >= UP_GOOD_MBPS ? "ok" : mbps >= UP_MIN_MBPS ? "warn" : "fail";
-    add("uplink", status, status === "ok" ? "check_uplink_ok" : "check_uplink_low", { mbps: mbps.toFixed(1) });
+    add("uplink", status, t(status === "ok" ? "check.uplinkOk" : "check.uplinkLow", { mbps: mbps.toFixed(1) }));
   } catch (exc) {
-    add("uplink", "fail", "check_uplink_fail", { message: exc.message || String(exc) });
+    add("uplink", "fail", t("check.uplinkFail", { message: exc.message || String(exc) }));
   }
 
   const turnWay = worked.find((c) => c.startsWith("turn_"));
-  if (worked.includes("udp")) add("verdict", "ok", "check_verdict_direct");
-  else if (turnWay) add("verdict", "ok", "check_verdict_turn", { name: t(`check_name_${turnWay}`) });
-  else add("verdict", "fail", "check_verdict_none");
+  if (worked.includes("udp")) add("verdict", "ok", t("check.verdict.direct"));
+  else if (turnWay) add("verdict", "ok", t("check.verdict.turn", { name: t(`check.name.${turnWay}`) }));
+  else add("verdict", "fail", t("check.verdict.none"));
   return lines;
 }

@@ -4,8 +4,6 @@
 // lecturer's tiles on `renegotiate`, map mids to slots (`answer.slots`) and to classrooms
 // (`tiles`). LiveSession adds what a page needs on top: reconnecting with backoff.
 
-import { ApiError } from "./api.js";
-
 export const PUBLISH_SLOTS = new Set(["camera", "microphone", "screen"]);
 export const SLOT_KIND = {
   camera: "video",
@@ -43,38 +41,6 @@ const FINAL_CLOSE = new Set([
 // Error codes of a refused join after which trying again cannot help.
 const FINAL_ERRORS = new Set(["unauthorized", "forbidden", "wrong_lesson", "no_usable_codec"]);
 const VIDEO_MAX_BITRATE = { camera: 1_500_000, screen: 2_500_000 };
-
-/** fetch() a JSON API route with a bearer token; problem+json errors become ApiError. */
-export async function apiFetch(path, { method = "GET", token = null, body = undefined } = {}) {
-  const headers = { Accept: "application/json" };
-  if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  let response;
-  try {
-    response = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: "omit",
-      cache: "no-store",
-    });
-  } catch (exc) {
-    throw new ApiError(0, { code: "network", detail: String(exc && exc.message ? exc.message : exc) });
-  }
-  const text = await response.text();
-  let data = null;
-  if (text) {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      data = null;
-    }
-  }
-  if (!response.ok) {
-    throw new ApiError(response.status, data || { title: response.statusText });
-  }
-  return data;
-}
 
 /** Read `#key=value&...` from the fragment. */
 export function fragmentParams() {
