@@ -15,6 +15,7 @@ from typing import get_args
 
 import pytest
 
+from streamhub.api.fleet import DEVICES as FLEET_DEVICES
 from streamhub.lesson.roster import Problem, RosterState
 from streamhub.protocol import Role
 from streamhub.quality import Quality, Reason
@@ -82,7 +83,10 @@ DYNAMIC: dict[str, dict[str, set[str]]] = {
     },
     "admin": {
         "checks.status.*": {f"checks.status.{s}" for s in ("ok", "warn", "fail", "skip")},
-        "status.*": {f"status.{s}" for s in ("scheduled", "live", "ended")},
+        # LessonOut.status, or "missed" (lessonState: scheduled, its end passed).
+        "status.*": {f"status.{s}" for s in ("scheduled", "missed", "live", "ended")},
+        # streamhub/api/fleet.py DEVICES.
+        "fleet.device.*": {f"fleet.device.{d}" for d in FLEET_DEVICES},
         "access.kind.*": {f"access.kind.{k}" for k in ("lecturer_link", "rtmp_key", "staff")},
     },
     "library": {
