@@ -384,6 +384,23 @@ class RecorderService:
             ended_at=utcnow(),
         )
         logger.info("recording %s ready", recording_id)
+        # The county's data feed (streamhub.feed): kept in the catalog, where the hub's webhook
+        # sender finds it at its next look.
+        page = f"{self.settings.effective_public_url}/library#recording={recording_id}"
+        try:
+            await self.catalog.add_feed_event(
+                "recording.ready",
+                rec.lesson_id,
+                {
+                    "recording_id": recording_id,
+                    "lesson_id": rec.lesson_id,
+                    "duration_s": float(manifest["duration_s"]),
+                    "size_bytes": size,
+                    "page": page,
+                },
+            )
+        except Exception:  # the recording is ready whatever happens to its event
+            logger.exception("recording %s: feed event not kept", recording_id)
 
     async def _finalize_later(self, recording_id: int, exc: BaseException) -> None:
         retry = self.settings.recorder.finalize_retry_s

@@ -18,6 +18,7 @@ from streamhub.auth.secrets import load_secrets
 from streamhub.auth.tokens import TokenIssuer
 from streamhub.catalog.store import Catalog
 from streamhub.config import Settings
+from streamhub.feed.events import Feed
 from streamhub.http.body import BodyGuard, check_bearer
 from streamhub.http.cors import WhipCors
 from streamhub.http.headers import SecurityHeaders, content_security_policy
@@ -83,6 +84,8 @@ def create_app(
         # The hub's media settings hold for its life: a client in this process that asked for
         # other host addresses would raise instead of moving the hub's.
         hooks = aiortc_hooks.install(settings.ice.addresses, udp_port_range=settings.ice.port_range)
+        services.feed = Feed(settings, catalog, lessons)
+        services.feed.start()
         await lessons.start()
         services.whip = WhipSessions(services)
         if settings.rtmp.enabled:
@@ -109,6 +112,7 @@ def create_app(
             for plugin in reversed(plugins):
                 await plugin.close()
             await lessons.close()
+            await services.feed.close()
             await catalog.close()
             hooks.release()
 

@@ -245,6 +245,20 @@ class CapacitySettings(BaseModel):
     recover_after_s: float = Field(default=20.0, gt=0)
 
 
+class WebhookSettings(BaseModel):
+    """Delivering the data feed to webhooks (added by admins, ``POST /api/webhooks``)."""
+
+    # A failed delivery is retried after base, 2x base, 4x base... seconds, up to max_s apart.
+    retry_base_s: float = Field(default=10.0, gt=0, le=3600)
+    retry_max_s: float = Field(default=3600.0, gt=0, le=86_400)
+    # After this many attempts a delivery is failed for good (shown in the delivery log).
+    max_attempts: int = Field(default=12, ge=1, le=100)
+    # A receiver that has not answered within this many seconds failed this attempt.
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # Due deliveries are looked for this often (and at once when this node adds an event).
+    poll_s: float = Field(default=2.0, gt=0, le=300)
+
+
 class RecorderSettings(BaseModel):
     enabled: bool = True
     disk_floor_mb: int = Field(default=500, ge=0)
@@ -370,6 +384,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     rtmp: RtmpSettings = Field(default_factory=RtmpSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @classmethod
     def settings_customise_sources(

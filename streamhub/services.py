@@ -14,6 +14,7 @@ from streamhub.metrics import HubMetrics
 
 if TYPE_CHECKING:
     from streamhub.catalog.store import Catalog
+    from streamhub.feed.events import Feed
     from streamhub.rtmp.bridge import RtmpBridge
     from streamhub.signaling.whip import WhipSessions
 
@@ -32,3 +33,5 @@ class Services:
     whip: WhipSessions | None = None
     # The RTMP bridge (streamhub.rtmp.bridge), when ``rtmp.enabled``.
     rtmp: RtmpBridge | None = None
+    # The data feed (events kept in the catalog, pushed to webhooks), made with the lessons.
+    feed: Feed | None = None

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from streamhub.api import (
     device,
+    feed,
     fleet,
     health,
     lessons,
@@ -32,6 +33,7 @@ def build_router() -> APIRouter:
         recordings,
         metrics,
         fleet,
+        feed,
         whip,
         rtmp,
     ):

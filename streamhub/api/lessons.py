@@ -28,8 +28,9 @@ from streamhub.api.schemas import (
     TokenOut,
 )
 from streamhub.catalog.models import Lesson, utcnow
-from streamhub.errors import ErrorCode, Forbidden, NotFound
-from streamhub.lesson.attendance import merge_overlaps, register
+from streamhub.catalog.register import lesson_register
+from streamhub.errors import ErrorCode, Forbidden
+from streamhub.lesson.attendance import merge_overlaps
 from streamhub.protocol import Role
 from streamhub.services import Services
 
@@ -187,42 +188,25 @@ async def classroom_register(
     spreadsheet."""
     if not who.may_view_lesson(lesson_id):
         raise Forbidden("this token cannot see this lesson")
-    lesson = await svc.catalog.get_lesson(lesson_id)
-    rows = await svc.catalog.attendance(lesson_id)
     settings = svc.settings
-    lines = register(
-        [(c.id, c.name) for c in lesson.classrooms],
-        rows,
-        lesson.started_at,
-        lesson.ended_at,
-        utcnow(),
-        settings.attendance_late_after_s,
-        settings.attendance_left_early_s,
+    lines = await lesson_register(
+        svc.catalog, lesson_id, settings.attendance_late_after_s, settings.attendance_left_early_s
     )
-    schools = {c.id: c.school.name for c in lesson.classrooms}
-    for line in lines:
-        if line.classroom_id not in schools:
-            try:
-                schools[line.classroom_id] = (
-                    await svc.catalog.get_classroom(line.classroom_id)
-                ).school.name
-            except NotFound:  # deleted since: its attendance stays
-                schools[line.classroom_id] = ""
     out = [
         ClassroomAttendanceOut(
-            classroom_id=line.classroom_id,
-            name=line.name,
-            school=schools[line.classroom_id],
-            invited=line.invited,
-            status=line.status.value,
-            late=line.late,
-            left_early=line.left_early,
-            first_joined_at=line.first_joined_at,
-            last_left_at=line.last_left_at,
-            minutes_present=line.minutes_present,
-            sessions=line.sessions,
-            drops=line.drops,
-            quality=line.quality,
+            classroom_id=line.presence.classroom_id,
+            name=line.presence.name,
+            school=line.school,
+            invited=line.presence.invited,
+            status=line.presence.status.value,
+            late=line.presence.late,
+            left_early=line.presence.left_early,
+            first_joined_at=line.presence.first_joined_at,
+            last_left_at=line.presence.last_left_at,
+            minutes_present=line.presence.minutes_present,
+            sessions=line.presence.sessions,
+            drops=line.presence.drops,
+            quality=line.presence.quality,
         )
         for line in lines
     ]

@@ -228,3 +228,58 @@ class IssuedToken(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class FeedEvent(Base):
+    """An event of the county's data feed (lesson started and ended, recording ready,
+    attendance final, a classroom dropped during a lesson): read by pull
+    (``GET /api/events``) and pushed to webhooks. Ids only grow: a reader resumes after the
+    last id it saw."""
+
+    __tablename__ = "feed_events"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(40), index=True)
+    lesson_id: Mapped[int | None] = mapped_column(nullable=True, index=True)
+    # The event's body as JSON (what a webhook receives under "data").
+    data: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class Webhook(Base):
+    """An address that receives the feed's events, signed with its own secret."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(500))
+    # The signing secret itself: the hub must compute signatures with it (shown once).
+    secret: Mapped[str] = mapped_column(String(64))
+    # Space-separated event types, or "*" for all.
+    events: Mapped[str] = mapped_column(String(400), default="*")
+    description: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook: retried with back-off until the receiver answers 2xx or
+    the attempts run out. Its id is the delivery id receivers deduplicate on."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(
+        ForeignKey("webhooks.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[int] = mapped_column(ForeignKey("feed_events.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    # A node sending it holds it until then: two nodes never send one delivery at once.
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_status: Mapped[int | None] = mapped_column(nullable=True)
+    last_error: Mapped[str] = mapped_column(String(300), default="")
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

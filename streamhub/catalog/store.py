@@ -2,7 +2,7 @@
 API, the live rooms and the recorder need. SQLite by default, PostgreSQL by URL.
 
 One module per resource (schools.py, classrooms.py, lessons.py, credentials.py, tokens.py,
-attendance.py, recordings.py, checks.py); ``Catalog`` is all of them over one engine."""
+attendance.py, recordings.py, checks.py, feed.py); ``Catalog`` is all of them over one engine."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from streamhub.catalog.base import Page
 from streamhub.catalog.checks import CHECKS_KEPT, ConnectionCheckStore
 from streamhub.catalog.classrooms import ClassroomStore
 from streamhub.catalog.credentials import CREDENTIAL_PREFIX, CredentialStore, IssuedCredential
+from streamhub.catalog.feed import FeedStore
 from streamhub.catalog.lessons import CODE_ALPHABET, LessonStore
 from streamhub.catalog.recordings import RecordingStore
 from streamhub.catalog.schools import SchoolStore
@@ -56,6 +57,7 @@ class Catalog(
     AttendanceStore,
     RecordingStore,
     ConnectionCheckStore,
+    FeedStore,
 ):
     @classmethod
     async def open(cls, settings: Settings) -> Catalog:

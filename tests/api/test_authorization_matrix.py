@@ -205,6 +205,20 @@ async def throwaway_recording(w: World) -> str:
     return f"/api/recordings/{await ready_recording(w.hub, w.lesson_id)}"
 
 
+async def throwaway_webhook(w: World) -> str:
+    hook = await w.post("/api/webhooks", {"url": "http://127.0.0.1:9/hook"})
+    return f"/api/webhooks/{hook['id']}"
+
+
+async def webhook_deliveries(w: World) -> str:
+    return f"{await throwaway_webhook(w)}/deliveries"
+
+
+async def webhook_still_there(w: World, path: str) -> None:
+    hooks = (await w.admin.http.get("/api/webhooks")).json()
+    assert int(path.rsplit("/", 1)[1]) in {h["id"] for h in hooks}, path
+
+
 async def still_there(w: World, path: str) -> None:
     response = await w.admin.http.get(path)
     assert response.status_code == 200, (path, response.status_code)
@@ -256,6 +270,14 @@ TABLE: dict[str, Row] = {
     # schools
     "POST /api/schools": row(ADMIN_ONLY, 201, "/api/schools", {"name": "New"}),
     "GET /api/fleet": row(ADMIN_ONLY, 200, "/api/fleet"),
+    # the data feed
+    "GET /api/events": row(ADMIN_ONLY, 200, "/api/events"),
+    "GET /api/webhooks": row(ADMIN_ONLY, 200, "/api/webhooks"),
+    "POST /api/webhooks": row(ADMIN_ONLY, 201, "/api/webhooks", {"url": "http://127.0.0.1:9/h"}),
+    "DELETE /api/webhooks/{webhook_id}": row(
+        ADMIN_ONLY, 204, throwaway_webhook, check_refused=webhook_still_there
+    ),
+    "GET /api/webhooks/{webhook_id}/deliveries": row(ADMIN_ONLY, 200, webhook_deliveries),
     "GET /api/schools": row(ADMIN_STAFF, 200, "/api/schools"),
     "GET /api/schools/{school_id}": row(ADMIN_STAFF, 200, "/api/schools/{school_id}"),
     "PATCH /api/schools/{school_id}": row(

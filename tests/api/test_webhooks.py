@@ -1,0 +1,162 @@
+"""The county's data feed (issue 16): webhooks signed with HMAC and retried with back-off, their
+delivery log, and the same events by pull. A receiver on loopback that fails twice and then
+accepts gets each event exactly once per delivery id, its signature verified."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streamhub.client import LessonClient
+from streamhub.feed.signing import verify
+from tests.support.hub import AdminApi, InProcessHub
+from tests.support.wait import eventually
+from tests.support.webhook_receiver import Received, WebhookReceiver
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
+    async with InProcessHub(
+        tmp_path / "hub",
+        recorder={"enabled": False},
+        # Retries a fifth of a second apart, doubling: the test sees three attempts quickly.
+        webhooks={"retry_base_s": 0.2, "poll_s": 0.2},
+    ) as running:
+        yield running
+
+
+def sent(receiver: WebhookReceiver, event_type: str) -> list[Received]:
+    return [r for r in receiver.requests if r.headers["streamhub-event"] == event_type]
+
+
+def accepted(receiver: WebhookReceiver, event_type: str) -> list[dict[str, Any]]:
+    return [json.loads(r.body) for r in sent(receiver, event_type) if r.answered == 200]
+
+
+async def pull(admin: AdminApi, **params: int) -> dict[str, Any]:
+    response = await admin.http.get("/api/events", params=params)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def test_a_receiver_that_fails_twice_gets_each_event_once(hub: InProcessHub) -> None:
+    admin = AdminApi(hub.url)
+    classroom: LessonClient | None = None
+    async with WebhookReceiver([500, 503]) as receiver:
+        try:
+            created = await admin.post(
+                "/api/webhooks",
+                {
+                    "url": receiver.url,
+                    "events": ["lesson.started", "classroom.dropped", "attendance.final"],
+                    "description": "county platform",
+                },
+            )
+            secret = created["secret"]
+            assert secret.startswith("whsec_")
+            listed = (await admin.http.get("/api/webhooks")).json()
+            assert [w["url"] for w in listed] == [receiver.url] and "secret" not in listed[0]
+
+            lesson = await admin.lesson(classrooms=1)  # goes live: lesson.started
+            started = await eventually(
+                lambda: accepted(receiver, "lesson.started") or None, timeout=30
+            )
+            # Two failures, then the accepted one: three attempts of one delivery, each signed.
+            attempts = [
+                r for r in receiver.requests if r.headers["streamhub-event"] == "lesson.started"
+            ]
+            assert [r.answered for r in attempts] == [500, 503, 200]
+            assert len({r.headers["streamhub-delivery"] for r in attempts}) == 1
+            for request in attempts:
+                assert verify(secret, request.body, request.headers["streamhub-signature"])
+                assert not verify(
+                    "whsec_wrong", request.body, request.headers["streamhub-signature"]
+                )
+            assert started[0]["lesson_id"] == lesson.lesson_id
+            assert started[0]["data"]["join_code"] == lesson.code
+            # The hub records the accepted attempt just after the receiver answered.
+            log = await eventually(lambda: _delivered(admin, created["id"]), timeout=30)
+            assert [(d["event_type"], d["attempts"]) for d in log] == [("lesson.started", 3)]
+
+            # A classroom drops out of the live lesson; then the lesson ends.
+            token = await admin.device_token(lesson.credentials[0])
+            classroom = LessonClient(hub.url, token)
+            await classroom.connect({})
+            await classroom.close()
+            classroom = None
+            dropped = await eventually(
+                lambda: accepted(receiver, "classroom.dropped") or None, timeout=30
+            )
+            assert dropped[0]["data"]["classroom_id"] == lesson.classroom_ids[0]
+            await admin.post(f"/api/lessons/{lesson.lesson_id}/end")
+            final = await eventually(
+                lambda: accepted(receiver, "attendance.final") or None, timeout=30
+            )
+            (line,) = final[0]["data"]["classrooms"]
+            assert line["classroom_id"] == lesson.classroom_ids[0] and line["sessions"] == 1
+            # lesson.ended was not asked for: never sent.
+            assert not [
+                r for r in receiver.requests if r.headers["streamhub-event"] == "lesson.ended"
+            ]
+
+            # Each delivery id was accepted exactly once.
+            ids = [r.headers["streamhub-delivery"] for r in receiver.requests if r.answered == 200]
+            assert len(ids) == len(set(ids)) == 3
+
+            # The same events by pull, in order, resumable after the last id seen.
+            page = await pull(admin, limit=2)
+            assert [e["type"] for e in page["events"]] == ["lesson.started", "classroom.dropped"]
+            rest = (
+                await admin.http.get("/api/events", params={"after": page["next_after"]})
+            ).json()
+            assert [e["type"] for e in rest["events"]] == ["lesson.ended", "attendance.final"]
+            again = (
+                await admin.http.get("/api/events", params={"after": rest["next_after"]})
+            ).json()
+            assert again == {"events": [], "next_after": rest["next_after"]}
+        finally:
+            if classroom is not None:
+                await classroom.close()
+            await admin.close()
+
+
+async def test_bad_webhooks_are_refused_and_a_deleted_one_gets_nothing(hub: InProcessHub) -> None:
+    admin = AdminApi(hub.url)
+    try:
+        for body in (
+            {"url": "ftp://example.test/hook"},
+            {"url": "http://user:pw@127.0.0.1/hook"},
+            {"url": "http://127.0.0.1/hook", "events": ["lesson.exploded"]},
+            {"url": "http://127.0.0.1/hook", "secret": "mine"},
+        ):
+            refused = await admin.http.post("/api/webhooks", json=body)
+            assert refused.status_code == 422, (body, refused.text)
+            assert refused.headers["content-type"].startswith("application/problem+json")
+        async with WebhookReceiver() as receiver:
+            created = await admin.post("/api/webhooks", {"url": receiver.url})
+            deleted = await admin.http.delete(f"/api/webhooks/{created['id']}")
+            assert deleted.status_code == 204
+            assert (await admin.http.delete(f"/api/webhooks/{created['id']}")).status_code == 404
+            await admin.lesson(classrooms=1)
+            # The event is kept for pull; with no webhook left, nobody is sent it.
+            events = await eventually(lambda: _events(admin), timeout=30)
+            assert [e["type"] for e in events] == ["lesson.started"]
+            assert receiver.requests == []
+    finally:
+        await admin.close()
+
+
+async def _events(admin: AdminApi) -> list[dict[str, Any]] | None:
+    found: list[dict[str, Any]] = (await pull(admin))["events"]
+    return found or None
+
+
+async def _delivered(admin: AdminApi, webhook_id: int) -> list[dict[str, Any]] | None:
+    log: list[dict[str, Any]] = (
+        await admin.http.get(f"/api/webhooks/{webhook_id}/deliveries")
+    ).json()
+    return log if log and all(d["state"] == "delivered" for d in log) else None
