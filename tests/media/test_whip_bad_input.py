@@ -158,6 +158,8 @@ async def test_bad_requests_are_refused_and_the_lesson_goes_on(
         assert_problem(await to_session("PATCH", session_url, None, **trickle), 401)
         assert_problem(await to_session("PATCH", session_url, classroom_token, **trickle), 403)
         assert_problem(await to_session("PATCH", session_url, b.lecturer_token, **trickle), 404)
+        other_lesson = f"/whip/{b.code}/{session_url[-24:]}"
+        assert_problem(await to_session("PATCH", other_lesson, lecturer, **trickle), 404)
         assert_problem(await to_session("PATCH", session_url, lecturer, **sdp), 415)
 
         # Trickle ICE (tests/media/test_whip_trickle.py): what a PATCH may not carry.
