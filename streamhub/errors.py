@@ -79,7 +79,8 @@ class ErrorCode(StrEnum):
     # WHIP (HTTP only).
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     NOT_ACCEPTABLE = "not_acceptable"
-    NOT_IMPLEMENTED = "not_implemented"
+    PRECONDITION_FAILED = "precondition_failed"
+    ICE_RESTART_UNSUPPORTED = "ice_restart_unsupported"
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"
     WHIP_BUSY = "whip_busy"
     WHIP_ENDED = "whip_ended"

@@ -25,7 +25,13 @@ from streamhub.errors import (
 from streamhub.media.ice import client_ice_servers
 from streamhub.protocol import ErrorCode, IceServer, Role, Slot
 from streamhub.services import Services
-from streamhub.signaling.whip import WhipSessions, read_offer
+from streamhub.signaling.whip import (
+    IceRestartUnsupported,
+    PreconditionFailed,
+    WhipSession,
+    WhipSessions,
+    read_offer,
+)
 
 router = APIRouter(tags=["whip"])
 
@@ -40,13 +46,6 @@ class UnsupportedMediaType(StreamhubError):
 
     code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
     status = 415
-
-
-class NotImplementedByHub(StreamhubError):
-    """The hub does not implement this request."""
-
-    code = ErrorCode.NOT_IMPLEMENTED
-    status = 501
 
 
 def _sessions(svc: Services) -> WhipSessions:
@@ -89,16 +88,26 @@ def _link(server: IceServer) -> str:
     return value
 
 
+# What each resource takes: the endpoint an offer, its sessions a trickled fragment.
+ACCEPTS = {"Accept-Post": SDP, "Accept-Patch": TRICKLE}
+
+
 @router.options("/whip/{code}", status_code=204)
 async def whip_options(code: CodePath) -> Response:
     """What the endpoint takes (a browser's CORS preflight is answered before this)."""
-    return Response(status_code=204, headers={"Accept-Post": SDP})
+    return Response(status_code=204, headers=ACCEPTS)
 
 
 @router.options("/whip/{code}/screen", status_code=204)
 async def whip_screen_options(code: CodePath) -> Response:
     """What the screen endpoint takes."""
-    return Response(status_code=204, headers={"Accept-Post": SDP})
+    return Response(status_code=204, headers=ACCEPTS)
+
+
+@router.options("/whip/{code}/{session_id}", status_code=204)
+async def whip_session_options(code: CodePath, session_id: SessionPath) -> Response:
+    """What a session takes: PATCH (trickle ICE) and DELETE."""
+    return Response(status_code=204, headers={"Accept-Patch": TRICKLE})
 
 
 @router.post("/whip/{code}", status_code=201, response_class=Response)
@@ -145,28 +154,49 @@ async def _publish(code: str, request: Request, svc: Services, slot: Slot) -> Re
         content=answer,
         status_code=201,
         media_type=SDP,
-        headers={"Location": location, "ETag": session.etag},
+        headers={"Location": location, "ETag": session.etag, "Accept-Patch": TRICKLE},
     )
     for link in links:
         response.headers.append("Link", link)
     return response
 
 
-@router.patch("/whip/{code}/{session_id}", response_class=Response)
+@router.patch("/whip/{code}/{session_id}", status_code=204, response_class=Response)
 async def whip_patch(
     code: CodePath, session_id: SessionPath, request: Request, svc: ServicesDep
 ) -> Response:
-    """Trickle ICE and ICE restarts: not supported (501). The hub's answer carries all of its
-    candidates, and the client's are learnt from its connectivity checks."""
+    """Trickle ICE (RFC 9725 section 4.3): the client's candidates, as an RFC 8840 SDP
+    fragment, for the ICE session the 201's ETag names. ICE restarts are not supported
+    (422): aiortc cannot restart ICE; the client DELETEs the session and POSTs again."""
     _, grant = await _lecturer(request, svc)
     assert grant.lesson is not None
-    _sessions(svc).find(session_id, grant.lesson, code)
+    sessions = _sessions(svc)
+    session = sessions.find(session_id, grant.lesson, code)
     if _media_type(request) != TRICKLE:
         raise UnsupportedMediaType(f"a WHIP session takes {TRICKLE}")
-    raise NotImplementedByHub(
-        "this hub supports neither trickle ICE nor ICE restarts: its answer carries all of its "
-        "candidates; to reconnect, DELETE the session and POST a new offer"
-    )
+    _check_if_match(request, session)
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise NegotiationError("the SDP fragment is not UTF-8 text") from None
+    await sessions.trickle(session, text)
+    return Response(status_code=204)
+
+
+def _check_if_match(request: Request, session: WhipSession) -> None:
+    """``If-Match: *`` asks for an ICE restart (422); any other value must name the current
+    ICE session (412). Without the header the fragment is for the current one."""
+    header = request.headers.get("if-match")
+    if header is None:
+        return
+    tags = [tag.strip() for tag in header.split(",") if tag.strip()]
+    if "*" in tags:
+        raise IceRestartUnsupported(
+            "ICE restarts are not supported; DELETE the session and POST a new offer"
+        )
+    # Strong comparison (RFC 9110 section 13.1.1): a weak tag never matches.
+    if not any(hmac.compare_digest(tag.encode(), session.etag.encode()) for tag in tags):
+        raise PreconditionFailed("the If-Match names another ICE session than this one's ETag")
 
 
 @router.delete("/whip/{code}/{session_id}", status_code=204, response_class=Response)

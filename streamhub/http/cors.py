@@ -70,6 +70,7 @@ class WhipCors:
                 (b"access-control-allow-headers", ALLOW_HEADERS),
                 (b"access-control-max-age", PREFLIGHT_MAX_AGE_S),
                 (b"accept-post", b"application/sdp"),
+                (b"accept-patch", b"application/trickle-ice-sdpfrag"),
             ]
             if _header(scope, b"access-control-request-private-network") == "true":
                 # Chromium's Private Network Access: a page elsewhere publishing to a hub on

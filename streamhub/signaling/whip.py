@@ -9,22 +9,25 @@ lecturer page is (token, lesson, revocation, lesson codec), and enters the room 
 moderate. Its media go through the one ``HubPeer`` every participant has: encoded frames are
 forwarded, never transcoded.
 
-aiortc gathers every candidate before it answers, so the answer carries the hub's candidates
-and the client's own are learnt from its connectivity checks (peer-reflexive): trickle ICE
-adds nothing, and PATCH is not supported (501, as RFC 9725 says).
+aiortc gathers every candidate before it answers, so the answer carries all of the hub's
+candidates. The client may trickle its own (RFC 9725 section 4.3, an RFC 8840 SDP fragment in a
+PATCH): they go to the peer under the same candidate policy as the offer's. ICE restarts are
+not supported (aiortc cannot restart ICE): such a PATCH gets 422, as the RFC says when one of
+the two is supported; the client DELETEs and POSTs again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aiortc.sdp import SessionDescription
+from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from streamhub.errors import Conflict, NegotiationError, NotFound, StreamhubError
 from streamhub.lesson.participant import Participant
@@ -48,6 +51,11 @@ VIDEO_CODECS = {"h264": "H264", "vp8": "VP8"}
 # the hub would hold the old session until ICE consent expires (7 s) or, if it never
 # connected, until ``signaling.peer_timeout_s``. One that is sending keeps its slots (409).
 STALE_S = 3.0
+# A trickled fragment carries a few candidates (a line is ~100 characters; the candidate policy
+# takes ``ice.remote_candidates_max``, 32 by default, in all): anything longer is not one.
+MAX_SDPFRAG_CHARS = 16_384
+CANDIDATE_TYPES = {"host", "srflx", "prflx", "relay"}
+_SDP_LINE = re.compile(r"^[a-z]=\S")
 
 
 class NotAcceptable(StreamhubError):
@@ -55,6 +63,20 @@ class NotAcceptable(StreamhubError):
 
     code = ErrorCode.NOT_ACCEPTABLE
     status = 406
+
+
+class PreconditionFailed(StreamhubError):
+    """The request's If-Match names another ICE session than the current one."""
+
+    code = ErrorCode.PRECONDITION_FAILED
+    status = 412
+
+
+class IceRestartUnsupported(StreamhubError):
+    """An ICE restart: the hub supports trickle ICE but not ICE restarts (RFC 9725: 422)."""
+
+    code = ErrorCode.ICE_RESTART_UNSUPPORTED
+    status = 422
 
 
 @dataclass(frozen=True)
@@ -65,6 +87,20 @@ class WhipOffer:
     layout: list[Slot]
     codecs: list[str]
     slot: Slot = Slot.CAMERA  # what the session holds: CAMERA (and microphone) or SCREEN
+    # The ICE session the client offered: its credentials and its m-lines' mids, the first of
+    # which is the one whose transport every m-line shares (the hub bundles everything).
+    ice_ufrag: str = ""
+    ice_pwd: str = ""
+    mids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Trickle:
+    """A trickled SDP fragment as read: candidate lines (without ``a=candidate:``) and whether
+    it ends the client's candidates."""
+
+    candidates: list[str]
+    end: bool
 
 
 def read_offer(sdp: str, slot: Slot = Slot.CAMERA) -> WhipOffer:
@@ -103,7 +139,87 @@ def read_offer(sdp: str, slot: Slot = Slot.CAMERA) -> WhipOffer:
     # (start the lesson, fix its codec). The peer checks again against the lesson's codec.
     video = codecs[1] if len(codecs) > 1 else "VP8"
     validate_offer(sdp, layout, f"video/{video}")
-    return WhipOffer(sdp, layout, codecs, slot)
+    first = description.media[0]
+    assert first.ice is not None  # validate_offer checked the credentials of every m-line
+    return WhipOffer(
+        sdp,
+        layout,
+        codecs,
+        slot,
+        ice_ufrag=first.ice.usernameFragment or "",
+        ice_pwd=first.ice.password or "",
+        mids=tuple(str(m.rtp.muxId) for m in description.media),
+    )
+
+
+def read_trickle(text: str, offer: WhipOffer) -> Trickle:
+    """Read a PATCH's ``application/trickle-ice-sdpfrag`` body (RFC 8840) for the session of
+    ``offer``: 400 for what is not such a fragment, or names an m-line the session does not
+    have; 422 for another ICE session's credentials (an ICE restart). Nothing is applied."""
+    if len(text) > MAX_SDPFRAG_CHARS:
+        raise NegotiationError(f"the SDP fragment exceeds {MAX_SDPFRAG_CHARS} characters")
+    ufrags: set[str] = set()
+    passwords: set[str] = set()
+    candidates: list[str] = []
+    end = False
+    m_lines = 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        if not _SDP_LINE.match(line):
+            raise NegotiationError(f"line {number} of the fragment is not an SDP line")
+        kind, _, value = line.partition("=")
+        name, _, argument = value.partition(":")
+        if kind == "m":
+            m_lines += 1
+            if m_lines > len(offer.mids):
+                raise NegotiationError("the fragment has more m-lines than the session")
+        elif kind != "a":
+            continue  # c=, o=...: nothing ICE needs
+        elif name == "mid" and argument not in offer.mids:
+            raise NegotiationError(
+                f"the fragment names an m-line the session has not: {argument[:32]!r}"
+            )
+        elif name == "ice-ufrag":
+            ufrags.add(argument)
+        elif name == "ice-pwd":
+            passwords.add(argument)
+        elif name == "end-of-candidates":
+            end = True
+        elif name == "candidate":
+            candidate, ufrag = _read_candidate(argument, number)
+            if ufrag is not None:
+                ufrags.add(ufrag)
+            candidates.append(candidate)
+    if ufrags - {offer.ice_ufrag} or passwords - {offer.ice_pwd}:
+        raise IceRestartUnsupported(
+            "the fragment is for another ICE session (an ICE restart): not supported; "
+            "DELETE the session and POST a new offer"
+        )
+    if not candidates and not end:
+        raise NegotiationError("the fragment carries no candidate and no end-of-candidates")
+    return Trickle(candidates, end)
+
+
+def _read_candidate(value: str, number: int) -> tuple[str, str | None]:
+    """A candidate attribute's value, checked as aiortc will read it; and its ``ufrag``
+    extension (RFC 8840), if any."""
+    bits = value.split()
+    where = f"line {number}: malformed ICE candidate"
+    if len(bits) < 8 or bits[6] != "typ" or bits[7] not in CANDIDATE_TYPES:
+        raise NegotiationError(where)
+    if bits[2].lower() not in ("udp", "tcp"):
+        raise NegotiationError(f"{where} (transport {bits[2][:16]!r})")
+    try:
+        component, priority, port = int(bits[1]), int(bits[3]), int(bits[5])
+        candidate_from_sdp(value)
+    except (ValueError, IndexError, AssertionError):
+        raise NegotiationError(where) from None
+    if component < 1 or priority < 0 or not 0 <= port < 65536:
+        raise NegotiationError(where)
+    extensions = dict(zip(bits[8::2], bits[9::2], strict=False))
+    return value, extensions.get("ufrag")
 
 
 def _refuse_slot(_index: int, slot: Slot) -> OutTrack:
@@ -120,6 +236,7 @@ class WhipSession:
     lesson_code: str
     etag: str
     slot: Slot
+    offer: WhipOffer | None = None
     participant: Participant | None = None
     room: Room | None = None
     peer: HubPeer | None = None
@@ -175,6 +292,7 @@ class WhipSessions:
             lesson_code=code,
             etag=f'"{secrets.token_hex(8)}"',
             slot=offer.slot,
+            offer=offer,
         )
         self._lessons[key] = session.id
         try:
@@ -336,6 +454,33 @@ class WhipSessions:
         if session is None or session.lesson_id != lesson_id or session.lesson_code != code:
             raise NotFound("no such WHIP session", code=ErrorCode.WHIP_SESSION_NOT_FOUND)
         return session
+
+    async def trickle(self, session: WhipSession, text: str) -> Trickle:
+        """Add the client's trickled candidates to its peer. Those the candidate policy
+        refuses are dropped, as they are from an offer (a client that sends its own checks
+        is still found); end-of-candidates is not passed on, for the same reason."""
+        assert session.offer is not None, "a published session keeps its offer"
+        trickle = read_trickle(text, session.offer)
+        peer = session.peer
+        if session.ended or peer is None:
+            raise NotFound("no such WHIP session", code=ErrorCode.WHIP_SESSION_NOT_FOUND)
+        # The hub bundles every m-line on the first one's transport: aiortc adds a candidate
+        # only to a transceiver that owns its transport.
+        mid = session.offer.mids[0]
+        refused: list[str] = []
+        for candidate in trickle.candidates:
+            try:
+                await peer.add_ice_candidate(candidate, mid, 0)
+            except NegotiationError as exc:
+                if exc.code != ErrorCode.CANDIDATE_REFUSED:
+                    raise
+                refused.append(exc.message)
+        if refused:
+            logger.info(
+                "WHIP session %s: %d trickled candidates refused (%s)",
+                session.id[:6], len(refused), refused[0], extra=session.log_context,
+            )  # fmt: skip
+        return trickle
 
     async def delete(self, session: WhipSession) -> None:
         await self._end(session, ErrorCode.LEFT, "the WHIP client ended the session")

@@ -155,9 +155,48 @@ async def test_bad_requests_are_refused_and_the_lesson_goes_on(
         )
         assert_problem(await to_session("DELETE", unknown, lecturer), 404)
         assert_problem(await to_session("PATCH", unknown, lecturer, **trickle), 404)
+        assert_problem(await to_session("PATCH", session_url, None, **trickle), 401)
+        assert_problem(await to_session("PATCH", session_url, classroom_token, **trickle), 403)
+        assert_problem(await to_session("PATCH", session_url, b.lecturer_token, **trickle), 404)
+        other_lesson = f"/whip/{b.code}/{session_url[-24:]}"
+        assert_problem(await to_session("PATCH", other_lesson, lecturer, **trickle), 404)
         assert_problem(await to_session("PATCH", session_url, lecturer, **sdp), 415)
-        # No trickle ICE, no ICE restart: 501 (RFC 9725 section 4.3.1).
-        assert_problem(await to_session("PATCH", session_url, lecturer, **trickle), 501)
+
+        # Trickle ICE (tests/media/test_whip_trickle.py): what a PATCH may not carry.
+        whip = taught.whip
+        fragment = whip.fragment()
+        etag = whip.response.headers["etag"] if whip.response is not None else ""
+        assert_problem(await whip.patch(fragment, **sdp), 415)
+        # Another ICE session's entity-tag (412); a weak one never matches (strong comparison).
+        assert_problem(await whip.patch(fragment, '"another"'), 412, "precondition_failed")
+        assert_problem(await whip.patch(fragment, f"W/{etag}"), 412, "precondition_failed")
+        # ICE restarts (If-Match: *, or other credentials): not supported, 422 (RFC 9725 4.3.1).
+        restart = "ice_restart_unsupported"
+        assert_problem(await whip.patch(fragment, "*"), 422, restart)
+        assert_problem(await whip.patch(fragment.replace("a=ice-ufrag:", "a=ice-ufrag:x")), 422)
+        assert_problem(await whip.patch(fragment.replace("a=ice-pwd:", "a=ice-pwd:x")), 422)
+        with_ufrag = fragment.replace(" typ host", " typ host ufrag other")
+        assert_problem(await whip.patch(with_ufrag), 422, restart)
+        malformed = [
+            b"",
+            b"hello, hub",
+            b"\xff\xfe not utf-8",
+            b"a=candidate:1 1 udp\r\n",
+            b"a=candidate:1 1 udp 2130706431 127.0.0.1 70000 typ host\r\n",
+            b"a=candidate:1 1 sctp 2130706431 127.0.0.1 9 typ host\r\n",
+            b"a=candidate:1 one udp 2130706431 127.0.0.1 9 typ host\r\n",
+            b"a=candidate:1 1 udp 2130706431 127.0.0.1 9 kind host\r\n",
+            b"a=ice-options:trickle\r\n",  # neither a candidate nor end-of-candidates
+            fragment.replace("a=mid:0", "a=mid:7").encode(),  # no such m-line
+            b"a=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host\r\n" * 400,  # over 16 kB
+        ]
+        for body in malformed:
+            assert_problem(await whip.patch(body), 400)
+        too_big = fragment.encode() + b"a=x:" + b"x" * hub.settings.http.max_body_bytes
+        assert_problem(await whip.patch(too_big), 413)
+        # Its own candidates again (known already): accepted, with or without If-Match.
+        assert (await whip.patch(fragment)).status_code == 204
+        assert (await whip.patch(fragment, None)).status_code == 204
         assert_problem(await to_session("GET", session_url, lecturer), 405)
         assert_problem(await to_session("POST", session_url, lecturer, **sdp), 405)
 

@@ -1,4 +1,6 @@
-"""A WHIP client built on aiortc, as OBS is one: an offer with every candidate, POSTed once."""
+"""A WHIP client built on aiortc, as OBS is one: an offer with every candidate, POSTed once; or,
+with ``trickle``, an offer without candidates whose candidates follow in a PATCH (RFC 9725
+section 4.3), as browser WHIP clients that trickle do."""
 
 from __future__ import annotations
 
@@ -27,10 +29,12 @@ class WhipClient:
     width: int = 320
     height: int = 240
     with_audio: bool = True
+    trickle: bool = False  # the candidates go in a PATCH, not in the offer
     video: PatternVideoTrack | None = None
     audio: MediaStreamTrack | None = None
     pc: RTCPeerConnection | None = None
     response: httpx.Response | None = None
+    patched: httpx.Response | None = None  # the PATCH of the candidates (``trickle``)
     http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=20))
 
     async def offer(self) -> str:
@@ -49,8 +53,11 @@ class WhipClient:
         return str(self.pc.localDescription.sdp)
 
     async def publish(self) -> httpx.Response:
-        """POST the offer; on 201 apply the answer. Returns the response either way."""
+        """POST the offer; on 201 (and, with ``trickle``, the PATCH of the candidates: 204)
+        apply the answer. Returns the POST's response either way."""
         sdp = await self.offer()
+        if self.trickle:
+            sdp = without_candidates(sdp)
         self.response = await self.http.post(
             self.endpoint,
             content=sdp.encode(),
@@ -58,9 +65,55 @@ class WhipClient:
         )
         if self.response.status_code == 201:
             assert self.pc is not None
+            if self.trickle:
+                # Before the answer is applied: no check of this client reaches the hub before
+                # its candidates do.
+                self.patched = await self.patch(self.fragment())
+                if self.patched.status_code != 204:
+                    return self.response
             answer = RTCSessionDescription(self.response.text, "answer")
             await self.pc.setRemoteDescription(answer)
         return self.response
+
+    def fragment(self, candidates: list[str] | None = None, end: bool = True) -> str:
+        """An RFC 8840 SDP fragment for this client's ICE session: its credentials, the first
+        m-line (every other is bundled on it) and ``candidates`` (``a=candidate:`` values;
+        by default those it gathered)."""
+        assert self.pc is not None and self.pc.localDescription is not None
+        lines = self.pc.localDescription.sdp.splitlines()
+        ufrag = next(line for line in lines if line.startswith("a=ice-ufrag:"))
+        pwd = next(line for line in lines if line.startswith("a=ice-pwd:"))
+        first_m = next(i for i, line in enumerate(lines) if line.startswith("m="))
+        second_m = next(
+            (i for i, line in enumerate(lines) if line.startswith("m=") and i > first_m),
+            len(lines),
+        )
+        section = lines[first_m:second_m]
+        mid = next(line for line in section if line.startswith("a=mid:"))
+        if candidates is None:
+            prefix = "a=candidate:"
+            candidates = [line[len(prefix) :] for line in section if line.startswith(prefix)]
+        body = [ufrag, pwd, section[0], mid, *(f"a=candidate:{c}" for c in candidates)]
+        if end:
+            body.append("a=end-of-candidates")
+        return "\r\n".join(body) + "\r\n"
+
+    async def patch(
+        self, body: str | bytes, if_match: str | None = "etag", **headers: str
+    ) -> httpx.Response:
+        """PATCH the session (``if_match``: the 201's ETag by default, None for no header)."""
+        assert self.response is not None
+        sent = {
+            "Content-Type": "application/trickle-ice-sdpfrag",
+            "Authorization": f"Bearer {self.token}",
+        }
+        if if_match == "etag":
+            if_match = self.response.headers["etag"]
+        if if_match is not None:
+            sent["If-Match"] = if_match
+        url = httpx.URL(self.endpoint).join(self.location)
+        content = body.encode() if isinstance(body, str) else body
+        return await self.http.patch(url, content=content, headers={**sent, **headers})
 
     @property
     def location(self) -> str:
@@ -76,3 +129,13 @@ class WhipClient:
         if self.pc is not None:
             await self.pc.close()
         await self.http.aclose()
+
+
+def without_candidates(sdp: str) -> str:
+    """The SDP without its candidate and end-of-candidates lines."""
+    kept = [
+        line
+        for line in sdp.splitlines()
+        if not line.startswith(("a=candidate:", "a=end-of-candidates"))
+    ]
+    return "\r\n".join(kept) + "\r\n"

@@ -30,15 +30,16 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @contextlib.asynccontextmanager
-async def chromium() -> AsyncIterator[Any]:
-    """Debian's Chromium under Playwright (skips the test without them)."""
+async def chromium(*switches: str) -> AsyncIterator[Any]:
+    """Debian's Chromium under Playwright (skips the test without them). ``switches`` add to
+    ``CHROMIUM_ARGS`` or replace the one of the same name (``--switch=value``)."""
     playwright_api = pytest.importorskip("playwright.async_api")
     if not HAVE_CHROMIUM:
         pytest.skip("no chromium at /usr/bin/chromium")
+    names = {switch.split("=", 1)[0] for switch in switches}
+    args = [arg for arg in CHROMIUM_ARGS if arg.split("=", 1)[0] not in names] + list(switches)
     async with playwright_api.async_playwright() as p:
-        launched = await p.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+        launched = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         try:
             yield launched
         finally:
