@@ -12,8 +12,11 @@ import pytest
 from playwright.async_api import expect
 
 from classroom_agent.hub_api import DeviceApi
+from streamhub.feed.signing import verify
 from streamhub.protocol import DeviceHealth
-from tests.support.hub import ADMIN_KEY, InProcessHub
+from tests.support.hub import ADMIN_KEY, AdminApi, InProcessHub
+from tests.support.wait import eventually
+from tests.support.webhook_receiver import WebhookReceiver
 from tests.web.fixtures_admin import BrowserPage, staff_page_fixture  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -367,3 +370,51 @@ async def test_the_fleet_tab_shows_which_classrooms_will_fail(
     await page.get_by_label("Show", exact=True).select_option("any")
     await expect(board).to_have_count(2)
     assert staff_page.console_errors == []
+
+
+async def test_a_webhook_added_in_the_page_and_its_delivery_log(
+    hub: InProcessHub, staff_page: BrowserPage
+) -> None:
+    async with WebhookReceiver() as receiver:
+        page = staff_page.page
+        await page.goto(f"{hub.url}/admin?lang=en")
+        await page.get_by_label("Admin key").fill(ADMIN_KEY)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.get_by_role("tab", name="Data feed").click()
+        form = page.locator("#webhook-form")
+        await form.get_by_label("Address").fill(receiver.url)
+        await form.get_by_label("Description").fill("County platform")
+        await form.get_by_label("lesson.started").check()
+        await form.get_by_role("button", name="Add webhook").click()
+        dialog = page.get_by_role("dialog", name="Webhook added")
+        await expect(dialog).to_be_visible()
+        secret = await dialog.get_by_label("Signing secret").input_value()
+        assert secret.startswith("whsec_")
+        await dialog.get_by_role("button", name="I have copied it").click()
+        await expect(page.locator("#webhook-secret")).to_have_value("")
+        row = page.locator("#webhooks-body tr", has_text="County platform")
+        await expect(row).to_contain_text("lesson.started")
+        assert await staff_page.unnamed_controls() == []
+
+        # A lesson goes live: the receiver gets the event, signed with that secret.
+        admin = AdminApi(hub.url)
+        try:
+            await admin.lesson(classrooms=1)
+            request = await eventually(lambda: receiver.requests[0] if receiver.requests else None)
+            assert verify(secret, request.body, request.headers["streamhub-signature"])
+            hook_id = int(await row.get_attribute("data-id") or 0)
+            # The hub records the answer just after the receiver gave it.
+            await eventually(lambda: _delivered(admin, hook_id))
+        finally:
+            await admin.close()
+        await page.get_by_role("button", name="Delivery log of County platform").click()
+        delivery = page.locator("#deliveries-body tr")
+        await expect(delivery).to_contain_text("lesson.started")
+        await expect(delivery).to_contain_text("Delivered")
+        await staff_page.screenshot("admin-feed")
+        assert staff_page.console_errors == []
+
+
+async def _delivered(admin: AdminApi, hook_id: int) -> bool | None:
+    log = (await admin.http.get(f"/api/webhooks/{hook_id}/deliveries")).json()
+    return True if log and log[0]["state"] == "delivered" else None

@@ -87,6 +87,8 @@ DYNAMIC: dict[str, dict[str, set[str]]] = {
         "status.*": {f"status.{s}" for s in ("scheduled", "missed", "live", "ended")},
         # streamhub/api/fleet.py DEVICES.
         "fleet.device.*": {f"fleet.device.{d}" for d in FLEET_DEVICES},
+        # catalog/models.py WebhookDelivery.state.
+        "feed.state.*": {f"feed.state.{s}" for s in ("pending", "delivered", "failed")},
         "access.kind.*": {f"access.kind.{k}" for k in ("lecturer_link", "rtmp_key", "staff")},
     },
     "library": {

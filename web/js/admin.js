@@ -745,6 +745,127 @@ async function deleteLesson(lesson) {
 
 // ------------------------------------------------------------------ links and tokens
 
+// ------------------------------------------------------------------ data feed
+
+const EVENT_TYPES = [
+  "lesson.started",
+  "lesson.ended",
+  "attendance.final",
+  "recording.ready",
+  "classroom.dropped",
+];
+
+function renderEventChecks() {
+  const box = $("webhook-events");
+  if (box.querySelector("input")) return;
+  box.append(
+    ...EVENT_TYPES.map((type) => {
+      const id = `webhook-event-${type.replace(".", "-")}`;
+      return el(
+        "div",
+        { class: "check" },
+        el("input", { type: "checkbox", id, value: type }),
+        el("label", { for: id, text: type }),
+      );
+    }),
+  );
+}
+
+async function loadWebhooks() {
+  renderEventChecks();
+  const hooks = await api.get("/api/webhooks");
+  $("webhooks-body").replaceChildren(
+    ...hooks.map((hook) => {
+      const name = hook.description || hook.url;
+      const all = hook.events.length === EVENT_TYPES.length;
+      const log = () => guarded(() => loadDeliveries(hook));
+      const remove = () => deleteWebhook(hook, name);
+      return el(
+        "tr",
+        { dataset: { id: hook.id } },
+        el("td", { text: hook.url }),
+        el("td", { text: all ? t("feed.allEvents") : hook.events.join(", ") }),
+        el("td", { text: hook.description || "—" }),
+        el("td", { text: formatDateTime(hook.created_at, lang) }),
+        el("td", { class: "row-actions" }, [
+          actionButton("feed.log", "feed.logNamed", name, log),
+          dangerGroup(actionButton("common.delete", "feed.deleteNamed", name, remove, "small danger")),
+        ]),
+      );
+    }),
+  );
+  $("webhooks-empty").hidden = hooks.length > 0;
+}
+
+async function loadDeliveries(hook) {
+  const rows = await api.get(`/api/webhooks/${hook.id}/deliveries`, { limit: 100 });
+  $("deliveries-title").textContent = t("feed.logTitle", { name: hook.description || hook.url });
+  $("deliveries-body").replaceChildren(
+    ...rows.map((d) => {
+      let when = "—";
+      if (d.delivered_at) when = formatDateTime(d.delivered_at, lang);
+      else if (d.next_attempt_at) when = formatDateTime(d.next_attempt_at, lang);
+      return el(
+        "tr",
+        { dataset: { id: d.id, state: d.state } },
+        el("td", { text: `#${d.id}` }),
+        el("td", { text: d.event_type }),
+        el("td", {
+          class: d.state === "failed" ? "warn-text" : "",
+          text: t(`feed.state.${d.state}`),
+        }),
+        el("td", { text: String(d.attempts) }),
+        el("td", { text: d.last_error || (d.last_status ? `HTTP ${d.last_status}` : "—") }),
+        el("td", { text: when }),
+      );
+    }),
+  );
+  $("deliveries-empty").hidden = rows.length > 0;
+  $("deliveries-pane").hidden = false;
+}
+
+async function addWebhook(ev) {
+  ev.preventDefault();
+  const url = $("webhook-url").value.trim();
+  if (!/^https?:\/\/\S+$/.test(url)) {
+    fail(new Error(t("feed.urlRequired")));
+    $("webhook-url").focus();
+    return;
+  }
+  const events = [...$("webhook-events").querySelectorAll("input:checked")].map((i) => i.value);
+  await guarded(async () => {
+    const created = await api.post("/api/webhooks", {
+      url,
+      events,
+      description: $("webhook-description").value.trim(),
+    });
+    $("webhook-form").reset();
+    const dialog = $("webhook-dialog");
+    $("webhook-secret").value = created.secret;
+    dialog.querySelector("[data-copy-status]").textContent = "";
+    dialog.addEventListener(
+      "close",
+      () => {
+        $("webhook-secret").value = ""; // the secret leaves the page with the dialog
+        $("webhook-url").focus();
+      },
+      { once: true },
+    );
+    dialog.showModal();
+    await loadWebhooks();
+  });
+}
+
+async function deleteWebhook(hook, name) {
+  if (!(await confirmDialog($("confirm-dialog"), t("feed.confirmDelete", { name })))) return;
+  await guarded(async () => {
+    await api.del(`/api/webhooks/${hook.id}`);
+    say(t("feed.deleted", { name }));
+    $("deliveries-pane").hidden = true;
+    await loadWebhooks();
+  });
+}
+
 // ------------------------------------------------------------------ fleet board
 
 const FLEET_DEVICES = ["camera", "microphone", "speaker", "display"];
@@ -883,6 +1004,7 @@ async function refreshTab(tab) {
     }
     if (tab.id === "tab-access") await loadAccess();
     if (tab.id === "tab-fleet") await loadFleet();
+    if (tab.id === "tab-feed") await loadWebhooks();
   });
 }
 
@@ -927,6 +1049,7 @@ async function main() {
   $("lesson-form").addEventListener("submit", saveLesson);
   $("lesson-cancel").addEventListener("click", resetLessonForm);
   $("access-all").addEventListener("change", () => guarded(loadAccess));
+  $("webhook-form").addEventListener("submit", addWebhook);
   $("fleet-school").addEventListener("change", () => guarded(loadFleet));
   $("fleet-problem").addEventListener("change", () => guarded(loadFleet));
   $("fleet-refresh").addEventListener("click", () => guarded(loadFleet));
