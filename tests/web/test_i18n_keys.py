@@ -16,6 +16,7 @@ from typing import get_args
 import pytest
 
 from streamhub.api.fleet import DEVICES as FLEET_DEVICES
+from streamhub.lesson.attendance import AttendanceStatus
 from streamhub.lesson.roster import Problem, RosterState
 from streamhub.protocol import Role
 from streamhub.quality import Quality, Reason
@@ -30,7 +31,16 @@ KEY = re.compile(r"^[a-z][a-zA-Z0-9]*(\.[a-z][a-zA-Z0-9]*)+$")
 VALUE_KEY = re.compile(
     r"^(?P<group>[a-z][a-zA-Z0-9]*(\.[a-z][a-zA-Z0-9]*)*)\.[a-z][a-z0-9]*(_[a-z0-9]+)+$"
 )
-VALUE_GROUPS = {"error", "access.kind", "state", "roster", "reason", "problem", "check.name"}
+VALUE_GROUPS = {
+    "error",
+    "access.kind",
+    "state",
+    "roster",
+    "reason",
+    "problem",
+    "check.name",
+    "register.status",
+}
 # applyStrings (web/js/api.js) fills these attributes and no others.
 APPLIED_ATTRIBUTES = {"aria-label", "placeholder", "title", "alt"}
 
@@ -99,6 +109,7 @@ DYNAMIC: dict[str, dict[str, set[str]]] = {
         # renderPlayer: every state but "ready" (which plays) and "failed" (its own key).
         "player.*": {f"player.{s}" for s in ("recording", "finalizing", "stopped")},
         "quality.*": {f"quality.{w}" for w in ("good", "fair", "poor")},
+        "register.status.*": {f"register.status.{s}" for s in AttendanceStatus},
         "role.*": {f"role.{r}" for r in (str(x) for x in Role)},
     },
 }

@@ -7,6 +7,7 @@ the recorder leaves them. Playback of recordings made by the real recorder comes
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from datetime import datetime, timedelta
@@ -265,6 +266,21 @@ async def test_library_cards_states_and_player(
     await expect(video).to_have_js_property("playbackRate", 1.5)
     href = await page.get_by_role("link", name="Download").get_attribute("href")
     assert href is not None and re.search(rf"/api/recordings/{ready.id}/download\?ticket=", href)
+    register = page.locator("#register-body tr")
+    await expect(register).to_have_count(1)  # the lesson invited one classroom
+    await expect(register).to_contain_text("Class 1")
+    await expect(register).to_contain_text("Present")
+    await expect(register).to_contain_text("31% · poor")
+    async with page.expect_download() as downloading:
+        await page.get_by_role("button", name="Download CSV").click()
+    download = await downloading.value
+    assert download.suggested_filename == f"lesson-{ready_lesson.lesson_id}-attendance.csv"
+    saved = Path(await download.path())
+    csv_text = await asyncio.to_thread(saved.read_text, encoding="utf-8-sig")
+    header, line = csv_text.splitlines()
+    assert header.startswith("classroom_id,name,school,invited,status")
+    assert line.startswith(f"{ready_lesson.classroom_ids[0]},Class 1,")
+    assert ",present," in line
     rows = page.locator("#attendance-body tr")
     await expect(rows).to_have_count(2)
     await expect(rows.filter(has_text="Class 1")).to_contain_text("31% · poor")

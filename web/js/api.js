@@ -38,7 +38,7 @@ function isRaw(body) {
 export async function request(
   method,
   path,
-  { body, query, token, signal, contentType, onUnauthorized } = {},
+  { body, query, token, signal, contentType, onUnauthorized, as = "json" } = {},
 ) {
   let url = path;
   if (query) {
@@ -91,7 +91,8 @@ export async function request(
     if (response.status === 401 && onUnauthorized) onUnauthorized(error);
     throw error;
   }
-  return data;
+  // A download (CSV): the body as it came.
+  return as === "text" ? text : data;
 }
 
 export class Api {

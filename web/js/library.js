@@ -524,8 +524,12 @@ function syncScreen(force = false) {
 async function loadAttendance(rec) {
   if (!rec.lesson_id) return;
   try {
-    const rows = await api.get(`/api/lessons/${rec.lesson_id}/attendance`);
+    const [rows, register] = await Promise.all([
+      api.get(`/api/lessons/${rec.lesson_id}/attendance`),
+      api.get(`/api/lessons/${rec.lesson_id}/attendance/classrooms`),
+    ]);
     if (state.current?.id !== rec.id) return;
+    renderRegister(register);
     renderAttendance(rows);
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return;
@@ -544,6 +548,50 @@ function qualityText(q) {
   if (q === null || q === undefined) return "—";
   const word = q >= 0.8 ? "good" : q >= 0.5 ? "fair" : "poor";
   return `${Math.round(q * 100)}% · ${t(`quality.${word}`)}`;
+}
+
+function renderRegister(lines) {
+  $("register-body").replaceChildren(
+    ...lines.map((line) =>
+      el(
+        "tr",
+        { dataset: { classroom: line.classroom_id, status: line.status } },
+        el("th", { scope: "row", text: line.name }),
+        el("td", { text: line.school || "—" }),
+        el("td", {
+          class: line.status === "present" ? "" : "warn-text",
+          text: t(`register.status.${line.status}`),
+        }),
+        el("td", {
+          text: line.first_joined_at ? formatDateTime(line.first_joined_at, lang) : "—",
+        }),
+        el("td", { text: String(line.minutes_present) }),
+        el("td", { text: String(line.drops) }),
+        el("td", { class: qualityClass(line.quality), text: qualityText(line.quality) }),
+      ),
+    ),
+  );
+  $("register-empty").hidden = lines.length > 0;
+}
+
+async function downloadRegister() {
+  const rec = state.current;
+  if (!rec || !rec.lesson_id) return;
+  try {
+    const csv = await api.get(
+      `/api/lessons/${rec.lesson_id}/attendance/classrooms`,
+      { format: "csv" },
+      { as: "text" },
+    );
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(new Blob([csv], { type: "text/csv;charset=utf-8" }));
+    link.download = `lesson-${rec.lesson_id}-attendance.csv`;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return;
+    showError($("player-error"), error, t, "attendance.failed");
+  }
 }
 
 function renderAttendance(rows) {
@@ -633,6 +681,7 @@ async function main() {
   wireSignIn($("token"), signIn, enter, t);
   $("sign-out").addEventListener("click", () => signOut());
   $("mint-staff").addEventListener("click", mintStaffToken);
+  $("register-csv").addEventListener("click", downloadRegister);
   $("copy-minted").addEventListener("click", async () => {
     const ok = await copyText($("minted-token").value, $("minted-token"));
     $("mint-status").textContent = t(ok ? "copy.done" : "copy.failed");
