@@ -12,6 +12,7 @@ import socket
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -354,6 +355,8 @@ class Settings(BaseSettings):
     # A lesson's register marks a classroom late when it first joined this many seconds after
     # the lesson went live, and "left early" when it left for good this long before the end.
     attendance_late_after_s: float = Field(default=300.0, ge=0, le=86_400)
+    # The county's time zone (IANA name): a lesson series repeats at the same wall time here.
+    county_timezone: str = "UTC"
     attendance_left_early_s: float = Field(default=300.0, ge=0, le=86_400)
     # Each node re-reads the lessons and device credentials of the sessions it holds this
     # often (and whenever Redis comes back): an end or a revocation made through another node
@@ -403,6 +406,19 @@ class Settings(BaseSettings):
         if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value.upper()
+
+    @field_validator("county_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name: Asia/Shanghai)") from None
+        return value
+
+    @property
+    def county_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.county_timezone)
 
     @field_validator("admin_key", "jwt_secret")
     @classmethod

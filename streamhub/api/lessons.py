@@ -6,10 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import secrets
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
+from fastapi import Path as FastApiPath
 
 from streamhub.api.auth import AdminOnly, AdminOrStaff, CallerDep, ServicesDep
 from streamhub.api.schemas import (
@@ -21,16 +22,20 @@ from streamhub.api.schemas import (
     LessonPatch,
     LessonRecordingOut,
     LinkOut,
+    OccurrenceOut,
     OffsetQuery,
     OptionalIdQuery,
     PageOut,
     ParticipantOut,
+    SeriesIn,
+    SeriesOut,
     TokenOut,
 )
 from streamhub.catalog.models import Lesson, utcnow
 from streamhub.catalog.register import lesson_register
-from streamhub.errors import ErrorCode, Forbidden
+from streamhub.errors import BadRequest, ErrorCode, Forbidden, NotFound
 from streamhub.lesson.attendance import merge_overlaps
+from streamhub.lesson.recurrence import RecurrenceError, expand
 from streamhub.protocol import Role
 from streamhub.services import Services
 
@@ -49,6 +54,7 @@ def lesson_out(lesson: Lesson) -> LessonOut:
         scheduled_end=lesson.scheduled_end,
         status=lesson.status,
         missed=lesson.status == "scheduled" and lesson.scheduled_end < utcnow(),
+        series=lesson.series,
         join_code=lesson.join_code,
         classroom_ids=sorted(c.id for c in lesson.classrooms),
         open_to_all=lesson.open_to_all,
@@ -63,15 +69,63 @@ async def create_lesson(body: LessonIn, svc: ServicesDep) -> LessonOut:
     return lesson_out(lesson)
 
 
+@router.post("/lessons/series", status_code=201, dependencies=[AdminOnly])
+async def create_series(body: SeriesIn, svc: ServicesDep, response: Response) -> SeriesOut:
+    """A term's timetable in one request: a lesson per occurrence of the rule, at the same wall
+    time in the county's time zone (``county_timezone``), skipping the holidays. Each lesson is
+    then moved (PATCH) or cancelled (DELETE) on its own. ``dry_run``: the occurrences only."""
+    zone = svc.settings.county_zone
+    try:
+        found = expand(
+            body.rule,
+            body.first_start,
+            timedelta(minutes=body.duration_minutes),
+            zone,
+            frozenset(body.skip_dates),
+        )
+    except RecurrenceError as exc:
+        raise BadRequest(str(exc), code=ErrorCode.INVALID_MESSAGE) from None
+    occurrences = [OccurrenceOut(scheduled_start=o.start, scheduled_end=o.end) for o in found]
+    if body.dry_run:
+        response.status_code = 200
+        return SeriesOut(series=None, timezone=str(zone), occurrences=occurrences, lessons=[])
+    series, lessons = await svc.catalog.create_series(
+        title=body.title,
+        subject=body.subject,
+        lecturer_name=body.lecturer_name,
+        times=[(o.start, o.end) for o in found],
+        classroom_ids=body.classroom_ids,
+        open_to_all=body.open_to_all,
+    )
+    return SeriesOut(
+        series=series,
+        timezone=str(zone),
+        occurrences=occurrences,
+        lessons=[lesson_out(x) for x in lessons],
+    )
+
+
+@router.delete("/lessons/series/{series}", dependencies=[AdminOnly])
+async def delete_series(
+    series: Annotated[str, FastApiPath(pattern="^[0-9a-f]{16}$")], svc: ServicesDep
+) -> dict[str, int]:
+    """Cancel what is left of a series: its scheduled lessons (live and ended ones stay)."""
+    deleted = await svc.catalog.delete_series(series)
+    if not deleted and not (await svc.catalog.list_lessons(1, 0, series=series)).total:
+        raise NotFound("no lesson series with this id")
+    return {"deleted": deleted}
+
+
 @router.get("/lessons", dependencies=[AdminOrStaff])
 async def list_lessons(
     svc: ServicesDep,
     status: str | None = Status,
     classroom_id: OptionalIdQuery = None,
+    series: str | None = Query(None, pattern="^[0-9a-f]{16}$"),
     limit: int = Query(50, ge=1, le=500),
     offset: OffsetQuery = 0,
 ) -> PageOut[LessonOut]:
-    page = await svc.catalog.list_lessons(limit, offset, status, classroom_id)
+    page = await svc.catalog.list_lessons(limit, offset, status, classroom_id, series)
     items = [lesson_out(x) for x in page.items]
     return PageOut(items=items, total=page.total, limit=limit, offset=offset)
 

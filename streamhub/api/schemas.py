@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
 from fastapi import Path, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NaiveDatetime,
+    StringConstraints,
+    model_validator,
+)
 
 from streamhub.protocol import DeviceHealth, ParticipantInfo, ParticipantStats
 
@@ -123,6 +131,36 @@ class LessonIn(Body):
         return self
 
 
+class SeriesIn(Body):
+    """A lesson series: one lesson per occurrence of ``rule`` (RFC 5545 RRULE, with COUNT or
+    UNTIL), starting at ``first_start`` — a wall time in the county's time zone, without an
+    offset — each ``duration_minutes`` long, except on ``skip_dates`` (holidays)."""
+
+    title: Name
+    subject: Label = ""
+    lecturer_name: Label = ""
+    first_start: NaiveDatetime
+    duration_minutes: int = Field(ge=1, le=600)
+    rule: Annotated[str, StringConstraints(strip_whitespace=True, min_length=6, max_length=500)]
+    skip_dates: list[date] = Field(default_factory=list, max_length=400)
+    classroom_ids: list[Id] = Field(default_factory=list, max_length=1000)
+    open_to_all: bool = False
+    # Only say which lessons it would make: nothing is written.
+    dry_run: bool = False
+
+
+class OccurrenceOut(BaseModel):
+    scheduled_start: datetime
+    scheduled_end: datetime
+
+
+class SeriesOut(BaseModel):
+    series: str | None  # None for a dry run
+    timezone: str
+    occurrences: list[OccurrenceOut]
+    lessons: list[LessonOut]
+
+
 class LessonPatch(Body):
     title: Name | None = None
     subject: Label | None = None
@@ -144,6 +182,8 @@ class LessonOut(BaseModel):
     # Scheduled, its end has passed and it never went live. Starting it stays possible (a
     # lesson run late); the admin page offers rescheduling instead.
     missed: bool = False
+    # The series (POST /api/lessons/series) this lesson is an occurrence of.
+    series: str | None = None
     join_code: str
     classroom_ids: list[int]
     open_to_all: bool

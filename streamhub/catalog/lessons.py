@@ -74,14 +74,67 @@ class LessonStore(CatalogBase):
             raise NotFound("no lesson with this join code")
         return lesson
 
+    async def create_series(
+        self,
+        *,
+        title: str,
+        subject: str,
+        lecturer_name: str,
+        times: Sequence[tuple[datetime, datetime]],
+        classroom_ids: Sequence[int],
+        open_to_all: bool = False,
+    ) -> tuple[str, list[Lesson]]:
+        """One lesson per (start, end), all or none, sharing a new series id."""
+        series = secrets.token_hex(8)
+        for _ in range(8):
+            try:
+                async with self.session() as session, session.begin():
+                    rooms = await self._classrooms(session, classroom_ids)
+                    lessons = [
+                        Lesson(
+                            title=title,
+                            subject=subject,
+                            lecturer_name=lecturer_name,
+                            scheduled_start=start,
+                            scheduled_end=end,
+                            status="scheduled",
+                            join_code=code,
+                            open_to_all=open_to_all,
+                            series=series,
+                            classrooms=list(rooms),
+                        )
+                        for (start, end), code in zip(times, _codes(len(times)), strict=True)
+                    ]
+                    session.add_all(lessons)
+            except IntegrityError:
+                continue  # a join code collided with an existing lesson's: draw them again
+            return series, lessons
+        raise Conflict("could not allocate join codes")
+
+    async def delete_series(self, series: str) -> int:
+        """Delete the series' lessons that are still scheduled (live and ended ones stay, with
+        their attendance and recordings); how many."""
+        async with self.session() as session, session.begin():
+            rows = (
+                await session.scalars(
+                    select(Lesson).where(Lesson.series == series, Lesson.status == "scheduled")
+                )
+            ).all()
+            for row in rows:
+                await session.delete(row)
+        return len(rows)
+
     async def list_lessons(
         self,
         limit: int,
         offset: int,
         status: str | None = None,
         classroom_id: int | None = None,
+        series: str | None = None,
     ) -> Page[Lesson]:
         query = select(Lesson).order_by(Lesson.scheduled_start, Lesson.id)
+        if series is not None:
+            query = query.where(Lesson.series == series)
         if status == "missed":
             query = query.where(Lesson.status == "scheduled", Lesson.scheduled_end < utcnow())
         elif status == "scheduled":
@@ -195,3 +248,11 @@ class LessonStore(CatalogBase):
         async with self.session() as session:
             rows = (await session.scalars(select(Lesson).where(Lesson.status == "live"))).all()
         return [self.info(r) for r in rows]
+
+
+def _codes(count: int) -> list[str]:
+    """``count`` distinct join codes."""
+    codes: set[str] = set()
+    while len(codes) < count:
+        codes.add("".join(secrets.choice(CODE_ALPHABET) for _ in range(6)))
+    return list(codes)

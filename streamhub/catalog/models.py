@@ -116,6 +116,8 @@ class Lesson(Base):
     # Open to every classroom that knows the join code. Never inferred from an empty invite
     # list: deleting the last invited classroom must not open a lesson to everyone.
     open_to_all: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The series (one recurrence rule) this lesson is an occurrence of, if any.
+    series: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
 
     classrooms: Mapped[list[Classroom]] = relationship(secondary=lesson_invites, lazy="selectin")
 

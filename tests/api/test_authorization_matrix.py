@@ -205,6 +205,25 @@ async def throwaway_recording(w: World) -> str:
     return f"/api/recordings/{await ready_recording(w.hub, w.lesson_id)}"
 
 
+SERIES = {
+    "title": "Series",
+    "first_start": "2030-09-02T08:00:00",
+    "duration_minutes": 45,
+    "rule": "FREQ=WEEKLY;COUNT=2",
+}
+
+
+async def throwaway_series(w: World) -> str:
+    made = await w.post("/api/lessons/series", SERIES)
+    return f"/api/lessons/series/{made['series']}"
+
+
+async def series_still_there(w: World, path: str) -> None:
+    series = path.rsplit("/", 1)[1]
+    listed = (await w.admin.http.get("/api/lessons", params={"series": series})).json()
+    assert listed["total"] == 2, listed
+
+
 async def throwaway_webhook(w: World) -> str:
     hook = await w.post("/api/webhooks", {"url": "http://127.0.0.1:9/hook"})
     return f"/api/webhooks/{hook['id']}"
@@ -270,6 +289,11 @@ TABLE: dict[str, Row] = {
     # schools
     "POST /api/schools": row(ADMIN_ONLY, 201, "/api/schools", {"name": "New"}),
     "GET /api/fleet": row(ADMIN_ONLY, 200, "/api/fleet"),
+    # lesson series
+    "POST /api/lessons/series": row(ADMIN_ONLY, 201, "/api/lessons/series", SERIES),
+    "DELETE /api/lessons/series/{series}": row(
+        ADMIN_ONLY, 200, throwaway_series, check_refused=series_still_there
+    ),
     # the data feed
     "GET /api/events": row(ADMIN_ONLY, 200, "/api/events"),
     "GET /api/webhooks": row(ADMIN_ONLY, 200, "/api/webhooks"),

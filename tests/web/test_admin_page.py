@@ -5,7 +5,7 @@ command works until it is revoked in the page), going live, the lecturer link.""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
@@ -418,3 +418,47 @@ async def test_a_webhook_added_in_the_page_and_its_delivery_log(
 async def _delivered(admin: AdminApi, hook_id: int) -> bool | None:
     log = (await admin.http.get(f"/api/webhooks/{hook_id}/deliveries")).json()
     return True if log and log[0]["state"] == "delivered" else None
+
+
+async def test_a_terms_timetable_from_the_lesson_form(
+    hub: InProcessHub, staff_page: BrowserPage
+) -> None:
+    """Mondays and Wednesdays at 08:00 until the term's end, without the holiday week: the
+    page says how many lessons it will make, then makes them."""
+    page = staff_page.page
+    await page.goto(f"{hub.url}/admin?lang=en")
+    await page.get_by_label("Admin key").fill(ADMIN_KEY)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("tab", name="Lessons").click()
+    form = page.locator("#lesson-form")
+    await form.get_by_label("Title").fill("Mathematics 7A")
+    await form.get_by_label("Start").fill("2031-09-01T08:00")
+    await form.get_by_label("End").fill("2031-09-01T08:45")
+    await form.get_by_label("Repeat every week").check()
+    await form.get_by_label("Monday").check()
+    await form.get_by_label("Wednesday").check()
+    await form.get_by_label("Until").fill("2031-12-31")
+    await form.get_by_label("Holidays").fill("2031-10-01 – 2031-10-07")
+    assert await staff_page.unnamed_controls() == []
+    # Mondays and Wednesdays of the term, less the holiday week's.
+    term = [date(2031, 9, 1) + timedelta(days=n) for n in range(122)]
+    expected = sum(1 for d in term if d.weekday() in (0, 2) and not date(2031, 10, 1) <= d
+                   <= date(2031, 10, 7))  # fmt: skip
+    await form.get_by_role("button", name="Save").click()
+    confirm = page.locator("#confirm-dialog")
+    await expect(confirm).to_be_visible()
+    async with httpx.AsyncClient(
+        base_url=hub.url, timeout=10, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+    ) as client:
+        # The page asked for a dry run only: nothing is written until the admin says yes.
+        assert (await client.get("/api/lessons")).json()["total"] == 0
+        await expect(confirm).to_contain_text(f"Create {expected} lessons")
+        await page.locator("#confirm-yes").click()
+        await expect(page.locator("#lessons-body tr").first).to_contain_text("Mathematics 7A")
+        listed = (await client.get("/api/lessons", params={"limit": 100})).json()
+    assert listed["total"] == expected
+    starts = [x["scheduled_start"] for x in listed["items"]]
+    assert starts[0].startswith("2031-09-01T08:00") and starts[-1].startswith("2031-12-31T08:00")
+    assert not [s for s in starts if "2031-10-01" <= s[:10] <= "2031-10-07"]  # holidays
+    assert len({x["series"] for x in listed["items"]}) == 1
+    assert staff_page.console_errors == []

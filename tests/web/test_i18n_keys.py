@@ -99,6 +99,8 @@ DYNAMIC: dict[str, dict[str, set[str]]] = {
         "fleet.device.*": {f"fleet.device.{d}" for d in FLEET_DEVICES},
         # catalog/models.py WebhookDelivery.state.
         "feed.state.*": {f"feed.state.{s}" for s in ("pending", "delivered", "failed")},
+        # admin.js WEEKDAYS, lower-cased.
+        "series.day.*": {f"series.day.{d}" for d in ("mo", "tu", "we", "th", "fr", "sa", "su")},
         "access.kind.*": {f"access.kind.{k}" for k in ("lecturer_link", "rtmp_key", "staff")},
     },
     "library": {
@@ -130,6 +132,7 @@ PASSED_AROUND = {
     ("admin.js", "labelKey"),
     ("admin.js", "stateKey"),
     ("admin.js", "problem[0]"),
+    ("admin.js", "series.problem[0]"),  # seriesBody(): the series form's missing field
     ("library.js", "key"),  # item("details.subject", ...)
 }
 

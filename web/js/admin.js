@@ -651,9 +651,85 @@ function editLesson(lesson) {
 
 function resetLessonForm() {
   $("lesson-form").reset();
+  $("lesson-repeat-fields").hidden = true;
   $("lesson-id").value = "";
   setLessonChecks([]);
   $("lesson-form-title").textContent = t("lessons.new");
+}
+
+// ------------------------------------------------------------------ lesson series
+
+const WEEKDAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
+
+function renderRepeatDays() {
+  const box = $("lesson-repeat-days");
+  if (box.querySelector("input")) return;
+  box.append(
+    ...WEEKDAYS.map((day) => {
+      const id = `lesson-repeat-${day}`;
+      return el(
+        "div",
+        { class: "check" },
+        el("input", { type: "checkbox", id, value: day }),
+        el("label", { for: id, text: t(`series.day.${day.toLowerCase()}`) }),
+      );
+    }),
+  );
+}
+
+/** "2027-10-01" or "2027-10-01 – 2027-10-07" per line: every date they name. */
+function skipDates(text) {
+  const dates = [];
+  for (const line of text.split(/\n|,/)) {
+    const found = line.match(/\d{4}-\d{2}-\d{2}/g) || [];
+    if (found.length === 1) dates.push(found[0]);
+    if (found.length >= 2) {
+      const day = new Date(`${found[0]}T00:00:00Z`);
+      const last = new Date(`${found[1]}T00:00:00Z`);
+      for (let n = 0; day <= last && n < 400; n++) {
+        dates.push(day.toISOString().slice(0, 10));
+        day.setUTCDate(day.getUTCDate() + 1);
+      }
+    }
+  }
+  return dates;
+}
+
+/** The series body for the form, or a key of what is missing. */
+function seriesBody(base, startInput, endInput) {
+  const days = [...$("lesson-repeat-days").querySelectorAll("input:checked")].map((i) => i.value);
+  const until = $("lesson-repeat-until").value;
+  if (!days.length) return { problem: ["series.daysRequired", "lesson-repeat-MO"] };
+  if (!until) return { problem: ["series.untilRequired", "lesson-repeat-until"] };
+  const minutes = Math.round((new Date(endInput) - new Date(startInput)) / 60000);
+  return {
+    body: {
+      title: base.title,
+      subject: base.subject,
+      lecturer_name: base.lecturer_name,
+      open_to_all: base.open_to_all,
+      classroom_ids: base.classroom_ids,
+      // The wall time as typed: the hub reads it in the county's time zone.
+      first_start: `${startInput}:00`.slice(0, 19),
+      duration_minutes: minutes,
+      rule: `FREQ=WEEKLY;BYDAY=${days.join(",")};UNTIL=${until.replaceAll("-", "")}T235959`,
+      skip_dates: skipDates($("lesson-repeat-skip").value),
+    },
+  };
+}
+
+async function saveSeries(body) {
+  const planned = await api.post("/api/lessons/series", { ...body, dry_run: true });
+  const times = planned.occurrences;
+  const message = t("series.confirm", {
+    count: times.length,
+    first: formatDateTime(times[0].scheduled_start, lang),
+    last: formatDateTime(times[times.length - 1].scheduled_start, lang),
+  });
+  if (!(await confirmDialog($("confirm-dialog"), message))) return false;
+  const made = await api.post("/api/lessons/series", body);
+  say(t("series.created", { count: made.lessons.length, name: body.title }));
+  return true;
 }
 
 async function saveLesson(ev) {
@@ -682,8 +758,22 @@ async function saveLesson(ev) {
       Number(i.value),
     ),
   };
+  const id = $("lesson-id").value;
+  if (!id && $("lesson-repeat").checked) {
+    const series = seriesBody(body, $("lesson-start").value, $("lesson-end").value);
+    if (series.problem) {
+      fail(new Error(t(series.problem[0])));
+      $(series.problem[1]).focus();
+      return;
+    }
+    await guarded(async () => {
+      if (!(await saveSeries(series.body))) return;
+      resetLessonForm();
+      await loadLessons();
+    });
+    return;
+  }
   await guarded(async () => {
-    const id = $("lesson-id").value;
     if (id) await api.patch(`/api/lessons/${id}`, body);
     else await api.post("/api/lessons", body);
     say(t(id ? "lessons.updated" : "lessons.created", { name: title }));
@@ -1050,6 +1140,10 @@ async function main() {
   $("lesson-cancel").addEventListener("click", resetLessonForm);
   $("access-all").addEventListener("change", () => guarded(loadAccess));
   $("webhook-form").addEventListener("submit", addWebhook);
+  renderRepeatDays();
+  $("lesson-repeat").addEventListener("change", () => {
+    $("lesson-repeat-fields").hidden = !$("lesson-repeat").checked;
+  });
   $("fleet-school").addEventListener("change", () => guarded(loadFleet));
   $("fleet-problem").addEventListener("change", () => guarded(loadFleet));
   $("fleet-refresh").addEventListener("click", () => guarded(loadFleet));
