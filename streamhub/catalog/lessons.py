@@ -68,6 +68,9 @@ class LessonStore(CatalogBase):
         return await self._get(Lesson, lesson_id)
 
     async def lesson_by_code(self, code: str) -> Lesson:
+        # Only the code alphabet can match (and PostgreSQL refuses text holding a NUL).
+        if not (code.isascii() and code.isalnum()):
+            raise NotFound("no lesson with this join code")
         async with self.session() as session:
             lesson = await session.scalar(select(Lesson).where(Lesson.join_code == code.upper()))
         if lesson is None:

@@ -434,11 +434,15 @@ SHARED = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def hub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProcessHub]:
+async def hub(
+    tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None
+) -> AsyncIterator[InProcessHub]:
     data_dir = tmp_path_factory.mktemp("matrix") / "hub"
     # The RTMP bridge on (a free port), so that its stream-key routes answer.
     rtmp = {"enabled": True, "port": free_port()}
-    async with InProcessHub(data_dir, recorder={"enabled": False}, rtmp=rtmp) as running:
+    async with InProcessHub(
+        data_dir, recorder={"enabled": False}, rtmp=rtmp, database_url=module_database_url
+    ) as running:
         yield running
 
 

@@ -30,8 +30,10 @@ PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(tmp_path / "hub", recorder={"enabled": False}) as running:
+async def hub(tmp_path: Path, database_url: str | None) -> AsyncIterator[InProcessHub]:
+    async with InProcessHub(
+        tmp_path / "hub", recorder={"enabled": False}, database_url=database_url
+    ) as running:
         yield running
 
 
