@@ -192,5 +192,6 @@ class LessonStore(CatalogBase):
 
     async def live_lessons(self) -> list[LessonInfo]:
         async with self.session() as session:
-            rows = (await session.scalars(select(Lesson).where(Lesson.status == "live"))).all()
+            query = select(Lesson).where(Lesson.status == "live").order_by(Lesson.id)
+            rows = (await session.scalars(query)).all()
         return [self.info(r) for r in rows]
