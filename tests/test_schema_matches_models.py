@@ -69,7 +69,7 @@ async def test_nodes_starting_together_on_an_empty_catalog_all_start(
         await asyncio.create_subprocess_exec(
             sys.executable, "-c", OPEN_CATALOG, env=env, stderr=asyncio.subprocess.PIPE
         )
-        for _ in range(4)
+        for _ in range(3)
     ]
     results = await asyncio.gather(*(asyncio.wait_for(n.communicate(), 120) for n in nodes))
     failed = [
