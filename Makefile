@@ -4,10 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# Debian packages the tests need: a browser, a Redis server, ffmpeg's tools, PortAudio, iproute2 for netem.
+# Debian packages the tests need: a browser, a Redis server, PostgreSQL (tests/support/postgres.py
+# starts its own server), ffmpeg's tools, PortAudio, iproute2 for netem.
 # coturn (TURN), nftables (a school firewall), libnss3-tools (certutil: Chromium trusts a test
 # CA) and caddy (the reverse proxy of configs/compose.yaml) for tests/net.
-TEST_DEBS := chromium redis-server ffmpeg libportaudio2 iproute2 coturn nftables libnss3-tools caddy
+TEST_DEBS := chromium redis-server postgresql ffmpeg libportaudio2 iproute2 coturn nftables libnss3-tools caddy
 # The classroom agent's tests: a real X server and window manager for its projector window, a
 # sound server with a null sink (PortAudio reaches it through ALSA's pulse plugin), a Chinese
 # font, and OCR that reads the window's Chinese back.

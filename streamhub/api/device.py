@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from streamhub.api.auth import DeviceDep, ServicesDep
 from streamhub.api.lessons import lesson_out
 from streamhub.api.schemas import DeviceLessonsOut, DeviceTokenIn, DeviceTokenOut
-from streamhub.catalog.models import Lesson, utcnow
+from streamhub.catalog.models import NAME_MAX, Lesson, utcnow
 from streamhub.errors import Conflict, ErrorCode, Forbidden, NotFound
 from streamhub.protocol import DeviceHealth, DeviceState, Role
 
@@ -81,7 +81,8 @@ async def device_token(
         sub=f"classroom-{room.id}",
         role=Role.CLASSROOM,
         lesson=lesson.id,
-        name=room.name,
+        # Room names may be longer than a participant's name (a token's, an attendance row's).
+        name=room.name[:NAME_MAX],
         can_publish=True,
         can_subscribe=True,
         classroom_id=room.id,

@@ -20,7 +20,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, StringConstraints
 
 from streamhub.api.auth import AdminOnly, CallerDep, DeviceDep, ServicesDep
-from streamhub.api.schemas import Body, IdPath
+from streamhub.api.schemas import NO_NUL, Body, IdPath
 from streamhub.catalog.models import ConnectionCheck
 from streamhub.errors import ErrorCode, StreamhubError
 from streamhub.media.ice import client_ice_servers
@@ -66,11 +66,13 @@ class UploadOut(BaseModel):
     seconds: float
 
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=600)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=600, pattern=NO_NUL)]
 
 
 class CheckLine(Body):
-    check: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    check: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=NO_NUL)
+    ]
     status: Literal["ok", "warn", "fail", "skip"]
     detail: Text = ""
 
@@ -79,7 +81,9 @@ class ConnectionCheckIn(Body):
     ok: bool
     summary: Text
     lines: list[CheckLine] = Field(max_length=40)
-    agent: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] = ""
+    agent: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=120, pattern=NO_NUL)
+    ] = ""
 
 
 class ConnectionCheckOut(BaseModel):

@@ -15,11 +15,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 
 from streamhub.api.auth import AdminOnly, AdminOrStaff, ServicesDep, bearer_scheme, caller
-from streamhub.api.schemas import OffsetQuery, OptionalIdQuery, PageOut
-from streamhub.catalog.models import Recording
+from streamhub.api.schemas import OffsetQuery, OptionalIdQuery, PageOut, SearchQuery
+from streamhub.catalog.models import MAX_ID, Recording
 from streamhub.errors import Conflict, ErrorCode, Forbidden, NotFound, Unauthorized
 from streamhub.protocol import Role
 from streamhub.services import Services
@@ -64,7 +64,7 @@ class RecordingOut(BaseModel):
 
 def _rid(raw: str) -> int:
     # Ids only: anything else (traversal attempts included) is simply not found.
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12 or int(raw) > MAX_ID:
         raise NotFound("no such recording")
     return int(raw)
 
@@ -142,12 +142,13 @@ FileAccess = Depends(file_access)
 @router.get("", dependencies=[AdminOrStaff])
 async def list_recordings(
     svc: ServicesDep,
-    subject: str | None = Query(None, max_length=120),
-    lecturer: str | None = Query(None, max_length=120),
+    subject: SearchQuery = None,
+    lecturer: SearchQuery = None,
     classroom_id: OptionalIdQuery = None,
-    date_from: datetime | None = None,
-    date_to: datetime | None = None,
-    q: str | None = Query(None, max_length=120),
+    # With a zone: the catalog compares instants (a naive time would be a server error).
+    date_from: AwareDatetime | None = None,
+    date_to: AwareDatetime | None = None,
+    q: SearchQuery = None,
     limit: int = Query(24, ge=1, le=200),
     offset: OffsetQuery = 0,
 ) -> PageOut[RecordingOut]:

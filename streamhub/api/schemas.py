@@ -16,19 +16,26 @@ from pydantic import (
     model_validator,
 )
 
+from streamhub.catalog.models import MAX_ID
 from streamhub.protocol import DeviceHealth, ParticipantInfo, ParticipantStats
 
 T = TypeVar("T")
 
-# Ids and offsets are 64-bit in every database we support: larger numbers are refused up front.
-MAX_ID = 2**63 - 1
+# Ids beyond the catalog's (32-bit in PostgreSQL) name no row: refused up front, as are
+# offsets beyond 64 bits (every database we support takes those).
+MAX_OFFSET = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 OptionalIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
-OffsetQuery = Annotated[int, Query(ge=0, le=MAX_ID)]
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Label = Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)]
+# PostgreSQL's text cannot hold NUL (SQLite's can): text with one is refused up front.
+NO_NUL = r"^[^\x00]*$"
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)
+]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, max_length=120, pattern=NO_NUL)]
+SearchQuery = Annotated[str | None, Query(max_length=120, pattern=NO_NUL)]
 
 
 class Body(BaseModel):

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from streamhub.catalog.base import CatalogBase, _hash
-from streamhub.catalog.models import Classroom, DeviceCredential, utcnow
+from streamhub.catalog.models import MAX_ID, Classroom, DeviceCredential, utcnow
 from streamhub.errors import ErrorCode, Unauthorized
 
 CREDENTIAL_PREFIX = "dc_"
@@ -47,7 +47,9 @@ class CredentialStore(CatalogBase):
         """The active credential this string proves, or Unauthorized (revoked or unknown).
         ``agent``: the PC's User-Agent, kept for the fleet board."""
         ident, _, secret = credential.removeprefix(CREDENTIAL_PREFIX).partition("_")
-        well_formed = ident.isascii() and ident.isdigit() and len(ident) <= 18
+        well_formed = (
+            ident.isascii() and ident.isdigit() and len(ident) <= 10 and int(ident) <= MAX_ID
+        )
         if not credential.startswith(CREDENTIAL_PREFIX) or not well_formed or not secret:
             raise Unauthorized("malformed device credential", code=ErrorCode.CREDENTIAL_INVALID)
         async with self.session() as session, session.begin():

@@ -68,6 +68,9 @@ class LessonStore(CatalogBase):
         return await self._get(Lesson, lesson_id)
 
     async def lesson_by_code(self, code: str) -> Lesson:
+        # Only the code alphabet can match (and PostgreSQL refuses text holding a NUL).
+        if not (code.isascii() and code.isalnum()):
+            raise NotFound("no lesson with this join code")
         async with self.session() as session:
             lesson = await session.scalar(select(Lesson).where(Lesson.join_code == code.upper()))
         if lesson is None:
@@ -246,7 +249,8 @@ class LessonStore(CatalogBase):
 
     async def live_lessons(self) -> list[LessonInfo]:
         async with self.session() as session:
-            rows = (await session.scalars(select(Lesson).where(Lesson.status == "live"))).all()
+            query = select(Lesson).where(Lesson.status == "live").order_by(Lesson.id)
+            rows = (await session.scalars(query)).all()
         return [self.info(r) for r in rows]
 
 

@@ -33,6 +33,12 @@ def new_key() -> str:
     return secrets.token_hex(16)
 
 
+# The largest id a row can have: ids are INTEGER columns, 32-bit in PostgreSQL (64-bit in
+# SQLite). A larger id names no row; asking PostgreSQL for one is an error, not a miss.
+MAX_ID = 2**31 - 1
+# The longest participant name an attendance row (and a token) holds.
+NAME_MAX = 120
+
 # SQLite's default rowid reuses the id of the newest deleted row; AUTOINCREMENT
 # (sqlite_sequence) never does, as PostgreSQL sequences never do.
 NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
@@ -151,7 +157,7 @@ class Attendance(Base):
     lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"), index=True)
     participant_id: Mapped[str] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(16))
-    name: Mapped[str] = mapped_column(String(120), default="")
+    name: Mapped[str] = mapped_column(String(NAME_MAX), default="")
     classroom_id: Mapped[int | None] = mapped_column(
         ForeignKey("classrooms.id", ondelete="SET NULL"), nullable=True
     )

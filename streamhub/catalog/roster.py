@@ -41,6 +41,9 @@ async def roster_sources(catalog: Catalog, lesson_id: int) -> RosterSources:
             .where(Attendance.lesson_id == lesson_id)
             .where(Attendance.role == Role.CLASSROOM.value)
             .where(Attendance.classroom_id.is_not(None))
+            # In the order they began: of two stays that began together the later row is the
+            # last (PostgreSQL hands rows back in no particular order, updated ones moved).
+            .order_by(Attendance.joined_at, Attendance.id)
         )
         stays = [
             Stay(row.classroom_id, row.joined_at, row.left_at, row.last_seen_at)

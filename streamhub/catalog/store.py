@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Any constant: the PostgreSQL advisory lock that nodes migrating one catalog queue on.
+_MIGRATION_LOCK = 0x5354524D
 
 
 def _run_migrations(connection: Connection) -> None:
@@ -68,8 +70,18 @@ class Catalog(
         # Migrations run on connections of their own, without the foreign-key pragma: SQLite
         # changes a table by recreating it, and dropping the old one would cascade.
         migrator = create_async_engine(url, connect_args=connect_args)
+        # Nodes (and `serve --workers` processes) started together on a new catalog each
+        # migrate it: one at a time, in one transaction, so the later ones find it done
+        # instead of failing on tables another just created.
+        if sqlite:
+            event.listen(migrator.sync_engine, "connect", _sqlite_own_transactions)
+            event.listen(migrator.sync_engine, "begin", _sqlite_begin_immediate)
         try:
             async with migrator.begin() as connection:
+                if migrator.dialect.name == "postgresql":
+                    await connection.exec_driver_sql(
+                        f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})"
+                    )
                 await connection.run_sync(_run_migrations)
         finally:
             await migrator.dispose()
@@ -84,6 +96,18 @@ class Catalog(
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.exec_driver_sql("SELECT 1")
+
+
+def _sqlite_own_transactions(dbapi_connection: Any, _record: Any) -> None:
+    # The driver would begin transactions itself, and only before DML: its DDL would
+    # commit statement by statement, outside any lock.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin_immediate(connection: Connection) -> None:
+    # The write lock from the start (the others wait up to the busy timeout), not at the
+    # first write after reading a version that is about to change.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

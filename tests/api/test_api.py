@@ -24,9 +24,10 @@ END = "2026-11-24T09:00:00Z"
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
+async def hub(tmp_path: Path, database_url: str | None) -> AsyncIterator[InProcessHub]:
     async with InProcessHub(
         tmp_path / "hub",
+        database_url=database_url,
         recorder={"enabled": False},
         signaling={"joins_per_minute": 1000},
     ) as running:
@@ -39,9 +40,13 @@ SHARED = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def shared_admin(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AdminApi]:
+async def shared_admin(
+    tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None
+) -> AsyncIterator[AdminApi]:
     data_dir = tmp_path_factory.mktemp("api") / "hub"
-    async with InProcessHub(data_dir, recorder={"enabled": False}) as running:
+    async with InProcessHub(
+        data_dir, recorder={"enabled": False}, database_url=module_database_url
+    ) as running:
         api = AdminApi(running.url)
         await api.post("/api/schools", {"name": "Exists"})
         yield api
@@ -545,8 +550,26 @@ async def test_inviting_a_classroom_to_a_live_lesson_lets_it_join(
         ("GET", f"/api/lessons/{10**25}/attendance", None, 422),
         ("POST", "/api/classrooms", {"name": "R", "school_id": 10**25}, 422),
         ("GET", f"/api/schools?offset={10**25}", None, 422),
+        # So are ids beyond the catalog's: its ids are 32-bit in PostgreSQL, where asking for
+        # a larger one is an error rather than a miss.
+        ("GET", f"/api/schools/{2**31}", None, 422),
+        ("GET", f"/api/lessons?classroom_id={2**40}", None, 422),
+        ("GET", f"/api/recordings?classroom_id={2**31}", None, 422),
+        ("PATCH", f"/api/classrooms/{2**33}", {"name": "R"}, 422),
+        ("POST", "/api/classrooms", {"name": "R", "school_id": 2**31}, 422),
+        ("POST", "/api/lessons", {"title": "T", "scheduled_start": START,
+                                  "scheduled_end": END, "classroom_ids": [2**31]}, 422),
+        ("GET", f"/api/recordings/{2**40}", None, 404),
+        # PostgreSQL's text cannot hold NUL: refused up front, or (a join code) found nowhere.
+        ("POST", "/api/schools", {"name": "North\x00"}, 422),
+        ("POST", "/api/schools", {"name": "North", "region": "\x00"}, 422),
+        ("GET", "/api/recordings?q=a%00b", None, 422),
+        ("GET", "/api/recordings?lecturer=%00", None, 422),
+        ("GET", "/api/lessons/by-code/AB%00CD", None, 404),
+        # The catalog compares instants: a time without a zone is refused, not a server error.
+        ("GET", "/api/recordings?date_from=2026-11-01T00:00:00", None, 422),
     ],
-)
+)  # fmt: skip
 @SHARED
 async def test_huge_ids_are_not_server_errors(
     shared_admin: AdminApi, method: str, path: str, body: Any, status: int
@@ -557,8 +580,16 @@ async def test_huge_ids_are_not_server_errors(
 
 
 async def test_huge_credential_id_is_401(anon: httpx.AsyncClient) -> None:
-    response = await anon.get("/api/device/lessons", headers=bearer(f"dc_{10**25}_secret"))
-    assert_problem(response, 401, "credential_invalid")
+    for ident in (10**25, 2**31, 10**17):
+        response = await anon.get("/api/device/lessons", headers=bearer(f"dc_{ident}_secret"))
+        assert_problem(response, 401, "credential_invalid")
+
+
+@SHARED
+async def test_offsets_beyond_32_bits_are_empty_pages(shared_admin: AdminApi) -> None:
+    response = await shared_admin.http.get(f"/api/schools?offset={2**62}")
+    assert response.status_code == 200, response.text
+    assert response.json()["items"] == [] and response.json()["total"] >= 1
 
 
 # ---------------------------------------------------------------- live lesson, attendance
@@ -569,6 +600,14 @@ async def test_participants_while_live_and_attendance_after_end(
 ) -> None:
     setup = await admin.lesson(classrooms=2)
     lid = setup.lesson_id
+    # A room name as long as names go: longer than a participant's name (its token, its
+    # attendance row), which PostgreSQL enforces.
+    long_name = "初二（3）班" * 33 + "班班"
+    assert len(long_name) == 200
+    renamed = await admin.http.patch(
+        f"/api/classrooms/{setup.classroom_ids[0]}", json={"name": long_name}
+    )
+    assert renamed.status_code == 200, renamed.text
     token = await admin.device_token(setup.credentials[0], setup.code)
     client = LessonClient(hub.url, token)
     try:
@@ -583,7 +622,7 @@ async def test_participants_while_live_and_attendance_after_end(
 
         rooms = await eventually(listed, timeout=10)
         assert [p["classroom_id"] for p in rooms] == [setup.classroom_ids[0]]
-        assert rooms[0]["name"] == "Class 1"
+        assert rooms[0]["name"] == long_name[:120]
 
         ended = await admin.http.post(f"/api/lessons/{lid}/end")
         assert ended.status_code == 200 and ended.json()["status"] == "ended"
@@ -600,6 +639,7 @@ async def test_participants_while_live_and_attendance_after_end(
     assert len(rows) == 1, response.json()
     row = rows[0]
     assert row["classroom_id"] == setup.classroom_ids[0]
+    assert row["name"] == long_name[:120]
     assert row["joined_at"] and row["left_at"]
     assert row["left_at"] >= row["joined_at"]
     assert row["duration_s"] is not None and 0 <= row["duration_s"] < 60

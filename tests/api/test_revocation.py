@@ -20,9 +20,12 @@ TOKEN_TTL_S = 10  # the shortest access-token lifetime the settings allow
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
+async def hub(tmp_path: Path, database_url: str | None) -> AsyncIterator[InProcessHub]:
     async with InProcessHub(
-        tmp_path / "hub", recorder={"enabled": False}, auth={"access_token_ttl_s": TOKEN_TTL_S}
+        tmp_path / "hub",
+        database_url=database_url,
+        recorder={"enabled": False},
+        auth={"access_token_ttl_s": TOKEN_TTL_S},
     ) as running:
         yield running
 

@@ -17,7 +17,8 @@ import websockets
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from streamhub.catalog.models import Base
 from streamhub.catalog.store import Catalog, _run_migrations
@@ -30,8 +31,10 @@ PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(tmp_path / "hub", recorder={"enabled": False}) as running:
+async def hub(tmp_path: Path, database_url: str | None) -> AsyncIterator[InProcessHub]:
+    async with InProcessHub(
+        tmp_path / "hub", recorder={"enabled": False}, database_url=database_url
+    ) as running:
         yield running
 
 
@@ -212,69 +215,100 @@ async def test_an_invite_only_lesson_never_turns_open(hub: InProcessHub, admin: 
     assert (await exchange()).status_code == 200
 
 
-def test_migration_from_0001_keeps_rows_and_stops_id_reuse(tmp_path: Path) -> None:
-    """A catalog made by revision 0001 with rows in it: 0002 keeps every row and invitation
-    (recreating SQLite tables must not cascade), gives each row a key, stops id reuse, and
-    leaves the schema exactly as the models say."""
+def _upgrade_to_0001(connection: Connection) -> None:
     from alembic.config import Config
 
     from streamhub.catalog.store import MIGRATIONS
 
-    path = tmp_path / "catalog.db"
-    engine = create_engine(f"sqlite:///{path}")
     config = Config(str(MIGRATIONS / "alembic.ini"))
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0001")
-    now = datetime.now(UTC).isoformat()
-    with engine.begin() as connection:
-        run = connection.exec_driver_sql
-        run("INSERT INTO schools (id, name, region, created_at) VALUES (1, 'S', '', ?)", (now,))
-        for ident in (1, 2):
-            run(
-                "INSERT INTO classrooms (id, school_id, name, region, created_at) "
-                "VALUES (?, 1, 'C', '', ?)",
-                (ident, now),
-            )
-        for ident in (1, 2, 3):
-            run(
-                "INSERT INTO lessons (id, title, subject, lecturer_name, scheduled_start, "
-                "scheduled_end, status, join_code, created_at) "
-                "VALUES (?, 'L', '', '', ?, ?, 'ended', ?, ?)",
-                (ident, now, now, f"CODE{ident}", now),
-            )
-        run("INSERT INTO lesson_invites VALUES (1, 1), (2, 2)")
+    config.attributes["connection"] = connection
+    command.upgrade(config, "0001")
+
+
+def _rows_of_0001(connection: Connection) -> None:
+    """Rows as revision 0001 had them: ids from the database, as the hub inserted them."""
+
+    def run(sql: str, **params: Any) -> None:
+        statement = sa.text(sql)
+        if "now" in params:
+            statement = statement.bindparams(sa.bindparam("now", type_=sa.DateTime(True)))
+        connection.execute(statement, params)
+
+    now = datetime.now(UTC)
+    run("INSERT INTO schools (name, region, created_at) VALUES ('S', '', :now)", now=now)
+    for _ in (1, 2):
         run(
-            "INSERT INTO recordings (id, lesson_id, state, failure_reason, directory, duration_s,"
-            " size_bytes, progress, has_screen, started_at) "
-            "VALUES (1, 1, 'ready', '', 'd', 1, 1, 1, 0, ?)",
-            (now,),
+            "INSERT INTO classrooms (school_id, name, region, created_at) "
+            "VALUES (1, 'C', '', :now)",
+            now=now,
         )
-    with engine.begin() as connection:
-        _run_migrations(connection)
-    with engine.begin() as connection:
-        run = connection.exec_driver_sql
-        assert run("SELECT count(*) FROM lesson_invites").scalar() == 2
-        assert run("SELECT count(*) FROM recordings").scalar() == 1
-        keys = [r[0] for r in run("SELECT row_key FROM lessons")]
-        assert len(keys) == 3 and len(set(keys)) == 3 and all(len(k) == 32 for k in keys)
-        assert {r[0] for r in run("SELECT open_to_all FROM lessons")} == {0}
-        run("DELETE FROM lessons WHERE id = 3")
+    for ident in (1, 2, 3):
         run(
-            "INSERT INTO lessons (title, subject, lecturer_name, scheduled_start, scheduled_end,"
-            " status, join_code, created_at, row_key, open_to_all) "
-            "VALUES ('N', '', '', ?, ?, 'scheduled', 'NEW', ?, 'k', 0)",
-            (now, now, now),
+            "INSERT INTO lessons (title, subject, lecturer_name, scheduled_start, "
+            "scheduled_end, status, join_code, created_at) "
+            "VALUES ('L', '', '', :now, :now, 'ended', :code, :now)",
+            now=now,
+            code=f"CODE{ident}",
         )
-        assert run("SELECT max(id) FROM lessons").scalar() == 4
-        diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    run("INSERT INTO lesson_invites VALUES (1, 1), (2, 2)")
+    run(
+        "INSERT INTO recordings (lesson_id, state, failure_reason, directory, duration_s,"
+        " size_bytes, progress, has_screen, started_at) "
+        "VALUES (1, 'ready', '', 'd', 1, 1, 1, FALSE, :now)",
+        now=now,
+    )
+
+
+def _check_migrated(connection: Connection) -> list[Any]:
+    def run(sql: str, **params: Any) -> Any:
+        statement = sa.text(sql)
+        if "now" in params:
+            statement = statement.bindparams(sa.bindparam("now", type_=sa.DateTime(True)))
+        return connection.execute(statement, params)
+
+    assert run("SELECT count(*) FROM lessons").scalar() == 3
+    assert run("SELECT count(*) FROM lesson_invites").scalar() == 2
+    assert run("SELECT count(*) FROM recordings").scalar() == 1
+    keys = [r[0] for r in run("SELECT row_key FROM lessons")]
+    assert len(keys) == 3 and len(set(keys)) == 3 and all(len(k) == 32 for k in keys)
+    assert {r[0] for r in run("SELECT open_to_all FROM lessons")} == {False}
+    run("DELETE FROM lessons WHERE id = 3")
+    run(
+        "INSERT INTO lessons (title, subject, lecturer_name, scheduled_start, scheduled_end,"
+        " status, join_code, created_at, row_key, open_to_all) "
+        "VALUES ('N', '', '', :now, :now, 'scheduled', 'NEW', :now, 'k', FALSE)",
+        now=datetime.now(UTC),
+    )
+    assert run("SELECT max(id) FROM lessons").scalar() == 4
+    return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
+
+
+async def test_migration_from_0001_keeps_rows_and_stops_id_reuse(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """A catalog made by revision 0001 with rows in it: the later revisions keep every row and
+    invitation (recreating SQLite tables must not cascade), give each row a key, stop id reuse,
+    and leave the schema exactly as the models say, on SQLite and on PostgreSQL."""
+    engine = create_async_engine(database_url or f"sqlite+aiosqlite:///{tmp_path / 'catalog.db'}")
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_upgrade_to_0001)
+        async with engine.begin() as connection:
+            await connection.run_sync(_rows_of_0001)
+        async with engine.begin() as connection:
+            await connection.run_sync(_run_migrations)
+        async with engine.begin() as connection:
+            diffs = await connection.run_sync(_check_migrated)
+    finally:
+        await engine.dispose()
     assert diffs == [], diffs
-    engine.dispose()
 
 
-async def test_catalog_open_migrates_an_existing_database(tmp_path: Path) -> None:
-    settings = load_settings(None, data_dir=tmp_path)
+async def test_catalog_open_migrates_an_existing_database(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    settings = load_settings(None, data_dir=tmp_path, database_url=database_url)
     catalog = await Catalog.open(settings)
     school = await catalog.create_school("S")
     await catalog.close()

@@ -30,12 +30,16 @@ async def attendance(admin: AdminApi, lesson_id: int) -> list[dict[str, Any]]:
     return list(response.json())
 
 
-async def test_a_session_a_crash_killed_ends_when_it_was_last_seen(tmp_path: Path) -> None:
+async def test_a_session_a_crash_killed_ends_when_it_was_last_seen(
+    tmp_path: Path, database_url: str | None
+) -> None:
     hub = HubProcess(tmp_path / "hub")
     hub.extra_env = {
         "STREAMHUB_ATTENDANCE_SEEN_EVERY_S": str(BEAT_S),
         "STREAMHUB_RECORDER__ENABLED": "false",
     }
+    if database_url is not None:
+        hub.extra_env["STREAMHUB_DATABASE_URL"] = database_url
     await asyncio.to_thread(hub.start)
     admin = AdminApi(hub.url)
     clients: list[LessonClient] = []
@@ -87,11 +91,13 @@ async def _closed(admin: AdminApi, lesson_id: int) -> list[dict[str, Any]] | Non
 
 
 async def test_a_classroom_revoked_while_its_session_went_on_ends_at_the_revocation(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str | None
 ) -> None:
     """The revocation reached the catalog but not the session (another node did it while the
     nodes could not talk): at the lesson's end its attendance stops at the revocation."""
-    async with InProcessHub(tmp_path / "hub", recorder={"enabled": False}) as hub:
+    async with InProcessHub(
+        tmp_path / "hub", recorder={"enabled": False}, database_url=database_url
+    ) as hub:
         admin = AdminApi(hub.url)
         clients: list[LessonClient] = []
         try:
