@@ -12,7 +12,8 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from streamhub.api.auth import AdminOnly, ServicesDep
-from streamhub.api.schemas import Body, IdPath
+from streamhub.api.schemas import NO_NUL, Body, IdPath
+from streamhub.catalog.models import MAX_ID
 from streamhub.feed.events import EVENT_TYPES, EventType
 
 router = APIRouter(prefix="/api", tags=["data feed"], dependencies=[AdminOnly])
@@ -33,10 +34,15 @@ class EventsOut(BaseModel):
 
 
 class WebhookIn(Body):
-    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=500)]
+    url: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=8, max_length=500, pattern=NO_NUL),
+    ]
     # None or empty: every event type.
     events: list[EventType] = Field(default_factory=list, max_length=len(EVENT_TYPES))
-    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    description: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=200, pattern=NO_NUL)
+    ] = ""
 
     @field_validator("url")
     @classmethod
@@ -77,7 +83,7 @@ class DeliveryOut(BaseModel):
 @router.get("/events")
 async def events(
     svc: ServicesDep,
-    after: int = Query(0, ge=0),
+    after: int = Query(0, ge=0, le=MAX_ID),
     limit: int = Query(100, ge=1, le=1000),
     type: EventType | None = None,
 ) -> EventsOut:

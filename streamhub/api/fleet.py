@@ -8,10 +8,16 @@ import json
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from streamhub.api.auth import AdminOnly, ServicesDep
-from streamhub.api.schemas import FleetCheckOut, FleetLessonOut, FleetOut, FleetRowOut
+from streamhub.api.schemas import (
+    FleetCheckOut,
+    FleetLessonOut,
+    FleetOut,
+    FleetRowOut,
+    OptionalIdQuery,
+)
 from streamhub.catalog.fleet import fleet_sources
 from streamhub.protocol import DeviceHealth
 
@@ -24,7 +30,7 @@ Problem = Literal["any", "offline", "devices", "check", "not_enrolled"]
 @router.get("")
 async def fleet(
     svc: ServicesDep,
-    school_id: int | None = Query(None, ge=1),
+    school_id: OptionalIdQuery = None,
     problem: Problem | None = None,
 ) -> FleetOut:
     """Every classroom (of one school with ``school_id``), its PC and its problems;

@@ -148,7 +148,10 @@ class SeriesIn(Body):
     lecturer_name: Label = ""
     first_start: NaiveDatetime
     duration_minutes: int = Field(ge=1, le=600)
-    rule: Annotated[str, StringConstraints(strip_whitespace=True, min_length=6, max_length=500)]
+    rule: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=6, max_length=500, pattern=NO_NUL),
+    ]
     skip_dates: list[date] = Field(default_factory=list, max_length=400)
     classroom_ids: list[Id] = Field(default_factory=list, max_length=1000)
     open_to_all: bool = False

@@ -28,9 +28,12 @@ TERM = {
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
+async def hub(tmp_path: Path, database_url: str | None) -> AsyncIterator[InProcessHub]:
     async with InProcessHub(
-        tmp_path / "hub", recorder={"enabled": False}, county_timezone="Asia/Shanghai"
+        tmp_path / "hub",
+        recorder={"enabled": False},
+        database_url=database_url,
+        county_timezone="Asia/Shanghai",
     ) as running:
         yield running
 

@@ -19,10 +19,11 @@ from tests.support.webhook_receiver import Received, WebhookReceiver
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
+async def hub(tmp_path: Path, database_url: str | None) -> AsyncIterator[InProcessHub]:
     async with InProcessHub(
         tmp_path / "hub",
         recorder={"enabled": False},
+        database_url=database_url,
         # Retries a fifth of a second apart, doubling: the test sees three attempts quickly.
         webhooks={"retry_base_s": 0.2, "poll_s": 0.2},
     ) as running:
@@ -132,10 +133,13 @@ async def test_bad_webhooks_are_refused_and_a_deleted_one_gets_nothing(hub: InPr
             {"url": "http://user:pw@127.0.0.1/hook"},
             {"url": "http://127.0.0.1/hook", "events": ["lesson.exploded"]},
             {"url": "http://127.0.0.1/hook", "secret": "mine"},
+            {"url": "http://127.0.0.1/hook\x00"},
         ):
             refused = await admin.http.post("/api/webhooks", json=body)
             assert refused.status_code == 422, (body, refused.text)
             assert refused.headers["content-type"].startswith("application/problem+json")
+        beyond = await admin.http.get("/api/events", params={"after": 2**40})
+        assert beyond.status_code == 422, beyond.text
         async with WebhookReceiver() as receiver:
             created = await admin.post("/api/webhooks", {"url": receiver.url})
             deleted = await admin.http.delete(f"/api/webhooks/{created['id']}")
