@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Page, expect
 
 from classroom_agent.hub_api import DeviceApi
 from streamhub.feed.signing import verify
@@ -29,6 +29,14 @@ async def exchange(hub: InProcessHub, credential: str) -> httpx.Response:
             json={"lesson_code": None},
             headers={"Authorization": f"Bearer {credential}"},
         )
+
+
+async def open_tab(page: Page, hub: InProcessHub, tab: str) -> None:
+    """Sign in to /admin with the admin key and open one of its tabs."""
+    await page.goto(f"{hub.url}/admin?lang=en")
+    await page.get_by_label("Admin key").fill(ADMIN_KEY)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("tab", name=tab).click()
 
 
 async def test_admin_flow(hub: InProcessHub, staff_page: BrowserPage) -> None:
@@ -269,10 +277,7 @@ async def test_inviting_from_two_hundred_classrooms(
                     )
                     rooms[created.json()["id"]] = (school_name, name)
     page = staff_page.page
-    await page.goto(f"{hub.url}/admin?lang=en")
-    await page.get_by_label("Admin key").fill(ADMIN_KEY)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.get_by_role("tab", name="Lessons").click()
+    await open_tab(page, hub, "Lessons")
     form = page.locator("#lesson-form")
     count = page.locator("#lesson-room-count")
     await expect(count).to_have_text("0 invited · 200 of 200 shown")
@@ -345,10 +350,7 @@ async def test_the_fleet_tab_shows_which_classrooms_will_fail(
             await pc.close()
 
     page = staff_page.page
-    await page.goto(f"{hub.url}/admin?lang=en")
-    await page.get_by_label("Admin key").fill(ADMIN_KEY)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.get_by_role("tab", name="Fleet").click()
+    await open_tab(page, hub, "Fleet")
     board = page.locator("#fleet-body tr")
     await expect(board).to_have_count(3)
     await expect(page.locator("#fleet-summary")).to_have_text(
@@ -377,10 +379,7 @@ async def test_a_webhook_added_in_the_page_and_its_delivery_log(
 ) -> None:
     async with WebhookReceiver() as receiver:
         page = staff_page.page
-        await page.goto(f"{hub.url}/admin?lang=en")
-        await page.get_by_label("Admin key").fill(ADMIN_KEY)
-        await page.get_by_role("button", name="Sign in").click()
-        await page.get_by_role("tab", name="Data feed").click()
+        await open_tab(page, hub, "Data feed")
         form = page.locator("#webhook-form")
         await form.get_by_label("Address").fill(receiver.url)
         await form.get_by_label("Description").fill("County platform")
@@ -426,10 +425,7 @@ async def test_a_terms_timetable_from_the_lesson_form(
     """Mondays and Wednesdays at 08:00 until the term's end, without the holiday week: the
     page says how many lessons it will make, then makes them."""
     page = staff_page.page
-    await page.goto(f"{hub.url}/admin?lang=en")
-    await page.get_by_label("Admin key").fill(ADMIN_KEY)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.get_by_role("tab", name="Lessons").click()
+    await open_tab(page, hub, "Lessons")
     form = page.locator("#lesson-form")
     await form.get_by_label("Title").fill("Mathematics 7A")
     await form.get_by_label("Start").fill("2031-09-01T08:00")
