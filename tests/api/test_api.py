@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,22 +14,12 @@ import pytest_asyncio
 from streamhub.auth.tokens import TokenIssuer
 from streamhub.client import LessonClient
 from streamhub.protocol import Role
-from tests.support.hub import ADMIN_KEY, JWT_SECRET, AdminApi, InProcessHub
+from tests.support.hub import ADMIN_KEY, JWT_SECRET, AdminApi, HubFactory, InProcessHub
 from tests.support.wait import eventually
 
 PROBLEM = "application/problem+json"
 START = "2026-11-24T08:00:00Z"
 END = "2026-11-24T09:00:00Z"
-
-
-@pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(
-        tmp_path / "hub",
-        recorder={"enabled": False},
-        signaling={"joins_per_minute": 1000},
-    ) as running:
-        yield running
 
 
 # The many small request/response cases share one hub (module loop); the scenario tests below
@@ -39,13 +28,12 @@ SHARED = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def shared_admin(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AdminApi]:
-    data_dir = tmp_path_factory.mktemp("api") / "hub"
-    async with InProcessHub(data_dir, recorder={"enabled": False}) as running:
-        api = AdminApi(running.url)
-        await api.post("/api/schools", {"name": "Exists"})
-        yield api
-        await api.close()
+async def shared_admin(make_module_hub: HubFactory) -> AsyncIterator[AdminApi]:
+    running = await make_module_hub(recorder={"enabled": False})
+    api = AdminApi(running.url)
+    await api.post("/api/schools", {"name": "Exists"})
+    yield api
+    await api.close()
 
 
 @pytest.fixture

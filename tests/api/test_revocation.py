@@ -4,15 +4,13 @@ live session it opened (issue 13, item 3), against a real in-process hub."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from streamhub.client import LessonClient
 from streamhub.client.events import Closed
-from tests.support.hub import AdminApi, InProcessHub
+from tests.support.hub import AdminApi, HubFactory, InProcessHub
 from tests.support.lecturer import lecturer_teaching
 from tests.support.wait import eventually
 
@@ -20,11 +18,8 @@ TOKEN_TTL_S = 10  # the shortest access-token lifetime the settings allow
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(
-        tmp_path / "hub", recorder={"enabled": False}, auth={"access_token_ttl_s": TOKEN_TTL_S}
-    ) as running:
-        yield running
+async def hub(make_hub: HubFactory) -> InProcessHub:
+    return await make_hub(recorder={"enabled": False}, auth={"access_token_ttl_s": TOKEN_TTL_S})
 
 
 def bearer(token: str) -> dict[str, str]:

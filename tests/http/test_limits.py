@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +14,7 @@ import pytest
 from streamhub.client import LessonClient
 from streamhub.client.decode import FrameDecoder
 from tests.media.test_bad_input import latest_counter
-from tests.support.hub import ADMIN_KEY, AdminApi, InProcessHub
+from tests.support.hub import ADMIN_KEY, AdminApi, HubFactory, InProcessHub
 from tests.support.lecturer import lecturer_teaching
 from tests.support.wait import eventually
 
@@ -26,9 +24,8 @@ PER_ADDRESS = 20
 
 
 @pytest.fixture(params=["h11", "httptools"])
-async def hub(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(
-        tmp_path / "hub",
+async def hub(request: pytest.FixtureRequest, make_hub: HubFactory) -> InProcessHub:
+    return await make_hub(
         recorder={"enabled": False},
         http={
             "protocol": request.param,
@@ -36,8 +33,7 @@ async def hub(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[I
             "body_timeout_s": 1.0,
             "max_connections_per_address": PER_ADDRESS,
         },
-    ) as running:
-        yield running
+    )
 
 
 async def open_raw(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -10,10 +11,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import uvicorn
@@ -178,6 +179,34 @@ class InProcessHub:
         self.server.should_exit = True
         if self._task is not None:
             await asyncio.wait_for(self._task, 20)
+
+
+# Most tests' hub: no recorder (its own tests turn it on), and a join-rate limit that classrooms
+# rejoining many times on purpose never reach (the limit has its own tests).
+TEST_HUB: dict[str, Any] = {
+    "recorder": {"enabled": False},
+    "signaling": {"joins_per_minute": 1000},
+}
+
+
+class HubFactory(Protocol):
+    def __call__(self, **overrides: Any) -> Awaitable[InProcessHub]: ...
+
+
+@contextlib.asynccontextmanager
+async def hub_factory(base: Path) -> AsyncIterator[HubFactory]:
+    """Starts hubs under ``base`` (the first in ``base/hub``, as the tests always had it) and
+    stops them all, last first, even when one fails to stop."""
+    async with contextlib.AsyncExitStack() as stack:
+        started = 0
+
+        async def make(**overrides: Any) -> InProcessHub:
+            nonlocal started
+            started += 1
+            data_dir = base / ("hub" if started == 1 else f"hub-{started}")
+            return await stack.enter_async_context(InProcessHub(data_dir, **overrides))
+
+        yield make
 
 
 def admin_headers() -> dict[str, str]:
