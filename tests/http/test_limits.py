@@ -167,6 +167,7 @@ async def test_half_sent_requests_are_closed_and_one_address_is_capped(
         reader, writer = await open_raw(hub)
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n")
         await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        attackers.append((reader, writer))  # closed below, as the attackers are
         writer.write(b"GET /healthz HTTP/1.1\r\nHo")
         await eventually(lambda: closed(reader), 30)
     finally:

@@ -77,14 +77,15 @@ class NamespacedHub:
 
     def start(self, timeout: float = 40.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        out = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            [*self.host.exec_prefix(), sys.executable, "-m", "streamhub", "serve"],
-            env=child_env(**self.env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # The hub writes to its own copy of the descriptor: ours is closed once it runs.
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [*self.host.exec_prefix(), sys.executable, "-m", "streamhub", "serve"],
+                env=child_env(**self.env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

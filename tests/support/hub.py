@@ -70,18 +70,19 @@ class HubProcess:
     def start(self, timeout: float = 30.0) -> None:
         self.log_path = self.data_dir / f"hub-{self.port}.log"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamhub", "serve", "--port", str(self.port)],
-            env=hub_env(
-                self.data_dir,
-                self.port,
-                **{"STREAMHUB_WORKERS": str(self.workers), **self.extra_env},
-            ),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # The child writes to its own copy of the descriptor: ours is closed once it runs.
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streamhub", "serve", "--port", str(self.port)],
+                env=hub_env(
+                    self.data_dir,
+                    self.port,
+                    **{"STREAMHUB_WORKERS": str(self.workers), **self.extra_env},
+                ),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
