@@ -149,14 +149,7 @@ class County:
         return lecturer
 
     def admin(self) -> AdminApi:
-        api = AdminApi(self.uplink_url)
-        api.http = httpx.AsyncClient(
-            base_url=self.uplink_url,
-            headers=api.http.headers,
-            timeout=15,
-            verify=self.ssl_context,
-        )
-        return api
+        return AdminApi(self.uplink_url, verify=self.ssl_context)
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -93,6 +94,8 @@ class HubProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        # Not left running behind the failed test (with its log and port).
+        self.kill()
         raise RuntimeError("hub did not become ready")
 
     def kill(self) -> None:
@@ -226,8 +229,10 @@ class LessonSetup:
 class AdminApi:
     """Drives the hub's HTTP API the way the admin pages do."""
 
-    def __init__(self, base_url: str) -> None:
-        self.http = httpx.AsyncClient(base_url=base_url, headers=admin_headers(), timeout=15)
+    def __init__(self, base_url: str, verify: ssl.SSLContext | bool = True) -> None:
+        self.http = httpx.AsyncClient(
+            base_url=base_url, headers=admin_headers(), timeout=15, verify=verify
+        )
 
     async def close(self) -> None:
         await self.http.aclose()
