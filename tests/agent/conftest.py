@@ -2,25 +2,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from classroom_agent.agent import AgentOptions
 from classroom_agent.media_sources import SourceSpec
 from classroom_agent.session import SessionOptions
-from tests.support.hub import AdminApi, InProcessHub
+from tests.support.hub import AdminApi
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(
-        tmp_path / "hub", recorder={"enabled": False}, signaling={"joins_per_minute": 1000}
-    ) as running:
-        yield running
 
 
 SYNTHETIC = ("--video-source", "testpattern", "--audio-source", "tone")

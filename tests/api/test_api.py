@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,7 +14,14 @@ import pytest_asyncio
 from streamhub.auth.tokens import TokenIssuer
 from streamhub.client import LessonClient
 from streamhub.protocol import Role
-from tests.support.hub import ADMIN_KEY, JWT_SECRET, AdminApi, InProcessHub
+from tests.support.hub import (
+    ADMIN_KEY,
+    JWT_SECRET,
+    TEST_HUB,
+    AdminApi,
+    HubFactory,
+    InProcessHub,
+)
 from tests.support.wait import eventually
 
 PROBLEM = "application/problem+json"
@@ -24,14 +30,8 @@ END = "2026-11-24T09:00:00Z"
 
 
 @pytest.fixture
-async def hub(tmp_path: Path, database_url: str | None) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(
-        tmp_path / "hub",
-        database_url=database_url,
-        recorder={"enabled": False},
-        signaling={"joins_per_minute": 1000},
-    ) as running:
-        yield running
+async def hub(make_hub: HubFactory, database_url: str | None) -> InProcessHub:
+    return await make_hub(**TEST_HUB, database_url=database_url)
 
 
 # The many small request/response cases share one hub (module loop); the scenario tests below
@@ -41,16 +41,13 @@ SHARED = pytest.mark.asyncio(loop_scope="module")
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def shared_admin(
-    tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None
+    make_module_hub: HubFactory, module_database_url: str | None
 ) -> AsyncIterator[AdminApi]:
-    data_dir = tmp_path_factory.mktemp("api") / "hub"
-    async with InProcessHub(
-        data_dir, recorder={"enabled": False}, database_url=module_database_url
-    ) as running:
-        api = AdminApi(running.url)
-        await api.post("/api/schools", {"name": "Exists"})
-        yield api
-        await api.close()
+    running = await make_module_hub(recorder={"enabled": False}, database_url=module_database_url)
+    api = AdminApi(running.url)
+    await api.post("/api/schools", {"name": "Exists"})
+    yield api
+    await api.close()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from fastapi.routing import APIRoute
 
 from streamhub.auth.tokens import TokenIssuer
 from streamhub.protocol import Role
-from tests.support.hub import ADMIN_KEY, JWT_SECRET, AdminApi, InProcessHub
+from tests.support.hub import ADMIN_KEY, JWT_SECRET, AdminApi, HubFactory, InProcessHub
 from tests.support.net import free_port
 
 PROBLEM = "application/problem+json"
@@ -484,16 +484,12 @@ SHARED = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def hub(
-    tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None
-) -> AsyncIterator[InProcessHub]:
-    data_dir = tmp_path_factory.mktemp("matrix") / "hub"
+async def hub(make_module_hub: HubFactory, module_database_url: str | None) -> InProcessHub:
     # The RTMP bridge on (a free port), so that its stream-key routes answer.
     rtmp = {"enabled": True, "port": free_port()}
-    async with InProcessHub(
-        data_dir, recorder={"enabled": False}, rtmp=rtmp, database_url=module_database_url
-    ) as running:
-        yield running
+    return await make_module_hub(
+        recorder={"enabled": False}, rtmp=rtmp, database_url=module_database_url
+    )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -5,9 +5,7 @@ lesson — with filters by school and by problem; admins only."""
 from __future__ import annotations
 
 import platform
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,15 +14,12 @@ import pytest
 from classroom_agent.hub_api import DeviceApi
 from streamhub import __version__
 from streamhub.protocol import DeviceHealth
-from tests.support.hub import AdminApi, InProcessHub
+from tests.support.hub import AdminApi, HubFactory, InProcessHub
 
 
 @pytest.fixture
-async def hub(tmp_path: Path, database_url: str | None) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(
-        tmp_path / "hub", recorder={"enabled": False}, database_url=database_url
-    ) as running:
-        yield running
+async def hub(make_hub: HubFactory, database_url: str | None) -> InProcessHub:
+    return await make_hub(recorder={"enabled": False}, database_url=database_url)
 
 
 async def fleet(admin: AdminApi, **params: Any) -> dict[int, dict[str, Any]]:

@@ -4,15 +4,13 @@ live session it opened (issue 13, item 3), against a real in-process hub."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from streamhub.client import LessonClient
 from streamhub.client.events import Closed
-from tests.support.hub import AdminApi, InProcessHub
+from tests.support.hub import AdminApi, HubFactory, InProcessHub
 from tests.support.lecturer import lecturer_teaching
 from tests.support.wait import eventually
 
@@ -20,14 +18,12 @@ TOKEN_TTL_S = 10  # the shortest access-token lifetime the settings allow
 
 
 @pytest.fixture
-async def hub(tmp_path: Path, database_url: str | None) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(
-        tmp_path / "hub",
+async def hub(make_hub: HubFactory, database_url: str | None) -> InProcessHub:
+    return await make_hub(
         database_url=database_url,
         recorder={"enabled": False},
         auth={"access_token_ttl_s": TOKEN_TTL_S},
-    ) as running:
-        yield running
+    )
 
 
 def bearer(token: str) -> dict[str, str]:

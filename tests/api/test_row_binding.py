@@ -5,7 +5,6 @@ even when a new row carries the old id; an invite-only lesson never turns open."
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,17 +24,14 @@ from streamhub.catalog.store import Catalog, _run_migrations
 from streamhub.client import signaling_url
 from streamhub.config import load_settings
 from tests.api.test_authorization_matrix import ready_recording
-from tests.support.hub import AdminApi, InProcessHub
+from tests.support.hub import AdminApi, HubFactory, InProcessHub
 
 PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
-async def hub(tmp_path: Path, database_url: str | None) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(
-        tmp_path / "hub", recorder={"enabled": False}, database_url=database_url
-    ) as running:
-        yield running
+async def hub(make_hub: HubFactory, database_url: str | None) -> InProcessHub:
+    return await make_hub(recorder={"enabled": False}, database_url=database_url)
 
 
 def soon(hours: float) -> str:

@@ -4,16 +4,14 @@ classroom PC is handed the occurrence that is live; what is left of the series c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from classroom_agent.hub_api import DeviceApi
 from streamhub.config import Settings
-from tests.support.hub import AdminApi, InProcessHub
+from tests.support.hub import AdminApi, HubFactory, InProcessHub
 
 TERM = {
     "title": "Mathematics 7A",
@@ -28,14 +26,10 @@ TERM = {
 
 
 @pytest.fixture
-async def hub(tmp_path: Path, database_url: str | None) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(
-        tmp_path / "hub",
-        recorder={"enabled": False},
-        database_url=database_url,
-        county_timezone="Asia/Shanghai",
-    ) as running:
-        yield running
+async def hub(make_hub: HubFactory, database_url: str | None) -> InProcessHub:
+    return await make_hub(
+        recorder={"enabled": False}, county_timezone="Asia/Shanghai", database_url=database_url
+    )
 
 
 async def lessons(admin: AdminApi, **params: Any) -> list[dict[str, Any]]:

@@ -5,29 +5,22 @@ accepts gets each event exactly once per delivery id, its signature verified."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from streamhub.client import LessonClient
 from streamhub.feed.signing import verify
-from tests.support.hub import AdminApi, InProcessHub
+from tests.support.hub import AdminApi, HubFactory, InProcessHub
 from tests.support.wait import eventually
 from tests.support.webhook_receiver import Received, WebhookReceiver
 
 
 @pytest.fixture
-async def hub(tmp_path: Path, database_url: str | None) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(
-        tmp_path / "hub",
-        recorder={"enabled": False},
-        database_url=database_url,
-        # Retries a fifth of a second apart, doubling: the test sees three attempts quickly.
-        webhooks={"retry_base_s": 0.2, "poll_s": 0.2},
-    ) as running:
-        yield running
+async def hub(make_hub: HubFactory, database_url: str | None) -> InProcessHub:
+    # Retries a fifth of a second apart, doubling: the test sees three attempts quickly.
+    webhooks = {"retry_base_s": 0.2, "poll_s": 0.2}
+    return await make_hub(recorder={"enabled": False}, webhooks=webhooks, database_url=database_url)
 
 
 def sent(receiver: WebhookReceiver, event_type: str) -> list[Received]:

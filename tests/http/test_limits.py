@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +14,7 @@ import pytest
 from streamhub.client import LessonClient
 from streamhub.client.decode import FrameDecoder
 from tests.media.test_bad_input import latest_counter
-from tests.support.hub import ADMIN_KEY, AdminApi, InProcessHub
+from tests.support.hub import ADMIN_KEY, AdminApi, HubFactory, InProcessHub
 from tests.support.lecturer import lecturer_teaching
 from tests.support.wait import eventually
 
@@ -26,9 +24,8 @@ PER_ADDRESS = 20
 
 
 @pytest.fixture(params=["h11", "httptools"])
-async def hub(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(
-        tmp_path / "hub",
+async def hub(request: pytest.FixtureRequest, make_hub: HubFactory) -> InProcessHub:
+    return await make_hub(
         recorder={"enabled": False},
         http={
             "protocol": request.param,
@@ -36,8 +33,7 @@ async def hub(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[I
             "body_timeout_s": 1.0,
             "max_connections_per_address": PER_ADDRESS,
         },
-    ) as running:
-        yield running
+    )
 
 
 async def open_raw(
@@ -171,6 +167,7 @@ async def test_half_sent_requests_are_closed_and_one_address_is_capped(
         reader, writer = await open_raw(hub)
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n")
         await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        attackers.append((reader, writer))  # closed below, as the attackers are
         writer.write(b"GET /healthz HTTP/1.1\r\nHo")
         await eventually(lambda: closed(reader), 30)
     finally:

@@ -3,14 +3,11 @@ Content-Security-Policy in a real headless Chromium (issue 13, item 5)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import httpx
 import pytest
 from playwright.async_api import ConsoleMessage, expect
 
-from tests.support.hub import AdminApi, InProcessHub
+from tests.support.hub import AdminApi, HubFactory, InProcessHub
 from tests.web.conftest import browser  # noqa: F401  (the headless Chromium fixture)
 
 PATHS = {
@@ -32,9 +29,8 @@ PATHS = {
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(tmp_path / "hub", recorder={"enabled": False}) as running:
-        yield running
+async def hub(make_hub: HubFactory) -> InProcessHub:
+    return await make_hub(recorder={"enabled": False})
 
 
 def assert_secure(response: httpx.Response) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +16,7 @@ from streamhub.client import LessonClient, signaling_url
 from streamhub.client.decode import FrameDecoder
 from streamhub.protocol import Slot
 from tests.media.test_bad_input import latest_counter
-from tests.support.hub import AdminApi, InProcessHub
+from tests.support.hub import AdminApi, HubFactory, InProcessHub
 from tests.support.lecturer import lecturer_teaching
 from tests.support.wait import eventually
 
@@ -39,15 +37,13 @@ def hub_settings(allow_loopback: bool) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(tmp_path / "hub", **hub_settings(True)) as running:
-        yield running
+async def hub(make_hub: HubFactory) -> InProcessHub:
+    return await make_hub(**hub_settings(True))
 
 
 @pytest.fixture
-async def strict_hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(tmp_path / "strict", **hub_settings(False)) as running:
-        yield running
+async def strict_hub(make_hub: HubFactory) -> InProcessHub:
+    return await make_hub(**hub_settings(False))
 
 
 async def offer_sdp() -> tuple[RTCPeerConnection, str]:

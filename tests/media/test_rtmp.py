@@ -6,7 +6,6 @@ before any media; revoking a running push's key ends it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,25 +15,29 @@ from streamhub.client import LessonClient
 from streamhub.client.decode import FrameDecoder
 from streamhub.protocol import ParticipantLeft, Role, Slot
 from tests.support.frames import AGENT_CODECS, first_frame
-from tests.support.hub import AdminApi, InProcessHub, LessonSetup
+from tests.support.hub import AdminApi, HubFactory, InProcessHub, LessonSetup
 from tests.support.net import free_port
 from tests.support.rtmp import Push
 from tests.support.wait import eventually
 
 
+def rtmp_settings(**rtmp: Any) -> dict[str, Any]:
+    """A hub with its RTMP bridge on (a free port), with these RTMP settings."""
+    return {
+        "recorder": {"enabled": False},
+        "signaling": {"joins_per_minute": 1000},
+        "rtmp": {"enabled": True, "port": free_port(), **rtmp},
+    }
+
+
 def rtmp_hub(data_dir: Path, **rtmp: Any) -> InProcessHub:
-    return InProcessHub(
-        data_dir,
-        recorder={"enabled": False},
-        signaling={"joins_per_minute": 1000},
-        rtmp={"enabled": True, "port": free_port(), **rtmp},
-    )
+    """Not started: for the tests that stop it themselves."""
+    return InProcessHub(data_dir, **rtmp_settings(**rtmp))
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    async with rtmp_hub(tmp_path / "hub") as running:
-        yield running
+async def hub(make_hub: HubFactory) -> InProcessHub:
+    return await make_hub(**rtmp_settings())
 
 
 async def issue_key(admin: AdminApi, lesson: LessonSetup) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,18 +14,24 @@ import pytest
 from streamhub.client import LessonClient
 from streamhub.protocol import Slot
 from streamhub.rtmp.chunks import COMMAND_AMF0, SET_CHUNK_SIZE
-from tests.media.test_rtmp import classroom_joins, issue_key, publishing, rtmp_hub, status
+from tests.media.test_rtmp import (
+    classroom_joins,
+    issue_key,
+    publishing,
+    rtmp_hub,
+    rtmp_settings,
+    status,
+)
 from tests.support.frames import FrameRun, first_frame
-from tests.support.hub import AdminApi, InProcessHub
+from tests.support.hub import AdminApi, HubFactory, InProcessHub
 from tests.support.rtmp import Push, RawRtmp
 from tests.support.wait import eventually
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
+async def hub(make_hub: HubFactory) -> InProcessHub:
     # A client that sends nothing is closed after 2 s rather than 10; a silent push after 5.
-    async with rtmp_hub(tmp_path / "hub", auth_timeout_s=2.0, idle_timeout_s=5.0) as running:
-        yield running
+    return await make_hub(**rtmp_settings(auth_timeout_s=2.0, idle_timeout_s=5.0))
 
 
 async def test_bad_input_leaves_the_lesson_undisturbed(hub: InProcessHub, admin: AdminApi) -> None:

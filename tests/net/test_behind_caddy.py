@@ -65,14 +65,16 @@ def behind_caddy(county: County, tmp_path: Path) -> Iterator[str]:
         HUB_1_UPSTREAM=f"{lan.hub.address}:{NODE_PORT}",
         HUB_2_UPSTREAM=f"{lan.hub.address}:{NODE_PORT}",
     )
-    log = (tmp_path / "caddy.log").open("ab")
-    caddy = subprocess.Popen(
-        [*lan.hub.exec_prefix(), CADDY, "run", "--config", str(wrapper), "--adapter", "caddyfile"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    # Caddy writes to its own copy of the descriptor: ours is closed once it runs.
+    with (tmp_path / "caddy.log").open("ab") as log:
+        caddy = subprocess.Popen(
+            [*lan.hub.exec_prefix(), CADDY, "run", "--config", str(wrapper), "--adapter",
+             "caddyfile"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
     try:
         deadline = time.monotonic() + 30
         while f"{lan.proxy_address}:443" not in lan.hub.run("ss", "-Hltn", check=False):
@@ -102,9 +104,11 @@ async def test_doctor_gets_through_caddy_and_plain_http_is_sent_to_https(
         # The admin API from here is plain HTTP from another machine too: it is redirected.
         moved = await admin.http.get("/api/schools")
         assert moved.status_code == 308
+        plain = admin.http
+        await plain.aclose()  # its connection to the node would be left open otherwise
         admin.http = httpx.AsyncClient(
             base_url=behind_caddy,
-            headers=admin.http.headers,
+            headers=plain.headers,
             timeout=15,
             verify=county.ssl_context,
         )

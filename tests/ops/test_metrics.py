@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -14,12 +13,11 @@ import pytest
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamhub.api.metrics import router as metrics_router
 from streamhub.client import LessonClient, signaling_url
 from streamhub.client.synthetic import PatternVideoTrack
 from streamhub.metrics import HubMetrics
 from streamhub.protocol import Slot
-from tests.support.hub import AdminApi, InProcessHub
+from tests.support.hub import AdminApi, HubFactory, InProcessHub
 from tests.support.wait import eventually
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -38,15 +36,8 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    running = InProcessHub(
-        tmp_path / "hub", recorder={"enabled": False}, media={"stats_interval_s": 1.0}
-    )
-    # Until streamhub/api/__init__.py includes the metrics router, the test adds it itself.
-    if not any(getattr(route, "path", None) == "/metrics" for route in running.app.routes):
-        running.app.include_router(metrics_router)
-    async with running:
-        yield running
+async def hub(make_hub: HubFactory) -> InProcessHub:
+    return await make_hub(recorder={"enabled": False}, media={"stats_interval_s": 1.0})
 
 
 async def scrape(hub: InProcessHub) -> Samples:

@@ -4,15 +4,13 @@ sound (the Opus the bridge made of the AAC), and plays."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import av
 import pytest
 
 from tests.media.test_rtmp import issue_key, publishing
 from tests.recorder.conftest import wait_recording
-from tests.support.hub import AdminApi, InProcessHub
+from tests.support.hub import AdminApi, HubFactory, InProcessHub
 from tests.support.net import free_port
 from tests.support.rtmp import Push
 from tests.support.wait import eventually
@@ -21,13 +19,10 @@ TAUGHT_FRAMES = 75  # 3 s of ffmpeg's 25 fps test picture
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(
-        tmp_path / "hub",
-        recorder={"disk_floor_mb": 0},
-        rtmp={"enabled": True, "port": free_port()},
-    ) as running:
-        yield running
+async def hub(make_hub: HubFactory) -> InProcessHub:
+    return await make_hub(
+        recorder={"disk_floor_mb": 0}, rtmp={"enabled": True, "port": free_port()}
+    )
 
 
 async def test_an_rtmp_lesson_is_recorded_without_transcoding(

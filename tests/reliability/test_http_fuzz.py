@@ -7,13 +7,11 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -32,16 +30,6 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = {GenerationMode.POSITIVE: 15, GenerationMode.NEGATIVE: 10}
 BUDGET_S = 90.0  # past this, remaining operations are skipped (and reported)
 MAX_GAP_S = 2.0  # longest pause in the classroom's lecturer video during the fuzz
-
-
-@pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(
-        tmp_path / "hub",
-        recorder={"enabled": False},
-        signaling={"joins_per_minute": 1000},
-    ) as running:
-        yield running
 
 
 class Watch:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import websockets
@@ -16,18 +14,15 @@ from streamhub.client.decode import FrameDecoder
 from streamhub.client.synthetic import PatternVideoTrack
 from streamhub.protocol import Slot
 from tests.media.test_bad_input import classroom_offer, latest_counter
-from tests.support.hub import AdminApi, InProcessHub
+from tests.support.hub import AdminApi, HubFactory, InProcessHub
 
 CASES = 300
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
+async def hub(make_hub: HubFactory) -> InProcessHub:
     # Every accepted mutation starts a new session: lift the per-identity join limit.
-    async with InProcessHub(
-        tmp_path / "hub", recorder={"enabled": False}, signaling={"joins_per_minute": 10000}
-    ) as running:
-        yield running
+    return await make_hub(recorder={"enabled": False}, signaling={"joins_per_minute": 10000})
 
 
 def mutations(offer: str, rng: random.Random) -> list[tuple[str, str]]:

@@ -7,7 +7,6 @@ import base64
 import json
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import jwt
 import pytest
@@ -21,13 +20,12 @@ from streamhub.client.decode import FrameDecoder
 from streamhub.client.synthetic import PatternVideoTrack
 from streamhub.protocol import CLIENT_TYPES, Role, Slot
 from tests.media.test_bad_input import latest_counter
-from tests.support.hub import JWT_SECRET, AdminApi, InProcessHub, LessonSetup
+from tests.support.hub import JWT_SECRET, AdminApi, HubFactory, InProcessHub, LessonSetup
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(
-        tmp_path / "hub",
+async def hub(make_hub: HubFactory) -> InProcessHub:
+    return await make_hub(
         recorder={"enabled": False},
         # The fuzz sends its cases back to back: the flood limit has its own case below.
         signaling={
@@ -43,8 +41,7 @@ async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
         # A thousand abandoned sockets from one address: the join timeout is under test here,
         # not the per-address cap (tests/http has its own case).
         http={"max_connections_per_address": 5000},
-    ) as running:
-        yield running
+    )
 
 
 @pytest.fixture

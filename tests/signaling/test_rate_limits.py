@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,15 +13,14 @@ import websockets
 from streamhub.client import signaling_url
 from streamhub.protocol import ChatMessage, StageChanged
 from streamhub.signaling.limits import Outbox
-from tests.support.hub import AdminApi, InProcessHub, LessonSetup
+from tests.support.hub import AdminApi, HubFactory, InProcessHub, LessonSetup
 
 LESSON_CHAT_BURST = 7
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(
-        tmp_path / "hub",
+async def hub(make_hub: HubFactory) -> InProcessHub:
+    return await make_hub(
         recorder={"enabled": False},
         signaling={
             "joins_per_minute": 1000,
@@ -37,8 +34,7 @@ async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
             "strike_limit": 8,
             "strike_decay_per_second": 8.0,
         },
-    ) as running:
-        yield running
+    )
 
 
 class Member:

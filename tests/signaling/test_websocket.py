@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,15 +13,12 @@ import websockets
 from streamhub.auth.tokens import TokenIssuer
 from streamhub.client import signaling_url
 from streamhub.protocol import CLOSE_CODES, ErrorCode, Role
-from tests.support.hub import JWT_SECRET, AdminApi, InProcessHub, LessonSetup
+from tests.support.hub import JWT_SECRET, AdminApi, HubFactory, InProcessHub, LessonSetup
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(
-        tmp_path / "hub", recorder={"enabled": False}, signaling={"max_message_bytes": 4096}
-    ) as running:
-        yield running
+async def hub(make_hub: HubFactory) -> InProcessHub:
+    return await make_hub(recorder={"enabled": False}, signaling={"max_message_bytes": 4096})
 
 
 @pytest.fixture

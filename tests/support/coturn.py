@@ -94,14 +94,15 @@ class Coturn:
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "turnserver.conf"
         conf.write_text(self.config())
-        out = (self.workdir / "turnserver.out").open("ab")
         prefix = self.host.exec_prefix() if self.host is not None else []
-        self.proc = subprocess.Popen(
-            [*prefix, TURNSERVER, "-c", str(conf)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # The server writes to its own copy of the descriptor: ours is closed once it runs.
+        with (self.workdir / "turnserver.out").open("ab") as out:
+            self.proc = subprocess.Popen(
+                [*prefix, TURNSERVER, "-c", str(conf)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         wanted = {f"{self.address}:{self.port}", f"{self.address}:{self.tls_port}"}
         while time.monotonic() < deadline:

@@ -77,14 +77,15 @@ class NamespacedHub:
 
     def start(self, timeout: float = 40.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        out = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            [*self.host.exec_prefix(), sys.executable, "-m", "streamhub", "serve"],
-            env=child_env(**self.env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # The hub writes to its own copy of the descriptor: ours is closed once it runs.
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [*self.host.exec_prefix(), sys.executable, "-m", "streamhub", "serve"],
+                env=child_env(**self.env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -148,14 +149,7 @@ class County:
         return lecturer
 
     def admin(self) -> AdminApi:
-        api = AdminApi(self.uplink_url)
-        api.http = httpx.AsyncClient(
-            base_url=self.uplink_url,
-            headers=api.http.headers,
-            timeout=15,
-            verify=self.ssl_context,
-        )
-        return api
+        return AdminApi(self.uplink_url, verify=self.ssl_context)
 
 
 @contextlib.contextmanager

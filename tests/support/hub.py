@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
 import signal
+import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import uvicorn
@@ -69,18 +71,19 @@ class HubProcess:
     def start(self, timeout: float = 30.0) -> None:
         self.log_path = self.data_dir / f"hub-{self.port}.log"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamhub", "serve", "--port", str(self.port)],
-            env=hub_env(
-                self.data_dir,
-                self.port,
-                **{"STREAMHUB_WORKERS": str(self.workers), **self.extra_env},
-            ),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # The child writes to its own copy of the descriptor: ours is closed once it runs.
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streamhub", "serve", "--port", str(self.port)],
+                env=hub_env(
+                    self.data_dir,
+                    self.port,
+                    **{"STREAMHUB_WORKERS": str(self.workers), **self.extra_env},
+                ),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -91,6 +94,8 @@ class HubProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        # Not left running behind the failed test (with its log and port).
+        self.kill()
         raise RuntimeError("hub did not become ready")
 
     def kill(self) -> None:
@@ -180,6 +185,34 @@ class InProcessHub:
             await asyncio.wait_for(self._task, 20)
 
 
+# Most tests' hub: no recorder (its own tests turn it on), and a join-rate limit that classrooms
+# rejoining many times on purpose never reach (the limit has its own tests).
+TEST_HUB: dict[str, Any] = {
+    "recorder": {"enabled": False},
+    "signaling": {"joins_per_minute": 1000},
+}
+
+
+class HubFactory(Protocol):
+    def __call__(self, **overrides: Any) -> Awaitable[InProcessHub]: ...
+
+
+@contextlib.asynccontextmanager
+async def hub_factory(base: Path) -> AsyncIterator[HubFactory]:
+    """Starts hubs under ``base`` (the first in ``base/hub``, as the tests always had it) and
+    stops them all, last first, even when one fails to stop."""
+    async with contextlib.AsyncExitStack() as stack:
+        started = 0
+
+        async def make(**overrides: Any) -> InProcessHub:
+            nonlocal started
+            started += 1
+            data_dir = base / ("hub" if started == 1 else f"hub-{started}")
+            return await stack.enter_async_context(InProcessHub(data_dir, **overrides))
+
+        yield make
+
+
 def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_KEY}"}
 
@@ -196,8 +229,10 @@ class LessonSetup:
 class AdminApi:
     """Drives the hub's HTTP API the way the admin pages do."""
 
-    def __init__(self, base_url: str) -> None:
-        self.http = httpx.AsyncClient(base_url=base_url, headers=admin_headers(), timeout=15)
+    def __init__(self, base_url: str, verify: ssl.SSLContext | bool = True) -> None:
+        self.http = httpx.AsyncClient(
+            base_url=base_url, headers=admin_headers(), timeout=15, verify=verify
+        )
 
     async def close(self) -> None:
         await self.http.aclose()

@@ -239,6 +239,8 @@ class ImpairedLink:
             except subprocess.TimeoutExpired:
                 os.killpg(shaper.pid, signal.SIGKILL)
                 shaper.wait(5)
+            if shaper.stdout is not None:
+                shaper.stdout.close()
         if self._created:
             _run("ip", "netns", "del", self.name, check=False)
             self._created = False

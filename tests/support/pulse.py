@@ -57,8 +57,11 @@ class PulseServer:
             "-L", f"module-null-sink sink_name={ROOM} rate={RATE} channels=1",
             "-L", f"module-sine sink={ROOM} frequency={MIC_HZ:.0f}",
         ]  # fmt: skip
-        log = (self.root / "pulse.log").open("ab")
-        self._process = subprocess.Popen(command, env=self._daemon_env(), stdout=log, stderr=log)
+        # The daemon writes to its own copy of the descriptor: ours is closed once it runs.
+        with (self.root / "pulse.log").open("ab") as log:
+            self._process = subprocess.Popen(
+                command, env=self._daemon_env(), stdout=log, stderr=log
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -95,21 +98,22 @@ class PulseServer:
         """What the loudspeakers play, for ``seconds`` (mono int16 at 48 kHz)."""
         command = ["parec", "-d", source, "--raw", "--format=s16le", f"--rate={RATE}"]
         command += ["--channels=1", "--latency-msec=20"]
-        process = subprocess.Popen(
-            command, env={**os.environ, **self.env()}, stdout=subprocess.PIPE
-        )
-        assert process.stdout is not None
         wanted = int(seconds * RATE) * 2
         data = b""
-        try:
-            while len(data) < wanted:
-                chunk = process.stdout.read(min(65536, wanted - len(data)))
-                if not chunk:
-                    break
-                data += chunk
-        finally:
-            process.kill()
-            process.wait(10)
+        # The context closes the pipe once parec is gone.
+        with subprocess.Popen(
+            command, env={**os.environ, **self.env()}, stdout=subprocess.PIPE
+        ) as process:
+            assert process.stdout is not None
+            try:
+                while len(data) < wanted:
+                    chunk = process.stdout.read(min(65536, wanted - len(data)))
+                    if not chunk:
+                        break
+                    data += chunk
+            finally:
+                process.kill()
+                process.wait(10)
         return np.frombuffer(data, np.int16)
 
     def source_outputs(self) -> list[str]:

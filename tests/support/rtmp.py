@@ -105,6 +105,9 @@ class RawRtmp:
             return False
         except ConnectionError:
             pass
+        # The hub's side is gone: ours is closed too (not left to the garbage collector).
+        if self.writer is not None:
+            self.writer.close()
         return True
 
     async def close(self) -> None:

@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 
-from tests.support.hub import InProcessHub
-
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -50,16 +48,6 @@ async def chromium(*switches: str) -> AsyncIterator[Any]:
 async def browser() -> AsyncIterator[object]:
     async with chromium() as launched:
         yield launched
-
-
-@pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(
-        tmp_path / "hub",
-        recorder={"enabled": False},
-        signaling={"joins_per_minute": 1000},
-    ) as running:
-        yield running
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from streamhub.client.synthetic import PatternVideoTrack
 from streamhub.protocol import DeviceHealth, RaiseHand, Slot, StatsReport
 from tests.agent.conftest import fast_options
 from tests.support.frames import AGENT_CODECS, first_frame
-from tests.support.hub import AdminApi, InProcessHub, LessonSetup
+from tests.support.hub import TEST_HUB, AdminApi, HubFactory, InProcessHub, LessonSetup
 from tests.web.conftest import chromium
 from tests.web.readable import MISSING_GLYPHS, OVERFLOWING_TEXT, assert_readable, output_dir
 from tests.web.test_live_pages import UNNAMED_CONTROLS
@@ -71,13 +71,8 @@ KEEP_TRACKS = HELD_CAMERA.replace("if (constraints && constraints.video) await g
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def hub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(
-        tmp_path_factory.mktemp("glance") / "hub",
-        recorder={"enabled": False},
-        signaling={"joins_per_minute": 1000},
-    ) as running:
-        yield running
+async def hub(make_module_hub: HubFactory) -> InProcessHub:
+    return await make_module_hub(**TEST_HUB)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

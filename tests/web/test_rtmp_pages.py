@@ -3,23 +3,20 @@ with copy buttons; the lecturer page says when an RTMP push holds the camera and
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import expect
 
-from tests.media.test_rtmp import issue_key, publishing, rtmp_hub
-from tests.support.hub import ADMIN_KEY, AdminApi, InProcessHub
+from tests.media.test_rtmp import issue_key, publishing, rtmp_settings
+from tests.support.hub import ADMIN_KEY, AdminApi, HubFactory, InProcessHub
 from tests.support.rtmp import Push
 from tests.web.fixtures_admin import BrowserPage, staff_page_fixture  # noqa: F401
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[InProcessHub]:
-    async with rtmp_hub(tmp_path / "hub") as running:
-        yield running
+async def hub(make_hub: HubFactory) -> InProcessHub:
+    return await make_hub(**rtmp_settings())
 
 
 async def test_the_lecturer_link_dialog_shows_the_rtmp_url_and_key(

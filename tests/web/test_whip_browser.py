@@ -27,7 +27,7 @@ from streamhub.client.decode import FrameDecoder
 from streamhub.protocol import ParticipantLeft, Role, Slot
 from tests.support.classroom_pc import AgentFps, ClassroomPc, agent_fps, classroom_pc
 from tests.support.frames import AGENT_CODECS, first_frame
-from tests.support.hub import AdminApi, InProcessHub
+from tests.support.hub import AdminApi, HubFactory, InProcessHub
 from tests.support.net import free_port
 from tests.support.pulse import band_level_db, dominant_hz
 from tests.support.wait import eventually
@@ -106,13 +106,9 @@ async def client_origin() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def hub(tmp_path: Path, client_origin: str) -> AsyncIterator[InProcessHub]:
-    async with InProcessHub(
-        tmp_path / "hub",
-        recorder={"enabled": False},
-        signaling={"joins_per_minute": 1000, "allowed_origins": [client_origin]},
-    ) as running:
-        yield running
+async def hub(make_hub: HubFactory, client_origin: str) -> InProcessHub:
+    signaling = {"joins_per_minute": 1000, "allowed_origins": [client_origin]}
+    return await make_hub(recorder={"enabled": False}, signaling=signaling)
 
 
 async def test_a_browser_whip_client_teaches_a_classroom(

@@ -1,3 +1,0 @@
-from tests.media.conftest import hub
-
-__all__ = ["hub"]
