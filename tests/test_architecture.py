@@ -142,18 +142,9 @@ def test_no_import_cycles_between_the_hubs_modules() -> None:
     assert not cycles, _explain(graph, cycles)
 
 
-# Cycles through imports for the type checker only, to be broken (not to grow): the app hangs
-# the WHIP sessions and the RTMP bridge on Services, which they take (the bridge uses WHIP's
-# feed rules).
-TYPING_CYCLES_LEFT = [
-    ["streamhub.services", "streamhub.signaling.whip"],
-    ["streamhub.rtmp.bridge", "streamhub.services", "streamhub.signaling.whip"],
-]
-
-
-def test_no_new_import_cycles_for_the_type_checker() -> None:
+def test_no_import_cycles_for_the_type_checker_either() -> None:
     graph = _graph(lambda module: module, typing=True)
-    cycles = [c for c in _cycles(graph) if c not in TYPING_CYCLES_LEFT]
+    cycles = _cycles(graph)
     assert not cycles, _explain(graph, cycles)
 
 

@@ -58,8 +58,8 @@ from streamhub.rtmp.media import AudioPipeline, PacketTrack, video_packet
 from streamhub.signaling.whip import STALE_S, WhipSessions
 
 if TYPE_CHECKING:
+    from streamhub.hub_parts import HubParts
     from streamhub.lesson.room import Room
-    from streamhub.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class RtmpSession:
 class RtmpBridge:
     """The RTMP listener and every push of this hub node (at most one per lesson)."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: HubParts) -> None:
         self.services = services
         self.settings = services.settings.rtmp
         self.sessions: dict[int, RtmpSession] = {}

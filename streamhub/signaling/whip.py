@@ -39,8 +39,8 @@ from streamhub.protocol import MAX_SDP_CHARS, ErrorCode, Join, Slot
 
 if TYPE_CHECKING:
     from streamhub.auth.tokens import Grant
+    from streamhub.hub_parts import HubParts
     from streamhub.lesson.room import Room
-    from streamhub.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ class WhipSessions:
     """Every WHIP session of this hub node, at most one per lesson and slot (camera, screen);
     owns their tasks."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: HubParts) -> None:
         self.services = services
         self.sessions: dict[str, WhipSession] = {}
         # (lesson, slot) with a session, or one being set up: a second POST is refused at once.
