@@ -38,6 +38,7 @@ class Feed:
         self.lessons = lessons
         self.sender = WebhookSender(catalog, settings.webhooks)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     def start(self) -> None:
         self.lessons.on_lesson_started.append(self.lesson_started)
@@ -46,6 +47,7 @@ class Feed:
         self.sender.start()
 
     async def close(self) -> None:
+        self._closed = True
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -66,16 +68,20 @@ class Feed:
         self.sender.wake()
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._logged(work, name), name=name)
+        if self._closed:  # a member leaving as the hub stops: nothing will send it
+            work.close()
+            return
+        # The coroutine is the task itself: cancelled before it ran, it is closed, not left
+        # un-awaited (a wrapper awaiting it would leave it so).
+        task = asyncio.get_running_loop().create_task(work, name=name)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
 
-    @staticmethod
-    async def _logged(work: Coroutine[Any, Any, None], name: str) -> None:
-        try:
-            await work
-        except Exception:  # the catalog may be away: the event is lost, the lesson is not
-            logger.exception("feed event %s not kept", name)
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The catalog may be away: the event is lost, the lesson is not.
+            logger.error("feed event %s not kept", task.get_name(), exc_info=task.exception())
 
     # ------------------------------------------------------------ registry hooks
 

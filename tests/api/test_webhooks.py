@@ -4,12 +4,17 @@ accepts gets each event exactly once per delivery id, its signature verified."""
 
 from __future__ import annotations
 
+import gc
 import json
+import warnings
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from streamhub.client import LessonClient
+from streamhub.config import load_settings
+from streamhub.feed.events import Feed
 from streamhub.feed.signing import verify
 from tests.support.hub import AdminApi, HubFactory, InProcessHub
 from tests.support.wait import eventually
@@ -157,3 +162,27 @@ async def _delivered(admin: AdminApi, webhook_id: int) -> list[dict[str, Any]] |
         await admin.http.get(f"/api/webhooks/{webhook_id}/deliveries")
     ).json()
     return log if log and all(d["state"] == "delivered" for d in log) else None
+
+
+async def test_an_event_spawned_as_the_hub_stops_is_closed_not_left_unawaited(
+    tmp_path: Path,
+) -> None:
+    """A classroom leaving while the hub stops spawns its event just before Feed.close():
+    cancelled before it ran, its coroutine must be closed (an un-awaited one warns when the
+    garbage collector finds it, failing whichever test runs then), and after close nothing
+    is spawned at all."""
+    settings = load_settings(None, data_dir=tmp_path, jwt_secret="s" * 32, admin_key="k" * 32)
+    feed = Feed(settings, catalog=Any, lessons=Any)  # type: ignore[arg-type]
+    ran: list[str] = []
+
+    async def publish(name: str) -> None:
+        ran.append(name)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        feed._spawn(publish("before close"), "classroom.dropped")
+        await feed.close()
+        feed._spawn(publish("after close"), "classroom.dropped")
+        gc.collect()
+    assert ran == []
+    assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
