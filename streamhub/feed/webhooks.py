@@ -30,6 +30,7 @@ class WebhookSender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._http: httpx.AsyncClient | None = None
+        self._stopping = False
 
     def start(self) -> None:
         # No redirects: a webhook's address is what the admin typed, and nothing else.
@@ -41,16 +42,23 @@ class WebhookSender:
         self._wake.set()
 
     async def close(self) -> None:
+        # The loop ends its round first: cancelled inside a catalog transaction, a pooled
+        # connection would be left closing while the catalog is disposed.
+        self._stopping = True
+        self._wake.set()
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), self.settings.timeout_s + 5)
+            except TimeoutError:
+                task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         if self._http is not None:
             await self._http.aclose()
             self._http = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             due: list[DueDelivery] = []
             try:
                 # Held long enough for every attempt of the batch to end first.
@@ -58,7 +66,7 @@ class WebhookSender:
                 await asyncio.gather(*(self._send(d) for d in due))
             except Exception:  # the catalog may be away a moment; the next round retries
                 logger.exception("webhook deliveries failed")
-            if len(due) == BATCH:
+            if len(due) == BATCH or self._stopping:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
