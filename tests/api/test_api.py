@@ -30,7 +30,7 @@ END = "2026-11-24T09:00:00Z"
 
 
 @pytest.fixture
-async def hub(make_hub: HubFactory, database_url: str | None) -> InProcessHub:
+async def hub(database_url: str | None, make_hub: HubFactory) -> InProcessHub:
     return await make_hub(**TEST_HUB, database_url=database_url)
 
 
@@ -41,7 +41,7 @@ SHARED = pytest.mark.asyncio(loop_scope="module")
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def shared_admin(
-    make_module_hub: HubFactory, module_database_url: str | None
+    module_database_url: str | None, make_module_hub: HubFactory
 ) -> AsyncIterator[AdminApi]:
     running = await make_module_hub(recorder={"enabled": False}, database_url=module_database_url)
     api = AdminApi(running.url)

@@ -484,7 +484,7 @@ SHARED = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def hub(make_module_hub: HubFactory, module_database_url: str | None) -> InProcessHub:
+async def hub(module_database_url: str | None, make_module_hub: HubFactory) -> InProcessHub:
     # The RTMP bridge on (a free port), so that its stream-key routes answer.
     rtmp = {"enabled": True, "port": free_port()}
     return await make_module_hub(

@@ -18,7 +18,7 @@ from tests.support.hub import AdminApi, HubFactory, InProcessHub
 
 
 @pytest.fixture
-async def hub(make_hub: HubFactory, database_url: str | None) -> InProcessHub:
+async def hub(database_url: str | None, make_hub: HubFactory) -> InProcessHub:
     return await make_hub(recorder={"enabled": False}, database_url=database_url)
 
 

@@ -18,7 +18,7 @@ TOKEN_TTL_S = 10  # the shortest access-token lifetime the settings allow
 
 
 @pytest.fixture
-async def hub(make_hub: HubFactory, database_url: str | None) -> InProcessHub:
+async def hub(database_url: str | None, make_hub: HubFactory) -> InProcessHub:
     return await make_hub(
         database_url=database_url,
         recorder={"enabled": False},

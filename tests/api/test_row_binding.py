@@ -30,7 +30,7 @@ PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
-async def hub(make_hub: HubFactory, database_url: str | None) -> InProcessHub:
+async def hub(database_url: str | None, make_hub: HubFactory) -> InProcessHub:
     return await make_hub(recorder={"enabled": False}, database_url=database_url)
 
 

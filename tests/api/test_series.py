@@ -26,7 +26,7 @@ TERM = {
 
 
 @pytest.fixture
-async def hub(make_hub: HubFactory, database_url: str | None) -> InProcessHub:
+async def hub(database_url: str | None, make_hub: HubFactory) -> InProcessHub:
     return await make_hub(
         recorder={"enabled": False}, county_timezone="Asia/Shanghai", database_url=database_url
     )

@@ -22,7 +22,7 @@ from tests.support.webhook_receiver import Received, WebhookReceiver
 
 
 @pytest.fixture
-async def hub(make_hub: HubFactory, database_url: str | None) -> InProcessHub:
+async def hub(database_url: str | None, make_hub: HubFactory) -> InProcessHub:
     # Retries a fifth of a second apart, doubling: the test sees three attempts quickly.
     webhooks = {"retry_base_s": 0.2, "poll_s": 0.2}
     return await make_hub(recorder={"enabled": False}, webhooks=webhooks, database_url=database_url)
