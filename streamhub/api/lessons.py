@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import secrets
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
@@ -246,24 +247,7 @@ async def classroom_register(
     lines = await lesson_register(
         svc.catalog, lesson_id, settings.attendance_late_after_s, settings.attendance_left_early_s
     )
-    out = [
-        ClassroomAttendanceOut(
-            classroom_id=line.presence.classroom_id,
-            name=line.presence.name,
-            school=line.school,
-            invited=line.presence.invited,
-            status=line.presence.status.value,
-            late=line.presence.late,
-            left_early=line.presence.left_early,
-            first_joined_at=line.presence.first_joined_at,
-            last_left_at=line.presence.last_left_at,
-            minutes_present=line.presence.minutes_present,
-            sessions=line.presence.sessions,
-            drops=line.presence.drops,
-            quality=line.presence.quality,
-        )
-        for line in lines
-    ]
+    out = [ClassroomAttendanceOut(**asdict(line.presence), school=line.school) for line in lines]
     if format == "json":
         return out
     return Response(

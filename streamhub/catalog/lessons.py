@@ -44,7 +44,7 @@ class LessonStore(CatalogBase):
         open_to_all: bool = False,
     ) -> Lesson:
         for _ in range(8):
-            code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
+            (code,) = _codes(1)
             try:
                 async with self.session() as session, session.begin():
                     lesson = Lesson(
