@@ -360,6 +360,13 @@ def keep_figures(artifacts: Path, name: str, got: Received) -> None:
     (artifacts / f"{name}.json").write_text(json.dumps(figures, indent=2))
 
 
+def same_picture(width: int, height: int, size: tuple[int, int]) -> bool:
+    """The publisher's picture: its shape, at its size or at a step down. A browser publisher
+    scales its encoder down when the machine's CPU is short (Chromium's CPU adaptation: 640x480
+    arrived as 480x360 on a busy CI machine); an aiortc publisher never does."""
+    return width * size[1] == height * size[0] and size[0] // 2 <= width <= size[0]
+
+
 def assert_received(got: Received, size: tuple[int, int], pc: ClassroomPc) -> None:
     """The last window of each classroom received MIN_FPS and showed pictures, at the
     publisher's size, with the sound."""
@@ -369,7 +376,7 @@ def assert_received(got: Received, size: tuple[int, int], pc: ClassroomPc) -> No
     browser = got.browser[-1]
     assert browser_enough(browser), report
     assert browser["shown_fps"] > 0, report  # the lecturer's <video> shows them
-    assert (browser["width"], browser["height"]) == size, report
+    assert same_picture(browser["width"], browser["height"], size), report
     # The sound: packets and energy at the browser classroom (its <audio> playing), and the
     # classroom PC's loudspeakers not silent.
     assert browser["audio_packets"] > 50 and browser["audio_energy"] > 0, report
