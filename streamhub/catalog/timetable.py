@@ -1,0 +1,186 @@
+"""The timetable's import and export: the catalog as an import plans against it, the plan written
+all or nothing, and the lessons of a period with their classrooms for an export or a feed."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from streamhub.catalog.base import CatalogBase
+from streamhub.catalog.lessons import _codes
+from streamhub.catalog.models import Classroom, Lesson, School, lesson_invites
+from streamhub.errors import Conflict
+from streamhub.timetable.plan import ClassroomRef, ExistingLesson, Plan, Snapshot
+
+
+@dataclass(frozen=True)
+class ScheduledLesson:
+    """A lesson as a timetable file or a calendar shows it."""
+
+    id: int
+    title: str
+    subject: str
+    lecturer: str
+    start: datetime
+    end: datetime
+    status: str
+    series: str | None
+    join_code: str
+    classrooms: list[ClassroomRef]
+
+
+class TimetableStore(CatalogBase):
+    async def import_timetable(
+        self,
+        window: tuple[datetime, datetime] | None,
+        planner: Callable[[Snapshot], Plan],
+        write: bool,
+    ) -> Plan:
+        """Plan against the catalog and, when ``write`` and the plan has no errors, carry it
+        out, in one transaction: all of it or nothing. ``window``: the file's first start and
+        last end (the lessons it can meet)."""
+        for _ in range(8):
+            try:
+                async with self.session() as session, session.begin():
+                    plan = planner(await self._snapshot(session, window))
+                    if write and not plan.errors:
+                        await self._write(session, plan)
+            except IntegrityError:
+                continue  # a join code collided with an existing lesson's: draw them again
+            return plan
+        raise Conflict("could not allocate join codes")
+
+    async def _snapshot(
+        self, session: AsyncSession, window: tuple[datetime, datetime] | None
+    ) -> Snapshot:
+        rooms = await self._classroom_refs(session)
+        if window is None:
+            return Snapshot(rooms, [])
+        found = (
+            await session.execute(
+                select(
+                    Lesson.id,
+                    Lesson.title,
+                    Lesson.subject,
+                    Lesson.lecturer_name,
+                    Lesson.scheduled_start,
+                    Lesson.scheduled_end,
+                    Lesson.status,
+                ).where(Lesson.scheduled_start < window[1], Lesson.scheduled_end > window[0])
+            )
+        ).all()
+        invited = await self._invites(session, [r.id for r in found])
+        lessons = [
+            ExistingLesson(
+                id=r.id,
+                title=r.title,
+                subject=r.subject,
+                lecturer=r.lecturer_name,
+                start=r.scheduled_start,
+                end=r.scheduled_end,
+                status=r.status,
+                classroom_ids=frozenset(invited.get(r.id, ())),
+            )
+            for r in found
+        ]
+        return Snapshot(rooms, lessons)
+
+    @staticmethod
+    async def _invites(session: AsyncSession, lesson_ids: Sequence[int]) -> dict[int, list[int]]:
+        invited: dict[int, list[int]] = defaultdict(list)
+        # In chunks: databases cap the parameters of one statement.
+        for i in range(0, len(lesson_ids), 1000):
+            chunk = list(lesson_ids[i : i + 1000])
+            query = select(lesson_invites).where(lesson_invites.c.lesson_id.in_(chunk))
+            for lesson_id, classroom_id in await session.execute(query):
+                invited[lesson_id].append(classroom_id)
+        return invited
+
+    @staticmethod
+    async def _write(session: AsyncSession, plan: Plan) -> None:
+        needed = {i for lesson in plan.create for i in lesson.classroom_ids}
+        rooms = {
+            c.id: c
+            for c in (await session.scalars(select(Classroom).where(Classroom.id.in_(needed))))
+        }
+        codes = _codes(len(plan.create))
+        session.add_all(
+            Lesson(
+                title=new.title,
+                subject=new.subject,
+                lecturer_name=new.lecturer,
+                scheduled_start=new.start,
+                scheduled_end=new.end,
+                status="scheduled",
+                join_code=code,
+                open_to_all=False,
+                series=new.series,
+                classrooms=[rooms[i] for i in sorted(new.classroom_ids)],
+            )
+            for new, code in zip(plan.create, codes, strict=True)
+        )
+        for change in plan.update:
+            # Only while still scheduled: a lesson that went live meanwhile is left alone.
+            await session.execute(
+                update(Lesson)
+                .where(and_(Lesson.id == change.lesson_id, Lesson.status == "scheduled"))
+                .values(**change.changes)
+            )
+
+    async def scheduled_lessons(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        classroom_id: int | None = None,
+        lecturer: str | None = None,
+        limit: int | None = None,
+    ) -> list[ScheduledLesson]:
+        """Lessons starting in [start, end), soonest first, with their classrooms: all, one
+        classroom's, or one lecturer's."""
+        query = select(Lesson).order_by(Lesson.scheduled_start, Lesson.id)
+        if start is not None:
+            query = query.where(Lesson.scheduled_start >= start)
+        if end is not None:
+            query = query.where(Lesson.scheduled_start < end)
+        if classroom_id is not None:
+            query = query.join(lesson_invites).where(lesson_invites.c.classroom_id == classroom_id)
+        if lecturer is not None:
+            query = query.where(Lesson.lecturer_name == lecturer)
+        if limit is not None:
+            query = query.limit(limit)
+        async with self.session() as session:
+            rows = (await session.scalars(query)).unique().all()
+        return [
+            ScheduledLesson(
+                id=x.id,
+                title=x.title,
+                subject=x.subject,
+                lecturer=x.lecturer_name,
+                start=x.scheduled_start,
+                end=x.scheduled_end,
+                status=x.status,
+                series=x.series,
+                join_code=x.join_code,
+                classrooms=sorted(
+                    (ClassroomRef(c.id, c.name, c.school.name) for c in x.classrooms),
+                    key=lambda c: c.id,
+                ),
+            )
+            for x in rows
+        ]
+
+    async def classroom_refs(self) -> list[ClassroomRef]:
+        """Every classroom with its school's name (how a timetable names it)."""
+        async with self.session() as session:
+            return await self._classroom_refs(session)
+
+    @staticmethod
+    async def _classroom_refs(session: AsyncSession) -> list[ClassroomRef]:
+        query = select(Classroom.id, Classroom.name, School.name.label("school")).join(School)
+        return [ClassroomRef(r.id, r.name, r.school) for r in await session.execute(query)]
