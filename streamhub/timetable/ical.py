@@ -49,7 +49,7 @@ def feed_calendar(
     calendar.add("x-wr-calname", name)
     calendar.add("x-wr-timezone", zone.key)
     calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
-    calendar.add("x-published-ttl", REFRESH)
+    calendar.add("x-published-ttl", "PT1H")  # Outlook's name for REFRESH-INTERVAL
     base = public_url.rstrip("/")
     for lesson in lessons:
         link = f"{base}/{page}/{lesson.join_code}"
@@ -73,6 +73,9 @@ def feed_calendar(
         event.add("url", link)
         event.add("status", "CONFIRMED")
         calendar.add_component(event)
-    if zone.key != "UTC":
-        calendar.add_missing_timezones()
+    if zone.key != "UTC" and lessons:
+        # The zone's rules over the feed's span only (not its history since 1970).
+        first = min(x.start for x in lessons).date() - timedelta(days=31)
+        last = max(x.end for x in lessons).date() + timedelta(days=31)
+        calendar.add_missing_timezones(first_date=first, last_date=last)
     return bytes(calendar.to_ical())
