@@ -11,6 +11,7 @@ import json
 import zipfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -195,3 +196,17 @@ async def test_a_file_over_the_size_limit_is_refused_unread(hub: InProcessHub) -
     assert b" 413 " in status_line
     problem = json.loads(rest.split(b"\r\n\r\n", 1)[1])
     assert problem["code"] == "body_too_large" and str(MAX_FILE_BYTES) in problem["detail"]
+
+
+def documented_example() -> str:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "timetable.md").read_text("utf-8")
+    return doc.split("```csv\n", 1)[1].split("```", 1)[0]
+
+
+async def test_the_documented_example_imports(admin: AdminApi) -> None:
+    """docs/timetable.md's example file, as written there."""
+    example = documented_example()
+    report = (await send(admin, example.encode())).json()
+    assert report["errors"] == [] and report["rows"] == 3, report
+    # Mondays and Wednesdays from 1 Sep 2027 to 15 Jan 2028, less one of each; one more.
+    assert report["lessons"]["create"] == 19 + 20 - 2 + 1
