@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, select, update
@@ -16,23 +15,8 @@ from streamhub.catalog.base import CatalogBase
 from streamhub.catalog.lessons import _codes
 from streamhub.catalog.models import Classroom, Lesson, School, lesson_invites
 from streamhub.errors import Conflict
-from streamhub.timetable.plan import ClassroomRef, ExistingLesson, Plan, Snapshot
-
-
-@dataclass(frozen=True)
-class ScheduledLesson:
-    """A lesson as a timetable file or a calendar shows it."""
-
-    id: int
-    title: str
-    subject: str
-    lecturer: str
-    start: datetime
-    end: datetime
-    status: str
-    series: str | None
-    join_code: str
-    classrooms: list[ClassroomRef]
+from streamhub.timetable.model import ClassroomRef, ExistingLesson, ScheduledLesson, Snapshot
+from streamhub.timetable.plan import Plan
 
 
 class TimetableStore(CatalogBase):

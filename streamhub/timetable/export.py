@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from streamhub.catalog.timetable import ScheduledLesson
 from streamhub.timetable.columns import EXPORTED, HEADERS, LIST_SEPARATORS, Column, write_time
-from streamhub.timetable.plan import ClassroomRef, ClassroomResolver
+from streamhub.timetable.model import ClassroomRef, ScheduledLesson
+from streamhub.timetable.plan import ClassroomResolver
 
 
 def export_rows(

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event
 
-from streamhub.catalog.timetable import ScheduledLesson
+from streamhub.timetable.model import ScheduledLesson
 
 # How far back and ahead a feed reaches, and how many lessons it carries at most.
 PAST = timedelta(days=90)

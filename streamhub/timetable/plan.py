@@ -17,37 +17,11 @@ from datetime import datetime
 from typing import Any
 
 from streamhub.timetable.columns import Column, Problem, normalize
+from streamhub.timetable.model import ClassroomRef, ExistingLesson, Snapshot
 from streamhub.timetable.rows import ReadRows, RowError, TimetableRow
 
 Key = tuple[str, datetime, frozenset[int]]
 _COLUMN_ORDER = {c.value: i for i, c in enumerate(Column)}
-
-
-@dataclass(frozen=True)
-class ClassroomRef:
-    id: int
-    name: str
-    school: str
-
-
-@dataclass(frozen=True)
-class ExistingLesson:
-    id: int
-    title: str
-    subject: str
-    lecturer: str
-    start: datetime
-    end: datetime
-    status: str
-    classroom_ids: frozenset[int]
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The catalog as the plan needs it: every classroom, and the lessons around the file's."""
-
-    classrooms: list[ClassroomRef]
-    lessons: list[ExistingLesson]
 
 
 @dataclass(frozen=True)

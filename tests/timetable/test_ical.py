@@ -9,9 +9,8 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar
 
-from streamhub.catalog.timetable import ScheduledLesson
 from streamhub.timetable.ical import feed_calendar
-from streamhub.timetable.plan import ClassroomRef
+from streamhub.timetable.model import ClassroomRef, ScheduledLesson
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ROOM = ClassroomRef(7, "Klasse 5a", "Grundschule")
