@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +17,9 @@ from streamhub.catalog.models import Classroom, Lesson, School, lesson_invites
 from streamhub.errors import Conflict
 from streamhub.timetable.model import ClassroomRef, ExistingLesson, ScheduledLesson, Snapshot
 from streamhub.timetable.plan import Plan
+
+# Any constant: the PostgreSQL advisory lock timetable imports queue on.
+_IMPORT_LOCK = 0x54494D45
 
 
 class TimetableStore(CatalogBase):
@@ -32,6 +35,12 @@ class TimetableStore(CatalogBase):
         for _ in range(8):
             try:
                 async with self.session() as session, session.begin():
+                    if write and self.engine.dialect.name == "postgresql":
+                        # Two imports at once would both find a lesson missing and make it
+                        # twice: one at a time (SQLite writes one at a time anyway).
+                        await session.execute(
+                            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _IMPORT_LOCK}
+                        )
                     plan = planner(await self._snapshot(session, window))
                     if write and not plan.errors:
                         await self._write(session, plan)

@@ -32,6 +32,8 @@ T = TypeVar("T")
 # Lessons one import makes at most, its series expanded.
 MAX_LESSONS = 20000
 TITLE_MAX, LABEL_MAX = 200, 120
+# The header is looked for among this many first rows (above it: a title, a note).
+HEADER_SEARCH_ROWS = 5
 SERIES_ID = re.compile(r"^[0-9a-f]{16}$")
 _BY_HEADER = {normalize(name): column for column, names in HEADERS.items() for name in names}
 
@@ -75,7 +77,8 @@ class ReadRows:
 def read_rows(sheet: Sheet, zone: ZoneInfo) -> ReadRows:
     if not sheet.rows:
         raise UnreadableTimetable("the file has no rows")
-    header_number, header = sheet.rows[0]
+    at = _header_at(sheet)
+    header_number, header = sheet.rows[at]
     columns, errors = _header(header_number, header)
     missing = [c for c in REQUIRED if c not in columns.values()]
     if Column.DATE not in columns.values() and Column.WEEKDAY not in columns.values():
@@ -84,10 +87,10 @@ def read_rows(sheet: Sheet, zone: ZoneInfo) -> ReadRows:
         message = f"no {column} column in the header"
         errors.append(RowError(header_number, column, Problem.MISSING_COLUMN, message))
     if missing:
-        return ReadRows([], errors, frozenset(columns.values()), len(sheet.rows) - 1)
+        return ReadRows([], errors, frozenset(columns.values()), len(sheet.rows) - at - 1)
     rows: list[TimetableRow] = []
     lessons = 0
-    for number, values in sheet.rows[1:]:
+    for number, values in sheet.rows[at + 1 :]:
         cells = {
             column: Cell(values[i] if i < len(values) else None, cell_ref(i, number))
             for i, column in columns.items()
@@ -100,7 +103,17 @@ def read_rows(sheet: Sheet, zone: ZoneInfo) -> ReadRows:
                     f"more than {MAX_LESSONS} lessons (row {number} goes past it): split the file"
                 )
             rows.append(row)
-    return ReadRows(rows, errors, frozenset(columns.values()), len(sheet.rows) - 1)
+    return ReadRows(rows, errors, frozenset(columns.values()), len(sheet.rows) - at - 1)
+
+
+def _header_at(sheet: Sheet) -> int:
+    """Which row is the header: the first naming two known columns among the first few (a
+    Chinese timetable often has its title, "2027年秋季学期课表", in a row above), else the first."""
+    for at, (_, values) in enumerate(sheet.rows[:HEADER_SEARCH_ROWS]):
+        names = {normalize(str(v)) for v in values if v is not None and str(v).strip()}
+        if len(names & _BY_HEADER.keys()) >= 2:
+            return at
+    return 0
 
 
 def _header(number: int, header: list[object]) -> tuple[dict[int, Column], list[RowError]]:

@@ -59,6 +59,7 @@ async def series_lessons(admin: AdminApi, title: str) -> list[dict[str, Any]]:
 
 async def test_csv_with_and_without_bom_weekly_rows_and_updates(admin: AdminApi) -> None:
     text = (
+        "2027年秋季学期课表,,,,,,,,\n"  # a title above the header, as Chinese timetables have
         "课程,主讲教师,星期,起始日期,截止日期,开始时间,结束时间,教室,跳过日期\n"
         "科学 七年级,王老师,周一,2027-09-01,2027-10-31,8：00,8:45,河西小学/一班、河东小学/一班,"
         "2027-10-04\n"
