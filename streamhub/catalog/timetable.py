@@ -3,21 +3,24 @@ all or nothing, and the lessons of a period with their classrooms for an export 
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, select, text, update
+from sqlalchemy import and_, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from streamhub.catalog.base import CatalogBase
 from streamhub.catalog.lessons import _codes
-from streamhub.catalog.models import Classroom, Lesson, School, lesson_invites
+from streamhub.catalog.models import Classroom, Lesson, School, lesson_invites, new_key, utcnow
 from streamhub.errors import Conflict
 from streamhub.timetable.model import ClassroomRef, ExistingLesson, ScheduledLesson, Snapshot
 from streamhub.timetable.plan import Plan
 
+# Lessons written per statement.
+WRITE_BATCH = 500
 # Any constant: the PostgreSQL advisory lock timetable imports queue on.
 _IMPORT_LOCK = 0x54494D45
 
@@ -41,7 +44,9 @@ class TimetableStore(CatalogBase):
                         await session.execute(
                             text("SELECT pg_advisory_xact_lock(:key)"), {"key": _IMPORT_LOCK}
                         )
-                    plan = planner(await self._snapshot(session, window))
+                    snapshot = await self._snapshot(session, window)
+                    # Comparing thousands of lessons is CPU: off the loop that carries media.
+                    plan = await asyncio.to_thread(planner, snapshot)
                     if write and not plan.errors:
                         await self._write(session, plan)
             except IntegrityError:
@@ -97,27 +102,38 @@ class TimetableStore(CatalogBase):
 
     @staticmethod
     async def _write(session: AsyncSession, plan: Plan) -> None:
-        needed = {i for lesson in plan.create for i in lesson.classroom_ids}
-        rooms = {
-            c.id: c
-            for c in (await session.scalars(select(Classroom).where(Classroom.id.in_(needed))))
-        }
-        codes = _codes(len(plan.create))
-        session.add_all(
-            Lesson(
-                title=new.title,
-                subject=new.subject,
-                lecturer_name=new.lecturer,
-                scheduled_start=new.start,
-                scheduled_end=new.end,
-                status="scheduled",
-                join_code=code,
-                open_to_all=False,
-                series=new.series,
-                classrooms=[rooms[i] for i in sorted(new.classroom_ids)],
-            )
-            for new, code in zip(plan.create, codes, strict=True)
-        )
+        """Core bulk inserts, not ORM objects: thousands of lessons would otherwise hold the
+        event loop (and every live lesson's media) for seconds."""
+        now = utcnow()
+        for at in range(0, len(plan.create), WRITE_BATCH):
+            batch = plan.create[at : at + WRITE_BATCH]
+            rows = [
+                {
+                    "title": new.title,
+                    "subject": new.subject,
+                    "lecturer_name": new.lecturer,
+                    "scheduled_start": new.start,
+                    "scheduled_end": new.end,
+                    "status": "scheduled",
+                    "join_code": code,
+                    "open_to_all": False,
+                    "series": new.series,
+                    "created_at": now,
+                    "row_key": new_key(),
+                }
+                for new, code in zip(batch, _codes(len(batch)), strict=True)
+            ]
+            ids = (
+                await session.scalars(
+                    insert(Lesson).returning(Lesson.id, sort_by_parameter_order=True), rows
+                )
+            ).all()
+            invites = [
+                {"lesson_id": lesson_id, "classroom_id": room}
+                for lesson_id, new in zip(ids, batch, strict=True)
+                for room in sorted(new.classroom_ids)
+            ]
+            await session.execute(insert(lesson_invites), invites)
         for change in plan.update:
             # Only while still scheduled: a lesson that went live meanwhile is left alone.
             await session.execute(
