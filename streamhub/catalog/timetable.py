@@ -151,8 +151,19 @@ class TimetableStore(CatalogBase):
         limit: int | None = None,
     ) -> list[ScheduledLesson]:
         """Lessons starting in [start, end), soonest first, with their classrooms: all, one
-        classroom's, or one lecturer's."""
-        query = select(Lesson).order_by(Lesson.scheduled_start, Lesson.id)
+        classroom's, or one lecturer's. Plain rows, no ORM objects: an export of a county's
+        term is thousands of lessons."""
+        query = select(
+            Lesson.id,
+            Lesson.title,
+            Lesson.subject,
+            Lesson.lecturer_name,
+            Lesson.scheduled_start,
+            Lesson.scheduled_end,
+            Lesson.status,
+            Lesson.series,
+            Lesson.join_code,
+        ).order_by(Lesson.scheduled_start, Lesson.id)
         if start is not None:
             query = query.where(Lesson.scheduled_start >= start)
         if end is not None:
@@ -164,24 +175,23 @@ class TimetableStore(CatalogBase):
         if limit is not None:
             query = query.limit(limit)
         async with self.session() as session:
-            rows = (await session.scalars(query)).unique().all()
+            found = (await session.execute(query)).all()
+            invited = await self._invites(session, [r.id for r in found])
+            rooms = {r.id: r for r in await self._classroom_refs(session)}
         return [
             ScheduledLesson(
-                id=x.id,
-                title=x.title,
-                subject=x.subject,
-                lecturer=x.lecturer_name,
-                start=x.scheduled_start,
-                end=x.scheduled_end,
-                status=x.status,
-                series=x.series,
-                join_code=x.join_code,
-                classrooms=sorted(
-                    (ClassroomRef(c.id, c.name, c.school.name) for c in x.classrooms),
-                    key=lambda c: c.id,
-                ),
+                id=r.id,
+                title=r.title,
+                subject=r.subject,
+                lecturer=r.lecturer_name,
+                start=r.scheduled_start,
+                end=r.scheduled_end,
+                status=r.status,
+                series=r.series,
+                join_code=r.join_code,
+                classrooms=[rooms[i] for i in sorted(invited.get(r.id, ())) if i in rooms],
             )
-            for x in rows
+            for r in found
         ]
 
     async def classroom_refs(self) -> list[ClassroomRef]:
