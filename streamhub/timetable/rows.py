@@ -148,16 +148,20 @@ class _Row:
         self.number = number
         self.cells = cells
         self.errors = errors
-        self.failed = False
+        self.failed_columns: set[Column] = set()
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failed_columns)
 
     def error(self, column: Column, code: Problem, message: str) -> None:
         cell = self.cells.get(column)
         value, ref = (cell.text, cell.ref) if cell is not None else ("", "")
         self.errors.append(RowError(self.number, column, code, message, value, ref))
-        self.failed = True
+        self.failed_columns.add(column)
 
     def has_error(self, column: Column) -> bool:
-        return any(e.row == self.number and e.column == column for e in self.errors)
+        return column in self.failed_columns
 
     def text(self, column: Column) -> str:
         cell = self.cells.get(column)
@@ -269,6 +273,7 @@ def _when(
     length = datetime.combine(first, end) - begin
     if not rule:
         if first in skip:
+            r.error(Column.SKIP_DATES, Problem.NO_LESSONS, "the lesson's date is a skipped date")
             return []
         return [
             Occurrence(

@@ -343,7 +343,7 @@ export default {
   "timetable.problem.date_and_weekday": "Give a date or a weekday, not both.",
   "timetable.problem.repeat_with_weekday": "A repeat rule goes with a date, not a weekday.",
   "timetable.problem.bad_range": "Until comes before from.",
-  "timetable.problem.no_lessons": "No such weekday between from and until.",
+  "timetable.problem.no_lessons": "This row gives no lesson: no such weekday between from and until, or every day is skipped.",
   "timetable.problem.bad_rule": "The repeat rule cannot make a timetable (it needs COUNT or UNTIL).",
   "timetable.problem.duplicate": "The same lesson as {other} (same title, start and classrooms).",
   "timetable.problem.ambiguous_classroom": "Several classrooms have this name: write School/Classroom.",

@@ -343,7 +343,7 @@ export default {
   "timetable.problem.date_and_weekday": "日期和星期只能填一个。",
   "timetable.problem.repeat_with_weekday": "重复规则要配合日期，不能配合星期。",
   "timetable.problem.bad_range": "截止日期早于起始日期。",
-  "timetable.problem.no_lessons": "起始日期和截止日期之间没有这个星期几。",
+  "timetable.problem.no_lessons": "这一行没有生成任何课程：起始日期和截止日期之间没有这个星期几，或者所有日期都被跳过。",
   "timetable.problem.bad_rule": "重复规则无法生成课表（需要 COUNT 或 UNTIL）。",
   "timetable.problem.duplicate": "与{other}是同一节课（课程、开始时间和教室都相同）。",
   "timetable.problem.ambiguous_classroom": "有多个教室叫这个名字：请写成“学校/教室”。",
