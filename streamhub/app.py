@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Scope
 from streamhub.api import build_router
 from streamhub.api.network import BANDWIDTH_PROBE_PATHS, MAX_PROBE_BYTES
 from streamhub.api.problems import install_problem_handlers
+from streamhub.api.timetable import IMPORT_PATH
 from streamhub.auth.secrets import load_secrets
 from streamhub.auth.tokens import TokenIssuer
 from streamhub.catalog.store import Catalog
@@ -34,6 +35,7 @@ from streamhub.rtmp.bridge import RtmpBridge
 from streamhub.services import Services
 from streamhub.signaling.route import build_signaling_router
 from streamhub.signaling.whip import WhipSessions
+from streamhub.timetable.sheets import MAX_FILE_BYTES
 from streamhub.web import mount_web
 
 logger = logging.getLogger(__name__)
@@ -137,7 +139,10 @@ def create_app(
             http.max_body_bytes,
             http.body_timeout_s,
             authenticate,
-            path_limits={path: MAX_PROBE_BYTES for path in BANDWIDTH_PROBE_PATHS},
+            path_limits={
+                **{path: MAX_PROBE_BYTES for path in BANDWIDTH_PROBE_PATHS},
+                IMPORT_PATH: MAX_FILE_BYTES,  # a timetable file
+            },
         ),
         # Outside the body guard: its refusals reach a browser WHIP client readable.
         lambda inner: WhipCors(inner, settings),

@@ -88,6 +88,10 @@ class ErrorCode(StrEnum):
     WHIP_SESSION_NOT_FOUND = "whip_session_not_found"
     # The RTMP bridge (HTTP only: a refused push hears it in RTMP's own onStatus).
     RTMP_DISABLED = "rtmp_disabled"
+    # The timetable's import (HTTP only): the file, then its rows.
+    TIMETABLE_UNREADABLE = "timetable_unreadable"
+    TIMETABLE_TOO_LARGE = "timetable_too_large"
+    TIMETABLE_INVALID = "timetable_invalid"
     # The process itself.
     CONFIG_INVALID = "config_invalid"
     # The client SDK's own (streamhub.client): never sent by the hub.

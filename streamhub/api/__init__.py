@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from streamhub.api import (
+    calendar,
     device,
     feed,
     fleet,
@@ -16,6 +17,7 @@ from streamhub.api import (
     roster,
     rtmp,
     schools,
+    timetable,
     tokens,
     whip,
 )
@@ -36,6 +38,8 @@ def build_router() -> APIRouter:
         feed,
         whip,
         rtmp,
+        timetable,
+        calendar,
     ):
         router.include_router(module.router)
     for extra in (network.device_router, network.token_router, network.admin_router):

@@ -291,3 +291,22 @@ class WebhookDelivery(Base):
     last_status: Mapped[int | None] = mapped_column(nullable=True)
     last_error: Mapped[str] = mapped_column(String(300), default="")
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class CalendarFeed(Base):
+    """An iCalendar feed of one classroom's or one lecturer's lessons, read by calendar apps at
+    ``/calendar/<token>.ics``. Only the token's hash is kept: deleting the row revokes it."""
+
+    __tablename__ = "calendar_feeds"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # classroom | lecturer
+    classroom_id: Mapped[int | None] = mapped_column(
+        ForeignKey("classrooms.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    lecturer_name: Mapped[str] = mapped_column(String(120), default="")
+    # SHA-256 of a 192-bit random token: as for device credentials, a slow hash buys nothing.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -2,7 +2,8 @@
 API, the live rooms and the recorder need. SQLite by default, PostgreSQL by URL.
 
 One module per resource (schools.py, classrooms.py, lessons.py, credentials.py, tokens.py,
-attendance.py, recordings.py, checks.py, feed.py); ``Catalog`` is all of them over one engine."""
+attendance.py, recordings.py, checks.py, feed.py, timetable.py,
+calendar_feeds.py); ``Catalog`` is all of them over one engine."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from streamhub.catalog.attendance import ATTENDANCE_MISSED_BEATS, AttendanceStore
 from streamhub.catalog.base import Page
+from streamhub.catalog.calendar_feeds import CalendarFeedStore
 from streamhub.catalog.checks import CHECKS_KEPT, ConnectionCheckStore
 from streamhub.catalog.classrooms import ClassroomStore
 from streamhub.catalog.credentials import CREDENTIAL_PREFIX, CredentialStore, IssuedCredential
@@ -23,6 +25,7 @@ from streamhub.catalog.feed import FeedStore
 from streamhub.catalog.lessons import CODE_ALPHABET, LessonStore
 from streamhub.catalog.recordings import RecordingStore
 from streamhub.catalog.schools import SchoolStore
+from streamhub.catalog.timetable import TimetableStore
 from streamhub.catalog.tokens import REQUIRED_BINDINGS, TokenStore
 from streamhub.config import Settings
 
@@ -60,6 +63,8 @@ class Catalog(
     RecordingStore,
     ConnectionCheckStore,
     FeedStore,
+    TimetableStore,
+    CalendarFeedStore,
 ):
     @classmethod
     async def open(cls, settings: Settings) -> Catalog:

@@ -238,6 +238,16 @@ async def webhook_still_there(w: World, path: str) -> None:
     assert int(path.rsplit("/", 1)[1]) in {h["id"] for h in hooks}, path
 
 
+async def throwaway_feed(w: World) -> str:
+    feed = await w.post("/api/calendar-feeds", {"kind": "lecturer", "lecturer": "Ms Li"})
+    return f"/api/calendar-feeds/{feed['id']}"
+
+
+async def feed_still_there(w: World, path: str) -> None:
+    feeds = (await w.admin.http.get("/api/calendar-feeds")).json()
+    assert int(path.rsplit("/", 1)[1]) in {f["id"] for f in feeds}, path
+
+
 async def still_there(w: World, path: str) -> None:
     response = await w.admin.http.get(path)
     assert response.status_code == 200, (path, response.status_code)
@@ -293,6 +303,21 @@ TABLE: dict[str, Row] = {
     "POST /api/lessons/series": row(ADMIN_ONLY, 201, "/api/lessons/series", SERIES),
     "DELETE /api/lessons/series/{series}": row(
         ADMIN_ONLY, 200, throwaway_series, check_refused=series_still_there
+    ),
+    # the timetable as a file (a JSON body is not a timetable: 415), calendar feeds
+    "POST /api/timetable/import": row(
+        ADMIN_ONLY, 415, "/api/timetable/import?dry_run=true", {"title": "x"}
+    ),
+    "GET /api/timetable/export": row(ADMIN_ONLY, 200, "/api/timetable/export"),
+    "GET /api/calendar-feeds": row(ADMIN_ONLY, 200, "/api/calendar-feeds"),
+    "POST /api/calendar-feeds": row(
+        ADMIN_ONLY,
+        201,
+        "/api/calendar-feeds",
+        lambda w: {"kind": "classroom", "classroom_id": w.classroom_id},
+    ),
+    "DELETE /api/calendar-feeds/{feed_id}": row(
+        ADMIN_ONLY, 204, throwaway_feed, check_refused=feed_still_there
     ),
     # the data feed
     "GET /api/events": row(ADMIN_ONLY, 200, "/api/events"),

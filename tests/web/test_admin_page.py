@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -457,4 +458,70 @@ async def test_a_terms_timetable_from_the_lesson_form(
     assert starts[0].startswith("2031-09-01T08:00") and starts[-1].startswith("2031-12-31T08:00")
     assert not [s for s in starts if "2031-10-01" <= s[:10] <= "2031-10-07"]  # holidays
     assert len({x["series"] for x in listed["items"]}) == 1
+    assert staff_page.console_errors == []
+
+
+async def test_a_timetable_file_checked_imported_exported_and_a_calendar_link(
+    hub: InProcessHub, staff_page: BrowserPage, tmp_path: Path
+) -> None:
+    """The import flow in the page: a file with an error is listed by row and column and
+    cannot be imported; the corrected file can. Then its export, and a classroom's calendar
+    link made and revoked."""
+    admin = AdminApi(hub.url)
+    try:
+        school = await admin.post("/api/schools", {"name": "河西小学"})
+        await admin.post("/api/classrooms", {"name": "一班", "school_id": school["id"]})
+    finally:
+        await admin.close()
+    header = "课程,主讲教师,日期,开始时间,结束时间,教室\n"
+    good = "数学,李老师,2031-09-01,08:00,08:45,河西小学/一班\n"
+    broken = tmp_path / "broken.csv"
+    broken.write_text(header + good + "语文,王老师,2031-09-31,09:00,09:45,河西小学/一班\n")
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_text(header + good + "语文,王老师,2031-09-30,09:00,09:45,河西小学/一班\n")
+
+    page = staff_page.page
+    await open_tab(page, hub, "Timetable file")
+    chooser = page.get_by_label("Timetable file (CSV or XLSX)")
+    await chooser.set_input_files(str(broken))
+    error = page.locator("#timetable-errors-body tr")
+    await expect(error).to_have_count(1)
+    await expect(error).to_contain_text("3")
+    await expect(error).to_contain_text("Date")
+    await expect(error).to_contain_text("C3 · 2031-09-31")
+    await expect(page.get_by_role("button", name="Import", exact=True)).to_be_disabled()
+
+    await chooser.set_input_files(str(fixed))
+    await expect(page.locator("#timetable-summary")).to_contain_text("all correct")
+    await expect(page.locator("#timetable-errors-wrap")).to_be_hidden()
+    await page.get_by_role("button", name="Import", exact=True).click()
+    await expect(page.locator("#timetable-summary")).to_contain_text("2 lessons created")
+    async with httpx.AsyncClient(
+        base_url=hub.url, timeout=10, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+    ) as client:
+        assert (await client.get("/api/lessons")).json()["total"] == 2
+
+    async with page.expect_download() as download_info:
+        await page.get_by_role("button", name="Export CSV").click()
+    download = await download_info.value
+    exported = (tmp_path / "export.csv").resolve()
+    await download.save_as(exported)
+    assert "河西小学/一班" in exported.read_text(encoding="utf-8-sig")
+
+    # A classroom's calendar link: shown once, listed, revoked.
+    await page.get_by_role("button", name="Make calendar link").click()
+    url = page.get_by_label("Calendar address (shown once)")
+    await expect(url).to_have_value(re.compile(r"/calendar/cal_[\w-]+\.ics$"))
+    address = await url.input_value()
+    async with httpx.AsyncClient(timeout=10) as calendar_app:
+        assert (await calendar_app.get(address)).status_code == 200
+        feed = page.locator("#calendar-body tr")
+        await expect(feed).to_contain_text("A classroom: 河西小学/一班")
+        assert await staff_page.unnamed_controls() == []
+        await staff_page.screenshot("admin-timetable")
+        revoke = "Revoke the calendar link of A classroom: 河西小学/一班"
+        await page.get_by_role("button", name=revoke).click()
+        await page.locator("#confirm-yes").click()
+        await expect(page.locator("#calendar-empty")).to_be_visible()
+        assert (await calendar_app.get(address)).status_code == 404
     assert staff_page.console_errors == []

@@ -20,6 +20,8 @@ from streamhub.lesson.attendance import AttendanceStatus
 from streamhub.lesson.roster import Problem, RosterState
 from streamhub.protocol import Role
 from streamhub.quality import Quality, Reason
+from streamhub.timetable.columns import Column as TimetableColumn
+from streamhub.timetable.columns import Problem as TimetableProblem
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 PAGES = ("admin", "library", "lesson", "classroom")
@@ -40,6 +42,8 @@ VALUE_GROUPS = {
     "problem",
     "check.name",
     "register.status",
+    "timetable.column",
+    "timetable.problem",
 }
 # applyStrings (web/js/api.js) fills these attributes and no others.
 APPLIED_ATTRIBUTES = {"aria-label", "placeholder", "title", "alt"}
@@ -102,6 +106,11 @@ DYNAMIC: dict[str, dict[str, set[str]]] = {
         # admin.js WEEKDAYS, lower-cased.
         "series.day.*": {f"series.day.{d}" for d in ("mo", "tu", "we", "th", "fr", "sa", "su")},
         "access.kind.*": {f"access.kind.{k}" for k in ("lecturer_link", "rtmp_key", "staff")},
+        # web/js/timetable.js: an import's errors (streamhub/timetable/columns.py), the kinds
+        # of calendar feed (streamhub/api/calendar.py).
+        "timetable.column.*": {f"timetable.column.{c}" for c in TimetableColumn},
+        "timetable.problem.*": {f"timetable.problem.{p}" for p in TimetableProblem},
+        "calendar.kind.*": {f"calendar.kind.{k}" for k in ("classroom", "lecturer")},
     },
     "library": {
         # catalog/models.py Recording.state, and "stopped" (a recording cut short).

@@ -13,6 +13,7 @@ import {
   wireSignIn,
   wireTabs,
 } from "./api.js";
+import { loadTimetableTab, wireTimetable } from "./timetable.js";
 
 const PAGE_SIZE = 20;
 const api = new Api("streamhub.admin.key");
@@ -1095,6 +1096,10 @@ async function refreshTab(tab) {
     if (tab.id === "tab-access") await loadAccess();
     if (tab.id === "tab-fleet") await loadFleet();
     if (tab.id === "tab-feed") await loadWebhooks();
+    if (tab.id === "tab-timetable") {
+      await loadAllClassrooms();
+      await loadTimetableTab();
+    }
   });
 }
 
@@ -1140,6 +1145,15 @@ async function main() {
   $("lesson-cancel").addEventListener("click", resetLessonForm);
   $("access-all").addEventListener("change", () => guarded(loadAccess));
   $("webhook-form").addEventListener("submit", addWebhook);
+  wireTimetable({
+    api,
+    t,
+    lang,
+    guarded,
+    say,
+    confirm: $("confirm-dialog"),
+    classrooms: () => state.allClassrooms,
+  });
   renderRepeatDays();
   $("lesson-repeat").addEventListener("change", () => {
     $("lesson-repeat-fields").hidden = !$("lesson-repeat").checked;

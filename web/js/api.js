@@ -34,6 +34,7 @@ function isRaw(body) {
  * body: a JSON value, or a Blob / ArrayBuffer / typed array sent as it is (contentType, default
  * its own type or application/octet-stream). query: added to the path, empty values left out.
  * token: sent as Bearer when not empty. onUnauthorized(error): called on a 401 before throwing.
+ * as: "json" (the default), "text" or "blob" (a download) for a 2xx answer's body.
  */
 export async function request(
   method,
@@ -72,6 +73,8 @@ export async function request(
     });
   }
   if (response.status === 204) return null;
+  // A file to save (an XLSX export): the body as a Blob.
+  if (as === "blob" && response.ok) return response.blob();
   const type = response.headers.get("content-type") || "";
   const text = await response.text().catch(() => "");
   let data = null;
