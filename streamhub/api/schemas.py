@@ -285,6 +285,8 @@ class ClassroomAttendanceOut(BaseModel):
     sessions: int
     drops: int
     quality: float | None
+    # Of the minutes present, those it received sound only (a poor link, or hub overload).
+    audio_only_minutes: float
 
 
 # ---------------------------------------------------------------- the fleet board

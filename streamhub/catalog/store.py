@@ -2,7 +2,8 @@
 API, the live rooms and the recorder need. SQLite by default, PostgreSQL by URL.
 
 One module per resource (schools.py, classrooms.py, lessons.py, credentials.py, tokens.py,
-attendance.py, recordings.py, checks.py, feed.py); ``Catalog`` is all of them over one engine."""
+attendance.py, audio_only.py, recordings.py, checks.py, feed.py); ``Catalog`` is all of them
+over one engine."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from streamhub.catalog.attendance import ATTENDANCE_MISSED_BEATS, AttendanceStore
+from streamhub.catalog.audio_only import AudioOnlyStore
 from streamhub.catalog.base import Page
 from streamhub.catalog.checks import CHECKS_KEPT, ConnectionCheckStore
 from streamhub.catalog.classrooms import ClassroomStore
@@ -57,6 +59,7 @@ class Catalog(
     CredentialStore,
     TokenStore,
     AttendanceStore,
+    AudioOnlyStore,
     RecordingStore,
     ConnectionCheckStore,
     FeedStore,
