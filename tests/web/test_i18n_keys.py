@@ -102,6 +102,8 @@ DYNAMIC: dict[str, dict[str, set[str]]] = {
         # admin.js WEEKDAYS, lower-cased.
         "series.day.*": {f"series.day.{d}" for d in ("mo", "tu", "we", "th", "fr", "sa", "su")},
         "access.kind.*": {f"access.kind.{k}" for k in ("lecturer_link", "rtmp_key", "staff")},
+        # admin-reports.js qualityText: streamhub/lesson/term_report.py's bands.
+        "reports.quality.*": {f"reports.quality.{w}" for w in ("good", "fair", "poor")},
     },
     "library": {
         # catalog/models.py Recording.state, and "stopped" (a recording cut short).

@@ -13,6 +13,7 @@ import {
   wireSignIn,
   wireTabs,
 } from "./api.js";
+import { loadReport, wireReports } from "./admin-reports.js";
 
 const PAGE_SIZE = 20;
 const api = new Api("streamhub.admin.key");
@@ -1095,6 +1096,7 @@ async function refreshTab(tab) {
     if (tab.id === "tab-access") await loadAccess();
     if (tab.id === "tab-fleet") await loadFleet();
     if (tab.id === "tab-feed") await loadWebhooks();
+    if (tab.id === "tab-reports") await loadReport();
   });
 }
 
@@ -1141,6 +1143,7 @@ async function main() {
   $("access-all").addEventListener("change", () => guarded(loadAccess));
   $("webhook-form").addEventListener("submit", addWebhook);
   renderRepeatDays();
+  wireReports(api, t);
   $("lesson-repeat").addEventListener("change", () => {
     $("lesson-repeat-fields").hidden = !$("lesson-repeat").checked;
   });

@@ -72,6 +72,8 @@ export async function request(
     });
   }
   if (response.status === 204) return null;
+  // A binary download (XLSX): the body as a Blob.
+  if (as === "blob" && response.ok) return response.blob();
   const type = response.headers.get("content-type") || "";
   const text = await response.text().catch(() => "");
   let data = null;
