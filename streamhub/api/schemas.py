@@ -250,6 +250,8 @@ class IssuedTokenOut(BaseModel):
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
+    # The title of the lesson a lecturer link or stream key opens (listing only).
+    lesson_title: str | None = None
 
 
 class ParticipantOut(ParticipantInfo):
