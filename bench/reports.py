@@ -71,6 +71,13 @@ async def in_process(settings: Settings, county: County, repeat: int) -> dict[st
     )
     out: dict[str, Any] = {}
     try:
+        # The same measure with nothing to do, for scale: a busy machine stalls any loop.
+        idle: list[float] = []
+        ticking = asyncio.get_running_loop().create_task(_ticker(idle))
+        await asyncio.sleep(3.0)
+        ticking.cancel()
+        await asyncio.gather(ticking, return_exceptions=True)
+        out["loop_max_stall_idle_ms"] = round(max(idle, default=0.0) * 1000, 1)
         stalls: list[float] = []
         ticking = asyncio.get_running_loop().create_task(_ticker(stalls))
         reads, sums = [], {by: [] for by in GROUP_BY}
@@ -82,7 +89,9 @@ async def in_process(settings: Settings, county: County, repeat: int) -> dict[st
             reads.append(time.perf_counter() - began)
             for by in GROUP_BY:
                 began = time.perf_counter()
-                found, _totals = term_report(sources.held, sources.not_held, sources.classrooms, by)
+                found, _totals = await asyncio.to_thread(
+                    term_report, sources.held, sources.not_held, sources.classrooms, by
+                )
                 sums[by].append(time.perf_counter() - began)
                 groups[by] = len(found)
         ticking.cancel()
