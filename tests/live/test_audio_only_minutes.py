@@ -42,7 +42,9 @@ async def test_real_audio_only_time_is_counted(make_hub: HubFactory) -> None:
             await classroom.close()
         await admin.close()
     came, never = lines
-    assert abs(came["audio_only_minutes"] * 60 - truth) <= 1.0, (came, truth)
+    # Minutes are rounded to 0.01 (0.6 s), and the hub ends the open stretch when it has
+    # handled the leave, a moment after the client closed.
+    assert abs(came["audio_only_minutes"] * 60 - truth) <= 1.5, (came, truth)
     assert came["audio_only_minutes"] <= came["minutes_present"], came
     assert never["audio_only_minutes"] == 0, never
 
