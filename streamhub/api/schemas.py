@@ -250,6 +250,8 @@ class IssuedTokenOut(BaseModel):
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
+    # The title of the lesson a lecturer link or stream key opens (listing only).
+    lesson_title: str | None = None
 
 
 class ParticipantOut(ParticipantInfo):
@@ -285,6 +287,8 @@ class ClassroomAttendanceOut(BaseModel):
     sessions: int
     drops: int
     quality: float | None
+    # Of the minutes present, those it received sound only (a poor link, or hub overload).
+    audio_only_minutes: float
 
 
 # ---------------------------------------------------------------- the fleet board

@@ -41,11 +41,18 @@ async def list_tokens(
     lesson_id: OptionalIdQuery = None,
     active: bool = Query(True, description="only tokens neither revoked nor expired"),
 ) -> list[IssuedTokenOut]:
-    """Lecturer links, RTMP stream keys and staff tokens (the newest 1,000); the tokens
+    """Lecturer links, RTMP stream keys and staff tokens (the newest 1,000), each link and key
+    with its lesson's title; the tokens
     themselves are never stored (an RTMP key is shown again by `GET
     /api/lessons/{id}/rtmp`)."""
     rows = await svc.catalog.list_issued_tokens(kind, lesson_id, active_only=active)
-    return [IssuedTokenOut.model_validate(r) for r in rows]
+    titles = await svc.catalog.lesson_titles([r.lesson_id for r in rows if r.lesson_id])
+    return [
+        IssuedTokenOut.model_validate(r).model_copy(
+            update={"lesson_title": titles.get(r.lesson_id) if r.lesson_id else None}
+        )
+        for r in rows
+    ]
 
 
 @router.delete("/{token_id}", dependencies=[AdminOnly])

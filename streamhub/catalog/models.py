@@ -171,6 +171,21 @@ class Attendance(Base):
     credential_id: Mapped[int | None] = mapped_column(nullable=True)
 
 
+class AudioOnlyInterval(Base):
+    """A stretch of one session's time in audio only (its agent asked, on a poor link, or the
+    hub shed its video when overloaded). One still open ends when its session ended."""
+
+    __tablename__ = "audio_only_intervals"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attendance_id: Mapped[int] = mapped_column(
+        ForeignKey("attendance.id", ondelete="CASCADE"), index=True
+    )
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
 class Recording(Base):
     __tablename__ = "recordings"
     __table_args__ = NEVER_REUSE_IDS

@@ -30,6 +30,7 @@ async def lesson_register(
         utcnow(),
         late_after_s,
         left_early_s,
+        await catalog.audio_only(lesson_id),
     )
     schools = {c.id: c.school.name for c in lesson.classrooms}
     out = []

@@ -2,7 +2,7 @@
 API, the live rooms and the recorder need. SQLite by default, PostgreSQL by URL.
 
 One module per resource (schools.py, classrooms.py, lessons.py, credentials.py, tokens.py,
-attendance.py, recordings.py, checks.py, feed.py, timetable.py,
+attendance.py, audio_only.py, recordings.py, checks.py, feed.py, timetable.py,
 calendar_feeds.py); ``Catalog`` is all of them over one engine."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from streamhub.catalog.attendance import ATTENDANCE_MISSED_BEATS, AttendanceStore
+from streamhub.catalog.audio_only import AudioOnlyStore
 from streamhub.catalog.base import Page
 from streamhub.catalog.calendar_feeds import CalendarFeedStore
 from streamhub.catalog.checks import CHECKS_KEPT, ConnectionCheckStore
@@ -60,6 +61,7 @@ class Catalog(
     CredentialStore,
     TokenStore,
     AttendanceStore,
+    AudioOnlyStore,
     RecordingStore,
     ConnectionCheckStore,
     FeedStore,

@@ -110,6 +110,9 @@ class ClassroomPresence:
     # Times its connection ended while the lesson went on and it came back.
     drops: int
     quality: float | None
+    # Of its minutes present, those it received sound only (a poor link, or the hub shedding
+    # video when overloaded), each moment once whatever sessions overlapped.
+    audio_only_minutes: float = 0.0
 
 
 def register(
@@ -120,12 +123,18 @@ def register(
     now: datetime,
     late_after_s: float,
     left_early_s: float,
+    audio_only: Iterable[Any] = (),
 ) -> list[ClassroomPresence]:
     """The lesson's register: one line per invited classroom (``classrooms``: id and name), in
     that order, then any other classroom that came (an open lesson). Minutes are the merged
     stretches within the lesson's live span (until ``now`` while it runs), so a classroom that
-    rejoined, or whose hub restarted, is one line whose minutes count each moment once."""
+    rejoined, or whose hub restarted, is one line whose minutes count each moment once.
+    ``audio_only``: stretches (attendance_id, started_at, ended_at) in audio only of the
+    sessions in ``rows``; one still open ends with its session."""
     invited = dict(classrooms)
+    audio_of: dict[int, list[Any]] = {}
+    for span in audio_only:
+        audio_of.setdefault(span.attendance_id, []).append(span)
     sessions: dict[int, list[Any]] = {}
     names: dict[int, str] = {}
     for row in rows:
@@ -146,6 +155,11 @@ def register(
         last_left = None if any(s.left_at is None for s in stretches) else (
             max((s.left_at for s in stretches if s.left_at), default=None)
         )  # fmt: skip
+        audio = [
+            _within(span.started_at, span.ended_at, row, started_at, end)
+            for row in own
+            for span in audio_of.get(row.id, ())
+        ]
         late = bool(first and started_at and (first - started_at).total_seconds() > late_after_s)
         left_early = bool(
             ended_at and last_left and (ended_at - last_left).total_seconds() > left_early_s
@@ -172,9 +186,38 @@ def register(
                 sessions=len(own),
                 drops=_drops(own),
                 quality=_mean([_weight(row) for row in own]),
+                audio_only_minutes=round(covered_s(audio) / 60, 2),
             )
         )
     return lines
+
+
+def _within(
+    start: datetime,
+    stop: datetime | None,
+    session: Any,
+    lesson_start: datetime | None,
+    lesson_end: datetime,
+) -> tuple[datetime, datetime]:
+    """A stretch of a session cut to the session (an open stretch ends with it) and to the
+    lesson's live span."""
+    begin = max(start, session.joined_at, lesson_start or start)
+    session_end = min(session.left_at or lesson_end, lesson_end)
+    return begin, min(stop or session_end, session_end)
+
+
+def covered_s(spans: Iterable[tuple[datetime, datetime]]) -> float:
+    """Seconds covered by the union of the spans (start, stop): each moment counted once
+    however many spans hold it; empty or reversed spans count nothing."""
+    total = 0.0
+    reach: datetime | None = None
+    for start, stop in sorted(spans):
+        if reach is not None and start < reach:
+            start = reach
+        if stop > start:
+            total += (stop - start).total_seconds()
+            reach = stop
+    return total
 
 
 def _drops(sessions: list[Any]) -> int:

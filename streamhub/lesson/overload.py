@@ -68,6 +68,8 @@ class OverloadGuard:
     last_shed_at: float | None = None
     calm_since: float | None = None
     sheds_total: int = 0
+    # Told of each member shed or given its video back (the registry records audio-only time).
+    on_change: Callable[[Room, Participant], None] | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -140,9 +142,10 @@ class OverloadGuard:
         )
         self._set(room, member, True)
 
-    @staticmethod
-    def _set(room: Room, member: Participant, shed: bool) -> None:
+    def _set(self, room: Room, member: Participant, shed: bool) -> None:
         member.shed = shed
+        if self.on_change is not None:
+            self.on_change(room, member)
         message = AudioOnlyChanged(participant=member.id, enabled=shed, reason="overload")
         member.post(message)
         lecturer = room.lecturer

@@ -69,6 +69,9 @@ class Participant:
     joined_at: float = field(default_factory=time.monotonic)
     # The attendance row, written in the background so that joining never waits on the catalog.
     attendance: asyncio.Task[int | None] | None = None
+    # The catalog row of the stretch in audio only going on now, if any (its session's
+    # audio-only minutes: LessonRegistry.note_audio_only).
+    audio_only_row: asyncio.Task[int | None] | None = None
     peer: PeerLike | None = None
     layout: list[Slot] = field(default_factory=list)
     sources: dict[Slot, MediaSource] = field(default_factory=dict)
@@ -87,6 +90,11 @@ class Participant:
         return self.grant.role
 
     @property
+    def receives_audio_only(self) -> bool:
+        """Sound only, by its own wish (a poor link) or the hub's (overload)."""
+        return self.audio_only or self.shed
+
+    @property
     def hidden(self) -> bool:
         return self.grant.hidden or self.grant.role is Role.RECORDER
 
@@ -103,7 +111,7 @@ class Participant:
             hand_raised=self.hand_raised,
             muted=self.muted,
             on_stage=stage == self.id,
-            audio_only=self.audio_only or self.shed,
+            audio_only=self.receives_audio_only,
             devices=self.reported.devices if self.reported is not None else None,
             whip=None
             if self.feed is None or self.ingest != "whip"

@@ -74,6 +74,14 @@ class CatalogPort(Protocol):
         """Record the leave time (now, or ``at``) and the average network quality (0..1)."""
         ...
 
+    async def audio_only_began(self, attendance_id: int, at: datetime) -> int:
+        """A session began receiving sound only; returns the stretch's row id."""
+        ...
+
+    async def audio_only_ended(self, interval_id: int, at: datetime) -> None:
+        """The stretch in audio only ended (video again)."""
+        ...
+
     async def attendance_seen(self, attendance_ids: Sequence[int]) -> None:
         """These rows' sessions are alive now."""
         ...

@@ -8,7 +8,7 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
 
 from streamhub.auth.tokens import Grant, TokenIssuer
@@ -103,7 +103,9 @@ class LessonRegistry:
         self._reconcile_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.join_latencies: deque[float] = deque(maxlen=1000)
-        self.overload = OverloadGuard(settings.capacity, lambda: tuple(self._rooms.values()))
+        self.overload = OverloadGuard(
+            settings.capacity, lambda: tuple(self._rooms.values()), on_change=self.note_audio_only
+        )
 
     @property
     def rooms(self) -> Mapping[int, Room]:
@@ -457,6 +459,9 @@ class LessonRegistry:
         for hook in self.on_member_left:
             hook(room, participant, reason)
         attendance_id = await participant.attendance if participant.attendance else None
+        if participant.audio_only_row is not None:
+            # Its stretch in audio only ends with the session; its row is written by now.
+            await asyncio.gather(participant.audio_only_row, return_exceptions=True)
         if attendance_id is not None:
             samples = participant.quality_samples
             quality = sum(samples) / len(samples) if samples else None
@@ -524,6 +529,48 @@ class LessonRegistry:
             except Exception:
                 logger.warning("attendance: catalog not reachable", exc_info=True)
             await asyncio.sleep(self.settings.attendance_seen_every_s)
+
+    def note_audio_only(self, room: Room, member: Participant) -> None:
+        """Record in the catalog, in the background, when a member begins or ends receiving
+        sound only (the register's audio-only minutes). A stretch still open when the session
+        ends is ended with it (streamhub.lesson.attendance.register), so a leave or a crash
+        writes nothing here."""
+        began = member.audio_only_row
+        if member.receives_audio_only == (began is not None) or member.attendance is None:
+            return
+        at = datetime.now(UTC)
+        lesson = room.lesson.id
+        if began is None:
+            member.audio_only_row = asyncio.get_running_loop().create_task(
+                self._audio_only_began(lesson, member.attendance, at),
+                name=f"audio-only:{member.id}",
+            )
+        else:
+            member.audio_only_row = None
+            self.spawn(self._audio_only_ended(lesson, began, at), f"video-again:{member.id}")
+
+    async def _audio_only_began(
+        self, lesson: int, attendance: asyncio.Task[int | None], at: datetime
+    ) -> int | None:
+        attendance_id = await attendance
+        if attendance_id is None:
+            return None
+        try:
+            return await self.catalog.audio_only_began(attendance_id, at)
+        except Exception:
+            logger.exception("audio only not recorded", extra={"lesson": lesson})
+            return None
+
+    async def _audio_only_ended(
+        self, lesson: int, began: asyncio.Task[int | None], at: datetime
+    ) -> None:
+        interval_id = await began
+        if interval_id is None:
+            return
+        try:
+            await self.catalog.audio_only_ended(interval_id, at)
+        except Exception:
+            logger.exception("end of audio only not recorded", extra={"lesson": lesson})
 
     def _attendance_ids(self) -> list[int]:
         ids = []

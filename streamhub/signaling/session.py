@@ -312,6 +312,7 @@ class Session:
     async def on_audio_only(self, message: AudioOnly) -> None:
         self.me.audio_only = message.enabled
         self.here.route()
+        self.registry.note_audio_only(self.here, self.me)
 
     async def on_stats(self, message: StatsReport) -> None:
         self.me.reported = message

@@ -299,6 +299,10 @@ TABLE: dict[str, Row] = {
     # schools
     "POST /api/schools": row(ADMIN_ONLY, 201, "/api/schools", {"name": "New"}),
     "GET /api/fleet": row(ADMIN_ONLY, 200, "/api/fleet"),
+    # attendance reports
+    "GET /api/reports/attendance": row(
+        ADMIN_STAFF, 200, "/api/reports/attendance?from=2026-09-01&to=2027-01-31"
+    ),
     # lesson series
     "POST /api/lessons/series": row(ADMIN_ONLY, 201, "/api/lessons/series", SERIES),
     "DELETE /api/lessons/series/{series}": row(

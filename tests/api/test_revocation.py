@@ -44,6 +44,8 @@ async def test_revoking_a_lecturer_link_refuses_it_and_closes_its_live_session(
         listed = (await admin.http.get("/api/tokens", params={"lesson_id": setup.lesson_id})).json()
         mine = next(t for t in listed if t["id"] != spare["token_id"])
         assert mine["kind"] == "lecturer_link" and mine["revoked_at"] is None
+        # Named by its lesson's title, which the admin page shows (no list of every lesson).
+        assert mine["lesson_title"] == "Fractions"
         revoked = await admin.http.delete(f"/api/tokens/{mine['id']}")
         assert revoked.status_code == 200 and revoked.json()["revoked_at"]
         closed = await closed_with(lecturer)
@@ -72,6 +74,7 @@ async def test_revoking_a_staff_token(hub: InProcessHub, admin: AdminApi) -> Non
     assert (await admin.http.get("/api/recordings", headers=h)).status_code == 200
     listed = (await admin.http.get("/api/tokens", params={"kind": "staff"})).json()
     assert [(t["id"], t["label"]) for t in listed] == [(staff["token_id"], "Library desk")]
+    assert listed[0]["lesson_title"] is None
     assert (await admin.http.delete(f"/api/tokens/{staff['token_id']}")).status_code == 200
     refused = await admin.http.get("/api/recordings", headers=h)
     assert refused.status_code == 401 and refused.json()["code"] == "token_revoked"

@@ -3,13 +3,16 @@ keeps them: late, left early, absent, merged minutes, drops."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+from typing import Any
 
-from streamhub.lesson.attendance import AttendanceStatus, register
+from streamhub.lesson.attendance import AttendanceStatus, covered_s, register
 
 START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 END = START + timedelta(minutes=45)
+ROW_IDS = itertools.count(1)  # each session row its own id, as the catalog's
 
 
 def at(minutes: float) -> datetime:
@@ -18,7 +21,7 @@ def at(minutes: float) -> datetime:
 
 def session(classroom: int, joined: float, left: float | None, quality: float = 1.0) -> object:
     return SimpleNamespace(
-        id=id(object()),
+        id=next(ROW_IDS),
         participant_id=f"p{classroom}-{joined}",
         role="classroom",
         name=f"Class {classroom}",
@@ -81,3 +84,35 @@ def test_a_classroom_that_came_to_an_open_lesson_uninvited_is_listed_after() -> 
 def test_quality_is_weighted_by_time() -> None:
     line = lines([session(1, 0, 30, quality=1.0), session(1, 31, 46, quality=0.4)])[1]
     assert line.quality is not None and abs(line.quality - (30 * 1.0 + 15 * 0.4) / 45) < 1e-6
+
+
+def test_spans_covered_count_each_moment_once() -> None:
+    assert covered_s([]) == 0
+    assert covered_s([(at(0), at(2)), (at(1), at(3)), (at(5), at(6))]) == 4 * 60
+    assert covered_s([(at(0), at(10)), (at(2), at(3))]) == 10 * 60  # one inside another
+    assert covered_s([(at(4), at(3))]) == 0  # reversed: nothing
+
+
+def span(row: Any, start: float, stop: float | None) -> object:
+    return SimpleNamespace(
+        attendance_id=row.id,
+        started_at=at(start),
+        ended_at=None if stop is None else at(stop),
+    )
+
+
+def test_audio_only_minutes_merge_across_sessions_and_stay_within_each_session() -> None:
+    first, second, third = session(1, 0, 10), session(1, 9, 45), session(2, 0, 45)
+    spans = [
+        span(first, 5, None),  # still open when its session dropped at 10: ends there
+        span(second, 9, 12),  # the rejoined session, overlapping the first's: 5..12 in all
+        span(second, 40, 50),  # past the lesson's end: counts until 45
+        span(third, -3, 2),  # before the lesson went live: counts from 0
+    ]
+    found = register(
+        [(1, "一班"), (2, "二班")], [first, second, third], START, END, END, 300, 300, spans
+    )
+    by_id = {line.classroom_id: line for line in found}
+    assert by_id[1].audio_only_minutes == 12.0  # 5..12 and 40..45
+    assert by_id[2].audio_only_minutes == 2.0
+    assert lines([session(1, 0, 45)])[1].audio_only_minutes == 0.0

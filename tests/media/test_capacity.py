@@ -122,7 +122,14 @@ def test_overload_degrades_the_newest_classroom_first_one_at_a_time() -> None:
     classrooms = [_member(room, i, []) for i in range(1, 4)]
     now = [0.0]
     settings = CapacitySettings(overload_lag_ms=200, overload_after_s=3, recover_after_s=20)
-    guard = OverloadGuard(settings, lambda: [room], clock=lambda: now[0])
+    # What the registry is told, to record the register's audio-only minutes.
+    changes: list[tuple[str, bool]] = []
+    guard = OverloadGuard(
+        settings,
+        lambda: [room],
+        clock=lambda: now[0],
+        on_change=lambda _room, member: changes.append((member.id, member.receives_audio_only)),
+    )
 
     def run(seconds: float, lag_s: float) -> None:
         for _ in range(int(seconds * 2)):
@@ -153,3 +160,5 @@ def test_overload_degrades_the_newest_classroom_first_one_at_a_time() -> None:
     run(21.0, 0.01)
     assert [c.shed for c in classrooms] == [False, False, False]
     assert not guard.refusing
+    third, second = classrooms[2].id, classrooms[1].id
+    assert changes == [(third, True), (second, True), (second, False), (third, False)]

@@ -4,18 +4,22 @@ command works until it is revoked in the page), going live, the lecturer link.""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from openpyxl import load_workbook
 from playwright.async_api import Page, expect
 
 from classroom_agent.hub_api import DeviceApi
 from streamhub.feed.signing import verify
 from streamhub.protocol import DeviceHealth
 from tests.support.hub import ADMIN_KEY, AdminApi, InProcessHub
+from tests.support.term import Term
 from tests.support.wait import eventually
 from tests.support.webhook_receiver import WebhookReceiver
 from tests.web.fixtures_admin import BrowserPage, staff_page_fixture  # noqa: F401
@@ -524,4 +528,66 @@ async def test_a_timetable_file_checked_imported_exported_and_a_calendar_link(
         await page.locator("#confirm-yes").click()
         await expect(page.locator("#calendar-empty")).to_be_visible()
         assert (await calendar_app.get(address)).status_code == 404
+async def test_the_reports_tab_charts_a_term_and_downloads_it(
+    hub: InProcessHub, staff_page: BrowserPage
+) -> None:
+    """The bureau's question at the end of a term: which classrooms came, which did not, how
+    long they had sound only; a chart, a table, and the same report as CSV and XLSX."""
+    admin = AdminApi(hub.url)
+    try:
+        term = Term(hub, admin)
+        await term.classrooms()
+        first = await term.lesson("李老师", 0, ["一班", "二班", "三班"])
+        await term.came(first, "一班", 0, 0, 45, audio_only=(10, 20))
+        await term.came(first, "二班", 0, 0, 45)
+        second = await term.lesson("李老师", 1, ["一班", "三班"])
+        await term.came(second, "一班", 1, 0, 45)
+    finally:
+        await admin.close()
+
+    page = staff_page.page
+    await open_tab(page, hub, "Reports")
+    panel = page.locator("#panel-reports")
+    await panel.get_by_label("From").fill("2026-08-31")
+    await panel.get_by_label("To").fill("2026-09-30")
+    await page.get_by_role("button", name="Show").click()
+    rows = page.locator("#reports-body tr")
+    await expect(rows).to_have_count(3)
+    await expect(page.locator("#reports-summary")).to_have_text(
+        "2 lessons held · 3 of 5 invitations attended (60%) · 135 minutes present, 10 in audio only"
+    )
+    never = page.locator("#reports-body tr", has_text="三班")
+    await expect(never).to_contain_text("0/2")
+    await expect(never).to_contain_text("0%")
+    one = page.locator("#reports-body tr", has_text="一班")
+    await expect(one).to_contain_text("山区小学")
+    # Each group a bar of its rate (一班 and 二班 at 100 %; 三班 at 0 % draws none) and of its
+    # minutes, 一班's with an audio-only part.
+    chart = page.locator("#reports-chart svg")
+    await expect(chart).to_have_attribute(
+        "aria-label", "Attendance rate and minutes present per group"
+    )
+    await expect(chart.locator("rect.chart-bar:not(.minutes):not(.audio-only)")).to_have_count(2)
+    await expect(chart.locator("rect.audio-only")).to_have_count(1)
+    await expect(chart.locator("text.chart-label").first).to_have_text("三班")  # the lowest first
+    assert await staff_page.unnamed_controls() == []
+    await staff_page.screenshot("admin-reports")
+
+    await panel.get_by_label("Per", exact=True).select_option("school")
+    await expect(rows).to_have_count(2)
+    await expect(page.locator("#reports-school-head")).to_be_hidden()
+    async with page.expect_download() as xlsx_download:
+        await page.get_by_role("button", name="Download XLSX").click()
+    download = await xlsx_download.value
+    assert download.suggested_filename == "attendance-school-2026-08-31-2026-09-30.xlsx"
+    xlsx = await asyncio.to_thread(Path(await download.path()).read_bytes)
+    book = load_workbook(io.BytesIO(xlsx), read_only=True)
+    cells = [list(r) for r in book.worksheets[0].iter_rows(values_only=True)]
+    book.close()
+    assert [r[1] for r in cells[1:-1]] == ["Lake School", "山区小学"]
+    async with page.expect_download() as csv_download:
+        await page.get_by_role("button", name="Download CSV").click()
+    csv_path = await (await csv_download.value).path()
+    text = await asyncio.to_thread(Path(csv_path).read_text, encoding="utf-8")
+    assert text.startswith("\ufeff") and "山区小学" in text
     assert staff_page.console_errors == []

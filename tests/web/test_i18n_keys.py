@@ -111,6 +111,8 @@ DYNAMIC: dict[str, dict[str, set[str]]] = {
         "timetable.column.*": {f"timetable.column.{c}" for c in TimetableColumn},
         "timetable.problem.*": {f"timetable.problem.{p}" for p in TimetableProblem},
         "calendar.kind.*": {f"calendar.kind.{k}" for k in ("classroom", "lecturer")},
+        # admin-reports.js qualityText: streamhub/lesson/term_report.py's bands.
+        "reports.quality.*": {f"reports.quality.{w}" for w in ("good", "fair", "poor")},
     },
     "library": {
         # catalog/models.py Recording.state, and "stopped" (a recording cut short).

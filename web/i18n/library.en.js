@@ -98,6 +98,7 @@ export default {
   "register.firstJoined": "First joined",
   "register.minutes": "Minutes present",
   "register.drops": "Drops",
+  "register.audioOnly": "Minutes audio only",
   "register.empty": "No classroom was invited, and none came.",
   "register.status.present": "Present",
   "register.status.late": "Late",

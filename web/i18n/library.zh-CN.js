@@ -98,6 +98,7 @@ export default {
   "register.firstJoined": "首次加入",
   "register.minutes": "在线分钟",
   "register.drops": "掉线次数",
+  "register.audioOnly": "仅声音分钟",
   "register.empty": "没有受邀教室，也没有教室加入。",
   "register.status.present": "出席",
   "register.status.late": "迟到",

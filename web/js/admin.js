@@ -14,6 +14,7 @@ import {
   wireTabs,
 } from "./api.js";
 import { loadTimetableTab, wireTimetable } from "./timetable.js";
+import { loadReport, wireReports } from "./admin-reports.js";
 
 const PAGE_SIZE = 20;
 const api = new Api("streamhub.admin.key");
@@ -1030,17 +1031,14 @@ function fleetRow(row) {
 
 async function loadAccess() {
   const active = !$("access-all").checked;
-  const [rows, lessons] = await Promise.all([
-    api.get("/api/tokens", { active }),
-    api.get("/api/lessons", { limit: 500 }),
-  ]);
-  const titles = new Map(lessons.items.map((x) => [x.id, x.title]));
+  // Each link names its lesson (lesson_title): a term's thousand lessons are not fetched.
+  const rows = await api.get("/api/tokens", { active });
   const now = Date.now();
   $("access-body").replaceChildren(
     ...rows.map((row) => {
       const who =
         row.kind === "lecturer_link" || row.kind === "rtmp_key"
-          ? t("access.lessonNamed", { name: titles.get(row.lesson_id) || `#${row.lesson_id}` })
+          ? t("access.lessonNamed", { name: row.lesson_title || `#${row.lesson_id}` })
           : row.label || t("access.staff");
       const expired = new Date(row.expires_at).getTime() <= now;
       let stateKey = "access.active";
@@ -1100,6 +1098,7 @@ async function refreshTab(tab) {
       await loadAllClassrooms();
       await loadTimetableTab();
     }
+    if (tab.id === "tab-reports") await loadReport();
   });
 }
 
@@ -1155,6 +1154,7 @@ async function main() {
     classrooms: () => state.allClassrooms,
   });
   renderRepeatDays();
+  wireReports(api, t);
   $("lesson-repeat").addEventListener("change", () => {
     $("lesson-repeat-fields").hidden = !$("lesson-repeat").checked;
   });

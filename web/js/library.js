@@ -567,6 +567,7 @@ function renderRegister(lines) {
         }),
         el("td", { text: String(line.minutes_present) }),
         el("td", { text: String(line.drops) }),
+        el("td", { text: String(line.audio_only_minutes) }),
         el("td", { class: qualityClass(line.quality), text: qualityText(line.quality) }),
       ),
     ),
