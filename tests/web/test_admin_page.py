@@ -528,6 +528,8 @@ async def test_a_timetable_file_checked_imported_exported_and_a_calendar_link(
         await page.locator("#confirm-yes").click()
         await expect(page.locator("#calendar-empty")).to_be_visible()
         assert (await calendar_app.get(address)).status_code == 404
+
+
 async def test_the_reports_tab_charts_a_term_and_downloads_it(
     hub: InProcessHub, staff_page: BrowserPage
 ) -> None:
