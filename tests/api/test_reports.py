@@ -38,7 +38,9 @@ def counting_queries(hub: InProcessHub) -> Iterator[list[str]]:
     engine = hub.services.catalog.engine.sync_engine
 
     def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
+        # The webhook sender polls its queue on the same engine whenever its round comes.
+        if "webhook_deliveries" not in statement:
+            statements.append(statement)
 
     event.listen(engine, "before_cursor_execute", seen)
     try:
