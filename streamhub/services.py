@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from streamhub.auth.passwords import Passwords
 from streamhub.auth.secrets import HubSecrets
 from streamhub.auth.tokens import TokenIssuer
 from streamhub.config import Settings
@@ -29,6 +30,8 @@ class Services:
     metrics: HubMetrics = field(default_factory=HubMetrics)
     # Classroom PCs outside the rooms, for the lecturer's roster.
     presence: Presence = field(default_factory=Presence)
+    # People's passwords (argon2id, hashed off the event loop).
+    passwords: Passwords = field(default_factory=Passwords)
     # WHIP publishers (streamhub.signaling.whip), made once the lessons are.
     whip: WhipSessions | None = None
     # The RTMP bridge (streamhub.rtmp.bridge), when ``rtmp.enabled``.

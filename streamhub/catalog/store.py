@@ -2,7 +2,8 @@
 API, the live rooms and the recorder need. SQLite by default, PostgreSQL by URL.
 
 One module per resource (schools.py, classrooms.py, lessons.py, credentials.py, tokens.py,
-attendance.py, recordings.py, checks.py, feed.py); ``Catalog`` is all of them over one engine."""
+attendance.py, recordings.py, checks.py, feed.py, accounts.py); ``Catalog`` is all of them over
+one engine."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from streamhub.catalog.accounts import AccountStore
 from streamhub.catalog.attendance import ATTENDANCE_MISSED_BEATS, AttendanceStore
 from streamhub.catalog.base import Page
 from streamhub.catalog.checks import CHECKS_KEPT, ConnectionCheckStore
@@ -60,6 +62,7 @@ class Catalog(
     RecordingStore,
     ConnectionCheckStore,
     FeedStore,
+    AccountStore,
 ):
     @classmethod
     async def open(cls, settings: Settings) -> Catalog:
