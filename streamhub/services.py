@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from streamhub.auth.passwords import Passwords
 from streamhub.auth.secrets import HubSecrets
+from streamhub.auth.throttle import SignInThrottle
 from streamhub.auth.tokens import TokenIssuer
 from streamhub.config import Settings
 from streamhub.lesson.presence import Presence
@@ -32,6 +33,7 @@ class Services:
     presence: Presence = field(default_factory=Presence)
     # People's passwords (argon2id, hashed off the event loop).
     passwords: Passwords = field(default_factory=Passwords)
+    sign_ins: SignInThrottle = field(default_factory=SignInThrottle)
     # WHIP publishers (streamhub.signaling.whip), made once the lessons are.
     whip: WhipSessions | None = None
     # The RTMP bridge (streamhub.rtmp.bridge), when ``rtmp.enabled``.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from streamhub.api import (
+    accounts,
     device,
     feed,
     fleet,
@@ -16,6 +17,7 @@ from streamhub.api import (
     roster,
     rtmp,
     schools,
+    session,
     tokens,
     whip,
 )
@@ -25,6 +27,8 @@ def build_router() -> APIRouter:
     router = APIRouter()
     for module in (
         health,
+        session,
+        accounts,
         schools,
         lessons,
         roster,

@@ -79,6 +79,10 @@ class AccountStore(CatalogBase):
         except IntegrityError:
             raise Conflict("an account with this login exists") from None
 
+    async def rehash_password(self, account_id: int, password_hash: str) -> Account:
+        """The same password hashed anew (stronger parameters): sessions stay."""
+        return await self._update(Account, account_id, {"password_hash": password_hash})
+
     async def end_sessions(self, account_id: int) -> Account:
         return await self._update(Account, account_id, {"session_key": new_key()})
 
