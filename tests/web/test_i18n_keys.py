@@ -16,6 +16,7 @@ from typing import get_args
 import pytest
 
 from streamhub.api.fleet import DEVICES as FLEET_DEVICES
+from streamhub.auth.roles import AccountRole
 from streamhub.lesson.attendance import AttendanceStatus
 from streamhub.lesson.roster import Problem, RosterState
 from streamhub.protocol import Role
@@ -40,6 +41,7 @@ VALUE_GROUPS = {
     "problem",
     "check.name",
     "register.status",
+    "people.role",
 }
 # applyStrings (web/js/api.js) fills these attributes and no others.
 APPLIED_ATTRIBUTES = {"aria-label", "placeholder", "title", "alt"}
@@ -102,6 +104,8 @@ DYNAMIC: dict[str, dict[str, set[str]]] = {
         # admin.js WEEKDAYS, lower-cased.
         "series.day.*": {f"series.day.{d}" for d in ("mo", "tu", "we", "th", "fr", "sa", "su")},
         "access.kind.*": {f"access.kind.{k}" for k in ("lecturer_link", "rtmp_key", "staff")},
+        # streamhub/auth/roles.py AccountRole.
+        "people.role.*": {f"people.role.{r}" for r in AccountRole},
     },
     "library": {
         # catalog/models.py Recording.state, and "stopped" (a recording cut short).
