@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, SecretStr, StringConstraints
 
 from streamhub.api.access import account_access, own_school
 from streamhub.api.auth import Admins, Caller, CallerDep, ServicesDep
-from streamhub.api.schemas import Body, Id, IdPath, Label, OffsetQuery, PageOut
+from streamhub.api.schemas import Body, Id, IdPath, Label, OffsetQuery, OptionalIdQuery, PageOut
 from streamhub.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from streamhub.auth.roles import SCHOOL_MANAGED, AccountRole
 from streamhub.catalog.models import Account
@@ -102,7 +102,7 @@ def _checked(role: AccountRole, school_id: int | None) -> None:
 async def list_accounts(
     svc: ServicesDep,
     who: CallerDep,
-    school_id: Annotated[int | None, Query(ge=1)] = None,
+    school_id: OptionalIdQuery = None,
     limit: int = Query(100, ge=1, le=500),
     offset: OffsetQuery = 0,
 ) -> PageOut[AccountOut]:

@@ -66,7 +66,7 @@ async def list_schools(
 
 @router.get("/schools/{school_id}", dependencies=[AdminsOrStaff])
 async def get_school(school_id: IdPath, svc: ServicesDep, who: CallerDep) -> SchoolOut:
-    school_access(who, school_id, read=True)
+    school_access(who, school_id)
     return SchoolOut.model_validate(await svc.catalog.get_school(school_id))
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, SecretStr, StringConstraints
 
 from streamhub.api.accounts import AccountOut, Password, account_out
 from streamhub.api.auth import CallerDep, ServicesDep
-from streamhub.api.schemas import Body
+from streamhub.api.schemas import NO_NUL, Body
 from streamhub.auth.passwords import MAX_LENGTH
 from streamhub.catalog.accounts import normalize_login
 from streamhub.catalog.models import Account
@@ -30,13 +30,13 @@ SIGN_IN_MAX_BYTES = 2048
 
 
 class SignInIn(Body):
-    login: Annotated[str, StringConstraints(max_length=254)]
+    login: Annotated[str, StringConstraints(max_length=254, pattern=NO_NUL)]
     # Not held to the minimum length here: a short wrong password is simply wrong.
     password: Annotated[SecretStr, Field(max_length=MAX_LENGTH)]
 
 
 class LinkIn(Body):
-    secret: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+    secret: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=NO_NUL)]
 
 
 class SessionOut(BaseModel):
