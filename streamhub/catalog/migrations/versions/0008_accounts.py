@@ -52,7 +52,9 @@ def upgrade() -> None:
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
         **AUTOINCREMENT,
     )
-    with op.batch_alter_table("lessons") as batch:
+    # SQLite adds the foreign keys by copying the table: it must keep AUTOINCREMENT (ids of
+    # deleted lessons are never handed out again).
+    with op.batch_alter_table("lessons", table_kwargs=AUTOINCREMENT) as batch:
         batch.add_column(sa.Column("school_id", sa.Integer, nullable=True))
         batch.add_column(sa.Column("lecturer_account_id", sa.Integer, nullable=True))
         batch.create_foreign_key(
@@ -70,7 +72,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("lessons") as batch:
+    with op.batch_alter_table("lessons", table_kwargs=AUTOINCREMENT) as batch:
         batch.drop_index("ix_lessons_lecturer_account_id")
         batch.drop_index("ix_lessons_school_id")
         batch.drop_constraint("fk_lessons_lecturer_account_id", type_="foreignkey")
