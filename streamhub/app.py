@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Scope
 from streamhub.api import build_router
 from streamhub.api.network import BANDWIDTH_PROBE_PATHS, MAX_PROBE_BYTES
 from streamhub.api.problems import install_problem_handlers
+from streamhub.api.session import SIGN_IN_MAX_BYTES, SIGN_IN_PATHS
 from streamhub.api.timetable import IMPORT_PATH
 from streamhub.auth.secrets import load_secrets
 from streamhub.auth.tokens import TokenIssuer
@@ -120,7 +121,8 @@ def create_app(
 
     def authenticate(scope: Scope, token: str) -> None:
         services: Services = app.state.services
-        check_bearer(token, str(scope["path"]), services.secrets.admin_key, services.tokens.verify)
+        # A lesson grant or a person's session (the routes check which one they take).
+        check_bearer(token, str(scope["path"]), services.secrets.admin_key, services.tokens.read)
 
     app = HubApp(
         title="StreamHub",
@@ -143,6 +145,8 @@ def create_app(
                 **{path: MAX_PROBE_BYTES for path in BANDWIDTH_PROBE_PATHS},
                 IMPORT_PATH: MAX_FILE_BYTES,  # a timetable file
             },
+            # Signing in: a login and a password, or a link's secret.
+            anonymous_paths={path: SIGN_IN_MAX_BYTES for path in SIGN_IN_PATHS},
         ),
         # Outside the body guard: its refusals reach a browser WHIP client readable.
         lambda inner: WhipCors(inner, settings),

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streamhub.errors import ConfigError
+from streamhub.errors import ConfigError, StreamhubError
 
 if TYPE_CHECKING:
     from streamhub.app import ExtensionFactory
@@ -343,6 +343,53 @@ def _tls_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _account_add(args: argparse.Namespace) -> int:
+    """Add a person's account (the first county admin, typically) and print how they sign in."""
+    import asyncio
+
+    from streamhub.auth.bootstrap import add_account
+    from streamhub.auth.passwords import MAX_LENGTH, MIN_LENGTH
+    from streamhub.auth.roles import AccountRole
+    from streamhub.config import load_settings
+
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
+            print(
+                f"streamhub: a password has {MIN_LENGTH} to {MAX_LENGTH} characters",
+                file=sys.stderr,
+            )
+            return 2
+    role = AccountRole(args.role)
+    if role is AccountRole.SCHOOL_ADMIN and args.school_id is None:
+        print("streamhub: a school admin needs --school-id", file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings(args.config)
+        added = asyncio.run(
+            add_account(
+                settings,
+                login=args.email,
+                role=role,
+                display_name=args.name or "",
+                school_id=args.school_id,
+                password=password,
+            )
+        )
+    except StreamhubError as exc:
+        print(f"streamhub: {exc}", file=sys.stderr)
+        return 2
+    print(f"account {added.id}: {added.login} ({added.role.value})")
+    if added.link is not None:
+        minutes = added.link_ttl_s // 60
+        print(f"one-time sign-in link (works once, for {minutes} minutes):")
+        print(f"  {added.link}")
+    else:
+        print("sign in at /admin with this email and the password given")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streamhub", description="StreamHub live lesson hub")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -399,6 +446,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--days", type=int, default=397, help="server certificate lifetime (default 397)"
     )
     init.set_defaults(func=_tls_init)
+
+    account = sub.add_parser("account", help="people's accounts (docs/roles.md)")
+    account_sub = account.add_subparsers(dest="account_command", required=True)
+    add = account_sub.add_parser(
+        "add", help="add an account (e.g. the first county admin) and print a sign-in link"
+    )
+    add.add_argument("--email", required=True, help="the sign-in name, an email address")
+    add.add_argument(
+        "--role",
+        required=True,
+        choices=["county_admin", "school_admin", "lecturer", "staff"],
+        help="what the person may do",
+    )
+    add.add_argument("--name", default=None, help="the name shown")
+    add.add_argument("--school-id", type=int, default=None, help="a school admin's school")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read a password from the first line of stdin instead of printing a sign-in link",
+    )
+    add.add_argument("--config", type=Path, default=None, help="YAML settings file")
+    add.set_defaults(func=_account_add)
     return parser
 
 

@@ -315,6 +315,13 @@ class RtmpSettings(BaseModel):
 class AuthSettings(BaseModel):
     access_token_ttl_s: int = Field(default=4 * 3600, ge=10)
     lecturer_link_ttl_s: int = Field(default=14 * 24 * 3600, ge=60)
+    # People's accounts (docs/roles.md): how long a sign-in lasts, how long a one-time sign-in
+    # link stays usable, and how many failed sign-ins one address may make per login in
+    # `sign_in_window_s` before it waits.
+    session_ttl_s: int = Field(default=12 * 3600, ge=60)
+    sign_in_link_ttl_s: int = Field(default=15 * 60, ge=60, le=7 * 24 * 3600)
+    sign_in_failures: int = Field(default=10, ge=1)
+    sign_in_window_s: int = Field(default=15 * 60, ge=1)
 
 
 _yaml_data: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(

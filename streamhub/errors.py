@@ -39,6 +39,9 @@ class ErrorCode(StrEnum):
     CREDENTIAL_INVALID = "credential_invalid"
     CREDENTIAL_REVOKED = "credential_revoked"
     SESSION_EXPIRED = "session_expired"
+    # People's accounts (HTTP only).
+    SIGN_IN_FAILED = "sign_in_failed"
+    ACCOUNT_DISABLED = "account_disabled"
     FORBIDDEN = "forbidden"
     WRONG_LESSON = "wrong_lesson"
     NOT_INVITED = "not_invited"

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from streamhub.auth.passwords import Passwords
 from streamhub.auth.secrets import HubSecrets
+from streamhub.auth.throttle import SignInThrottle
 from streamhub.auth.tokens import TokenIssuer
 from streamhub.config import Settings
 from streamhub.lesson.presence import Presence
@@ -29,6 +31,9 @@ class Services:
     metrics: HubMetrics = field(default_factory=HubMetrics)
     # Classroom PCs outside the rooms, for the lecturer's roster.
     presence: Presence = field(default_factory=Presence)
+    # People's passwords (argon2id, hashed off the event loop).
+    passwords: Passwords = field(default_factory=Passwords)
+    sign_ins: SignInThrottle = field(default_factory=SignInThrottle)
     # WHIP publishers (streamhub.signaling.whip), made once the lessons are.
     whip: WhipSessions | None = None
     # The RTMP bridge (streamhub.rtmp.bridge), when ``rtmp.enabled``.

@@ -31,8 +31,11 @@ from typing import Any
 import httpx
 import pytest
 
+from streamhub.catalog.store import Catalog
+from streamhub.cli import main
 from streamhub.config import load_settings
 from streamhub.demo import seed_demo
+from streamhub.errors import Unauthorized
 from streamhub.logs import configure_logging
 from tests.support.hub import InProcessHub
 from tests.support.net import free_port
@@ -407,3 +410,36 @@ def test_make_run_installs_only_when_pyproject_changed(tmp_path: Path) -> None:
     os.utime(stamp, (pyproject - 60, pyproject - 60))
     again = dry_run()
     assert "pip install -q -e ." in again and "pip.log" in again
+
+
+def test_account_add_prints_a_sign_in_link_that_works_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first county admin, from the command line: the printed link signs them in once."""
+    monkeypatch.setenv("STREAMHUB_DATA_DIR", str(tmp_path))
+    with pytest.raises(SystemExit) as exit_:
+        main(["account", "add", "--email", "Chief@County.cn", "--role", "county_admin"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "chief@county.cn (county_admin)" in out
+    secret = re.search(r"/admin#signin=(\S+)", out)
+    assert secret is not None, out
+
+    async def redeem_twice() -> tuple[str, bool]:
+        catalog = await Catalog.open(load_settings(None))
+        try:
+            account = await catalog.redeem_sign_in_link(secret[1])
+            try:
+                await catalog.redeem_sign_in_link(secret[1])
+            except Unauthorized:
+                return account.role, False
+            return account.role, True
+        finally:
+            await catalog.close()
+
+    assert asyncio.run(redeem_twice()) == ("county_admin", False)
+    # The same login again: refused, with one line and a non-zero exit.
+    with pytest.raises(SystemExit) as again:
+        main(["account", "add", "--email", "chief@county.cn", "--role", "staff"])
+    assert again.value.code == 2
+    assert "exists" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from streamhub.api import (
+    accounts,
     calendar,
     device,
     feed,
@@ -18,6 +19,7 @@ from streamhub.api import (
     roster,
     rtmp,
     schools,
+    session,
     timetable,
     tokens,
     whip,
@@ -28,6 +30,8 @@ def build_router() -> APIRouter:
     router = APIRouter()
     for module in (
         health,
+        session,
+        accounts,
         schools,
         lessons,
         roster,

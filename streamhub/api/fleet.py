@@ -10,7 +10,8 @@ from typing import Literal
 
 from fastapi import APIRouter
 
-from streamhub.api.auth import AdminOnly, ServicesDep
+from streamhub.api.access import own_school
+from streamhub.api.auth import Admins, CallerDep, ServicesDep
 from streamhub.api.schemas import (
     FleetCheckOut,
     FleetLessonOut,
@@ -19,9 +20,10 @@ from streamhub.api.schemas import (
     OptionalIdQuery,
 )
 from streamhub.catalog.fleet import fleet_sources
+from streamhub.errors import Forbidden
 from streamhub.protocol import DeviceHealth
 
-router = APIRouter(prefix="/api/fleet", tags=["fleet"], dependencies=[AdminOnly])
+router = APIRouter(prefix="/api/fleet", tags=["fleet"], dependencies=[Admins])
 
 DEVICES = ("camera", "microphone", "speaker", "display")
 Problem = Literal["any", "offline", "devices", "check", "not_enrolled"]
@@ -30,11 +32,17 @@ Problem = Literal["any", "offline", "devices", "check", "not_enrolled"]
 @router.get("")
 async def fleet(
     svc: ServicesDep,
+    who: CallerDep,
     school_id: OptionalIdQuery = None,
     problem: Problem | None = None,
 ) -> FleetOut:
-    """Every classroom (of one school with ``school_id``), its PC and its problems;
-    ``problem`` keeps the classrooms with that kind of problem (``any``: with at least one)."""
+    """Every classroom (of one school with ``school_id``; a school admin: of their own), its PC
+    and its problems; ``problem`` keeps the classrooms with that kind of problem (``any``: with
+    at least one)."""
+    if not who.county:
+        if school_id is not None and school_id != who.school:
+            raise Forbidden("a school admin sees their own school's classrooms only")
+        school_id = own_school(who)
     sources = await fleet_sources(svc.catalog, school_id)
     now = datetime.now(UTC)
     online_within = svc.settings.presence_timeout_s

@@ -13,7 +13,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 from fastapi import Path as FastApiPath
 
-from streamhub.api.auth import AdminOnly, AdminOrStaff, CallerDep, ServicesDep
+from streamhub.api.access import Use, lesson_access, lesson_allows, own_classrooms, own_school
+from streamhub.api.auth import AdminOnly, Admins, Caller, CallerDep, People, ServicesDep, require
 from streamhub.api.schemas import (
     AttendanceOut,
     ClassroomAttendanceOut,
@@ -32,6 +33,7 @@ from streamhub.api.schemas import (
     SeriesOut,
     TokenOut,
 )
+from streamhub.auth.roles import AccountRole
 from streamhub.catalog.models import Lesson, utcnow
 from streamhub.catalog.register import lesson_register
 from streamhub.errors import BadRequest, ErrorCode, Forbidden, NotFound
@@ -59,13 +61,40 @@ def lesson_out(lesson: Lesson) -> LessonOut:
         join_code=lesson.join_code,
         classroom_ids=sorted(c.id for c in lesson.classrooms),
         open_to_all=lesson.open_to_all,
+        school_id=lesson.school_id,
+        lecturer_account_id=lesson.lecturer_account_id,
         started_at=lesson.started_at,
         ended_at=lesson.ended_at,
     )
 
 
-@router.post("/lessons", status_code=201, dependencies=[AdminOnly])
-async def create_lesson(body: LessonIn, svc: ServicesDep) -> LessonOut:
+# Lecturer links: the county, school admins and lecturers' accounts (for their own lessons).
+LinkMakers = require(accounts=[AccountRole.SCHOOL_ADMIN, AccountRole.LECTURER])
+
+
+async def _owners(svc: Services, who: Caller, school_id: int | None, lecturer: int | None) -> None:
+    """The school and lecturer a lesson is given exist; a school admin gives only their own
+    school."""
+    if not who.county and school_id != own_school(who):
+        raise Forbidden("a school admin schedules their own school's lessons only")
+    if school_id is not None:
+        await svc.catalog.get_school(school_id)
+    if lecturer is not None:
+        account = await svc.catalog.get_account(lecturer)
+        if account.role != AccountRole.LECTURER.value:
+            raise BadRequest(
+                f"account {lecturer} is not a lecturer", code=ErrorCode.VALIDATION_FAILED
+            )
+
+
+@router.post("/lessons", status_code=201, dependencies=[Admins])
+async def create_lesson(body: LessonIn, svc: ServicesDep, who: CallerDep) -> LessonOut:
+    """Schedule a lesson. A school admin's lessons are their school's (``school_id`` may be
+    left out), and invite their school's classrooms only."""
+    if not who.county and body.school_id is None:
+        body = body.model_copy(update={"school_id": own_school(who)})
+    await _owners(svc, who, body.school_id, body.lecturer_account_id)
+    await own_classrooms(svc, who, body.classroom_ids)
     lesson = await svc.catalog.create_lesson(**body.model_dump())
     return lesson_out(lesson)
 
@@ -117,16 +146,32 @@ async def delete_series(
     return {"deleted": deleted}
 
 
-@router.get("/lessons", dependencies=[AdminOrStaff])
+@router.get("/lessons", dependencies=[People])
 async def list_lessons(
     svc: ServicesDep,
+    who: CallerDep,
     status: str | None = Status,
     classroom_id: OptionalIdQuery = None,
     series: str | None = Query(None, pattern="^[0-9a-f]{16}$"),
     limit: int = Query(50, ge=1, le=500),
     offset: OffsetQuery = 0,
 ) -> PageOut[LessonOut]:
-    page = await svc.catalog.list_lessons(limit, offset, status, classroom_id, series)
+    """Lessons (a school admin: their school's; a lecturer's account: their own)."""
+    school_id = lecturer_id = None
+    if not who.reads_everything:
+        if who.is_account(AccountRole.SCHOOL_ADMIN):
+            school_id = own_school(who)
+        else:
+            lecturer_id = who.account.id if who.account is not None else 0
+    page = await svc.catalog.list_lessons(
+        limit,
+        offset,
+        status,
+        classroom_id,
+        series,
+        school_id=school_id,
+        lecturer_account_id=lecturer_id,
+    )
     items = [lesson_out(x) for x in page.items]
     return PageOut(items=items, total=page.total, limit=limit, offset=offset)
 
@@ -135,7 +180,7 @@ async def list_lessons(
 async def lesson_by_code(code: str, svc: ServicesDep, who: CallerDep) -> LessonOut:
     """The lesson behind a join code, for the pages that open it."""
     lesson = await svc.catalog.lesson_by_code(code[:16])
-    allowed = who.may_view_lesson(lesson.id) or (
+    allowed = lesson_allows(who, lesson, Use.VIEW) or (
         who.grant is not None and who.grant.lesson == lesson.id
     )
     if not allowed:
@@ -145,14 +190,26 @@ async def lesson_by_code(code: str, svc: ServicesDep, who: CallerDep) -> LessonO
 
 @router.get("/lessons/{lesson_id}")
 async def get_lesson(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> LessonOut:
-    if not who.may_view_lesson(lesson_id):
-        raise Forbidden("this token cannot see this lesson")
-    return lesson_out(await svc.catalog.get_lesson(lesson_id))
+    lesson = await lesson_access(svc, who, lesson_id, Use.VIEW)
+    return lesson_out(lesson or await svc.catalog.get_lesson(lesson_id))
 
 
-@router.patch("/lessons/{lesson_id}", dependencies=[AdminOnly])
-async def update_lesson(lesson_id: IdPath, body: LessonPatch, svc: ServicesDep) -> LessonOut:
+@router.patch("/lessons/{lesson_id}", dependencies=[Admins])
+async def update_lesson(
+    lesson_id: IdPath, body: LessonPatch, svc: ServicesDep, who: CallerDep
+) -> LessonOut:
+    """Change a lesson. A school admin: of their school, which it stays; the classrooms they
+    add are their school's."""
+    before = await lesson_access(svc, who, lesson_id, Use.EDIT)
     changes = body.model_dump(exclude_none=True)
+    if before is not None:
+        school = changes.get("school_id", before.school_id)
+        await _owners(svc, who, school, changes.get("lecturer_account_id"))
+        if body.classroom_ids is not None:
+            added = set(body.classroom_ids) - {c.id for c in before.classrooms}
+            await own_classrooms(svc, who, added)
+    else:
+        await _owners(svc, who, body.school_id, body.lecturer_account_id)
     lesson = await svc.catalog.update_lesson(lesson_id, changes)
     info = svc.catalog.info(lesson)
     if info.status == "live":
@@ -161,8 +218,9 @@ async def update_lesson(lesson_id: IdPath, body: LessonPatch, svc: ServicesDep) 
     return lesson_out(lesson)
 
 
-@router.delete("/lessons/{lesson_id}", status_code=204, dependencies=[AdminOnly])
-async def delete_lesson(lesson_id: IdPath, svc: ServicesDep) -> Response:
+@router.delete("/lessons/{lesson_id}", status_code=204, dependencies=[Admins])
+async def delete_lesson(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> Response:
+    await lesson_access(svc, who, lesson_id, Use.EDIT)
     await svc.catalog.delete_lesson(lesson_id)
     return Response(status_code=204)
 
@@ -170,8 +228,7 @@ async def delete_lesson(lesson_id: IdPath, svc: ServicesDep) -> Response:
 @router.post("/lessons/{lesson_id}/start")
 async def start_lesson(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> LessonOut:
     """Go live: classrooms may join from now on."""
-    if not who.may_manage_lesson(lesson_id):
-        raise Forbidden("only an admin or this lesson's lecturer can start it")
+    await lesson_access(svc, who, lesson_id, Use.RUN)
     lesson = await svc.catalog.set_lesson_status(lesson_id, "live")
     await svc.lessons.go_live(svc.catalog.info(lesson))
     return lesson_out(lesson)
@@ -180,8 +237,7 @@ async def start_lesson(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> L
 @router.post("/lessons/{lesson_id}/end")
 async def end_lesson(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> LessonOut:
     """End the lesson: every connection is closed and the recording is finalized."""
-    if not who.may_manage_lesson(lesson_id):
-        raise Forbidden("only an admin or this lesson's lecturer can end it")
+    await lesson_access(svc, who, lesson_id, Use.RUN)
     lesson = await svc.catalog.set_lesson_status(lesson_id, "ended")
     await svc.lessons.finish(lesson_id)
     await svc.catalog.close_open_attendance(lesson_id)
@@ -191,8 +247,7 @@ async def end_lesson(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> Les
 @router.get("/lessons/{lesson_id}/participants")
 async def participants(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> list[ParticipantOut]:
     """Who is in the live lesson now, with each one's latest media stats."""
-    if not who.may_view_lesson(lesson_id):
-        raise Forbidden("this token cannot see this lesson")
+    await lesson_access(svc, who, lesson_id, Use.VIEW)
     await svc.catalog.get_lesson(lesson_id)
     if lesson_id not in svc.lessons.rooms:
         # Another hub node holds this lesson: its latest snapshot (at most a few s old).
@@ -208,8 +263,7 @@ async def participants(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> l
 @router.get("/lessons/{lesson_id}/attendance")
 async def attendance(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> list[AttendanceOut]:
     """Who joined, when, for how long, and their average network quality (0..1)."""
-    if not who.may_view_lesson(lesson_id):
-        raise Forbidden("this token cannot see this lesson")
+    await lesson_access(svc, who, lesson_id, Use.VIEW)
     rows = await svc.catalog.attendance(lesson_id)
     # One entry per stretch of presence: overlapping sessions of one classroom count once.
     stretches = merge_overlaps(
@@ -241,8 +295,7 @@ async def classroom_register(
     open lesson): present, late, left early or absent, minutes present merged across
     reconnects and hub restarts, drops, and network quality. ``?format=csv`` for a
     spreadsheet."""
-    if not who.may_view_lesson(lesson_id):
-        raise Forbidden("this token cannot see this lesson")
+    await lesson_access(svc, who, lesson_id, Use.VIEW)
     settings = svc.settings
     lines = await lesson_register(
         svc.catalog, lesson_id, settings.attendance_late_after_s, settings.attendance_left_early_s
@@ -283,8 +336,7 @@ async def lesson_recordings(
     """Where the lesson's recordings are (several if a hub restarted mid-lesson): each one's
     state and its page in the staff library. The lecturer page shows this once the lesson
     ends; the recordings themselves are for staff."""
-    if not who.may_view_lesson(lesson_id):
-        raise Forbidden("this token cannot see this lesson")
+    await lesson_access(svc, who, lesson_id, Use.VIEW)
     await svc.catalog.get_lesson(lesson_id)
     return [
         LessonRecordingOut(id=r.id, state=r.state, page=recording_page(svc, r.id))
@@ -297,10 +349,12 @@ def recording_page(svc: Services, recording_id: int) -> str:
     return f"{svc.settings.effective_public_url}/library#recording={recording_id}"
 
 
-@router.post("/lessons/{lesson_id}/lecturer-link", dependencies=[AdminOnly])
-async def lecturer_link(lesson_id: IdPath, svc: ServicesDep) -> LinkOut:
+@router.post("/lessons/{lesson_id}/lecturer-link", dependencies=[LinkMakers])
+async def lecturer_link(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> LinkOut:
     """A link for the lecturer: it opens the console and carries the lecturer's token.
-    Each link is listed under `/api/tokens` and can be revoked there."""
+    Each link is listed under `/api/tokens` and can be revoked there. A lecturer's account
+    makes its own, for its own lessons."""
+    await lesson_access(svc, who, lesson_id, Use.RUN)
     return await lecturer_link_for(svc, await svc.catalog.get_lesson(lesson_id))
 
 
@@ -327,9 +381,10 @@ async def lecturer_link_for(svc: Services, lesson: Lesson) -> LinkOut:
     return LinkOut(token=token, url=url, expires_in_s=ttl, token_id=row.id)
 
 
-@router.post("/lessons/{lesson_id}/recorder-token", dependencies=[AdminOnly])
-async def recorder_token(lesson_id: IdPath, svc: ServicesDep) -> TokenOut:
+@router.post("/lessons/{lesson_id}/recorder-token", dependencies=[Admins])
+async def recorder_token(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> TokenOut:
     """A token for a separate `recorder` process: a hidden subscriber of this lesson."""
+    await lesson_access(svc, who, lesson_id, Use.EDIT)
     lesson = await svc.catalog.get_lesson(lesson_id)
     ttl = svc.settings.auth.access_token_ttl_s
     token = svc.tokens.issue(

@@ -19,7 +19,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, StringConstraints
 
-from streamhub.api.auth import AdminOnly, CallerDep, DeviceDep, ServicesDep
+from streamhub.api.access import classroom_access
+from streamhub.api.auth import Admins, CallerDep, DeviceDep, ServicesDep
 from streamhub.api.schemas import NO_NUL, Body, IdPath
 from streamhub.catalog.models import ConnectionCheck
 from streamhub.errors import ErrorCode, StreamhubError
@@ -225,11 +226,13 @@ def _check_out(row: ConnectionCheck) -> ConnectionCheckOut:
     )
 
 
-@admin_router.get("/classrooms/{classroom_id}/connection-checks", dependencies=[AdminOnly])
+@admin_router.get("/classrooms/{classroom_id}/connection-checks", dependencies=[Admins])
 async def classroom_connection_checks(
     classroom_id: IdPath,
     svc: ServicesDep,
+    who: CallerDep,
     limit: Annotated[int, Query(ge=1, le=20)] = 5,
 ) -> list[ConnectionCheckOut]:
     """The classroom PCs' latest connection checks (`classroom-agent doctor`), newest first."""
+    await classroom_access(svc, who, classroom_id, read=False)
     return [_check_out(r) for r in await svc.catalog.connection_checks(classroom_id, limit)]

@@ -17,8 +17,10 @@ from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import AwareDatetime, BaseModel
 
-from streamhub.api.auth import AdminOnly, AdminOrStaff, ServicesDep, bearer_scheme, caller
+from streamhub.api.access import own_school, recording_allows
+from streamhub.api.auth import AdminOnly, CallerDep, People, ServicesDep, bearer_scheme, caller
 from streamhub.api.schemas import OffsetQuery, OptionalIdQuery, PageOut, SearchQuery
+from streamhub.auth.roles import AccountRole
 from streamhub.catalog.models import MAX_ID, Recording
 from streamhub.errors import Conflict, ErrorCode, Forbidden, NotFound, Unauthorized
 from streamhub.protocol import Role
@@ -122,7 +124,7 @@ async def file_access(
     ticket: str | None = Query(None, max_length=4096),
 ) -> None:
     """A media ticket for this recording (this very row: an id freed and taken again does
-    not match the ticket's row key), or a staff/admin token."""
+    not match the ticket's row key), or a caller who may see it."""
     if ticket is not None:
         rec = await _recording(svc, recording_id)
         if svc.tokens.ticket_allows(ticket, rec.id, rec.row_key):
@@ -132,16 +134,19 @@ async def file_access(
             "a media ticket or a staff token is required", code=ErrorCode.TOKEN_MISSING
         )
     who = await caller(svc, credentials)
-    if who.role not in (Role.ADMIN, Role.STAFF):
+    if who.account is None and who.role not in (Role.ADMIN, Role.STAFF):
         raise Forbidden("recordings are for staff")
+    if not recording_allows(who, await _recording(svc, recording_id)):
+        raise Forbidden("this recording is not of your lessons")
 
 
 FileAccess = Depends(file_access)
 
 
-@router.get("", dependencies=[AdminOrStaff])
+@router.get("", dependencies=[People])
 async def list_recordings(
     svc: ServicesDep,
+    who: CallerDep,
     subject: SearchQuery = None,
     lecturer: SearchQuery = None,
     classroom_id: OptionalIdQuery = None,
@@ -152,7 +157,14 @@ async def list_recordings(
     limit: int = Query(24, ge=1, le=200),
     offset: OffsetQuery = 0,
 ) -> PageOut[RecordingOut]:
-    """Recordings, newest first; filter by subject, lecturer, classroom, date, title text."""
+    """Recordings, newest first; filter by subject, lecturer, classroom, date, title text (a
+    school admin: of their school's lessons; a lecturer's account: of their own)."""
+    school_id = lecturer_id = None
+    if not who.reads_everything:
+        if who.is_account(AccountRole.SCHOOL_ADMIN):
+            school_id = own_school(who)
+        else:
+            lecturer_id = who.account.id if who.account is not None else 0
     page = await svc.catalog.list_recordings(
         limit,
         offset,
@@ -162,14 +174,19 @@ async def list_recordings(
         date_from=date_from,
         date_to=date_to,
         q=q,
+        school_id=school_id,
+        lecturer_account_id=lecturer_id,
     )
     items = [recording_out(svc, r) for r in page.items]
     return PageOut(items=items, total=page.total, limit=limit, offset=offset)
 
 
-@router.get("/{recording_id}", dependencies=[AdminOrStaff])
-async def get_recording(recording_id: str, svc: ServicesDep) -> RecordingOut:
-    return recording_out(svc, await _recording(svc, recording_id))
+@router.get("/{recording_id}", dependencies=[People])
+async def get_recording(recording_id: str, svc: ServicesDep, who: CallerDep) -> RecordingOut:
+    rec = await _recording(svc, recording_id)
+    if not recording_allows(who, rec):
+        raise Forbidden("this recording is not of your lessons")
+    return recording_out(svc, rec)
 
 
 # A recording in these states is still being written: it cannot be deleted yet.

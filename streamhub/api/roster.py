@@ -9,10 +9,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from streamhub.api.access import Use, lesson_access
 from streamhub.api.auth import CallerDep, ServicesDep
 from streamhub.api.schemas import IdPath
 from streamhub.catalog.roster import next_lesson_of, recordings_of, roster_sources
-from streamhub.errors import Forbidden
 from streamhub.lesson.roster import Member, Roster, build_roster
 from streamhub.protocol import DeviceHealth, Role
 from streamhub.services import Services
@@ -80,8 +80,7 @@ async def _members(svc: Services, lesson_id: int) -> list[Member]:
 async def roster(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> Roster:
     """Every invited classroom and its state (offline, waiting, joining, in the lesson, audio
     only, dropped or left, with when), its devices' problems, and how many are ready."""
-    if not who.may_view_lesson(lesson_id):
-        raise Forbidden("this token cannot see this lesson")
+    await lesson_access(svc, who, lesson_id, Use.VIEW)
     sources = await roster_sources(svc.catalog, lesson_id)
     return build_roster(
         lesson_id=lesson_id,
@@ -100,8 +99,7 @@ async def roster(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> Roster:
 async def followup(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> FollowupOut:
     """For the page of a lesson that ended: the lecturer's next lesson, and where the
     recording will appear."""
-    if not who.may_view_lesson(lesson_id):
-        raise Forbidden("this token cannot see this lesson")
+    await lesson_access(svc, who, lesson_id, Use.VIEW)
     lesson = await svc.catalog.get_lesson(lesson_id)
     upcoming = await next_lesson_of(svc.catalog, lesson)
     recordings = await recordings_of(svc.catalog, lesson_id)

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
-from streamhub.api.auth import AdminOnly, CallerDep, ServicesDep
+from streamhub.api.access import Use, lesson_access
+from streamhub.api.auth import Admins, CallerDep, ServicesDep
 from streamhub.api.schemas import IdPath, RtmpKeyOut, RtmpOut
 from streamhub.catalog.models import IssuedToken
-from streamhub.errors import Conflict, ErrorCode, Forbidden
+from streamhub.errors import Conflict, ErrorCode
 from streamhub.rtmp.keys import KIND, stream_key
 from streamhub.services import Services
 
@@ -36,11 +37,12 @@ def key_out(svc: Services, row: IssuedToken) -> RtmpKeyOut:
     )
 
 
-@router.post("/{lesson_id}/rtmp-key", dependencies=[AdminOnly])
-async def issue_rtmp_key(lesson_id: IdPath, svc: ServicesDep) -> RtmpKeyOut:
+@router.post("/{lesson_id}/rtmp-key", dependencies=[Admins])
+async def issue_rtmp_key(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> RtmpKeyOut:
     """A new RTMP stream key for the lesson: a lecture-capture box pushes H.264/AAC to
     `server_url` with it. Listed under `/api/tokens` (kind `rtmp_key`); revoking it there
     refuses its next push and ends a running one."""
+    await lesson_access(svc, who, lesson_id, Use.EDIT)
     _require_enabled(svc)
     lesson = await svc.catalog.get_lesson(lesson_id)
     row = await svc.catalog.issue_token_row(
@@ -53,8 +55,7 @@ async def issue_rtmp_key(lesson_id: IdPath, svc: ServicesDep) -> RtmpKeyOut:
 async def lesson_rtmp(lesson_id: IdPath, svc: ServicesDep, who: CallerDep) -> RtmpOut:
     """Whether the RTMP bridge is on, and the lesson's newest active stream key if one is
     issued (admin, or the lesson's lecturer link: its page shows it)."""
-    if not who.may_manage_lesson(lesson_id):
-        raise Forbidden("this token cannot see this lesson's stream key")
+    await lesson_access(svc, who, lesson_id, Use.RUN)
     await svc.catalog.get_lesson(lesson_id)
     if not svc.settings.rtmp.enabled:
         return RtmpOut(enabled=False)

@@ -130,6 +130,13 @@ class LessonIn(Body):
         default=False,
         description="any classroom with the join code may join; otherwise only the invited",
     )
+    school_id: Id | None = Field(
+        default=None,
+        description="the school whose admins manage the lesson (a school admin's: theirs)",
+    )
+    lecturer_account_id: Id | None = Field(
+        default=None, description="the lecturer account that teaches it (sees and runs it)"
+    )
 
     @model_validator(mode="after")
     def _order(self) -> LessonIn:
@@ -179,6 +186,8 @@ class LessonPatch(Body):
     scheduled_end: AwareDatetime | None = None
     classroom_ids: list[Id] | None = Field(default=None, max_length=1000)
     open_to_all: bool | None = None
+    school_id: Id | None = None
+    lecturer_account_id: Id | None = None
 
 
 class LessonOut(BaseModel):
@@ -197,6 +206,9 @@ class LessonOut(BaseModel):
     join_code: str
     classroom_ids: list[int]
     open_to_all: bool
+    # Who it belongs to (docs/roles.md).
+    school_id: int | None = None
+    lecturer_account_id: int | None = None
     started_at: datetime | None
     ended_at: datetime | None
 

@@ -15,6 +15,21 @@ from streamhub.protocol import Role
 ALGORITHM = "HS256"
 ISSUER = "streamhub"
 TICKET_AUDIENCE = "streamhub-media"
+# A person's session (docs/roles.md): its audience keeps it from ever passing as a lesson
+# grant (signaling, WHIP), as a media ticket's does.
+SESSION_AUDIENCE = "streamhub-session"
+
+
+class Session(BaseModel):
+    """A signed-in account's token: which account, and the account's session key (a password
+    change or a sign-out everywhere draws a new key, ending the sessions before). What the
+    account may do is read from the catalog on every request, not from here."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    account: int = Field(ge=1)
+    key: str = Field(min_length=1, max_length=64)
+    exp: int
 
 
 class Grant(BaseModel):
@@ -110,6 +125,45 @@ class TokenIssuer:
             return Grant.model_validate(claims)
         except ValidationError as exc:
             raise Unauthorized("token grants are malformed", code=ErrorCode.TOKEN_INVALID) from exc
+
+    def read(self, token: str) -> Grant | Session:
+        """A lesson grant or an account's session; Unauthorized for anything else (a media
+        ticket included)."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "iss"], "verify_aud": False},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("token expired", code=ErrorCode.TOKEN_EXPIRED) from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("invalid token", code=ErrorCode.TOKEN_INVALID) from exc
+        audience = claims.get("aud")
+        if audience is None:
+            return self.verify(token)
+        if audience != SESSION_AUDIENCE:
+            raise Unauthorized("invalid token", code=ErrorCode.TOKEN_INVALID)
+        try:
+            return Session.model_validate(claims)
+        except ValidationError as exc:
+            raise Unauthorized("session token is malformed", code=ErrorCode.TOKEN_INVALID) from exc
+
+    def issue_session(self, account_id: int, session_key: str, ttl_s: int) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "aud": SESSION_AUDIENCE,
+            "sub": f"account-{account_id}",
+            "account": account_id,
+            "key": session_key,
+            "iat": now,
+            "exp": now + ttl_s,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     # ------------------------------------------------------------ media tickets
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -37,3 +38,12 @@ class ClassroomStore(CatalogBase):
 
     async def delete_classroom(self, classroom_id: int) -> None:
         await self._delete(Classroom, classroom_id)
+
+    async def schools_of_classrooms(self, classroom_ids: Iterable[int]) -> dict[int, int]:
+        """The school of each of these classrooms that exists (one query)."""
+        wanted = list(set(classroom_ids))
+        if not wanted:
+            return {}
+        async with self.session() as session:
+            query = select(Classroom.id, Classroom.school_id).where(Classroom.id.in_(wanted))
+            return {row.id: row.school_id for row in (await session.execute(query)).all()}

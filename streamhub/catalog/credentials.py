@@ -78,6 +78,9 @@ class CredentialStore(CatalogBase):
             if row is not None:
                 row.devices, row.devices_at = devices, now
 
+    async def get_credential(self, credential_id: int) -> DeviceCredential:
+        return await self._get(DeviceCredential, credential_id)
+
     async def revoke_credential(self, credential_id: int) -> DeviceCredential:
         return await self._revoke(DeviceCredential, credential_id, "device credential")
 

@@ -42,6 +42,8 @@ class LessonStore(CatalogBase):
         scheduled_end: datetime,
         classroom_ids: Sequence[int],
         open_to_all: bool = False,
+        school_id: int | None = None,
+        lecturer_account_id: int | None = None,
     ) -> Lesson:
         for _ in range(8):
             (code,) = _codes(1)
@@ -56,6 +58,8 @@ class LessonStore(CatalogBase):
                         status="scheduled",
                         join_code=code,
                         open_to_all=open_to_all,
+                        school_id=school_id,
+                        lecturer_account_id=lecturer_account_id,
                     )
                     lesson.classrooms = await self._classrooms(session, classroom_ids)
                     session.add(lesson)
@@ -134,8 +138,15 @@ class LessonStore(CatalogBase):
         status: str | None = None,
         classroom_id: int | None = None,
         series: str | None = None,
+        *,
+        school_id: int | None = None,
+        lecturer_account_id: int | None = None,
     ) -> Page[Lesson]:
         query = select(Lesson).order_by(Lesson.scheduled_start, Lesson.id)
+        if school_id is not None:
+            query = query.where(Lesson.school_id == school_id)
+        if lecturer_account_id is not None:
+            query = query.where(Lesson.lecturer_account_id == lecturer_account_id)
         if series is not None:
             query = query.where(Lesson.series == series)
         if status == "missed":

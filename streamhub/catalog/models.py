@@ -124,8 +124,57 @@ class Lesson(Base):
     open_to_all: Mapped[bool] = mapped_column(Boolean, default=False)
     # The series (one recurrence rule) this lesson is an occurrence of, if any.
     series: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    # Who the lesson belongs to (docs/roles.md): the school whose admins manage it (none: the
+    # county's), and the lecturer account that teaches it.
+    school_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schools.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    lecturer_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True, index=True
+    )
 
     classrooms: Mapped[list[Classroom]] = relationship(secondary=lesson_invites, lazy="selectin")
+
+
+class Account(Base):
+    """A person who signs in: a county admin, a school admin, a lecturer or staff
+    (docs/roles.md)."""
+
+    __tablename__ = "accounts"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The sign-in name (an email address as a rule), stripped and lower-cased.
+    login: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120), default="")
+    role: Mapped[str] = mapped_column(String(16), index=True)
+    school_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schools.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    # argon2id (PHC string); none for an account that signs in by links only.
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Session tokens carry it: a new one (a password change) ends every earlier session.
+    session_key: Mapped[str] = _key_column()
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class SignInLink(Base):
+    """A one-time sign-in link: its secret stored hashed, used once, short-lived."""
+
+    __tablename__ = "sign_in_links"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    # SHA-256 of a 256-bit random secret (as device credentials).
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class DeviceCredential(Base):

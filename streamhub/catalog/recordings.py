@@ -69,8 +69,14 @@ class RecordingStore(CatalogBase):
         date_from: datetime | None = None,
         date_to: datetime | None = None,
         q: str | None = None,
+        school_id: int | None = None,
+        lecturer_account_id: int | None = None,
     ) -> Page[Recording]:
         query = select(Recording).join(Lesson).order_by(Recording.started_at.desc(), Recording.id)
+        if school_id is not None:
+            query = query.where(Lesson.school_id == school_id)
+        if lecturer_account_id is not None:
+            query = query.where(Lesson.lecturer_account_id == lecturer_account_id)
         if subject:
             query = query.where(func.lower(Lesson.subject) == subject.lower())
         if lecturer:

@@ -3,7 +3,7 @@ API, the live rooms and the recorder need. SQLite by default, PostgreSQL by URL.
 
 One module per resource (schools.py, classrooms.py, lessons.py, credentials.py, tokens.py,
 attendance.py, audio_only.py, recordings.py, checks.py, feed.py, timetable.py,
-calendar_feeds.py); ``Catalog`` is all of them over one engine."""
+calendar_feeds.py, accounts.py); ``Catalog`` is all of them over one engine."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from streamhub.catalog.accounts import AccountStore
 from streamhub.catalog.attendance import ATTENDANCE_MISSED_BEATS, AttendanceStore
 from streamhub.catalog.audio_only import AudioOnlyStore
 from streamhub.catalog.base import Page
@@ -67,6 +68,7 @@ class Catalog(
     FeedStore,
     TimetableStore,
     CalendarFeedStore,
+    AccountStore,
 ):
     @classmethod
     async def open(cls, settings: Settings) -> Catalog:

@@ -7,10 +7,11 @@ announced length; so the cap is here.)
 
 FastAPI reads and parses a JSON body before any route dependency checks who is calling, so
 without this an anonymous client could make the hub buffer and parse any amount of JSON. Every
-route that takes a body needs a credential, so a request that carries a body and no credential
-the hub could accept is refused here with 401, unread. The check is cheap (the admin key, a
-JWT's signature and expiry, the shape of a device credential); the routes still do the full
-check (revocation, row bindings) on what gets through.
+route that takes a body needs a credential (but the sign-in routes, which take a small body from
+anyone: ``anonymous_paths``, each with its own cap), so a request that carries a body and no
+credential the hub could accept is refused here with 401, unread. The check is cheap (the admin
+key, a JWT's signature and expiry, the shape of a device credential); the routes still do the
+full check (revocation, row bindings) on what gets through.
 """
 
 from __future__ import annotations
@@ -73,8 +74,10 @@ class BodyGuard:
         timeout_s: float,
         authenticate: Callable[[Scope, str], None],
         path_limits: dict[str, int] | None = None,
+        anonymous_paths: dict[str, int] | None = None,
     ) -> None:
         self.app = app
+        self.anonymous_paths = anonymous_paths or {}
         self.max_bytes = max_bytes
         # Routes that take more by design (the bandwidth probe's upload), capped all the same.
         self.path_limits = path_limits or {}
@@ -96,6 +99,10 @@ class BodyGuard:
         if length <= 0 and not chunked:
             await self.app(scope, receive, send)
             return
+        path = str(scope.get("path", ""))
+        if path in self.anonymous_paths:
+            await self._guarded(scope, receive, send, length, self.anonymous_paths[path])
+            return
         authorization = _header(scope, b"authorization") or ""
         scheme, _, token = authorization.partition(" ")
         try:
@@ -107,7 +114,13 @@ class BodyGuard:
         except Unauthorized as exc:
             await send_problem(send, 401, exc.code, exc.message)
             return
-        limit = self.path_limits.get(str(scope.get("path", "")), self.max_bytes)
+        await self._guarded(
+            scope, receive, send, length, self.path_limits.get(path, self.max_bytes)
+        )
+
+    async def _guarded(
+        self, scope: Scope, receive: Receive, send: Send, length: int, limit: int
+    ) -> None:
         if length > limit:
             too_large = BodyTooLarge(limit)
             await send_problem(send, 413, ErrorCode.BODY_TOO_LARGE, str(too_large.detail))

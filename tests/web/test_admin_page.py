@@ -48,7 +48,7 @@ async def test_admin_flow(hub: InProcessHub, staff_page: BrowserPage) -> None:
     page = staff_page.page
     await page.goto(f"{hub.url}/admin?lang=en")
     await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    await expect(page.get_by_label("Admin key")).to_be_focused()
+    await expect(page.locator("#signin-login")).to_be_focused()
     assert await staff_page.unnamed_controls() == []
     await staff_page.screenshot("admin-signin")
 
@@ -593,3 +593,58 @@ async def test_the_reports_tab_charts_a_term_and_downloads_it(
     text = await asyncio.to_thread(Path(csv_path).read_text, encoding="utf-8")
     assert text.startswith("\ufeff") and "山区小学" in text
     assert staff_page.console_errors == []
+
+
+async def test_people_sign_in_with_a_link_then_a_password(
+    hub: InProcessHub, staff_page: BrowserPage
+) -> None:
+    """The county admin adds a school admin on the People tab and hands over a one-time
+    sign-in link; the link signs them in once, to a page without what their role cannot do;
+    after that, their email and password do."""
+    admin = AdminApi(hub.url)
+    try:
+        hill = await admin.post("/api/schools", {"name": "Hill School"})
+        await admin.post("/api/schools", {"name": "Lake School"})
+    finally:
+        await admin.close()
+    page = staff_page.page
+    await open_tab(page, hub, "People")
+    people = page.locator("#panel-people")
+    await people.get_by_label("Email").fill("Head@Hill.cn")
+    await people.get_by_label("Name").fill("Head Li")
+    await people.get_by_label("Role").select_option(label="School admin")
+    await people.get_by_label("School").select_option(str(hill["id"]))
+    await people.get_by_label("Password (optional)").fill("a long enough password")
+    await people.get_by_role("button", name="Add account").click()
+    await expect(people.locator("#people-body")).to_contain_text("head@hill.cn")
+    await people.get_by_role("button", name="Make a one-time sign-in link for Head Li").click()
+    link = people.locator("#people-link-url")
+    await expect(link).to_have_value(re.compile(r"/admin#signin=sl_\d+_"))
+    url = await link.input_value()
+    assert await staff_page.unnamed_controls() == []
+    await staff_page.screenshot("admin-people")
+    await page.get_by_role("button", name="Sign out").click()
+
+    # the link (opened afresh, as from a message): signed in as the person, out of the address
+    # bar, without the county's tabs
+    await page.goto("about:blank")
+    await page.goto(url.replace("/admin#", "/admin?lang=en#"))
+    await expect(page.locator("#session-who")).to_have_text("Signed in as Head Li (School admin)")
+    assert "signin=" not in page.url
+    await expect(page.get_by_role("tab", name="People")).to_be_visible()
+    await expect(page.get_by_role("tab", name="Data feed")).to_be_hidden()
+    await expect(page.get_by_role("tab", name="Links and tokens")).to_be_hidden()
+    await expect(page.locator("#school-form")).to_be_hidden()
+    await expect(page.locator("#schools-body tr")).to_have_count(1)
+    await expect(page.locator("#schools-body")).to_contain_text("Hill School")
+    await page.get_by_role("button", name="Sign out").click()
+
+    # used once: refused; the email and password sign in
+    await page.goto("about:blank")
+    await page.goto(url.replace("/admin#", "/admin?lang=en#"))
+    await expect(page.locator("#signin-error")).to_contain_text("sign-in link is used or expired")
+    await page.locator("#signin-login").fill("head@hill.cn")
+    await page.get_by_label("Password or admin key").fill("a long enough password")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#session-who")).to_have_text("Signed in as Head Li (School admin)")
+    assert staff_page.errors_except("status of 401") == []

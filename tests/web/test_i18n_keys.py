@@ -16,6 +16,7 @@ from typing import get_args
 import pytest
 
 from streamhub.api.fleet import DEVICES as FLEET_DEVICES
+from streamhub.auth.roles import AccountRole
 from streamhub.lesson.attendance import AttendanceStatus
 from streamhub.lesson.roster import Problem, RosterState
 from streamhub.protocol import Role
@@ -44,6 +45,7 @@ VALUE_GROUPS = {
     "register.status",
     "timetable.column",
     "timetable.problem",
+    "people.role",
 }
 # applyStrings (web/js/api.js) fills these attributes and no others.
 APPLIED_ATTRIBUTES = {"aria-label", "placeholder", "title", "alt"}
@@ -113,6 +115,8 @@ DYNAMIC: dict[str, dict[str, set[str]]] = {
         "calendar.kind.*": {f"calendar.kind.{k}" for k in ("classroom", "lecturer")},
         # admin-reports.js qualityText: streamhub/lesson/term_report.py's bands.
         "reports.quality.*": {f"reports.quality.{w}" for w in ("good", "fair", "poor")},
+        # streamhub/auth/roles.py AccountRole.
+        "people.role.*": {f"people.role.{r}" for r in AccountRole},
     },
     "library": {
         # catalog/models.py Recording.state, and "stopped" (a recording cut short).

@@ -10,8 +10,8 @@ export default {
   "session.signOut": "Sign out",
 
   "signin.title": "Sign in to the library",
-  "signin.hint": "Paste a staff token (or the admin key). It is kept only in this browser tab.",
-  "signin.token": "Staff token or admin key",
+  "signin.hint": "Paste a staff token (or the admin key), or give your account's password and email. It is kept only in this browser tab.",
+  "signin.token": "Password, staff token or admin key",
   "signin.submit": "Sign in",
   "signin.required": "Enter a staff token or the admin key.",
   "signin.failed": "Sign-in failed:",
@@ -147,4 +147,8 @@ export default {
   "error.not_found": "Not found.",
   "error.validation_failed": "A filter value is invalid.",
   "error.internal": "The hub failed to handle the request.",
+
+  // People's accounts (docs/roles.md).
+  "signin.login": "Email (with a personal account's password)",
+  "session.person": "Signed in as {name}",
 };

@@ -10,8 +10,8 @@ export default {
   "session.signOut": "退出登录",
 
   "signin.title": "登录回放库",
-  "signin.hint": "请粘贴教职员令牌（或管理员密钥）。它只保存在当前浏览器标签页中。",
-  "signin.token": "教职员令牌或管理员密钥",
+  "signin.hint": "请粘贴教职员令牌（或管理员密钥），或输入个人账号的密码和电子邮箱。它只保存在当前浏览器标签页中。",
+  "signin.token": "密码、教职员令牌或管理员密钥",
   "signin.submit": "登录",
   "signin.required": "请输入教职员令牌或管理员密钥。",
   "signin.failed": "登录失败：",
@@ -147,4 +147,8 @@ export default {
   "error.not_found": "未找到。",
   "error.validation_failed": "筛选条件无效。",
   "error.internal": "服务器处理请求时出错。",
+
+  // People's accounts (docs/roles.md).
+  "signin.login": "电子邮箱（使用个人账号密码时填写）",
+  "session.person": "已登录：{name}",
 };

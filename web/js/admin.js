@@ -30,6 +30,43 @@ const state = {
   allSchools: [],
   allClassrooms: [],
   selectedClassroom: null,
+  // Who is signed in (GET /api/me) and what the page hides from them.
+  me: null,
+  hiddenActions: new Set(),
+};
+
+const ACCOUNT_ROLES = ["county_admin", "school_admin", "lecturer", "staff"];
+// What each role cannot do here (docs/roles.md); the hub refuses it all the same. The county
+// (the admin key, county admins) sees everything.
+const LIMITS = {
+  school_admin: {
+    tabs: ["tab-access", "tab-feed"],
+    forms: ["school-form"],
+    actions: ["schools.editNamed", "schools.deleteNamed"],
+    roles: ["lecturer", "staff"],
+  },
+  lecturer: {
+    tabs: ["tab-schools", "tab-classrooms", "tab-access", "tab-fleet", "tab-feed", "tab-people"],
+    forms: ["lesson-form"],
+    actions: ["lessons.editNamed", "lessons.deleteNamed"],
+    roles: [],
+  },
+  staff: {
+    tabs: ["tab-access", "tab-fleet", "tab-feed", "tab-people"],
+    forms: ["school-form", "classroom-form", "lesson-form"],
+    actions: [
+      "schools.editNamed",
+      "schools.deleteNamed",
+      "classrooms.credentialsNamed",
+      "classrooms.deleteNamed",
+      "lessons.editNamed",
+      "lessons.startNamed",
+      "lessons.linkNamed",
+      "lessons.endNamed",
+      "lessons.deleteNamed",
+    ],
+    roles: [],
+  },
 };
 
 // ------------------------------------------------------------------ status and errors
@@ -66,17 +103,159 @@ function showSignedIn(on) {
   $("session").hidden = !on;
 }
 
-async function signIn(key) {
-  // An admin-only call without side effects proves the key (a staff token gets 403 here).
-  await api.get("/api/tokens", { kind: "staff" }, { token: key });
-  api.token = key;
+async function signIn(secret) {
+  const login = $("signin-login").value.trim();
+  if (login) {
+    // A person: their email and password give a session token.
+    const session = await api.post("/api/session", { login, password: secret }, { token: "" });
+    api.token = session.token;
+    $("signin-login").value = "";
+    return;
+  }
+  // The admin key: an admin-only call without side effects proves it (a staff token gets 403).
+  await api.get("/api/tokens", { kind: "staff" }, { token: secret });
+  api.token = secret;
+}
+
+/** A one-time sign-in link (#signin=...) opens the page signed in, once. */
+async function signInWithLink() {
+  const secret = new URLSearchParams(location.hash.slice(1)).get("signin");
+  if (!secret) return;
+  // Out of the address bar and the history at once: the link works only once anyway.
+  history.replaceState(null, "", location.pathname + location.search);
+  try {
+    const session = await api.post("/api/session/link", { secret }, { token: "" });
+    api.token = session.token;
+  } catch (error) {
+    showError($("signin-error"), error, t, "signin.failed");
+  }
+}
+
+/** Who is signed in, shown in the top bar; the tabs, forms and buttons their role cannot
+ * use are hidden. */
+async function applyRole() {
+  const me = await api.get("/api/me");
+  state.me = me;
+  const limits = LIMITS[me.role] || { tabs: [], forms: [], actions: [], roles: ACCOUNT_ROLES };
+  state.hiddenActions = new Set(limits.actions);
+  for (const tab of document.querySelectorAll('[role="tab"]')) {
+    tab.hidden = limits.tabs.includes(tab.id);
+  }
+  for (const id of ["school-form", "classroom-form", "lesson-form"]) {
+    $(id).hidden = limits.forms.includes(id);
+  }
+  $("session-who").textContent = me.account
+    ? t("session.person", {
+        name: me.account.display_name || me.account.login,
+        role: t(`people.role.${me.role}`),
+      })
+    : t("session.admin");
+  $("person-role").replaceChildren(
+    ...(limits.roles || ACCOUNT_ROLES).map((role) =>
+      el("option", { value: role, text: t(`people.role.${role}`) }),
+    ),
+  );
+  const current = document.querySelector('[role="tab"][aria-selected="true"]');
+  if (current && current.hidden) {
+    selectTab(document.querySelector('[role="tab"]:not([hidden])'), false);
+  }
+}
+
+// ------------------------------------------------------------------ people
+
+function schoolName(id) {
+  const school = state.allSchools.find((s) => s.id === id);
+  return school ? school.name : "—";
+}
+
+async function loadPeople() {
+  const page = await api.get("/api/accounts", { limit: 500 });
+  $("person-school").replaceChildren(
+    el("option", { value: "", text: t("people.noSchool") }),
+    ...state.allSchools.map((s) => el("option", { value: s.id, text: s.name })),
+  );
+  $("people-body").replaceChildren(
+    ...page.items.map((person) => {
+      const name = person.display_name || person.login;
+      const toggle = () => setDisabled(person, !person.disabled);
+      return el(
+        "tr",
+        { dataset: { id: person.id } },
+        el("td", { text: person.login }),
+        el("td", { text: person.display_name || "—" }),
+        el("td", { text: t(`people.role.${person.role}`) }),
+        el("td", { text: person.school_id ? schoolName(person.school_id) : "—" }),
+        el("td", {
+          text: person.disabled
+            ? t("people.disabled")
+            : formatDateTime(person.last_sign_in_at, lang) || t("people.never"),
+        }),
+        el(
+          "td",
+          { class: "row-actions" },
+          person.disabled
+            ? null
+            : actionButton("people.linkAction", "people.linkNamed", name, () => signInLink(person)),
+          dangerGroup(
+            actionButton(
+              person.disabled ? "people.enable" : "people.disable",
+              person.disabled ? "people.enableNamed" : "people.disableNamed",
+              name,
+              toggle,
+              person.disabled ? "small secondary" : "small danger",
+            ),
+          ),
+        ),
+      );
+    }),
+  );
+  $("people-empty").hidden = page.total > 0;
+}
+
+async function addPerson(ev) {
+  ev.preventDefault();
+  await guarded(async () => {
+    const password = $("person-password").value;
+    const school = $("person-school").value;
+    const made = await api.post("/api/accounts", {
+      login: $("person-login").value.trim(),
+      display_name: $("person-name").value.trim(),
+      role: $("person-role").value,
+      school_id: school ? Number(school) : null,
+      password: password || null,
+    });
+    $("person-form").reset();
+    say(t("people.added", { login: made.login }));
+    await loadPeople();
+  });
+}
+
+async function signInLink(person) {
+  await guarded(async () => {
+    const made = await api.post(`/api/accounts/${person.id}/sign-in-link`);
+    $("people-link-url").value = made.link;
+    $("people-link-for").textContent = t("people.linkFor", {
+      login: person.login,
+      minutes: Math.round(made.expires_in_s / 60),
+    });
+    $("people-link").hidden = false;
+    $("people-link-url").select();
+  });
+}
+
+async function setDisabled(person, disabled) {
+  await guarded(async () => {
+    await api.patch(`/api/accounts/${person.id}`, { disabled });
+    await loadPeople();
+  });
 }
 
 function signOut(error) {
   api.token = "";
+  state.me = null;
   showSignedIn(false);
   if (error) showError($("signin-error"), error, t, "signin.expired");
-  $("admin-key").focus();
+  $("signin-login").focus();
 }
 
 // ------------------------------------------------------------------ pagers
@@ -120,6 +299,8 @@ function dangerGroup(...buttons) {
 }
 
 function actionButton(textKey, labelKey, name, onclick, cls = "small secondary") {
+  // What the signed-in role cannot do is not offered.
+  if (state.hiddenActions.has(labelKey)) return null;
   return el("button", {
     type: "button",
     class: cls,
@@ -1088,7 +1269,8 @@ async function refreshTab(tab) {
       await loadClassrooms();
     }
     if (tab.id === "tab-lessons") {
-      await loadAllClassrooms();
+      // A lecturer sees their own lessons, not the county's classrooms.
+      if (state.me?.role !== "lecturer") await loadAllClassrooms();
       await loadLessons();
     }
     if (tab.id === "tab-access") await loadAccess();
@@ -1099,6 +1281,10 @@ async function refreshTab(tab) {
       await loadTimetableTab();
     }
     if (tab.id === "tab-reports") await loadReport();
+    if (tab.id === "tab-people") {
+      await loadAllSchools();
+      await loadPeople();
+    }
   });
 }
 
@@ -1106,7 +1292,10 @@ async function enter() {
   showSignedIn(true);
   showError($("signin-error"), null);
   await guarded(async () => {
-    await Promise.all([loadAllSchools(), loadAllClassrooms()]);
+    await applyRole();
+    if (!LIMITS[state.me.role]?.tabs.includes("tab-schools")) {
+      await Promise.all([loadAllSchools(), loadAllClassrooms()]);
+    }
     const current = document.querySelector('[role="tab"][aria-selected="true"]');
     await refreshTab(current || $("tab-schools"));
   });
@@ -1171,9 +1360,16 @@ async function main() {
     guarded(loadLessons);
   });
 
+  $("person-form").addEventListener("submit", addPerson);
+  $("people-link-copy").addEventListener("click", async () => {
+    const ok = await copyText($("people-link-url").value, $("people-link-url"));
+    say(t(ok ? "copy.done" : "copy.failed"));
+  });
+
+  await signInWithLink();
   document.body.dataset.ready = "true";
   if (api.bearer()) await enter();
-  else $("admin-key").focus();
+  else $("signin-login").focus();
 }
 
 main().catch((error) => {

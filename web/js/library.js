@@ -10,7 +10,6 @@ import {
   formatDateTime,
   formatDuration,
   loadStrings,
-  looksLikeJwt,
   showError,
   wireSignIn,
 } from "./api.js";
@@ -33,11 +32,21 @@ const state = {
   listAbort: null,
 };
 
-const isAdmin = () => !looksLikeJwt(api.bearer());
+// The signed-in role (GET /api/me): county_admin for the admin key and county admins.
+let role = "";
+const isAdmin = () => role === "county_admin";
 
 // ------------------------------------------------------------------ sign in / out
 
 async function signIn(token) {
+  const login = $("signin-login").value.trim();
+  if (login) {
+    // A person: their email and password give a session token (docs/roles.md).
+    const session = await api.post("/api/session", { login, password: token }, { token: "" });
+    api.token = session.token;
+    $("signin-login").value = "";
+    return;
+  }
   // A staff-or-admin read proves the token; a lecturer/classroom token gets 403.
   await api.get("/api/lessons", { limit: 1 }, { token });
   api.token = token;
@@ -45,6 +54,7 @@ async function signIn(token) {
 
 function signOut(error) {
   api.token = "";
+  role = "";
   stopPolling();
   for (const id of ["list-view", "player-view", "session"]) $(id).hidden = true;
   $("signin-view").hidden = false;
@@ -57,7 +67,11 @@ async function enter() {
   $("signin-view").hidden = true;
   $("session").hidden = false;
   showError($("signin-error"), null);
-  $("session-who").textContent = t(isAdmin() ? "session.admin" : "session.staff");
+  const me = await api.get("/api/me");
+  role = me.role;
+  $("session-who").textContent = me.account
+    ? t("session.person", { name: me.account.display_name || me.account.login })
+    : t(isAdmin() ? "session.admin" : "session.staff");
   $("mint-staff").hidden = !isAdmin();
   loadFilterChoices().catch((error) => showError($("list-error"), error, t));
   await route();
@@ -67,7 +81,8 @@ async function enter() {
 
 async function loadFilterChoices() {
   const [rooms, lessons] = await Promise.all([
-    api.get("/api/classrooms", { limit: 500 }),
+    // A lecturer's account lists its own lessons, and no classrooms.
+    role === "lecturer" ? { items: [] } : api.get("/api/classrooms", { limit: 500 }),
     api.get("/api/lessons", { limit: 500 }),
   ]);
   const select = $("f-classroom");
