@@ -347,7 +347,7 @@ def _account_add(args: argparse.Namespace) -> int:
     """Add a person's account (the first county admin, typically) and print how they sign in."""
     import asyncio
 
-    from streamhub.auth.bootstrap import add_account
+    from streamhub.account_setup import add_account
     from streamhub.auth.passwords import MAX_LENGTH, MIN_LENGTH
     from streamhub.auth.roles import AccountRole
     from streamhub.config import load_settings
