@@ -13,6 +13,7 @@ to, and a staff account.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,8 +33,9 @@ from streamhub.auth.roles import AccountRole
 from streamhub.auth.tokens import TokenIssuer
 from streamhub.protocol import Role
 from tests.auth.test_passwords import FAST
-from tests.support.hub import ADMIN_KEY, JWT_SECRET, AdminApi, HubFactory, InProcessHub
+from tests.support.hub import ADMIN_KEY, JWT_SECRET, AdminApi, InProcessHub, hub_factory
 from tests.support.net import free_port
+from tests.support.postgres import DATABASES, fresh_database
 
 PROBLEM = "application/problem+json"
 
@@ -605,28 +607,56 @@ def api_route_keys(app: FastAPI) -> set[str]:
     return keys
 
 
-# One hub for the module (starting one per route is most of the cost); every test builds its
-# own world of objects in it, so tests do not depend on each other.
+# One hub per backend for the module (starting one per route is most of the cost), started
+# when its first test runs and stopped before its database is dropped. The backend is a plain
+# parameter, not a parametrized module fixture: pytest regrouped those and started new hubs
+# in the middle of the table.
 SHARED = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def hub(module_database_url: str | None, make_module_hub: HubFactory) -> InProcessHub:
-    # The RTMP bridge on (a free port), so that its stream-key routes answer.
-    rtmp = {"enabled": True, "port": free_port()}
-    hub = await make_module_hub(
-        recorder={"enabled": False}, rtmp=rtmp, database_url=module_database_url
-    )
-    # argon2id with small parameters (tests/auth/test_passwords.py has the real ones).
-    hub.services.passwords = Passwords(FAST)
-    return hub
+@dataclass
+class Backend:
+    hub: InProcessHub
+    admin: AdminApi
+    # The world the GET rows share (a read changes nothing another row relies on); a row that
+    # writes builds its own. None until the first GET row.
+    reads: World | None = None
+
+    async def read_world(self) -> World:
+        if self.reads is None:
+            self.reads = await build_world(self.hub, self.admin)
+        return self.reads
+
+
+Backends = Callable[[str], Awaitable[Backend]]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def admin(hub: InProcessHub) -> AsyncIterator[AdminApi]:
-    api = AdminApi(hub.url)
-    yield api
-    await api.close()
+async def backends(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Backends]:
+    started: dict[str, Backend] = {}
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def backend(name: str) -> Backend:
+            if name in started:
+                return started[name]
+            url = None
+            if name == "postgresql":
+                server = request.getfixturevalue("postgres_server")
+                url = await stack.enter_async_context(fresh_database(server))
+            make = await stack.enter_async_context(hub_factory(tmp_path_factory.mktemp(name)))
+            # The RTMP bridge on (a free port), so that its stream-key routes answer.
+            rtmp = {"enabled": True, "port": free_port()}
+            hub = await make(recorder={"enabled": False}, rtmp=rtmp, database_url=url)
+            # argon2id with small parameters (tests/auth/test_passwords.py has the real ones).
+            hub.services.passwords = Passwords(FAST)
+            admin = AdminApi(hub.url)
+            stack.push_async_callback(admin.close)
+            started[name] = Backend(hub, admin)
+            return started[name]
+
+        yield backend
 
 
 def test_table_names_every_api_route(tmp_path: Path) -> None:
@@ -677,11 +707,14 @@ MATRIX = [pytest.param("sqlite", key, id=f"sqlite-{key}") for key in sorted(TABL
 
 
 @SHARED
-@pytest.mark.parametrize(("module_database", "key"), MATRIX, indirect=["module_database"])
-async def test_route_against_every_caller(hub: InProcessHub, admin: AdminApi, key: str) -> None:
+@pytest.mark.parametrize(("database", "key"), MATRIX)
+async def test_route_against_every_caller(backends: Backends, database: str, key: str) -> None:
     r = TABLE[key]
     failures: list[str] = []
-    world = await build_world(hub, admin)
+    backend = await backends(database)
+    hub, admin = backend.hub, backend.admin
+    reads = key.startswith("GET ") and not r.fresh_world
+    world = await backend.read_world() if reads else await build_world(hub, admin)
     async with httpx.AsyncClient(base_url=hub.url, timeout=15) as http:
         changed = False
         for caller in CALLERS:
@@ -715,9 +748,12 @@ async def test_route_against_every_caller(hub: InProcessHub, admin: AdminApi, ke
 
 
 @SHARED
-async def test_allowed_calls_really_succeed(hub: InProcessHub, admin: AdminApi) -> None:
+@pytest.mark.parametrize("database", DATABASES)
+async def test_allowed_calls_really_succeed(backends: Backends, database: str) -> None:
     """The matrix's success statuses mean the work was done, not only that the gate opened."""
-    world = await build_world(hub, admin)
+    backend = await backends(database)
+    world = await build_world(backend.hub, backend.admin)
+    hub = backend.hub
     auth = world.auth
     async with httpx.AsyncClient(base_url=hub.url, timeout=15) as http:
         h = {"Authorization": f"Bearer {auth[LECTURER]}"}

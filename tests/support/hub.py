@@ -170,7 +170,9 @@ class InProcessHub:
 
     async def __aenter__(self) -> InProcessHub:
         self._task = asyncio.get_running_loop().create_task(self.server.serve())
-        deadline = time.monotonic() + 20
+        # Generous: a fresh PostgreSQL catalog runs every migration first, and a loaded CI
+        # machine took more than 20 s for it.
+        deadline = time.monotonic() + 90
         while not self.server.started:
             if self._task.done():
                 self._task.result()
