@@ -89,6 +89,8 @@ def make_plan(read: ReadRows, snapshot: Snapshot) -> Plan:
     # Every lesson the import leaves in place of the file's rows: (row or None, lesson or None,
     # start, end, classrooms, lecturer, whether this import makes or changes it).
     placed: list[_Placed] = []
+    for unread in read.unread:
+        _classrooms(unread, resolver, plan.errors)
     for row in read.rows:
         ids = _classrooms(row, resolver, plan.errors)
         if ids is None:

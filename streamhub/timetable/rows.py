@@ -70,6 +70,9 @@ class TimetableRow:
 class ReadRows:
     rows: list[TimetableRow]  # the rows that could be read
     errors: list[RowError]
+    # Rows with errors elsewhere, kept (without lessons) so that the plan checks their
+    # classrooms too: the dry run lists every error of a row, not its first ones.
+    unread: list[TimetableRow]
     columns: frozenset[Column]
     total: int  # data rows in the file
 
@@ -87,15 +90,16 @@ def read_rows(sheet: Sheet, zone: ZoneInfo) -> ReadRows:
         message = f"no {column} column in the header"
         errors.append(RowError(header_number, column, Problem.MISSING_COLUMN, message))
     if missing:
-        return ReadRows([], errors, frozenset(columns.values()), len(sheet.rows) - at - 1)
+        return ReadRows([], errors, [], frozenset(columns.values()), len(sheet.rows) - at - 1)
     rows: list[TimetableRow] = []
+    unread: list[TimetableRow] = []
     lessons = 0
     for number, values in sheet.rows[at + 1 :]:
         cells = {
             column: Cell(values[i] if i < len(values) else None, cell_ref(i, number))
             for i, column in columns.items()
         }
-        row = _row(number, cells, zone, errors)
+        row = _row(number, cells, zone, errors, unread)
         if row is not None:
             lessons += len(row.occurrences)
             if lessons > MAX_LESSONS:
@@ -103,7 +107,7 @@ def read_rows(sheet: Sheet, zone: ZoneInfo) -> ReadRows:
                     f"more than {MAX_LESSONS} lessons (row {number} goes past it): split the file"
                 )
             rows.append(row)
-    return ReadRows(rows, errors, frozenset(columns.values()), len(sheet.rows) - at - 1)
+    return ReadRows(rows, errors, unread, frozenset(columns.values()), len(sheet.rows) - at - 1)
 
 
 def _header_at(sheet: Sheet) -> int:
@@ -195,7 +199,11 @@ class _Row:
 
 
 def _row(
-    number: int, cells: dict[Column, Cell], zone: ZoneInfo, errors: list[RowError]
+    number: int,
+    cells: dict[Column, Cell],
+    zone: ZoneInfo,
+    errors: list[RowError],
+    unread: list[TimetableRow],
 ) -> TimetableRow | None:
     r = _Row(number, cells, errors)
     title = r.label(Column.TITLE, TITLE_MAX, required=True) or ""
@@ -211,6 +219,10 @@ def _row(
     skip = frozenset(_skip_dates(r))
     occurrences = _when(r, zone, start, end, skip)
     if r.failed or not occurrences:
+        if classrooms and not r.has_error(Column.CLASSROOMS):
+            unread.append(
+                TimetableRow(number, title, subject, lecturer, classrooms, [], None, cells)
+            )
         return None
     series_text = r.text(Column.SERIES)
     repeated = len(occurrences) > 1 or bool(r.text(Column.REPEAT) or r.text(Column.WEEKDAY))

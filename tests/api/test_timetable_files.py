@@ -103,6 +103,7 @@ async def test_a_repeat_rule_and_the_errors_a_row_can_have(admin: AdminApi) -> N
         "Art,2027-11-01,10:00,10:40,河西小学/二班,FREQ=WEEKLY,Ms Wu\n"  # endless rule
         "Art,2027-11-01,10:00,10:40,河西小学/二班,FREQ=WEEKLY;COUNT=4,Ms Wu\n"
         "Music,2027-11-08,10:20,11:00,河西小学/一班,,Ms Wu\n"  # Ms Wu teaches Art then
+        "Art,2027-11-31,10:40,10:00,#998,,Ms Wu\n"  # every cell wrong is named, not the first
         ",,,,,,\n"  # blank rows are skipped
     ).encode()
     report = (await send(admin, data)).json()
@@ -112,6 +113,9 @@ async def test_a_repeat_rule_and_the_errors_a_row_can_have(admin: AdminApi) -> N
         (3, "classrooms", "ambiguous_classroom"),
         (4, "repeat", "bad_rule"),
         (6, "lecturer", "overlap"),
+        (7, "date", "bad_date"),
+        (7, "end", "end_before_start"),
+        (7, "classrooms", "unknown_classroom"),
     ], report
     assert report["errors"][3]["other_row"] == 5
 
