@@ -366,7 +366,8 @@ def _account_add(args: argparse.Namespace) -> int:
         print("streamhub: a school admin needs --school-id", file=sys.stderr)
         return 2
     try:
-        settings = load_settings(args.config)
+        # The link names the hub as it was started: `serve --port` is not in the settings.
+        settings = load_settings(args.config, **({"port": args.port} if args.port else {}))
         added = asyncio.run(
             add_account(
                 settings,
@@ -467,6 +468,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="read a password from the first line of stdin instead of printing a sign-in link",
     )
     add.add_argument("--config", type=Path, default=None, help="YAML settings file")
+    add.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="the port the hub was started on (`make run PORT=…`), for the link's address "
+        "when the settings give no public_url",
+    )
     add.set_defaults(func=_account_add)
     return parser
 

@@ -418,11 +418,13 @@ def test_account_add_prints_a_sign_in_link_that_works_once(
     """The first county admin, from the command line: the printed link signs them in once."""
     monkeypatch.setenv("STREAMHUB_DATA_DIR", str(tmp_path))
     with pytest.raises(SystemExit) as exit_:
-        main(["account", "add", "--email", "Chief@County.cn", "--role", "county_admin"])
+        main(["account", "add", "--email", "Chief@County.cn", "--role", "county_admin",
+              "--port", "8010"])  # fmt: skip
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert "chief@county.cn (county_admin)" in out
-    secret = re.search(r"/admin#signin=(\S+)", out)
+    # The hub of `make run PORT=8010`, where the link is opened.
+    secret = re.search(r"http://127\.0\.0\.1:8010/admin#signin=(\S+)", out)
     assert secret is not None, out
 
     async def redeem_twice() -> tuple[str, bool]:
