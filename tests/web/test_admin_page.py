@@ -634,6 +634,9 @@ async def test_people_sign_in_with_a_link_then_a_password(
     await expect(page.get_by_role("tab", name="People")).to_be_visible()
     await expect(page.get_by_role("tab", name="Data feed")).to_be_hidden()
     await expect(page.get_by_role("tab", name="Links and tokens")).to_be_hidden()
+    # The county's timetable file and term reports (the hub refuses them to a school admin).
+    await expect(page.get_by_role("tab", name="Timetable file")).to_be_hidden()
+    await expect(page.get_by_role("tab", name="Reports")).to_be_hidden()
     await expect(page.locator("#school-form")).to_be_hidden()
     await expect(page.locator("#schools-body tr")).to_have_count(1)
     await expect(page.locator("#schools-body")).to_contain_text("Hill School")

@@ -40,19 +40,28 @@ const ACCOUNT_ROLES = ["county_admin", "school_admin", "lecturer", "staff"];
 // (the admin key, county admins) sees everything.
 const LIMITS = {
   school_admin: {
-    tabs: ["tab-access", "tab-feed"],
+    tabs: ["tab-access", "tab-feed", "tab-timetable", "tab-reports"],
     forms: ["school-form"],
     actions: ["schools.editNamed", "schools.deleteNamed"],
     roles: ["lecturer", "staff"],
   },
   lecturer: {
-    tabs: ["tab-schools", "tab-classrooms", "tab-access", "tab-fleet", "tab-feed", "tab-people"],
+    tabs: [
+      "tab-schools",
+      "tab-classrooms",
+      "tab-access",
+      "tab-fleet",
+      "tab-feed",
+      "tab-people",
+      "tab-timetable",
+      "tab-reports",
+    ],
     forms: ["lesson-form"],
     actions: ["lessons.editNamed", "lessons.deleteNamed"],
     roles: [],
   },
   staff: {
-    tabs: ["tab-access", "tab-fleet", "tab-feed", "tab-people"],
+    tabs: ["tab-access", "tab-fleet", "tab-feed", "tab-people", "tab-timetable"],
     forms: ["school-form", "classroom-form", "lesson-form"],
     actions: [
       "schools.editNamed",
