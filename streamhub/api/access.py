@@ -117,3 +117,14 @@ def account_access(who: Caller, account: Account) -> None:
     ):
         return
     raise Forbidden("this account is not yours to manage")
+
+
+def listing_scope(who: Caller) -> tuple[int | None, int | None]:
+    """What a list of lessons or recordings is narrowed to: (school, lecturer account); none
+    for the county and staff, a school admin's school, a lecturer account's own (0 for any
+    other caller that gets this far: nothing)."""
+    if who.reads_everything:
+        return None, None
+    if who.is_account(AccountRole.SCHOOL_ADMIN):
+        return own_school(who), None
+    return None, who.account.id if who.account is not None else 0

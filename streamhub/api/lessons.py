@@ -13,7 +13,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 from fastapi import Path as FastApiPath
 
-from streamhub.api.access import Use, lesson_access, lesson_allows, own_classrooms, own_school
+from streamhub.api.access import (
+    Use,
+    lesson_access,
+    lesson_allows,
+    listing_scope,
+    own_classrooms,
+    own_school,
+)
 from streamhub.api.auth import AdminOnly, Admins, Caller, CallerDep, People, ServicesDep, require
 from streamhub.api.schemas import (
     AttendanceOut,
@@ -157,12 +164,7 @@ async def list_lessons(
     offset: OffsetQuery = 0,
 ) -> PageOut[LessonOut]:
     """Lessons (a school admin: their school's; a lecturer's account: their own)."""
-    school_id = lecturer_id = None
-    if not who.reads_everything:
-        if who.is_account(AccountRole.SCHOOL_ADMIN):
-            school_id = own_school(who)
-        else:
-            lecturer_id = who.account.id if who.account is not None else 0
+    school_id, lecturer_id = listing_scope(who)
     page = await svc.catalog.list_lessons(
         limit,
         offset,

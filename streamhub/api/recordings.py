@@ -17,10 +17,9 @@ from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import AwareDatetime, BaseModel
 
-from streamhub.api.access import own_school, recording_allows
+from streamhub.api.access import listing_scope, recording_allows
 from streamhub.api.auth import AdminOnly, CallerDep, People, ServicesDep, bearer_scheme, caller
 from streamhub.api.schemas import OffsetQuery, OptionalIdQuery, PageOut, SearchQuery
-from streamhub.auth.roles import AccountRole
 from streamhub.catalog.models import MAX_ID, Recording
 from streamhub.errors import Conflict, ErrorCode, Forbidden, NotFound, Unauthorized
 from streamhub.protocol import Role
@@ -159,12 +158,7 @@ async def list_recordings(
 ) -> PageOut[RecordingOut]:
     """Recordings, newest first; filter by subject, lecturer, classroom, date, title text (a
     school admin: of their school's lessons; a lecturer's account: of their own)."""
-    school_id = lecturer_id = None
-    if not who.reads_everything:
-        if who.is_account(AccountRole.SCHOOL_ADMIN):
-            school_id = own_school(who)
-        else:
-            lecturer_id = who.account.id if who.account is not None else 0
+    school_id, lecturer_id = listing_scope(who)
     page = await svc.catalog.list_recordings(
         limit,
         offset,
