@@ -167,6 +167,15 @@ async def both_in_at(http: httpx.AsyncClient, lesson_id: int) -> bool:
     return {AGENT_ROOM, BROWSER_ROOM} <= set(await classrooms_in(http, lesson_id))
 
 
+async def both_in_at_worker(http: httpx.AsyncClient, lesson_id: int) -> bool:
+    """As both_in_at, asked on a worker's own port. Worker 0 prints the banner; the others start
+    after it, so on a loaded machine one may not listen yet (a CI run was refused there)."""
+    try:
+        return await both_in_at(http, lesson_id)
+    except httpx.TransportError as exc:
+        raise AssertionError(f"worker at {http.base_url} not answering: {exc!r}") from exc
+
+
 async def test_demo_from_the_banner_with_and_without_a_terminal(tmp_path: Path) -> None:
     playwright_api = pytest.importorskip("playwright.async_api")
     if not HAVE_CHROMIUM:
@@ -237,7 +246,7 @@ async def test_demo_from_the_banner_with_and_without_a_terminal(tmp_path: Path) 
                             base_url=f"http://127.0.0.1:{own}", timeout=10, headers=headers
                         ) as worker:
                             await eventually(
-                                lambda w=worker: both_in_at(w, lesson["id"]), timeout=30
+                                lambda w=worker: both_in_at_worker(w, lesson["id"]), timeout=60
                             )
                     rooms = await classrooms_in(http, lesson["id"])
                     assert rooms[AGENT_ROOM]["classroom_id"] != rooms[BROWSER_ROOM]["classroom_id"]

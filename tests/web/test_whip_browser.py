@@ -317,8 +317,13 @@ async def browser_fps(
     async def started() -> bool:
         figures = await page.evaluate(INBOUND)
         shown = await page.evaluate("() => document.getElementById('lecturer-video').videoWidth")
+        status = await page.evaluate("() => document.body.innerText.slice(0, 300)")
         video, audio = figures["video"], figures["audio"]
-        return bool(video and video["frames"] > 0 and audio and audio["packets"] > 0 and shown)
+        # Asserted, so a classroom that never starts says which part never came.
+        assert video and video["frames"] > 0, (figures, status)
+        assert audio and audio["packets"] > 0, (figures, status)
+        assert shown, ("frames decoded but not shown", figures, status)
+        return True
 
     await eventually(started, timeout=timeout, interval=0.25)
     deadline = time.monotonic() + timeout
