@@ -614,7 +614,7 @@ class LessonRegistry:
             peer = member.peer
             if peer is None:
                 continue
-            measured = await peer.stats()
+            measured = peer.stats()
             reported = member.reported
             loss = (
                 max(measured.packet_loss, reported.loss or 0.0)

@@ -36,6 +36,10 @@ Internals used:
   every frame one frame time and freezes for seconds on a packet that is never resent).
 - ``RTCDtlsTransport.__rx_packets``/``__tx_packets``: the datagrams a transport received and sent
   (aiortc counts them for its stats); the hub's packet gauges read them at scrape time.
+- ``RTCDtlsTransport.__rx_bytes``/``__tx_bytes``, ``RTCRtpReceiver.__remote_streams`` (loss per
+  SSRC) and ``RTCRtpSender.__rtt``: what ``RTCPeerConnection.getStats`` reports, read in place
+  (``link_figures``). getStats builds a report per sender and receiver through one task each:
+  10 % of the hub's CPU at 32 classrooms every 2 s, for four numbers.
 - ``aiortc.rtcrtpreceiver.NackGenerator``: NACKs each lost packet once; replaced by one that asks
   again (``reassembly.RepeatingNackGenerator``).
 - ``aioice.ice.StunProtocol.datagram_received``: aioice hands every non-STUN datagram to DTLS,
@@ -596,6 +600,45 @@ def pin_codec(transceiver: RTCRtpTransceiver, mime_type: str) -> bool:
     ]
     transceiver._codecs = keep
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class LinkFigures:
+    """A peer connection's totals so far, as its getStats would report them."""
+
+    bytes_received: int
+    bytes_sent: int
+    packets_received: int  # RTP packets received, over all inbound streams
+    packets_lost: int
+    rtt_s: list[float]  # per sender with a round trip measured (from receiver reports)
+
+
+def link_figures(pc: Any) -> LinkFigures:
+    """A peer connection's byte counts, inbound loss and round-trip times, read in place (what
+    ``getStats`` gathers, without a task per sender and receiver)."""
+    received = sent = packets = lost = 0
+    rtts: list[float] = []
+    seen: set[int] = set()
+    for transceiver in pc.getTransceivers():
+        for part in (transceiver.sender, transceiver.receiver):
+            transport = part.transport
+            if transport is None or id(transport) in seen:
+                continue
+            seen.add(id(transport))
+            received += getattr(transport, "_RTCDtlsTransport__rx_bytes", 0)
+            sent += getattr(transport, "_RTCDtlsTransport__tx_bytes", 0)
+        receiver = transceiver.receiver
+        streams = getattr(receiver, "_RTCRtpReceiver__remote_streams", {})
+        retransmissions = getattr(receiver, "_RTCRtpReceiver__rtx_ssrc", {})
+        for ssrc, stream in streams.items():
+            if ssrc in retransmissions:
+                continue  # an RTX stream repairs losses; its own numbering says nothing
+            packets += stream.packets_received
+            lost += max(stream.packets_lost, 0)
+        rtt = getattr(transceiver.sender, "_RTCRtpSender__rtt", None)
+        if rtt is not None:
+            rtts.append(rtt)
+    return LinkFigures(received, sent, packets, lost, rtts)
 
 
 def packet_counts(pc: Any) -> tuple[int, int]:

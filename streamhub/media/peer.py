@@ -195,21 +195,12 @@ class HubPeer:
         """(datagrams received, datagrams sent) on this connection so far."""
         return aiortc_hooks.packet_counts(self.pc)
 
-    async def stats(self) -> PeerStats:
-        report = await self.pc.getStats()
-        received = sent = 0
-        lost = expected = 0
-        rtts: list[float] = []
-        for stat in report.values():
-            kind = getattr(stat, "type", "")
-            if kind == "transport":
-                received += getattr(stat, "bytesReceived", 0) or 0
-                sent += getattr(stat, "bytesSent", 0) or 0
-            elif kind == "inbound-rtp":
-                lost += max(stat.packetsLost or 0, 0)
-                expected += (stat.packetsReceived or 0) + max(stat.packetsLost or 0, 0)
-            elif kind == "remote-inbound-rtp" and stat.roundTripTime is not None:
-                rtts.append(stat.roundTripTime * 1000)
+    def stats(self) -> PeerStats:
+        """Loss, round trip and bitrates since the last call (read in place: no getStats)."""
+        figures = aiortc_hooks.link_figures(self.pc)
+        received, sent = figures.bytes_received, figures.bytes_sent
+        lost, expected = figures.packets_lost, figures.packets_received + figures.packets_lost
+        rtts = [rtt * 1000 for rtt in figures.rtt_s]
         now = time.monotonic()
         result = PeerStats(
             packet_loss=(lost / expected) if expected else 0.0,

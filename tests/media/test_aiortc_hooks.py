@@ -19,6 +19,7 @@ from streamhub.client.decode import FrameDecoder
 from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack, read_counter
 from streamhub.media import aiortc_hooks
 from streamhub.media.reassembly import RepeatingNackGenerator, VideoFrameAssembler
+from tests.support.wait import eventually
 
 
 async def _connected_pair() -> tuple[RTCPeerConnection, RTCPeerConnection, list, PatternVideoTrack]:
@@ -135,6 +136,33 @@ async def test_lost_packets_are_resent_on_a_bundle_with_two_video_lines(
         assert counters == list(range(counters[0], counters[0] + len(counters)))
         assert pli_after_rtx == [True]
         await asyncio.wait_for(asked.wait(), 5)
+
+        # The link figures the hub reads in place (no getStats): the camera's own losses, the
+        # RTX stream not counted as a stream of its own.
+        dropped, figures = len(lost), aiortc_hooks.link_figures(subscriber)
+        assert dropped - 1 <= figures.packets_lost <= dropped, (dropped, figures)
+        assert figures.packets_received > 90
+
+        # Bytes and round trips as getStats reports them (read between two readings: the
+        # counters only grow, and a receiver report may land meanwhile).
+        async def as_get_stats_reports() -> bool:
+            for pc in (subscriber, publisher):
+                before = aiortc_hooks.link_figures(pc)
+                report = await pc.getStats()
+                after = aiortc_hooks.link_figures(pc)
+                transport = next(s for s in report.values() if s.type == "transport")
+                assert before.bytes_received <= transport.bytesReceived <= after.bytes_received
+                assert before.bytes_sent <= transport.bytesSent <= after.bytes_sent
+                rtts = sorted(
+                    s.roundTripTime
+                    for s in report.values()
+                    if s.type == "remote-inbound-rtp" and s.roundTripTime is not None
+                )
+                if before.rtt_s != after.rtt_s or sorted(before.rtt_s) != rtts:
+                    return False
+            return bool(aiortc_hooks.link_figures(publisher).rtt_s)  # receiver reports came
+
+        await eventually(as_get_stats_reports, timeout=20, interval=0.2)
     finally:
         await publisher.close()
         await subscriber.close()
