@@ -38,9 +38,13 @@ def _stat_fields(pid: int) -> list[str] | None:
     return raw[raw.rindex(")") + 2 :].split()
 
 
-def session_cpu_seconds(session_id: int) -> float:
-    """utime+stime of every live process of a session (a subprocess started in its own)."""
-    ticks = 0
+def session_cpu_split(session_id: int) -> tuple[float, float]:
+    """(utime, stime) of every live process of a session (a subprocess started in its own).
+
+    The kernel's share matters on loopback: a datagram sent to a peer on this machine is
+    delivered, and its receiver woken, inside the sender's ``sendto``, so a hub's system time
+    holds work a real network card would do elsewhere."""
+    user = system = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -48,8 +52,14 @@ def session_cpu_seconds(session_id: int) -> float:
         # After the name: state(0) ppid(1) pgrp(2) session(3) ... utime(11) stime(12).
         if fields is None or int(fields[3]) != session_id:
             continue
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / CLOCK_TICKS
+        user += int(fields[11])
+        system += int(fields[12])
+    return user / CLOCK_TICKS, system / CLOCK_TICKS
+
+
+def session_cpu_seconds(session_id: int) -> float:
+    """utime+stime of every live process of a session (a subprocess started in its own)."""
+    return sum(session_cpu_split(session_id))
 
 
 def machine_busy_seconds() -> float:

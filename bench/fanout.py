@@ -64,7 +64,7 @@ from bench.common import (
     offer_answer,
     percentile,
     rounded,
-    session_cpu_seconds,
+    session_cpu_split,
     slope,
     stop_session,
     wait_for_port,
@@ -217,6 +217,7 @@ def self_cpu_seconds() -> float:
 @dataclass
 class Window:
     server_cpu_per_wall: float
+    server_system_per_wall: float  # the kernel's part of it (loopback delivery included)
     bench_cpu_per_wall: float
     other_cpu_per_wall: float  # every other process on the machine (a shared box skews results)
     load_average: float
@@ -245,14 +246,16 @@ async def measure(
         return self_cpu_seconds() + (workers.cpu_seconds() if workers is not None else 0.0)
 
     await asyncio.sleep(WARMUP_S)
-    cpu0, self0 = session_cpu_seconds(server_sid), load_generator_cpu()
+    (user0, sys0), self0 = session_cpu_split(server_sid), load_generator_cpu()
+    cpu0 = user0 + sys0
     busy0 = machine_busy_seconds()
     frames0 = await frames()
     packets0 = await packets() if packets is not None else None
     t0, wall0 = time.monotonic(), time.time()
     unreadable0 = probe.unreadable
     await asyncio.sleep(seconds)
-    cpu1, self1 = session_cpu_seconds(server_sid), load_generator_cpu()
+    (user1, sys1), self1 = session_cpu_split(server_sid), load_generator_cpu()
+    cpu1 = user1 + sys1
     busy1 = machine_busy_seconds()
     frames1 = await frames()
     packets1 = await packets() if packets is not None else None
@@ -262,6 +265,7 @@ async def measure(
     elapsed = t1 - t0
     return Window(
         server_cpu_per_wall=(cpu1 - cpu0) / elapsed,
+        server_system_per_wall=(sys1 - sys0) / elapsed,
         bench_cpu_per_wall=(self1 - self0) / elapsed,
         other_cpu_per_wall=max(0.0, (busy1 - busy0) - (cpu1 - cpu0) - (self1 - self0)) / elapsed,
         load_average=load_average(),
@@ -532,6 +536,12 @@ def summarize(run: Run, direct_median: float | None) -> dict[str, Any]:
         ),
         "us_per_packet": (
             rounded(window.server_cpu_per_wall / sum(window.packets_per_s) * 1e6, 1)
+            if window.packets_per_s is not None and sum(window.packets_per_s) > 0
+            else None
+        ),
+        # Of which the kernel's (system time: sendto, and on loopback the receivers' delivery).
+        "us_per_packet_system": (
+            rounded(window.server_system_per_wall / sum(window.packets_per_s) * 1e6, 1)
             if window.packets_per_s is not None and sum(window.packets_per_s) > 0
             else None
         ),

@@ -21,7 +21,9 @@ they change): ``RTCRtpSender.send`` (wrapped per sender to learn the negotiated 
 ``_ssrc``, ``_rtx_ssrc``, ``_retransmit``, ``_run_rtcp`` and what it maintains (``__cname``,
 ``__lsr``, ``__lsr_time`` for round-trip times, ``__rtcp_started``/``__rtcp_exited`` for
 ``stop``); ``RTCDtlsTransport._tx_srtp``, ``_state``, ``__tx_packets``, ``__tx_bytes``,
-``_transport`` (the ``RTCIceTransport``) and its aioice ``_connection._nominated``.
+``_transport`` (the ``RTCIceTransport``) and its aioice ``_connection._nominated``; pylibsrtp's
+``Session._srtp``, ``_cdata``, ``_buffer`` and its cffi ``lib.srtp_protect`` (``Protector``);
+asyncio's ``_SelectorDatagramTransport._sock`` and ``_buffer`` (``fast_sendto``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,11 @@ from typing import Any
 
 from aiortc import RTCRtpSender
 from aiortc.codecs.h264 import H264Encoder
+from aiortc.rtcdtlstransport import State
 from aiortc.rtp import RtcpSdesPacket, RtcpSourceInfo
+from pylibsrtp import SRTP_MAX_TRAILER_LEN
+from pylibsrtp import Error as SrtpError
+from pylibsrtp._binding import ffi, lib
 
 from streamhub.media.clock import abs_send_time, ntp_now
 
@@ -89,6 +95,59 @@ def packetize(mime: str, data: bytes) -> Packetized:
     return frame
 
 
+class Protector:
+    """``pylibsrtp.Session.protect`` without its per-call checks and allocations.
+
+    pylibsrtp allocates a length pointer, checks types and sizes and goes through two Python
+    calls per packet: twice the cost of the AES-GCM work itself in the hub's profile. Here the
+    pointer is made once and the session's own buffer reused (one thread uses it at a time:
+    the event loop's, and every result is copied out before the next call)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self._srtp = session._srtp[0]
+        self._cdata = session._cdata
+        self._buffer = session._buffer
+        self._room = len(session._cdata) - SRTP_MAX_TRAILER_LEN
+        self._length = ffi.new("int *")
+        self._protect = lib.srtp_protect
+
+    def __call__(self, packet: bytes) -> bytes:
+        size = len(packet)
+        if size > self._room:
+            raise ValueError("packet is too long")
+        self._length[0] = size
+        self._buffer[0:size] = packet
+        if self._protect(self._srtp, self._cdata, self._length):
+            raise SrtpError("SRTP protect failed")
+        protected: bytes = self._buffer[0 : self._length[0]]  # a copy: cffi slices to bytes
+        return protected
+
+
+def fast_sendto(udp: Any) -> Any:
+    """``udp.sendto`` without asyncio's per-datagram checks while nothing waits in its buffer.
+
+    A datagram that would block, or fails, goes through asyncio's own ``sendto`` (which buffers
+    it or reports the error); so does everything on a transport that is not a plain selector
+    datagram transport (a TURN relay's)."""
+    sock = getattr(udp, "_sock", None)
+    waiting = getattr(udp, "_buffer", None)
+    if sock is None or waiting is None or udp.get_extra_info("peername") is not None:
+        return udp.sendto
+    raw, slow = sock.sendto, udp.sendto
+
+    def sendto(data: bytes, addr: Any) -> None:
+        if waiting:
+            slow(data, addr)
+            return
+        try:
+            raw(data, addr)
+        except OSError:  # would block, interrupted, or an error: asyncio's handling
+            slow(data, addr)
+
+    return sendto
+
+
 def _extension_block(elements: Sequence[tuple[int, bytes]]) -> bytes:
     """RFC 8285 one-byte header extensions with the 0xBEDE word, padded to 32 bits."""
     body = b"".join(bytes([(ident << 4) | (len(value) - 1)]) + value for ident, value in elements)
@@ -122,6 +181,10 @@ class RtpSendLeg:
         self._udp: Any = None
         self._addr: Any = None
         self._dtls: Any = None
+        self._protector: Protector | None = None
+        self._sendto: Any = None
+        # Set by the first frame sent: a leg that never sends (an empty slot) sends no reports.
+        self._sending = asyncio.Event()
         self.packets = 0
         self.octets = 0
         self.retransmitted = 0
@@ -172,17 +235,26 @@ class RtpSendLeg:
 
     def ready(self) -> bool:
         """The transport is up: SRTP keys agreed and an ICE pair chosen."""
-        if self._udp is not None and self._dtls._tx_srtp is not None:
-            return bool(self._dtls._state.name == "CONNECTED")
+        dtls = self._dtls
+        if dtls is not None:
+            srtp = dtls._tx_srtp
+            if srtp is None or dtls._state is not State.CONNECTED:
+                return False
+            protector = self._protector
+            if protector is None or protector.session is not srtp:
+                self._protector = Protector(srtp)
+            return True
         if self.payload_type is None:
             return False
         dtls = self.sender.transport
-        if dtls is None or dtls._tx_srtp is None or dtls._state.name != "CONNECTED":
+        if dtls is None or dtls._tx_srtp is None or dtls._state is not State.CONNECTED:
             return False
         pair = dtls._transport._connection._nominated.get(1)
         if pair is None or pair.protocol.transport is None:
             return False
         self._dtls, self._udp, self._addr = dtls, pair.protocol.transport, pair.remote_addr
+        self._protector = Protector(dtls._tx_srtp)
+        self._sendto = fast_sendto(self._udp)
         return True
 
     @property
@@ -228,8 +300,9 @@ class RtpSendLeg:
             self.picture_id = (self.picture_id + 1) & 0x7FFF
         seq = self.seq
         octets = sent = 0
-        protect = self._dtls._tx_srtp.protect
-        sendto = self._udp.sendto
+        protect = self._protector
+        assert protect is not None, "send() only after ready()"
+        sendto = self._sendto
         addr = self._addr
         for index, part in enumerate(parts):
             marker = 0x80 if index == last else 0
@@ -246,6 +319,8 @@ class RtpSendLeg:
             sent += len(protected)
             seq = (seq + 1) & 0xFFFF
         self._count(len(parts), sent)
+        if not self.packets:
+            self._sending.set()
         self.packets += len(parts)
         self.octets += octets
         self.seq = seq
@@ -305,10 +380,13 @@ class RtpSendLeg:
         sender: Any = self.sender
         sender._RTCRtpSender__rtcp_started.set()
         try:
+            # A slot that sends nothing reports nothing, and does not wake to say so (most of a
+            # classroom's slots are empty: the screen, the stage, the tiles).
+            await self._sending.wait()
             while True:
                 await asyncio.sleep(0.5 + random.random())
-                if not self.packets or not self.ready():
-                    continue  # a slot that sends nothing reports nothing
+                if not self.ready():
+                    continue
                 # aiortc estimates the round trip from the receiver reports that echo this.
                 sender._RTCRtpSender__lsr = (self._last_ntp >> 16) & 0xFFFFFFFF
                 sender._RTCRtpSender__lsr_time = time.time()

@@ -3,9 +3,15 @@ classroom over RTX, through a real hub."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
+import struct
 from pathlib import Path
 
+import pytest
 from aiortc import clock as aiortc_clock
+from pylibsrtp import Policy, Session
 
 from streamhub.client import LessonClient
 from streamhub.client.clip import ClipTrack, encode_audio_clip, encode_video_clip
@@ -13,7 +19,7 @@ from streamhub.media import aiortc_hooks
 from streamhub.media.clock import abs_send_time, ntp_ms, ntp_now
 from streamhub.media.forwarder import OutTrack
 from streamhub.media.rtp_receive import FastPath
-from streamhub.media.rtp_send import packetize
+from streamhub.media.rtp_send import Protector, fast_sendto, packetize
 from streamhub.protocol import Slot
 from tests.support.frames import FrameRun
 from tests.support.hub import AdminApi, InProcessHub
@@ -27,6 +33,53 @@ def test_a_frame_is_packetized_once_into_payloads_under_the_mtu() -> None:
     assert all(len(p) + 4 <= 1300 for p in vp8.parts) and len(vp8.parts) == 4
     opus = packetize("audio/opus", b"\x01\x02")
     assert opus.parts == [b"\x01\x02"] and not opus.vp8
+
+
+def test_the_protector_protects_as_pylibsrtp_does() -> None:
+    key = os.urandom(30)
+
+    def session(direction: int) -> Session:
+        return Session(Policy(key=key, ssrc_type=direction))
+
+    ours, theirs = Protector(session(Policy.SSRC_ANY_OUTBOUND)), session(Policy.SSRC_ANY_OUTBOUND)
+    receiver = session(Policy.SSRC_ANY_INBOUND)
+    for seq, size in enumerate((0, 1, 700, 1300)):
+        packet = struct.pack("!BBHII", 0x80, 96, seq, seq * 3000, 1234) + os.urandom(size)
+        protected = ours(packet)
+        assert protected == theirs.protect(packet)  # same keys, same packet index
+        assert receiver.unprotect(protected) == packet
+    with pytest.raises(ValueError):
+        ours(b"\x80" * 1500)  # no room for the SRTP trailer in the session's buffer
+
+
+async def test_the_fast_sendto_sends_in_order_and_leaves_other_transports_alone() -> None:
+    loop = asyncio.get_running_loop()
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.settimeout(10)
+    udp, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+    )
+    try:
+        sendto = fast_sendto(udp)
+        assert sendto != udp.sendto
+        for n in range(3):
+            sendto(bytes([n]) * 10, sink.getsockname())
+        assert [sink.recv(100)[0] for _ in range(3)] == [0, 1, 2]
+        # Something waits in asyncio's buffer: what follows queues behind it, in order.
+        udp._buffer.append((b"\x07" * 10, sink.getsockname()))  # type: ignore[attr-defined]
+        sendto(b"\x08" * 10, sink.getsockname())
+        assert [entry[0][0] for entry in udp._buffer] == [7, 8]  # type: ignore[attr-defined]
+        udp._buffer.clear()  # type: ignore[attr-defined]
+    finally:
+        udp.close()
+        sink.close()
+
+    class RelayTransport:  # a TURN relay's transport: no socket of its own
+        def sendto(self, data: bytes, addr: object) -> None: ...
+
+    relay = RelayTransport()
+    assert fast_sendto(relay) == relay.sendto
 
 
 def test_the_cheap_clock_reads_what_aiortcs_clock_reads() -> None:
