@@ -8,24 +8,41 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Protocol
 
+from streamhub.errors import NotFound
 from streamhub.lesson.participant import MediaSource, Participant
-from streamhub.lesson.ports import LessonInfo
+from streamhub.lesson.ports import LessonEvent, LessonInfo
+from streamhub.lesson.questions import LiveQuestion
 from streamhub.protocol import (
     MAX_LECTURER_TILES,
     SLOT_KIND,
+    AnswerQuestion,
     ChatMessage,
     HandLowered,
     HandRaised,
+    Marked,
     Message,
     MutedChanged,
+    OpenQuestion,
     ParticipantInfo,
     ParticipantJoined,
     ParticipantLeft,
+    QuestionAnswers,
+    QuestionClosed,
+    QuestionInfo,
+    QuestionOpened,
+    QuestionRevealed,
+    QuickReplied,
     RecordingChanged,
     Renegotiate,
+    ReplyCleared,
+    ReplyKind,
     Role,
+    RoomAnswer,
     ScreenShareChanged,
     Slot,
     StageChanged,
@@ -65,6 +82,16 @@ class Room:
         # WHIP feeds by the slot they hold (Participant.feed). Kept, not searched for: routing
         # asks for them for every slot of every member.
         self._feeds: dict[Slot, Participant] = {}
+        # What is kept with the lesson (LessonRegistry sets it: the catalog, in the background).
+        self.keep: Callable[[LessonEvent], None] = lambda event: None
+        # Quick replies shown on the lecturer's tiles (member -> kind -> when), and how many
+        # each member sent in the lesson.
+        self.replies: dict[str, dict[str, float]] = {}
+        self.reply_counts: Counter[str] = Counter()
+        # The question open now, or the last one (closed); and how many were asked.
+        self.question: LiveQuestion | None = None
+        self.questions_asked = 0
+        self.marks = 0
 
     # ------------------------------------------------------------ the registry's to change
 
@@ -150,6 +177,7 @@ class Room:
             del self._feeds[participant.feed]
         if participant.id in self.hands:
             self.hands.remove(participant.id)
+        self.replies.pop(participant.id, None)
         if self.stage == participant.id:
             self.stage = None
             self.broadcast(StageChanged(participant=None))
@@ -200,6 +228,7 @@ class Room:
     def raise_hand(self, participant: Participant) -> None:
         if participant.id not in self.hands:
             self.hands.append(participant.id)
+            self._keep("hand", participant)
         participant.hand_raised = True
         self.broadcast(HandRaised(participant=participant.id, hands=list(self.hands)))
 
@@ -245,6 +274,145 @@ class Room:
         self.broadcast(
             ChatMessage(sender=sender.id, sender_name=sender.name, text=text, at=time.time())
         )
+
+    # ------------------------------------------------------------ answering back
+
+    def _keep(
+        self,
+        kind: str,
+        member: Participant | None,
+        question: int | None = None,
+        at: float | None = None,
+        **data: object,
+    ) -> None:
+        when = datetime.fromtimestamp(at if at is not None else time.time(), UTC)
+        self.keep(
+            LessonEvent(
+                lesson_id=self.lesson.id,
+                kind=kind,
+                at=when,
+                participant_id=member.id if member is not None else None,
+                classroom_id=member.classroom_id if member is not None else None,
+                name=member.name if member is not None else "",
+                question=question,
+                data=data,
+            )
+        )
+
+    def _to_moderators(self, message: Message, also: Participant | None = None) -> None:
+        """To the lecturer (and recorder, staff) and, if given, the one classroom concerned:
+        classrooms are not told of each other (see ``announce``)."""
+        for member in tuple(self.members.values()):
+            if member.role is not Role.CLASSROOM or member is also:
+                member.post(message)
+
+    def quick_reply(self, participant: Participant, kind: ReplyKind) -> None:
+        at = time.time()
+        self.replies.setdefault(participant.id, {})[kind] = at
+        self.reply_counts[participant.id] += 1
+        count = self.reply_counts[participant.id]
+        self._to_moderators(
+            QuickReplied(participant=participant.id, kind=kind, at=at, count=count), participant
+        )
+        self._keep("quick_reply", participant, at=at, reply=kind)
+
+    def clear_reply(self, participant: Participant, kind: ReplyKind | None) -> None:
+        shown = self.replies.get(participant.id, {})
+        if kind is None:
+            shown.clear()
+        else:
+            shown.pop(kind, None)
+        self._to_moderators(ReplyCleared(participant=participant.id, kind=kind), participant)
+
+    def open_question(self, by: Participant, message: OpenQuestion) -> LiveQuestion:
+        """Open a question (closing the one open now): every member is told."""
+        if self.question is not None and not self.question.info.closed:
+            self.close_question(by, self.question.id)
+        self.questions_asked += 1
+        question = LiveQuestion.open(self.questions_asked, message)
+        self.question = question
+        info = question.info
+        self.broadcast(QuestionOpened(question=info))
+        self._keep(
+            "question",
+            by,
+            question=info.id,
+            at=info.opened_at,
+            text=info.text,
+            question_kind=info.kind,
+            options=info.options,
+            time_limit_s=message.time_limit_s,
+        )
+        return question
+
+    def _question(self, number: int) -> LiveQuestion:
+        question = self.question
+        if question is None or question.id != number:
+            raise NotFound(f"no such question {number}")
+        return question
+
+    def answer_question(self, participant: Participant, answer: AnswerQuestion) -> RoomAnswer:
+        """A classroom's answer for its room; raises (nothing kept) unless it fits."""
+        question = self._question(answer.question)
+        at = time.time()
+        question.check(answer, participant.id, at)
+        room_answer = RoomAnswer(
+            participant=participant.id,
+            name=participant.name,
+            classroom_id=participant.classroom_id,
+            counts=dict(answer.counts or {}),
+            choice=answer.choice,
+            value=answer.value,
+            at=at,
+        )
+        question.take(answer, room_answer)
+        answers = list(question.answers.values())
+        self._to_moderators(
+            QuestionAnswers(question=question.id, answers=answers, totals=question.totals())
+        )
+        participant.post(QuestionAnswers(question=question.id, answers=[room_answer], totals={}))
+        self._keep(
+            "answer",
+            participant,
+            question=question.id,
+            at=at,
+            counts=room_answer.counts,
+            choice=room_answer.choice,
+            value=room_answer.value,
+        )
+        return room_answer
+
+    def reveal_question(self, by: Participant, number: int, correct: str) -> None:
+        question = self._question(number)
+        shown = question.check_correct(correct)
+        question.info = question.info.model_copy(update={"correct": shown})
+        self.broadcast(QuestionRevealed(question=number, correct=shown))
+        self._keep("reveal", by, question=number, correct=shown)
+
+    def close_question(self, by: Participant, number: int) -> None:
+        question = self._question(number)
+        if question.info.closed:
+            return
+        question.info = question.info.model_copy(update={"closed": True})
+        self.broadcast(QuestionClosed(question=number))
+        self._keep(
+            "close", by, question=number, totals=question.totals(), answers=len(question.answers)
+        )
+
+    @property
+    def open_question_info(self) -> QuestionInfo | None:
+        """What a member joining now is shown (a revealed, still open question too)."""
+        question = self.question
+        return question.info if question is not None and not question.info.closed else None
+
+    def mark(self, by: Participant, label: str) -> str:
+        """A lecturer's marker: a named chapter at this moment of the recording."""
+        self.marks += 1
+        at = time.time()
+        text = label.strip() or f"Mark {self.marks}"
+        self._to_moderators(Marked(label=text, at=at))
+        self._keep("mark", by, at=at, label=text)
+        return text
 
     # ------------------------------------------------------------ lecturer tiles
 
