@@ -196,3 +196,60 @@ def test_hands_and_marks_are_kept(room: tuple[Room, list[LessonEvent]]) -> None:
         ("mark", "Mark 1"),
         ("mark", "Experiment"),
     ]
+
+
+def test_the_kept_events_read_back_as_export_counts_and_chapters(
+    room: tuple[Room, list[LessonEvent]],
+) -> None:
+    from recorder.finalize import _with_lesson_chapters
+    from streamhub.lesson.answers_record import (
+        chapters,
+        classroom_counts,
+        csv_rows,
+        lesson_record,
+    )
+
+    r, kept = room
+    lec, a, b, _ = _members(r)
+    q = r.open_question(lec.p, OpenQuestion(text="2+2?", options=3))
+    r.answer_question(a.p, AnswerQuestion(question=q.id, counts={"A": 3, "C": 1}))
+    r.answer_question(b.p, AnswerQuestion(question=q.id, choice="C"))
+    r.reveal_question(lec.p, q.id, "C")
+    r.quick_reply(a.p, "help")
+    r.raise_hand(b.p)
+    r.mark(lec.p, "Part two")
+    record = lesson_record(kept)
+    [question] = record.questions
+    assert (question.correct, question.totals) == ("C", {"A": 3, "B": 0, "C": 2})
+    counts = classroom_counts(record)
+    assert (counts[7].answers, counts[7].quick_replies, counts[8].hands) == (1, 1, 1)
+    rows = csv_rows(record)
+    assert [row["kind"] for row in rows] == [
+        "question",
+        "answer",
+        "answer",
+        "quick_reply",
+        "hand",
+        "mark",
+    ]
+    assert rows[1]["answer"] == "A=3 C=1" and rows[2]["answer"] == "C"
+    found = chapters(record)
+    assert [(c.kind, c.title) for c in found] == [
+        ("question", "Question 1: 2+2?"),
+        ("mark", "Part two"),
+    ]
+    # On the recording's timeline: seconds from its start; before it or after it, left out.
+    start = found[0].at.timestamp() - 10
+    merged = _with_lesson_chapters(
+        [{"start_s": 0.0, "title": "Lesson"}, {"start_s": 60.0, "title": "Screen share"}],
+        [(c.at.timestamp(), c.title, c.kind) for c in found] + [(start - 5, "early", "mark")],
+        start,
+        3600.0,
+    )
+    assert [c["title"] for c in merged] == [
+        "Lesson",
+        "Question 1: 2+2?",
+        "Part two",
+        "Screen share",
+    ]
+    assert merged[1]["kind"] == "question" and 9.9 <= merged[1]["start_s"] <= 10.1
