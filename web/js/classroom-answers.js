@@ -11,6 +11,8 @@ const answers = {
   notice: () => {},
   question: null, // the QuestionInfo shown, or null
   answered: null, // this room's answer to it, as the hub sent it back
+  // A closed question leaves the projector, unless its answer is shown after it closed.
+  hidden: false,
   timer: null,
 };
 
@@ -73,10 +75,32 @@ function optionLabel(q, option) {
   return option;
 }
 
+function optionRow(q, option) {
+  const t = answers.t;
+  const li = document.createElement("li");
+  li.dataset.option = option;
+  const one = document.createElement("button");
+  one.type = "button";
+  one.className = "answer-one";
+  one.dataset.option = option;
+  one.textContent = optionLabel(q, option);
+  one.setAttribute("aria-label", t("question.agreed", { option: optionLabel(q, option) }));
+  one.addEventListener("click", () => sendAnswer({ choice: option }));
+  const count = document.createElement("input");
+  count.type = "number";
+  count.min = "0";
+  count.max = "10000";
+  count.inputMode = "numeric";
+  count.dataset.option = option;
+  count.setAttribute("aria-label", t("question.countFor", { option: optionLabel(q, option) }));
+  li.append(one, count);
+  return li;
+}
+
 function renderQuestion() {
   const box = $("question-box");
   const q = answers.question;
-  box.hidden = !q;
+  box.hidden = !q || answers.hidden;
   clearInterval(answers.timer);
   answers.timer = null;
   if (!q) return;
@@ -86,28 +110,14 @@ function renderQuestion() {
   box.dataset.kind = q.kind;
   box.dataset.closed = String(q.closed);
   const list = $("answer-options");
-  list.replaceChildren();
-  for (const option of q.options) {
-    const li = document.createElement("li");
-    li.dataset.option = option;
-    if (q.correct === option) li.dataset.correct = "true";
-    const one = document.createElement("button");
-    one.type = "button";
-    one.className = "answer-one";
-    one.dataset.option = option;
-    one.textContent = optionLabel(q, option);
-    one.setAttribute("aria-label", t("question.agreed", { option: optionLabel(q, option) }));
-    one.addEventListener("click", () => sendAnswer({ choice: option }));
-    const count = document.createElement("input");
-    count.type = "number";
-    count.min = "0";
-    count.max = "10000";
-    count.inputMode = "numeric";
-    count.dataset.option = option;
-    count.setAttribute("aria-label", t("question.countFor", { option: optionLabel(q, option) }));
-    li.append(one, count);
-    list.append(li);
+  // Rebuilt for a new question only: counts being typed survive the hub's news.
+  const key = `${q.id}@${q.opened_at}`;
+  if (list.dataset.question !== key) {
+    list.dataset.question = key;
+    list.replaceChildren(...q.options.map((option) => optionRow(q, option)));
+    $("answer-number").value = "";
   }
+  for (const li of list.children) li.dataset.correct = String(q.correct === li.dataset.option);
   $("answer-number-row").hidden = q.kind !== "number";
   const done = answers.answered;
   let status = "";
@@ -127,6 +137,7 @@ function renderQuestion() {
 export function answersJoined(joined) {
   answers.question = joined.question || null;
   answers.answered = null;
+  answers.hidden = false;
   renderQuestion();
 }
 
@@ -137,15 +148,18 @@ export function answersMessage(m) {
     case "question_opened":
       answers.question = m.question;
       answers.answered = null;
+      answers.hidden = false;
       break;
     case "question_answers":
       if (q && m.question === q.id && m.answers.length) answers.answered = m.answers[0];
       break;
     case "question_revealed":
       if (q && m.question === q.id) answers.question = { ...q, correct: m.correct };
+      answers.hidden = false;
       break;
     case "question_closed":
       if (q && m.question === q.id) answers.question = { ...q, closed: true };
+      answers.hidden = true;
       break;
     case "quick_reply":
       $("quick-replies").dataset.sent = m.kind;
