@@ -45,6 +45,12 @@ def _who(event: LessonEvent) -> dict[str, Any]:
     }
 
 
+def _room(answer: dict[str, Any]) -> object:
+    """Who answered: the classroom, whichever session it answered from."""
+    classroom = answer["classroom_id"]
+    return classroom if classroom is not None else answer["participant_id"]
+
+
 def _list(value: object) -> list[str]:
     return [str(x) for x in value] if isinstance(value, list) else []
 
@@ -77,9 +83,7 @@ def lesson_record(events: list[LessonEvent]) -> LessonRecord:
         elif event.kind in ("answer", "reveal", "close") and event.question in open_by_number:
             question = open_by_number[event.question]
             if event.kind == "answer":
-                question.answers = [
-                    a for a in question.answers if a["participant_id"] != event.participant_id
-                ]
+                question.answers = [a for a in question.answers if _room(a) != _room(_who(event))]
                 question.answers.append(
                     {
                         **_who(event),

@@ -49,7 +49,8 @@ def options_for(message: OpenQuestion) -> list[str]:
 
 @dataclass
 class LiveQuestion:
-    """The question open (or last closed) in a room, and each classroom's answer by member."""
+    """The question open (or last closed) in a room, and each classroom's answer (by the room
+    that gave it: ``streamhub.lesson.room``'s answerer key)."""
 
     info: QuestionInfo
     answers: dict[str, RoomAnswer] = field(default_factory=dict)
@@ -79,11 +80,11 @@ class LiveQuestion:
         closes = self.info.closes_at
         return not self.info.closed and (closes is None or now <= closes + GRACE_S)
 
-    def check(self, answer: AnswerQuestion, member: str, now: float) -> None:
-        """Raise unless this member may give this answer now."""
+    def check(self, answer: AnswerQuestion, answerer: str, now: float) -> None:
+        """Raise unless this classroom may give this answer now."""
         if not self.accepts_answers(now):
             raise QuestionClosed(f"question {self.id} is closed")
-        if member in self.answers and not self.info.allow_change:
+        if answerer in self.answers and not self.info.allow_change:
             raise AlreadyAnswered(f"question {self.id} is answered already")
         options = self.info.options
         if self.info.kind == "number":
@@ -97,9 +98,6 @@ class LiveQuestion:
         unknown = sorted(set(answer.counts or {}) - set(options))
         if unknown:
             raise BadAnswer(f"no option {unknown[0]!r}; options are {', '.join(options)}")
-
-    def take(self, answer: AnswerQuestion, room_answer: RoomAnswer) -> None:
-        self.answers[room_answer.participant] = room_answer
 
     def totals(self) -> dict[str, int]:
         """Pupils per option (counts) plus one per classroom that gave one agreed answer."""

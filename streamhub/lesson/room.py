@@ -54,6 +54,12 @@ logger = logging.getLogger(__name__)
 LECTURER_FIXED_SLOTS = 3  # camera, microphone, screen; tile pairs follow
 
 
+def _answerer(member: Participant) -> str:
+    """Who answers: the classroom, whichever session it answers from (a classroom that
+    rejoined is the same room and has answered already)."""
+    return f"classroom:{member.classroom_id}" if member.classroom_id is not None else member.id
+
+
 class ChatBudget(Protocol):
     def take(self) -> bool: ...
 
@@ -355,7 +361,8 @@ class Room:
         """A classroom's answer for its room; raises (nothing kept) unless it fits."""
         question = self._question(answer.question)
         at = time.time()
-        question.check(answer, participant.id, at)
+        key = _answerer(participant)
+        question.check(answer, key, at)
         room_answer = RoomAnswer(
             participant=participant.id,
             name=participant.name,
@@ -365,7 +372,7 @@ class Room:
             value=answer.value,
             at=at,
         )
-        question.take(answer, room_answer)
+        question.answers[key] = room_answer
         answers = list(question.answers.values())
         self._to_moderators(
             QuestionAnswers(question=question.id, answers=answers, totals=question.totals())
@@ -398,6 +405,21 @@ class Room:
         self._keep(
             "close", by, question=number, totals=question.totals(), answers=len(question.answers)
         )
+
+    def catch_up(self, member: Participant) -> None:
+        """After its ``joined``: a member (re)joining while a question is open is sent the
+        answers so far, as it would have seen them (a classroom: its own, if any)."""
+        question = self.question
+        if question is None or question.info.closed:
+            return
+        if member.role is not Role.CLASSROOM:
+            answers = list(question.answers.values())
+            totals = question.totals()
+        else:
+            own = question.answers.get(_answerer(member))
+            answers, totals = ([own] if own is not None else []), {}
+        if answers:
+            member.post(QuestionAnswers(question=question.id, answers=answers, totals=totals))
 
     @property
     def open_question_info(self) -> QuestionInfo | None:

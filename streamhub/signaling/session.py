@@ -124,6 +124,7 @@ class Session:
         self.room, self.participant = room, participant
         await self.registry.enter(room, participant)
         self.connection.post(joined_reply(room, participant, settings, message.id))
+        room.catch_up(participant)
         logger.info("joined as %s", grant.role.value, extra=self.log_context)
 
     async def leave(self, reason: str) -> None:

@@ -253,3 +253,28 @@ def test_the_kept_events_read_back_as_export_counts_and_chapters(
         "Screen share",
     ]
     assert merged[1]["kind"] == "question" and 9.9 <= merged[1]["start_s"] <= 10.1
+
+
+def test_a_classroom_that_rejoined_has_answered_and_is_caught_up(
+    room: tuple[Room, list[LessonEvent]],
+) -> None:
+    r, _ = room
+    lec, a, b, _ = _members(r)
+    q = r.open_question(lec.p, OpenQuestion())
+    r.answer_question(a.p, AnswerQuestion(question=q.id, choice="A"))
+    r.remove(a.p, "dropped")
+    again = classroom(7, "cls-7-again")
+    r.add(again.p)
+    r.catch_up(again.p)
+    [mine] = again.of(QuestionAnswers)
+    assert [x.choice for x in mine.answers] == ["A"] and mine.totals == {}
+    with pytest.raises(StreamhubError) as twice:
+        r.answer_question(again.p, AnswerQuestion(question=q.id, choice="B"))
+    assert twice.value.code == ErrorCode.ALREADY_ANSWERED
+    # A lecturer who rejoins sees the answers so far; a classroom that has not answered, none.
+    lec2 = lecturer("lec-2")
+    r.catch_up(lec2.p)
+    assert lec2.of(QuestionAnswers)[0].totals["A"] == 1
+    b.forget()
+    r.catch_up(b.p)
+    assert b.of(QuestionAnswers) == []
