@@ -6,7 +6,6 @@ const $ = (id) => document.getElementById(id);
 const answers = {
   t: (key) => key,
   send: () => {},
-  names: () => new Map(),
   clearAfterMs: 60_000,
   replies: new Map(), // participant -> Map(kind -> timer)
   counts: new Map(), // participant -> quick replies in the lesson
