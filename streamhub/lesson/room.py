@@ -6,6 +6,7 @@ change is left alone, so the computation is idempotent and cheap.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -16,7 +17,7 @@ from typing import Protocol
 from streamhub.errors import NotFound
 from streamhub.lesson.participant import MediaSource, Participant
 from streamhub.lesson.ports import LessonEvent, LessonInfo
-from streamhub.lesson.questions import LiveQuestion
+from streamhub.lesson.questions import GRACE_S, LiveQuestion
 from streamhub.protocol import (
     MAX_LECTURER_TILES,
     SLOT_KIND,
@@ -97,6 +98,8 @@ class Room:
         # The question open now, or the last one (closed); and how many were asked.
         self.question: LiveQuestion | None = None
         self.questions_asked = 0
+        # Closes a timed question when its time (and the grace for answers on their way) is up.
+        self._question_timer: asyncio.TimerHandle | None = None
         self.marks = 0
 
     # ------------------------------------------------------------ the registry's to change
@@ -349,7 +352,22 @@ class Room:
             options=info.options,
             time_limit_s=message.time_limit_s,
         )
+        if info.closes_at is not None:
+            self._close_when_time_is_up(info.id, info.closes_at + GRACE_S - info.opened_at)
         return question
+
+    def _close_when_time_is_up(self, number: int, delay: float) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a room driven without a loop (unit tests): answers are refused
+            return  # after the time limit all the same (LiveQuestion.accepts_answers)
+        self._question_timer = loop.call_later(delay, self.time_up, number)
+
+    def time_up(self, number: int) -> None:
+        """The question's time limit passed: closed for everyone, as if the lecturer had."""
+        question = self.question
+        if question is not None and question.id == number and not question.info.closed:
+            self.close_question(None, number)
 
     def _question(self, number: int) -> LiveQuestion:
         question = self.question
@@ -396,14 +414,23 @@ class Room:
         self.broadcast(QuestionRevealed(question=number, correct=shown))
         self._keep("reveal", by, question=number, correct=shown)
 
-    def close_question(self, by: Participant, number: int) -> None:
+    def close_question(self, by: Participant | None, number: int) -> None:
+        """Close it (``by`` None: its time limit passed)."""
         question = self._question(number)
         if question.info.closed:
             return
+        if self._question_timer is not None:
+            self._question_timer.cancel()
+            self._question_timer = None
         question.info = question.info.model_copy(update={"closed": True})
         self.broadcast(QuestionClosed(question=number))
         self._keep(
-            "close", by, question=number, totals=question.totals(), answers=len(question.answers)
+            "close",
+            by,
+            question=number,
+            totals=question.totals(),
+            answers=len(question.answers),
+            time_up=by is None,
         )
 
     def catch_up(self, member: Participant) -> None:

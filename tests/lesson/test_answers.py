@@ -4,6 +4,8 @@ kept then)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from streamhub.errors import ErrorCode, NotFound, StreamhubError
@@ -278,3 +280,22 @@ def test_a_classroom_that_rejoined_has_answered_and_is_caught_up(
     b.forget()
     r.catch_up(b.p)
     assert b.of(QuestionAnswers) == []
+
+
+async def test_a_timed_question_closes_itself(room: tuple[Room, list[LessonEvent]]) -> None:
+    r, kept = room
+    lec, a, _, _ = _members(r)
+    q = r.open_question(lec.p, OpenQuestion(time_limit_s=600))
+    timer = r._question_timer
+    assert timer is not None and 600 < timer.when() - asyncio.get_running_loop().time() <= 602
+    r.time_up(q.id)  # what the timer calls when it fires
+    assert timer.cancelled()
+    assert [m.question for m in a.of(QuestionClosed)] == [q.id]
+    assert kept[-1].kind == "close" and kept[-1].data["time_up"] is True
+    r.time_up(q.id)  # once only
+    assert len(a.of(QuestionClosed)) == 1
+    # Closed by the lecturer first: the timer is cancelled, nothing closes twice.
+    q2 = r.open_question(lec.p, OpenQuestion(time_limit_s=600))
+    timer2 = r._question_timer
+    r.close_question(lec.p, q2.id)
+    assert timer2 is not None and timer2.cancelled()
