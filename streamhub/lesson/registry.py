@@ -203,6 +203,7 @@ class LessonRegistry:
             for gone in self.on_lesson_ended_elsewhere:
                 self.spawn(gone(lesson_id), f"lesson-ended-elsewhere:{lesson_id}")
             return
+        room.stop_timers()
         room.broadcast(LessonEnded())
         hidden = [m for m in room.members.values() if m.hidden]
         for member in list(room.members.values()):

@@ -363,6 +363,12 @@ class Room:
             return  # after the time limit all the same (LiveQuestion.accepts_answers)
         self._question_timer = loop.call_later(delay, self.time_up, number)
 
+    def stop_timers(self) -> None:
+        """The lesson ended: nothing of it closes later."""
+        if self._question_timer is not None:
+            self._question_timer.cancel()
+            self._question_timer = None
+
     def time_up(self, number: int) -> None:
         """The question's time limit passed: closed for everyone, as if the lecturer had."""
         question = self.question
