@@ -35,7 +35,7 @@ from classroom_agent.scheduler import Announcer, live_lesson, next_lesson
 from classroom_agent.session import ClassroomSession, Outcome, SessionOptions
 from classroom_agent.status import State, StatusFile
 from streamhub.client import ClientError, LessonClient
-from streamhub.protocol import StatsReport
+from streamhub.protocol import REPLY_KINDS, StatsReport
 from streamhub.quality import judge
 
 logger = logging.getLogger(__name__)
@@ -91,6 +91,8 @@ class ClassroomAgent:
         self._lesson_title = ""
         self._lecturer = ""
         self._lessons: list[LessonInfo] = []
+        # Digits typed for a number question, sent with Enter.
+        self._typed = ""
         self.news: list[dict[str, str]] = []
         self.session_lesson_id: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -145,8 +147,28 @@ class ClassroomAgent:
             await self.session.set_muted(not self.session.muted)
 
     def on_key(self, action: str) -> None:
-        """From the display thread (through the loop): h, m, q, Enter (news read)."""
-        if action == "read":
+        """From the display thread (through the loop): h, m, q, Enter (news read; a number
+        typed for the question is sent), F1-F5 quick replies, digits for the question."""
+        session = self.session
+        if action.startswith("reply:") and session is not None:
+            kind = action.split(":", 1)[1]
+            if kind in REPLY_KINDS:
+                self._act(session.quick_reply(kind))  # type: ignore[arg-type]
+        elif action.startswith("digit:") and session is not None:
+            self._question_key(session, action.split(":", 1)[1])
+        elif action == "backspace":
+            self._typed = self._typed[:-1]
+            self._session_changed()
+        elif action == "read" and self._typed and session is not None:
+            try:
+                value = float(self._typed)
+            except ValueError:
+                value = None
+            self._typed = ""
+            if value is not None:
+                self._act(session.answer_number(value))
+            self._session_changed()
+        elif action == "read":
             self.read_news()
         elif action == "leave":
             self.leave()
@@ -154,6 +176,16 @@ class ClassroomAgent:
             self._act(self.session.toggle_hand())
         elif action == "mute":
             self._act(self.toggle_mute())
+
+    def _question_key(self, session: ClassroomSession, key: str) -> None:
+        question = session.question
+        if question is None or question.closed:
+            return
+        if question.kind == "number":
+            self._typed = (self._typed + key)[:16]
+            self._session_changed()
+        elif key.isdigit() and key != "0":
+            self._act(session.answer_option(int(key) - 1))
 
     def _act(self, coro: object) -> None:
         async def run() -> None:
@@ -298,6 +330,20 @@ class ClassroomAgent:
         self.scene.lesson_title = self._lesson_title
         self.scene.lecturer = self._lecturer
         self.scene.hand = session.hand_raised
+        question = session.question
+        self.scene.question = (
+            {
+                "number": question.number,
+                "text": question.text,
+                "kind": question.kind,
+                "options": question.options,
+                "correct": question.correct,
+                "answered": session.answered,
+                "typed": self._typed,
+            }
+            if question is not None and not question.closed
+            else {}
+        )
         self.scene.muted = session.muted
         self.scene.audio_only = session.audio_only
         self.scene.on_stage = session.on_stage

@@ -17,7 +17,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "quality_fair": "网络一般",
         "quality_poor": "网络较差",
         "quality_unknown": "网络未知",
-        "keys": "H 举手 · M 静音 · F 全屏 · Q 离开",
+        "keys": (
+            "H 举手 · M 静音 · F 全屏 · Q 离开 · F1 听不清 · F2 看不清 · F3 请放慢 · "
+            "F4 已完成 · F5 求助"
+        ),
         "no_camera": "无摄像头",
         "no_microphone": "无麦克风",
         "no_speaker": "无声音输出",
@@ -46,6 +49,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "muted_by_lecturer": "讲师关闭了本班的麦克风",
         "unmuted_by_lecturer": "讲师重新打开了本班的麦克风",
         "chat_from": "{name}：{text}",
+        "question_title": "第 {n} 题",
+        "question_number_keys": "输入本班的答案，按回车提交：{typed}",
+        "question_answered": "本班已作答：{answer}",
+        "question_correct": "正确答案：{answer}",
+        "question_true": "对",
+        "question_false": "错",
     },
     "en": {
         "lecturer": "Lecturer: {name}",
@@ -58,7 +67,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "quality_fair": "Network fair",
         "quality_poor": "Network poor",
         "quality_unknown": "Network unknown",
-        "keys": "H hand · M mute · F full screen · Q leave",
+        "keys": (
+            "H hand · M mute · F full screen · Q leave · F1 can't hear · F2 can't see · "
+            "F3 slower · F4 done · F5 help"
+        ),
         "no_camera": "No camera",
         "no_microphone": "No microphone",
         "no_speaker": "No sound output",
@@ -87,6 +99,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "muted_by_lecturer": "The lecturer turned our microphone off",
         "unmuted_by_lecturer": "The lecturer turned our microphone back on",
         "chat_from": "{name}: {text}",
+        "question_title": "Question {n}",
+        "question_number_keys": "Type the room's answer, then Enter: {typed}",
+        "question_answered": "Our answer: {answer}",
+        "question_correct": "Correct answer: {answer}",
+        "question_true": "True",
+        "question_false": "False",
     },
 }
 

@@ -256,3 +256,50 @@ def _dot(
     cx, cy = at[0] + r, at[1] + size * 0.75
     draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
     return round(at[0] + 2 * r + size * 0.4)
+
+
+def _option_word(option: str, lang: str) -> str:
+    return translate(lang, f"question_{option}") if option in ("true", "false") else option
+
+
+def question_card(scene: Scene, size: tuple[int, int]) -> Image.Image | None:
+    """The lecturer's open question, large in the middle of the picture: its text, the options
+    with the key that picks each, then this room's answer or the correct one once shown."""
+    question = scene.question
+    if not question:
+        return None
+    width, height = size
+    lang = language_for(scene)
+    big, face = font(max(18, height // 16)), font(max(16, height // 24))
+    box_w = round(width * 0.7)
+    pad = max(10, round(face.size) // 2)
+    lines: list[tuple[str, ImageFont.FreeTypeFont, tuple[int, ...]]] = []
+    lines.append((translate(lang, "question_title", n=question.get("number", "")), big, WHITE))
+    for line in _wrap(str(question.get("text") or ""), face, box_w - 2 * pad)[:4]:
+        if line:
+            lines.append((line, face, WHITE))
+    options = [str(o) for o in question.get("options") or []]
+    if question.get("kind") == "number":
+        typed = str(question.get("typed") or "")
+        lines.append((translate(lang, "question_number_keys", typed=typed or "_"), face, AMBER))
+    else:
+        picks = "   ".join(f"{i + 1}: {_option_word(o, lang)}" for i, o in enumerate(options))
+        lines.append((picks, big, AMBER))
+    correct, answered = question.get("correct"), question.get("answered")
+    if correct:
+        shown = _option_word(str(correct), lang)
+        lines.append((translate(lang, "question_correct", answer=shown), big, GREEN))
+    elif answered:
+        shown = _option_word(str(answered), lang)
+        lines.append((translate(lang, "question_answered", answer=shown), face, GREEN))
+    line_h = [round(f.size * 1.35) for _, f, _ in lines]
+    box_h = sum(line_h) + 2 * pad
+    image = Image.new("RGBA", (box_w, box_h), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle((0, 0, box_w - 1, box_h - 1), radius=pad, fill=(10, 20, 35, 235),
+                           outline=AMBER, width=max(2, pad // 3))  # fmt: skip
+    y = pad
+    for (text, f, colour), h in zip(lines, line_h, strict=True):
+        _text(draw, (pad, y), text, f, colour)
+        y += h
+    return image

@@ -29,6 +29,9 @@ class Scene:
     # News that stays on the projector until the room presses Enter, newest last: each
     # {"kind": chat | stage | hand | mute, "key": its words (i18n), and the words' values}.
     banners: list[dict[str, str]] = field(default_factory=list)
+    # The lecturer's open question, shown large: {number, text, kind, options, correct,
+    # answered, typed} (empty: none).
+    question: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)

@@ -31,6 +31,7 @@ from streamhub.client import ClientError, Closed, ConnectionStateChanged, Lesson
 from streamhub.client.decode import FrameDecoder
 from streamhub.protocol import (
     CLOSE_CODES,
+    AnswerQuestion,
     AudioOnly,
     ChatMessage,
     ErrorCode,
@@ -40,7 +41,15 @@ from streamhub.protocol import (
     LessonEnded,
     LowerHand,
     MuteRequested,
+    QuestionAnswers,
+    QuestionClosed,
+    QuestionInfo,
+    QuestionOpened,
+    QuestionRevealed,
+    QuickReplied,
+    QuickReply,
     RaiseHand,
+    ReplyKind,
     ScreenShareChanged,
     SetMuted,
     Slot,
@@ -108,6 +117,9 @@ class ClassroomSession:
         # (kind, words, values): news the room must read, shown until it says so.
         self._on_news = on_news or (lambda kind, key, values: None)
         self._lowering = False
+        # The lecturer's question shown on the projector, and whether this room answered it.
+        self.question: QuestionInfo | None = None
+        self.answered: str | None = None
         self._stage: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._consumed: set[str] = set()
@@ -139,6 +151,7 @@ class ClassroomSession:
                 joined.participant.id,
             )
             self.screen_sharing = joined.screen_sharing
+            self.question = joined.question
             self.hand_raised = joined.participant.id in joined.hands
             self.on_stage = joined.stage == joined.participant.id
             self._stage = joined.stage
@@ -236,6 +249,26 @@ class ClassroomSession:
         logger.info("microphone %s", "muted" if muted else "on")
         self._on_change()
 
+    async def quick_reply(self, kind: ReplyKind) -> None:
+        await self.client.request(QuickReply(kind=kind))
+
+    async def answer_option(self, index: int) -> None:
+        """The room's one agreed answer by its position (key 1: A or true, 2: B or false...);
+        a key that names no option of the open question does nothing."""
+        question = self.question
+        if question is None or question.closed or question.kind == "number":
+            return
+        if not 0 <= index < len(question.options):
+            return
+        choice = question.options[index]
+        await self.client.request(AnswerQuestion(question=question.id, choice=choice))
+
+    async def answer_number(self, value: float) -> None:
+        question = self.question
+        if question is None or question.closed or question.kind != "number":
+            return
+        await self.client.request(AnswerQuestion(question=question.id, value=value))
+
     async def leave(self) -> None:
         with contextlib.suppress(ClientError, TimeoutError):
             await self.client.request(Leave())
@@ -278,6 +311,13 @@ class ClassroomSession:
                 if event.participant is None or self.on_stage:
                     self.display.show("stage", None)  # nobody else on stage: no inset
                 self._on_change()
+            elif isinstance(
+                event, QuestionOpened | QuestionRevealed | QuestionClosed | QuestionAnswers
+            ):
+                self._question_news(event)
+                self._on_change()
+            elif isinstance(event, QuickReplied):
+                logger.info("quick reply %s sent (%d in this lesson)", event.kind, event.count)
             elif isinstance(event, ScreenShareChanged):
                 self.screen_sharing = event.on
                 if not event.on:
@@ -285,6 +325,28 @@ class ClassroomSession:
                 self._on_change()
             elif hasattr(event, "slot") and hasattr(event, "track"):  # TrackReceived
                 self._consume(event.slot, event.track)
+
+    def _question_news(
+        self, event: QuestionOpened | QuestionRevealed | QuestionClosed | QuestionAnswers
+    ) -> None:
+        if isinstance(event, QuestionOpened):
+            self.question, self.answered = event.question, None
+            return
+        question = self.question
+        if question is None or event.question != question.id:
+            return
+        if isinstance(event, QuestionRevealed):
+            self.question = question.model_copy(update={"correct": event.correct})
+        elif isinstance(event, QuestionClosed):
+            self.question = question.model_copy(update={"closed": True})
+        elif event.answers:
+            mine = event.answers[0]
+            if mine.choice is not None:
+                self.answered = mine.choice
+            elif mine.value is not None:
+                self.answered = f"{mine.value:g}"
+            else:
+                self.answered = ", ".join(f"{k} {v}" for k, v in mine.counts.items())
 
     def _wanted(self, show: str) -> bool:
         if show == "screen":

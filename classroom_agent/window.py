@@ -41,6 +41,20 @@ KEYS = {
     pygame.K_RETURN: "read",
     pygame.K_KP_ENTER: "read",
     pygame.K_SPACE: "read",
+    # Quick replies to the lecturer (the classroom page has the same keys).
+    pygame.K_F1: "reply:cant_hear",
+    pygame.K_F2: "reply:cant_see",
+    pygame.K_F3: "reply:slower",
+    pygame.K_F4: "reply:done",
+    pygame.K_F5: "reply:help",
+    # The lecturer's question: 1.. pick an option; a number question's digits, then Enter.
+    **{getattr(pygame, f"K_{n}"): f"digit:{n}" for n in range(10)},
+    **{getattr(pygame, f"K_KP{n}"): f"digit:{n}" for n in range(10)},
+    pygame.K_PERIOD: "digit:.",
+    pygame.K_KP_PERIOD: "digit:.",
+    pygame.K_MINUS: "digit:-",
+    pygame.K_KP_MINUS: "digit:-",
+    pygame.K_BACKSPACE: "backspace",
 }
 MAX_FPS = 30
 IDLE_REDRAW_S = 1.0  # redraw at least this often (a status change, a resized screen)
@@ -95,6 +109,8 @@ class Projector:
         self._strip_key: tuple[Any, ...] | None = None
         self._strip: pygame.Surface | None = None
         self._banners_key: tuple[Any, ...] | None = None
+        self._question_key: tuple[Any, ...] | None = None
+        self._question: pygame.Surface | None = None
         self._banners: pygame.Surface | None = None
         self._background_key: tuple[Any, ...] | None = None
         self._background: pygame.Surface | None = None
@@ -176,7 +192,18 @@ class Projector:
         if news is not None:
             margin = max(8, size[0] // 80)
             self.surface.blit(news, (margin, margin))
+        card = self._question_for(scene, size)
+        if card is not None:
+            self.surface.blit(card, ((size[0] - card.get_width()) // 2, size[1] // 6))
         pygame.display.flip()
+
+    def _question_for(self, scene: Scene, size: tuple[int, int]) -> pygame.Surface | None:
+        key = (json.dumps(scene.question, ensure_ascii=False), scene.language, size)
+        if key != self._question_key:
+            image = overlay.question_card(scene, size)
+            self._question = _surface(image) if image is not None else None
+            self._question_key = key
+        return self._question
 
     def _scaled(self, picture: pygame.Surface, rect: layout.Rect) -> None:
         x, y, w, h = rect

@@ -18,7 +18,7 @@ import heapq
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -354,6 +354,22 @@ def _mux(
     container.mux(packet)
 
 
+def _with_lesson_chapters(
+    chapters: list[dict[str, Any]],
+    extra: Sequence[tuple[float, str, str]],
+    start_epoch: float,
+    duration: float,
+) -> list[dict[str, Any]]:
+    """The lesson's own chapters (questions, marks) among the recording's, by time; those
+    outside the recording (before it started, after it ended) are left out."""
+    added = [
+        {"start_s": round(at - start_epoch, 3), "title": title[:200], "kind": kind}
+        for at, title, kind in extra
+        if 0 <= at - start_epoch <= duration
+    ]
+    return sorted(chapters + added, key=lambda c: float(c["start_s"]))
+
+
 def _periods(
     events: list[dict[str, Any]], t0: float, end: float
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -389,8 +405,11 @@ def finalize(
     *,
     thumbnail_every_s: float = 30.0,
     progress: Callable[[float], None] = lambda fraction: None,
+    lesson_chapters: Sequence[tuple[float, str, str]] = (),
 ) -> dict[str, Any]:
-    """Build the archive in ``directory``; returns the manifest (also written as JSON)."""
+    """Build the archive in ``directory``; returns the manifest (also written as JSON).
+    ``lesson_chapters``: (epoch seconds, title, kind) of the lesson's questions and the
+    lecturer's marks (streamhub.lesson.answers_record.chapters), put on the timeline."""
     events = read_journal(directory)
     tracks = {
         name: _segments(directory, events, name)
@@ -449,6 +468,8 @@ def finalize(
         files["stage"] = "stage.mp4" if (directory / "stage.mp4").exists() else None
     stage_periods, chapters = _periods(events, t0, duration)
     epoch = next((e["epoch"] for e in events if e.get("event") == "start"), None)
+    if epoch is not None and lesson_chapters:
+        chapters = _with_lesson_chapters(chapters, lesson_chapters, epoch + t0, duration)
     manifest = {
         "version": 1,
         "duration_s": round(duration, 3),

@@ -19,6 +19,7 @@ from recorder.finalize import FinalizeError, archive_size, finalize
 from recorder.session import RecordingSession
 from recorder.writer import is_disk_full
 from streamhub.catalog.models import utcnow
+from streamhub.lesson.answers_record import chapters, lesson_record
 from streamhub.lesson.ports import LessonInfo
 from streamhub.lesson.registry import hub_recorder_sub
 from streamhub.protocol import Role
@@ -325,6 +326,16 @@ class RecorderService:
         finally:
             self._finalizing.discard(recording_id)
 
+    async def _lesson_chapters(self, lesson_id: int) -> list[tuple[float, str, str]]:
+        """The lesson's questions and the lecturer's marks, for the manifest's chapters (none
+        if the catalog cannot say: the recording is finished without them)."""
+        try:
+            events = await self.catalog.lesson_events(lesson_id)
+        except Exception:
+            logger.warning("lesson %s: chapters not read", lesson_id, exc_info=True)
+            return []
+        return [(c.at.timestamp(), c.title, c.kind) for c in chapters(lesson_record(events))]
+
     async def _finalize(self, recording_id: int) -> None:
         rec = await self.catalog.update_recording(
             recording_id, state="finalizing", progress=0.0, node_id=self.node_id
@@ -332,6 +343,7 @@ class RecorderService:
         directory = self.root / rec.directory
         self.progress[recording_id] = 0.0
         loop = asyncio.get_running_loop()
+        lesson_chapters = await self._lesson_chapters(rec.lesson_id)
 
         def report(fraction: float) -> None:
             self.progress[recording_id] = fraction
@@ -351,6 +363,7 @@ class RecorderService:
                     directory,
                     thumbnail_every_s=self.settings.recorder.thumbnail_every_s,
                     progress=report,
+                    lesson_chapters=lesson_chapters,
                 ),
             )
         except Exception as exc:

@@ -197,6 +197,9 @@ class SignalingSettings(BaseModel):
     # Chat of a whole lesson, every sender together.
     lesson_chat_per_second: float = Field(default=5.0, gt=0)
     lesson_chat_burst: int = Field(default=20, ge=1)
+    # A classroom's quick reply ("can't hear") stays on the lecturer's tile this long unless
+    # the lecturer acknowledges it first (the pages clear it; the count stays).
+    reply_clear_s: float = Field(default=60.0, ge=5, le=3600)
     # Each refused message is a strike; strikes decay; above the limit the connection closes.
     strike_limit: int = Field(default=50, ge=1)
     strike_decay_per_second: float = Field(default=1.0, ge=0)

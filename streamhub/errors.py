@@ -29,6 +29,9 @@ class ErrorCode(StrEnum):
     PROTOCOL_ERROR = "protocol_error"
     NOT_FOUND = "not_found"
     INTERNAL = "internal"
+    # A classroom's answer to the lecturer's question.
+    QUESTION_CLOSED = "question_closed"
+    ALREADY_ANSWERED = "already_answered"
     # Who may join, and where.
     UNAUTHORIZED = "unauthorized"
     TOKEN_MISSING = "token_missing"

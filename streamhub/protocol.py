@@ -15,7 +15,7 @@ import json
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from streamhub.errors import ErrorCode as ErrorCode  # the protocol's codes live with the errors
 from streamhub.errors import ProtocolError
@@ -221,6 +221,93 @@ class Pong(Request):
     type: Literal["pong"] = "pong"
 
 
+# A classroom's quick replies to the lecturer, one tap or key each (the assistant teacher's).
+ReplyKind = Literal["cant_hear", "cant_see", "slower", "done", "help"]
+REPLY_KINDS: Final[tuple[str, ...]] = ("cant_hear", "cant_see", "slower", "done", "help")
+QuestionKind = Literal["choice", "true_false", "number"]
+CHOICE_LETTERS: Final = "ABCDEF"
+TRUE_FALSE: Final[tuple[str, ...]] = ("true", "false")
+MAX_ROOM_COUNT = 10_000  # pupils in one room answering one option: far above any real room
+MAX_NUMBER = 1e12
+MAX_QUESTION_TEXT = 500
+MAX_MARK_TEXT = 120
+
+
+class QuickReply(Request):
+    """A classroom tells the lecturer: can't hear, can't see, slower, done, need help."""
+
+    type: Literal["quick_reply"] = "quick_reply"
+    kind: ReplyKind
+
+
+class ClearReply(Request):
+    """The lecturer acknowledges a classroom's quick replies (one kind, or all of them)."""
+
+    type: Literal["clear_reply"] = "clear_reply"
+    participant: Id
+    kind: ReplyKind | None = None
+
+
+class OpenQuestion(Request):
+    """The lecturer asks every classroom a question (an open one is closed first)."""
+
+    type: Literal["open_question"] = "open_question"
+    text: str = Field(default="", max_length=MAX_QUESTION_TEXT)
+    kind: QuestionKind = "choice"
+    # Choice questions only: how many options, A.. (2-6).
+    options: int = Field(default=4, ge=2, le=len(CHOICE_LETTERS))
+    time_limit_s: int | None = Field(default=None, ge=5, le=3600)
+    # Whether a classroom may answer again (its new answer replaces the old one).
+    allow_change: bool = False
+
+
+class AnswerQuestion(Request):
+    """A classroom answers for its room: counts per option, or its one agreed answer (a
+    choice letter, ``true``/``false``, or a number for a number question)."""
+
+    type: Literal["answer_question"] = "answer_question"
+    question: int = Field(ge=1)
+    counts: (
+        dict[
+            Annotated[str, Field(min_length=1, max_length=5)],
+            Annotated[int, Field(ge=0, le=MAX_ROOM_COUNT)],
+        ]
+        | None
+    ) = Field(default=None, max_length=len(CHOICE_LETTERS))
+    choice: str | None = Field(default=None, min_length=1, max_length=5)
+    value: float | None = Field(default=None, ge=-MAX_NUMBER, le=MAX_NUMBER, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> AnswerQuestion:
+        given = sum(x is not None for x in (self.counts, self.choice, self.value))
+        if given != 1:
+            raise ValueError("give exactly one of counts, choice, value")
+        if self.counts is not None and not any(self.counts.values()):
+            raise ValueError("counts must not all be zero")
+        return self
+
+
+class RevealQuestion(Request):
+    """The lecturer shows every projector the correct answer."""
+
+    type: Literal["reveal_question"] = "reveal_question"
+    question: int = Field(ge=1)
+    # A choice letter, ``true``/``false``, or a number written out (a number question).
+    correct: str = Field(min_length=1, max_length=32)
+
+
+class CloseQuestion(Request):
+    type: Literal["close_question"] = "close_question"
+    question: int = Field(ge=1)
+
+
+class Mark(Request):
+    """The lecturer marks this moment of the lesson: a named chapter of its recording."""
+
+    type: Literal["mark"] = "mark"
+    label: str = Field(default="", max_length=MAX_MARK_TEXT)
+
+
 ClientMessage = Annotated[
     Join
     | Offer
@@ -237,7 +324,14 @@ ClientMessage = Annotated[
     | Listen
     | AudioOnly
     | StatsReport
-    | Pong,
+    | Pong
+    | QuickReply
+    | ClearReply
+    | OpenQuestion
+    | AnswerQuestion
+    | RevealQuestion
+    | CloseQuestion
+    | Mark,
     Field(discriminator="type"),
 ]
 CLIENT_TYPES = frozenset(
@@ -245,6 +339,8 @@ CLIENT_TYPES = frozenset(
     for m in (
         Join, Offer, IceCandidate, Leave, RaiseHand, LowerHand, StageOn, StageOff,
         ScreenShare, Chat, MuteRequest, SetMuted, Listen, AudioOnly, StatsReport, Pong,
+        QuickReply, ClearReply, OpenQuestion, AnswerQuestion, RevealQuestion, CloseQuestion,
+        Mark,
     )
 )  # fmt: skip
 
@@ -277,6 +373,34 @@ class ParticipantInfo(Message):
     rtmp: bool = False
 
 
+class QuestionInfo(Message):
+    """A question as every member sees it (``number`` counts the lesson's questions)."""
+
+    id: int
+    number: int
+    text: str
+    kind: QuestionKind
+    options: list[str]
+    opened_at: float
+    closes_at: float | None = None
+    allow_change: bool = False
+    correct: str | None = None
+    closed: bool = False
+
+
+class RoomAnswer(Message):
+    """One classroom's answer, as the lecturer sees it."""
+
+    participant: Id
+    name: str
+    classroom_id: int | None = None
+    counts: dict[str, int] = Field(default_factory=dict)
+    # The room's one agreed answer (instead of counts).
+    choice: str | None = None
+    value: float | None = None
+    at: float
+
+
 class Joined(Message):
     type: Literal["joined"] = "joined"
     id: RequestId | None = None
@@ -292,6 +416,10 @@ class Joined(Message):
     layout: list[Slot]
     recording: bool = False
     recording_note: str | None = None
+    # The question open now (a classroom joining late answers it too).
+    question: QuestionInfo | None = None
+    # How long a quick reply stays on the lecturer's tile unless acknowledged.
+    reply_clear_s: float = 60.0
 
 
 class Answer(Message):
@@ -416,6 +544,55 @@ class AudioOnlyChanged(Message):
     reason: str
 
 
+class QuickReplied(Message):
+    """A classroom's quick reply: to the lecturer (and recorder), and back to the classroom."""
+
+    type: Literal["quick_reply"] = "quick_reply"
+    participant: Id
+    kind: ReplyKind
+    at: float
+    # This classroom's quick replies in the lesson so far, all kinds.
+    count: int
+
+
+class ReplyCleared(Message):
+    type: Literal["reply_cleared"] = "reply_cleared"
+    participant: Id
+    kind: ReplyKind | None = None
+
+
+class QuestionOpened(Message):
+    type: Literal["question_opened"] = "question_opened"
+    question: QuestionInfo
+
+
+class QuestionAnswers(Message):
+    """Every classroom's answer so far and the totals per option (lecturer, recorder); a
+    classroom is sent its own entry back."""
+
+    type: Literal["question_answers"] = "question_answers"
+    question: int
+    answers: list[RoomAnswer]
+    totals: dict[str, int]
+
+
+class QuestionRevealed(Message):
+    type: Literal["question_revealed"] = "question_revealed"
+    question: int
+    correct: str
+
+
+class QuestionClosed(Message):
+    type: Literal["question_closed"] = "question_closed"
+    question: int
+
+
+class Marked(Message):
+    type: Literal["marked"] = "marked"
+    label: str
+    at: float
+
+
 class LessonEnded(Message):
     type: Literal["lesson_ended"] = "lesson_ended"
 
@@ -493,6 +670,13 @@ ServerMessage = Annotated[
     | StatsSummary
     | RecordingChanged
     | AudioOnlyChanged
+    | QuickReplied
+    | ReplyCleared
+    | QuestionOpened
+    | QuestionAnswers
+    | QuestionRevealed
+    | QuestionClosed
+    | Marked
     | LessonEnded
     | Ack
     | Ping

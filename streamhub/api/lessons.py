@@ -25,17 +25,22 @@ from streamhub.api.auth import AdminOnly, Admins, Caller, CallerDep, People, Ser
 from streamhub.api.schemas import (
     AttendanceOut,
     ClassroomAttendanceOut,
+    ClassroomEventOut,
     IdPath,
+    LessonAnswersOut,
     LessonIn,
     LessonOut,
     LessonPatch,
     LessonRecordingOut,
     LinkOut,
+    MarkOut,
     OccurrenceOut,
     OffsetQuery,
     OptionalIdQuery,
     PageOut,
     ParticipantOut,
+    QuestionOut,
+    RoomAnswerOut,
     SeriesIn,
     SeriesOut,
     TokenOut,
@@ -44,6 +49,13 @@ from streamhub.auth.roles import AccountRole
 from streamhub.catalog.models import Lesson, utcnow
 from streamhub.catalog.register import lesson_register
 from streamhub.errors import BadRequest, ErrorCode, Forbidden, NotFound
+from streamhub.lesson.answers_record import (
+    CSV_FIELDS,
+    ClassroomCounts,
+    classroom_counts,
+    csv_rows,
+    lesson_record,
+)
 from streamhub.lesson.attendance import merge_overlaps
 from streamhub.lesson.recurrence import RecurrenceError, expand
 from streamhub.protocol import Role
@@ -302,7 +314,15 @@ async def classroom_register(
     lines = await lesson_register(
         svc.catalog, lesson_id, settings.attendance_late_after_s, settings.attendance_left_early_s
     )
-    out = [ClassroomAttendanceOut(**asdict(line.presence), school=line.school) for line in lines]
+    said = classroom_counts(lesson_record(await svc.catalog.lesson_events(lesson_id)))
+    out = [
+        ClassroomAttendanceOut(
+            **asdict(line.presence),
+            school=line.school,
+            **asdict(said.get(line.presence.classroom_id, ClassroomCounts())),
+        )
+        for line in lines
+    ]
     if format == "json":
         return out
     return Response(
@@ -329,6 +349,46 @@ def register_csv(lines: list[ClassroomAttendanceOut]) -> str:
                 row[key] = ""
         writer.writerow(row)
     return "\ufeff" + buffer.getvalue()
+
+
+@router.get("/lessons/{lesson_id}/answers", response_model=None)
+async def lesson_answers(
+    lesson_id: IdPath,
+    svc: ServicesDep,
+    who: CallerDep,
+    format: Literal["json", "csv"] = "json",
+) -> LessonAnswersOut | Response:
+    """What the classrooms said back: the lecturer's questions with each classroom's answer
+    and its time, the totals, quick replies, raised hands, and the lecturer's marks.
+    ``?format=csv``: one row per question, answer, reply, hand and mark, in time order."""
+    await lesson_access(svc, who, lesson_id, Use.VIEW)
+    await svc.catalog.get_lesson(lesson_id)
+    record = lesson_record(await svc.catalog.lesson_events(lesson_id))
+    if format == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, CSV_FIELDS, lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(csv_rows(record))
+        return Response(
+            "\ufeff" + buffer.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="lesson-{lesson_id}-answers.csv"'
+            },
+        )
+    return LessonAnswersOut(
+        lesson_id=lesson_id,
+        questions=[
+            QuestionOut(
+                **{k: v for k, v in asdict(q).items() if k != "answers"},
+                answers=[RoomAnswerOut(**a) for a in q.answers],
+            )
+            for q in record.questions
+        ],
+        quick_replies=[ClassroomEventOut(**r) for r in record.quick_replies],
+        hands=[ClassroomEventOut(**h) for h in record.hands],
+        marks=[MarkOut(**m) for m in record.marks],
+    )
 
 
 @router.get("/lessons/{lesson_id}/recordings")

@@ -301,6 +301,59 @@ class ClassroomAttendanceOut(BaseModel):
     quality: float | None
     # Of the minutes present, those it received sound only (a poor link, or hub overload).
     audio_only_minutes: float
+    # What it said back (streamhub.lesson.answers_record): questions answered, quick
+    # replies sent, hands raised.
+    answers: int = 0
+    quick_replies: int = 0
+    hands: int = 0
+
+
+class RoomAnswerOut(BaseModel):
+    participant_id: str | None
+    classroom_id: int | None
+    name: str
+    at: datetime
+    counts: dict[str, int]
+    # The room's one agreed answer, or a number question's value (else counts).
+    choice: str | None
+    value: float | None
+
+
+class QuestionOut(BaseModel):
+    number: int
+    text: str
+    kind: str
+    options: list[str]
+    opened_at: datetime
+    time_limit_s: int | None
+    correct: str | None
+    closed_at: datetime | None
+    answers: list[RoomAnswerOut]
+    totals: dict[str, int]
+
+
+class ClassroomEventOut(BaseModel):
+    participant_id: str | None
+    classroom_id: int | None
+    name: str
+    at: datetime
+    # A quick reply's kind (cant_hear, cant_see, slower, done, help); None for a hand.
+    reply: str | None = None
+
+
+class MarkOut(BaseModel):
+    label: str
+    at: datetime
+
+
+class LessonAnswersOut(BaseModel):
+    """What the classrooms said back during a lesson, and the lecturer's marks."""
+
+    lesson_id: int
+    questions: list[QuestionOut]
+    quick_replies: list[ClassroomEventOut]
+    hands: list[ClassroomEventOut]
+    marks: list[MarkOut]
 
 
 # ---------------------------------------------------------------- the fleet board

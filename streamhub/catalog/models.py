@@ -374,3 +374,27 @@ class CalendarFeed(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class LessonEventRow(Base):
+    """What a lesson's members did that is kept with it: a classroom's quick reply, raised
+    hand or answer, the lecturer's questions (opened, revealed, closed) and marks. The
+    register counts them, the recording's chapters and the per-lesson export read them."""
+
+    __tablename__ = "lesson_events"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # quick_reply | hand | question | answer | reveal | close | mark
+    kind: Mapped[str] = mapped_column(String(16))
+    participant_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    classroom_id: Mapped[int | None] = mapped_column(
+        ForeignKey("classrooms.id", ondelete="SET NULL"), nullable=True
+    )
+    name: Mapped[str] = mapped_column(String(NAME_MAX), default="")
+    # The question's number in its lesson (question, answer, reveal, close).
+    question: Mapped[int | None] = mapped_column(nullable=True)
+    # The rest as JSON: a reply's kind, an answer's counts, a question's text and options.
+    data: Mapped[str] = mapped_column(Text, default="{}")

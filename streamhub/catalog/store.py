@@ -2,7 +2,7 @@
 API, the live rooms and the recorder need. SQLite by default, PostgreSQL by URL.
 
 One module per resource (schools.py, classrooms.py, lessons.py, credentials.py, tokens.py,
-attendance.py, audio_only.py, recordings.py, checks.py, feed.py, timetable.py,
+attendance.py, audio_only.py, lesson_events.py, recordings.py, checks.py, feed.py, timetable.py,
 calendar_feeds.py, accounts.py); ``Catalog`` is all of them over one engine."""
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from streamhub.catalog.checks import CHECKS_KEPT, ConnectionCheckStore
 from streamhub.catalog.classrooms import ClassroomStore
 from streamhub.catalog.credentials import CREDENTIAL_PREFIX, CredentialStore, IssuedCredential
 from streamhub.catalog.feed import FeedStore
+from streamhub.catalog.lesson_events import LessonEventStore
 from streamhub.catalog.lessons import CODE_ALPHABET, LessonStore
 from streamhub.catalog.recordings import RecordingStore
 from streamhub.catalog.schools import SchoolStore
@@ -63,6 +64,7 @@ class Catalog(
     TokenStore,
     AttendanceStore,
     AudioOnlyStore,
+    LessonEventStore,
     RecordingStore,
     ConnectionCheckStore,
     FeedStore,

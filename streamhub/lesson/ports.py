@@ -31,6 +31,21 @@ class LessonInfo:
         return self.open_to_all or classroom_id in self.invited_classroom_ids
 
 
+@dataclass(frozen=True)
+class LessonEvent:
+    """Something a lesson's members did that is kept with the lesson (streamhub.catalog's
+    lesson_events): a quick reply, a hand, a question, its answers, a lecturer's mark."""
+
+    lesson_id: int
+    kind: str  # quick_reply | hand | question | answer | reveal | close | mark
+    at: datetime
+    participant_id: str | None = None
+    classroom_id: int | None = None
+    name: str = ""
+    question: int | None = None
+    data: dict[str, object] = field(default_factory=dict)
+
+
 class CatalogPort(Protocol):
     async def lesson_info(self, lesson_id: int) -> LessonInfo | None:
         """The lesson, or None when it does not exist."""
@@ -88,6 +103,10 @@ class CatalogPort(Protocol):
 
     async def close_orphaned_attendance(self) -> int:
         """Close the rows of sessions not seen for a while, at their last sight."""
+        ...
+
+    async def add_lesson_events(self, events: Sequence[LessonEvent]) -> None:
+        """Keep these with their lesson (its register, chapters and exports)."""
         ...
 
 

@@ -16,7 +16,7 @@ from streamhub.config import Settings
 from streamhub.errors import Forbidden, RateLimited, Redirect, StreamhubError
 from streamhub.lesson.overload import OverloadGuard
 from streamhub.lesson.participant import Participant
-from streamhub.lesson.ports import CatalogPort, LessonInfo, MetricsPort
+from streamhub.lesson.ports import CatalogPort, LessonEvent, LessonInfo, MetricsPort
 from streamhub.lesson.room import Room
 from streamhub.live.memory import MemoryLiveState
 from streamhub.live.state import LESSON_LOAD, LiveEvent, LiveState, NodeInfo
@@ -102,6 +102,10 @@ class LessonRegistry:
         self._attendance_task: asyncio.Task[None] | None = None
         self._reconcile_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        # Lesson events (quick replies, answers, marks) waiting for the catalog, and the one
+        # task writing them, in order and in batches.
+        self._events: list[LessonEvent] = []
+        self._events_writer: asyncio.Task[None] | None = None
         self.join_latencies: deque[float] = deque(maxlen=1000)
         self.overload = OverloadGuard(
             settings.capacity, lambda: tuple(self._rooms.values()), on_change=self.note_audio_only
@@ -152,6 +156,31 @@ class LessonRegistry:
         if not task.cancelled() and task.exception() is not None:
             logger.error("task %s failed", task.get_name(), exc_info=task.exception())
 
+    # ------------------------------------------------------------ kept with the lesson
+
+    def keep_event(self, event: LessonEvent) -> None:
+        """Write a room's event to the catalog in the background: a quick reply or an answer
+        never waits on the database."""
+        self._events.append(event)
+        if self._events_writer is None or self._events_writer.done():
+            self._events_writer = asyncio.get_running_loop().create_task(
+                self._write_events(), name="lesson-events"
+            )
+
+    async def _write_events(self) -> None:
+        while self._events:
+            batch, self._events = self._events, []
+            try:
+                await self.catalog.add_lesson_events(batch)
+            except Exception:
+                logger.exception("%d lesson events not kept", len(batch))
+
+    async def events_written(self) -> None:
+        """Wait until every event kept so far is in the catalog (a lesson's end, tests)."""
+        writer = self._events_writer
+        if writer is not None:
+            await asyncio.shield(writer)
+
     # ------------------------------------------------------------ lesson lifecycle
 
     async def start_lesson(self, info: LessonInfo) -> Room:
@@ -159,6 +188,7 @@ class LessonRegistry:
             room = self._rooms.get(info.id)
             if room is None:
                 room = Room(info)
+                room.keep = self.keep_event
                 self._rooms[info.id] = room
                 logger.info("lesson live", extra={"lesson": info.id})
                 for hook in self.on_lesson_started:
@@ -173,6 +203,7 @@ class LessonRegistry:
             for gone in self.on_lesson_ended_elsewhere:
                 self.spawn(gone(lesson_id), f"lesson-ended-elsewhere:{lesson_id}")
             return
+        room.stop_timers()
         room.broadcast(LessonEnded())
         hidden = [m for m in room.members.values() if m.hidden]
         for member in list(room.members.values()):
@@ -182,6 +213,11 @@ class LessonRegistry:
             # The recorder stays a moment longer: the last frames are still on their way.
             self.spawn(self._close_later(hidden, RECORDER_GRACE_S), f"lesson-end:{lesson_id}")
         logger.info("lesson ended", extra={"lesson": lesson_id})
+        try:
+            # The recording's chapters are read from the catalog when it is finished.
+            await asyncio.wait_for(self.events_written(), 5)
+        except Exception:
+            logger.warning("lesson events: not all written", extra={"lesson": lesson_id})
         try:
             await self.live.release(lesson_id)
         except Exception:  # the shared store may be down; its keys expire by themselves

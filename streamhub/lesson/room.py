@@ -6,26 +6,44 @@ change is left alone, so the computation is idempotent and cheap.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Protocol
 
+from streamhub.errors import NotFound
 from streamhub.lesson.participant import MediaSource, Participant
-from streamhub.lesson.ports import LessonInfo
+from streamhub.lesson.ports import LessonEvent, LessonInfo
+from streamhub.lesson.questions import GRACE_S, LiveQuestion
 from streamhub.protocol import (
     MAX_LECTURER_TILES,
     SLOT_KIND,
+    AnswerQuestion,
     ChatMessage,
     HandLowered,
     HandRaised,
+    Marked,
     Message,
     MutedChanged,
+    OpenQuestion,
     ParticipantInfo,
     ParticipantJoined,
     ParticipantLeft,
+    QuestionAnswers,
+    QuestionClosed,
+    QuestionInfo,
+    QuestionOpened,
+    QuestionRevealed,
+    QuickReplied,
     RecordingChanged,
     Renegotiate,
+    ReplyCleared,
+    ReplyKind,
     Role,
+    RoomAnswer,
     ScreenShareChanged,
     Slot,
     StageChanged,
@@ -35,6 +53,12 @@ from streamhub.protocol import (
 logger = logging.getLogger(__name__)
 
 LECTURER_FIXED_SLOTS = 3  # camera, microphone, screen; tile pairs follow
+
+
+def _answerer(member: Participant) -> str:
+    """Who answers: the classroom, whichever session it answers from (a classroom that
+    rejoined is the same room and has answered already)."""
+    return f"classroom:{member.classroom_id}" if member.classroom_id is not None else member.id
 
 
 class ChatBudget(Protocol):
@@ -65,6 +89,18 @@ class Room:
         # WHIP feeds by the slot they hold (Participant.feed). Kept, not searched for: routing
         # asks for them for every slot of every member.
         self._feeds: dict[Slot, Participant] = {}
+        # What is kept with the lesson (LessonRegistry sets it: the catalog, in the background).
+        self.keep: Callable[[LessonEvent], None] = lambda event: None
+        # Quick replies shown on the lecturer's tiles (member -> kind -> when), and how many
+        # each member sent in the lesson.
+        self.replies: dict[str, dict[str, float]] = {}
+        self.reply_counts: Counter[str] = Counter()
+        # The question open now, or the last one (closed); and how many were asked.
+        self.question: LiveQuestion | None = None
+        self.questions_asked = 0
+        # Closes a timed question when its time (and the grace for answers on their way) is up.
+        self._question_timer: asyncio.TimerHandle | None = None
+        self.marks = 0
 
     # ------------------------------------------------------------ the registry's to change
 
@@ -150,6 +186,7 @@ class Room:
             del self._feeds[participant.feed]
         if participant.id in self.hands:
             self.hands.remove(participant.id)
+        self.replies.pop(participant.id, None)
         if self.stage == participant.id:
             self.stage = None
             self.broadcast(StageChanged(participant=None))
@@ -200,6 +237,7 @@ class Room:
     def raise_hand(self, participant: Participant) -> None:
         if participant.id not in self.hands:
             self.hands.append(participant.id)
+            self._keep("hand", participant)
         participant.hand_raised = True
         self.broadcast(HandRaised(participant=participant.id, hands=list(self.hands)))
 
@@ -245,6 +283,191 @@ class Room:
         self.broadcast(
             ChatMessage(sender=sender.id, sender_name=sender.name, text=text, at=time.time())
         )
+
+    # ------------------------------------------------------------ answering back
+
+    def _keep(
+        self,
+        kind: str,
+        member: Participant | None,
+        question: int | None = None,
+        at: float | None = None,
+        **data: object,
+    ) -> None:
+        when = datetime.fromtimestamp(at if at is not None else time.time(), UTC)
+        self.keep(
+            LessonEvent(
+                lesson_id=self.lesson.id,
+                kind=kind,
+                at=when,
+                participant_id=member.id if member is not None else None,
+                classroom_id=member.classroom_id if member is not None else None,
+                name=member.name if member is not None else "",
+                question=question,
+                data=data,
+            )
+        )
+
+    def _to_moderators(self, message: Message, also: Participant | None = None) -> None:
+        """To the lecturer (and recorder, staff) and, if given, the one classroom concerned:
+        classrooms are not told of each other (see ``announce``)."""
+        for member in tuple(self.members.values()):
+            if member.role is not Role.CLASSROOM or member is also:
+                member.post(message)
+
+    def quick_reply(self, participant: Participant, kind: ReplyKind) -> None:
+        at = time.time()
+        self.replies.setdefault(participant.id, {})[kind] = at
+        self.reply_counts[participant.id] += 1
+        count = self.reply_counts[participant.id]
+        self._to_moderators(
+            QuickReplied(participant=participant.id, kind=kind, at=at, count=count), participant
+        )
+        self._keep("quick_reply", participant, at=at, reply=kind)
+
+    def clear_reply(self, participant: Participant, kind: ReplyKind | None) -> None:
+        shown = self.replies.get(participant.id, {})
+        if kind is None:
+            shown.clear()
+        else:
+            shown.pop(kind, None)
+        self._to_moderators(ReplyCleared(participant=participant.id, kind=kind), participant)
+
+    def open_question(self, by: Participant, message: OpenQuestion) -> LiveQuestion:
+        """Open a question (closing the one open now): every member is told."""
+        if self.question is not None and not self.question.info.closed:
+            self.close_question(by, self.question.id)
+        self.questions_asked += 1
+        question = LiveQuestion.open(self.questions_asked, message)
+        self.question = question
+        info = question.info
+        self.broadcast(QuestionOpened(question=info))
+        self._keep(
+            "question",
+            by,
+            question=info.id,
+            at=info.opened_at,
+            text=info.text,
+            question_kind=info.kind,
+            options=info.options,
+            time_limit_s=message.time_limit_s,
+        )
+        if info.closes_at is not None:
+            self._close_when_time_is_up(info.id, info.closes_at + GRACE_S - info.opened_at)
+        return question
+
+    def _close_when_time_is_up(self, number: int, delay: float) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a room driven without a loop (unit tests): answers are refused
+            return  # after the time limit all the same (LiveQuestion.accepts_answers)
+        self._question_timer = loop.call_later(delay, self.time_up, number)
+
+    def stop_timers(self) -> None:
+        """The lesson ended: nothing of it closes later."""
+        if self._question_timer is not None:
+            self._question_timer.cancel()
+            self._question_timer = None
+
+    def time_up(self, number: int) -> None:
+        """The question's time limit passed: closed for everyone, as if the lecturer had."""
+        question = self.question
+        if question is not None and question.id == number and not question.info.closed:
+            self.close_question(None, number)
+
+    def _question(self, number: int) -> LiveQuestion:
+        question = self.question
+        if question is None or question.id != number:
+            raise NotFound(f"no such question {number}")
+        return question
+
+    def answer_question(self, participant: Participant, answer: AnswerQuestion) -> RoomAnswer:
+        """A classroom's answer for its room; raises (nothing kept) unless it fits."""
+        question = self._question(answer.question)
+        at = time.time()
+        key = _answerer(participant)
+        question.check(answer, key, at)
+        room_answer = RoomAnswer(
+            participant=participant.id,
+            name=participant.name,
+            classroom_id=participant.classroom_id,
+            counts=dict(answer.counts or {}),
+            choice=answer.choice,
+            value=answer.value,
+            at=at,
+        )
+        question.answers[key] = room_answer
+        answers = list(question.answers.values())
+        self._to_moderators(
+            QuestionAnswers(question=question.id, answers=answers, totals=question.totals())
+        )
+        participant.post(QuestionAnswers(question=question.id, answers=[room_answer], totals={}))
+        self._keep(
+            "answer",
+            participant,
+            question=question.id,
+            at=at,
+            counts=room_answer.counts,
+            choice=room_answer.choice,
+            value=room_answer.value,
+        )
+        return room_answer
+
+    def reveal_question(self, by: Participant, number: int, correct: str) -> None:
+        question = self._question(number)
+        shown = question.check_correct(correct)
+        question.info = question.info.model_copy(update={"correct": shown})
+        self.broadcast(QuestionRevealed(question=number, correct=shown))
+        self._keep("reveal", by, question=number, correct=shown)
+
+    def close_question(self, by: Participant | None, number: int) -> None:
+        """Close it (``by`` None: its time limit passed)."""
+        question = self._question(number)
+        if question.info.closed:
+            return
+        if self._question_timer is not None:
+            self._question_timer.cancel()
+            self._question_timer = None
+        question.info = question.info.model_copy(update={"closed": True})
+        self.broadcast(QuestionClosed(question=number))
+        self._keep(
+            "close",
+            by,
+            question=number,
+            totals=question.totals(),
+            answers=len(question.answers),
+            time_up=by is None,
+        )
+
+    def catch_up(self, member: Participant) -> None:
+        """After its ``joined``: a member (re)joining while a question is open is sent the
+        answers so far, as it would have seen them (a classroom: its own, if any)."""
+        question = self.question
+        if question is None or question.info.closed:
+            return
+        if member.role is not Role.CLASSROOM:
+            answers = list(question.answers.values())
+            totals = question.totals()
+        else:
+            own = question.answers.get(_answerer(member))
+            answers, totals = ([own] if own is not None else []), {}
+        if answers:
+            member.post(QuestionAnswers(question=question.id, answers=answers, totals=totals))
+
+    @property
+    def open_question_info(self) -> QuestionInfo | None:
+        """What a member joining now is shown (a revealed, still open question too)."""
+        question = self.question
+        return question.info if question is not None and not question.info.closed else None
+
+    def mark(self, by: Participant, label: str) -> str:
+        """A lecturer's marker: a named chapter at this moment of the recording."""
+        self.marks += 1
+        at = time.time()
+        text = label.strip() or f"Mark {self.marks}"
+        self._to_moderators(Marked(label=text, at=at))
+        self._keep("mark", by, at=at, label=text)
+        return text
 
     # ------------------------------------------------------------ lecturer tiles
 

@@ -33,4 +33,6 @@ def joined_reply(
         layout=layout_for(participant.role, tiles),
         recording=room.recording,
         recording_note=room.recording_note,
+        question=room.open_question_info,
+        reply_clear_s=settings.signaling.reply_clear_s,
     )

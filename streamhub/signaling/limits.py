@@ -16,14 +16,21 @@ from enum import Enum
 
 from streamhub.config import SignalingSettings
 from streamhub.protocol import (
+    AnswerQuestion,
     AudioOnly,
     Chat,
+    ClearReply,
+    CloseQuestion,
     Leave,
     Listen,
     LowerHand,
+    Mark,
     Message,
     MuteRequest,
+    OpenQuestion,
+    QuickReply,
     RaiseHand,
+    RevealQuestion,
     ScreenShare,
     SetMuted,
     StageOff,
@@ -73,7 +80,8 @@ class Kind(Enum):
 
 _CONTROL = (
     RaiseHand, LowerHand, StageOn, StageOff, ScreenShare, MuteRequest, SetMuted, Listen,
-    AudioOnly, Leave,
+    AudioOnly, Leave, QuickReply, ClearReply, OpenQuestion, AnswerQuestion, RevealQuestion,
+    CloseQuestion, Mark,
 )  # fmt: skip
 
 

@@ -22,21 +22,28 @@ from streamhub.protocol import (
     SLOT_KIND,
     Ack,
     Answer,
+    AnswerQuestion,
     AudioOnly,
     Chat,
+    ClearReply,
+    CloseQuestion,
     ErrorCode,
     IceCandidate,
     Join,
     Leave,
     Listen,
     LowerHand,
+    Mark,
     Message,
     MuteRequest,
     MuteRequested,
     Offer,
+    OpenQuestion,
     Pong,
+    QuickReply,
     RaiseHand,
     Request,
+    RevealQuestion,
     Role,
     ScreenShare,
     SetMuted,
@@ -117,6 +124,7 @@ class Session:
         self.room, self.participant = room, participant
         await self.registry.enter(room, participant)
         self.connection.post(joined_reply(room, participant, settings, message.id))
+        room.catch_up(participant)
         logger.info("joined as %s", grant.role.value, extra=self.log_context)
 
     async def leave(self, reason: str) -> None:
@@ -317,6 +325,38 @@ class Session:
     async def on_stats(self, message: StatsReport) -> None:
         self.me.reported = message
 
+    # ------------------------------------------------------------ answering back
+
+    async def on_quick_reply(self, message: QuickReply) -> None:
+        self._require_role(Role.CLASSROOM)
+        self.here.quick_reply(self.me, message.kind)
+
+    async def on_clear_reply(self, message: ClearReply) -> None:
+        self._require_role(Role.LECTURER)
+        self.here.clear_reply(self._member(message.participant), message.kind)
+
+    async def on_open_question(self, message: OpenQuestion) -> None:
+        self._require_role(Role.LECTURER)
+        self.here.open_question(self.me, message)
+
+    async def on_answer_question(self, message: AnswerQuestion) -> None:
+        # A classroom answers for itself only: the message names no classroom, the hub knows
+        # whose connection this is.
+        self._require_role(Role.CLASSROOM)
+        self.here.answer_question(self.me, message)
+
+    async def on_reveal_question(self, message: RevealQuestion) -> None:
+        self._require_role(Role.LECTURER)
+        self.here.reveal_question(self.me, message.question, message.correct)
+
+    async def on_close_question(self, message: CloseQuestion) -> None:
+        self._require_role(Role.LECTURER)
+        self.here.close_question(self.me, message.question)
+
+    async def on_mark(self, message: Mark) -> None:
+        self._require_role(Role.LECTURER)
+        self.here.mark(self.me, message.label)
+
 
 # Each request a joined participant may send, by its message class (join is the connection's).
 _HANDLERS: dict[type[Request], Callable[[Session, Any], Awaitable[None]]] = {
@@ -335,4 +375,11 @@ _HANDLERS: dict[type[Request], Callable[[Session, Any], Awaitable[None]]] = {
     Listen: Session.on_listen,
     AudioOnly: Session.on_audio_only,
     StatsReport: Session.on_stats,
+    QuickReply: Session.on_quick_reply,
+    ClearReply: Session.on_clear_reply,
+    OpenQuestion: Session.on_open_question,
+    AnswerQuestion: Session.on_answer_question,
+    RevealQuestion: Session.on_reveal_question,
+    CloseQuestion: Session.on_close_question,
+    Mark: Session.on_mark,
 }

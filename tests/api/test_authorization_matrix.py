@@ -496,6 +496,7 @@ TABLE: dict[str, Row] = {
     "GET /api/lessons/{lesson_id}/recordings": row(
         VIEWERS, 200, "/api/lessons/{lesson_id}/recordings"
     ),
+    "GET /api/lessons/{lesson_id}/answers": row(VIEWERS, 200, "/api/lessons/{lesson_id}/answers"),
     "GET /api/lessons/{lesson_id}/roster": row(VIEWERS, 200, "/api/lessons/{lesson_id}/roster"),
     "GET /api/lessons/{lesson_id}/followup": row(VIEWERS, 200, "/api/lessons/{lesson_id}/followup"),
     # tokens

@@ -1,5 +1,6 @@
 """Stage and screen-share periods of a live lesson end up in its archive: their own files, the
-manifest's stage periods (with the classroom's name) and its chapters."""
+manifest's stage periods (with the classroom's name) and its chapters, with the lecturer's
+question and mark among them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ import av
 
 from streamhub.client import LessonClient
 from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack
-from streamhub.protocol import HandRaised, RaiseHand, ScreenShare, Slot, StageOff, StageOn
+from streamhub.protocol import (
+    HandRaised,
+    Mark,
+    OpenQuestion,
+    RaiseHand,
+    ScreenShare,
+    Slot,
+    StageOff,
+    StageOn,
+)
 from tests.recorder.conftest import wait_recording
 from tests.support.hub import AdminApi, InProcessHub
 from tests.support.lecturer import lecturer_teaching
@@ -41,11 +51,15 @@ async def test_stage_and_screen_share_are_recorded_as_periods(
         await classroom.send(RaiseHand())
         raised = await lecturer.next_event(HandRaised)
         await lecturer.request(StageOn(participant=raised.participant))
-        await asyncio.sleep(PERIOD_S)
+        await asyncio.sleep(1.0)
+        await lecturer.request(OpenQuestion(text="2+2?", options=4))
+        await asyncio.sleep(PERIOD_S - 1.0)
         await lecturer.request(StageOff())
         lecturer.publish(Slot.SCREEN, PatternVideoTrack(640, 360, fps=10))
         await lecturer.request(ScreenShare(on=True))
-        await asyncio.sleep(PERIOD_S)
+        await asyncio.sleep(1.0)
+        await lecturer.request(Mark(label="Experiment"))
+        await asyncio.sleep(PERIOD_S - 1.0)
         await lecturer.request(ScreenShare(on=False))
         lecturer.publish(Slot.SCREEN, None)
         await asyncio.sleep(1.0)
@@ -63,9 +77,17 @@ async def test_stage_and_screen_share_are_recorded_as_periods(
     assert period["name"] and period["name"] == classroom.joined.participant.name
     assert abs(period["end_s"] - period["start_s"] - PERIOD_S) < 1.0, period
     titles = [c["title"] for c in manifest["chapters"]]
-    assert titles == ["Lesson", "Screen share", "Lecturer"], manifest["chapters"]
-    share = manifest["chapters"][1]
+    assert titles == [
+        "Lesson",
+        "Question 1: 2+2?",
+        "Screen share",
+        "Experiment",
+        "Lecturer",
+    ], manifest["chapters"]
+    question, share, mark = manifest["chapters"][1:4]
     assert share["start_s"] >= period["end_s"]
+    assert period["start_s"] <= question["start_s"] < period["end_s"], (question, period)
+    assert (question["kind"], mark["kind"]) == ("question", "mark")
 
     assert manifest["files"]["stage"] == "stage.mp4"
     width, height, frames = video_size(str(folder / "stage.mp4"))

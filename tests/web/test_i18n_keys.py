@@ -19,7 +19,7 @@ from streamhub.api.fleet import DEVICES as FLEET_DEVICES
 from streamhub.auth.roles import AccountRole
 from streamhub.lesson.attendance import AttendanceStatus
 from streamhub.lesson.roster import Problem, RosterState
-from streamhub.protocol import Role
+from streamhub.protocol import REPLY_KINDS, Role
 from streamhub.quality import Quality, Reason
 from streamhub.timetable.columns import Column as TimetableColumn
 from streamhub.timetable.columns import Problem as TimetableProblem
@@ -46,6 +46,7 @@ VALUE_GROUPS = {
     "timetable.column",
     "timetable.problem",
     "people.role",
+    "reply",
 }
 # applyStrings (web/js/api.js) fills these attributes and no others.
 APPLIED_ATTRIBUTES = {"aria-label", "placeholder", "title", "alt"}
@@ -86,6 +87,8 @@ DYNAMIC: dict[str, dict[str, set[str]]] = {
         # netcheck.js: the statuses it gives its lines, and the ways it tries.
         "check.status.*": {f"check.status.{s}" for s in ("ok", "warn", "fail", "skip")},
         "check.name.*": {f"check.name.{w}" for w in ("udp", "turn_udp", "turn_tcp", "turn_tls")},
+        # lesson-answers.js: a classroom's quick replies (streamhub/protocol.py).
+        "reply.*": {f"reply.{k}" for k in REPLY_KINDS},
     },
     "classroom": {
         # setBadge and the overlay: the session's states, "idle" shown as "loading", and the
@@ -96,6 +99,7 @@ DYNAMIC: dict[str, dict[str, set[str]]] = {
             for kind in ("camera", "microphone")
             for status in ("ready", "pending", "failed")
         },
+        "reply.*": {f"reply.{k}" for k in REPLY_KINDS},
     },
     "admin": {
         "checks.status.*": {f"checks.status.{s}" for s in ("ok", "warn", "fail", "skip")},

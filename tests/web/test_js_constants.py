@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from streamhub.protocol import CLOSE_CODES, PUBLISH_SLOTS, SLOT_KIND, ErrorCode, Slot
+from streamhub.protocol import CLOSE_CODES, PUBLISH_SLOTS, REPLY_KINDS, SLOT_KIND, ErrorCode, Slot
 
 JS = Path(__file__).resolve().parents[2] / "web" / "js"
 SIGNALING = (JS / "signaling.js").read_text(encoding="utf-8")
@@ -34,6 +34,12 @@ def test_slot_kinds_and_publish_slots() -> None:
     assert js_object("SLOT_KIND") == {slot.value: kind for slot, kind in SLOT_KIND.items()}
     assert js_set("PUBLISH_SLOTS") == {slot.value for slot in PUBLISH_SLOTS}
     assert js_set("TILE_SLOTS") == {Slot.TILE_VIDEO.value, Slot.TILE_AUDIO.value}
+
+
+def test_quick_reply_kinds() -> None:
+    match = re.search(r"export const REPLY_KINDS = \[(.*?)\];", SIGNALING, re.S)
+    assert match, "signaling.js has no REPLY_KINDS"
+    assert tuple(re.findall(r'"([^"]+)"', match[1])) == REPLY_KINDS
 
 
 def test_close_codes() -> None:

@@ -199,6 +199,44 @@ async def test_live_lesson_in_the_browser(
         await expect(classroom.locator("#banners")).to_contain_text("Open page 12")
         await expect(lecturer.locator("#chat-log")).to_contain_text("Open page 12")
 
+        # -- the classroom answers back: a quick reply shows on its tile until acknowledged,
+        # its chat line reaches the lecturer
+        await classroom.get_by_role("button", name="Can't hear").click()
+        reply = tile2.locator('.tile-replies button[data-reply="cant_hear"]')
+        await expect(reply).to_be_visible(timeout=5_000)
+        await reply.click()
+        await expect(reply).to_have_count(0, timeout=5_000)
+        await classroom.locator("#chat-input").fill("Page 12 done")
+        await classroom.locator("#chat-form button").click()
+        await expect(lecturer.locator("#chat-log")).to_contain_text("Page 12 done")
+
+        # -- a question: on the projector, answered with the room's counts, the lecturer's
+        # bars show them, the answer revealed on the projector
+        await lecturer.locator("#question-ask summary").click()
+        await lecturer.locator("#question-text-input").fill("Which is a prime?")
+        await lecturer.get_by_role("button", name="Ask", exact=True).click()
+        box = classroom.locator("#question-box")
+        await expect(box).to_be_visible(timeout=5_000)
+        await expect(box.locator("#question-text")).to_have_text("Which is a prime?")
+        await box.get_by_label("How many chose A").fill("12")
+        await box.get_by_label("How many chose B").fill("25")
+        await box.locator("#answer-submit").click()
+        await expect(box.locator("#question-status")).to_have_text(
+            "Your room's answer was sent.", timeout=5_000
+        )
+        await expect(lecturer.locator("#question-rooms")).to_contain_text("Class 2: A 12, B 25")
+        await expect(
+            lecturer.locator('#question-bars li[data-option="B"] .answer-count')
+        ).to_have_text("25")
+        await lecturer.locator("#question-correct").select_option("B")
+        await lecturer.get_by_role("button", name="Show the answer").click()
+        await expect(box.locator("#question-status")).to_have_text(
+            "Correct answer: B", timeout=5_000
+        )
+        await classroom.screenshot(path=str(artifacts / "classroom-question.png"))
+        await lecturer.get_by_role("button", name="Close the question").click()
+        await expect(box).to_be_hidden(timeout=5_000)
+
         # -- screen share: the screen becomes the classroom's main picture, the lecturer inset
         share = lecturer.locator("#share-screen")
         await expect(share).to_have_text("Share screen")
@@ -221,7 +259,7 @@ async def test_live_lesson_in_the_browser(
                 "() => [document.documentElement.scrollWidth,"
                 " document.documentElement.scrollHeight]"
             )
-            assert fits[0] <= VIEWPORT["width"] and fits[1] <= VIEWPORT["height"], fits
+            assert fits[0] <= VIEWPORT["width"] and fits[1] <= VIEWPORT["height"], (page.url, fits)
 
         # -- a dropped connection comes back by itself, on both pages
         room = hub.services.lessons.rooms[lesson.lesson_id]

@@ -5,6 +5,7 @@
 // waiting card with the lesson, its time and lecturer; an ended card with the next lesson.
 import { CLOSE, LiveSession, clearFragment, fragmentParams } from "./signaling.js";
 import { ApiError, loadStrings, request } from "./api.js";
+import { answersEnded, answersJoined, answersMessage, sendQuickReply, setUpAnswers } from "./classroom-answers.js";
 
 const $ = (id) => document.getElementById(id);
 let t = (key) => key;
@@ -235,6 +236,7 @@ function lessonEnded() {
   state.screen = false;
   state.hands = [];
   clearBanners();
+  answersEnded();
   $("raise-hand").disabled = true;
   $("toggle-mic").disabled = true;
   document.body.dataset.state = "ended";
@@ -268,11 +270,13 @@ function onJoined(joined) {
   state.screen = joined.screen_sharing;
   setRecording(joined.recording);
   if (joined.lesson_title) $("lesson-name").textContent = joined.lesson_title;
+  answersJoined(joined);
   updateView();
 }
 
 function onMessage(m) {
   const me = state.me && state.me.id;
+  if (answersMessage(m)) return;
   switch (m.type) {
     case "participant_joined":
       state.names.set(m.participant.id, m.participant.name);
@@ -560,7 +564,10 @@ function toggleHand() {
   });
 }
 
-/** The agent's keys work here too: H hand, M microphone, F full screen. */
+// The agent's quick-reply keys (classroom_agent/window.py): F1..F5.
+const REPLY_KEYS = { F1: "cant_hear", F2: "cant_see", F3: "slower", F4: "done", F5: "help" };
+
+/** The agent's keys work here too: H hand, M microphone, F full screen, F1-F5 quick replies. */
 function onKey(event) {
   if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
   const target = event.target;
@@ -569,6 +576,7 @@ function onKey(event) {
   if (key === "h") toggleHand();
   else if (key === "m" && !$("toggle-mic").disabled) setMuted(!state.muted, { tell: true });
   else if (key === "f") toggleFullscreen();
+  else if (REPLY_KEYS[event.key]) sendQuickReply(REPLY_KEYS[event.key]);
   else return;
   event.preventDefault();
 }
@@ -580,6 +588,7 @@ async function main() {
   state.credential = takeCredential();
   ({ t, lang } = await loadStrings("classroom"));
 
+  setUpAnswers({ t, session: () => state.session, notice: showNotice });
   $("raise-hand").addEventListener("click", toggleHand);
   $("toggle-mic").addEventListener("click", () => setMuted(!state.muted, { tell: true }));
   $("fullscreen").addEventListener("click", toggleFullscreen);

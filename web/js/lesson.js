@@ -9,6 +9,7 @@ import { LocalMedia } from "./lesson-media.js";
 import { Grid, clock, renderHands } from "./lesson-grid.js";
 import { describeUplink } from "./health.js";
 import { Chime } from "./chime.js";
+import { answersJoined, answersMessage, decorateTiles, mark, setUpAnswers } from "./lesson-answers.js";
 
 const $ = (id) => document.getElementById(id);
 let t = (key) => key;
@@ -379,6 +380,7 @@ function onJoined(joined) {
   setHands(joined.hands);
   state.stage = joined.stage;
   setRecording(joined.recording, joined.recording_note);
+  answersJoined(joined);
   rosterSoon();
   renderAll();
 }
@@ -404,6 +406,7 @@ function setRecording(on, reason) {
 }
 
 function onMessage(m) {
+  if (answersMessage(m)) return;
   switch (m.type) {
     case "participant_joined":
       if (m.participant.role === "classroom") state.participants.set(m.participant.id, { ...m.participant });
@@ -472,6 +475,7 @@ function renderAll() {
   attachMedia();
   renderCount();
   renderHandList(tiles);
+  decorateTiles();
   $("stage-off").hidden = !state.stage;
   $("stage-off").disabled = !isLive();
 }
@@ -832,6 +836,11 @@ function onKey(event) {
   if (event.ctrlKey || event.metaKey || event.altKey || state.ended) return;
   const target = event.target;
   if (target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) return;
+  if ((event.key === "k" || event.key === "K") && isLive()) {
+    event.preventDefault();
+    mark();
+    return;
+  }
   if (event.key === "h" || event.key === "H") {
     const first = document.querySelector("#hands .hand-stage");
     if (first) {
@@ -873,6 +882,7 @@ async function main() {
     for (const kind of ["camera", "microphone"]) if (media.status(kind) === "failed") media.open(kind);
   });
   $("stage-off").addEventListener("click", () => send({ type: "stage_off" }));
+  setUpAnswers({ t, send });
   $("chime").addEventListener("click", () => {
     chime.setEnabled(!chime.enabled);
     chime.unlock();

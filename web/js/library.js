@@ -434,7 +434,8 @@ function renderChapters(chapters) {
           "button",
           {
             type: "button",
-            dataset: { start: c.start_s },
+            // A lesson's own chapters (a question, the lecturer's mark) say so.
+            dataset: { start: c.start_s, kind: c.kind || "recording" },
             "aria-label": t("player.chapterNamed", {
               name: c.title,
               time: formatDuration(c.start_s),

@@ -18,6 +18,8 @@ export const SLOT_KIND = {
   "tile.audio": "audio",
 };
 export const TILE_SLOTS = new Set(["tile.video", "tile.audio"]);
+// A classroom's quick replies to the lecturer (streamhub/protocol.py REPLY_KINDS), in order.
+export const REPLY_KINDS = ["cant_hear", "cant_see", "slower", "done", "help"];
 // The hub's close codes this client acts on, by the code that ends the session (the table in
 // docs/protocol.md; tests/web/test_js_constants.py compares them with streamhub/protocol.py).
 export const CLOSE = {

@@ -1,0 +1,56 @@
+"""What a lesson's classrooms and lecturer did, kept with the lesson (quick replies, hands,
+questions and answers, marks): written in batches by the node holding the lesson."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from streamhub.catalog.base import CatalogBase
+from streamhub.catalog.models import LessonEventRow
+from streamhub.lesson.ports import LessonEvent
+
+
+class LessonEventStore(CatalogBase):
+    async def add_lesson_events(self, events: Sequence[LessonEvent]) -> None:
+        if not events:
+            return
+        async with self.session() as session, session.begin():
+            session.add_all(
+                LessonEventRow(
+                    lesson_id=e.lesson_id,
+                    at=e.at,
+                    kind=e.kind,
+                    participant_id=e.participant_id,
+                    classroom_id=e.classroom_id,
+                    name=e.name[:120],
+                    question=e.question,
+                    data=json.dumps(e.data, ensure_ascii=False),
+                )
+                for e in events
+            )
+
+    async def lesson_events(self, lesson_id: int) -> list[LessonEvent]:
+        """The lesson's events in the order they happened."""
+        async with self.session() as session:
+            query = (
+                select(LessonEventRow)
+                .where(LessonEventRow.lesson_id == lesson_id)
+                .order_by(LessonEventRow.at, LessonEventRow.id)
+            )
+            rows = (await session.scalars(query)).all()
+        return [
+            LessonEvent(
+                lesson_id=row.lesson_id,
+                kind=row.kind,
+                at=row.at,
+                participant_id=row.participant_id,
+                classroom_id=row.classroom_id,
+                name=row.name,
+                question=row.question,
+                data=json.loads(row.data or "{}"),
+            )
+            for row in rows
+        ]
