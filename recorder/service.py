@@ -351,6 +351,8 @@ class RecorderService:
                     directory,
                     thumbnail_every_s=self.settings.recorder.thumbnail_every_s,
                     progress=report,
+                    keyframe_every_s=self.settings.recorder.keyframe_every_s,
+                    regrid_h264=self.settings.recorder.regrid_h264,
                 ),
             )
         except Exception as exc:
