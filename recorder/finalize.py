@@ -250,6 +250,9 @@ class Transcode:
         # The grid places the key frames (the frame count between them depends on the rate);
         # this is only a cap for a long stretch of frames at a high rate.
         out.codec_context.gop_size = 600
+        # No B-frames: a capsule copied out of the archive then ends exactly where it is cut
+        # (a B-frame refers to a frame shown after it, which a cut may leave out).
+        out.codec_context.max_b_frames = 0
         # forced-idr: a forced key frame is an IDR frame, where a cut can start a clip.
         out.codec_context.options = {"preset": "veryfast", "crf": "26", "forced-idr": "1"}
         self.out = out

@@ -1,0 +1,46 @@
+"""A small lesson archive as finalize writes one: H.264 with a key frame every 2 s, Opus audio,
+fast start; every frame carries its number (``read_counter``)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from streamhub.client.synthetic import stamp_counter
+
+FPS = 15
+WIDTH, HEIGHT = 320, 240
+RATE = 48000
+
+
+def make_archive(path: Path, seconds: float = 10.0, keyframe_every_s: float = 2.0) -> Path:
+    frames = int(seconds * FPS)
+    with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+        video = out.add_stream("libx264", rate=FPS)
+        video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        video.codec_context.gop_size = int(keyframe_every_s * FPS)
+        video.codec_context.max_b_frames = 0
+        video.codec_context.options = {"preset": "ultrafast", "sc_threshold": "0"}
+        audio = out.add_stream("libopus", rate=RATE, layout="stereo")
+        samples = 960
+        t_audio = 0
+        for n in range(frames):
+            image = np.full((HEIGHT, WIDTH, 3), 60 + (n % 100), dtype=np.uint8)
+            stamp_counter(image, n)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = n, Fraction(1, FPS)
+            out.mux(video.encode(frame))
+            while t_audio < (n + 1) * RATE // FPS:
+                tone = 0.2 * np.sin(2 * np.pi * 440 * (t_audio + np.arange(samples)) / RATE)
+                pcm = np.tile(tone.astype(np.float32), (2, 1))
+                chunk = av.AudioFrame.from_ndarray(pcm, format="fltp", layout="stereo")
+                chunk.sample_rate, chunk.pts = RATE, t_audio
+                chunk.time_base = Fraction(1, RATE)
+                out.mux(audio.encode(chunk))
+                t_audio += samples
+        out.mux(video.encode(None))
+        out.mux(audio.encode(None))
+    return path

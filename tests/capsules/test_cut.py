@@ -1,0 +1,68 @@
+"""Capsules cut from a real small archive, decoded back with PyAV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import pytest
+
+from streamhub.capsules.cut import CLIP, POSTER, THUMB, CutError, cut_clip
+from streamhub.client.synthetic import read_counter
+from tests.capsules.archive import FPS, make_archive
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_archive(tmp_path_factory.mktemp("archive") / "lesson.mp4")
+
+
+def _decoded(clip: Path) -> tuple[list[int], bool, float, bool]:
+    """Frame numbers in order, whether the first is a key frame, the file's duration, and
+    whether the file is fast start."""
+    data = clip.read_bytes()
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        assert container.streams.audio, "audio kept"
+        first_key = next(p for p in container.demux(stream) if p.size).is_keyframe
+        container.seek(0)
+        numbers = [read_counter(f) for f in container.decode(stream)]
+        duration = float(container.duration or 0) / av.time_base
+    return numbers, first_key, duration, 0 < data.find(b"moov") < data.find(b"mdat")
+
+
+def test_a_clip_that_starts_on_a_key_frame_is_copied(archive: Path, tmp_path: Path) -> None:
+    cut = cut_clip(archive, tmp_path, 4.0, 7.0)
+    assert not cut.reencoded and cut.start_s == 4.0
+    numbers, first_key, duration, fast = _decoded(tmp_path / CLIP)
+    assert first_key and fast
+    assert numbers == list(range(4 * FPS, 7 * FPS))
+    assert abs(duration - 3.0) <= 0.1, duration
+    assert (tmp_path / POSTER).stat().st_size > 0 and (tmp_path / THUMB).stat().st_size > 0
+
+
+def test_a_clip_between_key_frames_is_reencoded_to_the_frame(archive: Path, tmp_path: Path) -> None:
+    cut = cut_clip(archive, tmp_path, 3.4, 6.4)
+    assert cut.reencoded and cut.start_s == 3.4
+    numbers, first_key, duration, fast = _decoded(tmp_path / CLIP)
+    assert first_key and fast
+    first = round(3.4 * FPS)
+    assert numbers == list(range(first, first + len(numbers))), numbers
+    assert abs(duration - 3.0) <= 0.1, duration
+
+
+def test_a_snapped_clip_starts_at_the_key_frame_before(archive: Path, tmp_path: Path) -> None:
+    cut = cut_clip(archive, tmp_path, 3.4, 6.4, snap=True)
+    assert not cut.reencoded and cut.start_s == 2.0
+    numbers, first_key, duration, _ = _decoded(tmp_path / CLIP)
+    assert first_key and numbers == list(range(2 * FPS, round(6.4 * FPS)))
+    # Within one key-frame interval of the length asked for.
+    assert 3.0 <= duration <= 3.0 + 2.0 + 0.1, duration
+
+
+def test_times_outside_the_recording_are_refused(archive: Path, tmp_path: Path) -> None:
+    with pytest.raises(CutError):
+        cut_clip(archive, tmp_path, 5.0, 5.0)
+    with pytest.raises(CutError):
+        cut_clip(archive, tmp_path, 30.0, 40.0)
+    assert not (tmp_path / CLIP).exists()
