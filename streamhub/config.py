@@ -277,6 +277,16 @@ class RecorderSettings(BaseModel):
     resume_free_mb: int = Field(default=64, ge=0)
 
 
+class CapsuleSettings(BaseModel):
+    """Knowledge capsules: clips cut from recordings (streamhub/capsules), kept under
+    ``<recordings folder>/capsules`` and never deleted with their recording."""
+
+    # The longest capsule, seconds.
+    max_length_s: float = Field(default=600.0, gt=0, le=3600)
+    # Cuts running at once on this node (each takes a core while it re-encodes); more wait.
+    cuts_at_once: int = Field(default=1, ge=1, le=16)
+
+
 class HttpSettings(BaseModel):
     """Limits of the HTTP server itself (uvicorn), against floods and slow clients."""
 
@@ -396,6 +406,7 @@ class Settings(BaseSettings):
     signaling: SignalingSettings = Field(default_factory=SignalingSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     recorder: RecorderSettings = Field(default_factory=RecorderSettings)
+    capsules: CapsuleSettings = Field(default_factory=CapsuleSettings)
     capacity: CapacitySettings = Field(default_factory=CapacitySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
