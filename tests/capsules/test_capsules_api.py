@@ -97,6 +97,17 @@ async def test_capsules_are_cut_listed_kept_and_deleted(hub: InProcessHub, admin
         "tags": ["common mistake", "fractions"],
     }
 
+    # A capsule's replay data: its own views, on the shelf too.
+    watched = {"capsule_id": exact["id"], "session": "c3" * 8, "ranges": [[0.0, 2.0]]}
+    assert (await http.post("/api/replay/watched", json=watched)).status_code == 204
+    past = {**watched, "ranges": [[0.0, 5.0]]}  # the capsule is 3 s long
+    assert (await http.post("/api/replay/watched", json=past)).status_code == 400
+    replay = (await http.get(f"/api/capsules/{exact['id']}/replay")).json()
+    assert (replay["views"], replay["watch_s"]) == (1, 2.0)
+    assert replay["heat"][:2] == [1, 1] and sum(replay["heat"]) == 2
+    listed = (await http.get("/api/capsules", params={"grade": "五年级"})).json()["items"]
+    assert (listed[0]["views"], listed[0]["watch_s"]) == (1, 2.0)
+
     # Bad cuts: backwards, too long, past the end.
     for bad in ({"end_s": 2.0}, {"start_s": 0.0, "end_s": 70.0}, {"start_s": 9.0, "end_s": 12.0}):
         response = await http.post("/api/capsules", json={**body, **bad})
