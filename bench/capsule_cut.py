@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from streamhub.capsules.cut import cut_clip  # noqa: E402
-from tests.capsules import archive  # noqa: E402
+from streamhub.capsules.cut import cut_clip
+from tests.capsules import archive
 
 
 def main() -> None:
