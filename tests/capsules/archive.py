@@ -16,7 +16,11 @@ WIDTH, HEIGHT = 320, 240
 RATE = 48000
 
 
-def make_archive(path: Path, seconds: float = 10.0, keyframe_every_s: float = 2.0) -> Path:
+def make_archive(
+    path: Path, seconds: float = 10.0, keyframe_every_s: float = 2.0, onset_s: float = 0.0
+) -> Path:
+    """The tone starts at ``onset_s`` (silence before it): where it lands in a clip shows
+    whether sound and picture stayed together."""
     frames = int(seconds * FPS)
     with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
         video = out.add_stream("libx264", rate=FPS)
@@ -34,7 +38,8 @@ def make_archive(path: Path, seconds: float = 10.0, keyframe_every_s: float = 2.
             frame.pts, frame.time_base = n, Fraction(1, FPS)
             out.mux(video.encode(frame))
             while t_audio < (n + 1) * RATE // FPS:
-                tone = 0.2 * np.sin(2 * np.pi * 440 * (t_audio + np.arange(samples)) / RATE)
+                index = t_audio + np.arange(samples)
+                tone = 0.2 * np.sin(2 * np.pi * 440 * index / RATE) * (index >= onset_s * RATE)
                 pcm = np.tile(tone.astype(np.float32), (2, 1))
                 chunk = av.AudioFrame.from_ndarray(pcm, format="fltp", layout="stereo")
                 chunk.sample_rate, chunk.pts = RATE, t_audio

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 from streamhub.capsules.cut import CLIP, POSTER, THUMB, CutError, cut_clip
@@ -58,6 +59,24 @@ def test_a_snapped_clip_starts_at_the_key_frame_before(archive: Path, tmp_path: 
     assert first_key and numbers == list(range(2 * FPS, round(6.4 * FPS)))
     # Within one key-frame interval of the length asked for.
     assert 3.0 <= duration <= 3.0 + 2.0 + 0.1, duration
+
+
+def _onset(clip: Path) -> float:
+    """When the sound starts in the clip, from its decoded samples."""
+    with av.open(str(clip)) as container:
+        for frame in container.decode(audio=0):
+            loud = np.flatnonzero(np.abs(frame.to_ndarray()[0]) > 0.05)
+            if loud.size and frame.time is not None:
+                return frame.time + loud[0] / frame.sample_rate
+    raise AssertionError("no sound")
+
+
+@pytest.mark.parametrize(("start", "snap"), [(3.4, False), (3.4, True)])
+def test_sound_stays_with_the_picture(tmp_path: Path, start: float, snap: bool) -> None:
+    source = make_archive(tmp_path / "lesson.mp4", seconds=8.0, onset_s=5.0)
+    cut = cut_clip(source, tmp_path / "clip", start, start + 3.0, snap=snap)
+    # The tone starts 5 s into the lesson: that far past where the clip really starts.
+    assert abs(_onset(tmp_path / "clip" / CLIP) - (5.0 - cut.start_s)) <= 0.04
 
 
 def test_times_outside_the_recording_are_refused(archive: Path, tmp_path: Path) -> None:
