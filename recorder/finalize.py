@@ -35,6 +35,7 @@ import numpy as np
 from av.video.frame import PictureType
 
 from recorder.journal import read_journal
+from streamhub.capsules.cut import add_archive_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -242,19 +243,9 @@ class Transcode:
         self._decoder: Any | None = None
         self._grid = keyframe_every_s
         self._next_key = 0.0
-        out = container.add_stream("libx264", rate=30)
-        out.width, out.height = size
-        out.pix_fmt = "yuv420p"
-        out.time_base = VIDEO_TB
-        out.codec_context.time_base = VIDEO_TB
-        # The grid places the key frames (the frame count between them depends on the rate);
-        # this is only a cap for a long stretch of frames at a high rate.
-        out.codec_context.gop_size = 600
-        # No B-frames: a capsule copied out of the archive then ends exactly where it is cut
-        # (a B-frame refers to a frame shown after it, which a cut may leave out).
-        out.codec_context.max_b_frames = 0
-        # forced-idr: a forced key frame is an IDR frame, where a cut can start a clip.
-        out.codec_context.options = {"preset": "veryfast", "crf": "26", "forced-idr": "1"}
+        # The archive's encoder, shared with the capsule cutter: a clip cut between key frames
+        # re-encodes its head with it and copies the rest (same parameter sets).
+        out = add_archive_encoder(container, size)
         self.out = out
 
     def _key_due(self, rel: float) -> bool:

@@ -1,12 +1,17 @@
 """Cut a clip out of a finalized lesson archive with PyAV: its own fast-start MP4, poster and
 thumbnail.
 
-A clip whose start is a key frame is copied packet by packet (no decoding). One that starts
-between key frames cannot be half copied in MP4: the re-encoded head would carry its own H.264
-parameter sets, and an MP4 track has one (``avcC``) for all its samples, so the video of such a
-clip is re-encoded whole, fast (libx264 ``veryfast``, key frames every 2 s); audio is always
-copied. With the archive's 2-second key-frame grid, ``snap`` moves the start back to the key
-frame at or before it (up to 2 s earlier) and the whole clip is a copy.
+- A clip whose start is a key frame is copied packet by packet (no decoding).
+- One that starts between key frames has its head re-encoded, from the start up to the next key
+  frame, and the rest copied, when the re-encoded head can share the archive's H.264 parameter
+  sets: an MP4 track has one set (``avcC``) for all its samples. The archive's own encoder
+  (``add_archive_encoder``, which finalize uses too) makes the same SPS and PPS for the same
+  picture size, so that is the case for every archive finalize transcoded (VP8 lessons, and
+  H.264 ones regridded onto the key-frame grid). For an archive whose H.264 was copied from the
+  live stream the parameter sets differ and the clip's video is re-encoded whole (fast:
+  ``veryfast``). Audio is always copied.
+- ``snap`` moves the start back to the key frame at or before it (with the archive's 2-second
+  key-frame grid, at most 2 s earlier), and the whole clip is a copy.
 
 CPU-bound and blocking: run it in an executor.
 """
@@ -33,6 +38,63 @@ KEYFRAME_EVERY_S = 2.0
 VIDEO_TB = Fraction(1, 90000)
 # A start this close after a key frame is on it (less than a frame at 30 fps).
 ON_KEY_S = 0.02
+# The archive's H.264 encoder (libx264 options): the same here and in finalize, so that a
+# clip's re-encoded head has the archive's parameter sets.
+ARCHIVE_X264 = {"preset": "veryfast", "crf": "26", "forced-idr": "1"}
+
+
+def add_archive_encoder(container: Any, size: tuple[int, int]) -> Any:
+    """An H.264 output stream as the archive has it: key frames only where a frame is marked
+    I (the caller's grid; ``gop_size`` is only a cap), no B-frames (a cut then ends exactly
+    where it is cut), a forced key frame an IDR frame (where a clip can start)."""
+    out = container.add_stream("libx264", rate=30)
+    out.width, out.height = size
+    out.pix_fmt = "yuv420p"
+    out.time_base = VIDEO_TB
+    out.codec_context.time_base = VIDEO_TB
+    out.codec_context.gop_size = 600
+    out.codec_context.max_b_frames = 0
+    out.codec_context.options = dict(ARCHIVE_X264)
+    return out
+
+
+def parameter_sets(extradata: bytes | None) -> frozenset[bytes]:
+    """The SPS and PPS NAL units of H.264 extradata, in avcC (MP4) or Annex B (an encoder's)."""
+    data = bytes(extradata or b"")
+    found: list[bytes] = []
+    if data[:1] == b"\x01" and len(data) >= 7:
+        i, count = 6, data[5] & 0x1F
+        for table in range(2):
+            for _ in range(count):
+                n = int.from_bytes(data[i : i + 2], "big")
+                found.append(data[i + 2 : i + 2 + n])
+                i += 2 + n
+            if table == 0 and i < len(data):
+                count, i = data[i], i + 1
+    else:
+        for unit in data.replace(b"\x00\x00\x00\x01", b"\x00\x00\x01").split(b"\x00\x00\x01"):
+            unit = unit.rstrip(b"\x00")
+            if unit and unit[0] & 0x1F in (7, 8):
+                found.append(unit)
+    return frozenset(u for u in found if u)
+
+
+def _length_size(extradata: bytes | None) -> int | None:
+    """Bytes of each NAL unit's length in the samples of an avcC track (None: not avcC)."""
+    data = bytes(extradata or b"")
+    return (data[4] & 3) + 1 if data[:1] == b"\x01" and len(data) >= 5 else None
+
+
+def _annex_b(data: bytes, length_size: int) -> bytes:
+    """A sample's NAL units with start codes instead of lengths: the MP4 muxer, given an
+    encoder's Annex B track, turns every sample of the track back into lengths."""
+    out, i = bytearray(), 0
+    while i + length_size <= len(data):
+        n = int.from_bytes(data[i : i + length_size], "big")
+        i += length_size
+        out += b"\x00\x00\x00\x01" + data[i : i + n]
+        i += n
+    return bytes(out)
 
 
 class CutError(Exception):
@@ -45,6 +107,9 @@ class Cut:
     end_s: float
     duration_s: float  # of the clip file, as its streams span
     reencoded: bool  # False: every packet copied from the archive
+    # Where copying took over from re-encoding, on the recording's timeline (the key frame
+    # after the start), or None: re-encoded to the end (or not re-encoded at all).
+    copied_from_s: float | None
     size_bytes: int
     has_poster: bool
 
@@ -79,7 +144,7 @@ def cut_clip(
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / "clip.part.mp4"
     try:
-        _write(source, tmp, clip_start, end_s, copy)
+        copied_from = _write(source, tmp, clip_start, end_s, copy)
         with av.open(str(tmp)) as check:
             duration = float(check.duration or 0) / av.time_base
         if duration <= 0:
@@ -97,12 +162,14 @@ def cut_clip(
         end_s=round(end_s, 3),
         duration_s=round(duration, 3),
         reencoded=not copy,
+        copied_from_s=None if copied_from is None else round(copied_from, 3),
         size_bytes=(out_dir / CLIP).stat().st_size,
         has_poster=has_poster,
     )
 
 
-def _write(source: Path, out: Path, start: float, end: float, copy: bool) -> None:
+def _write(source: Path, out: Path, start: float, end: float, copy: bool) -> float | None:
+    """Write the clip; where a re-encoded head gave way to copying (None: it did not)."""
     with av.open(str(source)) as container:
         video = container.streams.video[0] if container.streams.video else None
         audio = container.streams.audio[0] if container.streams.audio else None
@@ -144,7 +211,7 @@ def _write(source: Path, out: Path, start: float, end: float, copy: bool) -> Non
                         _shift(packet, out_audio, start, tb)
                         output.mux(packet)
                 elif encoder is not None:
-                    encoder.feed(packet)
+                    encoder.feed(packet, t)
                 elif out_video is not None and t >= start - 1e-6:
                     _shift(packet, out_video, start, tb)
                     output.mux(packet)
@@ -152,6 +219,7 @@ def _write(source: Path, out: Path, start: float, end: float, copy: bool) -> Non
                 encoder.finish()
         finally:
             output.close()
+    return encoder.copied_from if encoder is not None else None
 
 
 def _shift(packet: av.Packet[Any], out: Any, start: float, tb: Fraction) -> None:
@@ -163,27 +231,52 @@ def _shift(packet: av.Packet[Any], out: Any, start: float, tb: Fraction) -> None
 
 class _Encoder:
     """The clip's video decoded from the key frame before the start and encoded from the
-    start on, with a key frame every ``KEYFRAME_EVERY_S`` of the clip."""
+    start on (a key frame every ``KEYFRAME_EVERY_S`` of the clip), until the next key frame of
+    the archive if its parameter sets are the encoder's: from there on, packets are copied."""
 
     def __init__(self, output: Any, video: Any, start: float, end: float) -> None:
         self.output, self.start, self.end = output, start, end
-        self.decoder = av.CodecContext.create(video.codec_context.name, "r")
-        self.decoder.extradata = video.codec_context.extradata
-        width, height = video.codec_context.width, video.codec_context.height
-        self.size = (width - width % 2, height - height % 2)
-        out = output.add_stream("libx264", rate=30)
-        out.width, out.height = self.size
-        out.pix_fmt = "yuv420p"
-        out.time_base = VIDEO_TB
-        out.codec_context.time_base = VIDEO_TB
-        out.codec_context.gop_size = 600
-        out.codec_context.max_b_frames = 0
-        out.codec_context.options = {"preset": "veryfast", "crf": "23", "forced-idr": "1"}
-        self.out = out
+        context = video.codec_context
+        self.decoder = av.CodecContext.create(context.name, "r")
+        self.decoder.extradata = context.extradata
+        self.size = (context.width - context.width % 2, context.height - context.height % 2)
+        self.out = add_archive_encoder(output, self.size)
+        self.source_sets = parameter_sets(context.extradata) if context.name == "h264" else None
+        self.length_size = _length_size(context.extradata)
+        self.copied_from: float | None = None
         self.last_pts = -1
         self.next_key = 0.0
 
-    def feed(self, packet: av.Packet[Any] | None) -> None:
+    def feed(self, packet: av.Packet[Any], t: float) -> None:
+        if self.copied_from is None and packet.is_keyframe and t > self.start + ON_KEY_S:
+            if self._shares_parameter_sets():
+                self._decode(None)  # frames the decoder held back come before this one
+                for encoded in self.out.encode(None):
+                    self.output.mux(encoded)
+                self.copied_from = t
+        if self.copied_from is not None:
+            self._copy(packet)
+        else:
+            self._decode(packet)
+
+    def _shares_parameter_sets(self) -> bool:
+        # The encoder is open (it has encoded a frame) once it has parameter sets to compare.
+        if not self.source_sets or self.length_size is None or self.last_pts < 0:
+            return False
+        return parameter_sets(self.out.codec_context.extradata) == self.source_sets
+
+    def _copy(self, packet: av.Packet[Any]) -> None:
+        assert self.length_size is not None and packet.time_base is not None
+        offset = round(self.start / packet.time_base)
+        copied = av.Packet(_annex_b(bytes(packet), self.length_size))
+        copied.pts = (packet.pts or 0) - offset
+        copied.dts = copied.pts if packet.dts is None else packet.dts - offset
+        copied.time_base = packet.time_base
+        copied.is_keyframe = packet.is_keyframe
+        copied.stream = self.out
+        self.output.mux(copied)
+
+    def _decode(self, packet: av.Packet[Any] | None) -> None:
         try:
             frames = self.decoder.decode(packet)
         except av.FFmpegError:
@@ -210,7 +303,9 @@ class _Encoder:
             self.output.mux(encoded)
 
     def finish(self) -> None:
-        self.feed(None)  # frames the decoder held back
+        if self.copied_from is not None:
+            return  # the encoder was drained when copying began
+        self._decode(None)  # frames the decoder held back
         for encoded in self.out.encode(None):
             self.output.mux(encoded)
 

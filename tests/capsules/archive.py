@@ -49,3 +49,24 @@ def make_archive(
         out.mux(video.encode(None))
         out.mux(audio.encode(None))
     return path
+
+
+def finalized_archive(directory: Path, seconds: float = 10.0) -> Path:
+    """A lesson archive made by finalize itself from a VP8 segment (transcoded with the
+    archive's encoder, key frames every 2 s); frames carry their numbers."""
+    from recorder.finalize import finalize  # the hub's tests may use the plug-in
+
+    directory.mkdir(parents=True, exist_ok=True)
+    with av.open(str(directory / "lecturer_video-000.mkv"), "w", format="matroska") as out:
+        video = out.add_stream("libvpx", rate=FPS)
+        video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        video.codec_context.gop_size = 1000
+        for n in range(int(seconds * FPS)):
+            image = np.full((HEIGHT, WIDTH, 3), 60 + (n % 100), dtype=np.uint8)
+            stamp_counter(image, n)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = n, Fraction(1, FPS)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    finalize(directory, keyframe_every_s=2.0)
+    return directory / "lesson.mp4"

@@ -10,7 +10,7 @@ import pytest
 
 from streamhub.capsules.cut import CLIP, POSTER, THUMB, CutError, cut_clip
 from streamhub.client.synthetic import read_counter
-from tests.capsules.archive import FPS, make_archive
+from tests.capsules.archive import FPS, finalized_archive, make_archive
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +44,25 @@ def test_a_clip_that_starts_on_a_key_frame_is_copied(archive: Path, tmp_path: Pa
 
 def test_a_clip_between_key_frames_is_reencoded_to_the_frame(archive: Path, tmp_path: Path) -> None:
     cut = cut_clip(archive, tmp_path, 3.4, 6.4)
-    assert cut.reencoded and cut.start_s == 3.4
+    # Not an archive finalize made: its parameter sets are not the encoder's.
+    assert cut.reencoded and cut.start_s == 3.4 and cut.copied_from_s is None
     numbers, first_key, duration, fast = _decoded(tmp_path / CLIP)
     assert first_key and fast
     first = round(3.4 * FPS)
     assert numbers == list(range(first, first + len(numbers))), numbers
     assert abs(duration - 3.0) <= 0.1, duration
+
+
+def test_from_an_archive_finalize_made_only_the_head_is_reencoded(tmp_path: Path) -> None:
+    source = finalized_archive(tmp_path / "recording")
+    cut = cut_clip(source, tmp_path / "clip", 3.4, 6.4)
+    # Re-encoded from 3.4 s to the archive's next key frame (4 s at the latest: the grid; x264
+    # may put one earlier, at a scene cut), copied from there.
+    assert cut.reencoded and cut.copied_from_s is not None and 3.4 < cut.copied_from_s <= 4.0
+    with av.open(str(tmp_path / "clip" / CLIP)) as container:
+        numbers = [read_counter(f) for f in container.decode(video=0)]
+    first = round(3.4 * FPS)
+    assert numbers == list(range(first, round(6.4 * FPS))), numbers
 
 
 def test_a_snapped_clip_starts_at_the_key_frame_before(archive: Path, tmp_path: Path) -> None:
