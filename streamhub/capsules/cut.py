@@ -85,16 +85,26 @@ def _length_size(extradata: bytes | None) -> int | None:
     return (data[4] & 3) + 1 if data[:1] == b"\x01" and len(data) >= 5 else None
 
 
-def _annex_b(data: bytes, length_size: int) -> bytes:
-    """A sample's NAL units with start codes instead of lengths: the MP4 muxer, given an
-    encoder's Annex B track, turns every sample of the track back into lengths."""
-    out, i = bytearray(), 0
+def _nal_units(data: bytes, length_size: int) -> list[bytes]:
+    units, i = [], 0
     while i + length_size <= len(data):
         n = int.from_bytes(data[i : i + length_size], "big")
         i += length_size
-        out += b"\x00\x00\x00\x01" + data[i : i + n]
+        units.append(data[i : i + n])
         i += n
-    return bytes(out)
+    return units
+
+
+def _is_idr(data: bytes, length_size: int) -> bool:
+    """An IDR frame: nothing after it refers to anything before it (a non-IDR intra frame
+    may be flagged a key frame too, and later frames could still refer past it)."""
+    return any(unit and unit[0] & 0x1F == 5 for unit in _nal_units(data, length_size))
+
+
+def _annex_b(data: bytes, length_size: int) -> bytes:
+    """A sample's NAL units with start codes instead of lengths: the MP4 muxer, given an
+    encoder's Annex B track, turns every sample of the track back into lengths."""
+    return b"".join(b"\x00\x00\x00\x01" + unit for unit in _nal_units(data, length_size))
 
 
 class CutError(Exception):
@@ -249,7 +259,7 @@ class _Encoder:
 
     def feed(self, packet: av.Packet[Any], t: float) -> None:
         if self.copied_from is None and packet.is_keyframe and t > self.start + ON_KEY_S:
-            if self._shares_parameter_sets():
+            if self._shares_parameter_sets() and _is_idr(bytes(packet), self.length_size or 4):
                 self._decode(None)  # frames the decoder held back come before this one
                 for encoded in self.out.encode(None):
                     self.output.mux(encoded)
@@ -273,6 +283,7 @@ class _Encoder:
         copied.dts = copied.pts if packet.dts is None else packet.dts - offset
         copied.time_base = packet.time_base
         copied.is_keyframe = packet.is_keyframe
+        copied.duration = packet.duration
         copied.stream = self.out
         self.output.mux(copied)
 

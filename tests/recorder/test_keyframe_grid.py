@@ -27,8 +27,11 @@ def _segment(path: Path, codec: str) -> None:
         if codec == "libx264":
             stream.codec_context.options = {"preset": "ultrafast", "sc_threshold": "0"}
         for n in range(FPS * SECONDS):
-            image = np.full((120, 160, 3), (n * 7) % 255, dtype=np.uint8)
-            image[:, (n * 3) % 160 :] = 40
+            # A still picture with a small square moving: the encoder makes no key frame of
+            # its own (a picture changing all over would be all intra frames).
+            image = np.full((120, 160, 3), 90, dtype=np.uint8)
+            x = (n * 3) % 140
+            image[50:70, x : x + 20] = (220, 60, 60)
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             frame.pts = n
             frame.time_base = Fraction(1, FPS)
