@@ -77,7 +77,8 @@ async def test_library_sign_in_empty_and_filters(
 
     # every filter reaches the API; the date range covers whole local days
     await page.get_by_label("Search").fill("Alg")
-    await page.get_by_label("Subject").fill("Mathematics")
+    # The filter's Subject (the capsule form in the player has one too).
+    await page.locator("#filters").get_by_label("Subject").fill("Mathematics")
     await page.get_by_label("Lecturer").fill("Ms Li")
     await classroom.select_option(str(setup.classroom_ids[1]))
     await page.get_by_label("From date").fill("2026-11-01")
