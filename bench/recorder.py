@@ -9,7 +9,9 @@ process.
 
 Two lessons are recorded:
 
-- H.264 (hub `media.video_codecs=["H264"]`, lecturer codecs H264+opus): finalize only remuxes;
+- H.264 (hub `media.video_codecs=["H264"]`, lecturer codecs H264+opus): finalize remuxes when
+  the live key frames are at most 1.5 x ``recorder.keyframe_every_s`` apart and otherwise
+  transcodes onto the key-frame grid (``regrid_h264``; the figures' ``transcoded`` says which);
   its speed is ``finalize_speed_x``;
 - VP8 (the fallback codec): finalize transcodes to H.264; ``finalize_speed_x_transcode``.
 

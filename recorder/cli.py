@@ -61,9 +61,16 @@ async def _record(args: argparse.Namespace) -> int:
     return 0
 
 
-def _finalize(directory: Path, every: float) -> int:
+def _finalize(
+    directory: Path, every: float, keyframe_every: float = 2.0, regrid_h264: bool = True
+) -> int:
     try:
-        manifest = finalize(directory, thumbnail_every_s=every)
+        manifest = finalize(
+            directory,
+            thumbnail_every_s=every,
+            keyframe_every_s=keyframe_every,
+            regrid_h264=regrid_h264,
+        )
     except FinalizeError as exc:
         print(f"recorder: {directory}: {exc}", file=sys.stderr)
         return 1
@@ -86,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     final = sub.add_parser("finalize", help="build the archive of a recording folder")
     final.add_argument("dir", type=Path)
     final.add_argument("--thumbnail-every", type=float, default=30.0, metavar="SECONDS")
+    final.add_argument(
+        "--keyframe-every", type=float, default=2.0, metavar="SECONDS",
+        help="key-frame grid of transcoded video (recorder.keyframe_every_s)",
+    )  # fmt: skip
+    final.add_argument(
+        "--copy-h264", action="store_true",
+        help="copy H.264 as it came even when its key frames are sparse",
+    )  # fmt: skip
     return parser
 
 
@@ -95,4 +110,4 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "record":
         args.ice_host = args.ice_host or ["127.0.0.1"]
         sys.exit(asyncio.run(_record(args)))
-    sys.exit(_finalize(args.dir, args.thumbnail_every))
+    sys.exit(_finalize(args.dir, args.thumbnail_every, args.keyframe_every, not args.copy_h264))

@@ -3,6 +3,11 @@
 - ``lesson.mp4``: lecturer video and audio, fast start (moov before mdat), seekable, playable in
   Chromium. VP8 has no place in MP4 for browsers, so VP8 video is transcoded to H.264 here, after
   the lesson; H.264 is remuxed. Opus audio is remuxed (Chromium plays Opus in MP4).
+- Key frames on a time grid (``keyframe_every_s``, 2 s): a live stream at a low frame rate has
+  key frames 8-19 s apart, so a seek or a capsule cut would land far from where it was asked.
+  A transcoded track gets a forced IDR frame at every grid line; a remuxed H.264 track cannot
+  get new key frames without decoding, so one whose key frames are farther apart than the grid
+  allows (``regrid_h264``) is transcoded too, and one that is close enough is copied as it is.
 - ``screen.mp4`` and ``stage.mp4`` the same way, on the same timeline, when they exist;
 - ``poster.jpg`` and ``thumb-NNN.jpg`` every ``thumbnail_every_s`` (frames decoded only here);
 - ``manifest.json``: duration, tracks, codecs, stage periods, chapters, thumbnails.
@@ -27,13 +32,18 @@ from typing import Any
 import av
 import cv2
 import numpy as np
+from av.video.frame import PictureType
 
 from recorder.journal import read_journal
+from streamhub.capsules.cut import add_archive_encoder
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 THUMB_WIDTH = 320
+KEYFRAME_EVERY_S = 2.0
+# A copied H.264 track whose key frames are this many grid steps apart at most is kept as it is.
+REMUX_SLACK = 1.5
 VIDEO_TB = Fraction(1, 90000)
 AUDIO_TB = Fraction(1, 48000)
 
@@ -134,6 +144,23 @@ def _probe_video(files: list[Path]) -> tuple[str, int, int] | None:
     return None
 
 
+def _widest_keyframe_gap(files: list[Path]) -> float:
+    """The longest stretch of the video without a key frame, its tail included (demuxed only,
+    nothing decoded)."""
+    last_key: float | None = None
+    widest = 0.0
+    end = 0.0
+    for t, packet, _ in _packets(files, "video"):
+        end = max(end, t)
+        if packet.is_keyframe:
+            if last_key is not None:
+                widest = max(widest, t - last_key)
+            last_key = t
+    if last_key is None:
+        return end
+    return max(widest, end - last_key)
+
+
 def _add_stream_like(container: Any, files: list[Path], kind: str) -> Any | None:
     """An output stream with the parameters of the first readable segment of ``kind``."""
     for path in files:
@@ -198,8 +225,9 @@ class Remux:
 
 
 class Transcode:
-    """Video that MP4 cannot carry for browsers (VP8) decoded and encoded as H.264, at the
-    first segment's picture size."""
+    """Video that MP4 cannot carry for browsers (VP8), or H.264 whose key frames are too far
+    apart, decoded and encoded as H.264 at the first segment's picture size, with an IDR frame
+    at every ``keyframe_every_s`` of the lesson timeline."""
 
     def __init__(
         self,
@@ -207,24 +235,31 @@ class Transcode:
         size: tuple[int, int],
         last_pts: dict[str, int],
         thumbnails: Thumbnails | None,
+        keyframe_every_s: float = KEYFRAME_EVERY_S,
     ) -> None:
         self.container, self.size, self.last_pts = container, size, last_pts
         self.thumbnails = thumbnails
         self.last_frame: av.VideoFrame | None = None
         self._decoder: Any | None = None
-        out = container.add_stream("libx264", rate=30)
-        out.width, out.height = size
-        out.pix_fmt = "yuv420p"
-        out.time_base = VIDEO_TB
-        out.codec_context.time_base = VIDEO_TB
-        out.codec_context.gop_size = 60
-        out.codec_context.options = {"preset": "veryfast", "crf": "26"}
+        self._grid = keyframe_every_s
+        self._next_key = 0.0
+        # The archive's encoder, shared with the capsule cutter: a clip cut between key frames
+        # re-encodes its head with it and copies the rest (same parameter sets).
+        out = add_archive_encoder(container, size)
         self.out = out
+
+    def _key_due(self, rel: float) -> bool:
+        if rel + 1e-6 < self._next_key:
+            return False
+        self._next_key = (int(rel / self._grid + 1e-6) + 1) * self._grid
+        return True
 
     def write(self, rel: float, packet: av.Packet[Any], stream: Any) -> bool:
         """False when the packet does not decode (it is skipped)."""
         if self._decoder is None:
             self._decoder = av.CodecContext.create(stream.codec_context.name, "r")
+            # Matroska keeps H.264 parameter sets in the header, not the frames.
+            self._decoder.extradata = stream.codec_context.extradata
         try:
             frames = self._decoder.decode(packet)
         except av.FFmpegError:
@@ -238,6 +273,7 @@ class Transcode:
             pts = max(round(rel / VIDEO_TB), self.last_pts["video"] + 1)
             image.pts = pts
             image.time_base = VIDEO_TB
+            image.pict_type = PictureType.I if self._key_due(rel) else PictureType.NONE
             self.last_pts["video"] = pts
             for encoded in self.out.encode(image):
                 self.container.mux(encoded)
@@ -254,20 +290,29 @@ def _video_out(
     last_pts: dict[str, int],
     thumbnails: Thumbnails | None,
     tracks: list[dict[str, Any]],
+    keyframe_every_s: float = KEYFRAME_EVERY_S,
+    regrid_h264: bool = True,
 ) -> Remux | Transcode | None:
-    """How the video reaches the archive (H.264 remuxed, anything else transcoded); its
-    output stream exists once this returns, and its entry is in ``tracks``."""
+    """How the video reaches the archive (H.264 with close enough key frames remuxed,
+    anything else transcoded on the key-frame grid); its output stream exists once this
+    returns, and its entry is in ``tracks``."""
     probe = _probe_video(video)
     if probe is None:
         return None
     source_codec, width, height = probe
-    if source_codec != "h264":
+    sparse = (
+        source_codec == "h264"
+        and regrid_h264
+        and _widest_keyframe_gap(video) > keyframe_every_s * REMUX_SLACK
+    )
+    if source_codec != "h264" or sparse:
         size = (width - width % 2, height - height % 2)
         tracks.append(
             {"kind": "video", "codec": "h264", "source_codec": source_codec,
-             "transcoded": True, "width": size[0], "height": size[1]}
+             "transcoded": True, "width": size[0], "height": size[1],
+             "keyframe_every_s": keyframe_every_s}
         )  # fmt: skip
-        return Transcode(container, size, last_pts, thumbnails)
+        return Transcode(container, size, last_pts, thumbnails, keyframe_every_s)
     out = _add_stream_like(container, video, "video")
     if out is None:
         return None
@@ -287,6 +332,8 @@ def build_mp4(
     duration: float,
     progress: Callable[[float], None],
     thumbnails: Thumbnails | None = None,
+    keyframe_every_s: float = KEYFRAME_EVERY_S,
+    regrid_h264: bool = True,
 ) -> list[dict[str, Any]]:
     """Write one fast-start MP4 from video and audio segments; returns its track list.
 
@@ -302,7 +349,9 @@ def build_mp4(
         if out_audio is not None:
             out_audio.time_base = AUDIO_TB
             tracks.append({"kind": "audio", "codec": out_audio.codec_context.name})
-        out_video = _video_out(container, video, last_pts, thumbnails, tracks)
+        out_video = _video_out(
+            container, video, last_pts, thumbnails, tracks, keyframe_every_s, regrid_h264
+        )
         merged = heapq.merge(
             ((t, 0, "video", p, st) for t, p, st in _packets(video, "video")),
             ((t, 1, "audio", p, st) for t, p, st in _packets(audio, "audio")),
@@ -406,6 +455,8 @@ def finalize(
     thumbnail_every_s: float = 30.0,
     progress: Callable[[float], None] = lambda fraction: None,
     lesson_chapters: Sequence[tuple[float, str, str]] = (),
+    keyframe_every_s: float = KEYFRAME_EVERY_S,
+    regrid_h264: bool = True,
 ) -> dict[str, Any]:
     """Build the archive in ``directory``; returns the manifest (also written as JSON).
     ``lesson_chapters``: (epoch seconds, title, kind) of the lesson's questions and the
@@ -442,13 +493,23 @@ def finalize(
         duration,
         part_progress,
         thumbs,
+        keyframe_every_s,
+        regrid_h264,
     )
     done += 1
     if has_screen:
         out_tracks += [
             {**t, "role": "screen"}
             for t in build_mp4(
-                directory / "screen.mp4", tracks["screen"], [], t0, duration, part_progress
+                directory / "screen.mp4",
+                tracks["screen"],
+                [],
+                t0,
+                duration,
+                part_progress,
+                None,
+                keyframe_every_s,
+                regrid_h264,
             )
         ]
         files["screen"] = "screen.mp4" if (directory / "screen.mp4").exists() else None
@@ -463,6 +524,9 @@ def finalize(
                 t0,
                 duration,
                 part_progress,
+                None,
+                keyframe_every_s,
+                regrid_h264,
             )
         ]
         files["stage"] = "stage.mp4" if (directory / "stage.mp4").exists() else None

@@ -364,6 +364,8 @@ class RecorderService:
                     thumbnail_every_s=self.settings.recorder.thumbnail_every_s,
                     progress=report,
                     lesson_chapters=lesson_chapters,
+                    keyframe_every_s=self.settings.recorder.keyframe_every_s,
+                    regrid_h264=self.settings.recorder.regrid_h264,
                 ),
             )
         except Exception as exc:

@@ -83,6 +83,7 @@ def create_app(
         services = Services(settings, secrets, tokens, catalog, lessons, metrics)
         lessons.on_member_left.append(services.presence.member_left)
         lessons.on_lesson_ended.append(services.presence.lesson_ended)
+        services.capsule_cuts = asyncio.Semaphore(settings.capsules.cuts_at_once)
         app.state.services = services
         # The hub's media settings hold for its life: a client in this process that asked for
         # other host addresses would raise instead of moving the hub's.

@@ -268,10 +268,26 @@ class RecorderSettings(BaseModel):
     disk_floor_mb: int = Field(default=500, ge=0)
     segment_seconds: float = Field(default=60.0, gt=1)
     thumbnail_every_s: float = Field(default=30.0, gt=0)
+    # The archive has a key frame at least this often (seconds of the lesson), so a seek or a
+    # capsule cut lands near the time asked for even when the live frame rate was low.
+    keyframe_every_s: float = Field(default=2.0, ge=0.5, le=60)
+    # H.264 is copied into the archive as it came; when its key frames are farther apart than
+    # 1.5 x keyframe_every_s it is transcoded onto the grid instead (after the lesson, CPU).
+    regrid_h264: bool = True
     # A recording that could not be finalized for want of disk space is tried again this often.
     finalize_retry_s: float = Field(default=30.0, gt=0)
     # A recording that a full disk stopped resumes once this much is free (and disk_floor_mb).
     resume_free_mb: int = Field(default=64, ge=0)
+
+
+class CapsuleSettings(BaseModel):
+    """Knowledge capsules: clips cut from recordings (streamhub/capsules), kept under
+    ``<recordings folder>/capsules`` and never deleted with their recording."""
+
+    # The longest capsule, seconds.
+    max_length_s: float = Field(default=600.0, gt=0, le=3600)
+    # Cuts running at once on this node (each takes a core while it re-encodes); more wait.
+    cuts_at_once: int = Field(default=1, ge=1, le=16)
 
 
 class HttpSettings(BaseModel):
@@ -393,6 +409,7 @@ class Settings(BaseSettings):
     signaling: SignalingSettings = Field(default_factory=SignalingSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     recorder: RecorderSettings = Field(default_factory=RecorderSettings)
+    capsules: CapsuleSettings = Field(default_factory=CapsuleSettings)
     capacity: CapacitySettings = Field(default_factory=CapacitySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -40,3 +41,5 @@ class Services:
     rtmp: RtmpBridge | None = None
     # The data feed (events kept in the catalog, pushed to webhooks), made with the lessons.
     feed: Feed | None = None
+    # Capsule cuts running at once (capsules.cuts_at_once; set when the app is built).
+    capsule_cuts: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))

@@ -32,6 +32,10 @@ def mount_web(app: FastAPI, root: Path) -> None:
     async def library_page() -> FileResponse:
         return FileResponse(root / "library.html")
 
+    @app.get("/capsules", include_in_schema=False)
+    async def capsule_shelf_page() -> FileResponse:
+        return FileResponse(root / "capsules.html")
+
     @app.get("/admin", include_in_schema=False)
     async def admin_page() -> FileResponse:
         return FileResponse(root / "admin.html")

@@ -10,7 +10,7 @@ from enum import IntEnum
 
 from streamhub.api.auth import Caller
 from streamhub.auth.roles import SCHOOL_MANAGED, AccountRole
-from streamhub.catalog.models import Account, Classroom, Lesson, Recording
+from streamhub.catalog.models import Account, Capsule, Classroom, Lesson, Recording
 from streamhub.errors import Forbidden
 from streamhub.protocol import Role
 from streamhub.services import Services
@@ -128,3 +128,27 @@ def listing_scope(who: Caller) -> tuple[int | None, int | None]:
     if who.is_account(AccountRole.SCHOOL_ADMIN):
         return own_school(who), None
     return None, who.account.id if who.account is not None else 0
+
+
+def capsule_allows(who: Caller, capsule: Capsule) -> bool:
+    """Read a capsule as its recording: the county and staff every one; a school admin their
+    school's; a lecturer's account those of their lessons, and those they cut."""
+    if who.reads_everything:
+        return True
+    if who.account is None:
+        return False
+    if who.school is not None:
+        return capsule.school_id == who.school
+    return who.account.id in (capsule.lecturer_account_id, capsule.created_by_account_id)
+
+
+def capsule_manages(who: Caller, capsule: Capsule) -> bool:
+    """Delete a capsule: the county; the admin of its school; the lecturer whose lesson it
+    is; the account that cut it."""
+    if who.county:
+        return True
+    if who.account is None:
+        return False
+    if who.school is not None:
+        return capsule.school_id == who.school
+    return who.account.id in (capsule.lecturer_account_id, capsule.created_by_account_id)

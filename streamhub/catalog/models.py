@@ -398,3 +398,98 @@ class LessonEventRow(Base):
     question: Mapped[int | None] = mapped_column(nullable=True)
     # The rest as JSON: a reply's kind, an answer's counts, a question's text and options.
     data: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class Capsule(Base):
+    """A knowledge capsule: a short clip cut from a lesson's recording, with its own files.
+    It outlives the recording and the lesson: what it shows and who may see it (school,
+    lecturer account) is copied here, and its links to them only go NULL."""
+
+    __tablename__ = "capsules"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_id: Mapped[int | None] = mapped_column(
+        ForeignKey("recordings.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    lesson_id: Mapped[int | None] = mapped_column(
+        ForeignKey("lessons.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    school_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schools.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    lecturer_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    created_by_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True
+    )
+    lesson_title: Mapped[str] = mapped_column(String(200), default="")
+    lecturer_name: Mapped[str] = mapped_column(String(120), default="")
+    title: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(120), default="", index=True)
+    grade: Mapped[str] = mapped_column(String(60), default="", index=True)
+    knowledge_point: Mapped[str] = mapped_column(String(200), default="", index=True)
+    # Where the ends came from: player | chapter | marker | question, and its label.
+    source: Mapped[str] = mapped_column(String(16), default="player")
+    source_label: Mapped[str] = mapped_column(String(200), default="")
+    # On the recording's timeline: asked for, and where the clip really starts (a snapped
+    # start is the key frame before the one asked for).
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    requested_start_s: Mapped[float] = mapped_column(Float)
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    reencoded: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Relative to the recordings folder (under capsules/), chosen by the hub.
+    directory: Mapped[str] = mapped_column(String(200))
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    has_poster: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    row_key: Mapped[str] = _key_column()
+
+    tags: Mapped[list[CapsuleTag]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="CapsuleTag.tag"
+    )
+
+
+class CapsuleTag(Base):
+    __tablename__ = "capsule_tags"
+
+    capsule_id: Mapped[int] = mapped_column(
+        ForeignKey("capsules.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(60), primary_key=True, index=True)
+
+
+class WatchSession(Base):
+    """One player's replay of a recording or a capsule. ``viewer`` is a keyed hash of the
+    account or token that watched: views per viewer can be counted, nobody named."""
+
+    __tablename__ = "watch_sessions"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_id: Mapped[int | None] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    capsule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("capsules.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    viewer: Mapped[str] = mapped_column(String(64), index=True)
+    # The player's own random id for this replay: its batches add to one session.
+    client_key: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class WatchRange(Base):
+    """A stretch of the timeline a session played (every play of it counts: re-watching)."""
+
+    __tablename__ = "watch_ranges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("watch_sessions.id", ondelete="CASCADE"), index=True
+    )
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)

@@ -3,7 +3,8 @@ API, the live rooms and the recorder need. SQLite by default, PostgreSQL by URL.
 
 One module per resource (schools.py, classrooms.py, lessons.py, credentials.py, tokens.py,
 attendance.py, audio_only.py, lesson_events.py, recordings.py, checks.py, feed.py, timetable.py,
-calendar_feeds.py, accounts.py); ``Catalog`` is all of them over one engine."""
+calendar_feeds.py, accounts.py, capsules.py, replay.py); ``Catalog`` is all of them over one
+engine."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from streamhub.catalog.attendance import ATTENDANCE_MISSED_BEATS, AttendanceStor
 from streamhub.catalog.audio_only import AudioOnlyStore
 from streamhub.catalog.base import Page
 from streamhub.catalog.calendar_feeds import CalendarFeedStore
+from streamhub.catalog.capsules import CapsuleStore
 from streamhub.catalog.checks import CHECKS_KEPT, ConnectionCheckStore
 from streamhub.catalog.classrooms import ClassroomStore
 from streamhub.catalog.credentials import CREDENTIAL_PREFIX, CredentialStore, IssuedCredential
@@ -27,6 +29,7 @@ from streamhub.catalog.feed import FeedStore
 from streamhub.catalog.lesson_events import LessonEventStore
 from streamhub.catalog.lessons import CODE_ALPHABET, LessonStore
 from streamhub.catalog.recordings import RecordingStore
+from streamhub.catalog.replay import ReplayStore
 from streamhub.catalog.schools import SchoolStore
 from streamhub.catalog.timetable import TimetableStore
 from streamhub.catalog.tokens import REQUIRED_BINDINGS, TokenStore
@@ -71,6 +74,8 @@ class Catalog(
     TimetableStore,
     CalendarFeedStore,
     AccountStore,
+    CapsuleStore,
+    ReplayStore,
 ):
     @classmethod
     async def open(cls, settings: Settings) -> Catalog:

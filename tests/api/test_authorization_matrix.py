@@ -79,6 +79,7 @@ class World:
     code: str
     lesson_b: int
     recording_id: int  # a ready recording of lesson A, with its files on disk
+    capsule_id: int  # a capsule cut from it, with its files on disk
     staff_account_id: int  # a staff account of the school
     login: str  # the staff account's login (its password is PASSWORD)
     auth: dict[str, str | None] = field(default_factory=dict)
@@ -116,6 +117,32 @@ async def ready_recording(hub: InProcessHub, lesson_id: int) -> int:
         rec.id, state="ready", has_screen=True, duration_s=1.0, size_bytes=64, progress=1.0
     )
     return int(rec.id)
+
+
+async def ready_capsule(hub: InProcessHub, recording_id: int) -> int:
+    """A capsule as a cut leaves it (cut by the admin key: no account made it)."""
+    catalog = hub.services.catalog
+    rec = await catalog.get_recording(recording_id)
+    directory = f"capsules/capsule-{secrets.token_hex(4)}"
+    root = hub.settings.effective_recordings_dir / directory
+    root.mkdir(parents=True)
+    for name in ("clip.mp4", "poster.jpg", "thumb.jpg"):
+        (root / name).write_bytes(b"\x00" * 64)
+    capsule = await catalog.create_capsule(
+        ["common mistake"],
+        recording_id=rec.id,
+        lesson_id=rec.lesson_id,
+        school_id=rec.lesson.school_id,
+        lecturer_account_id=rec.lesson.lecturer_account_id,
+        title="Capsule",
+        start_s=0.0,
+        end_s=1.0,
+        requested_start_s=0.0,
+        duration_s=1.0,
+        directory=directory,
+        has_poster=True,
+    )
+    return int(capsule.id)
 
 
 async def people(hub: InProcessHub, school_id: int) -> dict[str, Any]:
@@ -179,6 +206,7 @@ async def build_world(hub: InProcessHub, admin: AdminApi) -> World:
         **{name: persons[f"{name}_token"] for name in ACCOUNTS},
     }
     recording_id = await ready_recording(hub, lesson_a["id"])
+    capsule_id = await ready_capsule(hub, recording_id)
     row_key = (await hub.services.catalog.get_recording(recording_id)).row_key
     auth[TICKET] = hub.services.tokens.issue_ticket(recording_id, row_key, 600)
     assert set(auth) == set(CALLERS)
@@ -192,6 +220,7 @@ async def build_world(hub: InProcessHub, admin: AdminApi) -> World:
         code=lesson_a["join_code"],
         lesson_b=lesson_b["id"],
         recording_id=recording_id,
+        capsule_id=capsule_id,
         staff_account_id=persons[STAFF_ACCOUNT].id,
         login=persons[STAFF_ACCOUNT].login,
         auth=auth,
@@ -213,6 +242,7 @@ def fixed(template: str) -> PathFn:
             code=w.code,
             credential_id=w.credential_id,
             recording_id=w.recording_id,
+            capsule_id=w.capsule_id,
             account_id=w.staff_account_id,
         )
 
@@ -262,6 +292,19 @@ def new_account(w: World) -> dict[str, Any]:
 
 async def throwaway_recording(w: World) -> str:
     return f"/api/recordings/{await ready_recording(w.hub, w.lesson_id)}"
+
+
+async def throwaway_capsule(w: World) -> str:
+    return f"/api/capsules/{await ready_capsule(w.hub, w.recording_id)}"
+
+
+def capsule_body(w: World) -> dict[str, Any]:
+    # Past the recording's end (1 s): a caller let through gets 400 before any cutting.
+    return {"recording_id": w.recording_id, "start_s": 0.0, "end_s": 5.0, "title": "Cut"}
+
+
+def watched_body(w: World) -> dict[str, Any]:
+    return {"recording_id": w.recording_id, "session": "ab" * 8, "ranges": [[0.0, 0.5]]}
 
 
 SERIES = {
@@ -542,6 +585,26 @@ TABLE: dict[str, Row] = {
     "GET /api/recordings/{recording_id}/manifest": row(
         LIBRARY, 200, "/api/recordings/{recording_id}/manifest"
     ),
+    # capsules: read like their recording; deleted by the county, the school's admin, the
+    # lesson's lecturer account and whoever cut them; a replay is reported by any reader
+    "POST /api/capsules": row(LIBRARY, 400, "/api/capsules", capsule_body),
+    "GET /api/capsules": row({*SCHOOL_LISTS, LECTURER_ACCOUNT}, 200, "/api/capsules"),
+    "GET /api/capsules/facets": row({*SCHOOL_LISTS, LECTURER_ACCOUNT}, 200, "/api/capsules/facets"),
+    "GET /api/capsules/{capsule_id}": row(LIBRARY, 200, "/api/capsules/{capsule_id}"),
+    "DELETE /api/capsules/{capsule_id}": row(
+        {*ADMINS, LECTURER_ACCOUNT}, 204, throwaway_capsule, check_refused=still_there
+    ),
+    "GET /api/capsules/{capsule_id}/media": row(LIBRARY, 200, "/api/capsules/{capsule_id}/media"),
+    "GET /api/capsules/{capsule_id}/poster": row(LIBRARY, 200, "/api/capsules/{capsule_id}/poster"),
+    "GET /api/capsules/{capsule_id}/thumb": row(LIBRARY, 200, "/api/capsules/{capsule_id}/thumb"),
+    "GET /api/capsules/{capsule_id}/download": row(
+        LIBRARY, 200, "/api/capsules/{capsule_id}/download"
+    ),
+    "GET /api/capsules/{capsule_id}/replay": row(LIBRARY, 200, "/api/capsules/{capsule_id}/replay"),
+    "GET /api/recordings/{recording_id}/replay": row(
+        LIBRARY, 200, "/api/recordings/{recording_id}/replay"
+    ),
+    "POST /api/replay/watched": row(LIBRARY, 204, "/api/replay/watched", watched_body),
     "GET /api/recordings/{recording_id}/thumbnails/{index}": row(
         LIBRARY, 200, "/api/recordings/{recording_id}/thumbnails/0"
     ),
@@ -693,6 +756,9 @@ POSTGRES_ROUTES = {
     "GET /api/device/lessons",
     "GET /api/recordings",
     "GET /api/tokens",
+    "GET /api/capsules",
+    "GET /api/capsules/facets",
+    "GET /api/recordings/{recording_id}/replay",
 } - {
     # People's routes: on SQLite here (tests/api/test_accounts.py has the rest).
     *(key for key in TABLE if "/api/session" in key or "/api/accounts" in key),

@@ -13,6 +13,7 @@ from tests.web.conftest import browser  # noqa: F401  (the headless Chromium fix
 PATHS = {
     "/admin": 200,
     "/library": 200,
+    "/capsules": 200,
     "/lesson/ABCDEF": 200,
     "/classroom/ABCDEF": 200,
     "/docs": 200,
@@ -71,6 +72,7 @@ async def test_every_page_works_under_the_policy(
     pages = {
         "/admin?lang=en": "#admin-key",
         "/library?lang=en": "#signin-form",
+        "/capsules?lang=en": "#signin-form",
         f"/lesson/{setup.code}?lang=en#token={setup.lecturer_token}": "text=Raised hands",
         f"/classroom/{setup.code}?lang=en#credential={setup.credentials[0]}": "body",
         "/docs": ".opblock-tag",

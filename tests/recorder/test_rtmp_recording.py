@@ -21,7 +21,9 @@ TAUGHT_FRAMES = 75  # 3 s of ffmpeg's 25 fps test picture
 @pytest.fixture
 async def hub(make_hub: HubFactory) -> InProcessHub:
     return await make_hub(
-        recorder={"disk_floor_mb": 0}, rtmp={"enabled": True, "port": free_port()}
+        # regrid_h264 off: this is the copy path (sparse live key frames would be regridded).
+        recorder={"disk_floor_mb": 0, "regrid_h264": False},
+        rtmp={"enabled": True, "port": free_port()},
     )
 
 

@@ -6,14 +6,22 @@ from __future__ import annotations
 import json
 
 import av
+import pytest
 
 from streamhub.client.synthetic import read_counter
 from tests.recorder.conftest import wait_recording
-from tests.support.hub import AdminApi, InProcessHub
+from tests.support.hub import AdminApi, HubFactory, InProcessHub
 from tests.support.wait import eventually
 from tests.support.whip import WhipClient
 
 TAUGHT_FRAMES = 90  # 3 s of the WHIP client's 30 fps pattern
+
+
+@pytest.fixture
+async def hub(make_hub: HubFactory) -> InProcessHub:
+    # regrid_h264 off: this is the copy path (sparse live key frames would be regridded).
+    recorder = {"disk_floor_mb": 0, "thumbnail_every_s": 2.0, "regrid_h264": False}
+    return await make_hub(recorder=recorder)
 
 
 async def test_a_whip_lesson_is_recorded_without_transcoding(

@@ -25,7 +25,7 @@ from streamhub.timetable.columns import Column as TimetableColumn
 from streamhub.timetable.columns import Problem as TimetableProblem
 
 WEB = Path(__file__).resolve().parents[2] / "web"
-PAGES = ("admin", "library", "lesson", "classroom")
+PAGES = ("admin", "library", "lesson", "classroom", "capsules")
 
 # "group.name" or "group.sub.name", each part lowerCamelCase...
 KEY = re.compile(r"^[a-z][a-zA-Z0-9]*(\.[a-z][a-zA-Z0-9]*)+$")

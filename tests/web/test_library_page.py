@@ -21,7 +21,9 @@ import pytest
 from playwright.async_api import expect
 
 from streamhub.protocol import Role
+from tests.capsules.archive import make_archive
 from tests.support.hub import ADMIN_KEY, AdminApi, InProcessHub
+from tests.support.wait import eventually
 from tests.web.fixtures_admin import BrowserPage, staff_page_fixture  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -75,7 +77,8 @@ async def test_library_sign_in_empty_and_filters(
 
     # every filter reaches the API; the date range covers whole local days
     await page.get_by_label("Search").fill("Alg")
-    await page.get_by_label("Subject").fill("Mathematics")
+    # The filter's Subject (the capsule form in the player has one too).
+    await page.locator("#filters").get_by_label("Subject").fill("Mathematics")
     await page.get_by_label("Lecturer").fill("Ms Li")
     await classroom.select_option(str(setup.classroom_ids[1]))
     await page.get_by_label("From date").fill("2026-11-01")
@@ -300,4 +303,72 @@ async def test_library_cards_states_and_player(
     await page.locator("#confirm-yes").click()
     await expect(cards).to_have_count(2)
     assert not (await hub.services.catalog.recordings_in_state("failed"))
+    assert staff_page.console_errors == []
+
+
+async def test_a_capsule_is_made_from_the_replay_page(
+    hub: InProcessHub, admin: AdminApi, staff_page: BrowserPage
+) -> None:
+    """A chapter's ends fill the capsule form; the capsule is cut, listed and opens on the
+    shelf; what the player played is reported as replay data."""
+    catalog = hub.services.catalog
+    directory = hub.settings.effective_recordings_dir / "rec-capsule"
+    write_recording_files(directory)
+    make_archive(directory / "lesson.mp4")  # 10 s, a key frame every 2 s, with audio
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["duration_s"] = 10.0
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    lesson = await admin.lesson(start=False, title="Fractions")
+    rec = await catalog.create_recording(lesson.lesson_id, "rec-capsule")
+    await catalog.update_recording(rec.id, state="ready", progress=1.0, duration_s=10.0)
+
+    page = staff_page.page
+    await sign_in(staff_page, f"{hub.url}/library?lang=en#recording={rec.id}", ADMIN_KEY)
+    video = page.locator("#video")
+    await expect(video).to_have_js_property("readyState", 4, timeout=15_000)
+    form = page.locator("#capsule-form")
+    await form.get_by_label("Or a chapter").select_option(label="0:04–0:10 Questions")
+    await expect(form.get_by_label("Start (seconds)")).to_have_value("4.0")
+    await expect(form.get_by_label("End (seconds)")).to_have_value("10.0")
+    await expect(form.get_by_label("Title")).to_have_value("Questions")
+    await form.get_by_label("Title").fill("Common mistakes with denominators")
+    await form.get_by_label("Grade").fill("Grade 5")
+    await form.get_by_label("Knowledge point").fill("Common denominators")
+    await form.get_by_label("Tags").fill("common mistake, fractions")
+    await form.get_by_role("button", name="Save capsule").click()
+    await expect(form.get_by_role("status")).to_contain_text("copied without re-encoding")
+    link = page.locator("#cap-list a")
+    await expect(link).to_have_text("Common mistakes with denominators")
+    shelf = (await admin.http.get("/api/capsules")).json()["items"]
+    assert [(c["source"], c["start_s"], c["tags"]) for c in shelf] == [
+        ("chapter", 4.0, ["common mistake", "fractions"])
+    ]
+    assert abs(shelf[0]["duration_s"] - 6.0) <= 0.1
+    assert await staff_page.unnamed_controls() == []
+    await staff_page.screenshot("library-capsule")
+
+    # Two seconds played, then paused: the pause sends them.
+    await video.evaluate("v => { v.muted = true; v.currentTime = 0; return v.play(); }")
+    await expect(video).to_have_js_property("paused", False)
+
+    async def played() -> bool:
+        return bool(await video.evaluate("v => v.currentTime > 2"))
+
+    assert await eventually(played, timeout=15)
+    await video.evaluate("v => v.pause()")
+
+    async def reported() -> bool:
+        replay = (await admin.http.get(f"/api/recordings/{rec.id}/replay")).json()
+        return bool(replay["views"] == 1 and replay["watch_s"] >= 1.5)
+
+    assert await eventually(reported, timeout=15), "the player's report never arrived"
+
+    await link.click()  # the shelf, signed in by the same tab
+    await expect(
+        page.get_by_role("heading", name="Common mistakes with denominators")
+    ).to_be_visible()
+    await expect(page.locator("#video")).to_have_js_property("readyState", 4, timeout=15_000)
+    download = await page.get_by_role("link", name="Download").get_attribute("href")
+    assert download is not None and f"/api/capsules/{shelf[0]['id']}/download" in download
+    await staff_page.screenshot("capsule-shelf-player")
     assert staff_page.console_errors == []

@@ -35,11 +35,12 @@ function isRaw(body) {
  * its own type or application/octet-stream). query: added to the path, empty values left out.
  * token: sent as Bearer when not empty. onUnauthorized(error): called on a 401 before throwing.
  * as: "json" (the default), "text" or "blob" (a download) for a 2xx answer's body.
+ * keepalive: the request goes on after the page is left (fetch's keepalive).
  */
 export async function request(
   method,
   path,
-  { body, query, token, signal, contentType, onUnauthorized, as = "json" } = {},
+  { body, query, token, signal, contentType, onUnauthorized, keepalive, as = "json" } = {},
 ) {
   let url = path;
   if (query) {
@@ -54,6 +55,8 @@ export async function request(
   if (token) headers.Authorization = `Bearer ${token}`;
   // No cookies (the hub never reads them) and no cached answers, on every page.
   const init = { method, headers, signal, credentials: "omit", cache: "no-store" };
+  // keepalive: the request outlives the page (a last report as it is left).
+  if (keepalive) init.keepalive = true;
   if (body !== undefined && isRaw(body)) {
     headers["Content-Type"] = contentType || body.type || "application/octet-stream";
     init.body = body;

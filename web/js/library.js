@@ -13,6 +13,8 @@ import {
   showError,
   wireSignIn,
 } from "./api.js";
+import { CapsuleForm } from "./capsule-form.js";
+import { WatchReporter, renderHeat, replaySummary } from "./replay-data.js";
 
 const PAGE_SIZE = 24;
 const POLL_MS = 5000;
@@ -30,7 +32,9 @@ const state = {
   manifest: null,
   playerPoll: null,
   listAbort: null,
+  reporter: null, // replay data of the recording playing (WatchReporter)
 };
+let capsuleForm = null;
 
 // The signed-in role (GET /api/me): county_admin for the admin key and county admins.
 let role = "";
@@ -307,6 +311,9 @@ async function route() {
 // ------------------------------------------------------------------ player
 
 function stopVideos() {
+  state.reporter?.close();
+  state.reporter = null;
+  capsuleForm?.close();
   for (const v of [$("video"), $("screen")]) {
     v.pause();
     v.removeAttribute("src");
@@ -377,15 +384,21 @@ async function openPlayer(id) {
     renderChapters([]);
     renderStage([]);
     renderThumbs([]);
+    $("heat").replaceChildren();
+    $("replay-summary").textContent = "";
+    $("suggestions").replaceChildren();
   }
+  if (!ready) capsuleForm.close();
   const tasks = [loadAttendance(rec)];
-  if (ready && !same) tasks.push(loadManifest(rec));
+  if (ready && !same) tasks.push(loadManifest(rec), loadReplay(rec));
   await Promise.all(tasks);
 }
 
 function setupVideos(rec) {
   const video = $("video");
   const screen = $("screen");
+  state.reporter?.close();
+  state.reporter = new WatchReporter(api, video, { recording_id: rec.id });
   video.src = rec.media_url;
   if (rec.poster_url) video.poster = rec.poster_url;
   video.playbackRate = Number($("speed").value);
@@ -408,13 +421,57 @@ async function loadManifest(rec) {
     const manifest = await api.get(rec.manifest_url);
     if (state.current?.id !== rec.id) return;
     state.manifest = manifest;
+    capsuleForm.open(rec, manifest);
     renderChapters(manifest.chapters || []);
     renderStage(manifest.stage_periods || []);
     renderThumbs(manifest.thumbnails || []);
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return;
+    capsuleForm.open(rec, null);
     showError($("player-error"), error, t, "player.manifestFailed");
   }
+}
+
+// ------------------------------------------------------------------ replay data
+
+async function loadReplay(rec) {
+  let replay;
+  try {
+    replay = await api.get(`/api/recordings/${rec.id}/replay`);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return;
+    $("replay-summary").textContent = t("replay.failed");
+    return;
+  }
+  if (state.current?.id !== rec.id) return;
+  $("replay-summary").textContent = replaySummary(replay, t);
+  renderHeat($("heat"), replay, t, seek);
+  $("suggestions").replaceChildren(
+    ...replay.suggestions.map((s) =>
+      el(
+        "li",
+        {},
+        el(
+          "button",
+          {
+            type: "button",
+            class: "secondary small",
+            "aria-label": t("replay.useNamed", {
+              from: formatDuration(s.start_s),
+              to: formatDuration(s.end_s),
+            }),
+            onclick: () => {
+              seek(s.start_s);
+              capsuleForm.setEnds(s.start_s, s.end_s);
+            },
+          },
+          el("span", { class: "time", text: `${formatDuration(s.start_s)}–${formatDuration(s.end_s)}` }),
+          el("span", { text: t("replay.played", { plays: s.plays }) }),
+        ),
+      ),
+    ),
+  );
+  $("suggestions-empty").hidden = replay.suggestions.length > 0;
 }
 
 function seek(seconds) {
@@ -693,6 +750,7 @@ async function mintStaffToken() {
 
 async function main() {
   ({ t, lang } = await loadStrings("library"));
+  capsuleForm = new CapsuleForm(api, t, $("video"));
   api.onUnauthorized = (error) => signOut(error);
 
   wireSignIn($("token"), signIn, enter, t);
