@@ -14,9 +14,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from streamhub.catalog.base import CatalogBase
 from streamhub.catalog.lessons import _codes
-from streamhub.catalog.models import Classroom, Lesson, School, lesson_invites, new_key, utcnow
+from streamhub.catalog.models import (
+    Classroom,
+    Lesson,
+    School,
+    Subject,
+    lesson_invites,
+    new_key,
+    utcnow,
+)
 from streamhub.errors import Conflict
-from streamhub.timetable.model import ClassroomRef, ExistingLesson, ScheduledLesson, Snapshot
+from streamhub.timetable.model import (
+    ClassroomRef,
+    ExistingLesson,
+    ScheduledLesson,
+    Snapshot,
+    SubjectRef,
+)
 from streamhub.timetable.plan import Plan
 
 # Lessons written per statement.
@@ -58,8 +72,12 @@ class TimetableStore(CatalogBase):
         self, session: AsyncSession, window: tuple[datetime, datetime] | None
     ) -> Snapshot:
         rooms = await self._classroom_refs(session)
+        subjects = [
+            SubjectRef(r.id, r.name, r.retired_at is not None)
+            for r in await session.execute(select(Subject.id, Subject.name, Subject.retired_at))
+        ]
         if window is None:
-            return Snapshot(rooms, [])
+            return Snapshot(rooms, [], subjects)
         found = (
             await session.execute(
                 select(
@@ -87,7 +105,7 @@ class TimetableStore(CatalogBase):
             )
             for r in found
         ]
-        return Snapshot(rooms, lessons)
+        return Snapshot(rooms, lessons, subjects)
 
     @staticmethod
     async def _invites(session: AsyncSession, lesson_ids: Sequence[int]) -> dict[int, list[int]]:
@@ -100,8 +118,7 @@ class TimetableStore(CatalogBase):
                 invited[lesson_id].append(classroom_id)
         return invited
 
-    @staticmethod
-    async def _write(session: AsyncSession, plan: Plan) -> None:
+    async def _write(self, session: AsyncSession, plan: Plan) -> None:
         """Core bulk inserts, not ORM objects: thousands of lessons would otherwise hold the
         event loop (and every live lesson's media) for seconds."""
         now = utcnow()
@@ -111,6 +128,9 @@ class TimetableStore(CatalogBase):
                 {
                     "title": new.title,
                     "subject": new.subject,
+                    "subject_id": new.subject_id,
+                    "grade_id": None,
+                    "description": "",
                     "lecturer_name": new.lecturer,
                     "scheduled_start": new.start,
                     "scheduled_end": new.end,
@@ -134,6 +154,7 @@ class TimetableStore(CatalogBase):
                 for room in sorted(new.classroom_ids)
             ]
             await session.execute(insert(lesson_invites), invites)
+            await self._reindex(session, ids)
         for change in plan.update:
             # Only while still scheduled: a lesson that went live meanwhile is left alone.
             await session.execute(

@@ -47,6 +47,8 @@ class Problem(StrEnum):
     DUPLICATE = "duplicate"
     AMBIGUOUS_CLASSROOM = "ambiguous_classroom"
     UNKNOWN_CLASSROOM = "unknown_classroom"
+    UNKNOWN_SUBJECT = "unknown_subject"
+    RETIRED_SUBJECT = "retired_subject"
     OVERLAP = "overlap"
     BAD_DATE = "bad_date"
     BAD_TIME = "bad_time"

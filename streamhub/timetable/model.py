@@ -4,7 +4,7 @@ fills these (streamhub/catalog/timetable.py); nothing here reads it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -13,6 +13,15 @@ class ClassroomRef:
     id: int
     name: str
     school: str
+
+
+@dataclass(frozen=True)
+class SubjectRef:
+    """A subject as a timetable names it (compared as ``normalize`` folds names)."""
+
+    id: int
+    name: str
+    retired: bool
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,7 @@ class Snapshot:
 
     classrooms: list[ClassroomRef]
     lessons: list[ExistingLesson]
+    subjects: list[SubjectRef] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

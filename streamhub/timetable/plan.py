@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from streamhub.timetable.columns import Column, Problem, normalize
-from streamhub.timetable.model import ClassroomRef, ExistingLesson, Snapshot
+from streamhub.timetable.model import ClassroomRef, ExistingLesson, Snapshot, SubjectRef
 from streamhub.timetable.rows import ReadRows, RowError, TimetableRow
 
 Key = tuple[str, datetime, frozenset[int]]
@@ -34,6 +34,7 @@ class NewLesson:
     end: datetime
     classroom_ids: frozenset[int]
     series: str | None
+    subject_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class ClassroomResolver:
 def make_plan(read: ReadRows, snapshot: Snapshot) -> Plan:
     plan = Plan(rows=read.total, errors=list(read.errors))
     resolver = ClassroomResolver(snapshot.classrooms)
+    subjects = {normalize(s.name): s for s in snapshot.subjects}
     existing: dict[Key, ExistingLesson] = {
         (x.title, x.start, x.classroom_ids): x for x in snapshot.lessons
     }
@@ -91,10 +93,14 @@ def make_plan(read: ReadRows, snapshot: Snapshot) -> Plan:
     placed: list[_Placed] = []
     for unread in read.unread:
         _classrooms(unread, resolver, plan.errors)
+        _subject(unread, subjects, plan.errors)
     for row in read.rows:
         ids = _classrooms(row, resolver, plan.errors)
-        if ids is None:
+        subject = _subject(row, subjects, plan.errors)
+        if ids is None or subject is False:
             continue
+        if isinstance(subject, SubjectRef):
+            row.subject = subject.name  # the catalog's spelling of it
         keys = [(row.title, o.start, ids) for o in row.occurrences]
         twin = next((seen[k] for k in keys if k in seen), None)
         if twin is not None:
@@ -117,6 +123,7 @@ def make_plan(read: ReadRows, snapshot: Snapshot) -> Plan:
                     end=occurrence.end,
                     classroom_ids=ids,
                     series=row.series,
+                    subject_id=subject.id if isinstance(subject, SubjectRef) else None,
                 )
                 plan.create.append(lesson)
                 placed.append(_Placed(row.number, None, lesson.start, lesson.end, ids,
@@ -124,6 +131,8 @@ def make_plan(read: ReadRows, snapshot: Snapshot) -> Plan:
                 continue
             matched.add(found.id)
             changes = _changes(row, found, occurrence.end)
+            if "subject" in changes:
+                changes["subject_id"] = subject.id if isinstance(subject, SubjectRef) else None
             lecturer = found.lecturer if row.lecturer is None else row.lecturer
             if found.status != "scheduled":
                 plan.kept += 1
@@ -168,6 +177,29 @@ def _classrooms(
                        f"no classroom {reference!r}", value=reference)
             )  # fmt: skip
     return frozenset(ids) if ok else None
+
+
+def _subject(
+    row: TimetableRow, subjects: dict[str, SubjectRef], errors: list[RowError]
+) -> SubjectRef | bool:
+    """The row's subject: one of the county's (not retired), none (True: an empty or missing
+    cell), or False with the error noted."""
+    if not row.subject:
+        return True
+    found = subjects.get(normalize(row.subject))
+    if found is None:
+        errors.append(
+            _error(row, Column.SUBJECT, Problem.UNKNOWN_SUBJECT,
+                   f"no subject {row.subject!r}: the county admin adds it (Subjects and grades)")
+        )  # fmt: skip
+        return False
+    if found.retired:
+        errors.append(
+            _error(row, Column.SUBJECT, Problem.RETIRED_SUBJECT,
+                   f"the subject {found.name!r} is retired")
+        )  # fmt: skip
+        return False
+    return found
 
 
 def _changes(row: TimetableRow, found: ExistingLesson, end: datetime) -> dict[str, Any]:

@@ -103,6 +103,8 @@ async def all_lessons(admin: AdminApi) -> list[dict[str, Any]]:
 
 async def test_a_500_row_workbook_with_7_errors_then_fixed_then_again(hub: InProcessHub) -> None:
     admin = AdminApi(hub.url)
+    for subject in ("数学", "语文"):
+        await admin.subject(subject)
     try:
         for school, rooms in SCHOOLS.items():
             made = await admin.post("/api/schools", {"name": school})

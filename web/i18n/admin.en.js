@@ -347,6 +347,8 @@ export default {
   "timetable.problem.bad_rule": "The repeat rule cannot make a timetable (it needs COUNT or UNTIL).",
   "timetable.problem.duplicate": "The same lesson as {other} (same title, start and classrooms).",
   "timetable.problem.ambiguous_classroom": "Several classrooms have this name: write School/Classroom.",
+  "timetable.problem.unknown_subject": "No such subject: add it under Subjects and grades first.",
+  "timetable.problem.retired_subject": "This subject is retired.",
   "timetable.problem.unknown_classroom": "No such classroom.",
   "timetable.problem.overlap": "At the same time as {other}.",
   "calendar.title": "Calendar links",

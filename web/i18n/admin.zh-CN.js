@@ -347,6 +347,8 @@ export default {
   "timetable.problem.bad_rule": "重复规则无法生成课表（需要 COUNT 或 UNTIL）。",
   "timetable.problem.duplicate": "与{other}是同一节课（课程、开始时间和教室都相同）。",
   "timetable.problem.ambiguous_classroom": "有多个教室叫这个名字：请写成“学校/教室”。",
+  "timetable.problem.unknown_subject": "没有这个科目：请先在“科目与年级”中添加。",
+  "timetable.problem.retired_subject": "这个科目已停用。",
   "timetable.problem.unknown_classroom": "没有这个教室。",
   "timetable.problem.overlap": "与{other}时间冲突。",
   "calendar.title": "日历链接",
