@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from streamhub.catalog.models import Base
-from streamhub.catalog.search import UNMODELLED
+from streamhub.catalog.search import modelled
 from streamhub.catalog.store import Catalog
 from streamhub.config import load_settings
 from tests.support.postgres import database, database_url, postgres_server
@@ -24,16 +24,10 @@ from tests.support.postgres import database, database_url, postgres_server
 __all__ = ["database", "database_url", "postgres_server"]  # the fixtures this module uses
 
 
-def _modelled(name: str | None, _type: str, _parents: Any) -> bool:
-    # The search's FTS5 table (and its shadow tables) and pg_trgm index: made by the migration
-    # in what only one backend has, never described by the models.
-    return not (name or "").startswith(UNMODELLED)
-
-
 def _diff(connection: Connection) -> list[Any]:
     context = MigrationContext.configure(
         connection,
-        opts={"compare_type": True, "compare_server_default": False, "include_name": _modelled},
+        opts={"compare_type": True, "compare_server_default": False, "include_name": modelled},
     )
     return list(compare_metadata(context, Base.metadata))
 

@@ -216,12 +216,13 @@ async def list_recordings(
     their own."""
     scope_school, scope_lecturer = listing_scope(who)
     zone = svc.settings.county_zone
-    span = period_span(period, utcnow(), zone, svc.settings.terms) if period else None
-    if span is not None:
-        date_from = max(date_from, span.start) if date_from else span.start
-        date_to = min(date_to, span.end) if date_to else span.end
     if date_from is not None and date_to is not None and date_to < date_from:
         raise BadRequest("date_to comes before date_from", code=ErrorCode.VALIDATION_FAILED)
+    span = period_span(period, utcnow(), zone, svc.settings.terms) if period else None
+    if span is not None:
+        # Both hold: dates outside the period find nothing (not an error).
+        date_from = max(date_from, span.start) if date_from else span.start
+        date_to = min(date_to, span.end) if date_to else span.end
     page = await svc.catalog.list_recordings(
         limit,
         offset,

@@ -48,6 +48,14 @@ TRIGRAM = 3
 AUTOMATIC_CHAPTERS = frozenset({"Lesson", "Screen share", "Lecturer"})
 # Objects the migration makes that the models do not describe (the schema test skips them).
 UNMODELLED = ("search_fts", "ix_search_entries_folded_trgm")
+
+
+def modelled(name: str | None, _type: str, _parents: Any) -> bool:
+    """For Alembic's ``include_name``: whether the models describe this object (comparing the
+    migrated schema with them skips the search's FTS5 tables and trigram index)."""
+    return not (name or "").startswith(UNMODELLED)
+
+
 # Lessons reindexed per statement batch.
 BATCH = 500
 
