@@ -122,9 +122,9 @@ class RecordingStore(CatalogBase):
             query = self._library_filter(query, library)
         found = search.search_recordings(q, self.search_fts) if q else None
         if found is not None:
-            query = query.where(*found.where).order_by(
-                found.score.desc(), Recording.started_at.desc(), Recording.id
-            )
+            for hits in found.joins:
+                query = query.join(hits, hits.c.recording_id == Recording.id)
+            query = query.order_by(found.score.desc(), Recording.started_at.desc(), Recording.id)
         else:
             query = query.order_by(Recording.started_at.desc(), Recording.id)
         return await self._page(query, limit, offset)

@@ -199,35 +199,43 @@ def _matches(term: str, fts: bool) -> ColumnElement[bool]:
 
 @dataclass(frozen=True)
 class SearchQuery:
-    """The columns a recordings query filters and orders by for a text search."""
+    """What a recordings query joins (one subquery per term: the recordings holding it, with
+    their score for it; an inner join keeps those holding every term) and orders by."""
 
-    where: list[ColumnElement[bool]]
+    joins: list[Any]
     score: ColumnElement[Any]
 
 
 def search_recordings(query_text: str, fts: bool) -> SearchQuery | None:
-    """Filters and a score for recordings whose lesson (or the recording itself) holds every
-    term of ``query_text``; None when it has no terms."""
+    """Recordings whose lesson (or the recording itself) holds every term of ``query_text``,
+    scored; None when it has no terms. Each term's entries are found once (by the index), not
+    once per recording."""
     words = terms(query_text)
     if not words:
         return None
-    where: list[ColumnElement[bool]] = []
+    joins: list[Any] = []
     score: ColumnElement[Any] = literal(0)
     for term in words:
-        # First the lessons holding the term at all (the index's work), then the recording's own.
-        lessons = select(SearchEntry.lesson_id).where(_matches(term, fts))
-        mine = (
-            SearchEntry.lesson_id == Recording.lesson_id,
-            or_(SearchEntry.recording_id.is_(None), SearchEntry.recording_id == Recording.id),
-            _matches(term, fts),
+        hits = (
+            select(SearchEntry.lesson_id, SearchEntry.recording_id, SearchEntry.weight)
+            .where(_matches(term, fts))
+            .subquery()
         )
-        best = select(func.max(SearchEntry.weight)).where(*mine).scalar_subquery()
-        count = select(func.count()).where(*mine).scalar_subquery()
-        where.append(Recording.lesson_id.in_(lessons))
-        where.append(best.is_not(None))
-        # Ten per weight point, plus up to nine for how often: integers, the same everywhere.
-        score = score + best * 10 + case((count > 9, 9), else_=count)
-    return SearchQuery(where, score)
+        count = func.count()
+        per_recording = (
+            select(
+                Recording.id.label("recording_id"),
+                # Ten per weight point, plus up to nine for how often: the same everywhere.
+                (func.max(hits.c.weight) * 10 + case((count > 9, 9), else_=count)).label("score"),
+            )
+            .join(hits, hits.c.lesson_id == Recording.lesson_id)
+            .where(or_(hits.c.recording_id.is_(None), hits.c.recording_id == Recording.id))
+            .group_by(Recording.id)
+            .subquery()
+        )
+        joins.append(per_recording)
+        score = score + per_recording.c.score
+    return SearchQuery(joins, score)
 
 
 async def matches_for(

@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import pytest_asyncio
+from sqlalchemy import text
 
+from streamhub.auth.roles import AccountRole
 from tests.support.hub import AdminApi, HubFactory, InProcessHub
 
 SHARED = pytest.mark.asyncio(loop_scope="module")
@@ -191,6 +193,16 @@ async def test_chinese_search_finds_titles_chapters_and_descriptions_ranked(
         f"几何初步 {tag}",
     ]
     assert await library.titles(q=f"函数的图像 {tag}") == [f"二次函数的图像 {tag}"]
+    # The index each backend searches through: FTS5 trigram, or pg_trgm's GIN index.
+    catalog = library.hub.services.catalog
+    async with catalog.session() as session:
+        if catalog.engine.dialect.name == "sqlite":
+            assert catalog.search_fts
+        else:
+            found_index = await session.execute(
+                text("SELECT 1 FROM pg_indexes WHERE indexname = 'ix_search_entries_folded_trgm'")
+            )
+            assert found_index.first() is not None
     # Why it was found: the chapter, and where it starts.
     found = (await library.get(q=f"二次函数 {tag}")).json()["items"]
     chapter = next(r for r in found if r["id"] == rec_b)["matches"]
@@ -267,3 +279,33 @@ async def test_bad_library_queries_are_problems(library: Library, params: dict[s
 async def test_dates_out_of_order_are_a_problem(library: Library) -> None:
     response = await library.get(date_from="2026-02-01T00:00:00Z", date_to="2026-01-01T00:00:00Z")
     problem(response, 400, "validation_failed")
+
+
+@SHARED
+async def test_a_search_is_scoped_as_the_callers_list(library: Library) -> None:
+    """A school admin finds their school's lessons only, a lecturer's account its own: the
+    search narrows the caller's list, never widens it."""
+    admin, catalog = library.admin, library.hub.services.catalog
+    tag = secrets.token_hex(2)
+    mine = await catalog.create_school(f"本校{tag}")
+    other = await catalog.create_school(f"外校{tag}")
+    teacher = await catalog.create_account(login=f"t{tag}@x.cn", role=AccountRole.LECTURER)
+    head = await catalog.create_account(
+        login=f"h{tag}@x.cn", role=AccountRole.SCHOOL_ADMIN, school_id=mine.id
+    )
+    own = await lesson(admin, f"函数 本校 {tag}", school_id=mine.id,
+                       lecturer_account_id=teacher.id)  # fmt: skip
+    theirs = await lesson(admin, f"函数 外校 {tag}", school_id=other.id)
+    for made in (own, theirs):
+        await library.recording(made["id"])
+    tokens = library.hub.services.tokens
+    for account in (teacher, head):
+        token = tokens.issue_session(account.id, account.session_key, 600)
+        found = await admin.http.get(
+            "/api/recordings",
+            params={"q": f"函数 {tag}"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert found.status_code == 200, found.text
+        assert [r["title"] for r in found.json()["items"]] == [f"函数 本校 {tag}"]
+    assert len(await library.titles(q=f"函数 {tag}")) == 2  # the county sees both
