@@ -30,4 +30,9 @@ class SearchStore(CatalogBase):
             ids = list((await session.scalars(select(Lesson.id).order_by(Lesson.id))).all())
         for at in range(0, len(ids), REBUILD_STEP):
             await self.reindex_lessons(ids[at : at + REBUILD_STEP])
+        if self.engine.dialect.name == "postgresql":
+            # Fresh statistics: on a table just refilled, the planner's guesses made a
+            # two-term query over 20,000 lessons take seconds instead of a fifth of one.
+            async with self.engine.begin() as connection:
+                await connection.exec_driver_sql("ANALYZE search_entries, lessons, recordings")
         return len(ids)
