@@ -3,6 +3,7 @@ library's search."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,6 +14,8 @@ from sqlalchemy import Integer, cast, extract, func, or_, select, update
 from streamhub.catalog import search
 from streamhub.catalog.base import CatalogBase, Page
 from streamhub.catalog.models import Classroom, Lesson, Recording, lesson_invites, utcnow
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,12 @@ class RecordingStore(CatalogBase):
     async def update_recording(self, recording_id: int, **changes: Any) -> Recording:
         row = await self._update(Recording, recording_id, changes)
         if changes.get("state") == "ready":
-            # Its manifest's chapters are searchable from now on.
-            await self.reindex_lesson_of(row.lesson_id)
+            # Its manifest's chapters are searchable from now on. The index is derived: a
+            # failure here must not fail the recording (search-index rebuild mends it).
+            try:
+                await self.reindex_lesson_of(row.lesson_id)
+            except Exception:
+                logger.warning("recording %s: not indexed for search", recording_id, exc_info=True)
         return await self.get_recording(recording_id)
 
     async def reindex_lesson_of(self, lesson_id: int) -> None:
