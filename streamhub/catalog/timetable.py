@@ -16,6 +16,7 @@ from streamhub.catalog.base import CatalogBase
 from streamhub.catalog.lessons import _codes
 from streamhub.catalog.models import (
     Classroom,
+    Grade,
     Lesson,
     School,
     Subject,
@@ -72,12 +73,15 @@ class TimetableStore(CatalogBase):
         self, session: AsyncSession, window: tuple[datetime, datetime] | None
     ) -> Snapshot:
         rooms = await self._classroom_refs(session)
-        subjects = [
-            SubjectRef(r.id, r.name, r.retired_at is not None)
-            for r in await session.execute(select(Subject.id, Subject.name, Subject.retired_at))
+        subjects, grades = [
+            [
+                SubjectRef(r.id, r.name, r.retired_at is not None)
+                for r in await session.execute(select(model.id, model.name, model.retired_at))
+            ]
+            for model in (Subject, Grade)
         ]
         if window is None:
-            return Snapshot(rooms, [], subjects)
+            return Snapshot(rooms, [], subjects, grades)
         found = (
             await session.execute(
                 select(
@@ -88,6 +92,7 @@ class TimetableStore(CatalogBase):
                     Lesson.scheduled_start,
                     Lesson.scheduled_end,
                     Lesson.status,
+                    Lesson.grade_id,
                 ).where(Lesson.scheduled_start < window[1], Lesson.scheduled_end > window[0])
             )
         ).all()
@@ -102,10 +107,11 @@ class TimetableStore(CatalogBase):
                 end=r.scheduled_end,
                 status=r.status,
                 classroom_ids=frozenset(invited.get(r.id, ())),
+                grade_id=r.grade_id,
             )
             for r in found
         ]
-        return Snapshot(rooms, lessons, subjects)
+        return Snapshot(rooms, lessons, subjects, grades)
 
     @staticmethod
     async def _invites(session: AsyncSession, lesson_ids: Sequence[int]) -> dict[int, list[int]]:
@@ -129,7 +135,7 @@ class TimetableStore(CatalogBase):
                     "title": new.title,
                     "subject": new.subject,
                     "subject_id": new.subject_id,
-                    "grade_id": None,
+                    "grade_id": new.grade_id,
                     "description": "",
                     "lecturer_name": new.lecturer,
                     "scheduled_start": new.start,
@@ -184,6 +190,7 @@ class TimetableStore(CatalogBase):
             Lesson.status,
             Lesson.series,
             Lesson.join_code,
+            Lesson.grade_id,
         ).order_by(Lesson.scheduled_start, Lesson.id)
         if start is not None:
             query = query.where(Lesson.scheduled_start >= start)
@@ -199,6 +206,7 @@ class TimetableStore(CatalogBase):
             found = (await session.execute(query)).all()
             invited = await self._invites(session, [r.id for r in found])
             rooms = {r.id: r for r in await self._classroom_refs(session)}
+            grades = dict((await session.execute(select(Grade.id, Grade.name))).all())
         return [
             ScheduledLesson(
                 id=r.id,
@@ -211,6 +219,7 @@ class TimetableStore(CatalogBase):
                 series=r.series,
                 join_code=r.join_code,
                 classrooms=[rooms[i] for i in sorted(invited.get(r.id, ())) if i in rooms],
+                grade=grades.get(r.grade_id, "") if r.grade_id is not None else "",
             )
             for r in found
         ]

@@ -17,7 +17,8 @@ class ClassroomRef:
 
 @dataclass(frozen=True)
 class SubjectRef:
-    """A subject as a timetable names it (compared as ``normalize`` folds names)."""
+    """A subject (or a grade) as a timetable names it (compared as ``normalize`` folds
+    names)."""
 
     id: int
     name: str
@@ -34,6 +35,7 @@ class ExistingLesson:
     end: datetime
     status: str
     classroom_ids: frozenset[int]
+    grade_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Snapshot:
     classrooms: list[ClassroomRef]
     lessons: list[ExistingLesson]
     subjects: list[SubjectRef] = field(default_factory=list)
+    grades: list[SubjectRef] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -59,3 +62,4 @@ class ScheduledLesson:
     series: str | None
     join_code: str
     classrooms: list[ClassroomRef]
+    grade: str = ""

@@ -35,6 +35,7 @@ class NewLesson:
     classroom_ids: frozenset[int]
     series: str | None
     subject_id: int | None = None
+    grade_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ def make_plan(read: ReadRows, snapshot: Snapshot) -> Plan:
     plan = Plan(rows=read.total, errors=list(read.errors))
     resolver = ClassroomResolver(snapshot.classrooms)
     subjects = {normalize(s.name): s for s in snapshot.subjects}
+    grades = {normalize(g.name): g for g in snapshot.grades}
     existing: dict[Key, ExistingLesson] = {
         (x.title, x.start, x.classroom_ids): x for x in snapshot.lessons
     }
@@ -93,11 +95,13 @@ def make_plan(read: ReadRows, snapshot: Snapshot) -> Plan:
     placed: list[_Placed] = []
     for unread in read.unread:
         _classrooms(unread, resolver, plan.errors)
-        _subject(unread, subjects, plan.errors)
+        _pick(unread, Column.SUBJECT, subjects, plan.errors)
+        _pick(unread, Column.GRADE, grades, plan.errors)
     for row in read.rows:
         ids = _classrooms(row, resolver, plan.errors)
-        subject = _subject(row, subjects, plan.errors)
-        if ids is None or subject is False:
+        subject = _pick(row, Column.SUBJECT, subjects, plan.errors)
+        grade = _pick(row, Column.GRADE, grades, plan.errors)
+        if ids is None or subject is False or grade is False:
             continue
         if isinstance(subject, SubjectRef):
             row.subject = subject.name  # the catalog's spelling of it
@@ -124,6 +128,7 @@ def make_plan(read: ReadRows, snapshot: Snapshot) -> Plan:
                     classroom_ids=ids,
                     series=row.series,
                     subject_id=subject.id if isinstance(subject, SubjectRef) else None,
+                    grade_id=grade.id if isinstance(grade, SubjectRef) else None,
                 )
                 plan.create.append(lesson)
                 placed.append(_Placed(row.number, None, lesson.start, lesson.end, ids,
@@ -133,6 +138,9 @@ def make_plan(read: ReadRows, snapshot: Snapshot) -> Plan:
             changes = _changes(row, found, occurrence.end)
             if "subject" in changes:
                 changes["subject_id"] = subject.id if isinstance(subject, SubjectRef) else None
+            grade_id = grade.id if isinstance(grade, SubjectRef) else None
+            if row.grade is not None and grade_id != found.grade_id:
+                changes["grade_id"] = grade_id
             lecturer = found.lecturer if row.lecturer is None else row.lecturer
             if found.status != "scheduled":
                 plan.kept += 1
@@ -179,25 +187,29 @@ def _classrooms(
     return frozenset(ids) if ok else None
 
 
-def _subject(
-    row: TimetableRow, subjects: dict[str, SubjectRef], errors: list[RowError]
+def _pick(
+    row: TimetableRow,
+    column: Column,
+    refs: dict[str, SubjectRef],
+    errors: list[RowError],
 ) -> SubjectRef | bool:
-    """The row's subject: one of the county's (not retired), none (True: an empty or missing
-    cell), or False with the error noted."""
-    if not row.subject:
+    """The row's subject or grade: one of the county's (not retired), none (True: an empty or
+    missing cell), or False with the error noted."""
+    text = row.subject if column is Column.SUBJECT else row.grade
+    if not text:
         return True
-    found = subjects.get(normalize(row.subject))
+    found = refs.get(normalize(text))
+    what = "subject" if column is Column.SUBJECT else "grade"
     if found is None:
+        code = Problem.UNKNOWN_SUBJECT if column is Column.SUBJECT else Problem.UNKNOWN_GRADE
         errors.append(
-            _error(row, Column.SUBJECT, Problem.UNKNOWN_SUBJECT,
-                   f"no subject {row.subject!r}: the county admin adds it (Subjects and grades)")
+            _error(row, column, code,
+                   f"no {what} {text!r}: the county admin adds it (Subjects and grades)")
         )  # fmt: skip
         return False
     if found.retired:
-        errors.append(
-            _error(row, Column.SUBJECT, Problem.RETIRED_SUBJECT,
-                   f"the subject {found.name!r} is retired")
-        )  # fmt: skip
+        code = Problem.RETIRED_SUBJECT if column is Column.SUBJECT else Problem.RETIRED_GRADE
+        errors.append(_error(row, column, code, f"the {what} {found.name!r} is retired"))
         return False
     return found
 

@@ -145,13 +145,14 @@ async def test_an_unknown_subject_in_a_timetable_row_is_an_error_of_that_cell(
     school = await admin.post("/api/schools", {"name": f"城东{secrets.token_hex(2)}"})
     await admin.post("/api/classrooms", {"name": "一班", "school_id": school["id"]})
     await admin.subject("语文")
+    grade = await admin.post("/api/grades", {"name": f"七年级{school['id']}"})
     room = f"{school['name']}/一班"
     csv = (
-        "课程,科目,日期,开始时间,结束时间,教室\n"
-        f"古诗,语文,2027-09-01,08:00,08:45,{room}\n"
-        f"未知,天文学,2027-09-01,09:00,09:45,{room}\n"
-        # A row with another error too: both are listed.
-        f"坏行,占星,2027-02-30,10:00,10:45,{room}\n"
+        "课程,科目,年级,日期,开始时间,结束时间,教室\n"
+        f"古诗,语文,{grade['name']},2027-09-01,08:00,08:45,{room}\n"
+        f"未知,天文学,,2027-09-01,09:00,09:45,{room}\n"
+        # A row with other errors too: all are listed.
+        f"坏行,占星,九年级,2027-02-30,10:00,10:45,{room}\n"
     )
     response = await admin.http.post(
         "/api/timetable/import",
@@ -165,7 +166,19 @@ async def test_an_unknown_subject_in_a_timetable_row_is_an_error_of_that_cell(
         (3, "subject", "unknown_subject"),
         (4, "date", "bad_date"),
         (4, "subject", "unknown_subject"),
+        (4, "grade", "unknown_grade"),
     }
+    # The good row alone imports with its subject and grade.
+    good = csv.splitlines()[:2]
+    done = await admin.http.post(
+        "/api/timetable/import",
+        content="\n".join(good).encode(),
+        headers={"Content-Type": "text/csv"},
+    )
+    assert done.status_code == 200 and done.json()["lessons"]["create"] == 1, done.text
+    listed = (await admin.http.get("/api/lessons", params={"limit": 500})).json()["items"]
+    made = next(x for x in listed if x["title"] == "古诗")
+    assert made["subject"] == "语文" and made["grade_id"] == grade["id"]
 
 
 @SHARED
