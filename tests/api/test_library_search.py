@@ -322,3 +322,14 @@ async def test_a_search_is_scoped_as_the_callers_list(library: Library) -> None:
         assert found.status_code == 200, found.text
         assert [r["title"] for r in found.json()["items"]] == [f"函数 本校 {tag}"]
     assert len(await library.titles(q=f"函数 {tag}")) == 2  # the county sees both
+
+
+@SHARED
+@pytest.mark.parametrize(
+    "q", ['"函数"', "a*b", "NEAR(abc", "' OR 1=1 --", "%_%", "\\", "AND OR NOT"]
+)
+async def test_query_syntax_is_just_text(library: Library, q: str) -> None:
+    """FTS5's query syntax and LIKE's wildcards in a search are plain characters."""
+    response = await library.get(q=q)
+    assert response.status_code == 200, response.text
+    assert response.json()["total"] == 0
