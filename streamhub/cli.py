@@ -391,6 +391,30 @@ def _account_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _search_rebuild(args: argparse.Namespace) -> int:
+    """Index every lesson for the library's search afresh (after an upgrade, the chapters of
+    earlier recordings; on PostgreSQL, the trigram index once pg_trgm can be had)."""
+    import asyncio
+
+    from streamhub.catalog.store import Catalog
+    from streamhub.config import load_settings
+
+    async def rebuild() -> int:
+        catalog = await Catalog.open(load_settings(args.config))
+        try:
+            return await catalog.rebuild_search_index()
+        finally:
+            await catalog.close()
+
+    try:
+        count = asyncio.run(rebuild())
+    except StreamhubError as exc:
+        print(f"streamhub: {exc}", file=sys.stderr)
+        return 2
+    print(f"search index rebuilt: {count} lessons")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streamhub", description="StreamHub live lesson hub")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -476,6 +500,16 @@ def build_parser() -> argparse.ArgumentParser:
         "when the settings give no public_url",
     )
     add.set_defaults(func=_account_add)
+
+    search = sub.add_parser("search-index", help="the library's search index")
+    search_sub = search.add_subparsers(dest="search_command", required=True)
+    rebuild = search_sub.add_parser(
+        "rebuild",
+        help="index every lesson afresh (titles, descriptions, recordings' chapters); safe "
+        "while the hub runs",
+    )
+    rebuild.add_argument("--config", type=Path, default=None, help="YAML settings file")
+    rebuild.set_defaults(func=_search_rebuild)
     return parser
 
 

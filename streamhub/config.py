@@ -9,6 +9,7 @@ import contextvars
 import ipaddress
 import re
 import socket
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import (
     BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -249,6 +251,22 @@ class CapacitySettings(BaseModel):
     recover_after_s: float = Field(default=20.0, gt=0)
 
 
+class TermSettings(BaseModel):
+    """A school term, for the library's "this term" (dates in the county's time zone)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=60)
+    first_day: date
+    last_day: date
+
+    @model_validator(mode="after")
+    def _order(self) -> TermSettings:
+        if self.last_day < self.first_day:
+            raise ValueError("last_day comes before first_day")
+        return self
+
+
 class WebhookSettings(BaseModel):
     """Delivering the data feed to webhooks (added by admins, ``POST /api/webhooks``)."""
 
@@ -384,6 +402,9 @@ class Settings(BaseSettings):
     # The county's time zone (IANA name): a lesson series repeats at the same wall time here.
     county_timezone: str = "UTC"
     attendance_left_early_s: float = Field(default=300.0, ge=0, le=86_400)
+    # The school terms, for the library's "this term"; none: the half-year (February to July,
+    # August to January) that holds the day.
+    terms: list[TermSettings] = Field(default_factory=list, max_length=100)
     # Each node re-reads the lessons and device credentials of the sessions it holds this
     # often (and whenever Redis comes back): an end or a revocation made through another node
     # is applied even when the event between nodes was lost (a Redis outage).

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from streamhub.api.lessons import lecturer_link_for
-from streamhub.catalog.models import Classroom, Lesson, utcnow
+from streamhub.catalog.models import Classroom, Grade, Lesson, Subject, utcnow
 from streamhub.errors import NotFound, Unauthorized
 from streamhub.services import Services
 
@@ -147,6 +147,14 @@ async def _classroom(
     return classroom, DemoClassroom(classroom.name, issued.secret, new=True), entry
 
 
+async def _demo_subject(svc: Services) -> Subject | Grade:
+    """The demo's subject, from the county's list (added the first time)."""
+    for row in await svc.catalog.vocabulary("subject"):
+        if row.name == "Mathematics":
+            return row
+    return await svc.catalog.add_vocabulary("subject", "Mathematics")
+
+
 async def _lesson(svc: Services, lesson_id: object, classroom_ids: list[int]) -> Lesson:
     """The demo lesson, live and inviting both classrooms; a new one if it ended."""
     catalog = svc.catalog
@@ -158,9 +166,11 @@ async def _lesson(svc: Services, lesson_id: object, classroom_ids: list[int]) ->
             lesson = None
     if lesson is None or lesson.status == "ended":
         now = utcnow()
+        subject = await _demo_subject(svc)
         lesson = await catalog.create_lesson(
             title="Demo lesson: fractions",
-            subject="Mathematics",
+            subject=subject.name,
+            subject_id=subject.id,
             lecturer_name="Demo lecturer",
             scheduled_start=now,
             scheduled_end=now + timedelta(hours=8),

@@ -98,6 +98,10 @@ class ErrorCode(StrEnum):
     TIMETABLE_UNREADABLE = "timetable_unreadable"
     TIMETABLE_TOO_LARGE = "timetable_too_large"
     TIMETABLE_INVALID = "timetable_invalid"
+    # Subjects and grades (HTTP only): a lesson given one the county does not have, or retired.
+    UNKNOWN_SUBJECT = "unknown_subject"
+    UNKNOWN_GRADE = "unknown_grade"
+    NAME_TAKEN = "name_taken"
     # The process itself.
     CONFIG_INVALID = "config_invalid"
     # The client SDK's own (streamhub.client): never sent by the hub.

@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from streamhub.catalog.models import Base
+from streamhub.catalog.search import modelled
 from streamhub.catalog.store import Catalog
 from streamhub.config import load_settings
 from tests.support.postgres import database, database_url, postgres_server
@@ -25,7 +26,8 @@ __all__ = ["database", "database_url", "postgres_server"]  # the fixtures this m
 
 def _diff(connection: Connection) -> list[Any]:
     context = MigrationContext.configure(
-        connection, opts={"compare_type": True, "compare_server_default": False}
+        connection,
+        opts={"compare_type": True, "compare_server_default": False, "include_name": modelled},
     )
     return list(compare_metadata(context, Base.metadata))
 

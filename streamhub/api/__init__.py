@@ -24,6 +24,7 @@ from streamhub.api import (
     session,
     timetable,
     tokens,
+    vocabulary,
     whip,
 )
 
@@ -50,6 +51,7 @@ def build_router() -> APIRouter:
         rtmp,
         timetable,
         calendar,
+        vocabulary,
     ):
         router.include_router(module.router)
     for extra in (network.device_router, network.token_router, network.admin_router):

@@ -8,7 +8,7 @@ import io
 import secrets
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from fastapi import Path as FastApiPath
@@ -71,6 +71,9 @@ def lesson_out(lesson: Lesson) -> LessonOut:
         id=lesson.id,
         title=lesson.title,
         subject=lesson.subject,
+        subject_id=lesson.subject_id,
+        grade_id=lesson.grade_id,
+        description=lesson.description,
         lecturer_name=lesson.lecturer_name,
         scheduled_start=lesson.scheduled_start,
         scheduled_end=lesson.scheduled_end,
@@ -106,6 +109,26 @@ async def _owners(svc: Services, who: Caller, school_id: int | None, lecturer: i
             )
 
 
+async def picked(
+    svc: Services,
+    subject: str | None,
+    subject_id: int | None,
+    grade_id: int | None,
+) -> dict[str, Any]:
+    """The subject and grade a lesson is given, checked against the county's lists (by id, or
+    the subject by name; none retired): the lesson's columns to set. ``subject=""`` with no id
+    takes the subject away; ``None`` leaves it."""
+    out: dict[str, Any] = {}
+    if subject_id is not None or subject:
+        row = await svc.catalog.pick_vocabulary("subject", ident=subject_id, name=subject)
+        out.update(subject=row.name, subject_id=row.id)
+    elif subject == "":
+        out.update(subject="", subject_id=None)
+    if grade_id is not None:
+        out["grade_id"] = (await svc.catalog.pick_vocabulary("grade", ident=grade_id)).id
+    return out
+
+
 @router.post("/lessons", status_code=201, dependencies=[Admins])
 async def create_lesson(body: LessonIn, svc: ServicesDep, who: CallerDep) -> LessonOut:
     """Schedule a lesson. A school admin's lessons are their school's (``school_id`` may be
@@ -114,7 +137,8 @@ async def create_lesson(body: LessonIn, svc: ServicesDep, who: CallerDep) -> Les
         body = body.model_copy(update={"school_id": own_school(who)})
     await _owners(svc, who, body.school_id, body.lecturer_account_id)
     await own_classrooms(svc, who, body.classroom_ids)
-    lesson = await svc.catalog.create_lesson(**body.model_dump())
+    fields = body.model_dump() | await picked(svc, body.subject, body.subject_id, body.grade_id)
+    lesson = await svc.catalog.create_lesson(**fields)
     return lesson_out(lesson)
 
 
@@ -135,12 +159,16 @@ async def create_series(body: SeriesIn, svc: ServicesDep, response: Response) ->
     except RecurrenceError as exc:
         raise BadRequest(str(exc), code=ErrorCode.INVALID_MESSAGE) from None
     occurrences = [OccurrenceOut(scheduled_start=o.start, scheduled_end=o.end) for o in found]
+    chosen = await picked(svc, body.subject, body.subject_id, body.grade_id)
     if body.dry_run:
         response.status_code = 200
         return SeriesOut(series=None, timezone=str(zone), occurrences=occurrences, lessons=[])
     series, lessons = await svc.catalog.create_series(
         title=body.title,
-        subject=body.subject,
+        subject=chosen.get("subject", ""),
+        subject_id=chosen.get("subject_id"),
+        grade_id=chosen.get("grade_id"),
+        description=body.description,
         lecturer_name=body.lecturer_name,
         times=[(o.start, o.end) for o in found],
         classroom_ids=body.classroom_ids,
@@ -216,6 +244,7 @@ async def update_lesson(
     add are their school's."""
     before = await lesson_access(svc, who, lesson_id, Use.EDIT)
     changes = body.model_dump(exclude_none=True)
+    changes |= await picked(svc, body.subject, body.subject_id, body.grade_id)
     if before is not None:
         school = changes.get("school_id", before.school_id)
         await _owners(svc, who, school, changes.get("lecturer_account_id"))

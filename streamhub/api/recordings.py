@@ -8,22 +8,24 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 
 from streamhub.api.access import listing_scope, recording_allows
 from streamhub.api.auth import AdminOnly, CallerDep, People, ServicesDep, bearer_scheme, caller
 from streamhub.api.schemas import OffsetQuery, OptionalIdQuery, PageOut, SearchQuery
-from streamhub.catalog.models import MAX_ID, Recording
-from streamhub.errors import Conflict, ErrorCode, Forbidden, NotFound, Unauthorized
+from streamhub.catalog.models import MAX_ID, Recording, utcnow
+from streamhub.catalog.recordings import LibraryFilter
+from streamhub.errors import BadRequest, Conflict, ErrorCode, Forbidden, NotFound, Unauthorized
 from streamhub.protocol import Role
 from streamhub.services import Services
+from streamhub.timetable.periods import Period, period_span
 
 router = APIRouter(prefix="/api/recordings", tags=["recordings"])
 
@@ -36,11 +38,26 @@ FILES = {
 MAX_THUMBNAILS = 10_000
 
 
+class MatchOut(BaseModel):
+    """Where a search found a recording's words: ``title``, ``description``, ``chapter`` …"""
+
+    source: str
+    text: str
+    # Where in the recording (a chapter's start), seconds.
+    at_s: float | None = None
+
+
 class RecordingOut(BaseModel):
     id: int
     lesson_id: int
     title: str
     subject: str
+    subject_id: int | None = None
+    grade_id: int | None = None
+    grade: str = ""
+    description: str = ""
+    school_id: int | None = None
+    lecturer_account_id: int | None = None
     lecturer_name: str
     join_code: str
     classroom_ids: list[int]
@@ -61,6 +78,24 @@ class RecordingOut(BaseModel):
     poster_url: str | None
     manifest_url: str | None
     download_url: str | None
+    # With a search (``q``): what matched, best first (up to three).
+    matches: list[MatchOut] = Field(default_factory=list)
+
+
+class PeriodOut(BaseModel):
+    """The period a ``period`` filter meant, in the county's time zone."""
+
+    period: Period
+    timezone: str
+    first_day: date
+    last_day: date
+    start: datetime
+    end: datetime  # excluded
+    term: str = ""  # the configured term's name, if one held today
+
+
+class RecordingPageOut(PageOut[RecordingOut]):
+    period: PeriodOut | None = None
 
 
 def _rid(raw: str) -> int:
@@ -82,7 +117,9 @@ def _directory(svc: Services, rec: Recording) -> Path:
     return directory
 
 
-def recording_out(svc: Services, rec: Recording) -> RecordingOut:
+def recording_out(
+    svc: Services, rec: Recording, grades: dict[int, str] | None = None
+) -> RecordingOut:
     ready = rec.state == "ready"
     base = f"/api/recordings/{rec.id}"
     ticket = svc.tokens.issue_ticket(rec.id, rec.row_key, svc.settings.auth.access_token_ttl_s)
@@ -95,6 +132,12 @@ def recording_out(svc: Services, rec: Recording) -> RecordingOut:
         lesson_id=rec.lesson_id,
         title=rec.lesson.title,
         subject=rec.lesson.subject,
+        subject_id=rec.lesson.subject_id,
+        grade_id=rec.lesson.grade_id,
+        grade=(grades or {}).get(rec.lesson.grade_id or 0, ""),
+        description=rec.lesson.description,
+        school_id=rec.lesson.school_id,
+        lecturer_account_id=rec.lesson.lecturer_account_id,
         lecturer_name=rec.lesson.lecturer_name,
         join_code=rec.lesson.join_code,
         classroom_ids=sorted(c.id for c in rec.lesson.classrooms),
@@ -147,18 +190,39 @@ async def list_recordings(
     svc: ServicesDep,
     who: CallerDep,
     subject: SearchQuery = None,
+    subject_id: OptionalIdQuery = None,
+    grade_id: OptionalIdQuery = None,
     lecturer: SearchQuery = None,
+    lecturer_account_id: OptionalIdQuery = None,
     classroom_id: OptionalIdQuery = None,
+    school_id: OptionalIdQuery = None,
+    weekday: Annotated[
+        list[Annotated[int, Field(ge=1, le=7)]],
+        Query(max_length=7, description="ISO weekdays, 1 Monday … 7 Sunday, county time"),
+    ] = [],  # noqa: B006 - FastAPI copies it
+    period: Annotated[Period | None, Query(description="in the county's time zone")] = None,
     # With a zone: the catalog compares instants (a naive time would be a server error).
     date_from: AwareDatetime | None = None,
     date_to: AwareDatetime | None = None,
     q: SearchQuery = None,
     limit: int = Query(24, ge=1, le=200),
     offset: OffsetQuery = 0,
-) -> PageOut[RecordingOut]:
-    """Recordings, newest first; filter by subject, lecturer, classroom, date, title text (a
-    school admin: of their school's lessons; a lecturer's account: of their own)."""
-    school_id, lecturer_id = listing_scope(who)
+) -> RecordingPageOut:
+    """Recordings, newest first; filter by subject (id, or name), grade, lecturer (account, or
+    name), classroom, school (its own lessons and those inviting its classrooms), weekday and
+    period (``this_week``, ``last_week``, ``this_term``) in the county's time zone, and dates;
+    ``q`` searches titles, descriptions and chapters (Chinese too: any part of a word), best
+    match first. A school admin sees their school's lessons' recordings; a lecturer's account
+    their own."""
+    scope_school, scope_lecturer = listing_scope(who)
+    zone = svc.settings.county_zone
+    if date_from is not None and date_to is not None and date_to < date_from:
+        raise BadRequest("date_to comes before date_from", code=ErrorCode.VALIDATION_FAILED)
+    span = period_span(period, utcnow(), zone, svc.settings.terms) if period else None
+    if span is not None:
+        # Both hold: dates outside the period find nothing (not an error).
+        date_from = max(date_from, span.start) if date_from else span.start
+        date_to = min(date_to, span.end) if date_to else span.end
     page = await svc.catalog.list_recordings(
         limit,
         offset,
@@ -168,11 +232,39 @@ async def list_recordings(
         date_from=date_from,
         date_to=date_to,
         q=q,
-        school_id=school_id,
-        lecturer_account_id=lecturer_id,
+        school_id=scope_school,
+        lecturer_account_id=scope_lecturer,
+        library=LibraryFilter(
+            subject_id=subject_id,
+            grade_id=grade_id,
+            lecturer_account_id=lecturer_account_id,
+            school_id=school_id,
+            weekdays=frozenset(weekday),
+            zone=zone.key,
+        ),
     )
-    items = [recording_out(svc, r) for r in page.items]
-    return PageOut(items=items, total=page.total, limit=limit, offset=offset)
+    grades = await svc.catalog.vocabulary_names("grade")
+    items = [recording_out(svc, r, grades) for r in page.items]
+    if q:
+        found = await svc.catalog.search_matches(page.items, q)
+        for item in items:
+            item.matches = [
+                MatchOut(source=s, text=t, at_s=a) for s, t, a in found.get(item.id, [])
+            ]
+    period_out = None
+    if span is not None and period is not None:
+        period_out = PeriodOut(
+            period=period,
+            timezone=zone.key,
+            first_day=span.first_day,
+            last_day=span.last_day,
+            start=span.start,
+            end=span.end,
+            term=span.name,
+        )
+    return RecordingPageOut(
+        items=items, total=page.total, limit=limit, offset=offset, period=period_out
+    )
 
 
 @router.get("/{recording_id}", dependencies=[People])

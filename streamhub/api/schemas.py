@@ -35,6 +35,9 @@ Name = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)
 ]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, max_length=120, pattern=NO_NUL)]
+Description = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=4000, pattern=NO_NUL)
+]
 SearchQuery = Annotated[str | None, Query(max_length=120, pattern=NO_NUL)]
 
 
@@ -121,7 +124,11 @@ class IssuedCredentialOut(BaseModel):
 
 class LessonIn(Body):
     title: Name
+    # One of the county's subjects (GET /api/subjects), by id or by name; not a retired one.
     subject: Label = ""
+    subject_id: Id | None = None
+    grade_id: Id | None = None
+    description: Description = ""
     lecturer_name: Label = ""
     scheduled_start: AwareDatetime
     scheduled_end: AwareDatetime
@@ -152,6 +159,9 @@ class SeriesIn(Body):
 
     title: Name
     subject: Label = ""
+    subject_id: Id | None = None
+    grade_id: Id | None = None
+    description: Description = ""
     lecturer_name: Label = ""
     first_start: NaiveDatetime
     duration_minutes: int = Field(ge=1, le=600)
@@ -180,7 +190,11 @@ class SeriesOut(BaseModel):
 
 class LessonPatch(Body):
     title: Name | None = None
+    # "" takes the subject away.
     subject: Label | None = None
+    subject_id: Id | None = None
+    grade_id: Id | None = None
+    description: Description | None = None
     lecturer_name: Label | None = None
     scheduled_start: AwareDatetime | None = None
     scheduled_end: AwareDatetime | None = None
@@ -194,6 +208,9 @@ class LessonOut(BaseModel):
     id: int
     title: str
     subject: str
+    subject_id: int | None = None
+    grade_id: int | None = None
+    description: str = ""
     lecturer_name: str
     scheduled_start: datetime
     scheduled_end: datetime

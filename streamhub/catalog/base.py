@@ -4,12 +4,15 @@ helpers (``streamhub.catalog.store.Catalog`` puts the parts together)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from streamhub.catalog import search
 from streamhub.catalog.models import DeviceCredential, IssuedToken, utcnow
 from streamhub.errors import NotFound
 
@@ -35,6 +38,17 @@ class CatalogBase:
         # An open attendance row not marked seen for this long belongs to a session that a
         # crash ended (its node marks it every ``attendance_seen_every_s``).
         self.attendance_stale_s = attendance_stale_s
+        # Where recordings' files are (the search reads their chapters), and whether this
+        # SQLite catalog has the FTS5 trigram index (Catalog.open finds out).
+        self.recordings_dir: Path | None = None
+        self.search_fts = False
+
+    def search_context(self) -> search.Context:
+        return search.Context(self.recordings_dir)
+
+    async def _reindex(self, session: AsyncSession, lesson_ids: Sequence[int]) -> None:
+        """In the caller's transaction: the search index changes with what it indexes."""
+        await search.reindex(session, lesson_ids, self.search_context())
 
     async def _get(self, model: type[M], ident: int) -> M:
         async with self.session() as session:

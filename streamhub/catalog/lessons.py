@@ -44,6 +44,9 @@ class LessonStore(CatalogBase):
         open_to_all: bool = False,
         school_id: int | None = None,
         lecturer_account_id: int | None = None,
+        subject_id: int | None = None,
+        grade_id: int | None = None,
+        description: str = "",
     ) -> Lesson:
         for _ in range(8):
             (code,) = _codes(1)
@@ -60,9 +63,14 @@ class LessonStore(CatalogBase):
                         open_to_all=open_to_all,
                         school_id=school_id,
                         lecturer_account_id=lecturer_account_id,
+                        subject_id=subject_id,
+                        grade_id=grade_id,
+                        description=description,
                     )
                     lesson.classrooms = await self._classrooms(session, classroom_ids)
                     session.add(lesson)
+                    await session.flush()
+                    await self._reindex(session, [lesson.id])
             except IntegrityError:
                 continue  # join code collision: draw another
             return lesson
@@ -90,6 +98,9 @@ class LessonStore(CatalogBase):
         times: Sequence[tuple[datetime, datetime]],
         classroom_ids: Sequence[int],
         open_to_all: bool = False,
+        subject_id: int | None = None,
+        grade_id: int | None = None,
+        description: str = "",
     ) -> tuple[str, list[Lesson]]:
         """One lesson per (start, end), all or none, sharing a new series id."""
         series = secrets.token_hex(8)
@@ -109,10 +120,15 @@ class LessonStore(CatalogBase):
                             open_to_all=open_to_all,
                             series=series,
                             classrooms=list(rooms),
+                            subject_id=subject_id,
+                            grade_id=grade_id,
+                            description=description,
                         )
                         for (start, end), code in zip(times, _codes(len(times)), strict=True)
                     ]
                     session.add_all(lessons)
+                    await session.flush()
+                    await self._reindex(session, [x.id for x in lessons])
             except IntegrityError:
                 continue  # a join code collided with an existing lesson's: draw them again
             return series, lessons
@@ -194,6 +210,8 @@ class LessonStore(CatalogBase):
                 setattr(lesson, key, value)
             if lesson.scheduled_end <= lesson.scheduled_start:
                 raise Conflict("the lesson must end after it starts", code=ErrorCode.BAD_SCHEDULE)
+            await session.flush()
+            await self._reindex(session, [lesson_id])
         return lesson
 
     async def delete_lesson(self, lesson_id: int) -> None:

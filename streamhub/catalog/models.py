@@ -89,6 +89,35 @@ class School(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
+class Subject(Base):
+    """A subject lessons are taught in (数学, 语文 …), managed by the county: renamed or retired,
+    never deleted (lessons keep theirs). ``lessons.subject`` holds its current name too."""
+
+    __tablename__ = "subjects"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    # The name as compared (NFKC, case and spacing folded): no two subjects share it.
+    name_key: Mapped[str] = mapped_column(String(120), unique=True)
+    # Retired: kept on its lessons and in the library's filters, offered for no new lesson.
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class Grade(Base):
+    """A grade (七年级, 高一 …), managed as subjects are; listed in the order they were added."""
+
+    __tablename__ = "grades"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    name_key: Mapped[str] = mapped_column(String(120), unique=True)
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
 class Classroom(Base):
     __tablename__ = "classrooms"
     __table_args__ = NEVER_REUSE_IDS
@@ -109,7 +138,16 @@ class Lesson(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
+    # The subject's name, kept in step with ``subject_id`` (renaming a subject renames it here):
+    # exports, feeds and calendars read it as they always did.
     subject: Mapped[str] = mapped_column(String(120), default="", index=True)
+    subject_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subjects.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    grade_id: Mapped[int | None] = mapped_column(
+        ForeignKey("grades.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
     lecturer_name: Mapped[str] = mapped_column(String(120), default="", index=True)
     scheduled_start: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     scheduled_end: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -493,3 +531,26 @@ class WatchRange(Base):
     )
     start_s: Mapped[float] = mapped_column(Float)
     end_s: Mapped[float] = mapped_column(Float)
+
+
+class SearchEntry(Base):
+    """One searchable text of a lesson (its title, description, a chapter of a recording …):
+    the library's search index (streamhub/catalog/search.py writes it, one function per
+    source). SQLite searches ``folded`` through an FTS5 trigram table, PostgreSQL through a
+    pg_trgm index; both are made by the migration, not described here."""
+
+    __tablename__ = "search_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"), index=True)
+    # Set for what belongs to one recording (its chapters): it finds that recording only.
+    recording_id: Mapped[int | None] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    source: Mapped[str] = mapped_column(String(24))
+    weight: Mapped[int] = mapped_column(default=1)
+    # Where in the recording (a chapter's start), seconds.
+    at_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    text: Mapped[str] = mapped_column(Text)
+    # ``text`` as searched: NFKC, case folded.
+    folded: Mapped[str] = mapped_column(Text)

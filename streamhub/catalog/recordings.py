@@ -3,13 +3,36 @@ library's search."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, cast, extract, func, or_, select, update
 
+from streamhub.catalog import search
 from streamhub.catalog.base import CatalogBase, Page
-from streamhub.catalog.models import Lesson, Recording, lesson_invites, utcnow
+from streamhub.catalog.models import Classroom, Lesson, Recording, lesson_invites, utcnow
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LibraryFilter:
+    """The library's filters beyond the first ones (all optional)."""
+
+    subject_id: int | None = None
+    grade_id: int | None = None
+    lecturer_account_id: int | None = None
+    school_id: int | None = None
+    # ISO weekdays (1 Monday … 7 Sunday) of the recording's start in ``zone``.
+    weekdays: frozenset[int] = field(default_factory=frozenset)
+    zone: str = "UTC"
+
+
+def _invited(classroom_id: int) -> Any:
+    return select(lesson_invites.c.lesson_id).where(lesson_invites.c.classroom_id == classroom_id)
 
 
 class RecordingStore(CatalogBase):
@@ -33,8 +56,19 @@ class RecordingStore(CatalogBase):
         return await self._get(Recording, recording_id)
 
     async def update_recording(self, recording_id: int, **changes: Any) -> Recording:
-        await self._update(Recording, recording_id, changes)
+        row = await self._update(Recording, recording_id, changes)
+        if changes.get("state") == "ready":
+            # Its manifest's chapters are searchable from now on. The index is derived: a
+            # failure here must not fail the recording (search-index rebuild mends it).
+            try:
+                await self.reindex_lesson_of(row.lesson_id)
+            except Exception:
+                logger.warning("recording %s: not indexed for search", recording_id, exc_info=True)
         return await self.get_recording(recording_id)
+
+    async def reindex_lesson_of(self, lesson_id: int) -> None:
+        async with self.session() as session, session.begin():
+            await self._reindex(session, [lesson_id])
 
     async def claim_recording(self, recording_id: int, holder: str, claimant: str) -> bool:
         """Make ``claimant`` the node of a recording still held by ``holder`` (compare and
@@ -71,8 +105,12 @@ class RecordingStore(CatalogBase):
         q: str | None = None,
         school_id: int | None = None,
         lecturer_account_id: int | None = None,
+        library: LibraryFilter | None = None,
     ) -> Page[Recording]:
-        query = select(Recording).join(Lesson).order_by(Recording.started_at.desc(), Recording.id)
+        """Recordings, newest first (with ``q``: best match first). ``school_id`` and
+        ``lecturer_account_id`` scope the list to a caller (listing_scope); ``library`` holds
+        the library's own filters."""
+        query = select(Recording).join(Lesson)
         if school_id is not None:
             query = query.where(Lesson.school_id == school_id)
         if lecturer_account_id is not None:
@@ -81,21 +119,55 @@ class RecordingStore(CatalogBase):
             query = query.where(func.lower(Lesson.subject) == subject.lower())
         if lecturer:
             query = query.where(func.lower(Lesson.lecturer_name) == lecturer.lower())
-        if q:
-            query = query.where(Lesson.title.ilike(f"%{q}%"))
         if classroom_id is not None:
-            query = query.where(
-                Lesson.id.in_(
-                    select(lesson_invites.c.lesson_id).where(
-                        lesson_invites.c.classroom_id == classroom_id
-                    )
-                )
-            )
+            query = query.where(Lesson.id.in_(_invited(classroom_id)))
         if date_from is not None:
             query = query.where(Recording.started_at >= date_from)
         if date_to is not None:
             query = query.where(Recording.started_at < date_to)
+        if library is not None:
+            query = self._library_filter(query, library)
+        found = search.search_recordings(q, self.search_fts) if q else None
+        if found is not None:
+            for hits in found.joins:
+                query = query.join(hits, hits.c.recording_id == Recording.id)
+            query = query.order_by(found.score.desc(), Recording.started_at.desc(), Recording.id)
+        else:
+            query = query.order_by(Recording.started_at.desc(), Recording.id)
         return await self._page(query, limit, offset)
+
+    def _library_filter(self, query: Any, f: LibraryFilter) -> Any:
+        if f.subject_id is not None:
+            query = query.where(Lesson.subject_id == f.subject_id)
+        if f.grade_id is not None:
+            query = query.where(Lesson.grade_id == f.grade_id)
+        if f.lecturer_account_id is not None:
+            query = query.where(Lesson.lecturer_account_id == f.lecturer_account_id)
+        if f.school_id is not None:
+            # The lesson's own school, or a school one of its invited classrooms belongs to.
+            rooms = select(Classroom.id).where(Classroom.school_id == f.school_id)
+            invited = select(lesson_invites.c.lesson_id).where(
+                lesson_invites.c.classroom_id.in_(rooms)
+            )
+            query = query.where(or_(Lesson.school_id == f.school_id, Lesson.id.in_(invited)))
+        if f.weekdays:
+            query = query.where(self._weekday(f.zone).in_(sorted(f.weekdays)))
+        return query
+
+    def _weekday(self, zone: str) -> Any:
+        """The ISO weekday of a recording's start in the county's time zone."""
+        if self.engine.dialect.name == "postgresql":
+            local = func.timezone(zone, Recording.started_at)
+            return cast(extract("isodow", local), Integer)
+        return func.local_isodow(Recording.started_at, zone)
+
+    async def search_matches(
+        self, recordings: Sequence[Recording], q: str
+    ) -> dict[int, list[tuple[str, str, float | None]]]:
+        """Why each of these recordings was found by ``q`` (the library shows it)."""
+        async with self.session() as session:
+            pairs = [(r.id, r.lesson_id) for r in recordings]
+            return await search.matches_for(session, pairs, q, self.search_fts)
 
     async def delete_recording(self, recording_id: int) -> Recording:
         row = await self.get_recording(recording_id)

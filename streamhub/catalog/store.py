@@ -3,13 +3,15 @@ API, the live rooms and the recorder need. SQLite by default, PostgreSQL by URL.
 
 One module per resource (schools.py, classrooms.py, lessons.py, credentials.py, tokens.py,
 attendance.py, audio_only.py, lesson_events.py, recordings.py, checks.py, feed.py, timetable.py,
-calendar_feeds.py, accounts.py, capsules.py, replay.py); ``Catalog`` is all of them over one
-engine."""
+calendar_feeds.py, accounts.py, capsules.py, replay.py, vocabulary.py, search_store.py); ``Catalog``
+is all of them over one engine."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from alembic import command
 from alembic.config import Config
@@ -31,8 +33,11 @@ from streamhub.catalog.lessons import CODE_ALPHABET, LessonStore
 from streamhub.catalog.recordings import RecordingStore
 from streamhub.catalog.replay import ReplayStore
 from streamhub.catalog.schools import SchoolStore
+from streamhub.catalog.search import has_fts
+from streamhub.catalog.search_store import SearchStore
 from streamhub.catalog.timetable import TimetableStore
 from streamhub.catalog.tokens import REQUIRED_BINDINGS, TokenStore
+from streamhub.catalog.vocabulary import VocabularyStore
 from streamhub.config import Settings
 
 __all__ = [
@@ -76,6 +81,8 @@ class Catalog(
     AccountStore,
     CapsuleStore,
     ReplayStore,
+    VocabularyStore,
+    SearchStore,
 ):
     @classmethod
     async def open(cls, settings: Settings) -> Catalog:
@@ -104,7 +111,12 @@ class Catalog(
         engine = create_async_engine(url, connect_args=connect_args)
         if engine.dialect.name == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return cls(engine, ATTENDANCE_MISSED_BEATS * settings.attendance_seen_every_s)
+        catalog = cls(engine, ATTENDANCE_MISSED_BEATS * settings.attendance_seen_every_s)
+        catalog.recordings_dir = settings.effective_recordings_dir
+        if sqlite:
+            async with catalog.session() as session:
+                catalog.search_fts = await has_fts(session)
+        return catalog
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -132,3 +144,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+    # The library's weekday filter in the county's time zone (PostgreSQL has AT TIME ZONE).
+    dbapi_connection.create_function("local_isodow", 2, local_isodow, deterministic=True)
+
+
+def local_isodow(stored: str | None, zone: str) -> int | None:
+    """The ISO weekday (1 Monday … 7 Sunday) in ``zone`` of a UTC time as SQLite stores it."""
+    if stored is None:
+        return None
+    try:
+        at = datetime.fromisoformat(stored).replace(tzinfo=UTC)
+        return at.astimezone(ZoneInfo(zone)).isoweekday()
+    except (ValueError, ZoneInfoNotFoundError):
+        return None

@@ -14,9 +14,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from streamhub.catalog.base import CatalogBase
 from streamhub.catalog.lessons import _codes
-from streamhub.catalog.models import Classroom, Lesson, School, lesson_invites, new_key, utcnow
+from streamhub.catalog.models import (
+    Classroom,
+    Grade,
+    Lesson,
+    School,
+    Subject,
+    lesson_invites,
+    new_key,
+    utcnow,
+)
 from streamhub.errors import Conflict
-from streamhub.timetable.model import ClassroomRef, ExistingLesson, ScheduledLesson, Snapshot
+from streamhub.timetable.model import (
+    ClassroomRef,
+    ExistingLesson,
+    ScheduledLesson,
+    Snapshot,
+    SubjectRef,
+)
 from streamhub.timetable.plan import Plan
 
 # Lessons written per statement.
@@ -58,8 +73,15 @@ class TimetableStore(CatalogBase):
         self, session: AsyncSession, window: tuple[datetime, datetime] | None
     ) -> Snapshot:
         rooms = await self._classroom_refs(session)
+        subjects, grades = [
+            [
+                SubjectRef(r.id, r.name, r.retired_at is not None)
+                for r in await session.execute(select(model.id, model.name, model.retired_at))
+            ]
+            for model in (Subject, Grade)
+        ]
         if window is None:
-            return Snapshot(rooms, [])
+            return Snapshot(rooms, [], subjects, grades)
         found = (
             await session.execute(
                 select(
@@ -70,6 +92,7 @@ class TimetableStore(CatalogBase):
                     Lesson.scheduled_start,
                     Lesson.scheduled_end,
                     Lesson.status,
+                    Lesson.grade_id,
                 ).where(Lesson.scheduled_start < window[1], Lesson.scheduled_end > window[0])
             )
         ).all()
@@ -84,10 +107,11 @@ class TimetableStore(CatalogBase):
                 end=r.scheduled_end,
                 status=r.status,
                 classroom_ids=frozenset(invited.get(r.id, ())),
+                grade_id=r.grade_id,
             )
             for r in found
         ]
-        return Snapshot(rooms, lessons)
+        return Snapshot(rooms, lessons, subjects, grades)
 
     @staticmethod
     async def _invites(session: AsyncSession, lesson_ids: Sequence[int]) -> dict[int, list[int]]:
@@ -100,8 +124,7 @@ class TimetableStore(CatalogBase):
                 invited[lesson_id].append(classroom_id)
         return invited
 
-    @staticmethod
-    async def _write(session: AsyncSession, plan: Plan) -> None:
+    async def _write(self, session: AsyncSession, plan: Plan) -> None:
         """Core bulk inserts, not ORM objects: thousands of lessons would otherwise hold the
         event loop (and every live lesson's media) for seconds."""
         now = utcnow()
@@ -111,6 +134,9 @@ class TimetableStore(CatalogBase):
                 {
                     "title": new.title,
                     "subject": new.subject,
+                    "subject_id": new.subject_id,
+                    "grade_id": new.grade_id,
+                    "description": "",
                     "lecturer_name": new.lecturer,
                     "scheduled_start": new.start,
                     "scheduled_end": new.end,
@@ -134,6 +160,7 @@ class TimetableStore(CatalogBase):
                 for room in sorted(new.classroom_ids)
             ]
             await session.execute(insert(lesson_invites), invites)
+            await self._reindex(session, ids)
         for change in plan.update:
             # Only while still scheduled: a lesson that went live meanwhile is left alone.
             await session.execute(
@@ -163,6 +190,7 @@ class TimetableStore(CatalogBase):
             Lesson.status,
             Lesson.series,
             Lesson.join_code,
+            Lesson.grade_id,
         ).order_by(Lesson.scheduled_start, Lesson.id)
         if start is not None:
             query = query.where(Lesson.scheduled_start >= start)
@@ -178,6 +206,7 @@ class TimetableStore(CatalogBase):
             found = (await session.execute(query)).all()
             invited = await self._invites(session, [r.id for r in found])
             rooms = {r.id: r for r in await self._classroom_refs(session)}
+            grades = dict((await session.execute(select(Grade.id, Grade.name))).all())
         return [
             ScheduledLesson(
                 id=r.id,
@@ -190,6 +219,7 @@ class TimetableStore(CatalogBase):
                 series=r.series,
                 join_code=r.join_code,
                 classrooms=[rooms[i] for i in sorted(invited.get(r.id, ())) if i in rooms],
+                grade=grades.get(r.grade_id, "") if r.grade_id is not None else "",
             )
             for r in found
         ]

@@ -15,6 +15,7 @@ class Column(StrEnum):
 
     TITLE = "title"
     SUBJECT = "subject"
+    GRADE = "grade"
     LECTURER = "lecturer"
     DATE = "date"
     WEEKDAY = "weekday"
@@ -47,6 +48,10 @@ class Problem(StrEnum):
     DUPLICATE = "duplicate"
     AMBIGUOUS_CLASSROOM = "ambiguous_classroom"
     UNKNOWN_CLASSROOM = "unknown_classroom"
+    UNKNOWN_SUBJECT = "unknown_subject"
+    RETIRED_SUBJECT = "retired_subject"
+    UNKNOWN_GRADE = "unknown_grade"
+    RETIRED_GRADE = "retired_grade"
     OVERLAP = "overlap"
     BAD_DATE = "bad_date"
     BAD_TIME = "bad_time"
@@ -58,6 +63,7 @@ class Problem(StrEnum):
 HEADERS: dict[Column, tuple[str, ...]] = {
     Column.TITLE: ("title", "课程", "课程名称", "标题"),
     Column.SUBJECT: ("subject", "科目", "学科"),
+    Column.GRADE: ("grade", "年级"),
     Column.LECTURER: ("lecturer", "主讲教师", "主讲", "教师", "讲师"),
     Column.DATE: ("date", "日期"),
     Column.WEEKDAY: ("weekday", "星期", "周几"),
@@ -75,6 +81,7 @@ REQUIRED = (Column.TITLE, Column.START, Column.END, Column.CLASSROOMS)
 EXPORTED = (
     Column.TITLE,
     Column.SUBJECT,
+    Column.GRADE,
     Column.LECTURER,
     Column.DATE,
     Column.START,

@@ -27,6 +27,7 @@ def export_rows(
         cells = {
             Column.TITLE: lesson.title,
             Column.SUBJECT: lesson.subject,
+            Column.GRADE: lesson.grade,
             Column.LECTURER: lesson.lecturer,
             Column.DATE: start.date().isoformat(),
             Column.START: write_time(start.time()),

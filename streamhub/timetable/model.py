@@ -4,7 +4,7 @@ fills these (streamhub/catalog/timetable.py); nothing here reads it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -13,6 +13,16 @@ class ClassroomRef:
     id: int
     name: str
     school: str
+
+
+@dataclass(frozen=True)
+class SubjectRef:
+    """A subject (or a grade) as a timetable names it (compared as ``normalize`` folds
+    names)."""
+
+    id: int
+    name: str
+    retired: bool
 
 
 @dataclass(frozen=True)
@@ -25,6 +35,7 @@ class ExistingLesson:
     end: datetime
     status: str
     classroom_ids: frozenset[int]
+    grade_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,8 @@ class Snapshot:
 
     classrooms: list[ClassroomRef]
     lessons: list[ExistingLesson]
+    subjects: list[SubjectRef] = field(default_factory=list)
+    grades: list[SubjectRef] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -49,3 +62,4 @@ class ScheduledLesson:
     series: str | None
     join_code: str
     classrooms: list[ClassroomRef]
+    grade: str = ""

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from streamhub.timetable.columns import Column, Problem, normalize
-from streamhub.timetable.model import ClassroomRef, ExistingLesson, Snapshot
+from streamhub.timetable.model import ClassroomRef, ExistingLesson, Snapshot, SubjectRef
 from streamhub.timetable.rows import ReadRows, RowError, TimetableRow
 
 Key = tuple[str, datetime, frozenset[int]]
@@ -34,6 +34,8 @@ class NewLesson:
     end: datetime
     classroom_ids: frozenset[int]
     series: str | None
+    subject_id: int | None = None
+    grade_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ class ClassroomResolver:
 def make_plan(read: ReadRows, snapshot: Snapshot) -> Plan:
     plan = Plan(rows=read.total, errors=list(read.errors))
     resolver = ClassroomResolver(snapshot.classrooms)
+    subjects = {normalize(s.name): s for s in snapshot.subjects}
+    grades = {normalize(g.name): g for g in snapshot.grades}
     existing: dict[Key, ExistingLesson] = {
         (x.title, x.start, x.classroom_ids): x for x in snapshot.lessons
     }
@@ -91,10 +95,16 @@ def make_plan(read: ReadRows, snapshot: Snapshot) -> Plan:
     placed: list[_Placed] = []
     for unread in read.unread:
         _classrooms(unread, resolver, plan.errors)
+        _pick(unread, Column.SUBJECT, subjects, plan.errors)
+        _pick(unread, Column.GRADE, grades, plan.errors)
     for row in read.rows:
         ids = _classrooms(row, resolver, plan.errors)
-        if ids is None:
+        subject = _pick(row, Column.SUBJECT, subjects, plan.errors)
+        grade = _pick(row, Column.GRADE, grades, plan.errors)
+        if ids is None or subject is False or grade is False:
             continue
+        if isinstance(subject, SubjectRef):
+            row.subject = subject.name  # the catalog's spelling of it
         keys = [(row.title, o.start, ids) for o in row.occurrences]
         twin = next((seen[k] for k in keys if k in seen), None)
         if twin is not None:
@@ -117,6 +127,8 @@ def make_plan(read: ReadRows, snapshot: Snapshot) -> Plan:
                     end=occurrence.end,
                     classroom_ids=ids,
                     series=row.series,
+                    subject_id=subject.id if isinstance(subject, SubjectRef) else None,
+                    grade_id=grade.id if isinstance(grade, SubjectRef) else None,
                 )
                 plan.create.append(lesson)
                 placed.append(_Placed(row.number, None, lesson.start, lesson.end, ids,
@@ -124,6 +136,11 @@ def make_plan(read: ReadRows, snapshot: Snapshot) -> Plan:
                 continue
             matched.add(found.id)
             changes = _changes(row, found, occurrence.end)
+            if "subject" in changes:
+                changes["subject_id"] = subject.id if isinstance(subject, SubjectRef) else None
+            grade_id = grade.id if isinstance(grade, SubjectRef) else None
+            if row.grade is not None and grade_id != found.grade_id:
+                changes["grade_id"] = grade_id
             lecturer = found.lecturer if row.lecturer is None else row.lecturer
             if found.status != "scheduled":
                 plan.kept += 1
@@ -168,6 +185,33 @@ def _classrooms(
                        f"no classroom {reference!r}", value=reference)
             )  # fmt: skip
     return frozenset(ids) if ok else None
+
+
+def _pick(
+    row: TimetableRow,
+    column: Column,
+    refs: dict[str, SubjectRef],
+    errors: list[RowError],
+) -> SubjectRef | bool:
+    """The row's subject or grade: one of the county's (not retired), none (True: an empty or
+    missing cell), or False with the error noted."""
+    text = row.subject if column is Column.SUBJECT else row.grade
+    if not text:
+        return True
+    found = refs.get(normalize(text))
+    what = "subject" if column is Column.SUBJECT else "grade"
+    if found is None:
+        code = Problem.UNKNOWN_SUBJECT if column is Column.SUBJECT else Problem.UNKNOWN_GRADE
+        errors.append(
+            _error(row, column, code,
+                   f"no {what} {text!r}: the county admin adds it (Subjects and grades)")
+        )  # fmt: skip
+        return False
+    if found.retired:
+        code = Problem.RETIRED_SUBJECT if column is Column.SUBJECT else Problem.RETIRED_GRADE
+        errors.append(_error(row, column, code, f"the {what} {found.name!r} is retired"))
+        return False
+    return found
 
 
 def _changes(row: TimetableRow, found: ExistingLesson, end: datetime) -> dict[str, Any]:

@@ -64,6 +64,7 @@ class TimetableRow:
     occurrences: list[Occurrence]
     series: str | None
     cells: dict[Column, Cell] = field(default_factory=dict)
+    grade: str | None = None  # None: no such column (existing lessons keep theirs)
 
 
 @dataclass
@@ -208,6 +209,7 @@ def _row(
     r = _Row(number, cells, errors)
     title = r.label(Column.TITLE, TITLE_MAX, required=True) or ""
     subject = r.label(Column.SUBJECT, LABEL_MAX)
+    grade = r.label(Column.GRADE, LABEL_MAX)
     lecturer = r.label(Column.LECTURER, LABEL_MAX)
     start = r.read(Column.START, read_time, required=True)
     end = r.read(Column.END, read_time, required=True)
@@ -221,7 +223,7 @@ def _row(
     if r.failed or not occurrences:
         if classrooms and not r.has_error(Column.CLASSROOMS):
             unread.append(
-                TimetableRow(number, title, subject, lecturer, classrooms, [], None, cells)
+                TimetableRow(number, title, subject, lecturer, classrooms, [], None, cells, grade)
             )
         return None
     series_text = r.text(Column.SERIES)
@@ -230,6 +232,7 @@ def _row(
         number=number,
         title=title,
         subject=subject,
+        grade=grade,
         lecturer=lecturer,
         classrooms=classrooms,
         occurrences=occurrences,

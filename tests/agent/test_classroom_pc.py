@@ -129,6 +129,7 @@ async def room(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Room]:
     setup = await admin.lesson(classrooms=2, start=False)  # the agent's, and one for the stage
     # The lesson of the day: tomorrow, so the waiting screen announces it.
     tomorrow = datetime.now(UTC) + timedelta(days=1)
+    await admin.subject("数学")
     lesson = await admin.post(
         "/api/lessons",
         {

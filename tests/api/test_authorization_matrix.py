@@ -307,6 +307,27 @@ def watched_body(w: World) -> dict[str, Any]:
     return {"recording_id": w.recording_id, "session": "ab" * 8, "ranges": [[0.0, 0.5]]}
 
 
+def unique_name(_w: World) -> dict[str, str]:
+    return {"name": f"Name {secrets.token_hex(4)}"}
+
+
+def throwaway_entry(plural: str) -> PathFn:
+    async def path(w: World) -> str:
+        made = await w.post(f"/api/{plural}", unique_name(w))
+        return f"/api/{plural}/{made['id']}"
+
+    return path
+
+
+def entry_not_retired(plural: str) -> Check:
+    async def check(w: World, path: str) -> None:
+        listed = (await w.admin.http.get(f"/api/{plural}")).json()
+        row = next(x for x in listed if x["id"] == int(path.rsplit("/", 1)[1]))
+        assert not row["retired"], row
+
+    return check
+
+
 SERIES = {
     "title": "Series",
     "first_start": "2030-09-02T08:00:00",
@@ -438,6 +459,22 @@ TABLE: dict[str, Row] = {
     # schools
     "POST /api/schools": row(ADMIN_ONLY, 201, "/api/schools", {"name": "New"}),
     "GET /api/fleet": row({*ADMIN_ONLY, SCHOOL_ADMIN, SCHOOL_ADMIN_B}, 200, "/api/fleet"),
+    # subjects and grades: everyone signed in reads them, the county changes them
+    **{
+        key: value
+        for plural in ("subjects", "grades")
+        for key, value in {
+            f"GET /api/{plural}": row({*SCHOOL_LISTS, LECTURER_ACCOUNT}, 200, f"/api/{plural}"),
+            f"POST /api/{plural}": row(ADMIN_ONLY, 201, f"/api/{plural}", unique_name),
+            f"PATCH /api/{plural}/{{item_id}}": row(
+                ADMIN_ONLY,
+                200,
+                throwaway_entry(plural),
+                {"retired": True},
+                check_refused=entry_not_retired(plural),
+            ),
+        }.items()
+    },
     # attendance reports
     "GET /api/reports/attendance": row(
         ADMIN_STAFF, 200, "/api/reports/attendance?from=2026-09-01&to=2027-01-31"
@@ -514,7 +551,7 @@ TABLE: dict[str, Row] = {
     ),
     "GET /api/lessons/{lesson_id}": row(VIEWERS, 200, "/api/lessons/{lesson_id}"),
     "PATCH /api/lessons/{lesson_id}": row(
-        ADMINS, 200, "/api/lessons/{lesson_id}", {"subject": "Maths"}
+        ADMINS, 200, "/api/lessons/{lesson_id}", {"description": "Chapter 3 again"}
     ),
     "DELETE /api/lessons/{lesson_id}": row(
         ADMINS, 204, throwaway_lesson, check_refused=still_there

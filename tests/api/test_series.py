@@ -42,6 +42,7 @@ async def test_a_term_of_lessons_from_one_rule(hub: InProcessHub) -> None:
     admin = AdminApi(hub.url)
     pc: DeviceApi | None = None
     try:
+        await admin.subject("Mathematics")
         school = await admin.post("/api/schools", {"name": "Hill School"})
         room = await admin.post("/api/classrooms", {"name": "一班", "school_id": school["id"]})
         credential = (await admin.post(f"/api/classrooms/{room['id']}/device-credential"))[

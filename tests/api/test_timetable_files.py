@@ -37,6 +37,8 @@ async def admin(hub: InProcessHub) -> AsyncIterator[AdminApi]:
         await api.post("/api/classrooms", {"name": name, "school_id": school["id"]})
     other = await api.post("/api/schools", {"name": "河东小学"})
     await api.post("/api/classrooms", {"name": "一班", "school_id": other["id"]})
+    for subject in ("科学", "数学"):
+        await api.subject(subject)
     yield api
     await api.close()
 
@@ -93,6 +95,7 @@ async def test_csv_with_and_without_bom_weekly_rows_and_updates(admin: AdminApi)
     assert [x["id"] for x in after] == [x["id"] for x in made]
     ends = {datetime.fromisoformat(x["scheduled_end"]).astimezone(UTC).time() for x in after}
     assert {x["subject"] for x in after} == {"科学"} and ends == {time(0, 50)}
+    assert len({x["subject_id"] for x in after}) == 1 and after[0]["subject_id"] is not None
 
 
 async def test_a_repeat_rule_and_the_errors_a_row_can_have(admin: AdminApi) -> None:

@@ -103,6 +103,8 @@ async def all_lessons(admin: AdminApi) -> list[dict[str, Any]]:
 
 async def test_a_500_row_workbook_with_7_errors_then_fixed_then_again(hub: InProcessHub) -> None:
     admin = AdminApi(hub.url)
+    for subject in ("数学", "语文"):
+        await admin.subject(subject)
     try:
         for school, rooms in SCHOOLS.items():
             made = await admin.post("/api/schools", {"name": school})
@@ -168,7 +170,7 @@ async def test_a_500_row_workbook_with_7_errors_then_fixed_then_again(hub: InPro
             header = next(sheet.worksheets[0].iter_rows(max_row=1, values_only=True))
         finally:
             sheet.close()
-        assert header[:3] == ("课程", "科目", "主讲教师")
+        assert header[:4] == ("课程", "科目", "年级", "主讲教师")
         back = await import_file(admin, exported.content, dry_run=False)
         assert back.status_code == 200, back.text
         assert back.json()["lessons"]["unchanged"] == 500 and back.json()["rows"] == 500

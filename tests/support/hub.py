@@ -254,6 +254,15 @@ class AdminApi:
         assert response.status_code < 300, (path, response.status_code, response.text)
         return response.json() if response.content else None
 
+    async def subject(self, name: str = "Mathematics") -> int:
+        """The county's subject of this name (added if missing): lessons pick from the list."""
+        made = await self.http.post("/api/subjects", json={"name": name})
+        if made.status_code == 201:
+            return int(made.json()["id"])
+        assert made.status_code == 409, made.text
+        listed = (await self.http.get("/api/subjects")).json()
+        return int(next(s["id"] for s in listed if s["name"].casefold() == name.casefold()))
+
     async def lesson(
         self, classrooms: int = 1, start: bool = True, title: str = "Fractions"
     ) -> LessonSetup:
@@ -267,6 +276,7 @@ class AdminApi:
             ids.append(room["id"])
             issued = await self.post(f"/api/classrooms/{room['id']}/device-credential")
             creds.append(issued["credential"])
+        await self.subject("Mathematics")
         lesson = await self.post(
             "/api/lessons",
             {

@@ -88,11 +88,33 @@ async def test_admin_flow(hub: InProcessHub, staff_page: BrowserPage) -> None:
     await expect(page.locator("#credentials-pane")).to_be_visible()
     await expect(page.locator("#credentials-empty")).to_be_visible()
 
+    # subjects and grades: the county's lists lessons pick from (added, renamed, retired)
+    await page.get_by_role("tab", name="Subjects and grades").click()
+    lists = page.locator("#panel-subjects")
+    for name in ("Maths", "Latin"):
+        await lists.get_by_label("New subject").fill(name)
+        await lists.get_by_role("button", name="Add subject").click()
+        await expect(page.locator("#subjects-body tr", has_text=name)).to_be_visible()
+    await page.get_by_role("button", name="Rename Maths").click()
+    await lists.get_by_label("New name for Maths").fill("Mathematics")
+    await lists.get_by_role("button", name="Save").click()
+    await expect(page.locator("#subjects-body tr", has_text="Mathematics")).to_be_visible()
+    await page.get_by_role("button", name="Retire Latin").click()
+    await expect(page.get_by_role("button", name="Bring back Latin")).to_be_visible()
+    await lists.get_by_label("New grade").fill("Grade 7")
+    await lists.get_by_role("button", name="Add grade").click()
+    await expect(page.locator("#grades-body tr", has_text="Grade 7")).to_be_visible()
+    assert await staff_page.unnamed_controls() == []
+
     # lessons: schedule one that invites the classroom
     await page.get_by_role("tab", name="Lessons").click()
     form = page.locator("#lesson-form")
     await form.get_by_label("Title").fill("Algebra basics")
-    await form.get_by_label("Subject").fill("Mathematics")
+    subject = form.get_by_label("Subject")
+    await expect(subject.locator("option")).to_have_text(["None", "Mathematics"])  # not Latin
+    await subject.select_option(label="Mathematics")
+    await form.get_by_label("Grade").select_option(label="Grade 7")
+    await form.get_by_label("Description").fill("Letters for numbers")
     await form.get_by_label("Lecturer name").fill("Ms Li")
     # Tomorrow (the page's inputs are in the browser's time zone, the machine's).
     day = (datetime.now() + timedelta(days=1)).strftime("%Y-%m-%d")
@@ -108,6 +130,8 @@ async def test_admin_flow(hub: InProcessHub, staff_page: BrowserPage) -> None:
         listed = await client.get("/api/lessons", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
     lesson = listed.json()["items"][0]
     assert lesson["lecturer_name"] == "Ms Li" and len(lesson["classroom_ids"]) == 1
+    assert lesson["subject"] == "Mathematics" and lesson["grade_id"] is not None
+    assert lesson["description"] == "Letters for numbers"
     assert lesson["open_to_all"] is False  # the box was left unticked: invite-only
     assert lesson["scheduled_end"] > lesson["scheduled_start"]
     await staff_page.screenshot("admin-lessons")

@@ -110,6 +110,7 @@ async def lesson_now(
         issued = await admin.post(f"/api/classrooms/{room['id']}/device-credential")
         creds.append(issued["credential"])
     start = datetime.now(UTC) + timedelta(minutes=start_in_min)
+    await admin.subject("Mathematics")
     lesson = await admin.post(
         "/api/lessons",
         {

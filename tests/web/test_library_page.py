@@ -44,6 +44,10 @@ async def test_library_sign_in_empty_and_filters(
     hub: InProcessHub, admin: AdminApi, staff_page: BrowserPage
 ) -> None:
     setup = await admin.lesson(classrooms=2, start=False, title="Algebra")
+    grade = await admin.post("/api/grades", {"name": "Grade 7"})
+    school_id = (await admin.http.get(f"/api/classrooms/{setup.classroom_ids[0]}")).json()[
+        "school_id"
+    ]
     token = await staff_token(admin)
     page = staff_page.page
     await page.goto(f"{hub.url}/library?lang=en")
@@ -69,16 +73,25 @@ async def test_library_sign_in_empty_and_filters(
     # filter choices come from the catalog
     classroom = page.get_by_label("Classroom")
     await expect(classroom.locator("option")).to_have_count(3)
-    subjects = await page.eval_on_selector_all("#subjects option", "os => os.map(o => o.value)")
+    # The filters' Subject and Grade (the capsule form in the player has its own).
+    filters = page.locator("#filters")
+    subjects = filters.get_by_label("Subject")
+    await expect(subjects.locator("option")).to_have_text(["Any subject", "Mathematics"])
+    await expect(filters.get_by_label("Grade").locator("option")).to_have_text(
+        ["Any grade", "Grade 7"]
+    )
     lecturers = await page.eval_on_selector_all("#lecturers option", "os => os.map(o => o.value)")
-    assert subjects == ["Mathematics"] and lecturers == ["Ms Li"]
+    assert lecturers == ["Ms Li"]
     assert await staff_page.unnamed_controls() == []
     await staff_page.screenshot("library-empty")
 
     # every filter reaches the API; the date range covers whole local days
     await page.get_by_label("Search").fill("Alg")
-    # The filter's Subject (the capsule form in the player has one too).
-    await page.locator("#filters").get_by_label("Subject").fill("Mathematics")
+    await subjects.select_option(label="Mathematics")
+    await filters.get_by_label("Grade").select_option(label="Grade 7")
+    await page.get_by_label("School").select_option(str(school_id))
+    await page.get_by_label("Weekday").select_option(label="Tuesday")
+    await page.get_by_label("When").select_option(label="Last week")
     await page.get_by_label("Lecturer").fill("Ms Li")
     await classroom.select_option(str(setup.classroom_ids[1]))
     await page.get_by_label("From date").fill("2026-11-01")
@@ -89,7 +102,11 @@ async def test_library_sign_in_empty_and_filters(
         await page.get_by_role("button", name="Apply").click()
     query = parse_qs(urlsplit((await filtered.value).url).query)
     assert query["q"] == ["Alg"]
-    assert query["subject"] == ["Mathematics"]
+    assert "subject" not in query
+    assert query["subject_id"] == [str(await admin.subject("Mathematics"))]
+    assert query["grade_id"] == [str(grade["id"])]
+    assert query["school_id"] == [str(school_id)]
+    assert query["weekday"] == ["2"] and query["period"] == ["last_week"]
     assert query["lecturer"] == ["Ms Li"]
     assert query["classroom_id"] == [str(setup.classroom_ids[1])]
     date_from = datetime.fromisoformat(query["date_from"][0])
@@ -97,6 +114,8 @@ async def test_library_sign_in_empty_and_filters(
     assert date_to - date_from == timedelta(days=30)  # exclusive end: the day after 30 Nov
     assert date_from.tzinfo is not None
     await expect(empty).to_contain_text("No recorded lesson matches these filters")
+    # what "last week" meant, in the county's days
+    await expect(page.locator("#results-count")).to_contain_text(re.compile(r"\d{4}-\d\d-\d\d to "))
     await expect(page.locator("#list-error")).to_be_hidden()
 
     async with page.expect_request(lambda r: "/api/recordings?" in r.url) as reset:
@@ -251,6 +270,13 @@ async def test_library_cards_states_and_player(
     assert await ready_card.locator("img").evaluate("img => img.naturalWidth") == 160
     assert await staff_page.unnamed_controls() == []
     await staff_page.screenshot("library-cards")
+
+    # the search finds a chapter, and says where
+    await page.get_by_label("Search").fill("exam")
+    await expect(cards).to_have_count(1)
+    await expect(ready_card).to_contain_text("Found in the chapter at 0:02: Examples")
+    await page.get_by_role("button", name="Reset").click()
+    await expect(cards).to_have_count(3)
 
     # the player: metadata, chapters, thumbnails, speed, download, attendance
     await page.get_by_role("button", name="Play Fractions").click()

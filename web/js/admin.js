@@ -15,6 +15,13 @@ import {
 } from "./api.js";
 import { loadTimetableTab, wireTimetable } from "./timetable.js";
 import { loadReport, wireReports } from "./admin-reports.js";
+import {
+  fillLessonPickers,
+  lessonPicks,
+  loadVocabulary,
+  refreshVocabulary,
+  wireVocabulary,
+} from "./admin-subjects.js";
 
 const PAGE_SIZE = 20;
 const api = new Api("streamhub.admin.key");
@@ -40,7 +47,7 @@ const ACCOUNT_ROLES = ["county_admin", "school_admin", "lecturer", "staff"];
 // (the admin key, county admins) sees everything.
 const LIMITS = {
   school_admin: {
-    tabs: ["tab-access", "tab-feed", "tab-timetable", "tab-reports"],
+    tabs: ["tab-access", "tab-feed", "tab-timetable", "tab-reports", "tab-subjects"],
     forms: ["school-form"],
     actions: ["schools.editNamed", "schools.deleteNamed"],
     roles: ["lecturer", "staff"],
@@ -55,13 +62,14 @@ const LIMITS = {
       "tab-people",
       "tab-timetable",
       "tab-reports",
+      "tab-subjects",
     ],
     forms: ["lesson-form"],
     actions: ["lessons.editNamed", "lessons.deleteNamed"],
     roles: [],
   },
   staff: {
-    tabs: ["tab-access", "tab-fleet", "tab-feed", "tab-people", "tab-timetable"],
+    tabs: ["tab-access", "tab-fleet", "tab-feed", "tab-people", "tab-timetable", "tab-subjects"],
     forms: ["school-form", "classroom-form", "lesson-form"],
     actions: [
       "schools.editNamed",
@@ -831,7 +839,8 @@ function setLessonChecks(ids) {
 function editLesson(lesson) {
   $("lesson-id").value = lesson.id;
   $("lesson-title").value = lesson.title;
-  $("lesson-subject").value = lesson.subject || "";
+  fillLessonPickers(lesson);
+  $("lesson-description").value = lesson.description || "";
   $("lesson-lecturer").value = lesson.lecturer_name || "";
   $("lesson-start").value = toLocalInput(lesson.scheduled_start);
   $("lesson-end").value = toLocalInput(lesson.scheduled_end);
@@ -845,6 +854,7 @@ function resetLessonForm() {
   $("lesson-form").reset();
   $("lesson-repeat-fields").hidden = true;
   $("lesson-id").value = "";
+  fillLessonPickers({ subject_id: "", grade_id: "" });
   setLessonChecks([]);
   $("lesson-form-title").textContent = t("lessons.new");
 }
@@ -897,7 +907,9 @@ function seriesBody(base, startInput, endInput) {
   return {
     body: {
       title: base.title,
-      subject: base.subject,
+      subject_id: base.subject_id,
+      grade_id: base.grade_id,
+      description: base.description,
       lecturer_name: base.lecturer_name,
       open_to_all: base.open_to_all,
       classroom_ids: base.classroom_ids,
@@ -941,7 +953,7 @@ async function saveLesson(ev) {
   }
   const body = {
     title,
-    subject: $("lesson-subject").value.trim(),
+    ...lessonPicks(),
     lecturer_name: $("lesson-lecturer").value.trim(),
     scheduled_start: start,
     scheduled_end: end,
@@ -1280,6 +1292,8 @@ async function refreshTab(tab) {
     if (tab.id === "tab-lessons") {
       // A lecturer sees their own lessons, not the county's classrooms.
       if (state.me?.role !== "lecturer") await loadAllClassrooms();
+      await loadVocabulary();
+      if (!$("lesson-id").value) fillLessonPickers();
       await loadLessons();
     }
     if (tab.id === "tab-access") await loadAccess();
@@ -1290,6 +1304,7 @@ async function refreshTab(tab) {
       await loadTimetableTab();
     }
     if (tab.id === "tab-reports") await loadReport();
+    if (tab.id === "tab-subjects") await refreshVocabulary();
     if (tab.id === "tab-people") {
       await loadAllSchools();
       await loadPeople();
@@ -1353,6 +1368,7 @@ async function main() {
   });
   renderRepeatDays();
   wireReports(api, t);
+  wireVocabulary(api, t, fail);
   $("lesson-repeat").addEventListener("change", () => {
     $("lesson-repeat-fields").hidden = !$("lesson-repeat").checked;
   });

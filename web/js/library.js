@@ -17,6 +17,13 @@ import { CapsuleForm } from "./capsule-form.js";
 import { WatchReporter, renderHeat, replaySummary } from "./replay-data.js";
 
 const PAGE_SIZE = 24;
+/** Where a search found words (streamhub/catalog/search.py's sources; a newer one: "other"). */
+function sourceName(source) {
+  if (source === "title") return t("card.sourceTitle");
+  if (source === "description") return t("card.sourceDescription");
+  if (source === "chapter") return t("card.sourceChapter");
+  return t("card.sourceOther");
+}
 const POLL_MS = 5000;
 const api = new Api("streamhub.library.token");
 const $ = (id) => document.getElementById(id);
@@ -83,12 +90,28 @@ async function enter() {
 
 // ------------------------------------------------------------------ filters
 
+/** Replace a select's options after its first ("any …"), keeping what was chosen. */
+function fillSelect(id, options) {
+  const select = $(id);
+  const keep = select.value;
+  const first = select.options[0];
+  select.replaceChildren(first, ...options.map(([value, text]) => el("option", { value, text })));
+  select.value = keep;
+}
+
 async function loadFilterChoices() {
-  const [rooms, lessons] = await Promise.all([
-    // A lecturer's account lists its own lessons, and no classrooms.
-    role === "lecturer" ? { items: [] } : api.get("/api/classrooms", { limit: 500 }),
+  const lecturer = role === "lecturer";
+  const [rooms, lessons, subjects, grades, schools] = await Promise.all([
+    // A lecturer's account lists its own lessons, and no classrooms or schools.
+    lecturer ? { items: [] } : api.get("/api/classrooms", { limit: 500 }),
     api.get("/api/lessons", { limit: 500 }),
+    api.get("/api/subjects"),
+    api.get("/api/grades"),
+    lecturer ? { items: [] } : api.get("/api/schools", { limit: 500 }),
   ]);
+  fillSelect("f-subject", subjects.map((s) => [String(s.id), s.name]));
+  fillSelect("f-grade", grades.map((g) => [String(g.id), g.name]));
+  fillSelect("f-school", schools.items.map((s) => [String(s.id), s.name]));
   const select = $("f-classroom");
   const keep = select.value;
   select.replaceChildren(
@@ -100,7 +123,6 @@ async function loadFilterChoices() {
     [...new Set(lessons.items.map((x) => x[key]).filter(Boolean))].sort((a, b) =>
       a.localeCompare(b, lang),
     );
-  $("subjects").replaceChildren(...distinct("subject").map((v) => el("option", { value: v })));
   $("lecturers").replaceChildren(
     ...distinct("lecturer_name").map((v) => el("option", { value: v })),
   );
@@ -109,7 +131,11 @@ async function loadFilterChoices() {
 function filterQuery() {
   return {
     q: $("f-q").value.trim(),
-    subject: $("f-subject").value.trim(),
+    subject_id: $("f-subject").value,
+    grade_id: $("f-grade").value,
+    school_id: $("f-school").value,
+    weekday: $("f-weekday").value,
+    period: $("f-period").value,
     lecturer: $("f-lecturer").value.trim(),
     classroom_id: $("f-classroom").value,
     date_from: dayStart($("f-from").value, 0),
@@ -179,7 +205,12 @@ function renderList(page, filtered) {
   $("cards").replaceChildren(...page.items.map(card));
   $("empty").hidden = page.total > 0;
   $("empty-text").textContent = t(filtered ? "list.noMatch" : "list.empty");
-  $("results-count").textContent = t("list.count", { total: page.total });
+  const count = t("list.count", { total: page.total });
+  // What "last week" or "this term" meant: days in the county's time zone.
+  const span = page.period
+    ? t("list.period", { first: page.period.first_day, last: page.period.last_day })
+    : "";
+  $("results-count").textContent = [count, span].filter(Boolean).join(" · ");
   const pager = $("pager");
   pager.replaceChildren();
   if (page.total > PAGE_SIZE) {
@@ -250,6 +281,7 @@ function card(rec) {
   const when = rec.started_at ? formatDateTime(rec.started_at, lang) : "";
   const details = [
     rec.subject,
+    rec.grade,
     rec.lecturer_name ? t("card.lecturer", { name: rec.lecturer_name }) : "",
   ].filter(Boolean);
   const body = el(
@@ -261,6 +293,16 @@ function card(rec) {
       "div",
       { class: "meta" },
       [when, rec.duration_s ? formatDuration(rec.duration_s) : ""].filter(Boolean).join(" · "),
+    ),
+    ...(rec.matches || []).map((m) =>
+      el("div", {
+        class: "meta match",
+        text: t(m.at_s === null ? "card.match" : "card.matchAt", {
+          where: sourceName(m.source),
+          text: m.text,
+          at: formatDuration(m.at_s || 0),
+        }),
+      }),
     ),
     ready ? null : el("div", {}, stateBadge(rec)),
     // A recording that stopped before the lesson ended (a full disk) keeps what it has.
@@ -770,8 +812,11 @@ async function main() {
     clearTimeout(debounce);
     applyFilters();
   });
-  for (const id of ["f-q", "f-subject", "f-lecturer"]) $(id).addEventListener("input", applySoon);
-  for (const id of ["f-classroom", "f-from", "f-to"]) $(id).addEventListener("change", applyFilters);
+  for (const id of ["f-q", "f-lecturer"]) $(id).addEventListener("input", applySoon);
+  for (const id of ["f-subject", "f-grade", "f-classroom", "f-school", "f-weekday", "f-period"]) {
+    $(id).addEventListener("change", applyFilters);
+  }
+  for (const id of ["f-from", "f-to"]) $(id).addEventListener("change", applyFilters);
   $("f-reset").addEventListener("click", () => {
     $("filters").reset();
     applyFilters();

@@ -7,7 +7,7 @@ import { ApiError, confirmDialog, copyText, el, formatDateTime } from "./api.js"
 const $ = (id) => document.getElementById(id);
 // streamhub/timetable/columns.py Column: an unknown column's header is shown as written.
 const COLUMNS = [
-  "title", "subject", "lecturer", "date", "weekday", "from", "until", "start", "end",
+  "title", "subject", "grade", "lecturer", "date", "weekday", "from", "until", "start", "end",
   "classrooms", "repeat", "skip_dates", "series",
 ];
 
