@@ -180,6 +180,7 @@ class RecorderService:
             session = RecordingSession(
                 functools.partial(LocalSession, self.lessons, self.settings, token),
                 active.directory,
+                keyframe_every_s=self.settings.recorder.keyframe_every_s,
             )
             active.sessions.append(session)
             watcher = asyncio.create_task(self._when_connected(info.id, session))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -37,6 +38,40 @@ SLOT_TRACKS = {
 # Where a track's RTP clock and its arrival times disagree by more than this, the source
 # changed or paused: re-anchor it on arrival time.
 REANCHOR_S = 1.0
+
+
+class KeyframeCadence:
+    """Asks a video source for a key frame when its last one is ``every_s`` old.
+
+    The archive is then seekable and cuttable on a ``every_s`` grid without transcoding: an
+    H.264 lesson stays a remux at finalize (a browser sends key frames only when asked, so a
+    live H.264 stream had one every 8-19 s). A source that ignores the requests is put on the
+    grid by finalize instead (``recorder.regrid_h264``)."""
+
+    def __init__(
+        self,
+        every_s: float,
+        ask: Callable[[], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.every_s = every_s
+        self._ask = ask
+        self._clock = clock
+        self._last_key: float | None = None
+        self._last_ask = -1e9
+        self.asked = 0
+
+    def frame(self, keyframe: bool) -> None:
+        now = self._clock()
+        if keyframe or self._last_key is None:
+            self._last_key = now
+            return
+        # Asked a little early: the key frame comes a round trip and an encode later.
+        due = now - self._last_key >= self.every_s * 0.9
+        if due and now - self._last_ask >= self.every_s / 2:
+            self._last_ask = now
+            self.asked += 1
+            self._ask()
 
 
 def describe_failure(exc: BaseException | None) -> str:
@@ -91,9 +126,17 @@ def webrtc_subscriber(
 
 
 class RecordingSession:
-    def __init__(self, subscriber: Callable[[], Subscriber], directory: Path) -> None:
+    def __init__(
+        self,
+        subscriber: Callable[[], Subscriber],
+        directory: Path,
+        keyframe_every_s: float | None = None,
+    ) -> None:
         self._subscriber = subscriber
         self.directory = directory
+        # Key frames asked for on this grid from sources that can be asked (the hub's own
+        # recorder: its tracks are the forwarder's slots), None: as the publisher sends them.
+        self.keyframe_every_s = keyframe_every_s
         self.client: Subscriber | None = None
         self.writer: RecordingWriter | None = None
         self.lesson_ended = False
@@ -197,11 +240,19 @@ class RecordingSession:
         assert self.client is not None and self.writer is not None
         source = self.client.tracks[slot]
         clock = self._clocks[slot]
+        ask = getattr(source, "request_keyframe", None)
+        cadence = (
+            KeyframeCadence(self.keyframe_every_s, ask)
+            if self.keyframe_every_s and ask is not None and getattr(source, "kind", "") == "video"
+            else None
+        )
         while True:
             packet = await source.recv()
             data = bytes(packet)
             if not data or packet.pts is None or packet.time_base is None:
                 continue
+            if cadence is not None:
+                cadence.frame(bool(packet.is_keyframe))
             arrival = self.writer.now()
             rate = int(1 / packet.time_base)
             t = clock.place(int(packet.pts), rate, arrival)

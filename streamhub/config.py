@@ -287,10 +287,12 @@ class RecorderSettings(BaseModel):
     segment_seconds: float = Field(default=60.0, gt=1)
     thumbnail_every_s: float = Field(default=30.0, gt=0)
     # The archive has a key frame at least this often (seconds of the lesson), so a seek or a
-    # capsule cut lands near the time asked for even when the live frame rate was low.
+    # capsule cut lands near the time asked for even when the live frame rate was low. The
+    # hub's recorder asks the lecturer's encoder for one this often while it records.
     keyframe_every_s: float = Field(default=2.0, ge=0.5, le=60)
-    # H.264 is copied into the archive as it came; when its key frames are farther apart than
-    # 1.5 x keyframe_every_s it is transcoded onto the grid instead (after the lesson, CPU).
+    # H.264 is copied into the archive as it came (key frames asked for live, see above); a
+    # source that ignored the requests (key frames farther apart than 1.5 x keyframe_every_s)
+    # is transcoded onto the grid instead (after the lesson, CPU).
     regrid_h264: bool = True
     # A recording that could not be finalized for want of disk space is tried again this often.
     finalize_retry_s: float = Field(default=30.0, gt=0)

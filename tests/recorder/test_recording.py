@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ import av
 import httpx
 import pytest
 
+from recorder.session import KeyframeCadence
 from streamhub.client import LessonClient
 from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack, read_counter
 from streamhub.protocol import Slot
@@ -178,8 +180,9 @@ async def test_h264_lesson_is_remuxed_without_transcoding(tmp_path: Path) -> Non
     async with InProcessHub(
         tmp_path / "hub",
         media={"video_codecs": ["H264"]},
-        # Copied as it came even though live key frames are sparse (regridding would transcode).
-        recorder={"disk_floor_mb": 0, "thumbnail_every_s": 2.0, "regrid_h264": False},
+        # The defaults: key frames asked for every 2 s while recording, so finalize can copy
+        # (a source that ignored the requests would be transcoded onto the grid).
+        recorder={"disk_floor_mb": 0, "thumbnail_every_s": 2.0},
     ) as hub:
         admin = AdminApi(hub.url)
         try:
@@ -204,6 +207,16 @@ async def test_h264_lesson_is_remuxed_without_transcoding(tmp_path: Path) -> Non
         assert stream.codec_context.name == "h264"
         frames = sum(1 for _ in container.decode(stream))
     assert frames >= 4 * 30 * 0.9
+    # Seekable on the 2 s grid without transcoding: the live key frames were asked for.
+    with av.open(str(folder / "lesson.mp4")) as container:
+        stream = container.streams.video[0]
+        keys = [
+            float(p.pts * p.time_base)
+            for p in container.demux(stream)
+            if p.is_keyframe and p.pts is not None and p.time_base is not None
+        ]
+    assert len(keys) >= 2, keys
+    assert max(b - a for a, b in itertools.pairwise(keys)) <= 3.0, keys
 
 
 async def test_a_lesson_ended_as_it_starts_leaves_no_recording_behind(
@@ -228,3 +241,26 @@ async def test_a_lesson_ended_as_it_starts_leaves_no_recording_behind(
 
     await asyncio.sleep(1.5)  # the set-up is over: what it made is what must settle
     assert await eventually(settled, timeout=30), "a recording is left 'recording'"
+
+
+def test_the_recorder_asks_for_a_key_frame_when_the_last_is_two_seconds_old() -> None:
+    now = [0.0]
+    asked: list[float] = []
+    cadence = KeyframeCadence(2.0, lambda: asked.append(now[0]), clock=lambda: now[0])
+    fps = 32  # frame times exact in binary: no rounding at the thresholds
+    for step in range(10 * fps):  # the source sends a key frame ~0.15 s after it is asked
+        now[0] = step / fps
+        late = [now[0] - t for t in asked]
+        cadence.frame(keyframe=step == 0 or any(0.15 <= d < 0.15 + 1 / fps for d in late))
+    # Asked ~1.8 s after each key frame (a little early), never twice for the same one.
+    assert asked[0] == pytest.approx(1.8, abs=1 / fps), asked
+    assert len(asked) == 5 and cadence.asked == 5, asked
+    assert all(b - a >= 1.9 for a, b in itertools.pairwise(asked)), asked
+    # A source that ignores the requests is asked again at most every second, not every frame.
+    asked.clear()
+    ignored = KeyframeCadence(2.0, lambda: asked.append(now[0]), clock=lambda: now[0])
+    for step in range(10 * fps):
+        now[0] = step / fps
+        ignored.frame(keyframe=step == 0)
+    assert len(asked) == 9, asked
+    assert all(b - a >= 1.0 for a, b in itertools.pairwise(asked)), asked
