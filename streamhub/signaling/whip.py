@@ -266,6 +266,7 @@ class WhipSessions:
         # (lesson, slot) with a session, or one being set up: a second POST is refused at once.
         self._lessons: dict[tuple[int, Slot], str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing: set[asyncio.Future[None]] = set()  # peers being closed
 
     # ------------------------------------------------------------ start
 
@@ -509,7 +510,12 @@ class WhipSessions:
         if room is not None and participant is not None and participant.id in room.members:
             await self.services.lessons.leave(room, participant, reason)
         if session.peer is not None:
-            await session.peer.close()
+            # Not cut short by a cancelled caller (the hub stopping cancels the task that ends
+            # a session whose media never came): a peer half closed leaks its UDP sockets.
+            closing = asyncio.ensure_future(session.peer.close())
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+            await asyncio.shield(closing)
 
     async def close(self) -> None:
         """The hub stops: every session ends, every task is awaited."""
@@ -519,6 +525,7 @@ class WhipSessions:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._closing, return_exceptions=True)
 
 
 def _held(slot: Slot) -> str:
