@@ -485,51 +485,32 @@ def finalize(
 
     thumbs = Thumbnails(directory, thumbnail_every_s)
     files: dict[str, str | None] = {"lesson": "lesson.mp4", "screen": None, "stage": None}
-    out_tracks = build_mp4(
-        directory / "lesson.mp4",
-        tracks["lecturer_video"],
-        tracks["lecturer_audio"],
-        t0,
-        duration,
-        part_progress,
-        thumbs,
-        keyframe_every_s,
-        regrid_h264,
-    )
+
+    def part(
+        name: str, video: list[Path], audio: list[Path], shots: Thumbnails | None
+    ) -> list[dict[str, Any]]:
+        made = build_mp4(
+            directory / f"{name}.mp4",
+            video,
+            audio,
+            t0,
+            duration,
+            part_progress,
+            shots,
+            keyframe_every_s,
+            regrid_h264,
+        )
+        files[name] = f"{name}.mp4" if (directory / f"{name}.mp4").exists() else None
+        return made
+
+    out_tracks = part("lesson", tracks["lecturer_video"], tracks["lecturer_audio"], thumbs)
     done += 1
     if has_screen:
-        out_tracks += [
-            {**t, "role": "screen"}
-            for t in build_mp4(
-                directory / "screen.mp4",
-                tracks["screen"],
-                [],
-                t0,
-                duration,
-                part_progress,
-                None,
-                keyframe_every_s,
-                regrid_h264,
-            )
-        ]
-        files["screen"] = "screen.mp4" if (directory / "screen.mp4").exists() else None
+        out_tracks += [{**t, "role": "screen"} for t in part("screen", tracks["screen"], [], None)]
         done += 1
     if has_stage:
-        out_tracks += [
-            {**t, "role": "stage"}
-            for t in build_mp4(
-                directory / "stage.mp4",
-                tracks["stage_video"],
-                tracks["stage_audio"],
-                t0,
-                duration,
-                part_progress,
-                None,
-                keyframe_every_s,
-                regrid_h264,
-            )
-        ]
-        files["stage"] = "stage.mp4" if (directory / "stage.mp4").exists() else None
+        stage = part("stage", tracks["stage_video"], tracks["stage_audio"], None)
+        out_tracks += [{**t, "role": "stage"} for t in stage]
     stage_periods, chapters = _periods(events, t0, duration)
     epoch = next((e["epoch"] for e in events if e.get("event") == "start"), None)
     if epoch is not None and lesson_chapters:
