@@ -130,25 +130,20 @@ def listing_scope(who: Caller) -> tuple[int | None, int | None]:
     return None, who.account.id if who.account is not None else 0
 
 
-def capsule_allows(who: Caller, capsule: Capsule) -> bool:
-    """Read a capsule as its recording: the county and staff every one; a school admin their
-    school's; a lecturer's account those of their lessons, and those they cut."""
-    if who.reads_everything:
-        return True
+def _capsule_is_theirs(who: Caller, capsule: Capsule) -> bool:
+    """A school admin's school's capsule; a lecturer's from their lessons, or one they cut."""
     if who.account is None:
         return False
     if who.school is not None:
         return capsule.school_id == who.school
     return who.account.id in (capsule.lecturer_account_id, capsule.created_by_account_id)
+
+
+def capsule_allows(who: Caller, capsule: Capsule) -> bool:
+    """Read a capsule as its recording: the county and staff every one, others their own."""
+    return who.reads_everything or _capsule_is_theirs(who, capsule)
 
 
 def capsule_manages(who: Caller, capsule: Capsule) -> bool:
-    """Delete a capsule: the county; the admin of its school; the lecturer whose lesson it
-    is; the account that cut it."""
-    if who.county:
-        return True
-    if who.account is None:
-        return False
-    if who.school is not None:
-        return capsule.school_id == who.school
-    return who.account.id in (capsule.lecturer_account_id, capsule.created_by_account_id)
+    """Delete a capsule: the county every one, others their own (never staff)."""
+    return who.county or _capsule_is_theirs(who, capsule)
