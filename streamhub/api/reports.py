@@ -16,6 +16,7 @@ from openpyxl import Workbook
 from pydantic import BaseModel
 
 from streamhub.api.auth import AdminOrStaff, ServicesDep
+from streamhub.api.schemas import CalendarDay
 from streamhub.catalog.reports import term_sources
 from streamhub.errors import BadRequest
 from streamhub.lesson.term_report import GroupBy, GroupReport, term_report
@@ -72,8 +73,8 @@ COLUMNS = [f.name for f in fields(GroupReport) if not f.name.startswith("_")]
 @router.get("/attendance", response_model=None)
 async def attendance_report(
     svc: ServicesDep,
-    start: Annotated[date, Query(alias="from", description="first day (county time zone)")],
-    end: Annotated[date, Query(alias="to", description="last day, included")],
+    start: Annotated[CalendarDay, Query(alias="from", description="first day (county time zone)")],
+    end: Annotated[CalendarDay, Query(alias="to", description="last day, included")],
     by: GroupBy = "classroom",
     format: Literal["json", "csv", "xlsx"] = "json",
 ) -> ReportOut | Response:

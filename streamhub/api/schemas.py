@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Generic, Literal, TypeVar
 
 from fastapi import Path, Query
@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from streamhub.catalog.models import MAX_ID
+from streamhub.era import FIRST_DAY, LAST_DAY
 from streamhub.protocol import DeviceHealth, ParticipantInfo, ParticipantStats
 
 T = TypeVar("T")
@@ -28,6 +29,17 @@ Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 OptionalIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 OffsetQuery = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+
+# Days and times of lessons: in the era (streamhub/era.py), or refused up front.
+CalendarDay = Annotated[date, Field(ge=FIRST_DAY, le=LAST_DAY)]
+LessonTime = Annotated[
+    AwareDatetime,
+    Field(ge=datetime.combine(FIRST_DAY, time(), UTC), le=datetime.combine(LAST_DAY, time(), UTC)),
+]
+WallTime = Annotated[
+    NaiveDatetime,
+    Field(ge=datetime.combine(FIRST_DAY, time()), le=datetime.combine(LAST_DAY, time())),
+]
 
 # PostgreSQL's text cannot hold NUL (SQLite's can): text with one is refused up front.
 NO_NUL = r"^[^\x00]*$"
@@ -130,8 +142,8 @@ class LessonIn(Body):
     grade_id: Id | None = None
     description: Description = ""
     lecturer_name: Label = ""
-    scheduled_start: AwareDatetime
-    scheduled_end: AwareDatetime
+    scheduled_start: LessonTime
+    scheduled_end: LessonTime
     classroom_ids: list[Id] = Field(default_factory=list, max_length=1000)
     open_to_all: bool = Field(
         default=False,
@@ -163,13 +175,13 @@ class SeriesIn(Body):
     grade_id: Id | None = None
     description: Description = ""
     lecturer_name: Label = ""
-    first_start: NaiveDatetime
+    first_start: WallTime
     duration_minutes: int = Field(ge=1, le=600)
     rule: Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=6, max_length=500, pattern=NO_NUL),
     ]
-    skip_dates: list[date] = Field(default_factory=list, max_length=400)
+    skip_dates: list[CalendarDay] = Field(default_factory=list, max_length=400)
     classroom_ids: list[Id] = Field(default_factory=list, max_length=1000)
     open_to_all: bool = False
     # Only say which lessons it would make: nothing is written.
@@ -196,8 +208,8 @@ class LessonPatch(Body):
     grade_id: Id | None = None
     description: Description | None = None
     lecturer_name: Label | None = None
-    scheduled_start: AwareDatetime | None = None
-    scheduled_end: AwareDatetime | None = None
+    scheduled_start: LessonTime | None = None
+    scheduled_end: LessonTime | None = None
     classroom_ids: list[Id] | None = Field(default=None, max_length=1000)
     open_to_all: bool | None = None
     school_id: Id | None = None

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from streamhub.api.auth import AdminOnly, ServicesDep
 from streamhub.api.problems import problem
+from streamhub.api.schemas import CalendarDay
 from streamhub.errors import BadRequest, ErrorCode
 from streamhub.timetable.export import export_rows
 from streamhub.timetable.plan import Plan, make_plan
@@ -120,8 +121,8 @@ def _counts(plan: Plan) -> LessonCounts:
 async def export_timetable(
     svc: ServicesDep,
     format: Literal["csv", "xlsx"] = "csv",
-    since: Annotated[date | None, Query(alias="from")] = None,
-    until: Annotated[date | None, Query(alias="to")] = None,
+    since: Annotated[CalendarDay | None, Query(alias="from")] = None,
+    until: Annotated[CalendarDay | None, Query(alias="to")] = None,
     lang: Literal["en", "zh-CN"] = "en",
 ) -> Response:
     """The lessons starting from ``from`` to ``to`` (dates in the county's time zone, both

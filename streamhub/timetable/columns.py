@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
+from streamhub.era import FIRST_DAY, LAST_DAY, in_era
+
 
 class Column(StrEnum):
     """A column, by the name errors and docs/timetable.md use."""
@@ -148,6 +150,13 @@ class Cell:
 
 
 def read_date(value: object) -> date:
+    day = _read_date(value)
+    if not in_era(day):
+        raise CellError(Problem.BAD_DATE, f"a date from {FIRST_DAY.year} to {LAST_DAY.year}")
+    return day
+
+
+def _read_date(value: object) -> date:
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):

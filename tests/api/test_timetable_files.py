@@ -221,3 +221,37 @@ async def test_the_documented_example_imports(admin: AdminApi) -> None:
     assert report["errors"] == [] and report["rows"] == 3, report
     # Mondays and Wednesdays from 1 Sep 2027 to 15 Jan 2028, less one of each; one more.
     assert report["lessons"]["create"] == 19 + 20 - 2 + 1
+
+
+async def test_days_outside_the_era_are_refused_not_a_server_error(admin: AdminApi) -> None:
+    """Dates Python cannot move by a day or into the county's zone (a fuzzer's 9999-12-31 was
+    a 500 of the export): a row error in an import, 422 for a query or a lesson."""
+    data = (
+        "title,date,start,end,classrooms\n"
+        "Art,9999-12-31,23:00,23:40,河西小学/二班\n"
+        "Art,0001-01-01,00:10,00:40,河西小学/二班\n"
+    ).encode()
+    response = await send(admin, data)
+    assert response.status_code in (200, 400), response.text
+    found = [(e["row"], e["column"]) for e in response.json()["errors"]]
+    assert (2, "date") in found and (3, "date") in found, response.text
+    for params in (
+        {"from": "0001-01-01"},
+        {"to": "9999-12-31"},
+        {"format": "xlsx", "from": "0088-08-02"},
+    ):
+        refused = await admin.http.get("/api/timetable/export", params=params)
+        assert refused.status_code == 422, (params, refused.text)
+    report = await admin.http.get(
+        "/api/reports/attendance", params={"from": "2026-09-01", "to": "9999-12-31"}
+    )
+    assert report.status_code == 422, report.text
+    lesson = await admin.http.post(
+        "/api/lessons",
+        json={
+            "title": "Far future",
+            "scheduled_start": "9999-12-31T23:00:00+00:00",
+            "scheduled_end": "9999-12-31T23:30:00+00:00",
+        },
+    )
+    assert lesson.status_code == 422 and lesson.json()["code"] == "validation_failed", lesson.text
