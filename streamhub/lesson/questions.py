@@ -68,6 +68,7 @@ class LiveQuestion:
                 options=options_for(message),
                 opened_at=at,
                 closes_at=at + limit if limit is not None else None,
+                time_left_s=limit,
                 allow_change=message.allow_change,
             )
         )
@@ -75,6 +76,13 @@ class LiveQuestion:
     @property
     def id(self) -> int:
         return self.info.id
+
+    def shown(self, now: float) -> QuestionInfo:
+        """The question as sent now: with the seconds left of its time limit."""
+        closes = self.info.closes_at
+        if closes is None:
+            return self.info
+        return self.info.model_copy(update={"time_left_s": max(0.0, closes - now)})
 
     def accepts_answers(self, now: float) -> bool:
         closes = self.info.closes_at

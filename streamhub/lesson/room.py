@@ -458,7 +458,9 @@ class Room:
     def open_question_info(self) -> QuestionInfo | None:
         """What a member joining now is shown (a revealed, still open question too)."""
         question = self.question
-        return question.info if question is not None and not question.info.closed else None
+        if question is None or question.info.closed:
+            return None
+        return question.shown(time.time())
 
     def mark(self, by: Participant, label: str) -> str:
         """A lecturer's marker: a named chapter at this moment of the recording."""

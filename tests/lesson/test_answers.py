@@ -5,12 +5,16 @@ kept then)."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
+from streamhub.auth.tokens import TokenIssuer
+from streamhub.config import load_settings
 from streamhub.errors import ErrorCode, NotFound, StreamhubError
 from streamhub.lesson.ports import LessonEvent
 from streamhub.lesson.questions import GRACE_S
+from streamhub.lesson.registry import LessonRegistry
 from streamhub.lesson.room import Room
 from streamhub.protocol import (
     AnswerQuestion,
@@ -299,3 +303,55 @@ async def test_a_timed_question_closes_itself(room: tuple[Room, list[LessonEvent
     timer2 = r._question_timer
     r.close_question(lec.p, q2.id)
     assert timer2 is not None and timer2.cancelled()
+
+
+def test_a_timed_question_is_sent_with_the_seconds_left(
+    room: tuple[Room, list[LessonEvent]],
+) -> None:
+    """Projectors count down from the seconds left, on their own clock (theirs may be off)."""
+    r, _ = room
+    lec, a, _, _ = _members(r)
+    q = r.open_question(lec.p, OpenQuestion(time_limit_s=30))
+    assert [m.question.time_left_s for m in a.of(QuestionOpened)] == [30]
+    assert q.info.closes_at is not None
+    q.info = q.info.model_copy(update={"closes_at": q.info.closes_at - 10})  # 10 s went by
+    joining = r.open_question_info
+    assert joining is not None and joining.time_left_s is not None
+    assert 19 < joining.time_left_s <= 20
+    q.info = q.info.model_copy(update={"closes_at": q.info.closes_at - 60})
+    late = r.open_question_info
+    assert late is not None and late.time_left_s == 0
+    r.open_question(lec.p, OpenQuestion())
+    untimed = r.open_question_info
+    assert untimed is not None and untimed.time_left_s is None
+
+
+class NumberedCatalog:
+    """The catalog's numbering of a lesson a hub held before it restarted."""
+
+    def __init__(self, numbering: tuple[int, int] | None) -> None:
+        self.numbering = numbering
+
+    async def lesson_numbering(self, lesson_id: int) -> tuple[int, int]:
+        if self.numbering is None:
+            raise OSError("catalog down")
+        return self.numbering
+
+    async def add_lesson_events(self, events: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("numbering", "question", "mark"), [((3, 1), 4, "Mark 2"), (None, 1, "Mark 1")]
+)
+async def test_a_room_made_again_mid_lesson_numbers_on(
+    tmp_path: Path, numbering: tuple[int, int] | None, question: int, mark: str
+) -> None:
+    settings = load_settings(None, data_dir=tmp_path, jwt_secret="s" * 32, admin_key="k" * 32)
+    registry = LessonRegistry(settings, NumberedCatalog(numbering), TokenIssuer("s" * 32, 60))  # type: ignore[arg-type]
+    r = await registry.start_lesson(LESSON)
+    lec = lecturer()
+    r.add(lec.p)
+    assert r.open_question(lec.p, OpenQuestion()).info.number == question
+    assert r.mark(lec.p, "") == mark
+    await registry.events_written()

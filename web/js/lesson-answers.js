@@ -12,7 +12,21 @@ const answers = {
   question: null,
   answers: [],
   totals: {},
+  timer: null,
 };
+
+/** The question as received, with when its time is up on this page's clock (the hub sends the
+ * seconds left: this computer's clock may be off the hub's). */
+function received(q) {
+  if (!q || q.time_left_s === null || q.time_left_s === undefined) return q;
+  return { ...q, deadlineMs: Date.now() + q.time_left_s * 1000 };
+}
+
+/** Whole seconds left of a timed question, or null when it has no limit. */
+function secondsLeft(q) {
+  if (!q || !q.deadlineMs) return null;
+  return Math.max(0, Math.ceil((q.deadlineMs - Date.now()) / 1000));
+}
 
 function optionLabel(q, option) {
   if (q.kind === "true_false") return answers.t(option === "true" ? "question.true" : "question.false");
@@ -63,13 +77,31 @@ export function decorateTiles() {
   }
 }
 
+function renderTimer() {
+  const q = answers.question;
+  const left = secondsLeft(q);
+  const timer = $("question-timer");
+  if (!left || q.closed) {
+    clearInterval(answers.timer);
+    answers.timer = null;
+  }
+  // The hub closes it a moment later (answers on their way are still taken): shown closed now.
+  timer.dataset.timeUp = String(left === 0 && !q.closed);
+  timer.textContent =
+    left === null || q.closed ? "" : left === 0 ? answers.t("question.timeUp") : answers.t("question.secondsLeft", { n: left });
+}
+
 function renderQuestion() {
   const t = answers.t;
   const q = answers.question;
   const panel = $("question-panel");
   panel.dataset.open = String(Boolean(q && !q.closed));
   $("question-current").hidden = !q;
+  clearInterval(answers.timer);
+  answers.timer = null;
   if (!q) return;
+  renderTimer();
+  if (secondsLeft(q) && !q.closed) answers.timer = setInterval(renderTimer, 1000);
   $("question-heading").textContent = t("question.title", { n: q.number }) + (q.text ? `: ${q.text}` : "");
   const bars = $("question-bars");
   bars.replaceChildren();
@@ -104,7 +136,8 @@ function renderQuestion() {
     li.textContent = `${a.name}: ${what}`;
     rooms.append(li);
   }
-  $("question-answered").textContent = t("question.answeredBy", { n: answers.answers.length });
+  const answered = answers.answers.length;
+  $("question-answered").textContent = t(answered === 1 ? "question.answeredByOne" : "question.answeredBy", { n: answered });
   const reveal = $("question-correct");
   const before = reveal.value;
   reveal.replaceChildren();
@@ -149,7 +182,7 @@ export function mark() {
 
 export function answersJoined(joined) {
   answers.clearAfterMs = (joined.reply_clear_s || 60) * 1000;
-  answers.question = joined.question || null;
+  answers.question = received(joined.question || null);
   answers.answers = [];
   answers.totals = {};
   renderQuestion();
@@ -172,7 +205,7 @@ export function answersMessage(m) {
       clearLocally(m.participant, m.kind);
       return true;
     case "question_opened":
-      answers.question = m.question;
+      answers.question = received(m.question);
       answers.answers = [];
       answers.totals = {};
       break;
