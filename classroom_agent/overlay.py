@@ -280,8 +280,8 @@ def _count_line(question: dict[str, Any], lang: str) -> str:
     parts = []
     for i, option in enumerate(str(o) for o in question.get("options") or []):
         typed = counts[i] if i < len(counts) else ""
-        word = f"{_option_word(option, lang)}: {typed or '0'}"
-        parts.append(f"[{word}_]" if i == at else word)
+        name = _option_word(option, lang)
+        parts.append(f"[{name}: {typed}_]" if i == at else f"{name}: {typed or '0'}")
     return "   ".join(parts)
 
 

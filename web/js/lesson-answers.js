@@ -44,7 +44,29 @@ function clearLocally(pid, kind) {
   decorateTiles();
 }
 
-/** Each tile's quick replies: one button per reply shown; a click acknowledges it. */
+// A small pictogram per quick reply, drawn beside its words (24x24 viewBox, stroked in the
+// text's colour): the lecturer tells them apart at a glance across many tiles.
+const REPLY_ICONS = {
+  cant_hear: "M4 9h4l5-4v14l-5-4H4z M16 9l5 6 M21 9l-5 6", // a speaker, crossed out
+  cant_see: "M2 12s4-7 10-7 10 7 10 7-4 7-10 7S2 12 2 12z M4 4l16 16", // an eye, struck through
+  slower: "M3 17a9 9 0 0 1 18 0 M12 17l-5-4", // a speedometer, its needle low
+  done: "M4 12l5 5L20 6", // a tick
+  help: "M12 2a10 10 0 1 0 0 20 10 10 0 1 0 0-20z M9 9a3 3 0 1 1 4 3c-1 .5-1 1-1 2 M12 17h.01", // a ?
+};
+
+function replyIcon(kind) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", "reply-icon");
+  const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  path.setAttribute("d", REPLY_ICONS[kind] || "");
+  svg.append(path);
+  return svg;
+}
+
+/** Each tile's quick replies: one button per reply shown (its icon and its words); a click
+ * acknowledges it. */
 export function decorateTiles() {
   const t = answers.t;
   for (const li of document.querySelectorAll("#tiles > li")) {
@@ -66,7 +88,9 @@ export function decorateTiles() {
       const button = document.createElement("button");
       button.type = "button";
       button.dataset.reply = kind;
-      button.textContent = t(`reply.${kind}`);
+      const words = document.createElement("span");
+      words.textContent = t(`reply.${kind}`);
+      button.append(replyIcon(kind), words);
       button.setAttribute("aria-label", t("reply.acknowledge", { reply: t(`reply.${kind}`) }));
       button.addEventListener("click", () => {
         answers.send({ type: "clear_reply", participant: pid, kind });
