@@ -200,12 +200,17 @@ class LessonRegistry:
     # ------------------------------------------------------------ lesson lifecycle
 
     async def start_lesson(self, info: LessonInfo) -> Room:
+        room = self._rooms.get(info.id)
+        if room is not None:
+            return room
+        # Read before the lock: a slow catalog must not hold up other lessons' starts and ends.
+        numbering = await self._numbering(info.id)
         async with self._lock:
             room = self._rooms.get(info.id)
             if room is None:
                 room = Room(info)
                 room.keep = self.keep_event
-                room.questions_asked, room.marks = await self._numbering(info.id)
+                room.questions_asked, room.marks = numbering
                 self._rooms[info.id] = room
                 logger.info("lesson live", extra={"lesson": info.id})
                 for hook in self.on_lesson_started:
