@@ -355,3 +355,31 @@ async def test_a_room_made_again_mid_lesson_numbers_on(
     assert r.open_question(lec.p, OpenQuestion()).info.number == question
     assert r.mark(lec.p, "") == mark
     await registry.events_written()
+
+
+def test_the_export_keeps_the_pages_numbers_and_runs_no_formula(
+    room: tuple[Room, list[LessonEvent]],
+) -> None:
+    """A question's number in the export is the one the pages showed (a room made again
+    mid-lesson numbers on; one of an older hub started again from 1); a text cell that a
+    spreadsheet would run as a formula is written as text."""
+    from streamhub.lesson.answers_record import csv_rows, lesson_record
+
+    r, kept = room
+    lec, a, *_ = _members(r)
+    r.questions_asked = 3  # what a room made again after three questions starts from
+    q = r.open_question(lec.p, OpenQuestion(text='=HYPERLINK("http://x")', kind="number"))
+    r.answer_question(a.p, AnswerQuestion(question=q.id, value=-5))
+    r.mark(lec.p, "@SUM(A1)")
+    older = LessonEvent(1, "question", kept[0].at, "lec-1", question=1, data={"text": "again"})
+    record = lesson_record([*kept, older])
+    assert [q.number for q in record.questions] == [4, 5]
+    rows = csv_rows(record)
+    assert [(row["kind"], row["question"]) for row in rows][:2] == [
+        ("question", 4),
+        ("question", 5),
+    ]
+    by_kind = {row["kind"]: row for row in rows}
+    assert rows[0]["detail"].startswith("'=HYPERLINK")
+    assert by_kind["mark"]["detail"] == "'@SUM(A1)"
+    assert by_kind["answer"]["answer"] == "-5"  # a number stays a number
