@@ -171,8 +171,8 @@ class ClassroomAgent:
         """Whether the key was the question's (it may still have sent nothing)."""
         question = session.question
         self._pad.follow(question)
-        if question is None or question.closed or session.time_is_up():
-            return False
+        if question is None or question.closed or question.correct or session.time_is_up():
+            return False  # nothing to answer (the hub takes no answer once the correct one shows)
         taken, send = self._pad.press(action, question)
         if send is not None:
             if send.option is not None:

@@ -92,6 +92,9 @@ class LiveQuestion:
         """Raise unless this classroom may give this answer now."""
         if not self.accepts_answers(now):
             raise QuestionClosed(f"question {self.id} is closed")
+        if self.info.correct is not None:
+            # Every projector shows the correct answer: an answer now would only copy it.
+            raise QuestionClosed(f"question {self.id} is answered: its answer is shown")
         if answerer in self.answers and not self.info.allow_change:
             raise AlreadyAnswered(f"question {self.id} is answered already")
         options = self.info.options

@@ -175,6 +175,20 @@ def test_reveal_checks_the_correct_answer(room: tuple[Room, list[LessonEvent]]) 
     assert lec.of(QuestionRevealed)[-1].correct == "4"
 
 
+def test_no_answer_once_the_correct_one_is_shown(room: tuple[Room, list[LessonEvent]]) -> None:
+    r, kept = room
+    lec, a, b, _ = _members(r)
+    q = r.open_question(lec.p, OpenQuestion(options=2, allow_change=True))
+    r.answer_question(a.p, AnswerQuestion(question=q.id, choice="A"))
+    r.reveal_question(lec.p, q.id, "B")
+    for member, choice in ((b, "B"), (a, "B")):  # a late one, a change to the shown answer
+        with pytest.raises(StreamhubError) as copied:
+            r.answer_question(member.p, AnswerQuestion(question=q.id, choice=choice))
+        assert copied.value.code == ErrorCode.QUESTION_CLOSED
+    assert [e.kind for e in kept].count("answer") == 1
+    assert q.totals() == {"A": 1, "B": 0}
+
+
 def test_a_classroom_joining_late_is_shown_the_open_question(
     room: tuple[Room, list[LessonEvent]],
 ) -> None:

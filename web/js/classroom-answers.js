@@ -139,7 +139,10 @@ function renderQuestion() {
     const timeUp = left === 0 && !q.closed;
     timer.dataset.timeUp = String(timeUp);
     timer.textContent = left === null || q.closed ? "" : timeUp ? t("question.timeUp") : t("question.secondsLeft", { n: left });
-    $("answer-submit").disabled = q.closed || timeUp || Boolean(done && !q.allow_change);
+    // Once the correct answer is shown the hub takes no more answers.
+    const shut = q.closed || timeUp || (q.correct !== null && q.correct !== undefined);
+    $("answer-submit").disabled = shut || Boolean(done && !q.allow_change);
+    for (const button of list.querySelectorAll("button.answer-one")) button.disabled = shut;
     if (timeUp) {
       clearInterval(answers.timer);
       answers.timer = null;
