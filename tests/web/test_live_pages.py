@@ -210,6 +210,11 @@ async def test_live_lesson_in_the_browser(
         await reply.click()
         await expect(reply).to_have_count(0, timeout=5_000)
         await classroom.locator("#chat-input").fill("Page 12 done")
+        # F5 in the chat box asks for help (and does not reload the page, leaving the lesson).
+        await classroom.locator("#chat-input").press("F5")
+        help_reply = tile2.locator('.tile-replies button[data-reply="help"]')
+        await expect(help_reply).to_be_visible(timeout=5_000)
+        await help_reply.click()
         await classroom.locator("#chat-form button").click()
         await expect(lecturer.locator("#chat-log")).to_contain_text("Page 12 done")
 
