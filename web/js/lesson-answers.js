@@ -187,7 +187,8 @@ function openQuestion(event) {
     text: $("question-text-input").value.trim(),
     kind,
     options: Number.parseInt($("question-options").value, 10) || 4,
-    time_limit_s: Number.isFinite(limit) && limit >= 5 ? limit : null,
+    // The hub takes 5 s to an hour: a limit outside is brought inside rather than refused.
+    time_limit_s: Number.isFinite(limit) && limit > 0 ? Math.min(3600, Math.max(5, limit)) : null,
     allow_change: $("question-change").checked,
   });
 }
