@@ -70,7 +70,7 @@ def test_a_quick_reply_reaches_the_lecturer_and_its_classroom_only_and_is_counte
     assert r.replies["cls-7"] == {}
     assert [m.kind for m in lec.of(ReplyCleared)] == ["cant_hear", None]
     assert len(a.of(ReplyCleared)) == 2 and b.of(ReplyCleared) == []
-    assert r.reply_counts["cls-7"] == 2  # acknowledging keeps the count
+    assert r.reply_counts["classroom:7"] == 2  # acknowledging keeps the count
 
 
 def test_a_question_is_answered_per_classroom_with_counts_or_one_answer(
@@ -282,9 +282,12 @@ def test_a_classroom_that_rejoined_has_answered_and_is_caught_up(
     lec, a, b, _ = _members(r)
     q = r.open_question(lec.p, OpenQuestion())
     r.answer_question(a.p, AnswerQuestion(question=q.id, choice="A"))
+    r.quick_reply(a.p, "slower")
     r.remove(a.p, "dropped")
     again = classroom(7, "cls-7-again")
     r.add(again.p)
+    r.quick_reply(again.p, "done")  # the room's second reply of the lesson
+    assert [m.count for m in lec.of(QuickReplied)] == [1, 2]
     r.catch_up(again.p)
     [mine] = again.of(QuestionAnswers)
     assert [x.choice for x in mine.answers] == ["A"] and mine.totals == {}
