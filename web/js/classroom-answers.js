@@ -141,8 +141,9 @@ function renderQuestion() {
     timer.textContent = left === null || q.closed ? "" : timeUp ? t("question.timeUp") : t("question.secondsLeft", { n: left });
     // Once the correct answer is shown the hub takes no more answers.
     const shut = q.closed || timeUp || (q.correct !== null && q.correct !== undefined);
-    $("answer-submit").disabled = shut || Boolean(done && !q.allow_change);
-    for (const button of list.querySelectorAll("button.answer-one")) button.disabled = shut;
+    const refused = shut || Boolean(done && !q.allow_change);
+    $("answer-submit").disabled = refused;
+    for (const button of list.querySelectorAll("button.answer-one")) button.disabled = refused;
     if (timeUp) {
       clearInterval(answers.timer);
       answers.timer = null;
