@@ -17,6 +17,7 @@ from pathlib import Path
 
 from websockets.exceptions import WebSocketException
 
+from classroom_agent.answer_pad import AnswerPad
 from classroom_agent.backoff import Backoff
 from classroom_agent.camera import Camera
 from classroom_agent.config import AgentConfig
@@ -91,8 +92,8 @@ class ClassroomAgent:
         self._lesson_title = ""
         self._lecturer = ""
         self._lessons: list[LessonInfo] = []
-        # Digits typed for a number question, sent with Enter.
-        self._typed = ""
+        # What the room types for the lecturer's question, sent with Enter.
+        self._pad = AnswerPad()
         self.news: list[dict[str, str]] = []
         self.session_lesson_id: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -147,26 +148,15 @@ class ClassroomAgent:
             await self.session.set_muted(not self.session.muted)
 
     def on_key(self, action: str) -> None:
-        """From the display thread (through the loop): h, m, q, Enter (news read; a number
-        typed for the question is sent), F1-F5 quick replies, digits for the question."""
+        """From the display thread (through the loop): h, m, q, Enter (news read), F1-F5 quick
+        replies, and the question's keys (answer_pad.py: digits, C for counts, Tab/arrows,
+        Backspace, Enter sends what was typed)."""
         session = self.session
         if action.startswith("reply:") and session is not None:
             kind = action.split(":", 1)[1]
             if kind in REPLY_KINDS:
                 self._act(session.quick_reply(kind))  # type: ignore[arg-type]
-        elif action.startswith("digit:") and session is not None:
-            self._question_key(session, action.split(":", 1)[1])
-        elif action == "backspace":
-            self._typed = self._typed[:-1]
-            self._session_changed()
-        elif action == "read" and self._typed and session is not None:
-            try:
-                value = float(self._typed)
-            except ValueError:
-                value = None
-            self._typed = ""
-            if value is not None:
-                self._act(session.answer_number(value))
+        elif session is not None and self._question_key(session, action):
             self._session_changed()
         elif action == "read":
             self.read_news()
@@ -177,15 +167,21 @@ class ClassroomAgent:
         elif action == "mute":
             self._act(self.toggle_mute())
 
-    def _question_key(self, session: ClassroomSession, key: str) -> None:
+    def _question_key(self, session: ClassroomSession, action: str) -> bool:
+        """Whether the key was the question's (it may still have sent nothing)."""
         question = session.question
-        if question is None or question.closed:
-            return
-        if question.kind == "number":
-            self._typed = (self._typed + key)[:16]
-            self._session_changed()
-        elif key.isdigit() and key != "0":
-            self._act(session.answer_option(int(key) - 1))
+        self._pad.follow(question)
+        if question is None or question.closed or question.correct or session.time_is_up():
+            return False  # nothing to answer (the hub takes no answer once the correct one shows)
+        taken, send = self._pad.press(action, question)
+        if send is not None:
+            if send.option is not None:
+                self._act(session.answer_option(send.option))
+            elif send.value is not None:
+                self._act(session.answer_number(send.value))
+            elif send.counts is not None:
+                self._act(session.answer_counts(send.counts))
+        return taken
 
     def _act(self, coro: object) -> None:
         async def run() -> None:
@@ -331,6 +327,7 @@ class ClassroomAgent:
         self.scene.lecturer = self._lecturer
         self.scene.hand = session.hand_raised
         question = session.question
+        self._pad.follow(question)
         self.scene.question = (
             {
                 "number": question.number,
@@ -339,7 +336,8 @@ class ClassroomAgent:
                 "options": question.options,
                 "correct": question.correct,
                 "answered": session.answered,
-                "typed": self._typed,
+                "deadline": session.question_deadline,
+                **self._pad.shown(),
             }
             if question is not None and not question.closed
             else {}

@@ -54,6 +54,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "question_answered": "本班已作答：{answer}",
         "question_correct": "正确答案：{answer}",
         "question_true": "对",
+        "question_choice_keys": "按 1–{n} 提交全班的答案 · 按 C 输入每个选项的人数",
+        "question_count_keys": "输入人数 · Tab/方向键 换选项 · 回车 提交 · C 返回",
+        "question_seconds_left": "剩余 {n} 秒",
+        "question_time_up": "时间到，本题已结束",
         "question_false": "错",
     },
     "en": {
@@ -104,6 +108,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "question_answered": "Our answer: {answer}",
         "question_correct": "Correct answer: {answer}",
         "question_true": "True",
+        "question_choice_keys": "1–{n}: the room's answer · C: how many chose each option",
+        "question_count_keys": "Type how many · Tab/arrows: next option · Enter: send · C: back",
+        "question_seconds_left": "{n} s left",
+        "question_time_up": "Time is up: the question is closed",
         "question_false": "False",
     },
 }

@@ -7,8 +7,10 @@ Pictures here are RGBA ``PIL.Image``s; the window process turns them into surfac
 
 from __future__ import annotations
 
+import math
+import time
 from functools import lru_cache
-from typing import cast
+from typing import Any, cast
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -262,15 +264,40 @@ def _option_word(option: str, lang: str) -> str:
     return translate(lang, f"question_{option}") if option in ("true", "false") else option
 
 
-def question_card(scene: Scene, size: tuple[int, int]) -> Image.Image | None:
+def seconds_left(scene: Scene, now: float) -> int | None:
+    """Whole seconds left of the question's time limit (None: no limit; the deadline is on this
+    PC's clock, see ClassroomSession.question_deadline)."""
+    deadline = scene.question.get("deadline") if scene.question else None
+    if not isinstance(deadline, int | float):
+        return None
+    return max(0, math.ceil(deadline - now))
+
+
+def _count_line(question: dict[str, Any], lang: str) -> str:
+    """Each option with the count typed for it, the one being typed in brackets."""
+    counts = [str(c) for c in question.get("counts") or []]
+    at = question.get("at", 0)
+    parts = []
+    for i, option in enumerate(str(o) for o in question.get("options") or []):
+        typed = counts[i] if i < len(counts) else ""
+        name = _option_word(option, lang)
+        parts.append(f"[{name}: {typed}_]" if i == at else f"{name}: {typed or '0'}")
+    return "   ".join(parts)
+
+
+def question_card(
+    scene: Scene, size: tuple[int, int], now: float | None = None
+) -> Image.Image | None:
     """The lecturer's open question, large in the middle of the picture: its text, the options
-    with the key that picks each, then this room's answer or the correct one once shown."""
+    with the key that picks each (or the counts being typed), the countdown, then this room's
+    answer or the correct one once shown."""
     question = scene.question
     if not question:
         return None
     width, height = size
     lang = language_for(scene)
     big, face = font(max(18, height // 16)), font(max(16, height // 24))
+    small = font(max(14, height // 36))
     box_w = round(width * 0.7)
     pad = max(10, round(face.size) // 2)
     lines: list[tuple[str, ImageFont.FreeTypeFont, tuple[int, ...]]] = []
@@ -278,13 +305,22 @@ def question_card(scene: Scene, size: tuple[int, int]) -> Image.Image | None:
     for line in _wrap(str(question.get("text") or ""), face, box_w - 2 * pad)[:4]:
         if line:
             lines.append((line, face, WHITE))
+    left = seconds_left(scene, time.time() if now is None else now)
     options = [str(o) for o in question.get("options") or []]
-    if question.get("kind") == "number":
+    if left == 0:
+        lines.append((translate(lang, "question_time_up"), big, AMBER))
+    elif question.get("kind") == "number":
         typed = str(question.get("typed") or "")
         lines.append((translate(lang, "question_number_keys", typed=typed or "_"), face, AMBER))
+    elif question.get("counting"):
+        lines.append((_count_line(question, lang), face, AMBER))
+        lines.append((translate(lang, "question_count_keys"), small, GREY))
     else:
         picks = "   ".join(f"{i + 1}: {_option_word(o, lang)}" for i, o in enumerate(options))
         lines.append((picks, big, AMBER))
+        lines.append((translate(lang, "question_choice_keys", n=len(options)), small, GREY))
+    if left:
+        lines.append((translate(lang, "question_seconds_left", n=left), face, WHITE))
     correct, answered = question.get("correct"), question.get("answered")
     if correct:
         shown = _option_word(str(correct), lang)

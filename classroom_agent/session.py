@@ -120,6 +120,9 @@ class ClassroomSession:
         # The lecturer's question shown on the projector, and whether this room answered it.
         self.question: QuestionInfo | None = None
         self.answered: str | None = None
+        # When its time limit is up, on this PC's clock (the hub sends the seconds left: the
+        # PC's clock may be off the hub's); None: no limit.
+        self.question_deadline: float | None = None
         self._stage: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._consumed: set[str] = set()
@@ -151,7 +154,7 @@ class ClassroomSession:
                 joined.participant.id,
             )
             self.screen_sharing = joined.screen_sharing
-            self.question = joined.question
+            self._question_shown(joined.question)
             self.hand_raised = joined.participant.id in joined.hands
             self.on_stage = joined.stage == joined.participant.id
             self._stage = joined.stage
@@ -263,6 +266,25 @@ class ClassroomSession:
         choice = question.options[index]
         await self.client.request(AnswerQuestion(question=question.id, choice=choice))
 
+    def _question_shown(self, question: QuestionInfo | None) -> None:
+        self.question = question
+        left = question.time_left_s if question is not None else None
+        self.question_deadline = time.time() + left if left is not None else None
+
+    def time_is_up(self) -> bool:
+        """The question's time limit passed (the hub closes it a moment later): the projector
+        shows it closed and the keys no longer answer it."""
+        return self.question_deadline is not None and time.time() >= self.question_deadline
+
+    async def answer_counts(self, counts: dict[str, int]) -> None:
+        """The room's counts per option (how many pupils chose each)."""
+        question = self.question
+        if question is None or question.closed or question.kind == "number":
+            return
+        if not set(counts) <= set(question.options) or not any(counts.values()):
+            return
+        await self.client.request(AnswerQuestion(question=question.id, counts=counts))
+
     async def answer_number(self, value: float) -> None:
         question = self.question
         if question is None or question.closed or question.kind != "number":
@@ -330,7 +352,8 @@ class ClassroomSession:
         self, event: QuestionOpened | QuestionRevealed | QuestionClosed | QuestionAnswers
     ) -> None:
         if isinstance(event, QuestionOpened):
-            self.question, self.answered = event.question, None
+            self._question_shown(event.question)
+            self.answered = None
             return
         question = self.question
         if question is None or event.question != question.id:

@@ -55,6 +55,14 @@ KEYS = {
     pygame.K_MINUS: "digit:-",
     pygame.K_KP_MINUS: "digit:-",
     pygame.K_BACKSPACE: "backspace",
+    # C: the room's counts per option instead of one agreed answer; Tab and the arrows move
+    # between the options (Shift+Tab back, see run()).
+    pygame.K_c: "counts",
+    pygame.K_TAB: "next",
+    pygame.K_RIGHT: "next",
+    pygame.K_DOWN: "next",
+    pygame.K_LEFT: "prev",
+    pygame.K_UP: "prev",
 }
 MAX_FPS = 30
 IDLE_REDRAW_S = 1.0  # redraw at least this often (a status change, a resized screen)
@@ -198,9 +206,11 @@ class Projector:
         pygame.display.flip()
 
     def _question_for(self, scene: Scene, size: tuple[int, int]) -> pygame.Surface | None:
-        key = (json.dumps(scene.question, ensure_ascii=False), scene.language, size)
+        # Drawn again each second of a countdown (draw() runs at least once a second).
+        left = overlay.seconds_left(scene, time.time())
+        key = (json.dumps(scene.question, ensure_ascii=False), scene.language, size, left)
         if key != self._question_key:
-            image = overlay.question_card(scene, size)
+            image = overlay.question_card(scene, size, time.time())
             self._question = _surface(image) if image is not None else None
             self._question_key = key
         return self._question
@@ -266,6 +276,8 @@ def run(frames_path: Path, screen: int, fullscreen: bool) -> int:
                 elif event.key == pygame.K_ESCAPE and projector.fullscreen:
                     projector.toggle_fullscreen()
                     resized = True
+                elif event.key == pygame.K_TAB and event.mod & pygame.KMOD_SHIFT:
+                    emit("key", action="prev")
                 elif event.key in KEYS:
                     emit("key", action=KEYS[event.key])
             elif event.type in (pygame.VIDEORESIZE, pygame.WINDOWSIZECHANGED):

@@ -383,6 +383,9 @@ class QuestionInfo(Message):
     options: list[str]
     opened_at: float
     closes_at: float | None = None
+    # Seconds left of the time limit when this was sent: projectors count down from it on their
+    # own clock (a classroom PC's clock may be minutes off the hub's, so closes_at is not used).
+    time_left_s: float | None = None
     allow_change: bool = False
     correct: str | None = None
     closed: bool = False

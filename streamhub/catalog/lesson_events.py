@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from streamhub.catalog.base import CatalogBase
 from streamhub.catalog.models import LessonEventRow
@@ -54,3 +54,19 @@ class LessonEventStore(CatalogBase):
             )
             for row in rows
         ]
+
+    async def lesson_numbering(self, lesson_id: int) -> tuple[int, int]:
+        """The last question number and how many marks the lesson's events hold: a room made
+        again for the lesson (a hub restarted mid-lesson) numbers on from them."""
+        async with self.session() as session:
+            last_question = await session.scalar(
+                select(func.max(LessonEventRow.question)).where(
+                    LessonEventRow.lesson_id == lesson_id, LessonEventRow.kind == "question"
+                )
+            )
+            marks = await session.scalar(
+                select(func.count(LessonEventRow.id)).where(
+                    LessonEventRow.lesson_id == lesson_id, LessonEventRow.kind == "mark"
+                )
+            )
+        return int(last_question or 0), int(marks or 0)

@@ -5,6 +5,7 @@ Pure functions over ``LessonEvent``s (the catalog's lesson_events, in time order
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,16 +63,19 @@ def _counts(value: object) -> dict[str, int]:
 
 
 def lesson_record(events: list[LessonEvent]) -> LessonRecord:
-    """The events grouped: questions with their answers, then replies, hands and marks. A hub
-    restarted mid-lesson numbers its questions from 1 again: a question's answers are those
-    after it opened and before the next one with its number."""
+    """The events grouped: questions with their answers, then replies, hands and marks. A
+    question's answers are those after it opened and before the next one with its number (a hub
+    of an earlier version, restarted mid-lesson, numbered its questions from 1 again)."""
     record = LessonRecord()
     open_by_number: dict[int, QuestionRecord] = {}
     for event in events:
         data = event.data
         if event.kind == "question" and event.question is not None:
+            # The number the pages showed (a hub restarted mid-lesson numbers on from the kept
+            # events); one kept before that fix may repeat an earlier number: then the next.
+            last = record.questions[-1].number if record.questions else 0
             question = QuestionRecord(
-                number=len(record.questions) + 1,
+                number=max(event.question, last + 1),
                 text=str(data.get("text", "")),
                 kind=str(data.get("question_kind", "choice")),
                 options=_list(data.get("options")),
@@ -158,10 +162,24 @@ def chapters(record: LessonRecord) -> list[Chapter]:
     return sorted(found, key=lambda c: c.at)
 
 
+# A text cell starting with one of these is a formula to a spreadsheet (CSV injection): a
+# question's text, a mark's label or a classroom's name could run one on the staff's computer.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: object) -> object:
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _is_number(value):
+        return "'" + value
     return "" if value is None else value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 CSV_FIELDS = ("at", "kind", "question", "classroom_id", "name", "answer", "detail")

@@ -109,6 +109,10 @@ class CatalogPort(Protocol):
         """Keep these with their lesson (its register, chapters and exports)."""
         ...
 
+    async def lesson_numbering(self, lesson_id: int) -> tuple[int, int]:
+        """The last question number and the number of marks kept for the lesson."""
+        ...
+
 
 class MetricsPort(Protocol):
     """What the registry tells the hub's metrics (implemented by streamhub.metrics.HubMetrics,

@@ -68,6 +68,7 @@ class LiveQuestion:
                 options=options_for(message),
                 opened_at=at,
                 closes_at=at + limit if limit is not None else None,
+                time_left_s=limit,
                 allow_change=message.allow_change,
             )
         )
@@ -75,6 +76,13 @@ class LiveQuestion:
     @property
     def id(self) -> int:
         return self.info.id
+
+    def shown(self, now: float) -> QuestionInfo:
+        """The question as sent now: with the seconds left of its time limit."""
+        closes = self.info.closes_at
+        if closes is None:
+            return self.info
+        return self.info.model_copy(update={"time_left_s": max(0.0, closes - now)})
 
     def accepts_answers(self, now: float) -> bool:
         closes = self.info.closes_at
@@ -84,6 +92,9 @@ class LiveQuestion:
         """Raise unless this classroom may give this answer now."""
         if not self.accepts_answers(now):
             raise QuestionClosed(f"question {self.id} is closed")
+        if self.info.correct is not None:
+            # Every projector shows the correct answer: an answer now would only copy it.
+            raise QuestionClosed(f"question {self.id} is answered: its answer is shown")
         if answerer in self.answers and not self.info.allow_change:
             raise AlreadyAnswered(f"question {self.id} is answered already")
         options = self.info.options

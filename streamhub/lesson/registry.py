@@ -175,6 +175,22 @@ class LessonRegistry:
             except Exception:
                 logger.exception("%d lesson events not kept", len(batch))
 
+    async def _numbering(self, lesson_id: int) -> tuple[int, int]:
+        """Where the lesson's questions and marks number on from: a room made again mid-lesson
+        (this hub restarted, or the lesson moved here) continues the catalog's numbering, so the
+        pages' "Question 4" is the export's."""
+        try:
+            # An earlier room's events of this lesson may still be on their way.
+            await asyncio.wait_for(self.events_written(), 5)
+            questions, marks = await asyncio.wait_for(self.catalog.lesson_numbering(lesson_id), 5)
+        except Exception:  # the catalog is down: the lesson starts all the same, from 1
+            logger.warning("lesson events: numbering not read", extra={"lesson": lesson_id})
+            questions = marks = 0
+        # ...or kept while they were being written.
+        pending = [e for e in self._events if e.lesson_id == lesson_id]
+        questions = max([questions, *(e.question or 0 for e in pending if e.kind == "question")])
+        return questions, marks + sum(e.kind == "mark" for e in pending)
+
     async def events_written(self) -> None:
         """Wait until every event kept so far is in the catalog (a lesson's end, tests)."""
         writer = self._events_writer
@@ -184,11 +200,17 @@ class LessonRegistry:
     # ------------------------------------------------------------ lesson lifecycle
 
     async def start_lesson(self, info: LessonInfo) -> Room:
+        room = self._rooms.get(info.id)
+        if room is not None:
+            return room
+        # Read before the lock: a slow catalog must not hold up other lessons' starts and ends.
+        numbering = await self._numbering(info.id)
         async with self._lock:
             room = self._rooms.get(info.id)
             if room is None:
                 room = Room(info)
                 room.keep = self.keep_event
+                room.questions_asked, room.marks = numbering
                 self._rooms[info.id] = room
                 logger.info("lesson live", extra={"lesson": info.id})
                 for hook in self.on_lesson_started:

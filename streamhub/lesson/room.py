@@ -92,7 +92,7 @@ class Room:
         # What is kept with the lesson (LessonRegistry sets it: the catalog, in the background).
         self.keep: Callable[[LessonEvent], None] = lambda event: None
         # Quick replies shown on the lecturer's tiles (member -> kind -> when), and how many
-        # each member sent in the lesson.
+        # each classroom sent in the lesson (by _answerer: whichever session sent them).
         self.replies: dict[str, dict[str, float]] = {}
         self.reply_counts: Counter[str] = Counter()
         # The question open now, or the last one (closed); and how many were asked.
@@ -318,8 +318,9 @@ class Room:
     def quick_reply(self, participant: Participant, kind: ReplyKind) -> None:
         at = time.time()
         self.replies.setdefault(participant.id, {})[kind] = at
-        self.reply_counts[participant.id] += 1
-        count = self.reply_counts[participant.id]
+        # Counted per classroom: one that rejoined (a new session) goes on from its count.
+        self.reply_counts[_answerer(participant)] += 1
+        count = self.reply_counts[_answerer(participant)]
         self._to_moderators(
             QuickReplied(participant=participant.id, kind=kind, at=at, count=count), participant
         )
@@ -458,7 +459,9 @@ class Room:
     def open_question_info(self) -> QuestionInfo | None:
         """What a member joining now is shown (a revealed, still open question too)."""
         question = self.question
-        return question.info if question is not None and not question.info.closed else None
+        if question is None or question.info.closed:
+            return None
+        return question.shown(time.time())
 
     def mark(self, by: Participant, label: str) -> str:
         """A lecturer's marker: a named chapter at this moment of the recording."""

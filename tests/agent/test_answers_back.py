@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import time
 from typing import Any
 
 import pytest
@@ -105,6 +106,21 @@ async def test_classrooms_answer_and_the_lesson_keeps_it(
             "question_closed",
             "already_answered",
         )
+
+        # A room with only the agent PC answers with its counts, by keys: C, then a count per
+        # option (Tab moves on), Enter. It counts down from the seconds left the hub sent.
+        await lecturer.request(OpenQuestion(text="Odd or even?", options=3, time_limit_s=600))
+        await eventually(lambda: session.question is not None and session.question.id == 2, 10)
+        assert session.question_deadline is not None
+        assert 590 < session.question_deadline - time.time() <= 600
+        for key in ("counts", "digit:7", "next", "digit:1", "digit:5", "read"):
+            agent.on_key(key)
+
+        def counted() -> dict[str, int] | None:
+            answers = [m for m in heard if isinstance(m, QuestionAnswers) and m.question == 2]
+            return answers[-1].totals if answers else None
+
+        assert await eventually(counted, 10) == {"A": 7, "B": 15, "C": 0}
     finally:
         agent.stop()
         await asyncio.wait_for(task, 20)
@@ -116,7 +132,9 @@ async def test_classrooms_answer_and_the_lesson_keeps_it(
     await admin.post(f"/api/lessons/{lesson.lesson_id}/end")
     await hub.services.lessons.events_written()
     exported = (await admin.http.get(f"/api/lessons/{lesson.lesson_id}/answers")).json()
-    [question] = exported["questions"]
+    question, counted_by_keys = exported["questions"]
+    assert counted_by_keys["number"] == 2
+    assert [a["counts"] for a in counted_by_keys["answers"]] == [{"A": 7, "B": 15}]
     assert (question["text"], question["correct"], question["totals"]["B"]) == (
         "Which is a prime?",
         "B",
@@ -132,7 +150,7 @@ async def test_classrooms_answer_and_the_lesson_keeps_it(
         f"/api/lessons/{lesson.lesson_id}/answers", params={"format": "csv"}
     )
     rows = list(csv.DictReader(io.StringIO(response.text.lstrip("\ufeff"))))
-    answers = {r["classroom_id"]: r for r in rows if r["kind"] == "answer"}
+    answers = {r["classroom_id"]: r for r in rows if r["kind"] == "answer" and r["question"] == "1"}
     assert answers[str(lesson.classroom_ids[0])]["answer"] == "B"
     assert answers[str(lesson.classroom_ids[1])]["answer"] == "A=12 B=25 C=3"
     assert all(r["at"] for r in answers.values())
@@ -142,4 +160,4 @@ async def test_classrooms_answer_and_the_lesson_keeps_it(
         await admin.http.get(f"/api/lessons/{lesson.lesson_id}/attendance/classrooms")
     ).json()
     said = {line["classroom_id"]: (line["answers"], line["quick_replies"]) for line in register}
-    assert said == {lesson.classroom_ids[0]: (1, 1), lesson.classroom_ids[1]: (1, 0)}
+    assert said == {lesson.classroom_ids[0]: (2, 1), lesson.classroom_ids[1]: (1, 0)}

@@ -5,12 +5,16 @@ kept then)."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
+from streamhub.auth.tokens import TokenIssuer
+from streamhub.config import load_settings
 from streamhub.errors import ErrorCode, NotFound, StreamhubError
 from streamhub.lesson.ports import LessonEvent
 from streamhub.lesson.questions import GRACE_S
+from streamhub.lesson.registry import LessonRegistry
 from streamhub.lesson.room import Room
 from streamhub.protocol import (
     AnswerQuestion,
@@ -66,7 +70,7 @@ def test_a_quick_reply_reaches_the_lecturer_and_its_classroom_only_and_is_counte
     assert r.replies["cls-7"] == {}
     assert [m.kind for m in lec.of(ReplyCleared)] == ["cant_hear", None]
     assert len(a.of(ReplyCleared)) == 2 and b.of(ReplyCleared) == []
-    assert r.reply_counts["cls-7"] == 2  # acknowledging keeps the count
+    assert r.reply_counts["classroom:7"] == 2  # acknowledging keeps the count
 
 
 def test_a_question_is_answered_per_classroom_with_counts_or_one_answer(
@@ -171,6 +175,20 @@ def test_reveal_checks_the_correct_answer(room: tuple[Room, list[LessonEvent]]) 
     assert lec.of(QuestionRevealed)[-1].correct == "4"
 
 
+def test_no_answer_once_the_correct_one_is_shown(room: tuple[Room, list[LessonEvent]]) -> None:
+    r, kept = room
+    lec, a, b, _ = _members(r)
+    q = r.open_question(lec.p, OpenQuestion(options=2, allow_change=True))
+    r.answer_question(a.p, AnswerQuestion(question=q.id, choice="A"))
+    r.reveal_question(lec.p, q.id, "B")
+    for member, choice in ((b, "B"), (a, "B")):  # a late one, a change to the shown answer
+        with pytest.raises(StreamhubError) as copied:
+            r.answer_question(member.p, AnswerQuestion(question=q.id, choice=choice))
+        assert copied.value.code == ErrorCode.QUESTION_CLOSED
+    assert [e.kind for e in kept].count("answer") == 1
+    assert q.totals() == {"A": 1, "B": 0}
+
+
 def test_a_classroom_joining_late_is_shown_the_open_question(
     room: tuple[Room, list[LessonEvent]],
 ) -> None:
@@ -264,9 +282,12 @@ def test_a_classroom_that_rejoined_has_answered_and_is_caught_up(
     lec, a, b, _ = _members(r)
     q = r.open_question(lec.p, OpenQuestion())
     r.answer_question(a.p, AnswerQuestion(question=q.id, choice="A"))
+    r.quick_reply(a.p, "slower")
     r.remove(a.p, "dropped")
     again = classroom(7, "cls-7-again")
     r.add(again.p)
+    r.quick_reply(again.p, "done")  # the room's second reply of the lesson
+    assert [m.count for m in lec.of(QuickReplied)] == [1, 2]
     r.catch_up(again.p)
     [mine] = again.of(QuestionAnswers)
     assert [x.choice for x in mine.answers] == ["A"] and mine.totals == {}
@@ -299,3 +320,83 @@ async def test_a_timed_question_closes_itself(room: tuple[Room, list[LessonEvent
     timer2 = r._question_timer
     r.close_question(lec.p, q2.id)
     assert timer2 is not None and timer2.cancelled()
+
+
+def test_a_timed_question_is_sent_with_the_seconds_left(
+    room: tuple[Room, list[LessonEvent]],
+) -> None:
+    """Projectors count down from the seconds left, on their own clock (theirs may be off)."""
+    r, _ = room
+    lec, a, _, _ = _members(r)
+    q = r.open_question(lec.p, OpenQuestion(time_limit_s=30))
+    assert [m.question.time_left_s for m in a.of(QuestionOpened)] == [30]
+    assert q.info.closes_at is not None
+    q.info = q.info.model_copy(update={"closes_at": q.info.closes_at - 10})  # 10 s went by
+    joining = r.open_question_info
+    assert joining is not None and joining.time_left_s is not None
+    assert 19 < joining.time_left_s <= 20
+    q.info = q.info.model_copy(update={"closes_at": q.info.closes_at - 60})
+    late = r.open_question_info
+    assert late is not None and late.time_left_s == 0
+    r.open_question(lec.p, OpenQuestion())
+    untimed = r.open_question_info
+    assert untimed is not None and untimed.time_left_s is None
+
+
+class NumberedCatalog:
+    """The catalog's numbering of a lesson a hub held before it restarted."""
+
+    def __init__(self, numbering: tuple[int, int] | None) -> None:
+        self.numbering = numbering
+
+    async def lesson_numbering(self, lesson_id: int) -> tuple[int, int]:
+        if self.numbering is None:
+            raise OSError("catalog down")
+        return self.numbering
+
+    async def add_lesson_events(self, events: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("numbering", "question", "mark"), [((3, 1), 4, "Mark 2"), (None, 1, "Mark 1")]
+)
+async def test_a_room_made_again_mid_lesson_numbers_on(
+    tmp_path: Path, numbering: tuple[int, int] | None, question: int, mark: str
+) -> None:
+    settings = load_settings(None, data_dir=tmp_path, jwt_secret="s" * 32, admin_key="k" * 32)
+    registry = LessonRegistry(settings, NumberedCatalog(numbering), TokenIssuer("s" * 32, 60))  # type: ignore[arg-type]
+    r = await registry.start_lesson(LESSON)
+    lec = lecturer()
+    r.add(lec.p)
+    assert r.open_question(lec.p, OpenQuestion()).info.number == question
+    assert r.mark(lec.p, "") == mark
+    await registry.events_written()
+
+
+def test_the_export_keeps_the_pages_numbers_and_runs_no_formula(
+    room: tuple[Room, list[LessonEvent]],
+) -> None:
+    """A question's number in the export is the one the pages showed (a room made again
+    mid-lesson numbers on; one of an older hub started again from 1); a text cell that a
+    spreadsheet would run as a formula is written as text."""
+    from streamhub.lesson.answers_record import csv_rows, lesson_record
+
+    r, kept = room
+    lec, a, *_ = _members(r)
+    r.questions_asked = 3  # what a room made again after three questions starts from
+    q = r.open_question(lec.p, OpenQuestion(text='=HYPERLINK("http://x")', kind="number"))
+    r.answer_question(a.p, AnswerQuestion(question=q.id, value=-5))
+    r.mark(lec.p, "@SUM(A1)")
+    older = LessonEvent(1, "question", kept[0].at, "lec-1", question=1, data={"text": "again"})
+    record = lesson_record([*kept, older])
+    assert [q.number for q in record.questions] == [4, 5]
+    rows = csv_rows(record)
+    assert [(row["kind"], row["question"]) for row in rows][:2] == [
+        ("question", 4),
+        ("question", 5),
+    ]
+    by_kind = {row["kind"]: row for row in rows}
+    assert rows[0]["detail"].startswith("'=HYPERLINK")
+    assert by_kind["mark"]["detail"] == "'@SUM(A1)"
+    assert by_kind["answer"]["answer"] == "-5"  # a number stays a number

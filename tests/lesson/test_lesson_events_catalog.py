@@ -1,5 +1,6 @@
 """A lesson's kept events go into the catalog and come back the same, on SQLite and on
-PostgreSQL (times aware, JSON bodies, Chinese names), in the order they happened."""
+PostgreSQL (times aware, JSON bodies, Chinese names), in the order they happened; a room made
+again for the lesson numbers its questions and marks on from them."""
 
 from __future__ import annotations
 
@@ -37,5 +38,14 @@ async def test_lesson_events_round_trip(tmp_path: Path, database_url: str | None
         back = await catalog.lesson_events(lesson.id)
         assert back == [events[1], events[0]]
         assert await catalog.lesson_events(lesson.id + 1) == []
+        assert await catalog.lesson_numbering(lesson.id) == (1, 0)
+        await catalog.add_lesson_events(
+            [
+                LessonEvent(lesson.id, "question", at + timedelta(minutes=1), "lec-1", question=2),
+                LessonEvent(lesson.id, "mark", at + timedelta(minutes=2), "lec-1"),
+            ]
+        )
+        assert await catalog.lesson_numbering(lesson.id) == (2, 1)
+        assert await catalog.lesson_numbering(lesson.id + 1) == (0, 0)
     finally:
         await catalog.close()

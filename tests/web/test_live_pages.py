@@ -6,6 +6,7 @@ every control has an accessible name."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -204,9 +205,16 @@ async def test_live_lesson_in_the_browser(
         await classroom.get_by_role("button", name="Can't hear").click()
         reply = tile2.locator('.tile-replies button[data-reply="cant_hear"]')
         await expect(reply).to_be_visible(timeout=5_000)
+        await expect(reply).to_have_text("Can't hear")  # its words beside its icon
+        await expect(reply.locator("svg.reply-icon")).to_have_count(1)
         await reply.click()
         await expect(reply).to_have_count(0, timeout=5_000)
         await classroom.locator("#chat-input").fill("Page 12 done")
+        # F5 in the chat box asks for help (and does not reload the page, leaving the lesson).
+        await classroom.locator("#chat-input").press("F5")
+        help_reply = tile2.locator('.tile-replies button[data-reply="help"]')
+        await expect(help_reply).to_be_visible(timeout=5_000)
+        await help_reply.click()
         await classroom.locator("#chat-form button").click()
         await expect(lecturer.locator("#chat-log")).to_contain_text("Page 12 done")
 
@@ -214,10 +222,14 @@ async def test_live_lesson_in_the_browser(
         # bars show them, the answer revealed on the projector
         await lecturer.locator("#question-ask summary").click()
         await lecturer.locator("#question-text-input").fill("Which is a prime?")
+        await lecturer.get_by_label("Time limit (s)").fill("600")
         await lecturer.get_by_role("button", name="Ask", exact=True).click()
         box = classroom.locator("#question-box")
         await expect(box).to_be_visible(timeout=5_000)
         await expect(box.locator("#question-text")).to_have_text("Which is a prime?")
+        # Both count down from the seconds left the hub sent (599 or 600 by now).
+        for timer in (box.locator("#question-timer"), lecturer.locator("#question-timer")):
+            await expect(timer).to_have_text(re.compile(r"^(599|600) s left$"), timeout=5_000)
         await box.get_by_label("How many chose A").fill("12")
         await box.get_by_label("How many chose B").fill("25")
         await box.locator("#answer-submit").click()
@@ -225,6 +237,7 @@ async def test_live_lesson_in_the_browser(
             "Your room's answer was sent.", timeout=5_000
         )
         await expect(lecturer.locator("#question-rooms")).to_contain_text("Class 2: A 12, B 25")
+        await expect(lecturer.locator("#question-answered")).to_have_text("Answered by 1 classroom")
         await expect(
             lecturer.locator('#question-bars li[data-option="B"] .answer-count')
         ).to_have_text("25")
@@ -236,6 +249,7 @@ async def test_live_lesson_in_the_browser(
         await classroom.screenshot(path=str(artifacts / "classroom-question.png"))
         await lecturer.get_by_role("button", name="Close the question").click()
         await expect(box).to_be_hidden(timeout=5_000)
+        await expect(lecturer.locator("#question-timer")).to_have_text("")
 
         # -- screen share: the screen becomes the classroom's main picture, the lecturer inset
         share = lecturer.locator("#share-screen")

@@ -83,4 +83,5 @@ export default {
   "question.closed": "The question is closed.",
   "question.answered": "Your room's answer was sent.",
   "question.secondsLeft": "{n} s left",
+  "question.timeUp": "Time is up: the question is closed.",
 };

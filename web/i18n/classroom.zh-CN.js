@@ -83,4 +83,5 @@ export default {
   "question.closed": "本题已结束。",
   "question.answered": "本班答案已提交。",
   "question.secondsLeft": "剩余 {n} 秒",
+  "question.timeUp": "时间到，本题已结束。",
 };

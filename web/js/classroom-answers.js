@@ -97,6 +97,13 @@ function optionRow(q, option) {
   return li;
 }
 
+/** The question as received, with when its time is up on this page's clock (the hub sends the
+ * seconds left: a classroom PC's clock may be minutes off the hub's). */
+function received(q) {
+  if (!q || q.time_left_s === null || q.time_left_s === undefined) return q;
+  return { ...q, deadlineMs: Date.now() + q.time_left_s * 1000 };
+}
+
 function renderQuestion() {
   const box = $("question-box");
   const q = answers.question;
@@ -125,17 +132,29 @@ function renderQuestion() {
   else if (q.closed) status = t("question.closed");
   else if (done) status = t("question.answered");
   $("question-status").textContent = status;
-  $("answer-submit").disabled = q.closed || Boolean(done && !q.allow_change);
   const tick = () => {
-    const left = q.closes_at ? Math.max(0, Math.round(q.closes_at - Date.now() / 1000)) : null;
-    $("question-timer").textContent = left === null || q.closed ? "" : t("question.secondsLeft", { n: left });
+    const left = q.deadlineMs ? Math.max(0, Math.ceil((q.deadlineMs - Date.now()) / 1000)) : null;
+    const timer = $("question-timer");
+    // Time is up: shown closed at once (the hub closes it a moment later, for answers on their way).
+    const timeUp = left === 0 && !q.closed;
+    timer.dataset.timeUp = String(timeUp);
+    timer.textContent = left === null || q.closed ? "" : timeUp ? t("question.timeUp") : t("question.secondsLeft", { n: left });
+    // Once the correct answer is shown the hub takes no more answers.
+    const shut = q.closed || timeUp || (q.correct !== null && q.correct !== undefined);
+    const refused = shut || Boolean(done && !q.allow_change);
+    $("answer-submit").disabled = refused;
+    for (const button of list.querySelectorAll("button.answer-one")) button.disabled = refused;
+    if (timeUp) {
+      clearInterval(answers.timer);
+      answers.timer = null;
+    }
+    return Boolean(left) && !q.closed;
   };
-  tick();
-  if (q.closes_at && !q.closed) answers.timer = setInterval(tick, 1000);
+  if (tick()) answers.timer = setInterval(tick, 1000);
 }
 
 export function answersJoined(joined) {
-  answers.question = joined.question || null;
+  answers.question = received(joined.question || null);
   answers.answered = null;
   answers.hidden = false;
   renderQuestion();
@@ -146,7 +165,7 @@ export function answersMessage(m) {
   const q = answers.question;
   switch (m.type) {
     case "question_opened":
-      answers.question = m.question;
+      answers.question = received(m.question);
       answers.answered = null;
       answers.hidden = false;
       break;

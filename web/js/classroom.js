@@ -570,13 +570,19 @@ const REPLY_KEYS = { F1: "cant_hear", F2: "cant_see", F3: "slower", F4: "done", 
 /** The agent's keys work here too: H hand, M microphone, F full screen, F1-F5 quick replies. */
 function onKey(event) {
   if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+  // F1-F5 type nothing, so they work in a text box too: there F5 would otherwise reload the
+  // page (and leave the lesson) when the assistant asks for help while typing.
+  if (REPLY_KEYS[event.key]) {
+    event.preventDefault();
+    sendQuickReply(REPLY_KEYS[event.key]);
+    return;
+  }
   const target = event.target;
   if (target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) return;
   const key = event.key.toLowerCase();
   if (key === "h") toggleHand();
   else if (key === "m" && !$("toggle-mic").disabled) setMuted(!state.muted, { tell: true });
   else if (key === "f") toggleFullscreen();
-  else if (REPLY_KEYS[event.key]) sendQuickReply(REPLY_KEYS[event.key]);
   else return;
   event.preventDefault();
 }

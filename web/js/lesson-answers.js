@@ -12,7 +12,21 @@ const answers = {
   question: null,
   answers: [],
   totals: {},
+  timer: null,
 };
+
+/** The question as received, with when its time is up on this page's clock (the hub sends the
+ * seconds left: this computer's clock may be off the hub's). */
+function received(q) {
+  if (!q || q.time_left_s === null || q.time_left_s === undefined) return q;
+  return { ...q, deadlineMs: Date.now() + q.time_left_s * 1000 };
+}
+
+/** Whole seconds left of a timed question, or null when it has no limit. */
+function secondsLeft(q) {
+  if (!q || !q.deadlineMs) return null;
+  return Math.max(0, Math.ceil((q.deadlineMs - Date.now()) / 1000));
+}
 
 function optionLabel(q, option) {
   if (q.kind === "true_false") return answers.t(option === "true" ? "question.true" : "question.false");
@@ -30,7 +44,29 @@ function clearLocally(pid, kind) {
   decorateTiles();
 }
 
-/** Each tile's quick replies: one button per reply shown; a click acknowledges it. */
+// A small pictogram per quick reply, drawn beside its words (24x24 viewBox, stroked in the
+// text's colour): the lecturer tells them apart at a glance across many tiles.
+const REPLY_ICONS = {
+  cant_hear: "M4 9h4l5-4v14l-5-4H4z M16 9l5 6 M21 9l-5 6", // a speaker, crossed out
+  cant_see: "M2 12s4-7 10-7 10 7 10 7-4 7-10 7S2 12 2 12z M4 4l16 16", // an eye, struck through
+  slower: "M3 17a9 9 0 0 1 18 0 M12 17l-5-4", // a speedometer, its needle low
+  done: "M4 12l5 5L20 6", // a tick
+  help: "M12 2a10 10 0 1 0 0 20 10 10 0 1 0 0-20z M9 9a3 3 0 1 1 4 3c-1 .5-1 1-1 2 M12 17h.01", // a ?
+};
+
+function replyIcon(kind) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", "reply-icon");
+  const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  path.setAttribute("d", REPLY_ICONS[kind] || "");
+  svg.append(path);
+  return svg;
+}
+
+/** Each tile's quick replies: one button per reply shown (its icon and its words); a click
+ * acknowledges it. */
 export function decorateTiles() {
   const t = answers.t;
   for (const li of document.querySelectorAll("#tiles > li")) {
@@ -52,7 +88,9 @@ export function decorateTiles() {
       const button = document.createElement("button");
       button.type = "button";
       button.dataset.reply = kind;
-      button.textContent = t(`reply.${kind}`);
+      const words = document.createElement("span");
+      words.textContent = t(`reply.${kind}`);
+      button.append(replyIcon(kind), words);
       button.setAttribute("aria-label", t("reply.acknowledge", { reply: t(`reply.${kind}`) }));
       button.addEventListener("click", () => {
         answers.send({ type: "clear_reply", participant: pid, kind });
@@ -63,13 +101,31 @@ export function decorateTiles() {
   }
 }
 
+function renderTimer() {
+  const q = answers.question;
+  const left = secondsLeft(q);
+  const timer = $("question-timer");
+  if (!left || q.closed) {
+    clearInterval(answers.timer);
+    answers.timer = null;
+  }
+  // The hub closes it a moment later (answers on their way are still taken): shown closed now.
+  timer.dataset.timeUp = String(left === 0 && !q.closed);
+  timer.textContent =
+    left === null || q.closed ? "" : left === 0 ? answers.t("question.timeUp") : answers.t("question.secondsLeft", { n: left });
+}
+
 function renderQuestion() {
   const t = answers.t;
   const q = answers.question;
   const panel = $("question-panel");
   panel.dataset.open = String(Boolean(q && !q.closed));
   $("question-current").hidden = !q;
+  clearInterval(answers.timer);
+  answers.timer = null;
   if (!q) return;
+  renderTimer();
+  if (secondsLeft(q) && !q.closed) answers.timer = setInterval(renderTimer, 1000);
   $("question-heading").textContent = t("question.title", { n: q.number }) + (q.text ? `: ${q.text}` : "");
   const bars = $("question-bars");
   bars.replaceChildren();
@@ -104,7 +160,8 @@ function renderQuestion() {
     li.textContent = `${a.name}: ${what}`;
     rooms.append(li);
   }
-  $("question-answered").textContent = t("question.answeredBy", { n: answers.answers.length });
+  const answered = answers.answers.length;
+  $("question-answered").textContent = t(answered === 1 ? "question.answeredByOne" : "question.answeredBy", { n: answered });
   const reveal = $("question-correct");
   const before = reveal.value;
   reveal.replaceChildren();
@@ -130,7 +187,8 @@ function openQuestion(event) {
     text: $("question-text-input").value.trim(),
     kind,
     options: Number.parseInt($("question-options").value, 10) || 4,
-    time_limit_s: Number.isFinite(limit) && limit >= 5 ? limit : null,
+    // The hub takes 5 s to an hour: a limit outside is brought inside rather than refused.
+    time_limit_s: Number.isFinite(limit) && limit > 0 ? Math.min(3600, Math.max(5, limit)) : null,
     allow_change: $("question-change").checked,
   });
 }
@@ -149,7 +207,7 @@ export function mark() {
 
 export function answersJoined(joined) {
   answers.clearAfterMs = (joined.reply_clear_s || 60) * 1000;
-  answers.question = joined.question || null;
+  answers.question = received(joined.question || null);
   answers.answers = [];
   answers.totals = {};
   renderQuestion();
@@ -172,7 +230,7 @@ export function answersMessage(m) {
       clearLocally(m.participant, m.kind);
       return true;
     case "question_opened":
-      answers.question = m.question;
+      answers.question = received(m.question);
       answers.answers = [];
       answers.totals = {};
       break;
