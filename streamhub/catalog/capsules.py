@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from streamhub.catalog.base import CatalogBase, Page
 from streamhub.catalog.models import Capsule, CapsuleTag
+from streamhub.errors import NotFound
 
 
 class CapsuleStore(CatalogBase):
@@ -17,6 +18,10 @@ class CapsuleStore(CatalogBase):
             row = Capsule(**fields)
             row.tags = [CapsuleTag(tag=t) for t in dict.fromkeys(tags)]
             session.add(row)
+            if row.lesson_id is not None:
+                # Its title, knowledge point and tags find its lesson's recording in the library.
+                await session.flush()
+                await self._reindex(session, [row.lesson_id])
         return await self.get_capsule(row.id)
 
     async def get_capsule(self, capsule_id: int) -> Capsule:
@@ -24,7 +29,14 @@ class CapsuleStore(CatalogBase):
 
     async def delete_capsule(self, capsule_id: int) -> Capsule:
         row = await self.get_capsule(capsule_id)
-        await self._delete(Capsule, capsule_id)
+        async with self.session() as session, session.begin():
+            found = await session.get(Capsule, capsule_id)
+            if found is None:
+                raise NotFound(f"no capsule with id {capsule_id}")
+            await session.delete(found)
+            if found.lesson_id is not None:
+                await session.flush()
+                await self._reindex(session, [found.lesson_id])
         return row
 
     @staticmethod

@@ -19,6 +19,7 @@ import pytest_asyncio
 from sqlalchemy import text
 
 from streamhub.auth.roles import AccountRole
+from streamhub.lesson.ports import LessonEvent
 from tests.support.hub import AdminApi, HubFactory, InProcessHub
 
 SHARED = pytest.mark.asyncio(loop_scope="module")
@@ -333,3 +334,60 @@ async def test_query_syntax_is_just_text(library: Library, q: str) -> None:
     response = await library.get(q=q)
     assert response.status_code == 200, response.text
     assert response.json()["total"] == 0
+
+
+@SHARED
+async def test_marks_questions_and_capsules_are_found_where_they_are(library: Library) -> None:
+    """The lecturer's marks and questions (lesson events, written in batches as the registry
+    does) and a capsule's title, knowledge point and tags find the recording, at their time."""
+    catalog = library.hub.services.catalog
+    tag = secrets.token_hex(2)
+    a = await lesson(library.admin, f"代数 {tag}")
+    b = await lesson(library.admin, f"几何 {tag}")
+    started = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+    rec_a = await library.recording(a["id"], started=started)
+    rec_b = await library.recording(b["id"], started=started)
+    await catalog.update_recording(rec_a, ended_at=started + timedelta(minutes=45))
+    await catalog.add_lesson_events(
+        [
+            LessonEvent(a["id"], "question", started + timedelta(seconds=90), question=1,
+                        data={"text": "二次函数的顶点在哪里", "question_kind": "choice"}),
+            LessonEvent(a["id"], "mark", started + timedelta(seconds=300),
+                        data={"label": "易错点：配方"}),
+            # Before the recording began: it finds the lesson's recordings, with no time.
+            LessonEvent(a["id"], "mark", started - timedelta(minutes=5),
+                        data={"label": "课前提醒"}),
+            LessonEvent(a["id"], "quick_reply", started, data={"reply": "顶点"}),
+        ]
+    )  # fmt: skip
+    found = (await library.get(q=f"顶点 {tag}")).json()["items"]
+    assert [r["id"] for r in found] == [rec_a]
+    assert {"source": "question", "text": "二次函数的顶点在哪里", "at_s": 90.0} in found[0][
+        "matches"
+    ]
+    assert await library.titles(q=f"配方 {tag}") == [f"代数 {tag}"]
+    marks = (await library.get(q=f"易错点 {tag}")).json()["items"][0]["matches"]
+    assert {"source": "mark", "text": "易错点：配方", "at_s": 300.0} in marks
+    early = (await library.get(q=f"课前 {tag}")).json()["items"][0]["matches"]
+    assert {"source": "mark", "text": "课前提醒", "at_s": None} in early
+
+    capsule = await catalog.create_capsule(
+        ["常见错误"],
+        recording_id=rec_b,
+        lesson_id=b["id"],
+        title="三角形内角和",
+        knowledge_point="内角和定理",
+        start_s=120.0,
+        end_s=240.0,
+        requested_start_s=120.0,
+        directory=f"capsules/capsule-{tag}",
+    )
+    by_title = (await library.get(q=f"内角 {tag}")).json()["items"]
+    assert [r["id"] for r in by_title] == [rec_b]
+    assert {"source": "capsule", "text": "三角形内角和", "at_s": 120.0} in by_title[0]["matches"]
+    by_tag = (await library.get(q=f"常见错误 {tag}")).json()["items"]
+    assert {"source": "capsule_topic", "text": "常见错误", "at_s": 120.0} in by_tag[0]["matches"]
+    # Deleted, it finds nothing more.
+    await catalog.delete_capsule(capsule.id)
+    assert await library.titles(q=f"内角 {tag}") == []
+    assert await library.titles(q=f"常见错误 {tag}") == []

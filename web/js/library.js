@@ -22,6 +22,10 @@ function sourceName(source) {
   if (source === "title") return t("card.sourceTitle");
   if (source === "description") return t("card.sourceDescription");
   if (source === "chapter") return t("card.sourceChapter");
+  if (source === "mark") return t("card.sourceMark");
+  if (source === "question") return t("card.sourceQuestion");
+  if (source === "capsule") return t("card.sourceCapsule");
+  if (source === "capsule_topic") return t("card.sourceCapsuleTopic");
   return t("card.sourceOther");
 }
 const POLL_MS = 5000;
