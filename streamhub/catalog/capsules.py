@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from streamhub.catalog import search
 from streamhub.catalog.base import CatalogBase, Page
 from streamhub.catalog.models import Capsule, CapsuleTag
 from streamhub.errors import NotFound
@@ -54,6 +55,8 @@ class CapsuleStore(CatalogBase):
         *,
         subject: str | None = None,
         grade: str | None = None,
+        subject_id: int | None = None,
+        grade_id: int | None = None,
         knowledge_point: str | None = None,
         tag: str | None = None,
         q: str | None = None,
@@ -67,6 +70,10 @@ class CapsuleStore(CatalogBase):
             query = query.where(Capsule.subject == subject)
         if grade:
             query = query.where(Capsule.grade == grade)
+        if subject_id is not None:
+            query = query.where(Capsule.subject_id == subject_id)
+        if grade_id is not None:
+            query = query.where(Capsule.grade_id == grade_id)
         if knowledge_point:
             query = query.where(Capsule.knowledge_point == knowledge_point)
         if tag:
@@ -74,7 +81,8 @@ class CapsuleStore(CatalogBase):
                 Capsule.id.in_(select(CapsuleTag.capsule_id).where(CapsuleTag.tag == tag))
             )
         if q:
-            query = query.where(Capsule.title.ilike(f"%{q}%"))
+            # The search's pattern: LIKE's wildcards in a query are plain characters.
+            query = query.where(Capsule.title.ilike(search.like_pattern(q), escape="\\"))
         if recording_id is not None:
             query = query.where(Capsule.recording_id == recording_id)
         return await self._page(query, limit, offset)

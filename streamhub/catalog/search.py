@@ -303,7 +303,7 @@ async def reindex(session: AsyncSession, lesson_ids: Sequence[int], ctx: Context
             await session.execute(insert(SearchEntry), rows)
 
 
-def _like(term: str) -> str:
+def like_pattern(term: str) -> str:
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
@@ -319,7 +319,7 @@ def _matches(term: str, fts: bool) -> ColumnElement[bool]:
             bindparam("phrase", phrase, unique=True)
         )
         return SearchEntry.id.in_(hits)
-    return SearchEntry.folded.ilike(_like(term), escape="\\")
+    return SearchEntry.folded.ilike(like_pattern(term), escape="\\")
 
 
 @dataclass(frozen=True)

@@ -391,3 +391,55 @@ async def test_marks_questions_and_capsules_are_found_where_they_are(library: Li
     await catalog.delete_capsule(capsule.id)
     assert await library.titles(q=f"内角 {tag}") == []
     assert await library.titles(q=f"常见错误 {tag}") == []
+
+
+@SHARED
+async def test_a_capsules_subject_and_grade_are_the_countys(library: Library) -> None:
+    """A capsule is refused a subject or grade the county lacks or has retired (checked before
+    anything is cut); a capsule's names follow a rename; an old free-text one stays readable."""
+    admin, http = library.admin, library.admin.http
+    catalog = library.hub.services.catalog
+    tag = secrets.token_hex(2)
+    subject = await admin.subject(f"化学{tag}")
+    grade = (await admin.post("/api/grades", {"name": f"九年级{tag}"}))["id"]
+    made = await lesson(admin, f"酸碱 {tag}", subject_id=subject, grade_id=grade)
+    rec = await library.recording(made["id"])
+    cut = {"recording_id": rec, "start_s": 1.0, "end_s": 5.0, "title": "中和反应"}
+    for bad, code in (
+        ({"subject": "炼金术"}, "unknown_subject"),
+        ({"subject_id": 999_999}, "unknown_subject"),
+        ({"grade": "十三年级"}, "unknown_grade"),
+        ({"grade_id": 999_999}, "unknown_grade"),
+    ):
+        problem(await http.post("/api/capsules", json={**cut, **bad}), 400, code)
+    retired = await admin.post("/api/grades", {"name": f"已停用{tag}"})
+    await http.patch(f"/api/grades/{retired['id']}", json={"retired": True})
+    problem(await http.post("/api/capsules", json={**cut, "grade_id": retired["id"]}), 400,
+            "unknown_grade")  # fmt: skip
+    problem(await http.post("/api/capsules", json={**cut, "subject_id": "x"}), 422,
+            "validation_failed")  # fmt: skip
+
+    picked = await catalog.create_capsule(
+        [], lesson_id=made["id"], recording_id=rec, title="中和", subject=f"化学{tag}",
+        subject_id=subject, grade=f"九年级{tag}", grade_id=grade, start_s=0.0, end_s=4.0,
+        requested_start_s=0.0, directory=f"capsules/capsule-a{tag}",
+    )  # fmt: skip
+    old = await catalog.create_capsule(
+        [], lesson_id=made["id"], title="旧胶囊", subject=f"自由文本{tag}", start_s=0.0,
+        end_s=4.0, requested_start_s=0.0, directory=f"capsules/capsule-b{tag}",
+    )  # fmt: skip
+    await http.patch(f"/api/subjects/{subject}", json={"name": f"化学（初中）{tag}"})
+    await http.patch(f"/api/grades/{grade}", json={"name": f"初三{tag}"})
+    now = (await http.get(f"/api/capsules/{picked.id}")).json()
+    assert (now["subject"], now["subject_id"], now["grade"], now["grade_id"]) == (
+        f"化学（初中）{tag}", subject, f"初三{tag}", grade
+    )  # fmt: skip
+    kept = (await http.get(f"/api/capsules/{old.id}")).json()
+    assert (kept["subject"], kept["subject_id"]) == (f"自由文本{tag}", None)
+    # The shelf filters by name (its facets) and by id.
+    listed = (await http.get("/api/capsules", params={"subject_id": subject})).json()["items"]
+    assert [c["id"] for c in listed] == [picked.id]
+    by_name = (await http.get("/api/capsules", params={"subject": f"自由文本{tag}"})).json()
+    assert [c["id"] for c in by_name["items"]] == [old.id]
+    facets = (await http.get("/api/capsules/facets")).json()
+    assert {f"化学（初中）{tag}", f"自由文本{tag}"} <= set(facets["subjects"])

@@ -345,6 +345,7 @@ async def test_a_capsule_is_made_from_the_replay_page(
     manifest["duration_s"] = 10.0
     (directory / "manifest.json").write_text(json.dumps(manifest))
     lesson = await admin.lesson(start=False, title="Fractions")
+    grade = await admin.post("/api/grades", {"name": "Grade 5"})
     rec = await catalog.create_recording(lesson.lesson_id, "rec-capsule")
     await catalog.update_recording(rec.id, state="ready", progress=1.0, duration_s=10.0)
 
@@ -358,7 +359,9 @@ async def test_a_capsule_is_made_from_the_replay_page(
     await expect(form.get_by_label("End (seconds)")).to_have_value("10.0")
     await expect(form.get_by_label("Title")).to_have_value("Questions")
     await form.get_by_label("Title").fill("Common mistakes with denominators")
-    await form.get_by_label("Grade").fill("Grade 5")
+    # Subject and grade from the county's lists; left blank, the lesson's own subject.
+    await expect(form.get_by_label("Subject")).to_have_value("")
+    await form.get_by_label("Grade").select_option(label="Grade 5")
     await form.get_by_label("Knowledge point").fill("Common denominators")
     await form.get_by_label("Tags").fill("common mistake, fractions")
     await form.get_by_role("button", name="Save capsule").click()
@@ -369,6 +372,11 @@ async def test_a_capsule_is_made_from_the_replay_page(
     assert [(c["source"], c["start_s"], c["tags"]) for c in shelf] == [
         ("chapter", 4.0, ["common mistake", "fractions"])
     ]
+    assert (shelf[0]["subject"], shelf[0]["grade"], shelf[0]["grade_id"]) == (
+        "Mathematics",
+        "Grade 5",
+        grade["id"],
+    )
     assert abs(shelf[0]["duration_s"] - 6.0) <= 0.1
     assert await staff_page.unnamed_controls() == []
     await staff_page.screenshot("library-capsule")

@@ -204,6 +204,7 @@ export default {
   "capsule.name": "Title",
   "capsule.subject": "Subject",
   "capsule.grade": "Grade",
+  "capsule.sameAsLesson": "As the lesson",
   "capsule.point": "Knowledge point",
   "capsule.tags": "Tags (comma-separated)",
   "capsule.tagsHint": "common mistake",

@@ -204,6 +204,7 @@ export default {
   "capsule.name": "标题",
   "capsule.subject": "学科",
   "capsule.grade": "年级",
+  "capsule.sameAsLesson": "同课程",
   "capsule.point": "知识点",
   "capsule.tags": "标签（用逗号分隔）",
   "capsule.tagsHint": "易错点",
