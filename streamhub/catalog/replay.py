@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 
 from streamhub.catalog.base import CatalogBase
 from streamhub.catalog.models import WatchRange, WatchSession
@@ -31,6 +31,20 @@ class ReplayStats:
     viewers: int  # distinct accounts or tokens, never named
     watch_s: float  # every second played, re-watches included
     plays: list[int]  # per second of the timeline: how many times it was played
+
+
+def per_recording() -> Select[int | None, int, float]:
+    """Replays and seconds played (re-watches included) per recording: what the library
+    sorts "most re-watched" by and shows on its cards."""
+    return (
+        select(
+            WatchSession.recording_id.label("recording_id"),
+            func.count(WatchSession.id).label("views"),
+            func.coalesce(func.sum(WatchSession.seconds), 0.0).label("watch_s"),
+        )
+        .where(WatchSession.recording_id.is_not(None))
+        .group_by(WatchSession.recording_id)
+    )
 
 
 class ReplayStore(CatalogBase):
@@ -95,6 +109,15 @@ class ReplayStore(CatalogBase):
             watch_s=round(float(totals[2]), 1),
             plays=plays,
         )
+
+    async def recording_views(self, recording_ids: list[int]) -> dict[int, tuple[int, float]]:
+        """Replays and seconds played of each recording, in one query."""
+        if not recording_ids:
+            return {}
+        query = per_recording().where(WatchSession.recording_id.in_(recording_ids))
+        async with self.session() as session:
+            rows = await session.execute(query)
+            return {int(r): (int(n), round(float(s), 1)) for r, n, s in rows if r is not None}
 
     async def capsule_views(self, capsule_ids: list[int]) -> dict[int, tuple[int, float]]:
         """Replays and seconds played of each capsule, in one query."""

@@ -283,6 +283,8 @@ async def test_filters_by_subject_grade_school_and_county_weekdays(library: Libr
         {"q": "a\x00b"},
         {"q": "x" * 121},
         {"date_from": "2026-01-01T00:00:00"},  # no zone
+        {"sort": "popular"},
+        {"sort": ""},
     ],
 )
 async def test_bad_library_queries_are_problems(library: Library, params: dict[str, Any]) -> None:
@@ -443,3 +445,38 @@ async def test_a_capsules_subject_and_grade_are_the_countys(library: Library) ->
     assert [c["id"] for c in by_name["items"]] == [old.id]
     facets = (await http.get("/api/capsules/facets")).json()
     assert {f"化学（初中）{tag}", f"自由文本{tag}"} <= set(facets["subjects"])
+
+
+@SHARED
+async def test_the_library_sorts_by_most_rewatched(library: Library) -> None:
+    """``sort=rewatched``: most seconds played first (a stretch played again counts again),
+    then most replays, then newest; never-watched recordings last. Cards carry the figures."""
+    tag = secrets.token_hex(2)
+    http = library.admin.http
+    base = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    recs = {}
+    for i, name in enumerate(("甲", "乙", "丙", "丁")):
+        made = await lesson(library.admin, f"{name} {tag}")
+        recs[name] = await library.recording(made["id"], started=base + timedelta(days=i))
+
+    async def watched(name: str, session: str, ranges: list[list[float]]) -> None:
+        body = {"recording_id": recs[name], "session": session * 16, "ranges": ranges}
+        response = await http.post("/api/replay/watched", json=body)
+        assert response.status_code == 204, response.text
+
+    await watched("甲", "a", [[0.0, 30.0]])
+    await watched("乙", "b", [[0.0, 20.0], [10.0, 30.0]])  # 10-20 re-watched: 40 s
+    await watched("丙", "c", [[0.0, 15.0]])
+    await watched("丙", "d", [[0.0, 15.0]])  # two replays, 30 s: ahead of 甲's one
+    newest = await library.titles(q=tag)
+    assert newest == [f"丁 {tag}", f"丙 {tag}", f"乙 {tag}", f"甲 {tag}"]
+    assert await library.titles(q=tag, sort="rewatched") == [
+        f"乙 {tag}", f"丙 {tag}", f"甲 {tag}", f"丁 {tag}"
+    ]  # fmt: skip
+    items = {r["title"]: r for r in (await library.get(q=tag, sort="rewatched")).json()["items"]}
+    assert (items[f"乙 {tag}"]["views"], items[f"乙 {tag}"]["watch_s"]) == (1, 40.0)
+    assert (items[f"丙 {tag}"]["views"], items[f"丙 {tag}"]["watch_s"]) == (2, 30.0)
+    assert (items[f"丁 {tag}"]["views"], items[f"丁 {tag}"]["watch_s"]) == (0, 0.0)
+    # Paging keeps the order.
+    page = (await library.get(q=tag, sort="rewatched", limit=2, offset=2)).json()["items"]
+    assert [r["title"] for r in page] == [f"甲 {tag}", f"丁 {tag}"]
