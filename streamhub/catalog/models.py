@@ -525,6 +525,8 @@ class WatchSession(Base):
     # The player's own random id for this replay: its batches add to one session.
     client_key: Mapped[str] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # Its last batch: the data feed's replay.summary reports what changed since the last one.
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
 
 

@@ -1,5 +1,6 @@
 """Capsules pick their subject and grade from the county's lists (``subject_id``, ``grade_id``),
-as lessons do; ``subject`` and ``grade`` stay the names shown (kept in step on a rename).
+as lessons do (and a replay's last report time, ``watch_sessions.updated_at``, for the data
+feed's replay summaries); ``subject`` and ``grade`` stay the names shown (kept in step on a rename).
 Existing capsules whose free text names a subject or grade (compared as names are: case, width
 and spacing folded) point at it; the others keep their text, readable, with no id.
 
@@ -57,9 +58,20 @@ def upgrade() -> None:
     bind = op.get_bind()
     _link(bind, "subject", "subjects")
     _link(bind, "grade", "grades")
+    # A replay's last report: what the data feed's replay.summary reports is what changed
+    # since the previous one (earlier replays: their start).
+    with op.batch_alter_table("watch_sessions", table_kwargs=AUTOINCREMENT) as batch:
+        batch.add_column(sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True))
+    op.execute("UPDATE watch_sessions SET updated_at = started_at")
+    with op.batch_alter_table("watch_sessions", table_kwargs=AUTOINCREMENT) as batch:
+        batch.alter_column("updated_at", existing_type=sa.DateTime(timezone=True), nullable=False)
+        batch.create_index("ix_watch_sessions_updated_at", ["updated_at"])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("watch_sessions", table_kwargs=AUTOINCREMENT) as batch:
+        batch.drop_index("ix_watch_sessions_updated_at")
+        batch.drop_column("updated_at")
     with op.batch_alter_table("capsules", table_kwargs=AUTOINCREMENT) as batch:
         batch.drop_index("ix_capsules_grade_id")
         batch.drop_index("ix_capsules_subject_id")
