@@ -4,6 +4,7 @@ accepts gets each event exactly once per delivery id, its signature verified."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import warnings
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from streamhub.catalog.replay import Watched
 from streamhub.client import LessonClient
 from streamhub.config import load_settings
 from streamhub.feed.events import Feed
@@ -248,3 +250,36 @@ async def test_replay_summaries_carry_views_and_watch_time_of_what_was_replayed(
                                timeout=20)  # fmt: skip
         assert got and [e["data"] for e in accepted(receiver, "replay.summary")] == summaries
     await admin.close()
+
+
+async def test_replay_summaries_come_on_their_timer(tmp_path: Path) -> None:
+    """The summary timer (``webhooks.replay_summary_every_s``) makes one each round there was
+    replay data, and a round whose catalog failed does not end it."""
+    settings = load_settings(None, data_dir=tmp_path, jwt_secret="s" * 32, admin_key="k" * 32)
+    published: list[dict[str, Any]] = []
+    rounds: list[int] = []
+    watched = Watched(recording_id=1, capsule_id=None, lesson_id=1, title="x", views=1,
+                      watch_s=2.0, new_views=1, duration_s=60.0)  # fmt: skip
+
+    class Catalog:
+        async def latest_feed_event(self, _type: str) -> None:
+            return None
+
+        async def watched_between(self, *_: object) -> tuple[list[Watched], list[Watched]]:
+            rounds.append(1)
+            if len(rounds) == 1:
+                raise OSError("catalog away")
+            return [watched], []
+
+        async def add_feed_event(self, event_type: str, _lesson: None, data: Any) -> None:
+            published.append({"type": event_type, **data})
+
+    feed = Feed(settings, catalog=Catalog(), lessons=Any)  # type: ignore[arg-type]
+    timer = asyncio.get_running_loop().create_task(feed._summarize_every(0.01))
+    try:
+        await eventually(lambda: len(published) >= 2 or None, timeout=10)
+    finally:
+        timer.cancel()
+        await asyncio.gather(timer, return_exceptions=True)
+    assert published[0]["type"] == "replay.summary"
+    assert published[0]["recordings"] == [watched.as_data()]
