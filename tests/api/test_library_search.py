@@ -445,6 +445,10 @@ async def test_a_capsules_subject_and_grade_are_the_countys(library: Library) ->
     assert [c["id"] for c in by_name["items"]] == [old.id]
     facets = (await http.get("/api/capsules/facets")).json()
     assert {f"化学（初中）{tag}", f"自由文本{tag}"} <= set(facets["subjects"])
+    # The shelf's title search: LIKE's wildcards are plain characters.
+    found = (await http.get("/api/capsules", params={"q": "中和"})).json()["items"]
+    assert picked.id in [c["id"] for c in found]
+    assert (await http.get("/api/capsules", params={"q": "%"})).json()["items"] == []
 
 
 @SHARED
