@@ -279,6 +279,9 @@ class WebhookSettings(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0, le=120)
     # Due deliveries are looked for this often (and at once when this node adds an event).
     poll_s: float = Field(default=2.0, gt=0, le=300)
+    # A replay.summary event this often: views and watch time of each recording and capsule
+    # replayed since the last one (0: none).
+    replay_summary_every_s: float = Field(default=3600.0, ge=0, le=7 * 86_400)
 
 
 class RecorderSettings(BaseModel):

@@ -14,7 +14,7 @@ import secrets
 import shutil
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import FileResponse
@@ -30,7 +30,7 @@ from streamhub.api.access import (
 from streamhub.api.auth import Caller, CallerDep, People, ServicesDep, bearer_scheme, caller
 from streamhub.api.schemas import NO_NUL, Body, Id, Label, Name, OffsetQuery, PageOut, SearchQuery
 from streamhub.capsules.cut import CLIP, POSTER, THUMB, CutError, cut_clip
-from streamhub.catalog.models import MAX_ID, Capsule
+from streamhub.catalog.models import MAX_ID, Capsule, Lesson
 from streamhub.errors import BadRequest, ErrorCode, Forbidden, NotFound, Unauthorized
 from streamhub.protocol import Role
 from streamhub.services import Services
@@ -60,8 +60,12 @@ class CapsuleIn(Body):
     start_s: float = Field(ge=0, le=86400)
     end_s: float = Field(gt=0, le=86400)
     title: Name
+    # One of the county's subjects and grades (GET /api/subjects, /api/grades), by id or by
+    # name, not a retired one; left out: the lesson's own.
     subject: Label = ""
+    subject_id: Id | None = None
     grade: Grade = ""
+    grade_id: Id | None = None
     knowledge_point: Point = ""
     tags: list[Tag] = Field(default_factory=list, max_length=12)
     # Where the ends came from: the player's position, a chapter, a lecturer's marker or a
@@ -82,6 +86,9 @@ class CapsuleOut(Body):
     title: str
     subject: str
     grade: str
+    # None: no subject (grade), or a capsule's free text from before they were lists.
+    subject_id: int | None
+    grade_id: int | None
     knowledge_point: str
     tags: list[str]
     source: str
@@ -146,6 +153,8 @@ def capsule_out(
         title=capsule.title,
         subject=capsule.subject,
         grade=capsule.grade,
+        subject_id=capsule.subject_id,
+        grade_id=capsule.grade_id,
         knowledge_point=capsule.knowledge_point,
         tags=[t.tag for t in capsule.tags],
         source=capsule.source,
@@ -175,6 +184,24 @@ async def readable_capsule(svc: Services, who: Caller, raw: str) -> Capsule:
     return capsule
 
 
+async def _subject_and_grade(svc: Services, body: CapsuleIn, lesson: Lesson) -> dict[str, Any]:
+    """The capsule's subject and grade from the county's lists (400 ``unknown_subject`` /
+    ``unknown_grade`` for one it does not have or has retired), else the lesson's own."""
+    out: dict[str, Any] = {}
+    if body.subject_id is not None or body.subject:
+        row = await svc.catalog.pick_vocabulary("subject", ident=body.subject_id, name=body.subject)
+        out.update(subject=row.name, subject_id=row.id)
+    else:
+        out.update(subject=lesson.subject, subject_id=lesson.subject_id)
+    if body.grade_id is not None or body.grade:
+        row = await svc.catalog.pick_vocabulary("grade", ident=body.grade_id, name=body.grade)
+        out.update(grade=row.name[:60], grade_id=row.id)
+    elif lesson.grade_id is not None:
+        names = await svc.catalog.vocabulary_names("grade")
+        out.update(grade=names.get(lesson.grade_id, "")[:60], grade_id=lesson.grade_id)
+    return out
+
+
 @router.post("", status_code=201, dependencies=[People])
 async def create_capsule(body: CapsuleIn, svc: ServicesDep, who: CallerDep) -> CapsuleOut:
     """Cut a capsule from a ready recording (the call returns once the clip is made: seconds
@@ -190,6 +217,7 @@ async def create_capsule(body: CapsuleIn, svc: ServicesDep, who: CallerDep) -> C
         raise BadRequest(f"a capsule is at most {svc.settings.capsules.max_length_s:g} s long")
     if body.start_s >= rec.duration_s or body.end_s > rec.duration_s + END_SLACK_S:
         raise BadRequest(f"the recording is {rec.duration_s:.1f} s long")
+    topic = await _subject_and_grade(svc, body, rec.lesson)
     root = svc.settings.effective_recordings_dir.resolve()
     source = (root / rec.directory).resolve() / "lesson.mp4"
     if not source.is_relative_to(root) or not source.is_file():
@@ -218,8 +246,7 @@ async def create_capsule(body: CapsuleIn, svc: ServicesDep, who: CallerDep) -> C
             lesson_title=lesson.title,
             lecturer_name=lesson.lecturer_name,
             title=body.title,
-            subject=body.subject or lesson.subject,
-            grade=body.grade,
+            **topic,
             knowledge_point=body.knowledge_point,
             source=body.source,
             source_label=body.source_label,
@@ -252,6 +279,8 @@ async def list_capsules(
     who: CallerDep,
     subject: SearchQuery = None,
     grade: SearchQuery = None,
+    subject_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    grade_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     knowledge_point: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     tag: SearchQuery = None,
     q: SearchQuery = None,
@@ -267,6 +296,8 @@ async def list_capsules(
         offset,
         subject=subject,
         grade=grade,
+        subject_id=subject_id,
+        grade_id=grade_id,
         knowledge_point=knowledge_point,
         tag=tag,
         q=q,

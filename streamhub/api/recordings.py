@@ -10,7 +10,7 @@ import json
 import shutil
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import FileResponse
@@ -80,6 +80,9 @@ class RecordingOut(BaseModel):
     download_url: str | None
     # With a search (``q``): what matched, best first (up to three).
     matches: list[MatchOut] = Field(default_factory=list)
+    # Replay data, in the library's list: replays, and seconds played (re-watches included).
+    views: int = 0
+    watch_s: float = 0.0
 
 
 class PeriodOut(BaseModel):
@@ -205,6 +208,10 @@ async def list_recordings(
     date_from: AwareDatetime | None = None,
     date_to: AwareDatetime | None = None,
     q: SearchQuery = None,
+    sort: Annotated[
+        Literal["newest", "rewatched"],
+        Query(description="newest first, or most re-watched (watch time, then replays)"),
+    ] = "newest",
     limit: int = Query(24, ge=1, le=200),
     offset: OffsetQuery = 0,
 ) -> RecordingPageOut:
@@ -212,8 +219,9 @@ async def list_recordings(
     name), classroom, school (its own lessons and those inviting its classrooms), weekday and
     period (``this_week``, ``last_week``, ``this_term``) in the county's time zone, and dates;
     ``q`` searches titles, descriptions and chapters (Chinese too: any part of a word), best
-    match first. A school admin sees their school's lessons' recordings; a lecturer's account
-    their own."""
+    match first; ``sort=rewatched``: most watch time first (every second played counts, again
+    when re-watched), then most replays. A school admin sees their school's lessons'
+    recordings; a lecturer's account their own."""
     scope_school, scope_lecturer = listing_scope(who)
     zone = svc.settings.county_zone
     if date_from is not None and date_to is not None and date_to < date_from:
@@ -242,9 +250,13 @@ async def list_recordings(
             weekdays=frozenset(weekday),
             zone=zone.key,
         ),
+        sort=sort,
     )
     grades = await svc.catalog.vocabulary_names("grade")
     items = [recording_out(svc, r, grades) for r in page.items]
+    views = await svc.catalog.recording_views([r.id for r in page.items])
+    for item in items:
+        item.views, item.watch_s = views.get(item.id, (0, 0.0))
     if q:
         found = await svc.catalog.search_matches(page.items, q)
         for item in items:

@@ -7,8 +7,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from streamhub.catalog import search
 from streamhub.catalog.base import CatalogBase, Page
 from streamhub.catalog.models import Capsule, CapsuleTag
+from streamhub.errors import NotFound
 
 
 class CapsuleStore(CatalogBase):
@@ -17,6 +19,10 @@ class CapsuleStore(CatalogBase):
             row = Capsule(**fields)
             row.tags = [CapsuleTag(tag=t) for t in dict.fromkeys(tags)]
             session.add(row)
+            if row.lesson_id is not None:
+                # Its title, knowledge point and tags find its lesson's recording in the library.
+                await session.flush()
+                await self._reindex(session, [row.lesson_id])
         return await self.get_capsule(row.id)
 
     async def get_capsule(self, capsule_id: int) -> Capsule:
@@ -24,7 +30,14 @@ class CapsuleStore(CatalogBase):
 
     async def delete_capsule(self, capsule_id: int) -> Capsule:
         row = await self.get_capsule(capsule_id)
-        await self._delete(Capsule, capsule_id)
+        async with self.session() as session, session.begin():
+            found = await session.get(Capsule, capsule_id)
+            if found is None:
+                raise NotFound(f"no capsule with id {capsule_id}")
+            await session.delete(found)
+            if found.lesson_id is not None:
+                await session.flush()
+                await self._reindex(session, [found.lesson_id])
         return row
 
     @staticmethod
@@ -42,6 +55,8 @@ class CapsuleStore(CatalogBase):
         *,
         subject: str | None = None,
         grade: str | None = None,
+        subject_id: int | None = None,
+        grade_id: int | None = None,
         knowledge_point: str | None = None,
         tag: str | None = None,
         q: str | None = None,
@@ -55,6 +70,10 @@ class CapsuleStore(CatalogBase):
             query = query.where(Capsule.subject == subject)
         if grade:
             query = query.where(Capsule.grade == grade)
+        if subject_id is not None:
+            query = query.where(Capsule.subject_id == subject_id)
+        if grade_id is not None:
+            query = query.where(Capsule.grade_id == grade_id)
         if knowledge_point:
             query = query.where(Capsule.knowledge_point == knowledge_point)
         if tag:
@@ -62,7 +81,8 @@ class CapsuleStore(CatalogBase):
                 Capsule.id.in_(select(CapsuleTag.capsule_id).where(CapsuleTag.tag == tag))
             )
         if q:
-            query = query.where(Capsule.title.ilike(f"%{q}%"))
+            # The search's pattern: LIKE's wildcards in a query are plain characters.
+            query = query.where(Capsule.title.ilike(search.like_pattern(q), escape="\\"))
         if recording_id is not None:
             query = query.where(Capsule.recording_id == recording_id)
         return await self._page(query, limit, offset)

@@ -53,6 +53,14 @@ class FeedStore(CatalogBase):
             )
         return found is not None
 
+    async def latest_feed_event(self, event_type: str) -> FeedEvent | None:
+        async with self.session() as session:
+            query = select(FeedEvent).where(FeedEvent.type == event_type)
+            found: FeedEvent | None = await session.scalar(
+                query.order_by(FeedEvent.id.desc()).limit(1)
+            )
+            return found
+
     async def feed_events(
         self, after: int, limit: int, event_type: str | None = None
     ) -> list[FeedEvent]:

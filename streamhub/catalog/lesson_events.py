@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import func, select
 
+from streamhub.catalog import search
 from streamhub.catalog.base import CatalogBase
 from streamhub.catalog.models import LessonEventRow
 from streamhub.lesson.ports import LessonEvent
@@ -31,6 +32,12 @@ class LessonEventStore(CatalogBase):
                 )
                 for e in events
             )
+            # Marks and questions are searchable (catalog/search.py): their lessons are
+            # reindexed with the batch that brings them.
+            searchable = {e.lesson_id for e in events if e.kind in search.EVENT_CHAPTERS}
+            if searchable:
+                await session.flush()
+                await self._reindex(session, sorted(searchable))
 
     async def lesson_events(self, lesson_id: int) -> list[LessonEvent]:
         """The lesson's events in the order they happened."""

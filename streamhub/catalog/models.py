@@ -465,8 +465,16 @@ class Capsule(Base):
     lesson_title: Mapped[str] = mapped_column(String(200), default="")
     lecturer_name: Mapped[str] = mapped_column(String(120), default="")
     title: Mapped[str] = mapped_column(String(200))
+    # The names shown, in step with the ids (a rename renames them here); a capsule cut before
+    # subjects and grades were lists keeps its free text with no id.
     subject: Mapped[str] = mapped_column(String(120), default="", index=True)
     grade: Mapped[str] = mapped_column(String(60), default="", index=True)
+    subject_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subjects.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    grade_id: Mapped[int | None] = mapped_column(
+        ForeignKey("grades.id", ondelete="SET NULL"), nullable=True, index=True
+    )
     knowledge_point: Mapped[str] = mapped_column(String(200), default="", index=True)
     # Where the ends came from: player | chapter | marker | question, and its label.
     source: Mapped[str] = mapped_column(String(16), default="player")
@@ -517,6 +525,8 @@ class WatchSession(Base):
     # The player's own random id for this replay: its batches add to one session.
     client_key: Mapped[str] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # Its last batch: the data feed's replay.summary reports what changed since the last one.
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Integer, cast, extract, func, or_, select, update
 
-from streamhub.catalog import search
+from streamhub.catalog import replay, search
 from streamhub.catalog.base import CatalogBase, Page
 from streamhub.catalog.models import Classroom, Lesson, Recording, lesson_invites, utcnow
 
@@ -106,8 +106,10 @@ class RecordingStore(CatalogBase):
         school_id: int | None = None,
         lecturer_account_id: int | None = None,
         library: LibraryFilter | None = None,
+        sort: str = "newest",
     ) -> Page[Recording]:
-        """Recordings, newest first (with ``q``: best match first). ``school_id`` and
+        """Recordings, newest first (with ``q``: best match first; ``sort="rewatched"``: most
+        watch time first, re-watches included, then most replays). ``school_id`` and
         ``lecturer_account_id`` scope the list to a caller (listing_scope); ``library`` holds
         the library's own filters."""
         query = select(Recording).join(Lesson)
@@ -131,9 +133,16 @@ class RecordingStore(CatalogBase):
         if found is not None:
             for hits in found.joins:
                 query = query.join(hits, hits.c.recording_id == Recording.id)
-            query = query.order_by(found.score.desc(), Recording.started_at.desc(), Recording.id)
-        else:
-            query = query.order_by(Recording.started_at.desc(), Recording.id)
+        if sort == "rewatched":
+            # Replay data summed per recording (outer: one never watched is last, not gone).
+            watched = replay.per_recording().subquery()
+            query = query.outerjoin(watched, watched.c.recording_id == Recording.id).order_by(
+                func.coalesce(watched.c.watch_s, 0.0).desc(),
+                func.coalesce(watched.c.views, 0).desc(),
+            )
+        if found is not None:
+            query = query.order_by(found.score.desc())
+        query = query.order_by(Recording.started_at.desc(), Recording.id)
         return await self._page(query, limit, offset)
 
     def _library_filter(self, query: Any, f: LibraryFilter) -> Any:

@@ -2,8 +2,11 @@
 written per lesson from its *sources*, and the query that finds and ranks recordings by it.
 
 A source is one function: given a session and some lesson ids, the texts those lessons have
-of its kind. Adding one (markers, questions, capsule titles) is a function here decorated with
-``@source(name, weight)``, and a call to ``Catalog.reindex_lessons`` wherever its rows change.
+of its kind. Adding one is a function here decorated with ``@source(name, weight)``, and a
+call to ``Catalog.reindex_lessons`` (or ``CatalogBase._reindex`` in the writer's transaction)
+wherever its rows change. Sources: titles, descriptions, chapters (recorder's manifest), the
+lecturer's marks and questions (``lesson_events``, written in batches by the registry), and
+the lesson's capsules (titles; knowledge points and tags).
 
 Matching is by substring, so Chinese needs no word segmentation: SQLite's FTS5 trigram
 tokenizer (the migration makes ``search_fts``) and PostgreSQL's pg_trgm GIN index both answer
@@ -37,7 +40,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from streamhub.catalog.models import Lesson, Recording, SearchEntry
+from streamhub.catalog.models import (
+    Capsule,
+    CapsuleTag,
+    Lesson,
+    LessonEventRow,
+    Recording,
+    SearchEntry,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +56,9 @@ MAX_TERMS = 6
 TRIGRAM = 3
 # The recorder's automatic chapters (recorder/finalize.py) say nothing of a lesson's content.
 AUTOMATIC_CHAPTERS = frozenset({"Lesson", "Screen share", "Lecturer"})
+# Manifest chapters made from lesson events: the ``mark`` and ``question`` sources index those
+# events themselves (also before the recording is finalized), so the chapter source skips them.
+EVENT_CHAPTERS = frozenset({"mark", "question"})
 # Objects the migration makes that the models do not describe (the schema test skips them).
 UNMODELLED = ("search_fts", "ix_search_entries_folded_trgm")
 
@@ -148,9 +161,121 @@ def _read_chapters(root: Path, recordings: list[tuple[int, int, str]]) -> list[E
             title = chapter.get("title") if isinstance(chapter, dict) else None
             if not isinstance(title, str) or not title.strip() or title in AUTOMATIC_CHAPTERS:
                 continue
+            if chapter.get("kind") in EVENT_CHAPTERS:
+                continue
             start = chapter.get("start_s")
             at = float(start) if isinstance(start, int | float) else None
             entries.append(Entry(lesson_id, title[:2000], recording_id, at))
+    return entries
+
+
+async def _events(session: AsyncSession, ids: Sequence[int], kind: str, field: str) -> list[Entry]:
+    """The lesson events of this kind with their text (``data[field]``), each placed in the
+    recordings of its lesson that were running at the time (at the second it happened), or
+    on the lesson when none was (it finds every recording of the lesson then)."""
+    query = (
+        select(LessonEventRow.lesson_id, LessonEventRow.at, LessonEventRow.data)
+        .where(LessonEventRow.lesson_id.in_(ids), LessonEventRow.kind == kind)
+        .order_by(LessonEventRow.at, LessonEventRow.id)
+    )
+    events = (await session.execute(query)).all()
+    if not events:
+        return []
+    recordings = (
+        await session.execute(
+            select(
+                Recording.id,
+                Recording.lesson_id,
+                Recording.started_at,
+                Recording.ended_at,
+                Recording.duration_s,
+            ).where(Recording.lesson_id.in_({e.lesson_id for e in events}))
+        )
+    ).all()
+    entries: list[Entry] = []
+    for lesson_id, at, data in events:
+        try:
+            said = json.loads(data or "{}")
+        except ValueError:
+            continue
+        value = said.get(field) if isinstance(said, dict) else None
+        if not isinstance(value, str) or not value.strip():
+            continue
+        placed = False
+        for rec_id, rec_lesson, started, ended, duration in recordings:
+            if rec_lesson != lesson_id:
+                continue
+            offset = (at - started).total_seconds()
+            # A recording still going (no end yet) takes everything after its start.
+            last = (ended - started).total_seconds() if ended is not None else None
+            if last is None and duration:
+                last = float(duration)
+            if offset < 0 or (last is not None and offset > last):
+                continue
+            entries.append(Entry(lesson_id, value[:2000], rec_id, round(offset, 3)))
+            placed = True
+        if not placed:
+            entries.append(Entry(lesson_id, value[:2000]))
+    return entries
+
+
+@source("mark", weight=5)
+async def _marks(session: AsyncSession, ids: Sequence[int], _ctx: Context) -> list[Entry]:
+    """The lecturer's markers (their labels), where they were set."""
+    return await _events(session, ids, "mark", "label")
+
+
+@source("question", weight=4)
+async def _questions(session: AsyncSession, ids: Sequence[int], _ctx: Context) -> list[Entry]:
+    """The lecturer's questions (their text), where they were asked."""
+    return await _events(session, ids, "question", "text")
+
+
+@source("capsule", weight=6)
+async def _capsules(session: AsyncSession, ids: Sequence[int], _ctx: Context) -> list[Entry]:
+    """The titles of the capsules cut from a recording: they find that recording, at the
+    capsule's start (a capsule whose recording is gone finds its lesson)."""
+    query = select(Capsule.lesson_id, Capsule.recording_id, Capsule.title, Capsule.start_s).where(
+        Capsule.lesson_id.in_(ids)
+    )
+    return [
+        Entry(lesson, title, rec, start)
+        for lesson, rec, title, start in await session.execute(query)
+        if lesson is not None and title.strip()
+    ]
+
+
+@source("capsule_topic", weight=3)
+async def _capsule_topics(session: AsyncSession, ids: Sequence[int], _ctx: Context) -> list[Entry]:
+    """The capsules' knowledge points and tags (each once per recording)."""
+    query = select(
+        Capsule.id,
+        Capsule.lesson_id,
+        Capsule.recording_id,
+        Capsule.knowledge_point,
+        Capsule.start_s,
+    ).where(Capsule.lesson_id.in_(ids))
+    capsules = (await session.execute(query)).all()
+    if not capsules:
+        return []
+    tags = await session.execute(
+        select(CapsuleTag.capsule_id, CapsuleTag.tag).where(
+            CapsuleTag.capsule_id.in_([c.id for c in capsules])
+        )
+    )
+    tags_of: dict[int, list[str]] = {}
+    for capsule_id, tag in tags:
+        tags_of.setdefault(capsule_id, []).append(tag)
+    seen: set[tuple[int, int | None, str]] = set()
+    entries: list[Entry] = []
+    for capsule_id, lesson, rec, point, start in capsules:
+        if lesson is None:
+            continue
+        for value in [point, *tags_of.get(capsule_id, [])]:
+            key = (lesson, rec, value)
+            if value.strip() and key not in seen:
+                seen.add(key)
+                entries.append(Entry(lesson, value, rec, start))
     return entries
 
 
@@ -178,7 +303,7 @@ async def reindex(session: AsyncSession, lesson_ids: Sequence[int], ctx: Context
             await session.execute(insert(SearchEntry), rows)
 
 
-def _like(term: str) -> str:
+def like_pattern(term: str) -> str:
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
@@ -194,7 +319,7 @@ def _matches(term: str, fts: bool) -> ColumnElement[bool]:
             bindparam("phrase", phrase, unique=True)
         )
         return SearchEntry.id.in_(hits)
-    return SearchEntry.folded.ilike(_like(term), escape="\\")
+    return SearchEntry.folded.ilike(like_pattern(term), escape="\\")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from streamhub.catalog.base import CatalogBase
-from streamhub.catalog.models import Grade, Lesson, Subject, utcnow
+from streamhub.catalog.models import Capsule, Grade, Lesson, Subject, utcnow
 from streamhub.errors import BadRequest, Conflict, ErrorCode, NotFound
 
 Kind = Literal["subject", "grade"]
@@ -48,7 +48,8 @@ class VocabularyStore(CatalogBase):
     async def change_vocabulary(
         self, kind: Kind, ident: int, *, name: str | None = None, retired: bool | None = None
     ) -> Entry:
-        """Rename (a subject's lessons take the new name) or retire / bring back."""
+        """Rename (a subject's lessons and a subject's or grade's capsules take the new name)
+        or retire / bring back."""
         model = MODELS[kind]
         try:
             async with self.session() as session, session.begin():
@@ -61,6 +62,15 @@ class VocabularyStore(CatalogBase):
                         await session.execute(
                             update(Lesson).where(Lesson.subject_id == ident).values(subject=name)
                         )
+                        await session.execute(
+                            update(Capsule)
+                            .where(Capsule.subject_id == ident)
+                            .values(subject=name[:120])
+                        )
+                    else:
+                        await session.execute(
+                            update(Capsule).where(Capsule.grade_id == ident).values(grade=name[:60])
+                        )
                 if retired is not None and retired != (row.retired_at is not None):
                     row.retired_at = utcnow() if retired else None
         except IntegrityError:
@@ -70,8 +80,9 @@ class VocabularyStore(CatalogBase):
     async def pick_vocabulary(
         self, kind: Kind, *, ident: int | None = None, name: str | None = None
     ) -> Entry:
-        """The subject or grade a new or changed lesson is given, by id or by name: it must
-        exist and not be retired (422 ``unknown_subject`` / ``unknown_grade`` otherwise)."""
+        """The subject or grade a new or changed lesson (or a new capsule) is given, by id or
+        by name: it must exist and not be retired (400 ``unknown_subject`` / ``unknown_grade``
+        otherwise)."""
         model = MODELS[kind]
         code = ErrorCode.UNKNOWN_SUBJECT if kind == "subject" else ErrorCode.UNKNOWN_GRADE
         async with self.session() as session:

@@ -1,16 +1,19 @@
 """What the hub tells the feed, and when: hooked on the lesson registry (lesson started and
-ended, a classroom dropping out of a live lesson) and called by the recorder (recording
-ready). Each event is kept in the catalog first, then the webhook sender is woken."""
+ended, a classroom dropping out of a live lesson), called by the recorder (recording ready),
+and on a timer (replay summary: views and watch time of what was replayed, nobody named).
+Each event is kept in the catalog first, then the webhook sender is woken."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Coroutine
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Literal, get_args
 
+from streamhub.catalog.models import utcnow
 from streamhub.catalog.register import lesson_register
 from streamhub.catalog.store import Catalog
 from streamhub.config import Settings
@@ -26,7 +29,12 @@ logger = logging.getLogger(__name__)
 
 # Every type the feed sends (webhooks subscribe to some of them, or to all).
 EventType = Literal[
-    "lesson.started", "lesson.ended", "attendance.final", "recording.ready", "classroom.dropped"
+    "lesson.started",
+    "lesson.ended",
+    "attendance.final",
+    "recording.ready",
+    "classroom.dropped",
+    "replay.summary",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
@@ -39,15 +47,24 @@ class Feed:
         self.sender = WebhookSender(catalog, settings.webhooks)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._summaries: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self.lessons.on_lesson_started.append(self.lesson_started)
         self.lessons.on_lesson_ended.append(self.lesson_ended)
         self.lessons.on_member_left.append(self.member_left)
         self.sender.start()
+        every = self.settings.webhooks.replay_summary_every_s
+        if every > 0:
+            self._summaries = asyncio.get_running_loop().create_task(
+                self._summarize_every(every), name="replay.summary"
+            )
 
     async def close(self) -> None:
         self._closed = True
+        if self._summaries is not None:
+            self._summaries.cancel()
+            await asyncio.gather(self._summaries, return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -82,6 +99,47 @@ class Feed:
         if not task.cancelled() and task.exception() is not None:
             # The catalog may be away: the event is lost, the lesson is not.
             logger.error("feed event %s not kept", task.get_name(), exc_info=task.exception())
+
+    # ------------------------------------------------------------ replay data
+
+    async def _summarize_every(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.replay_summary(skip_within_s=every / 2)
+            except Exception:  # the catalog may be away: the next round covers this one's
+                logger.exception("replay summary not made")
+
+    async def replay_summary(
+        self, until: datetime | None = None, skip_within_s: float = 0.0
+    ) -> dict[str, Any] | None:
+        """Publish ``replay.summary``: each recording and capsule some replay reported on since
+        the last summary, with its views and watch time so far and the replays begun since.
+        Anonymous: no viewer in it. None when nothing was replayed (the next summary's window
+        then starts where the last one's ended) or another node summarized just now."""
+        until = until or utcnow()
+        last = await self.catalog.latest_feed_event("replay.summary")
+        since: datetime | None = None
+        if last is not None:
+            if (until - last.created_at).total_seconds() < skip_within_s:
+                return None
+            try:
+                since = datetime.fromisoformat(json.loads(last.data)["until"])
+            except (ValueError, KeyError, TypeError):
+                since = last.created_at
+            if until <= since:
+                return None
+        recordings, capsules = await self.catalog.watched_between(since, until)
+        if not recordings and not capsules:
+            return None
+        data = {
+            "since": since.isoformat() if since is not None else None,
+            "until": until.isoformat(),
+            "recordings": [w.as_data() for w in recordings],
+            "capsules": [w.as_data() for w in capsules],
+        }
+        await self.publish("replay.summary", None, data)
+        return data
 
     # ------------------------------------------------------------ registry hooks
 

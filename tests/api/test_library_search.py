@@ -19,6 +19,7 @@ import pytest_asyncio
 from sqlalchemy import text
 
 from streamhub.auth.roles import AccountRole
+from streamhub.lesson.ports import LessonEvent
 from tests.support.hub import AdminApi, HubFactory, InProcessHub
 
 SHARED = pytest.mark.asyncio(loop_scope="module")
@@ -282,6 +283,8 @@ async def test_filters_by_subject_grade_school_and_county_weekdays(library: Libr
         {"q": "a\x00b"},
         {"q": "x" * 121},
         {"date_from": "2026-01-01T00:00:00"},  # no zone
+        {"sort": "popular"},
+        {"sort": ""},
     ],
 )
 async def test_bad_library_queries_are_problems(library: Library, params: dict[str, Any]) -> None:
@@ -333,3 +336,151 @@ async def test_query_syntax_is_just_text(library: Library, q: str) -> None:
     response = await library.get(q=q)
     assert response.status_code == 200, response.text
     assert response.json()["total"] == 0
+
+
+@SHARED
+async def test_marks_questions_and_capsules_are_found_where_they_are(library: Library) -> None:
+    """The lecturer's marks and questions (lesson events, written in batches as the registry
+    does) and a capsule's title, knowledge point and tags find the recording, at their time."""
+    catalog = library.hub.services.catalog
+    tag = secrets.token_hex(2)
+    a = await lesson(library.admin, f"代数 {tag}")
+    b = await lesson(library.admin, f"几何 {tag}")
+    started = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+    rec_a = await library.recording(a["id"], started=started)
+    rec_b = await library.recording(b["id"], started=started)
+    await catalog.update_recording(rec_a, ended_at=started + timedelta(minutes=45))
+    await catalog.add_lesson_events(
+        [
+            LessonEvent(a["id"], "question", started + timedelta(seconds=90), question=1,
+                        data={"text": "二次函数的顶点在哪里", "question_kind": "choice"}),
+            LessonEvent(a["id"], "mark", started + timedelta(seconds=300),
+                        data={"label": "易错点：配方"}),
+            # Before the recording began: it finds the lesson's recordings, with no time.
+            LessonEvent(a["id"], "mark", started - timedelta(minutes=5),
+                        data={"label": "课前提醒"}),
+            LessonEvent(a["id"], "quick_reply", started, data={"reply": "顶点"}),
+        ]
+    )  # fmt: skip
+    found = (await library.get(q=f"顶点 {tag}")).json()["items"]
+    assert [r["id"] for r in found] == [rec_a]
+    assert {"source": "question", "text": "二次函数的顶点在哪里", "at_s": 90.0} in found[0][
+        "matches"
+    ]
+    assert await library.titles(q=f"配方 {tag}") == [f"代数 {tag}"]
+    marks = (await library.get(q=f"易错点 {tag}")).json()["items"][0]["matches"]
+    assert {"source": "mark", "text": "易错点：配方", "at_s": 300.0} in marks
+    early = (await library.get(q=f"课前 {tag}")).json()["items"][0]["matches"]
+    assert {"source": "mark", "text": "课前提醒", "at_s": None} in early
+
+    capsule = await catalog.create_capsule(
+        ["常见错误"],
+        recording_id=rec_b,
+        lesson_id=b["id"],
+        title="三角形内角和",
+        knowledge_point="内角和定理",
+        start_s=120.0,
+        end_s=240.0,
+        requested_start_s=120.0,
+        directory=f"capsules/capsule-{tag}",
+    )
+    by_title = (await library.get(q=f"内角 {tag}")).json()["items"]
+    assert [r["id"] for r in by_title] == [rec_b]
+    assert {"source": "capsule", "text": "三角形内角和", "at_s": 120.0} in by_title[0]["matches"]
+    by_tag = (await library.get(q=f"常见错误 {tag}")).json()["items"]
+    assert {"source": "capsule_topic", "text": "常见错误", "at_s": 120.0} in by_tag[0]["matches"]
+    # Deleted, it finds nothing more.
+    await catalog.delete_capsule(capsule.id)
+    assert await library.titles(q=f"内角 {tag}") == []
+    assert await library.titles(q=f"常见错误 {tag}") == []
+
+
+@SHARED
+async def test_a_capsules_subject_and_grade_are_the_countys(library: Library) -> None:
+    """A capsule is refused a subject or grade the county lacks or has retired (checked before
+    anything is cut); a capsule's names follow a rename; an old free-text one stays readable."""
+    admin, http = library.admin, library.admin.http
+    catalog = library.hub.services.catalog
+    tag = secrets.token_hex(2)
+    subject = await admin.subject(f"化学{tag}")
+    grade = (await admin.post("/api/grades", {"name": f"九年级{tag}"}))["id"]
+    made = await lesson(admin, f"酸碱 {tag}", subject_id=subject, grade_id=grade)
+    rec = await library.recording(made["id"])
+    cut = {"recording_id": rec, "start_s": 1.0, "end_s": 5.0, "title": "中和反应"}
+    for bad, code in (
+        ({"subject": "炼金术"}, "unknown_subject"),
+        ({"subject_id": 999_999}, "unknown_subject"),
+        ({"grade": "十三年级"}, "unknown_grade"),
+        ({"grade_id": 999_999}, "unknown_grade"),
+    ):
+        problem(await http.post("/api/capsules", json={**cut, **bad}), 400, code)
+    retired = await admin.post("/api/grades", {"name": f"已停用{tag}"})
+    await http.patch(f"/api/grades/{retired['id']}", json={"retired": True})
+    problem(await http.post("/api/capsules", json={**cut, "grade_id": retired["id"]}), 400,
+            "unknown_grade")  # fmt: skip
+    problem(await http.post("/api/capsules", json={**cut, "subject_id": "x"}), 422,
+            "validation_failed")  # fmt: skip
+
+    picked = await catalog.create_capsule(
+        [], lesson_id=made["id"], recording_id=rec, title="中和", subject=f"化学{tag}",
+        subject_id=subject, grade=f"九年级{tag}", grade_id=grade, start_s=0.0, end_s=4.0,
+        requested_start_s=0.0, directory=f"capsules/capsule-a{tag}",
+    )  # fmt: skip
+    old = await catalog.create_capsule(
+        [], lesson_id=made["id"], title="旧胶囊", subject=f"自由文本{tag}", start_s=0.0,
+        end_s=4.0, requested_start_s=0.0, directory=f"capsules/capsule-b{tag}",
+    )  # fmt: skip
+    await http.patch(f"/api/subjects/{subject}", json={"name": f"化学（初中）{tag}"})
+    await http.patch(f"/api/grades/{grade}", json={"name": f"初三{tag}"})
+    now = (await http.get(f"/api/capsules/{picked.id}")).json()
+    assert (now["subject"], now["subject_id"], now["grade"], now["grade_id"]) == (
+        f"化学（初中）{tag}", subject, f"初三{tag}", grade
+    )  # fmt: skip
+    kept = (await http.get(f"/api/capsules/{old.id}")).json()
+    assert (kept["subject"], kept["subject_id"]) == (f"自由文本{tag}", None)
+    # The shelf filters by name (its facets) and by id.
+    listed = (await http.get("/api/capsules", params={"subject_id": subject})).json()["items"]
+    assert [c["id"] for c in listed] == [picked.id]
+    by_name = (await http.get("/api/capsules", params={"subject": f"自由文本{tag}"})).json()
+    assert [c["id"] for c in by_name["items"]] == [old.id]
+    facets = (await http.get("/api/capsules/facets")).json()
+    assert {f"化学（初中）{tag}", f"自由文本{tag}"} <= set(facets["subjects"])
+    # The shelf's title search: LIKE's wildcards are plain characters.
+    found = (await http.get("/api/capsules", params={"q": "中和"})).json()["items"]
+    assert picked.id in [c["id"] for c in found]
+    assert (await http.get("/api/capsules", params={"q": "%"})).json()["items"] == []
+
+
+@SHARED
+async def test_the_library_sorts_by_most_rewatched(library: Library) -> None:
+    """``sort=rewatched``: most seconds played first (a stretch played again counts again),
+    then most replays, then newest; never-watched recordings last. Cards carry the figures."""
+    tag = secrets.token_hex(2)
+    http = library.admin.http
+    base = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    recs = {}
+    for i, name in enumerate(("甲", "乙", "丙", "丁")):
+        made = await lesson(library.admin, f"{name} {tag}")
+        recs[name] = await library.recording(made["id"], started=base + timedelta(days=i))
+
+    async def watched(name: str, session: str, ranges: list[list[float]]) -> None:
+        body = {"recording_id": recs[name], "session": session * 16, "ranges": ranges}
+        response = await http.post("/api/replay/watched", json=body)
+        assert response.status_code == 204, response.text
+
+    await watched("甲", "a", [[0.0, 30.0]])
+    await watched("乙", "b", [[0.0, 20.0], [10.0, 30.0]])  # 10-20 re-watched: 40 s
+    await watched("丙", "c", [[0.0, 15.0]])
+    await watched("丙", "d", [[0.0, 15.0]])  # two replays, 30 s: ahead of 甲's one
+    newest = await library.titles(q=tag)
+    assert newest == [f"丁 {tag}", f"丙 {tag}", f"乙 {tag}", f"甲 {tag}"]
+    assert await library.titles(q=tag, sort="rewatched") == [
+        f"乙 {tag}", f"丙 {tag}", f"甲 {tag}", f"丁 {tag}"
+    ]  # fmt: skip
+    items = {r["title"]: r for r in (await library.get(q=tag, sort="rewatched")).json()["items"]}
+    assert (items[f"乙 {tag}"]["views"], items[f"乙 {tag}"]["watch_s"]) == (1, 40.0)
+    assert (items[f"丙 {tag}"]["views"], items[f"丙 {tag}"]["watch_s"]) == (2, 30.0)
+    assert (items[f"丁 {tag}"]["views"], items[f"丁 {tag}"]["watch_s"]) == (0, 0.0)
+    # Paging keeps the order.
+    page = (await library.get(q=tag, sort="rewatched", limit=2, offset=2)).json()["items"]
+    assert [r["title"] for r in page] == [f"甲 {tag}", f"丁 {tag}"]

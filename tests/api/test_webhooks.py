@@ -4,6 +4,7 @@ accepts gets each event exactly once per delivery id, its signature verified."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import warnings
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from streamhub.catalog.replay import Watched
 from streamhub.client import LessonClient
 from streamhub.config import load_settings
 from streamhub.feed.events import Feed
@@ -186,3 +188,98 @@ async def test_an_event_spawned_as_the_hub_stops_is_closed_not_left_unawaited(
         gc.collect()
     assert ran == []
     assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
+
+
+async def test_replay_summaries_carry_views_and_watch_time_of_what_was_replayed(
+    hub: InProcessHub,
+) -> None:
+    """``replay.summary``: per recording and capsule replayed since the last summary, views
+    and watch time so far and the replays begun since; nobody in it; none when nothing was
+    replayed. Webhooks may subscribe to it."""
+    admin = AdminApi(hub.url)
+    async with WebhookReceiver() as receiver:
+        await admin.post("/api/webhooks", {"url": receiver.url, "events": ["replay.summary"]})
+        catalog = hub.services.catalog
+        feed = hub.services.feed
+        assert feed is not None
+        lesson = await admin.lesson(classrooms=0, start=False, title="二次函数")
+        recs = []
+        for name in ("a", "b"):
+            rec = await catalog.create_recording(lesson.lesson_id, f"rec-{name}")
+            await catalog.update_recording(rec.id, state="ready", duration_s=600.0, progress=1.0)
+            recs.append(rec.id)
+        capsule = await catalog.create_capsule(
+            [], recording_id=recs[0], lesson_id=lesson.lesson_id, title="顶点", start_s=0.0,
+            end_s=4.0, requested_start_s=0.0, duration_s=4.0, directory="capsules/capsule-x",
+        )  # fmt: skip
+
+        async def watched(session: str, ranges: list[list[float]], **target: int) -> None:
+            body = {**target, "session": session * 16, "ranges": ranges}
+            response = await admin.http.post("/api/replay/watched", json=body)
+            assert response.status_code == 204, response.text
+
+        assert await feed.replay_summary() is None  # nothing replayed yet
+        await watched("a", [[0.0, 30.0], [10.0, 20.0]], recording_id=recs[0])
+        await watched("b", [[0.0, 5.0]], recording_id=recs[0])
+        await watched("c", [[0.0, 4.0]], capsule_id=capsule.id)
+        first = await feed.replay_summary()
+        assert first is not None and first["since"] is None
+        assert first["recordings"] == [
+            {"recording_id": recs[0], "lesson_id": lesson.lesson_id, "title": "二次函数",
+             "duration_s": 600.0, "views": 2, "watch_s": 45.0, "new_views": 2}
+        ]  # fmt: skip
+        assert first["capsules"] == [
+            {"capsule_id": capsule.id, "recording_id": recs[0], "lesson_id": lesson.lesson_id,
+             "title": "顶点", "duration_s": 4.0, "views": 1, "watch_s": 4.0, "new_views": 1}
+        ]  # fmt: skip
+        assert await feed.replay_summary() is None  # nothing new since
+        # A replay going on (its session reports again) and a new one of the other recording.
+        await watched("a", [[30.0, 40.0]], recording_id=recs[0])
+        await watched("d", [[0.0, 60.0]], recording_id=recs[1])
+        second = await feed.replay_summary()
+        assert second is not None and second["since"] == first["until"]
+        assert [(r["recording_id"], r["views"], r["watch_s"], r["new_views"])
+                for r in second["recordings"]] == [(recs[1], 1, 60.0, 1),
+                                                   (recs[0], 2, 55.0, 0)]  # fmt: skip
+        assert second["capsules"] == []
+        pulled = (await pull(admin, after=0))["events"]
+        summaries = [e["data"] for e in pulled if e["type"] == "replay.summary"]
+        assert summaries == [first, second]
+        assert "viewer" not in json.dumps(summaries)
+        got = await eventually(lambda: len(accepted(receiver, "replay.summary")) == 2 or None,
+                               timeout=20)  # fmt: skip
+        assert got and [e["data"] for e in accepted(receiver, "replay.summary")] == summaries
+    await admin.close()
+
+
+async def test_replay_summaries_come_on_their_timer(tmp_path: Path) -> None:
+    """The summary timer (``webhooks.replay_summary_every_s``) makes one each round there was
+    replay data, and a round whose catalog failed does not end it."""
+    settings = load_settings(None, data_dir=tmp_path, jwt_secret="s" * 32, admin_key="k" * 32)
+    published: list[dict[str, Any]] = []
+    rounds: list[int] = []
+    watched = Watched(recording_id=1, capsule_id=None, lesson_id=1, title="x", views=1,
+                      watch_s=2.0, new_views=1, duration_s=60.0)  # fmt: skip
+
+    class Catalog:
+        async def latest_feed_event(self, _type: str) -> None:
+            return None
+
+        async def watched_between(self, *_: object) -> tuple[list[Watched], list[Watched]]:
+            rounds.append(1)
+            if len(rounds) == 1:
+                raise OSError("catalog away")
+            return [watched], []
+
+        async def add_feed_event(self, event_type: str, _lesson: None, data: Any) -> None:
+            published.append({"type": event_type, **data})
+
+    feed = Feed(settings, catalog=Catalog(), lessons=Any)  # type: ignore[arg-type]
+    timer = asyncio.get_running_loop().create_task(feed._summarize_every(0.01))
+    try:
+        await eventually(lambda: len(published) >= 2 or None, timeout=10)
+    finally:
+        timer.cancel()
+        await asyncio.gather(timer, return_exceptions=True)
+    assert published[0]["type"] == "replay.summary"
+    assert published[0]["recordings"] == [watched.as_data()]

@@ -41,6 +41,10 @@ def _frames(data: bytes) -> list[int]:
 async def test_capsules_are_cut_listed_kept_and_deleted(hub: InProcessHub, admin: AdminApi) -> None:
     rid, lesson_id = await _recording(hub, admin)
     http = admin.http
+    # Subjects and grades are the county's lists (a capsule is refused one they lack).
+    await admin.subject("数学")
+    for grade in ("五年级", "六年级"):
+        assert (await http.post("/api/grades", json={"name": grade})).status_code == 201
     body: dict[str, Any] = {
         "recording_id": rid,
         "start_s": 2.5,

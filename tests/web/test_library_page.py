@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from playwright.async_api import expect
 
+from streamhub.catalog.replay import Target
 from streamhub.protocol import Role
 from tests.capsules.archive import make_archive
 from tests.support.hub import ADMIN_KEY, AdminApi, InProcessHub
@@ -96,6 +97,7 @@ async def test_library_sign_in_empty_and_filters(
     await classroom.select_option(str(setup.classroom_ids[1]))
     await page.get_by_label("From date").fill("2026-11-01")
     await page.get_by_label("To date").fill("2026-11-30")
+    await page.get_by_label("Sort by").select_option(label="Most re-watched")
     async with page.expect_request(
         lambda r: "/api/recordings?" in r.url and "date_to" in r.url and "q=" in r.url
     ) as filtered:
@@ -109,6 +111,7 @@ async def test_library_sign_in_empty_and_filters(
     assert query["weekday"] == ["2"] and query["period"] == ["last_week"]
     assert query["lecturer"] == ["Ms Li"]
     assert query["classroom_id"] == [str(setup.classroom_ids[1])]
+    assert query["sort"] == ["rewatched"]
     date_from = datetime.fromisoformat(query["date_from"][0])
     date_to = datetime.fromisoformat(query["date_to"][0])
     assert date_to - date_from == timedelta(days=30)  # exclusive end: the day after 30 Nov
@@ -253,11 +256,17 @@ async def test_library_cards_states_and_player(
         ready_lesson.classroom_ids[0],
     )
     await catalog.attendance_left(room, 0.31)
+    # One replay that played 0-3 s and then 1-3 s again: 5 s watched.
+    await catalog.add_watched(Target(recording_id=ready.id), "v" * 16, "k" * 16,
+                              [(0.0, 3.0), (1.0, 3.0)])  # fmt: skip
 
     page = staff_page.page
     await sign_in(staff_page, f"{hub.url}/library?lang=en", ADMIN_KEY)
     cards = page.locator(".rec-card")
     await expect(cards).to_have_count(3)
+    await expect(page.locator(f'.rec-card[data-id="{ready.id}"] .views')).to_have_text(
+        "1 views · 0:05 watched"
+    )
     busy_card = page.locator(f'.rec-card[data-id="{busy.id}"]')
     await expect(busy_card).to_contain_text("Finalizing")
     await expect(busy_card.get_by_role("progressbar")).to_have_attribute(
@@ -345,6 +354,7 @@ async def test_a_capsule_is_made_from_the_replay_page(
     manifest["duration_s"] = 10.0
     (directory / "manifest.json").write_text(json.dumps(manifest))
     lesson = await admin.lesson(start=False, title="Fractions")
+    grade = await admin.post("/api/grades", {"name": "Grade 5"})
     rec = await catalog.create_recording(lesson.lesson_id, "rec-capsule")
     await catalog.update_recording(rec.id, state="ready", progress=1.0, duration_s=10.0)
 
@@ -358,7 +368,9 @@ async def test_a_capsule_is_made_from_the_replay_page(
     await expect(form.get_by_label("End (seconds)")).to_have_value("10.0")
     await expect(form.get_by_label("Title")).to_have_value("Questions")
     await form.get_by_label("Title").fill("Common mistakes with denominators")
-    await form.get_by_label("Grade").fill("Grade 5")
+    # Subject and grade from the county's lists; left blank, the lesson's own subject.
+    await expect(form.get_by_label("Subject")).to_have_value("")
+    await form.get_by_label("Grade").select_option(label="Grade 5")
     await form.get_by_label("Knowledge point").fill("Common denominators")
     await form.get_by_label("Tags").fill("common mistake, fractions")
     await form.get_by_role("button", name="Save capsule").click()
@@ -369,6 +381,11 @@ async def test_a_capsule_is_made_from_the_replay_page(
     assert [(c["source"], c["start_s"], c["tags"]) for c in shelf] == [
         ("chapter", 4.0, ["common mistake", "fractions"])
     ]
+    assert (shelf[0]["subject"], shelf[0]["grade"], shelf[0]["grade_id"]) == (
+        "Mathematics",
+        "Grade 5",
+        grade["id"],
+    )
     assert abs(shelf[0]["duration_s"] - 6.0) <= 0.1
     assert await staff_page.unnamed_controls() == []
     await staff_page.screenshot("library-capsule")

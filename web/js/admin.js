@@ -1047,6 +1047,7 @@ const EVENT_TYPES = [
   "attendance.final",
   "recording.ready",
   "classroom.dropped",
+  "replay.summary",
 ];
 
 function renderEventChecks() {

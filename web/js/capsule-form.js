@@ -14,6 +14,7 @@ export class CapsuleForm {
     this.t = t;
     this.video = video;
     this.rec = null;
+    this.choices = null;
     this.chapters = [];
     this.source = { source: "player", source_label: "" };
     $("cap-start-now").addEventListener("click", () => this.fromPlayer("cap-start"));
@@ -36,12 +37,39 @@ export class CapsuleForm {
     this.rec = rec;
     $("capsule-card").hidden = false;
     $("capsule-form").reset();
-    $("cap-subject").value = rec.subject || "";
+    this.loadChoices();
     $("cap-status").textContent = "";
     showError($("cap-error"), null);
     this.source = { source: "player", source_label: "" };
     this.setChapters(manifest?.chapters || [], manifest?.duration_s || rec.duration_s);
     this.loadList();
+  }
+
+  /** The county's subjects and grades not retired (GET /api/subjects, /api/grades): a capsule
+   * picks from them, or leaves the choice blank and has the lesson's own. */
+  async loadChoices() {
+    if (!this.choices) {
+      this.choices = Promise.all([
+        this.api.get("/api/subjects", { retired: false }),
+        this.api.get("/api/grades", { retired: false }),
+      ]).catch((error) => {
+        this.choices = null;
+        throw error;
+      });
+    }
+    try {
+      const [subjects, grades] = await this.choices;
+      for (const [id, items] of [["cap-subject", subjects], ["cap-grade", grades]]) {
+        const select = $(id);
+        select.replaceChildren(
+          select.options[0],
+          ...items.map((x) => el("option", { value: String(x.id), text: x.name })),
+        );
+        select.value = "";
+      }
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 401)) showError($("cap-error"), error, this.t);
+    }
   }
 
   close() {
@@ -112,8 +140,9 @@ export class CapsuleForm {
       start_s: start,
       end_s: end,
       title,
-      subject: $("cap-subject").value.trim(),
-      grade: $("cap-grade").value.trim(),
+      // Blank: the lesson's own (the hub fills it in).
+      ...($("cap-subject").value ? { subject_id: Number($("cap-subject").value) } : {}),
+      ...($("cap-grade").value ? { grade_id: Number($("cap-grade").value) } : {}),
       knowledge_point: $("cap-point").value.trim(),
       tags,
       snap: $("cap-snap").checked,

@@ -22,6 +22,10 @@ function sourceName(source) {
   if (source === "title") return t("card.sourceTitle");
   if (source === "description") return t("card.sourceDescription");
   if (source === "chapter") return t("card.sourceChapter");
+  if (source === "mark") return t("card.sourceMark");
+  if (source === "question") return t("card.sourceQuestion");
+  if (source === "capsule") return t("card.sourceCapsule");
+  if (source === "capsule_topic") return t("card.sourceCapsuleTopic");
   return t("card.sourceOther");
 }
 const POLL_MS = 5000;
@@ -136,6 +140,8 @@ function filterQuery() {
     school_id: $("f-school").value,
     weekday: $("f-weekday").value,
     period: $("f-period").value,
+    // "newest" is the hub's default: left out of the query.
+    sort: $("f-sort").value === "newest" ? "" : $("f-sort").value,
     lecturer: $("f-lecturer").value.trim(),
     classroom_id: $("f-classroom").value,
     date_from: dayStart($("f-from").value, 0),
@@ -185,7 +191,7 @@ async function loadList({ quiet = false } = {}) {
     );
     state.page = page;
     showError($("list-error"), null);
-    renderList(page, Object.values(filters).some(Boolean));
+    renderList(page, Object.entries(filters).some(([key, value]) => key !== "sort" && value));
     // Recordings still being written or finalized: refresh until they settle.
     if (page.items.some((r) => ["recording", "stopped", "finalizing"].includes(r.state))) {
       state.pollTimer = setTimeout(() => {
@@ -294,6 +300,13 @@ function card(rec) {
       { class: "meta" },
       [when, rec.duration_s ? formatDuration(rec.duration_s) : ""].filter(Boolean).join(" · "),
     ),
+    // Replay data: how often it was played back, and for how long (re-watches included).
+    ready
+      ? el("div", {
+          class: "meta views",
+          text: t("card.views", { views: rec.views || 0, time: formatDuration(rec.watch_s || 0) }),
+        })
+      : null,
     ...(rec.matches || []).map((m) =>
       el("div", {
         class: "meta match",
@@ -813,7 +826,7 @@ async function main() {
     applyFilters();
   });
   for (const id of ["f-q", "f-lecturer"]) $(id).addEventListener("input", applySoon);
-  for (const id of ["f-subject", "f-grade", "f-classroom", "f-school", "f-weekday", "f-period"]) {
+  for (const id of ["f-subject", "f-grade", "f-classroom", "f-school", "f-weekday", "f-period", "f-sort"]) {
     $(id).addEventListener("change", applyFilters);
   }
   for (const id of ["f-from", "f-to"]) $(id).addEventListener("change", applyFilters);
