@@ -3,7 +3,9 @@ batches; each recording and capsule shows views, watch time, a "re-watched" heat
 timeline, and (recordings) the most re-watched minutes as capsule candidates.
 
 Viewers are counted, never named: a session is keyed by a hash of the account or token that
-watched (keyed with the hub's secret, so it cannot be matched back to an account id)."""
+watched (keyed with the hub's secret, so it cannot be matched back to an account id).
+The access log (streamhub.access_log) is apart: a replay's first report names who opened it
+there, for county and school admins (docs/roles.md)."""
 
 from __future__ import annotations
 
