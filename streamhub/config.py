@@ -321,6 +321,9 @@ class ArchiveSettings(BaseModel):
     # The retention run (policies in the catalog) happens this often; 0: only on demand
     # (POST /api/retention/run).
     retention_every_s: float = Field(default=3600.0, ge=0)
+    # Access-log entries older than this many days are deleted by each retention run (the log
+    # names who watched lessons of children: keep it no longer than needed); 0: kept for ever.
+    access_log_keep_days: int = Field(default=0, ge=0, le=36_500)
 
 
 class HttpSettings(BaseModel):

@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -236,6 +236,8 @@ class RunOut(Body):
     at: datetime
     recordings: list[ExpiredOut]
     deleted: int
+    # Access-log entries deleted (older than archive.access_log_keep_days).
+    access_entries_deleted: int = 0
 
 
 async def run_retention(svc: Services, *, dry_run: bool) -> RunOut:
@@ -265,7 +267,13 @@ async def run_retention(svc: Services, *, dry_run: bool) -> RunOut:
     deleted = sum(1 for item in out if item.deleted)
     if deleted:
         logger.info("retention: %d recordings deleted", deleted)
-    return RunOut(dry_run=dry_run, at=now, recordings=out, deleted=deleted)
+    pruned = 0
+    keep_log = svc.settings.archive.access_log_keep_days
+    if keep_log and not dry_run:
+        pruned = await svc.catalog.prune_access(now - timedelta(days=keep_log))
+    return RunOut(
+        dry_run=dry_run, at=now, recordings=out, deleted=deleted, access_entries_deleted=pruned
+    )
 
 
 @router.post("/api/retention/run", dependencies=[AdminOnly])

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, delete, select
 
 from streamhub.catalog.base import CatalogBase, Page
 from streamhub.catalog.models import (
@@ -97,6 +97,12 @@ class ArchiveStore(CatalogBase):
             .order_by(AccessEntry.at.desc(), AccessEntry.id.desc())
         )
         return await self._page(query, limit, offset)
+
+    async def prune_access(self, before: datetime) -> int:
+        """Delete the entries older than ``before``; how many."""
+        async with self.session() as session, session.begin():
+            result = await session.execute(delete(AccessEntry).where(AccessEntry.at < before))
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def downloads_off_schools(self) -> set[int]:
         async with self.session() as session:

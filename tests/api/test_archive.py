@@ -31,7 +31,7 @@ PROBLEM = "application/problem+json"
 async def hub(make_hub: HubFactory, database_url: str | None) -> InProcessHub:
     return await make_hub(
         recorder={"enabled": False},
-        archive={"retention_every_s": 0},
+        archive={"retention_every_s": 0, "access_log_keep_days": 30},
         database_url=database_url,
     )
 
@@ -124,6 +124,10 @@ async def test_retention_deletes_exactly_the_expired_and_the_disk_view_agrees(
     b_math = await recording(hub, l_b_math, 25, 900)  # any school, 数学: 20 days
     b_english = await recording(hub, l_b_english, 25, 800)  # the county's default: 100 days
     capsule_id, capsule_dir = await capsule(hub, old)
+    entry = {"action": "replay", "who": "admin-key", "title": "t", "client_ip": "127.0.0.1"}
+    await catalog.add_access_entries(
+        [{**entry, "at": utcnow() - timedelta(days=days)} for days in (40, 2)]
+    )
     for body in (
         {"school_id": school_a, "keep_days": 30},
         {"school_id": school_a, "subject_id": english, "keep_days": 60},
@@ -156,11 +160,15 @@ async def test_retention_deletes_exactly_the_expired_and_the_disk_view_agrees(
     dry = (await http.post("/api/retention/run", json={"dry_run": True})).json()
     assert {r["recording_id"] for r in dry["recordings"]} == {old, b_math}
     assert dry["deleted"] == 0 and not any(r["deleted"] for r in dry["recordings"])
+    assert dry["access_entries_deleted"] == 0
     assert all(folder[r].is_dir() for r in folder)
     assert (await http.get(f"/api/recordings/{old}")).status_code == 200
 
     run = (await http.post("/api/retention/run", json={"dry_run": False})).json()
     assert {r["recording_id"] for r in run["recordings"] if r["deleted"]} == {old, b_math}
+    # The access log keeps 30 days (archive.access_log_keep_days).
+    assert run["access_entries_deleted"] == 1
+    assert (await http.get("/api/access-log")).json()["total"] == 1
     for gone in (old, b_math):
         with pytest.raises(NotFound):
             await catalog.get_recording(gone)
