@@ -11,7 +11,9 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Scope
 
+from streamhub.access_log import AccessLog
 from streamhub.api import build_router
+from streamhub.api.archive import RetentionJob
 from streamhub.api.network import BANDWIDTH_PROBE_PATHS, MAX_PROBE_BYTES
 from streamhub.api.problems import install_problem_handlers
 from streamhub.api.session import SIGN_IN_MAX_BYTES, SIGN_IN_PATHS
@@ -84,6 +86,12 @@ def create_app(
         lessons.on_member_left.append(services.presence.member_left)
         lessons.on_lesson_ended.append(services.presence.lesson_ended)
         services.capsule_cuts = asyncio.Semaphore(settings.capsules.cuts_at_once)
+        services.access_log = AccessLog(
+            catalog, settings.archive.access_log_queue, settings.archive.access_log_batch
+        )
+        services.access_log.start()
+        retention = RetentionJob(services)
+        retention.start()
         app.state.services = services
         # The hub's media settings hold for its life: a client in this process that asked for
         # other host addresses would raise instead of moving the hub's.
@@ -109,6 +117,7 @@ def create_app(
         finally:
             turn_check.cancel()
             await asyncio.gather(turn_check, return_exceptions=True)
+            await retention.close()
             await app.state.ice_probes.close()
             if services.rtmp is not None:
                 await services.rtmp.close()
@@ -117,6 +126,7 @@ def create_app(
                 await plugin.close()
             await lessons.close()
             await services.feed.close()
+            await services.access_log.close()
             await catalog.close()
             hooks.release()
 

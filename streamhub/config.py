@@ -313,6 +313,22 @@ class CapsuleSettings(BaseModel):
     cuts_at_once: int = Field(default=1, ge=1, le=16)
 
 
+class ArchiveSettings(BaseModel):
+    """The access log (who watched what) and retention (docs/roles.md, README)."""
+
+    # Access-log entries waiting to be written; past this many (a stalled catalog) new ones
+    # are dropped and counted, so a replay or a download never waits for the log.
+    access_log_queue: int = Field(default=10_000, ge=1, le=1_000_000)
+    # Entries written in one transaction at most.
+    access_log_batch: int = Field(default=200, ge=1, le=10_000)
+    # The retention run (policies in the catalog) happens this often; 0: only on demand
+    # (POST /api/retention/run).
+    retention_every_s: float = Field(default=3600.0, ge=0)
+    # Access-log entries older than this many days are deleted by each retention run (the log
+    # names who watched lessons of children: keep it no longer than needed); 0: kept for ever.
+    access_log_keep_days: int = Field(default=0, ge=0, le=36_500)
+
+
 class HttpSettings(BaseModel):
     """Limits of the HTTP server itself (uvicorn), against floods and slow clients."""
 
@@ -436,6 +452,7 @@ class Settings(BaseSettings):
     media: MediaSettings = Field(default_factory=MediaSettings)
     recorder: RecorderSettings = Field(default_factory=RecorderSettings)
     capsules: CapsuleSettings = Field(default_factory=CapsuleSettings)
+    archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
     capacity: CapacitySettings = Field(default_factory=CapacitySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)

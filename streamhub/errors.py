@@ -102,6 +102,10 @@ class ErrorCode(StrEnum):
     UNKNOWN_SUBJECT = "unknown_subject"
     UNKNOWN_GRADE = "unknown_grade"
     NAME_TAKEN = "name_taken"
+    # This school has turned downloads of its recordings and capsules off.
+    DOWNLOADS_OFF = "downloads_off"
+    # A retention policy for this school and subject exists already.
+    POLICY_EXISTS = "policy_exists"
     # The process itself.
     CONFIG_INVALID = "config_invalid"
     # The client SDK's own (streamhub.client): never sent by the hub.

@@ -16,6 +16,7 @@ from streamhub.lesson.registry import LessonRegistry
 from streamhub.metrics import HubMetrics
 
 if TYPE_CHECKING:
+    from streamhub.access_log import AccessLog
     from streamhub.catalog.store import Catalog
     from streamhub.feed.events import Feed
     from streamhub.rtmp.bridge import RtmpBridge
@@ -43,3 +44,5 @@ class Services:
     feed: Feed | None = None
     # Capsule cuts running at once (capsules.cuts_at_once; set when the app is built).
     capsule_cuts: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    # Who watched what (streamhub.access_log), written in the background; made with the app.
+    access_log: AccessLog | None = None

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from streamhub.api import (
     accounts,
+    archive,
     calendar,
     capsules,
     device,
@@ -52,6 +53,7 @@ def build_router() -> APIRouter:
         timetable,
         calendar,
         vocabulary,
+        archive,
     ):
         router.include_router(module.router)
     for extra in (network.device_router, network.token_router, network.admin_router):

@@ -16,11 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import Field, StringConstraints
 
+from streamhub.access_log import Who
 from streamhub.api.access import (
     capsule_allows,
     capsule_manages,
@@ -29,6 +30,13 @@ from streamhub.api.access import (
 )
 from streamhub.api.auth import Caller, CallerDep, People, ServicesDep, bearer_scheme, caller
 from streamhub.api.schemas import NO_NUL, Body, Id, Label, Name, OffsetQuery, PageOut, SearchQuery
+from streamhub.api.watched_by import (
+    note,
+    refuse_if_downloads_off,
+    ticket_by,
+    who_of,
+    who_of_ticket,
+)
 from streamhub.capsules.cut import CLIP, POSTER, THUMB, CutError, cut_clip
 from streamhub.catalog.models import MAX_ID, Capsule, Lesson
 from streamhub.errors import BadRequest, ErrorCode, Forbidden, NotFound, Unauthorized
@@ -107,7 +115,8 @@ class CapsuleOut(Body):
     media_url: str
     poster_url: str | None
     thumb_url: str | None
-    download_url: str
+    # None when the capsule's school turned downloads off.
+    download_url: str | None
     # The shelf page with this capsule open: staff who may read it sign in and see it.
     share_url: str
 
@@ -138,12 +147,19 @@ def _directory(svc: Services, capsule: Capsule) -> Path:
 
 
 def capsule_out(
-    svc: Services, capsule: Capsule, who: Caller, views: tuple[int, float] = (0, 0.0)
+    svc: Services,
+    capsule: Capsule,
+    who: Caller,
+    views: tuple[int, float] = (0, 0.0),
+    downloads_off: set[int] | frozenset[int] = frozenset(),
 ) -> CapsuleOut:
+    """No download link for a school in ``downloads_off``; the media ticket names ``who``
+    (the access log's downloader)."""
     base = f"/api/capsules/{capsule.id}"
     ticket = svc.tokens.issue_ticket(
-        capsule.id, capsule.row_key, svc.settings.auth.access_token_ttl_s
+        capsule.id, capsule.row_key, svc.settings.auth.access_token_ttl_s, by=ticket_by(who)
     )
+    downloads = capsule.school_id not in downloads_off
     return CapsuleOut(
         id=capsule.id,
         recording_id=capsule.recording_id,
@@ -172,7 +188,7 @@ def capsule_out(
         media_url=f"{base}/media?ticket={ticket}",
         poster_url=f"{base}/poster?ticket={ticket}" if capsule.has_poster else None,
         thumb_url=f"{base}/thumb?ticket={ticket}" if capsule.has_poster else None,
-        download_url=f"{base}/download?ticket={ticket}",
+        download_url=f"{base}/download?ticket={ticket}" if downloads else None,
         share_url=f"/capsules#capsule={capsule.id}",
     )
 
@@ -270,7 +286,7 @@ async def create_capsule(body: CapsuleIn, svc: ServicesDep, who: CallerDep) -> C
         cut.end_s,
         "re-encoded" if cut.reencoded else "copied",
     )
-    return capsule_out(svc, capsule, who)
+    return capsule_out(svc, capsule, who, downloads_off=await svc.catalog.downloads_off_schools())
 
 
 @router.get("", dependencies=[People])
@@ -306,7 +322,8 @@ async def list_capsules(
         lecturer_account_id=lecturer_id,
     )
     views = await svc.catalog.capsule_views([c.id for c in page.items])
-    items = [capsule_out(svc, c, who, views.get(c.id, (0, 0.0))) for c in page.items]
+    off = await svc.catalog.downloads_off_schools()
+    items = [capsule_out(svc, c, who, views.get(c.id, (0, 0.0)), off) for c in page.items]
     return PageOut(items=items, total=page.total, limit=limit, offset=offset)
 
 
@@ -321,7 +338,8 @@ async def capsule_facets(svc: ServicesDep, who: CallerDep) -> FacetsOut:
 async def get_capsule(capsule_id: str, svc: ServicesDep, who: CallerDep) -> CapsuleOut:
     capsule = await readable_capsule(svc, who, capsule_id)
     views = await svc.catalog.capsule_views([capsule.id])
-    return capsule_out(svc, capsule, who, views.get(capsule.id, (0, 0.0)))
+    off = await svc.catalog.downloads_off_schools()
+    return capsule_out(svc, capsule, who, views.get(capsule.id, (0, 0.0)), off)
 
 
 @router.delete("/{capsule_id}", status_code=204, dependencies=[People])
@@ -344,13 +362,14 @@ async def capsule_file_access(
     svc: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     ticket: str | None = Query(None, max_length=4096),
-) -> None:
+) -> Who:
     """A media ticket of this capsule (its row key: no recording's ticket opens it), or a
-    caller who may read it."""
+    caller who may read it; who it is (the access log's)."""
     if ticket is not None:
         capsule = await svc.catalog.get_capsule(_cid(capsule_id))
-        if svc.tokens.ticket_allows(ticket, capsule.id, capsule.row_key):
-            return
+        claims = svc.tokens.ticket_claims(ticket, capsule.id, capsule.row_key)
+        if claims is not None:
+            return who_of_ticket(claims)
     if credentials is None:
         raise Unauthorized(
             "a media ticket or a staff token is required", code=ErrorCode.TOKEN_MISSING
@@ -360,6 +379,7 @@ async def capsule_file_access(
         raise Forbidden("capsules are for staff")
     if not capsule_allows(who, await svc.catalog.get_capsule(_cid(capsule_id))):
         raise Forbidden("this capsule is not of your lessons")
+    return who_of(who)
 
 
 CapsuleFileAccess = Depends(capsule_file_access)
@@ -398,7 +418,25 @@ for _kind in FILES:
     _file_route(_kind)
 
 
-@router.get("/{capsule_id}/download", dependencies=[CapsuleFileAccess], response_class=FileResponse)
-async def download_capsule(capsule_id: str, svc: ServicesDep) -> Response:
+@router.get("/{capsule_id}/download", response_class=FileResponse)
+async def download_capsule(
+    capsule_id: str,
+    svc: ServicesDep,
+    request: Request,
+    by: Annotated[Who, CapsuleFileAccess],
+) -> Response:
+    """The clip as a file; 403 ``downloads_off`` when its school turned downloads off. Each
+    download is written to the access log."""
     capsule = await svc.catalog.get_capsule(_cid(capsule_id))
-    return _serve(_directory(svc, capsule) / CLIP, "video/mp4", f"capsule-{capsule.id}.mp4")
+    await refuse_if_downloads_off(svc, capsule.school_id)
+    response = _serve(_directory(svc, capsule) / CLIP, "video/mp4", f"capsule-{capsule.id}.mp4")
+    note(
+        svc,
+        "download",
+        by,
+        request,
+        title=capsule.title,
+        school_id=capsule.school_id,
+        capsule_id=capsule.id,
+    )
+    return response

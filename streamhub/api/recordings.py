@@ -12,14 +12,30 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import AwareDatetime, BaseModel, Field
 
+from streamhub.access_log import Who
 from streamhub.api.access import listing_scope, recording_allows
-from streamhub.api.auth import AdminOnly, CallerDep, People, ServicesDep, bearer_scheme, caller
+from streamhub.api.auth import (
+    AdminOnly,
+    Caller,
+    CallerDep,
+    People,
+    ServicesDep,
+    bearer_scheme,
+    caller,
+)
 from streamhub.api.schemas import OffsetQuery, OptionalIdQuery, PageOut, SearchQuery
+from streamhub.api.watched_by import (
+    note,
+    refuse_if_downloads_off,
+    ticket_by,
+    who_of,
+    who_of_ticket,
+)
 from streamhub.catalog.models import MAX_ID, Recording, utcnow
 from streamhub.catalog.recordings import LibraryFilter
 from streamhub.errors import BadRequest, Conflict, ErrorCode, Forbidden, NotFound, Unauthorized
@@ -121,11 +137,20 @@ def _directory(svc: Services, rec: Recording) -> Path:
 
 
 def recording_out(
-    svc: Services, rec: Recording, grades: dict[int, str] | None = None
+    svc: Services,
+    rec: Recording,
+    grades: dict[int, str] | None = None,
+    who: Caller | None = None,
+    downloads_off: set[int] | frozenset[int] = frozenset(),
 ) -> RecordingOut:
+    """``who``: whom the media ticket names (the access log's downloader); no download link
+    for a school in ``downloads_off``."""
     ready = rec.state == "ready"
     base = f"/api/recordings/{rec.id}"
-    ticket = svc.tokens.issue_ticket(rec.id, rec.row_key, svc.settings.auth.access_token_ttl_s)
+    ticket = svc.tokens.issue_ticket(
+        rec.id, rec.row_key, svc.settings.auth.access_token_ttl_s, by=ticket_by(who)
+    )
+    downloads = rec.lesson.school_id not in downloads_off
 
     def url(name: str) -> str | None:
         return f"{base}/{name}?ticket={ticket}" if ready else None
@@ -158,7 +183,7 @@ def recording_out(
         screen_url=url("screen") if rec.has_screen else None,
         poster_url=url("poster"),
         manifest_url=url("manifest"),
-        download_url=url("download"),
+        download_url=url("download") if downloads else None,
     )
 
 
@@ -167,13 +192,14 @@ async def file_access(
     svc: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     ticket: str | None = Query(None, max_length=4096),
-) -> None:
+) -> Who:
     """A media ticket for this recording (this very row: an id freed and taken again does
-    not match the ticket's row key), or a caller who may see it."""
+    not match the ticket's row key), or a caller who may see it; who it is (the log's)."""
     if ticket is not None:
         rec = await _recording(svc, recording_id)
-        if svc.tokens.ticket_allows(ticket, rec.id, rec.row_key):
-            return
+        claims = svc.tokens.ticket_claims(ticket, rec.id, rec.row_key)
+        if claims is not None:
+            return who_of_ticket(claims)
     if credentials is None:
         raise Unauthorized(
             "a media ticket or a staff token is required", code=ErrorCode.TOKEN_MISSING
@@ -183,6 +209,7 @@ async def file_access(
         raise Forbidden("recordings are for staff")
     if not recording_allows(who, await _recording(svc, recording_id)):
         raise Forbidden("this recording is not of your lessons")
+    return who_of(who)
 
 
 FileAccess = Depends(file_access)
@@ -253,7 +280,8 @@ async def list_recordings(
         sort=sort,
     )
     grades = await svc.catalog.vocabulary_names("grade")
-    items = [recording_out(svc, r, grades) for r in page.items]
+    off = await svc.catalog.downloads_off_schools()
+    items = [recording_out(svc, r, grades, who, off) for r in page.items]
     views = await svc.catalog.recording_views([r.id for r in page.items])
     for item in items:
         item.views, item.watch_s = views.get(item.id, (0, 0.0))
@@ -284,7 +312,7 @@ async def get_recording(recording_id: str, svc: ServicesDep, who: CallerDep) -> 
     rec = await _recording(svc, recording_id)
     if not recording_allows(who, rec):
         raise Forbidden("this recording is not of your lessons")
-    return recording_out(svc, rec)
+    return recording_out(svc, rec, None, who, await svc.catalog.downloads_off_schools())
 
 
 # A recording in these states is still being written: it cannot be deleted yet.
@@ -295,9 +323,9 @@ _BUSY = {
 }
 
 
-@router.delete("/{recording_id}", status_code=204, dependencies=[AdminOnly])
-async def delete_recording(recording_id: str, svc: ServicesDep) -> Response:
-    rec = await _recording(svc, recording_id)
+async def remove_recording(svc: Services, rec: Recording) -> None:
+    """Delete a finished recording: its catalog row, then its folder (the one way recordings
+    are deleted: this route and the retention run). Its capsules stay (their own folders)."""
     busy = _BUSY.get(rec.state)
     if busy is not None:
         raise Conflict(f"the recording is {rec.state}", code=busy)
@@ -306,6 +334,11 @@ async def delete_recording(recording_id: str, svc: ServicesDep) -> Response:
     await asyncio.get_running_loop().run_in_executor(
         None, lambda: shutil.rmtree(directory, ignore_errors=True)
     )
+
+
+@router.delete("/{recording_id}", status_code=204, dependencies=[AdminOnly])
+async def delete_recording(recording_id: str, svc: ServicesDep) -> Response:
+    await remove_recording(svc, await _recording(svc, recording_id))
     return Response(status_code=204)
 
 
@@ -349,11 +382,29 @@ for _kind in FILES:
     _file_route(_kind)
 
 
-@router.get("/{recording_id}/download", dependencies=[FileAccess], response_class=FileResponse)
-async def download(recording_id: str, svc: ServicesDep) -> Response:
+@router.get("/{recording_id}/download", response_class=FileResponse)
+async def download(
+    recording_id: str,
+    svc: ServicesDep,
+    request: Request,
+    by: Annotated[Who, FileAccess],
+) -> Response:
+    """The lesson's MP4 as a file; 403 ``downloads_off`` when its school turned downloads
+    off. Each download is written to the access log."""
     rec = await _recording(svc, recording_id)
+    await refuse_if_downloads_off(svc, rec.lesson.school_id)
     directory = await _ready_directory(svc, recording_id)
-    return _serve(directory, "lesson.mp4", "video/mp4", f"lesson-{rec.lesson.join_code}.mp4")
+    response = _serve(directory, "lesson.mp4", "video/mp4", f"lesson-{rec.lesson.join_code}.mp4")
+    note(
+        svc,
+        "download",
+        by,
+        request,
+        title=rec.lesson.title,
+        school_id=rec.lesson.school_id,
+        recording_id=rec.id,
+    )
+    return response
 
 
 @router.get("/{recording_id}/thumbnails/{index}", dependencies=[FileAccess])

@@ -3,7 +3,9 @@ batches; each recording and capsule shows views, watch time, a "re-watched" heat
 timeline, and (recordings) the most re-watched minutes as capsule candidates.
 
 Viewers are counted, never named: a session is keyed by a hash of the account or token that
-watched (keyed with the hub's secret, so it cannot be matched back to an account id)."""
+watched (keyed with the hub's secret, so it cannot be matched back to an account id).
+The access log (streamhub.access_log) is apart: a replay's first report names who opened it
+there, for county and school admins (docs/roles.md)."""
 
 from __future__ import annotations
 
@@ -11,13 +13,14 @@ import hashlib
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import Field, StringConstraints, model_validator
 
 from streamhub.api.access import capsule_allows, recording_allows
 from streamhub.api.auth import Caller, CallerDep, People, ServicesDep
 from streamhub.api.capsules import readable_capsule
 from streamhub.api.schemas import Body, Id
+from streamhub.api.watched_by import note, who_of
 from streamhub.catalog.replay import Target
 from streamhub.errors import BadRequest, Forbidden, NotFound
 from streamhub.services import Services
@@ -112,8 +115,11 @@ def replay_out(stats_plays: list[int], views: int, viewers: int, watch_s: float)
 
 
 @router.post("/api/replay/watched", status_code=204, dependencies=[People])
-async def report_watched(body: WatchedIn, svc: ServicesDep, who: CallerDep) -> Response:
-    """What a player played since its last report (ranges within the media's duration)."""
+async def report_watched(
+    body: WatchedIn, svc: ServicesDep, who: CallerDep, request: Request
+) -> Response:
+    """What a player played since its last report (ranges within the media's duration). A
+    replay's first report writes a ``replay`` (or ``capsule_view``) to the access log."""
     if body.recording_id is not None:
         rec = await svc.catalog.get_recording(body.recording_id)
         if not recording_allows(who, rec):
@@ -121,17 +127,31 @@ async def report_watched(body: WatchedIn, svc: ServicesDep, who: CallerDep) -> R
         if rec.state != "ready":
             raise NotFound(f"the recording is {rec.state}")
         duration = rec.duration_s
+        logged = ("replay", rec.lesson.title, rec.lesson.school_id)
     else:
         assert body.capsule_id is not None
         capsule = await svc.catalog.get_capsule(body.capsule_id)
         if not capsule_allows(who, capsule):
             raise Forbidden("this capsule is not of your lessons")
         duration = capsule.duration_s
+        logged = ("capsule_view", capsule.title, capsule.school_id)
     if any(end > duration + END_SLACK_S for _, end in body.ranges):
         raise BadRequest(f"a range ends past the media's end ({duration:.1f} s)")
     target = Target(recording_id=body.recording_id, capsule_id=body.capsule_id)
     ranges = [(start, min(end, duration)) for start, end in body.ranges]
-    await svc.catalog.add_watched(target, viewer_of(svc, who), body.session, ranges)
+    first = await svc.catalog.add_watched(target, viewer_of(svc, who), body.session, ranges)
+    if first:
+        action, title, school_id = logged
+        note(
+            svc,
+            action,
+            who_of(who),
+            request,
+            title=title,
+            school_id=school_id,
+            recording_id=body.recording_id,
+            capsule_id=body.capsule_id,
+        )
     return Response(status_code=204)
 
 

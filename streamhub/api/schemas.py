@@ -70,11 +70,14 @@ class PageOut(BaseModel, Generic[T]):
 class SchoolIn(Body):
     name: Name
     region: Label = ""
+    # Off: its recordings and capsules cannot be downloaded (403 downloads_off); replays stay.
+    downloads_allowed: bool = True
 
 
 class SchoolPatch(Body):
     name: Name | None = None
     region: Label | None = None
+    downloads_allowed: bool | None = None
 
 
 class SchoolOut(BaseModel):
@@ -83,6 +86,7 @@ class SchoolOut(BaseModel):
     name: str
     region: str
     created_at: datetime
+    downloads_allowed: bool = True
 
 
 # ---------------------------------------------------------------- classrooms

@@ -47,7 +47,10 @@ async def _close_classroom_sessions(svc: ServicesDep, classroom_id: int) -> None
 
 @router.post("/schools", status_code=201, dependencies=[AdminOnly])
 async def create_school(body: SchoolIn, svc: ServicesDep) -> SchoolOut:
-    return SchoolOut.model_validate(await svc.catalog.create_school(body.name, body.region))
+    school = await svc.catalog.create_school(body.name, body.region)
+    if not body.downloads_allowed:
+        school = await svc.catalog.update_school(school.id, {"downloads_allowed": False})
+    return SchoolOut.model_validate(school)
 
 
 @router.get("/schools", dependencies=[AdminsOrStaff])

@@ -167,7 +167,13 @@ class TokenIssuer:
 
     # ------------------------------------------------------------ media tickets
 
-    def issue_ticket(self, recording_id: int, row_key: str, ttl_s: int = 3600) -> str:
+    def issue_ticket(
+        self,
+        recording_id: int,
+        row_key: str,
+        ttl_s: int = 3600,
+        by: tuple[str, str] | None = None,
+    ) -> str:
         """A read-only ticket for one recording's files, for `<video src>` and `<img src>`,
         which cannot send an Authorization header. Its audience keeps it from ever passing
         as an access token; the recording row's key keeps it to that one row."""
@@ -180,9 +186,16 @@ class TokenIssuer:
             "iat": now,
             "exp": now + ttl_s,
         }
+        if by is not None:
+            # Who it was issued to (the access log names the downloader by it).
+            claims["by"], claims["byn"] = by
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def ticket_allows(self, ticket: str, recording_id: int, row_key: str) -> bool:
+        return self.ticket_claims(ticket, recording_id, row_key) is not None
+
+    def ticket_claims(self, ticket: str, recording_id: int, row_key: str) -> dict[str, Any] | None:
+        """A valid ticket's claims for this very row; None for any other."""
         try:
             claims = jwt.decode(
                 ticket,
@@ -193,5 +206,7 @@ class TokenIssuer:
                 options={"require": ["exp", "aud", "rec", "key"]},
             )
         except jwt.PyJWTError:
-            return False
-        return claims.get("rec") == recording_id and claims.get("key") == row_key
+            return None
+        if claims.get("rec") == recording_id and claims.get("key") == row_key:
+            return dict(claims)
+        return None

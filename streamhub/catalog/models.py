@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -87,6 +88,8 @@ class School(Base):
     name: Mapped[str] = mapped_column(String(200))
     region: Mapped[str] = mapped_column(String(120), default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # Whether its recordings and capsules may be downloaded (replays stay open either way).
+    downloads_allowed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Subject(Base):
@@ -564,3 +567,43 @@ class SearchEntry(Base):
     text: Mapped[str] = mapped_column(Text)
     # ``text`` as searched: NFKC, case folded.
     folded: Mapped[str] = mapped_column(Text)
+
+
+class AccessEntry(Base):
+    """Who watched or downloaded what, when and from where (a replay, a download, a capsule
+    view). No foreign keys: the log outlives what it names, so the title is copied here."""
+
+    __tablename__ = "access_log"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    # replay | download | capsule_view
+    action: Mapped[str] = mapped_column(String(16))
+    # account:<id>, token:<subject> or admin-key, and the name shown for it.
+    who: Mapped[str] = mapped_column(String(160))
+    who_name: Mapped[str] = mapped_column(String(NAME_MAX), default="")
+    recording_id: Mapped[int | None] = mapped_column(nullable=True, index=True)
+    capsule_id: Mapped[int | None] = mapped_column(nullable=True, index=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    school_id: Mapped[int | None] = mapped_column(nullable=True, index=True)
+    # The client's address as the hub sees it (behind a trusted proxy: the forwarded one).
+    client_ip: Mapped[str] = mapped_column(String(64), default="")
+
+
+class RetentionPolicy(Base):
+    """Keep recordings this many days: for a school, a subject, both, or (neither) the
+    county's default. The most specific policy that matches a recording holds."""
+
+    __tablename__ = "retention_policies"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schools.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    subject_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subjects.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    keep_days: Mapped[int] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

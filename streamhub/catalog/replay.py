@@ -83,7 +83,8 @@ class Watched:
 class ReplayStore(CatalogBase):
     async def add_watched(
         self, target: Target, viewer: str, client_key: str, ranges: list[tuple[float, float]]
-    ) -> None:
+    ) -> bool:
+        """Add a batch to its replay; True when it is the replay's first (a new view)."""
         async with self.session() as session, session.begin():
             query = select(WatchSession).where(
                 target.where(),
@@ -91,6 +92,7 @@ class ReplayStore(CatalogBase):
                 WatchSession.client_key == client_key,
             )
             row = (await session.scalars(query)).first()
+            first = row is None
             if row is None:
                 row = WatchSession(
                     recording_id=target.recording_id,
@@ -106,6 +108,7 @@ class ReplayStore(CatalogBase):
             session.add_all(
                 WatchRange(session_id=row.id, start_s=start, end_s=end) for start, end in ranges
             )
+        return first
 
     async def replay_stats(self, target: Target, duration_s: float) -> ReplayStats:
         """Views, viewers, watch time, and plays per second (from every range: a difference

@@ -3,8 +3,8 @@ API, the live rooms and the recorder need. SQLite by default, PostgreSQL by URL.
 
 One module per resource (schools.py, classrooms.py, lessons.py, credentials.py, tokens.py,
 attendance.py, audio_only.py, lesson_events.py, recordings.py, checks.py, feed.py, timetable.py,
-calendar_feeds.py, accounts.py, capsules.py, replay.py, vocabulary.py, search_store.py); ``Catalog``
-is all of them over one engine."""
+calendar_feeds.py, accounts.py, capsules.py, replay.py, vocabulary.py, search_store.py,
+archive.py); ``Catalog`` is all of them over one engine."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from streamhub.catalog.accounts import AccountStore
+from streamhub.catalog.archive import ArchiveStore
 from streamhub.catalog.attendance import ATTENDANCE_MISSED_BEATS, AttendanceStore
 from streamhub.catalog.audio_only import AudioOnlyStore
 from streamhub.catalog.base import Page
@@ -83,6 +84,7 @@ class Catalog(
     ReplayStore,
     VocabularyStore,
     SearchStore,
+    ArchiveStore,
 ):
     @classmethod
     async def open(cls, settings: Settings) -> Catalog:

@@ -31,6 +31,7 @@ from fastapi.routing import APIRoute
 from streamhub.auth.passwords import Passwords
 from streamhub.auth.roles import AccountRole
 from streamhub.auth.tokens import TokenIssuer
+from streamhub.catalog.models import MAX_ID
 from streamhub.protocol import Role
 from tests.auth.test_passwords import FAST
 from tests.support.hub import ADMIN_KEY, JWT_SECRET, AdminApi, InProcessHub, hub_factory
@@ -371,6 +372,18 @@ async def feed_still_there(w: World, path: str) -> None:
     assert int(path.rsplit("/", 1)[1]) in {f["id"] for f in feeds}, path
 
 
+async def throwaway_policy(w: World) -> str:
+    # A school of its own each time: one policy per school and subject.
+    school = await w.hub.services.catalog.create_school(f"Policy {secrets.token_hex(3)}")
+    policy = await w.hub.services.catalog.add_policy(school.id, None, 30_000)
+    return f"/api/retention/policies/{policy.id}"
+
+
+async def policy_still_there(w: World, path: str) -> None:
+    listed = (await w.admin.http.get("/api/retention/policies")).json()
+    assert int(path.rsplit("/", 1)[1]) in {p["id"] for p in listed}, path
+
+
 async def still_there(w: World, path: str) -> None:
     response = await w.admin.http.get(path)
     assert response.status_code == 200, (path, response.status_code)
@@ -642,6 +655,25 @@ TABLE: dict[str, Row] = {
         LIBRARY, 200, "/api/recordings/{recording_id}/replay"
     ),
     "POST /api/replay/watched": row(LIBRARY, 204, "/api/replay/watched", watched_body),
+    # the archive's care: the access log for county and school admins (each their school's
+    # entries), retention and the disk for the county
+    "GET /api/access-log": row({*ADMIN_ONLY, SCHOOL_ADMIN, SCHOOL_ADMIN_B}, 200, "/api/access-log"),
+    "GET /api/access-log.csv": row(
+        {*ADMIN_ONLY, SCHOOL_ADMIN, SCHOOL_ADMIN_B}, 200, "/api/access-log.csv"
+    ),
+    "GET /api/retention/policies": row(ADMIN_ONLY, 200, "/api/retention/policies"),
+    # No such school: every allowed caller reaches the check (a real one: PATCH below).
+    "POST /api/retention/policies": row(
+        ADMIN_ONLY, 404, "/api/retention/policies", {"school_id": MAX_ID, "keep_days": 30}
+    ),
+    "PATCH /api/retention/policies/{policy_id}": row(
+        ADMIN_ONLY, 200, throwaway_policy, {"keep_days": 30_001}
+    ),
+    "DELETE /api/retention/policies/{policy_id}": row(
+        ADMIN_ONLY, 204, throwaway_policy, check_refused=policy_still_there
+    ),
+    "POST /api/retention/run": row(ADMIN_ONLY, 200, "/api/retention/run", {"dry_run": True}),
+    "GET /api/disk": row(ADMIN_ONLY, 200, "/api/disk"),
     "GET /api/recordings/{recording_id}/thumbnails/{index}": row(
         LIBRARY, 200, "/api/recordings/{recording_id}/thumbnails/0"
     ),
@@ -796,6 +828,8 @@ POSTGRES_ROUTES = {
     "GET /api/capsules",
     "GET /api/capsules/facets",
     "GET /api/recordings/{recording_id}/replay",
+    "GET /api/access-log",
+    "GET /api/disk",
 } - {
     # People's routes: on SQLite here (tests/api/test_accounts.py has the rest).
     *(key for key in TABLE if "/api/session" in key or "/api/accounts" in key),

@@ -675,3 +675,53 @@ async def test_people_sign_in_with_a_link_then_a_password(
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.locator("#session-who")).to_have_text("Signed in as Head Li (School admin)")
     assert staff_page.errors_except("status of 401") == []
+
+
+async def test_the_archive_tab_shows_who_watched_what_retention_and_the_disk(
+    hub: InProcessHub, staff_page: BrowserPage
+) -> None:
+    """A replay in the access log, a policy that a dry run applies to one old recording, and
+    the school's bytes on disk: what the county sees in the Archive tab."""
+    admin = AdminApi(hub.url)
+    try:
+        school = await admin.post("/api/schools", {"name": "湖畔小学"})
+        lesson = await admin.post(
+            "/api/lessons",
+            {
+                "title": "分数的加法",
+                "lecturer_name": "Ms Li",
+                "scheduled_start": "2026-11-24T08:00:00Z",
+                "scheduled_end": "2026-11-24T09:00:00Z",
+                "classroom_ids": [],
+                "school_id": school["id"],
+            },
+        )
+        folder = hub.settings.effective_recordings_dir / "rec-archive-tab"
+        folder.mkdir(parents=True)
+        (folder / "lesson.mp4").write_bytes(b"\x00" * 4096)
+        catalog = hub.services.catalog
+        rec = await catalog.create_recording(lesson["id"], "rec-archive-tab")
+        ended = datetime.now(UTC) - timedelta(days=5)
+        await catalog.update_recording(
+            rec.id, state="ready", duration_s=10.0, started_at=ended, ended_at=ended
+        )
+        watched = {"recording_id": rec.id, "session": "ab" * 8, "ranges": [[0.0, 2.0]]}
+        assert (await admin.http.post("/api/replay/watched", json=watched)).status_code == 204
+        await admin.post("/api/retention/policies", {"school_id": school["id"], "keep_days": 1})
+    finally:
+        await admin.close()
+
+    page = staff_page.page
+    await open_tab(page, hub, "Archive")
+    rows = page.locator("#accesslog-body tr")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("Replay")
+    await expect(rows.first).to_contain_text("分数的加法")
+    await expect(page.locator("#retention-body tr")).to_contain_text("湖畔小学")
+    await expect(page.locator("#disk-schools-body tr", has_text="湖畔小学")).to_contain_text("4")
+    await page.get_by_role("button", name="List what would be deleted").click()
+    await expect(page.locator("#retention-result li")).to_have_count(1)
+    await expect(page.locator("#retention-result li")).to_contain_text(f"Recording {rec.id}")
+    assert folder.is_dir()  # a dry run
+    assert await staff_page.unnamed_controls() == []
+    assert staff_page.console_errors == []

@@ -22,6 +22,7 @@ import {
   refreshVocabulary,
   wireVocabulary,
 } from "./admin-subjects.js";
+import { loadArchive, wireArchive } from "./admin-archive.js";
 
 const PAGE_SIZE = 20;
 const api = new Api("streamhub.admin.key");
@@ -63,13 +64,22 @@ const LIMITS = {
       "tab-timetable",
       "tab-reports",
       "tab-subjects",
+      "tab-archive",
     ],
     forms: ["lesson-form"],
     actions: ["lessons.editNamed", "lessons.deleteNamed"],
     roles: [],
   },
   staff: {
-    tabs: ["tab-access", "tab-fleet", "tab-feed", "tab-people", "tab-timetable", "tab-subjects"],
+    tabs: [
+      "tab-access",
+      "tab-fleet",
+      "tab-feed",
+      "tab-people",
+      "tab-timetable",
+      "tab-subjects",
+      "tab-archive",
+    ],
     forms: ["school-form", "classroom-form", "lesson-form"],
     actions: [
       "schools.editNamed",
@@ -392,6 +402,7 @@ function editSchool(school) {
   $("school-id").value = school.id;
   $("school-name").value = school.name;
   $("school-region").value = school.region || "";
+  $("school-downloads").checked = school.downloads_allowed !== false;
   $("school-form-title").textContent = t("schools.editTitle", { name: school.name });
   $("school-name").focus();
 }
@@ -411,7 +422,11 @@ async function saveSchool(ev) {
     return;
   }
   await guarded(async () => {
-    const body = { name, region: $("school-region").value.trim() };
+    const body = {
+      name,
+      region: $("school-region").value.trim(),
+      downloads_allowed: $("school-downloads").checked,
+    };
     const id = $("school-id").value;
     if (id) await api.patch(`/api/schools/${id}`, body);
     else await api.post("/api/schools", body);
@@ -1306,6 +1321,10 @@ async function refreshTab(tab) {
     }
     if (tab.id === "tab-reports") await loadReport();
     if (tab.id === "tab-subjects") await refreshVocabulary();
+    if (tab.id === "tab-archive") {
+      await loadAllSchools();
+      await loadArchive(!state.me?.account || state.me.role === "county_admin", state.allSchools);
+    }
     if (tab.id === "tab-people") {
       await loadAllSchools();
       await loadPeople();
@@ -1370,6 +1389,7 @@ async function main() {
   renderRepeatDays();
   wireReports(api, t);
   wireVocabulary(api, t, fail);
+  wireArchive(api, t, lang, fail, say);
   $("lesson-repeat").addEventListener("change", () => {
     $("lesson-repeat-fields").hidden = !$("lesson-repeat").checked;
   });

@@ -211,7 +211,9 @@ async function openPlayer(id) {
   state.reporter = new WatchReporter(api, video, { capsule_id: c.id });
   video.src = c.media_url;
   if (c.poster_url) video.poster = c.poster_url;
-  $("download").href = c.download_url;
+  // No link when the capsule's school turned downloads off.
+  $("download").hidden = !c.download_url;
+  if (c.download_url) $("download").href = c.download_url;
   $("source").hidden = c.recording_id === null;
   if (c.recording_id !== null) $("source").href = `/library#recording=${c.recording_id}`;
   $("delete").hidden = !c.can_delete;
