@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 # The slot's clock advances by one frame across a source switch.
 FRAME_STEP = {"video": 3000, "audio": 960}
+# A slot waiting for a key frame asks its publisher again this often until one comes.
+KEYFRAME_RETRY_S = 1.0
 
 
 class TrackSource:
@@ -44,6 +46,7 @@ class TrackSource:
         self.keyframes = keyframes
         self.label = label
         self.frames = 0
+        self.keyframes_seen = 0
         self.bytes = 0
         self.last_frame_at: float | None = None
         self._sinks: set[OutTrack] = set()
@@ -80,6 +83,7 @@ class TrackSource:
                     )
                 if packet.is_keyframe:
                     self.keyframes.keyframe_arrived()
+                    self.keyframes_seen += 1
                 now = time.monotonic()
                 self.frames += 1
                 self.bytes += packet.size
@@ -146,6 +150,7 @@ class OutTrack(MediaStreamTrack):
         self.packets_out = 0
         self.dropped = 0
         self.first_packet_at: float | None = None
+        self._asked_at = -1e9
 
     def attach(self, leg: RtpSendLeg) -> None:
         """Send this slot's frames through ``leg`` (the subscriber's RTP stream)."""
@@ -188,7 +193,16 @@ class OutTrack(MediaStreamTrack):
         """Ask this slot's publisher for a key frame: ``urgent`` when the subscriber waits for
         one to show anything (at once), otherwise a repair (coalesced per interval)."""
         if self.kind == "video" and self._source is not None:
+            self._asked_at = time.monotonic()
             self._source.keyframes.request(urgent)
+
+    def _ask_again(self) -> None:
+        """Still waiting for a key frame: ask again, once per ``KEYFRAME_RETRY_S``. A publisher
+        may drop a request (Chromium sent one key frame for two close PLIs, and a browser
+        classroom that joined second waited for good: a browser sends key frames only when
+        asked)."""
+        if time.monotonic() - self._asked_at >= KEYFRAME_RETRY_S:
+            self.request_keyframe()
 
     def source_ended(self, source: TrackSource) -> None:
         if source is self._source:
@@ -206,6 +220,7 @@ class OutTrack(MediaStreamTrack):
             return False
         if self._waiting_keyframe:
             if not packet.is_keyframe:
+                self._ask_again()
                 return False
             self._waiting_keyframe = False
         if held >= self._max:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 from fractions import Fraction
+from types import SimpleNamespace
 
 import av
 import numpy as np
 import pytest
 
 from streamhub.config import IceSettings, TurnServer
-from streamhub.media.forwarder import OutTrack
+from streamhub.media.forwarder import KEYFRAME_RETRY_S, OutTrack
 from streamhub.media.ice import announce_address, client_ice_servers, rtc_configuration
 from streamhub.media.keyframes import KeyframeRequester
 from tests.support.wait import eventually
@@ -167,6 +168,34 @@ async def test_a_waiting_subscriber_asks_at_once_coalesced_only_while_one_is_in_
     await asyncio.sleep(0)
     assert sent == [100.0, 100.06, 101.56]
     await requester.close()
+
+
+async def test_a_slot_waiting_for_a_key_frame_asks_again_each_second_until_one_comes() -> None:
+    asked: list[bool] = []
+
+    class Publisher:  # a slot's source, as far as key frame requests go
+        keyframes = SimpleNamespace(request=asked.append)
+
+        def add_sink(self, sink: OutTrack) -> None: ...
+
+        def remove_sink(self, sink: OutTrack) -> None: ...
+
+    packets = vp8_packets(12, keyframe_every=10)  # key frames: 0 and 10
+    sink = OutTrack("video", "waiting")
+    sink.switch(Publisher())  # type: ignore[arg-type]
+    assert asked == [True]  # joined: asked at once
+    for packet in packets[1:5]:
+        sink.push(packet)  # deltas it cannot show; asked a moment ago: not again
+    assert asked == [True]
+    sink._asked_at -= KEYFRAME_RETRY_S  # a second without a key frame: the request was dropped
+    sink.push(packets[5])
+    assert asked == [True, False]  # asked again (a repair: the publisher's side rate-limits)
+    sink.push(packets[10])  # the key frame: shown, nothing more to ask
+    sink._asked_at -= KEYFRAME_RETRY_S
+    sink.push(packets[11])
+    assert asked == [True, False]
+    assert (await asyncio.wait_for(sink.recv(), 1)).is_keyframe
+    sink.stop()
 
 
 def test_ice_configuration_has_no_stun_by_default_and_announces_the_public_address() -> None:
