@@ -217,10 +217,7 @@ logger = logging.getLogger(__name__)
 MIN_FPS = 25.0
 # Chromium's fake camera runs at 20 fps unless told otherwise; a camera for a lesson, 30.
 FAKE_CAMERA_30_FPS = "--use-fake-device-for-media-stream=fps=30"
-# 320x240: the browser publisher's software H.264 encoder, the browser classroom and the agent
-# share the test machine's two cores; at 640x480 a loaded CI machine's classrooms got no
-# picture within 45 s (twice). The size is not what this test is about: WHIP from a browser.
-LESSON_CAMERA = {"width": 320, "height": 240, "frameRate": 30}
+LESSON_CAMERA = {"width": 640, "height": 480, "frameRate": 30}
 # The fake microphone's beeps as they are: no echo canceller or noise suppressor to eat them.
 RAW_MICROPHONE = {"echoCancellation": False, "noiseSuppression": False, "autoGainControl": False}
 
@@ -460,7 +457,7 @@ async def test_a_browser_whip_client_teaches_a_classroom_pc_and_a_browser_classr
     tmp_path: Path,
     artifacts: Path,
 ) -> None:
-    """Chromium's fake camera (320x240 at 30 fps, H.264) and microphone (beeps) over WHIP."""
+    """Chromium's fake camera (640x480 at 30 fps, H.264) and microphone (beeps) over WHIP."""
     lesson = await admin.lesson(classrooms=2, start=False)
     publisher = await browser30.new_context(locale="en-US")
     page: Any = None
@@ -481,7 +478,7 @@ async def test_a_browser_whip_client_teaches_a_classroom_pc_and_a_browser_classr
             page = await browser_classroom(browser30, hub, lesson.code, lesson.credentials[1])
             got = await both_classrooms_receive(pc, page, hub, lesson.lesson_id)
             keep_figures(artifacts, "whip-browser-receivers", got)
-            assert_received(got, (320, 240), pc)
+            assert_received(got, (640, 480), pc)
             assert pc.status().get("state") == "in_lesson"
             assert await client.evaluate(END) == 204
     finally:
