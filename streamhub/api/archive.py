@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
-import io
 import logging
 import os
 import shutil
@@ -28,6 +26,7 @@ from streamhub.api.recordings import remove_recording
 from streamhub.api.schemas import Body, Id, IdPath, OffsetQuery, OptionalIdQuery, PageOut
 from streamhub.catalog.archive import AccessFilter, ArchivedRecording
 from streamhub.catalog.models import AccessEntry, utcnow
+from streamhub.csv_export import csv_text
 from streamhub.errors import BadRequest, ErrorCode, NotFound, StreamhubError
 from streamhub.services import Services
 
@@ -130,12 +129,6 @@ CSV_COLUMNS = [
 ]
 
 
-def _cell(value: object) -> str:
-    text = "" if value is None else value.isoformat() if isinstance(value, datetime) else str(value)
-    # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @router.get("/api/access-log.csv", dependencies=[Admins])
 async def access_log_csv(
     svc: ServicesDep,
@@ -151,16 +144,12 @@ async def access_log_csv(
     50 000 rows (``X-Truncated: true`` when there were more)."""
     access = _access_filter(who, school_id, recording_id, capsule_id, action, date_from, date_to)
     page = await svc.catalog.list_access(access, CSV_MAX_ROWS, 0)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for row in page.items:
-        writer.writerow([_cell(getattr(row, column)) for column in CSV_COLUMNS])
+    rows = ([getattr(row, column) for column in CSV_COLUMNS] for row in page.items)
     headers = {"Content-Disposition": 'attachment; filename="access-log.csv"'}
     if page.total > len(page.items):
         headers["X-Truncated"] = "true"
     return Response(
-        "\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers
+        csv_text(CSV_COLUMNS, rows), media_type="text/csv; charset=utf-8", headers=headers
     )
 
 

@@ -3,11 +3,9 @@ who is in a live lesson and who attended an ended one, and the links that open i
 
 from __future__ import annotations
 
-import csv
-import io
 import secrets
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -48,6 +46,7 @@ from streamhub.api.schemas import (
 from streamhub.auth.roles import AccountRole
 from streamhub.catalog.models import Lesson, utcnow
 from streamhub.catalog.register import lesson_register
+from streamhub.csv_export import csv_text
 from streamhub.errors import BadRequest, ErrorCode, Forbidden, NotFound
 from streamhub.lesson.answers_record import (
     CSV_FIELDS,
@@ -365,19 +364,8 @@ async def classroom_register(
 
 def register_csv(lines: list[ClassroomAttendanceOut]) -> str:
     """The register as CSV with a BOM, so spreadsheet programs read its Chinese names right."""
-    buffer = io.StringIO()
     fields = list(ClassroomAttendanceOut.model_fields)
-    writer = csv.DictWriter(buffer, fields, lineterminator="\r\n")
-    writer.writeheader()
-    for line in lines:
-        row = line.model_dump()
-        for key, value in row.items():
-            if isinstance(value, datetime):
-                row[key] = value.isoformat()
-            elif value is None:
-                row[key] = ""
-        writer.writerow(row)
-    return "\ufeff" + buffer.getvalue()
+    return csv_text(fields, ([getattr(line, f) for f in fields] for line in lines))
 
 
 @router.get("/lessons/{lesson_id}/answers", response_model=None)
@@ -394,12 +382,9 @@ async def lesson_answers(
     await svc.catalog.get_lesson(lesson_id)
     record = lesson_record(await svc.catalog.lesson_events(lesson_id))
     if format == "csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, CSV_FIELDS, lineterminator="\r\n")
-        writer.writeheader()
-        writer.writerows(csv_rows(record))
+        rows = ([row[f] for f in CSV_FIELDS] for row in csv_rows(record))
         return Response(
-            "\ufeff" + buffer.getvalue(),
+            csv_text(CSV_FIELDS, rows),
             media_type="text/csv; charset=utf-8",
             headers={
                 "Content-Disposition": f'attachment; filename="lesson-{lesson_id}-answers.csv"'

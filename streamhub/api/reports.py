@@ -5,7 +5,6 @@ their own admins)."""
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 from dataclasses import asdict, fields
 from datetime import date, datetime, time, timedelta
@@ -18,6 +17,7 @@ from pydantic import BaseModel
 from streamhub.api.auth import AdminOrStaff, ServicesDep
 from streamhub.api.schemas import CalendarDay
 from streamhub.catalog.reports import term_sources
+from streamhub.csv_export import csv_text
 from streamhub.errors import BadRequest
 from streamhub.lesson.term_report import GroupBy, GroupReport, term_report
 
@@ -139,13 +139,7 @@ def _rows(report: ReportOut, columns: list[str]) -> list[list[Any]]:
 
 
 def _csv(report: ReportOut, columns: list[str]) -> str:
-    """With a BOM, so that spreadsheet programs read the Chinese names right."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(columns)
-    for row in _rows(report, columns):
-        writer.writerow(["" if value is None else value for value in row])
-    return "\ufeff" + buffer.getvalue()
+    return csv_text(columns, _rows(report, columns))
 
 
 def _xlsx(report: ReportOut, columns: list[str]) -> bytes:

@@ -5,12 +5,12 @@ Pure functions over ``LessonEvent``s (the catalog's lesson_events, in time order
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from streamhub.csv_export import cell
 from streamhub.lesson.ports import LessonEvent
 
 
@@ -162,26 +162,6 @@ def chapters(record: LessonRecord) -> list[Chapter]:
     return sorted(found, key=lambda c: c.at)
 
 
-# A text cell starting with one of these is a formula to a spreadsheet (CSV injection): a
-# question's text, a mark's label or a classroom's name could run one on the staff's computer.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _is_number(value):
-        return "'" + value
-    return "" if value is None else value
-
-
-def _is_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
-
-
 CSV_FIELDS = ("at", "kind", "question", "classroom_id", "name", "answer", "detail")
 
 
@@ -214,6 +194,6 @@ def csv_rows(record: LessonRecord) -> list[dict[str, Any]]:
         rows.append({"at": m["at"], "kind": "mark", "detail": m["label"]})
     rows.sort(key=lambda row: row["at"])
     return [
-        {k: _cell(row.get(k)) for k in CSV_FIELDS}
+        {k: cell(row.get(k)) for k in CSV_FIELDS}
         for row in rows
     ]  # fmt: skip
