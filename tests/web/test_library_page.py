@@ -421,11 +421,15 @@ async def test_a_capsule_is_made_from_the_replay_page(
 
 # The test's own record of what the video played: per stretch, the media time of the first and
 # the last time update while playing (the same events the page's WatchReporter follows), so the
-# expected figures come from what Chromium actually played, not from wall-clock timings.
+# expected figures come from what Chromium actually played, not from wall-clock timings. And at
+# each pause, how many batches the page had sent by then (the reporter's own pause listener,
+# added before this one, has run: a pause that sends nothing shows, whatever its 15 s timer does).
 FOLLOW_JS = """v => {
   v.muted = true;
   window.seen = [];
   window.stopAt = Infinity;
+  window.sentAtPause = [];
+  v.addEventListener("pause", () => window.sentAtPause.push(Number(v.dataset.watchBatches || 0)));
   v.addEventListener("timeupdate", () => {
     if (v.paused || v.seeking || !window.seen.length) return;
     const stretch = window.seen.at(-1);
@@ -508,6 +512,8 @@ async def test_replay_data_matches_the_seconds_played(
     await play(0.0, 3.0)
     await play(1.0, 3.0)
     first: list[list[float]] = await page.evaluate("window.seen")
+    sent = await page.evaluate("window.sentAtPause")
+    assert len(sent) == 2 and 1 <= sent[0] < sent[1], f"each pause sends a batch: {sent}"
     played = await video.evaluate(
         "v => Array.from({ length: v.played.length },"
         " (_, i) => [v.played.start(i), v.played.end(i)])"
