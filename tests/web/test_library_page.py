@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import av
@@ -414,4 +416,157 @@ async def test_a_capsule_is_made_from_the_replay_page(
     download = await page.get_by_role("link", name="Download").get_attribute("href")
     assert download is not None and f"/api/capsules/{shelf[0]['id']}/download" in download
     await staff_page.screenshot("capsule-shelf-player")
+    assert staff_page.console_errors == []
+
+
+# The test's own record of what the video played: per stretch, the media time of the first and
+# the last time update while playing (the same events the page's WatchReporter follows), so the
+# expected figures come from what Chromium actually played, not from wall-clock timings. And at
+# each pause, how many batches the page had sent by then (the reporter's own pause listener,
+# added before this one, has run: a pause that sends nothing shows, whatever its 15 s timer does).
+FOLLOW_JS = """v => {
+  v.muted = true;
+  window.seen = [];
+  window.stopAt = Infinity;
+  window.sentAtPause = [];
+  v.addEventListener("pause", () => window.sentAtPause.push(Number(v.dataset.watchBatches || 0)));
+  v.addEventListener("timeupdate", () => {
+    if (v.paused || v.seeking || !window.seen.length) return;
+    const stretch = window.seen.at(-1);
+    if (stretch[0] === null) stretch[0] = v.currentTime;
+    stretch[1] = v.currentTime;
+    if (v.currentTime >= window.stopAt) v.pause();
+  });
+}"""
+# Seek to `from` (unless there already), then play; the video pauses itself at `stopAt`.
+PLAY_JS = """async (v, [from, stopAt]) => {
+  if (Math.abs(v.currentTime - from) > 0.001) {
+    await new Promise((done) => {
+      v.addEventListener("seeked", () => done(), { once: true });
+      v.currentTime = from;
+    });
+  }
+  window.stopAt = stopAt === null ? Infinity : stopAt;
+  window.seen.push([null, null]);
+  await v.play();
+}"""
+
+
+def heat_bounds(stretches: list[list[float]], seconds: int) -> tuple[list[int], list[int]]:
+    """Per second of the timeline, the fewest and the most plays the stretches can give it:
+    the page sends each end rounded to 0.1 s and the hub counts whole seconds, so an end
+    within 0.1 s of a half second may fall either way."""
+    low, high = [0] * seconds, [0] * seconds
+    for start, end in stretches:
+        for s in range(seconds):
+            low[s] += start <= s + 0.4 and end >= s + 0.6
+            high[s] += start < s + 0.6 and end > s + 0.4
+    return low, high
+
+
+def js_round(x: float) -> int:
+    return math.floor(x + 0.5)  # Math.round, as the page's formatDuration
+
+
+async def test_replay_data_matches_the_seconds_played(
+    hub: InProcessHub, admin: AdminApi, staff_page: BrowserPage
+) -> None:
+    """Played 0–3 s, then 1–3 s again (paused each time), left, came back and played 6–7.7 s
+    and left while playing: views, watch time and the heat per second at the hub match the
+    stretches the video played, and the page's heat strip and counts show them."""
+    catalog = hub.services.catalog
+    directory = hub.settings.effective_recordings_dir / "rec-heat"
+    write_recording_files(directory)
+    make_archive(directory / "lesson.mp4")  # 10 s, a key frame every 2 s
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["duration_s"] = 10.0
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    lesson = await admin.lesson(start=False, title="Re-watched fractions")
+    rec = await catalog.create_recording(lesson.lesson_id, "rec-heat")
+    await catalog.update_recording(rec.id, state="ready", progress=1.0, duration_s=10.0)
+
+    page = staff_page.page
+    await sign_in(staff_page, f"{hub.url}/library?lang=en#recording={rec.id}", ADMIN_KEY)
+    video = page.locator("#video")
+    cells = page.locator("#heat .heat-cell")
+    await expect(video).to_have_js_property("readyState", 4, timeout=15_000)
+    await expect(cells).to_have_count(10)  # one per second; nothing played yet
+    await video.evaluate(FOLLOW_JS)
+
+    async def play(start: float, stop: float | None) -> None:
+        await video.evaluate(PLAY_JS, [start, stop])
+        await expect(video).to_have_js_property("paused", stop is not None, timeout=15_000)
+
+    async def replay_matches(views: int, stretches: list[list[float]]) -> dict[str, Any]:
+        replay: dict[str, Any] = (await admin.http.get(f"/api/recordings/{rec.id}/replay")).json()
+        low, high = heat_bounds(stretches, 10)
+        played = sum(end - start for start, end in stretches)
+        assert (replay["views"], replay["viewers"], replay["bucket_s"]) == (views, 1, 1), replay
+        # Each end is rounded to 0.1 s by the page (and the sum to 0.1 s by the hub).
+        assert abs(replay["watch_s"] - played) <= 0.1 * len(stretches) + 0.05, (replay, played)
+        assert all(lo <= h <= hi for lo, h, hi in zip(low, replay["heat"], high, strict=True)), (
+            replay["heat"], low, high, stretches)  # fmt: skip
+        return replay
+
+    # 0–3 s, then back to 1 s and 1–3 s again; each pause sends what was played.
+    await play(0.0, 3.0)
+    await play(1.0, 3.0)
+    first: list[list[float]] = await page.evaluate("window.seen")
+    sent = await page.evaluate("window.sentAtPause")
+    assert len(sent) == 2 and 1 <= sent[0] < sent[1], f"each pause sends a batch: {sent}"
+    played = await video.evaluate(
+        "v => Array.from({ length: v.played.length },"
+        " (_, i) => [v.played.start(i), v.played.end(i)])"
+    )
+    # What the video itself says it played covers the stretches the test followed.
+    assert all(
+        any(a - 0.05 <= start and end <= b + 0.05 for a, b in played) for start, end in first
+    ), (first, played)
+    replay = await eventually(lambda: replay_matches(1, first), timeout=15)
+    assert replay["heat"][2] == 2 == max(replay["heat"]), replay  # 2 s was played twice
+
+    # Back to the library and into the same recording again: a new replay, and the page shows
+    # the first one's heat (the re-watched seconds hottest) and counts.
+    await page.get_by_role("button", name="Back to the library").click()
+    await page.get_by_role("button", name="Play Re-watched fractions").click()
+    await expect(video).to_have_js_property("readyState", 4, timeout=15_000)
+    summary = page.locator("#replay-summary")
+    await expect(summary).to_have_text(
+        f"1 views by 1 viewers · 0:{js_round(replay['watch_s']):02d} watched"
+    )
+    await expect(cells).to_have_count(10)
+    shown = await cells.evaluate_all(
+        "cs => cs.map((c) => [Number(c.dataset.plays), Number(c.style.opacity)])"
+    )
+    assert [plays for plays, _ in shown] == replay["heat"]
+    opacity = [o for _, o in shown]
+    hottest = [s for s, plays in enumerate(replay["heat"]) if plays == 2]
+    assert 2 in hottest and all(
+        opacity[h] > opacity[s] for h in hottest for s in range(10) if s not in hottest
+    ), shown
+    assert all(  # hotter seconds are drawn darker, never lighter
+        (a[0] > b[0]) == (a[1] > b[1]) for a in shown for b in shown
+    ), shown
+
+    # 6 s onwards, then leaving while it plays: closing the player sends the rest.
+    await play(6.0, None)
+    await eventually(lambda: page.evaluate("window.seen.at(-1)[1] >= 7.7"), timeout=15)
+    await page.get_by_role("button", name="Back to the library").click()
+    await expect(video).not_to_have_attribute("src", re.compile("."))
+    every: list[list[float]] = await page.evaluate("window.seen")
+    assert len(every) == 3 and every[:2] == first
+    replay = await eventually(lambda: replay_matches(2, every), timeout=15)
+    assert replay["heat"][2] == 2 and replay["heat"][7] == 1 and replay["heat"][4] == 0
+
+    # The library's card and the player agree with the hub.
+    await page.reload()
+    time = f"0:{js_round(replay['watch_s']):02d}"
+    await expect(page.locator(f'.rec-card[data-id="{rec.id}"] .views')).to_have_text(
+        f"2 views · {time} watched"
+    )
+    await page.get_by_role("button", name="Play Re-watched fractions").click()
+    await expect(summary).to_have_text(f"2 views by 1 viewers · {time} watched")
+    await expect(cells).to_have_count(10)
+    plays = await cells.evaluate_all("cs => cs.map((c) => Number(c.dataset.plays))")
+    assert plays == replay["heat"]
     assert staff_page.console_errors == []

@@ -40,6 +40,9 @@ const state = {
   page: null,
   pollTimer: null,
   current: null, // the recording open in the player
+  // What the player is set up for ({ id, state }): null once closed, so opening the same
+  // recording again sets it up again (its video, replay report, heat and capsule form).
+  shown: null,
   manifest: null,
   playerPoll: null,
   listAbort: null,
@@ -366,6 +369,7 @@ async function route() {
 // ------------------------------------------------------------------ player
 
 function stopVideos() {
+  state.shown = null;
   state.reporter?.close();
   state.reporter = null;
   capsuleForm?.close();
@@ -394,8 +398,9 @@ async function openPlayer(id) {
     $("player-title").textContent = t("player.unknown");
     return;
   }
-  const same = state.current && state.current.id === rec.id && state.current.state === rec.state;
+  const same = state.shown?.id === rec.id && state.shown.state === rec.state;
   state.current = rec;
+  state.shown = { id: rec.id, state: rec.state };
   $("player-title").textContent = rec.title;
   $("player-title").focus?.();
   $("player-state").replaceChildren(rec.state === "ready" ? "" : stateBadge(rec));
