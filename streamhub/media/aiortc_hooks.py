@@ -618,15 +618,10 @@ def link_figures(pc: Any) -> LinkFigures:
     ``getStats`` gathers, without a task per sender and receiver)."""
     received = sent = packets = lost = 0
     rtts: list[float] = []
-    seen: set[int] = set()
+    for transport in _dtls_transports(pc):
+        received += getattr(transport, "_RTCDtlsTransport__rx_bytes", 0)
+        sent += getattr(transport, "_RTCDtlsTransport__tx_bytes", 0)
     for transceiver in pc.getTransceivers():
-        for part in (transceiver.sender, transceiver.receiver):
-            transport = part.transport
-            if transport is None or id(transport) in seen:
-                continue
-            seen.add(id(transport))
-            received += getattr(transport, "_RTCDtlsTransport__rx_bytes", 0)
-            sent += getattr(transport, "_RTCDtlsTransport__tx_bytes", 0)
         receiver = transceiver.receiver
         streams = getattr(receiver, "_RTCRtpReceiver__remote_streams", {})
         retransmissions = getattr(receiver, "_RTCRtpReceiver__rtx_ssrc", {})
@@ -644,12 +639,17 @@ def link_figures(pc: Any) -> LinkFigures:
 def packet_counts(pc: Any) -> tuple[int, int]:
     """(datagrams received, datagrams sent) by a peer connection's transports so far."""
     received = sent = 0
-    seen: set[int] = set()
-    for transceiver in pc.getTransceivers():
-        transport = transceiver.receiver.transport
-        if transport is None or id(transport) in seen:
-            continue
-        seen.add(id(transport))
+    for transport in _dtls_transports(pc):
         received += getattr(transport, "_RTCDtlsTransport__rx_packets", 0)
         sent += getattr(transport, "_RTCDtlsTransport__tx_packets", 0)
     return received, sent
+
+
+def _dtls_transports(pc: Any) -> list[Any]:
+    """A peer connection's DTLS transports, each once (with BUNDLE, one for every m-line)."""
+    found: dict[int, Any] = {}
+    for transceiver in pc.getTransceivers():
+        for part in (transceiver.sender, transceiver.receiver):
+            if part.transport is not None:
+                found.setdefault(id(part.transport), part.transport)
+    return list(found.values())
