@@ -24,8 +24,12 @@ spread over --workers helper processes (bench/fanout_worker.py), because one Pyt
 receiving 16 or more streams saturates a core and would be what is measured. StreamHub's
 encoded-frame tap is installed in every one of them (receivers yield packets, so subscribers
 count frames without decoding). bench_process_cpu_per_wall is this process plus its workers.
+With --light, the workers' subscribers decrypt every packet but count frames from its RTP header
+(bench/rtp_tally.py; lost_video_packets counts what never came): at 200 subscribers aiortc's
+receive path in the load generator would take more CPU than the hub it measures.
 
     python bench/fanout.py --subscribers 1,2,4,8,16,32 --seconds 10 [--workers 2]
+    python bench/fanout.py --subscribers 200 --relay-max 0 --light
 
 Progress goes to stderr; the last line of stdout is one JSON object.
 """
@@ -173,8 +177,9 @@ class WorkerPool(JsonWorkers):
     """bench/fanout_worker.py processes holding the counting subscribers of the forward design
     (all but the probe), taken in turn."""
 
-    def __init__(self, count: int) -> None:
-        super().__init__("fanout_worker.py", count)
+    def __init__(self, count: int, light: bool = False) -> None:
+        super().__init__("fanout_worker.py", count, ("--light",) if light else ())
+        self.light = light
 
     async def join(self, index: int, url: str, token: str) -> RemoteSubscriber:
         started = time.monotonic()
@@ -187,6 +192,12 @@ class WorkerPool(JsonWorkers):
     async def counts(self) -> dict[int, int]:
         answers = await self.ask_all({"counts": True}, FIRST_FRAME_TIMEOUT_S + 30)
         return {int(i): n for answer in answers for i, n in answer["counts"].items()}
+
+    async def lost(self) -> int | None:
+        """Video packets the light subscribers never got (None: not light)."""
+        if not self.light:
+            return None
+        return sum(a["lost"] for a in await self.ask_all({"lost": True}, 30))
 
 
 @dataclass
@@ -309,6 +320,7 @@ class Run:
     joins_ms: list[float | None]
     server_errors: int | None = None  # ERROR lines in the server's log during the run
     shed: float | None = None  # classrooms the hub's overload guard turned audio-only
+    lost_video_packets: int | None = None  # light subscribers only (--light)
 
 
 def count_errors(log_path: Path | None) -> int | None:
@@ -349,6 +361,7 @@ async def run_forward(
     executor: Executor,
     hub_log_level: str = "WARNING",
     worker_count: int = 0,
+    light: bool = False,
 ) -> Run:
     hub = HubProcess(
         workdir / f"forward-{n}",
@@ -367,7 +380,7 @@ async def run_forward(
     admin: AdminApi | None = None
     run: Run | None = None
     watcher: asyncio.Task[None] | None = None
-    workers = WorkerPool(worker_count) if worker_count and n > 1 else None
+    workers = WorkerPool(worker_count, light) if worker_count and n > 1 else None
     try:
         if workers is not None:
             await workers.start()
@@ -406,7 +419,8 @@ async def run_forward(
                 subscribers, probe, hub.proc.pid, seconds, workers, lambda: hub_packets(http)
             )
             shed = await hub_gauge(http, "streamhub_classrooms_shed")
-        run = Run("forward", n, window, joins, shed=shed)
+        lost = await workers.lost() if workers is not None else None
+        run = Run("forward", n, window, joins, shed=shed, lost_video_packets=lost)
         return run
     finally:
         await asyncio.gather(*(s.stop() for s in subscribers), return_exceptions=True)
@@ -546,6 +560,7 @@ def summarize(run: Run, direct_median: float | None) -> dict[str, Any]:
             else None
         ),
         "subscribers_receiving": sum(1 for fps in window.fps if fps > 0),
+        "lost_video_packets": run.lost_video_packets,
         # The load generator: this process and its worker processes.
         "bench_process_cpu_per_wall": rounded(window.bench_cpu_per_wall),
         "server_errors_logged": run.server_errors,
@@ -603,7 +618,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 log(f"{design} N={n}: joining, then {WARMUP_S:g} s warm-up + {args.seconds:g} s")
                 coro = (
                     run_forward(
-                        n, args.seconds, workdir, executor, args.hub_log_level, args.workers
+                        n,
+                        args.seconds,
+                        workdir,
+                        executor,
+                        args.hub_log_level,
+                        args.workers,
+                        args.light,
                     )
                     if design == "forward"
                     else run_relay(n, args.seconds, workdir, executor)
@@ -675,6 +696,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=2,
         help="processes holding the forward design's counting subscribers (0: all in this one)",
+    )
+    parser.add_argument(
+        "--light",
+        action="store_true",
+        help="workers' subscribers decrypt every packet but count frames from the RTP header "
+        "(bench/rtp_tally.py) instead of aiortc's receive path: for a few hundred subscribers",
     )
     return parser.parse_args(argv)
 

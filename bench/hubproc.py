@@ -115,9 +115,10 @@ class JsonWorkers:
     """A bench's helper processes (``bench/<script>``), each answering one JSON line per JSON
     line it is sent; ``{"stop": true}`` or the end of its input ends it."""
 
-    def __init__(self, script: str, count: int) -> None:
+    def __init__(self, script: str, count: int, args: tuple[str, ...] = ()) -> None:
         self.script = script
         self.count = count
+        self.args = args
         self.procs: list[asyncio.subprocess.Process] = []
         self._locks: list[asyncio.Lock] = []
 
@@ -126,6 +127,7 @@ class JsonWorkers:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 str(ROOT / "bench" / self.script),
+                *self.args,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
             )
