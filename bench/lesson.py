@@ -21,12 +21,16 @@ Reported per N (the last line of stdout is one JSON object, progress goes to std
 - us_per_packet: hub CPU microseconds per datagram handled (in + out);
 - join_to_first_frame_ms: classroom connect start to its first lecturer frame;
 - load_generator_cpu_per_wall: this process plus the load-generator processes;
+- us_per_packet_received (--receive-only): the lecturer stays away, so the hub only receives
+  the classrooms' cameras and microphones (and sends them nothing but RTCP): hub CPU
+  microseconds per datagram received;
 - lecturer_lost / classrooms_closed: participants the hub closed during the run;
   classrooms_shed_by_overload / hub_event_loop_lag_ms: the overload guard at the end;
   classrooms_refused: joins the hub refused (lesson_full/node_full), left out of the figures.
 
     python bench/lesson.py --classrooms 8,24,48 --seconds 10 [--load-workers 2]
     python bench/lesson.py --classrooms 32 --lessons 2 --hub-workers 2   # both cores
+    python bench/lesson.py --classrooms 60 --receive-only                # the receive path alone
 """
 
 from __future__ import annotations
@@ -105,8 +109,8 @@ class LoadWorkers(JsonWorkers):
         answers = await self.ask_all({"clip": clip}, 120)
         self.clip = {k: v for k, v in answers[0].items() if k != "ready"}
 
-    async def join(self, index: int, url: str, token: str) -> dict[str, Any]:
-        request = {"join": index, "url": url, "token": token}
+    async def join(self, index: int, url: str, token: str, wait_first: bool) -> dict[str, Any]:
+        request = {"join": index, "url": url, "token": token, "wait_first": wait_first}
         return await self.ask(index % self.count, request, JOIN_TIMEOUT_S + 30)
 
     async def counts(self) -> dict[int, list[Any]]:
@@ -189,7 +193,7 @@ async def run_lesson(n: int, args: argparse.Namespace, workdir: Path) -> dict[st
 
         video_clip = await asyncio.to_thread(encode_video_clip, 640, 480, 30, 4.0, 500)
         audio_clip = encode_audio_clip()
-        for lesson in lessons:
+        for lesson in [] if args.receive_only else lessons:
             camera = ClipTrack(video_clip)
             client = LessonClient(hub.url, lesson.lecturer_token, name="lecturer")
             lecturers.append(Lecturer(client))
@@ -202,7 +206,7 @@ async def run_lesson(n: int, args: argparse.Namespace, workdir: Path) -> dict[st
         )
         join_started = time.monotonic()
         for index in range(total):
-            answer = await workers.join(index, hub.url, tokens[index])
+            answer = await workers.join(index, hub.url, tokens[index], not args.receive_only)
             if answer.get("error"):
                 log(f"  classroom-{index}: {answer['error']}")
             for lecturer in lecturers:
@@ -273,6 +277,10 @@ async def run_lesson(n: int, args: argparse.Namespace, workdir: Path) -> dict[st
             "hub_packets_per_s": {"in": rounded(packets_in, 1), "out": rounded(packets_out, 1)},
             "us_per_packet": rounded(total_cpu / (packets_in + packets_out) * 1e6, 1)
             if packets_in + packets_out > 0
+            else None,
+            "receive_only": args.receive_only,
+            "us_per_packet_received": rounded(total_cpu / packets_in * 1e6, 1)
+            if args.receive_only and packets_in > 0
             else None,
             "join_to_first_frame_ms": {
                 "median": rounded(statistics.median(firsts), 1) if firsts else None,
@@ -350,6 +358,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--camera-kbps", type=int, default=400)
     parser.add_argument(
         "--no-recorder", dest="recorder", action="store_false", help="run without the recorder"
+    )
+    parser.add_argument(
+        "--receive-only",
+        action="store_true",
+        help="no lecturer: the hub only receives the classrooms' media (us_per_packet_received)",
     )
     parser.add_argument("--hub-log-level", default="WARNING")
     parser.add_argument(

@@ -6,9 +6,10 @@ key-frame request from the hub restarts the classroom's clip at its key frame, a
 encoder would send one. JSON lines, one request at a time:
 
 - stdin ``{"clip": {...}}`` (first line) → ``{"ready": true, "video_kbps": x, "audio_kbps": y}``;
-- ``{"join": i, "url": ..., "token": ...}`` → ``{"joined": i, "first_ms": x}`` once the first
-  lecturer frame arrived or ``JOIN_WAIT_S`` passed (x: connect start to first video frame;
-  null then, and the frame is still timed if it comes later);
+- ``{"join": i, "url": ..., "token": ..., "wait_first": true}`` → ``{"joined": i, "first_ms":
+  x}`` once the first lecturer frame arrived or ``JOIN_WAIT_S`` passed (x: connect start to
+  first video frame; null then, and the frame is still timed if it comes later); with
+  ``"wait_first": false`` as soon as the classroom is connected;
 - ``{"counts": true}`` → ``{"counts": {"i": [video frames, audio frames, first_ms, closed,
   refused]}}`` (refused: the join failed, e.g. lesson_full/node_full);
 - ``{"stop": true}`` or end of input: every client closed, then exit.
@@ -149,7 +150,7 @@ async def main() -> None:
                 room = Classroom(index, request["url"], request["token"], video, audio)
                 classrooms[index] = room
                 await room.join()
-                if room.video is not None:
+                if room.video is not None and request.get("wait_first", True):
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(room.video.got_first.wait(), JOIN_WAIT_S)
                 answer: dict[str, Any] = {"joined": index, "first_ms": room.first_ms}
