@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from streamhub.catalog.models import Base
 from streamhub.catalog.search import modelled
-from streamhub.catalog.store import Catalog
+from streamhub.catalog.store import Catalog, _use_wal
 from streamhub.config import load_settings
 from tests.support.postgres import database, database_url, postgres_server
 
@@ -85,3 +86,34 @@ async def test_nodes_starting_together_on_an_empty_catalog_all_start(
         assert (await catalog.get_school(school.id)).name == "S"
     finally:
         await catalog.close()
+
+
+async def test_a_new_sqlite_catalog_goes_to_wal_even_while_another_node_holds_its_lock(
+    tmp_path: Path,
+) -> None:
+    """SQLite refuses the switch to WAL at once, without its busy wait, while another
+    connection holds a lock: a node starting beside another one that is migrating must wait
+    its turn, not fail (seen under load with nodes starting together)."""
+    settings = load_settings(None, data_dir=tmp_path)
+    url = settings.effective_database_url
+    path = url.split(":///", 1)[1]
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("CREATE TABLE other_node (x)")
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO other_node VALUES (1)")
+        switching = asyncio.get_running_loop().create_task(_use_wal(url, {"timeout": 30}))
+        # The other node keeps its lock while this one tries; then it commits.
+        await asyncio.sleep(0.5)
+        assert not switching.done()
+        other.execute("COMMIT")
+        await asyncio.wait_for(switching, 30)
+    finally:
+        other.close()
+    fresh = sqlite3.connect(path)
+    try:
+        assert fresh.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        fresh.close()
+    catalog = await Catalog.open(settings)  # and the catalog opens on it
+    await catalog.close()

@@ -8,6 +8,8 @@ archive.py); ``Catalog`` is all of them over one engine."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from streamhub.catalog.accounts import AccountStore
@@ -53,9 +56,13 @@ __all__ = [
     "Page",
 ]
 
+logger = logging.getLogger(__name__)
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Any constant: the PostgreSQL advisory lock that nodes migrating one catalog queue on.
 _MIGRATION_LOCK = 0x5354524D
+# How long an SQLite writer waits for the file lock (and a node for its turn to switch to WAL).
+SQLITE_BUSY_S = 30.0
 
 
 def _run_migrations(connection: Connection) -> None:
@@ -91,7 +98,7 @@ class Catalog(
         url = settings.effective_database_url
         # SQLite: writers queue for the file lock instead of failing during a join storm.
         sqlite = url.startswith("sqlite")
-        connect_args = {"timeout": 30} if sqlite else {}
+        connect_args = {"timeout": SQLITE_BUSY_S} if sqlite else {}
         # Migrations run on connections of their own, without the foreign-key pragma: SQLite
         # changes a table by recreating it, and dropping the old one would cascade.
         migrator = create_async_engine(url, connect_args=connect_args)
@@ -110,6 +117,8 @@ class Catalog(
                 await connection.run_sync(_run_migrations)
         finally:
             await migrator.dispose()
+        if sqlite:
+            await _use_wal(url, connect_args)
         engine = create_async_engine(url, connect_args=connect_args)
         if engine.dialect.name == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -128,6 +137,33 @@ class Catalog(
             await connection.exec_driver_sql("SELECT 1")
 
 
+async def _use_wal(url: str, connect_args: dict[str, Any]) -> None:
+    """Put the catalog file in WAL mode (it stays so), so readers (the library) never block the
+    recorder. While another connection holds a lock, SQLite refuses the switch at once, without
+    waiting out its busy timeout: by an error, or by answering with the mode it keeps. Nodes
+    opening a new catalog together take turns here; past the busy timeout the catalog opens in
+    the mode it has (it works, with readers waiting for writers)."""
+    engine = create_async_engine(url, connect_args=connect_args)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SQLITE_BUSY_S
+    mode: str | None = None
+    try:
+        while loop.time() < deadline:
+            try:
+                async with engine.connect() as connection:
+                    result = await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+                    mode = str(result.scalar())
+            except OperationalError as exc:
+                if "locked" not in str(exc):
+                    raise
+            if mode in ("wal", "memory"):  # an in-memory database has no other
+                return
+            await asyncio.sleep(0.1)
+    finally:
+        await engine.dispose()
+    logger.warning("the catalog stays in journal mode %s: another process kept it locked", mode)
+
+
 def _sqlite_own_transactions(dbapi_connection: Any, _record: Any) -> None:
     # The driver would begin transactions itself, and only before DML: its DDL would
     # commit statement by statement, outside any lock.
@@ -142,9 +178,8 @@ def _sqlite_begin_immediate(connection: Connection) -> None:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # Foreign keys for the cascades; WAL so readers (the library) never block the recorder.
+    # Foreign keys for the cascades (the file is in WAL mode already: ``_use_wal``).
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
     # The library's weekday filter in the county's time zone (PostgreSQL has AT TIME ZONE).
     dbapi_connection.create_function("local_isodow", 2, local_isodow, deterministic=True)
