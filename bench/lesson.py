@@ -23,7 +23,9 @@ Reported per N (the last line of stdout is one JSON object, progress goes to std
 - load_generator_cpu_per_wall: this process plus the load-generator processes;
 - us_per_packet_received (--receive-only): the lecturer stays away, so the hub only receives
   the classrooms' cameras and microphones (and sends them nothing but RTCP): hub CPU
-  microseconds per datagram received;
+  microseconds per datagram received; with --silent-classrooms too, the classrooms publish
+  nothing: what holding their connections costs the hub, to subtract from a --receive-only run
+  (the marginal cost of a received packet);
 - lecturer_lost / classrooms_closed: participants the hub closed during the run;
   classrooms_shed_by_overload / hub_event_loop_lag_ms: the overload guard at the end;
   classrooms_refused: joins the hub refused (lesson_full/node_full), left out of the figures.
@@ -31,6 +33,7 @@ Reported per N (the last line of stdout is one JSON object, progress goes to std
     python bench/lesson.py --classrooms 8,24,48 --seconds 10 [--load-workers 2]
     python bench/lesson.py --classrooms 32 --lessons 2 --hub-workers 2   # both cores
     python bench/lesson.py --classrooms 60 --receive-only                # the receive path alone
+    python bench/lesson.py --classrooms 60 --receive-only --silent-classrooms   # its baseline
 """
 
 from __future__ import annotations
@@ -109,8 +112,16 @@ class LoadWorkers(JsonWorkers):
         answers = await self.ask_all({"clip": clip}, 120)
         self.clip = {k: v for k, v in answers[0].items() if k != "ready"}
 
-    async def join(self, index: int, url: str, token: str, wait_first: bool) -> dict[str, Any]:
-        request = {"join": index, "url": url, "token": token, "wait_first": wait_first}
+    async def join(
+        self, index: int, url: str, token: str, wait_first: bool, publish: bool
+    ) -> dict[str, Any]:
+        request = {
+            "join": index,
+            "url": url,
+            "token": token,
+            "wait_first": wait_first,
+            "publish": publish,
+        }
         return await self.ask(index % self.count, request, JOIN_TIMEOUT_S + 30)
 
     async def counts(self) -> dict[int, list[Any]]:
@@ -206,7 +217,9 @@ async def run_lesson(n: int, args: argparse.Namespace, workdir: Path) -> dict[st
         )
         join_started = time.monotonic()
         for index in range(total):
-            answer = await workers.join(index, hub.url, tokens[index], not args.receive_only)
+            answer = await workers.join(
+                index, hub.url, tokens[index], not args.receive_only, not args.silent_classrooms
+            )
             if answer.get("error"):
                 log(f"  classroom-{index}: {answer['error']}")
             for lecturer in lecturers:
@@ -279,6 +292,7 @@ async def run_lesson(n: int, args: argparse.Namespace, workdir: Path) -> dict[st
             if packets_in + packets_out > 0
             else None,
             "receive_only": args.receive_only,
+            "silent_classrooms": args.silent_classrooms,
             "us_per_packet_received": rounded(total_cpu / packets_in * 1e6, 1)
             if args.receive_only and packets_in > 0
             else None,
@@ -363,6 +377,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--receive-only",
         action="store_true",
         help="no lecturer: the hub only receives the classrooms' media (us_per_packet_received)",
+    )
+    parser.add_argument(
+        "--silent-classrooms",
+        action="store_true",
+        help="classrooms publish nothing (with --receive-only: the baseline of held connections)",
     )
     parser.add_argument("--hub-log-level", default="WARNING")
     parser.add_argument(

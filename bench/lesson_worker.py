@@ -9,7 +9,8 @@ encoder would send one. JSON lines, one request at a time:
 - ``{"join": i, "url": ..., "token": ..., "wait_first": true}`` → ``{"joined": i, "first_ms":
   x}`` once the first lecturer frame arrived or ``JOIN_WAIT_S`` passed (x: connect start to
   first video frame; null then, and the frame is still timed if it comes later); with
-  ``"wait_first": false`` as soon as the classroom is connected;
+  ``"wait_first": false`` as soon as the classroom is connected; with ``"publish": false`` the
+  classroom sends no camera or microphone (it only holds its connection);
 - ``{"counts": true}`` → ``{"counts": {"i": [video frames, audio frames, first_ms, closed,
   refused]}}`` (refused: the join failed, e.g. lesson_full/node_full);
 - ``{"stop": true}`` or end of input: every client closed, then exit.
@@ -80,9 +81,10 @@ class Classroom:
         self.audio: Counter | None = None
         self.error: str | None = None
 
-    async def join(self) -> None:
+    async def join(self, publish: bool = True) -> None:
+        media = {Slot.CAMERA: self.camera, Slot.MICROPHONE: self.microphone} if publish else {}
         try:
-            await self.client.connect({Slot.CAMERA: self.camera, Slot.MICROPHONE: self.microphone})
+            await self.client.connect(media)
         except Exception as exc:
             self.error = repr(exc)[:200]
             return
@@ -149,7 +151,7 @@ async def main() -> None:
                 index = int(request["join"])
                 room = Classroom(index, request["url"], request["token"], video, audio)
                 classrooms[index] = room
-                await room.join()
+                await room.join(request.get("publish", True))
                 if room.video is not None and request.get("wait_first", True):
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(room.video.got_first.wait(), JOIN_WAIT_S)

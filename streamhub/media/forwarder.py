@@ -1,11 +1,13 @@
 """Forwarding encoded frames: one reader per published track, one slot per subscriber.
 
-A ``TrackSource`` reads a publisher's encoded frames once. Each ``OutTrack`` is one subscriber's
-slot. A slot on a peer connection has an ``RtpSendLeg`` (``attach``): the source packetizes each
-frame once and sends it to every such slot in one loop, on the frame's own turn of the event loop
-(no task, queue or wake-up per subscriber). A slot without a leg (the hub's own recorder) queues
-frames for ``recv``. Switching the source of a slot (stage, screen share) needs no renegotiation:
-the slot re-stamps timestamps to stay continuous and waits for a keyframe.
+A ``TrackSource`` reads a publisher's encoded frames once: a received track hands over each frame
+where its packets are assembled (``rtp_receive.deliver_inline``: no queue, no task woken per
+frame); any other track is read by a task. Each ``OutTrack`` is one subscriber's slot. A slot on a
+peer connection has an ``RtpSendLeg`` (``attach``): the source packetizes each frame once and
+sends it to every such slot in one loop (no task, queue or wake-up per subscriber). A slot without
+a leg (the hub's own recorder) queues frames for ``recv``. Switching the source of a slot (stage,
+screen share) needs no renegotiation: the slot re-stamps timestamps to stay continuous and waits
+for a keyframe.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from streamhub.media import rtp_receive
 from streamhub.media.keyframes import KeyframeRequester
 from streamhub.media.rtp_send import Packetized, RtpSendLeg, packetize
 
@@ -51,11 +54,15 @@ class TrackSource:
         self.last_frame_at: float | None = None
         self._sinks: set[OutTrack] = set()
         self._task: asyncio.Task[None] | None = None
+        self._inline = False
         self._fps_window: collections.deque[float] = collections.deque(maxlen=120)
         self.ended = asyncio.Event()
 
     def start(self) -> None:
-        if self._task is None:
+        if self._task is not None or self._inline or self.ended.is_set():
+            return
+        self._inline = rtp_receive.deliver_inline(self.track, self._take)
+        if not self._inline:
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"src:{self.label}"
             )
@@ -72,32 +79,58 @@ class TrackSource:
     def remove_sink(self, sink: OutTrack) -> None:
         self._sinks.discard(sink)
 
+    def _frame(self, packet: Any) -> None:
+        if not isinstance(packet, av.Packet):
+            # The tap is not installed in this process: forwarding would re-encode.
+            raise TypeError(f"expected encoded av.Packet from {self.label}, got {type(packet)}")
+        if packet.is_keyframe:
+            self.keyframes.keyframe_arrived()
+            self.keyframes_seen += 1
+        now = time.monotonic()
+        self.frames += 1
+        self.bytes += packet.size
+        self.last_frame_at = now
+        self._fps_window.append(now)
+        self.fan_out(packet)
+
+    def _take(self, packet: Any) -> None:
+        """A frame handed over inline (None: the track ended)."""
+        if not self._inline:
+            return
+        if packet is None:
+            self._end()
+            return
+        try:
+            self._frame(packet)
+        except Exception:
+            logger.exception("source %s failed", self.label)
+            self._end()
+
     async def _run(self) -> None:
         try:
             while True:
-                packet = await self.track.recv()
-                if not isinstance(packet, av.Packet):
-                    # The tap is not installed in this process: forwarding would re-encode.
-                    raise TypeError(
-                        f"expected encoded av.Packet from {self.label}, got {type(packet)}"
-                    )
-                if packet.is_keyframe:
-                    self.keyframes.keyframe_arrived()
-                    self.keyframes_seen += 1
-                now = time.monotonic()
-                self.frames += 1
-                self.bytes += packet.size
-                self.last_frame_at = now
-                self._fps_window.append(now)
-                self.fan_out(packet)
+                self._frame(await self.track.recv())
+                # A received track's frames come inline once its receiver runs (see start).
+                self._inline = rtp_receive.deliver_inline(self.track, self._take)
+                if self._inline:
+                    return
         except (MediaStreamError, asyncio.CancelledError):
             pass
         except Exception:
             logger.exception("source %s failed", self.label)
         finally:
-            self.ended.set()
-            for sink in tuple(self._sinks):
-                sink.source_ended(self)
+            if not self._inline:
+                self._end()
+
+    def _end(self) -> None:
+        if self._inline:
+            rtp_receive.stop_inline(self.track)
+            self._inline = False
+        if self.ended.is_set():
+            return
+        self.ended.set()
+        for sink in tuple(self._sinks):
+            sink.source_ended(self)
 
     def fan_out(self, packet: av.Packet[Any]) -> None:
         """One frame to every slot: packetized once, sent in this one loop."""
@@ -119,6 +152,8 @@ class TrackSource:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        if self._inline:
+            self._end()
         await self.keyframes.close()
         self._sinks.clear()
 

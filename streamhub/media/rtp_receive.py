@@ -12,7 +12,9 @@ loop with ``run_coroutine_threadsafe``. Installed by ``streamhub.media.aiortc_ho
   taking the queue, the task wake-up and the STUN parse attempt;
 - ``InlineDecoderQueue``/``InlineDecoderThread`` stand in for the receiver's decoder thread: the
   encoded-frame tap (``get_decoder``) runs on the event loop and puts its ``av.Packet`` straight
-  into the track's queue;
+  into the track's queue, or, for a hub's ``TrackSource`` (``deliver_inline``), hands it to the
+  source right there: no queue, and no task woken for each frame (every 20 ms of each
+  classroom's audio is one);
 - no REMB estimator: the hub forwards (its REMB would only throttle a publisher that many
   receivers share) and a client's REMB to the hub is never read (pre-encoded senders).
 
@@ -27,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 import aiortc.rtcrtpreceiver
@@ -153,21 +155,23 @@ class InlineDecoderQueue:
 
     def __init__(self) -> None:
         self.output: asyncio.Queue[Any] | None = None
+        self.direct: Callable[[Any], None] | None = None  # see deliver_inline
         self._taps: dict[str, Any] = {}
 
     def put(self, item: Any) -> None:
         output = self.output
         if output is None:
             return
+        deliver = self.direct or output.put_nowait
         if item is None:  # the receiver stops: the track ends
-            output.put_nowait(None)
+            deliver(None)
             return
         codec, encoded_frame = item
         tap = self._taps.get(codec.name)
         if tap is None:
             tap = self._taps[codec.name] = aiortc.rtcrtpreceiver.get_decoder(codec)
         for packet in tap.decode(encoded_frame):
-            output.put_nowait(packet)
+            deliver(packet)
 
 
 class InlineDecoderThread:
@@ -176,12 +180,36 @@ class InlineDecoderThread:
     def __init__(self, target: Any = None, name: str = "", args: tuple[Any, ...] = ()) -> None:
         _loop, decoder_queue, track_queue, _error = args
         decoder_queue.output = track_queue
+        track_queue._streamhub_inline = decoder_queue
 
     def start(self) -> None:
         pass
 
     def join(self, timeout: float | None = None) -> None:
         pass
+
+
+def deliver_inline(track: Any, on_frame: Callable[[Any], None]) -> bool:
+    """Hand a received track's frames to ``on_frame`` as they are assembled, on the event loop
+    (None once the track ends), instead of queueing them for ``recv``. False while that cannot
+    start: the track is not a live one of a receiver with the inline decoder queue (aiortc
+    starts the receiver only once the transport connects), or frames still wait in its queue
+    (read them with ``recv`` first, in order, and ask again)."""
+    queue = getattr(track, "_queue", None)
+    inline: InlineDecoderQueue | None = getattr(queue, "_streamhub_inline", None)
+    if inline is None or track.readyState != "live" or not queue.empty():  # type: ignore[union-attr]
+        return False
+    inline.direct = on_frame
+    return True
+
+
+def stop_inline(track: Any) -> None:
+    """Frames of ``track`` go to its queue again (``deliver_inline`` undone)."""
+    inline: InlineDecoderQueue | None = getattr(
+        getattr(track, "_queue", None), "_streamhub_inline", None
+    )
+    if inline is not None:
+        inline.direct = None
 
 
 class _ThreadingShim:

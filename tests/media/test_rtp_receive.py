@@ -7,8 +7,12 @@ import threading
 
 import pytest
 
+from streamhub.media import aiortc_hooks
+from streamhub.media.forwarder import OutTrack, TrackSource
+from streamhub.media.keyframes import KeyframeRequester
 from streamhub.media.rtp_receive import FastPath, drive
 from tests.media.test_aiortc_hooks import _connected_pair
+from tests.support.wait import eventually
 
 
 async def test_packets_take_the_fast_path_with_no_decoder_thread_and_no_remb() -> None:
@@ -62,3 +66,34 @@ async def test_drive_runs_a_coroutine_in_place_and_hands_a_suspended_one_to_a_ta
 
     with pytest.raises(ValueError):
         drive(fails())
+
+
+async def test_a_source_takes_a_received_tracks_frames_inline_and_ends_with_the_track() -> None:
+    publisher, subscriber, tracks, _ = await _connected_pair()
+    video = next(t for t in tracks if t.kind == "video")
+    receiver = next(t.receiver for t in subscriber.getTransceivers() if t.kind == "video")
+
+    async def pli() -> bool:
+        return await aiortc_hooks.send_pli(receiver)
+
+    # Started as the hub starts it: before the transport connects and aiortc starts the receiver.
+    source = TrackSource(video, KeyframeRequester(pli), "classroom/camera", "video/vp8")
+    source.start()
+    sink = OutTrack("video", "recorder/camera")
+    sink.switch(source)
+    try:
+        frames = [await asyncio.wait_for(sink.recv(), 10) for _ in range(30)]
+        assert frames[0].is_keyframe  # a slot starts at a key frame
+        # Once frames flowed, they come where they are assembled: no task reads the track.
+        await eventually(lambda: source._inline)
+        assert source._task is not None and source._task.done()
+        counted = source.frames
+        await eventually(lambda: source.frames >= counted + 30)
+        assert [await asyncio.wait_for(sink.recv(), 10) for _ in range(5)]
+    finally:
+        await publisher.close()
+        await subscriber.close()
+    # The receiver stopped: the source ends and tells its slots.
+    await asyncio.wait_for(source.ended.wait(), 10)
+    assert sink.source is None
+    await source.close()
