@@ -58,20 +58,20 @@ class Tally:
 
 
 _tallies: dict[RTCDtlsTransport, Tally] = {}
-_aiortc_handler = rtp_receive.handle_rtp_data
+_receive_rtp = rtp_receive.receive_rtp
 
 
-async def _handle_rtp_data(dtls: RTCDtlsTransport, data: bytes, arrival_time_ms: int) -> None:
+def _tally_or_receive(dtls: RTCDtlsTransport, data: bytes) -> None:
     tally = _tallies.get(dtls)
     if tally is None:
-        await _aiortc_handler(dtls, data, arrival_time_ms)
+        _receive_rtp(dtls, data)
     else:
         tally.add(data)
 
 
 def install() -> None:
     """Route decrypted RTP of watched connections to their tallies (this process only)."""
-    rtp_receive.handle_rtp_data = _handle_rtp_data  # type: ignore[assignment]  # same call, a free function
+    rtp_receive.receive_rtp = _tally_or_receive
 
 
 def watch(pc: RTCPeerConnection) -> Tally:

@@ -71,3 +71,29 @@ def vp8_whole(data: bytes) -> bool:
     tag = int.from_bytes(data[:3], "little")
     header = 3 if tag & 0x01 else 10
     return len(data) >= header + (tag >> 5)
+
+
+def vp8_payload(payload: bytes) -> bytes:
+    """The VP8 data of an RTP payload: what follows its payload descriptor (RFC 7741 4.2), as
+    aiortc's ``vp8_depayload`` returns it, without building a descriptor object for each
+    packet; ValueError when the descriptor is cut short."""
+    size = len(payload)
+    if not size:
+        raise ValueError("VPX descriptor is too short")
+    if not payload[0] & 0x80:  # no extended control bits
+        return payload[1:]
+    if size < 2:
+        raise ValueError("VPX descriptor has truncated extended bits")
+    bits = payload[1]
+    pos = 2
+    if bits & 0x80:  # I: a picture ID, 7 or 15 bits
+        if size < pos + 1 or (payload[pos] & 0x80 and size < pos + 2):
+            raise ValueError("VPX descriptor has truncated PictureID")
+        pos += 2 if payload[pos] & 0x80 else 1
+    if bits & 0x40:  # L: TL0PICIDX
+        pos += 1
+    if bits & 0x30:  # T or K: one octet for both
+        pos += 1
+    if size < pos:
+        raise ValueError("VPX descriptor has truncated TL0PICIDX or T/K")
+    return payload[pos:]

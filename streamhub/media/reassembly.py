@@ -232,7 +232,11 @@ class AudioReorderBuffer:
         self._held[seq] = packet
         if len(self._held) <= self.depth:
             return False, None
-        oldest = min(self._held, key=lambda s: _ahead(s, seq - _SEQ // 2))
+        following = None if self._released is None else (self._released + 1) % _SEQ
+        if following in self._held:  # in order, as nearly always: no search
+            oldest = following
+        else:
+            oldest = min(self._held, key=lambda s: _ahead(s, seq - _SEQ // 2))
         out = self._held.pop(oldest)
         self._released = oldest
         return False, JitterFrame(out._data, out.timestamp)
@@ -250,6 +254,8 @@ class RepeatingNackGenerator(NackGenerator):
 
     def add(self, packet: Any) -> bool:
         missed = super().add(packet)
+        if not missed and not self._asked:  # nothing lost, nothing asked for: the usual case
+            return False
         now = self._clock()
         for seq in [s for s in self._asked if s not in self.missing]:
             del self._asked[seq]

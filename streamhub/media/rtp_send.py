@@ -21,9 +21,9 @@ they change): ``RTCRtpSender.send`` (wrapped per sender to learn the negotiated 
 ``_ssrc``, ``_rtx_ssrc``, ``_retransmit``, ``_run_rtcp`` and what it maintains (``__cname``,
 ``__lsr``, ``__lsr_time`` for round-trip times, ``__rtcp_started``/``__rtcp_exited`` for
 ``stop``); ``RTCDtlsTransport._tx_srtp``, ``_state``, ``__tx_packets``, ``__tx_bytes``,
-``_transport`` (the ``RTCIceTransport``) and its aioice ``_connection._nominated``; pylibsrtp's
-``Session._srtp``, ``_cdata``, ``_buffer`` and its cffi ``lib.srtp_protect`` (``Protector``);
-asyncio's ``_SelectorDatagramTransport._sock`` and ``_buffer`` (``fast_sendto``).
+``_transport`` (the ``RTCIceTransport``) and its aioice ``_connection._nominated``; SRTP by
+``streamhub.media.srtp``; asyncio's ``_SelectorDatagramTransport._sock`` and ``_buffer``
+(``fast_sendto``).
 """
 
 from __future__ import annotations
@@ -41,11 +41,9 @@ from aiortc import RTCRtpSender
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.rtcdtlstransport import State
 from aiortc.rtp import RtcpSdesPacket, RtcpSourceInfo
-from pylibsrtp import SRTP_MAX_TRAILER_LEN
-from pylibsrtp import Error as SrtpError
-from pylibsrtp._binding import ffi, lib
 
 from streamhub.media.clock import abs_send_time, ntp_now
+from streamhub.media.srtp import SrtpCall, protector
 
 logger = logging.getLogger(__name__)
 
@@ -93,35 +91,6 @@ def packetize(mime: str, data: bytes) -> Packetized:
     frame.ntp = ntp_now()
     frame.abs_time = abs_send_time(frame.ntp)
     return frame
-
-
-class Protector:
-    """``pylibsrtp.Session.protect`` without its per-call checks and allocations.
-
-    pylibsrtp allocates a length pointer, checks types and sizes and goes through two Python
-    calls per packet: twice the cost of the AES-GCM work itself in the hub's profile. Here the
-    pointer is made once and the session's own buffer reused (one thread uses it at a time:
-    the event loop's, and every result is copied out before the next call)."""
-
-    def __init__(self, session: Any) -> None:
-        self.session = session
-        self._srtp = session._srtp[0]
-        self._cdata = session._cdata
-        self._buffer = session._buffer
-        self._room = len(session._cdata) - SRTP_MAX_TRAILER_LEN
-        self._length = ffi.new("int *")
-        self._protect = lib.srtp_protect
-
-    def __call__(self, packet: bytes) -> bytes:
-        size = len(packet)
-        if size > self._room:
-            raise ValueError("packet is too long")
-        self._length[0] = size
-        self._buffer[0:size] = packet
-        if self._protect(self._srtp, self._cdata, self._length):
-            raise SrtpError("SRTP protect failed")
-        protected: bytes = self._buffer[0 : self._length[0]]  # a copy: cffi slices to bytes
-        return protected
 
 
 def fast_sendto(udp: Any) -> Any:
@@ -181,7 +150,7 @@ class RtpSendLeg:
         self._udp: Any = None
         self._addr: Any = None
         self._dtls: Any = None
-        self._protector: Protector | None = None
+        self._protector: SrtpCall | None = None
         self._sendto: Any = None
         # Set by the first frame sent: a leg that never sends (an empty slot) sends no reports.
         self._sending = asyncio.Event()
@@ -240,9 +209,9 @@ class RtpSendLeg:
             srtp = dtls._tx_srtp
             if srtp is None or dtls._state is not State.CONNECTED:
                 return False
-            protector = self._protector
-            if protector is None or protector.session is not srtp:
-                self._protector = Protector(srtp)
+            current = self._protector
+            if current is None or current.session is not srtp:
+                self._protector = protector(srtp)
             return True
         if self.payload_type is None:
             return False
@@ -253,7 +222,7 @@ class RtpSendLeg:
         if pair is None or pair.protocol.transport is None:
             return False
         self._dtls, self._udp, self._addr = dtls, pair.protocol.transport, pair.remote_addr
-        self._protector = Protector(dtls._tx_srtp)
+        self._protector = protector(dtls._tx_srtp)
         self._sendto = fast_sendto(self._udp)
         return True
 

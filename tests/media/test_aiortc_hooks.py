@@ -17,7 +17,7 @@ from aiortc.rtp import RtpPacket
 
 from streamhub.client.decode import FrameDecoder
 from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack, read_counter
-from streamhub.media import aiortc_hooks
+from streamhub.media import aiortc_hooks, rtp_receive
 from streamhub.media.reassembly import RepeatingNackGenerator, VideoFrameAssembler
 from tests.support.wait import eventually
 
@@ -95,27 +95,27 @@ async def test_lost_packets_are_resent_on_a_bundle_with_two_video_lines(
     tracks: list = []
     subscriber.on("track", tracks.append)
     # The network loses every 8th original packet of the camera once; retransmissions pass.
-    handle = RTCRtpReceiver._handle_rtp_packet
+    handle = rtp_receive.handle_packet  # every received RTP packet's way to its receiver
     seen: dict[int, int] = {}
     lost: set[tuple[int, int]] = set()
 
     asked = asyncio.Event()
-    pli_after_rtx: list[bool] = []
+    pli_after_rtx: list[asyncio.Future[bool]] = []
 
-    async def lossy(self: RTCRtpReceiver, packet: RtpPacket, arrival_time_ms: int) -> None:
+    def lossy(self: RTCRtpReceiver, packet: RtpPacket) -> None:
         if self is camera_receiver and packet.payload_type == camera_pt:
             seen[packet.ssrc] = seen.get(packet.ssrc, 0) + 1
             key = (packet.ssrc, packet.sequence_number)
             if seen[packet.ssrc] % 8 == 0 and key not in lost:
                 lost.add(key)
                 return
-        await handle(self, packet, arrival_time_ms)
+        handle(self, packet)
         if self is camera_receiver and packet.payload_type != camera_pt and not pli_after_rtx:
             # Right after a retransmission, the newest source aiortc saw is the RTX SSRC:
             # a keyframe request must still name the camera's own stream.
-            pli_after_rtx.append(await aiortc_hooks.send_pli(self))
+            pli_after_rtx.append(asyncio.ensure_future(aiortc_hooks.send_pli(self)))
 
-    monkeypatch.setattr(RTCRtpReceiver, "_handle_rtp_packet", lossy)
+    monkeypatch.setattr(rtp_receive, "handle_packet", lossy)
     try:
         await publisher.setLocalDescription(await publisher.createOffer())
         await subscriber.setRemoteDescription(publisher.localDescription)
@@ -134,7 +134,7 @@ async def test_lost_packets_are_resent_on_a_bundle_with_two_video_lines(
         assert len(lost) >= 10, "the camera lost packets"
         # Each loss was repaired: no frame is missing between the first and the last.
         assert counters == list(range(counters[0], counters[0] + len(counters)))
-        assert pli_after_rtx == [True]
+        assert [await sent for sent in pli_after_rtx] == [True]
         await asyncio.wait_for(asked.wait(), 5)
 
         # The link figures the hub reads in place (no getStats): the camera's own losses, the

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from aiortc import clock as aiortc_clock
+from pylibsrtp import Error as SrtpError
 from pylibsrtp import Policy, Session
 
 from streamhub.client import LessonClient
@@ -19,7 +20,8 @@ from streamhub.media import aiortc_hooks
 from streamhub.media.clock import abs_send_time, ntp_ms, ntp_now
 from streamhub.media.forwarder import OutTrack
 from streamhub.media.rtp_receive import FastPath
-from streamhub.media.rtp_send import Protector, fast_sendto, packetize
+from streamhub.media.rtp_send import fast_sendto, packetize
+from streamhub.media.srtp import protector, rtcp_unprotector, unprotector
 from streamhub.protocol import Slot
 from tests.support.frames import FrameRun
 from tests.support.hub import AdminApi, InProcessHub
@@ -35,19 +37,29 @@ def test_a_frame_is_packetized_once_into_payloads_under_the_mtu() -> None:
     assert opus.parts == [b"\x01\x02"] and not opus.vp8
 
 
-def test_the_protector_protects_as_pylibsrtp_does() -> None:
+def test_our_srtp_calls_protect_and_unprotect_as_pylibsrtp_does() -> None:
     key = os.urandom(30)
 
     def session(direction: int) -> Session:
         return Session(Policy(key=key, ssrc_type=direction))
 
-    ours, theirs = Protector(session(Policy.SSRC_ANY_OUTBOUND)), session(Policy.SSRC_ANY_OUTBOUND)
+    ours, theirs = protector(session(Policy.SSRC_ANY_OUTBOUND)), session(Policy.SSRC_ANY_OUTBOUND)
     receiver = session(Policy.SSRC_ANY_INBOUND)
+    our_receiver = unprotector(session(Policy.SSRC_ANY_INBOUND))
     for seq, size in enumerate((0, 1, 700, 1300)):
         packet = struct.pack("!BBHII", 0x80, 96, seq, seq * 3000, 1234) + os.urandom(size)
         protected = ours(packet)
         assert protected == theirs.protect(packet)  # same keys, same packet index
         assert receiver.unprotect(protected) == packet
+        assert our_receiver(protected) == packet
+        with pytest.raises(SrtpError):
+            our_receiver(protected)  # a replay
+        with pytest.raises(SrtpError):
+            damaged = bytearray(theirs.protect(packet[:2] + bytes([0, 99]) + packet[4:]))
+            damaged[-1] ^= 1
+            our_receiver(bytes(damaged))  # fails authentication
+    rtcp = struct.pack("!BBHI", 0x80, 200, 1, 1234) + os.urandom(20)
+    assert rtcp_unprotector(session(Policy.SSRC_ANY_INBOUND))(theirs.protect_rtcp(rtcp)) == rtcp
     with pytest.raises(ValueError):
         ours(b"\x80" * 1500)  # no room for the SRTP trailer in the session's buffer
 
