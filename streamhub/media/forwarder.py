@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 FRAME_STEP = {"video": 3000, "audio": 960}
 # A slot waiting for a key frame asks its publisher again this often until one comes.
 KEYFRAME_RETRY_S = 1.0
+# A video source keeps the frames since its last key frame, up to this many (1.5 s at 30 fps),
+# so that a slot that starts between two key frames starts at once (see OutTrack._catch_up).
+CATCH_UP_MAX_FRAMES = 45
 
 
 class TrackSource:
@@ -56,6 +59,9 @@ class TrackSource:
         self._task: asyncio.Task[None] | None = None
         self._inline = False
         self._fps_window: collections.deque[float] = collections.deque(maxlen=120)
+        # Video: the frames since the last key frame (the key frame first), packetized when a
+        # leg took them; None when there are more than CATCH_UP_MAX_FRAMES.
+        self._since_key: list[tuple[av.Packet[Any], Packetized | None]] | None = None
         self.ended = asyncio.Event()
 
     def start(self) -> None:
@@ -91,7 +97,15 @@ class TrackSource:
         self.bytes += packet.size
         self.last_frame_at = now
         self._fps_window.append(now)
-        self.fan_out(packet)
+        frame = self.fan_out(packet)
+        if self.kind == "video":
+            if packet.is_keyframe:
+                self._since_key = [(packet, frame)]
+            elif self._since_key is not None:
+                if len(self._since_key) < CATCH_UP_MAX_FRAMES:
+                    self._since_key.append((packet, frame))
+                else:
+                    self._since_key = None
 
     def _take(self, packet: Any) -> None:
         """A frame handed over inline (None: the track ended)."""
@@ -132,8 +146,23 @@ class TrackSource:
         for sink in tuple(self._sinks):
             sink.source_ended(self)
 
-    def fan_out(self, packet: av.Packet[Any]) -> None:
-        """One frame to every slot: packetized once, sent in this one loop."""
+    def since_key(self) -> list[tuple[av.Packet[Any], Packetized]]:
+        """The frames since the last key frame, that one first, each packetized; empty when
+        they are not kept (more than CATCH_UP_MAX_FRAMES, or no key frame came yet)."""
+        frames = self._since_key
+        if not frames:
+            return []
+        ready = []
+        for index, (packet, frame) in enumerate(frames):
+            if frame is None:  # no leg took it when it came
+                frame = packetize(self.mime, bytes(packet))
+                frames[index] = (packet, frame)
+            ready.append((packet, frame))
+        return ready
+
+    def fan_out(self, packet: av.Packet[Any]) -> Packetized | None:
+        """One frame to every slot: packetized once (returned, if a leg took it), sent in this
+        one loop."""
         frame: Packetized | None = None
         for sink in tuple(self._sinks):
             try:
@@ -146,6 +175,7 @@ class TrackSource:
             except Exception:
                 # One subscriber's broken transport must not stop the others' frames.
                 logger.exception("slot %s failed to take a frame", sink.label)
+        return frame
 
     async def close(self) -> None:
         task, self._task = self._task, None
@@ -156,6 +186,7 @@ class TrackSource:
             self._end()
         await self.keyframes.close()
         self._sinks.clear()
+        self._since_key = None
 
 
 class OutTrack(MediaStreamTrack):
@@ -186,6 +217,8 @@ class OutTrack(MediaStreamTrack):
         self.dropped = 0
         self.first_packet_at: float | None = None
         self._asked_at = -1e9
+        # Nothing sent since the slot started (joined, switched or enabled): it may catch up.
+        self._fresh = True
 
     def attach(self, leg: RtpSendLeg) -> None:
         """Send this slot's frames through ``leg`` (the subscriber's RTP stream)."""
@@ -204,6 +237,7 @@ class OutTrack(MediaStreamTrack):
         self._source = source
         self._clear()
         self._rebase = True
+        self._fresh = True
         self._waiting_keyframe = self.kind == "video"
         if source is not None:
             source.add_sink(self)
@@ -218,6 +252,7 @@ class OutTrack(MediaStreamTrack):
         if enabled:
             self._waiting_keyframe = self.kind == "video"
             self._rebase = True
+            self._fresh = True
             self.request_keyframe(urgent=True)
 
     @property
@@ -272,6 +307,23 @@ class OutTrack(MediaStreamTrack):
                 self._early.popleft()
         return True
 
+    def _catch_up(self, packet: av.Packet[Any]) -> list[tuple[av.Packet[Any], Packetized]]:
+        """A slot that starts between two key frames need not wait for the next one (a round
+        trip to the publisher and its encoder, or longer where a browser rate-limits key
+        frames): it gets the source's frames since its last key frame first, in one burst,
+        then ``packet``. Only a slot that has sent nothing since it started: after a drop, its
+        subscriber has seen those frames already. Every frame since the key frame or none: a
+        decoder given an old key frame and only today's deltas would show garbage."""
+        if not (self._fresh and self._waiting_keyframe and self._enabled):
+            return []
+        if packet.is_keyframe or self._source is None or self.readyState != "live":
+            return []
+        frames = self._source.since_key()
+        if not frames or len(frames) + 1 >= self._max:
+            return []
+        self._waiting_keyframe = False
+        return frames
+
     def _stamp(self, packet: av.Packet[Any]) -> int:
         """The frame's timestamp on this slot's clock (continuous across source switches)."""
         pts = packet.pts or 0
@@ -284,8 +336,13 @@ class OutTrack(MediaStreamTrack):
         return out
 
     def push(self, packet: av.Packet[Any]) -> None:
-        if not self._admit(packet, len(self._queue)):
-            return
+        for early, _ in self._catch_up(packet):
+            self._enqueue(early)
+        if self._admit(packet, len(self._queue)):
+            self._enqueue(packet)
+
+    def _enqueue(self, packet: av.Packet[Any]) -> None:
+        self._fresh = False
         out = av.Packet(bytes(packet))
         out.pts = out.dts = self._stamp(packet)
         out.time_base = packet.time_base
@@ -308,10 +365,13 @@ class OutTrack(MediaStreamTrack):
         while self._early:
             early, early_frame = self._early.popleft()
             self._send(leg, early, early_frame)
+        for early, early_frame in self._catch_up(packet):
+            self._send(leg, early, early_frame)
         if self._admit(packet, 0):
             self._send(leg, packet, frame)
 
     def _send(self, leg: RtpSendLeg, packet: av.Packet[Any], frame: Packetized) -> None:
+        self._fresh = False
         leg.send(frame, self._stamp(packet), bool(packet.is_keyframe))
         if self.first_packet_at is None:
             self.first_packet_at = time.monotonic()

@@ -55,7 +55,7 @@ _WHOLE, _HOLE, _BROKEN = "whole", "hole", "broken"
 
 
 def _begins(packet: Any) -> bool:
-    return begins_frame(bytes(getattr(packet, "payload", b"")), getattr(packet, "_data", b""))
+    return begins_frame(getattr(packet, "payload", b""), getattr(packet, "_data", b""))
 
 
 def _starts_key(packet: Any) -> bool:

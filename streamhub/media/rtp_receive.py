@@ -337,9 +337,9 @@ class InlineDecoderQueue:
             deliver(None)
             return
         codec, encoded_frame = item
-        tap = self._taps.get(codec.name)
+        tap = self._taps.get(codec.mimeType)  # not ``name``: a property that splits it
         if tap is None:
-            tap = self._taps[codec.name] = aiortc.rtcrtpreceiver.get_decoder(codec)
+            tap = self._taps[codec.mimeType] = aiortc.rtcrtpreceiver.get_decoder(codec)
         for packet in tap.decode(encoded_frame):
             deliver(packet)
 

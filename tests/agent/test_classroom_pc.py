@@ -481,8 +481,10 @@ async def test_a_sound_server_gone_and_back_brings_speakers_and_microphone_back(
     assert room.agent.poll() is None, room.log()
 
     await asyncio.to_thread(room.pulse.start)
+    # Both reopen within a retry (2 s) of the server coming back; 40 s as for the display: the
+    # sound server itself takes seconds to start on a busy machine (20 s was once too short).
     await eventually(
-        lambda: _device(room, "speaker") == _device(room, "microphone") == "ok", timeout=20
+        lambda: _device(room, "speaker") == _device(room, "microphone") == "ok", timeout=40
     )
 
     async def the_lecturer_plays_again() -> bool:

@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 
 from streamhub.config import IceSettings, TurnServer
-from streamhub.media.forwarder import KEYFRAME_RETRY_S, OutTrack
+from streamhub.media.forwarder import (
+    CATCH_UP_MAX_FRAMES,
+    KEYFRAME_RETRY_S,
+    OutTrack,
+    TrackSource,
+)
 from streamhub.media.ice import announce_address, client_ice_servers, rtc_configuration
 from streamhub.media.keyframes import KeyframeRequester
 from tests.support.wait import eventually
@@ -58,6 +63,9 @@ class FakeSource:
 
     def remove_sink(self, sink: OutTrack) -> None:
         self.sinks.discard(sink)
+
+    def since_key(self) -> list:
+        return []  # no frames kept: a slot waits for the next key frame
 
 
 async def test_video_slot_waits_for_a_keyframe_and_restamps_across_a_switch() -> None:
@@ -180,6 +188,9 @@ async def test_a_slot_waiting_for_a_key_frame_asks_again_each_second_until_one_c
 
         def remove_sink(self, sink: OutTrack) -> None: ...
 
+        def since_key(self) -> list:
+            return []
+
     packets = vp8_packets(12, keyframe_every=10)  # key frames: 0 and 10
     sink = OutTrack("video", "waiting")
     sink.switch(Publisher())  # type: ignore[arg-type]
@@ -196,6 +207,82 @@ async def test_a_slot_waiting_for_a_key_frame_asks_again_each_second_until_one_c
     assert asked == [True, False]
     assert (await asyncio.wait_for(sink.recv(), 1)).is_keyframe
     sink.stop()
+
+
+def _video_source(asked: list[int]) -> TrackSource:
+    async def send() -> bool:
+        asked.append(1)
+        return True
+
+    track = SimpleNamespace(kind="video")  # frames are handed to the source directly below
+    return TrackSource(track, KeyframeRequester(send), "lecturer")  # type: ignore[arg-type]
+
+
+async def _received(sink: OutTrack) -> list[av.Packet]:
+    out = []
+    while True:
+        try:
+            out.append(await asyncio.wait_for(sink.recv(), 0.05))
+        except TimeoutError:
+            return out
+
+
+async def test_a_slot_starting_between_key_frames_gets_every_frame_since_the_last_one() -> None:
+    packets = vp8_packets(30, keyframe_every=20)  # key frames: 0 and 20
+    asked: list[int] = []
+    source = _video_source(asked)
+    first = OutTrack("video", "first")
+    first.switch(source)
+    for packet in packets[:8]:
+        source._frame(packet)
+    late = OutTrack("video", "late")
+    late.switch(source)  # a classroom joins at frame 8: no key frame for 12 frames
+    source._frame(packets[8])
+    got = await _received(late)
+    # At once, the key frame and every delta after it, in order, on a continuous clock.
+    assert [bytes(p) for p in got] == [bytes(p) for p in packets[:9]]
+    assert got[0].is_keyframe and [p.pts for p in got] == [i * 3000 for i in range(9)]
+    assert [bytes(p) for p in await _received(first)] == [bytes(p) for p in packets[:9]]
+    for packet in packets[9:12]:
+        source._frame(packet)
+    assert [bytes(p) for p in await _received(late)] == [bytes(p) for p in packets[9:12]]
+    assert asked, "the urgent key frame request still went out"
+    await source.close()
+
+
+async def test_a_slot_that_fell_behind_never_gets_old_frames_again() -> None:
+    packets = vp8_packets(30, keyframe_every=20)
+    source = _video_source([])
+    slow = OutTrack("video", "slow", max_frames=4)
+    slow.switch(source)
+    for packet in packets[:6]:  # never read: the slot overflows and drops to a key frame
+        source._frame(packet)
+    assert slow.dropped > 0
+    await _received(slow)
+    for packet in packets[6:21]:
+        source._frame(packet)
+    got = await _received(slow)
+    # What it had already shown is not sent again; it resumes at the next key frame.
+    assert got and bytes(got[0]) == bytes(packets[20]) and got[0].is_keyframe
+    await source.close()
+
+
+async def test_a_slot_waits_for_a_key_frame_when_the_last_one_is_too_far_back() -> None:
+    packets = vp8_packets(CATCH_UP_MAX_FRAMES + 12, keyframe_every=CATCH_UP_MAX_FRAMES + 5)
+    source = _video_source([])
+    for packet in packets[: CATCH_UP_MAX_FRAMES + 2]:
+        source._frame(packet)
+    late = OutTrack("video", "late")
+    late.switch(source)
+    for packet in packets[CATCH_UP_MAX_FRAMES + 2 : CATCH_UP_MAX_FRAMES + 5]:
+        source._frame(packet)
+    assert await _received(late) == []  # too many frames to catch up: the next key frame
+    key = packets[CATCH_UP_MAX_FRAMES + 5]
+    assert key.is_keyframe
+    source._frame(key)
+    got = await _received(late)
+    assert [bytes(p) for p in got] == [bytes(key)]
+    await source.close()
 
 
 def test_ice_configuration_has_no_stun_by_default_and_announces_the_public_address() -> None:
