@@ -313,7 +313,9 @@ class OutTrack(MediaStreamTrack):
         frames): it gets the source's frames since its last key frame first, in one burst,
         then ``packet``. Only a slot that has sent nothing since it started: after a drop, its
         subscriber has seen those frames already. Every frame since the key frame or none: a
-        decoder given an old key frame and only today's deltas would show garbage."""
+        decoder given an old key frame and only today's deltas would show garbage. They are
+        stamped as if they had just been taken (``_burst_pts``): decoded at once, the newest
+        shown, no delay added to what follows."""
         if not (self._fresh and self._waiting_keyframe and self._enabled):
             return []
         if packet.is_keyframe or self._source is None or self.readyState != "live":
@@ -324,9 +326,11 @@ class OutTrack(MediaStreamTrack):
         self._waiting_keyframe = False
         return frames
 
-    def _stamp(self, packet: av.Packet[Any]) -> int:
-        """The frame's timestamp on this slot's clock (continuous across source switches)."""
-        pts = packet.pts or 0
+    def _stamp(self, packet: av.Packet[Any], pts: int | None = None) -> int:
+        """The frame's timestamp on this slot's clock (continuous across source switches);
+        ``pts``: the source timestamp to use instead of the frame's own."""
+        if pts is None:
+            pts = packet.pts or 0
         if self._rebase:
             start = 0 if self._last_pts is None else self._last_pts + FRAME_STEP[self.kind]
             self._offset = start - pts
@@ -335,16 +339,24 @@ class OutTrack(MediaStreamTrack):
         self._last_pts = out
         return out
 
+    @staticmethod
+    def _burst_pts(packet: av.Packet[Any], frames: int, index: int) -> int:
+        """A caught-up frame's timestamp: one clock tick apart, just before the live frame.
+        With their own, a receiver would map the old key frame's timestamp to now and play
+        everything, the live frames too, that much late (1.5 s for a full catch-up)."""
+        return (packet.pts or 0) - (frames - index)
+
     def push(self, packet: av.Packet[Any]) -> None:
-        for early, _ in self._catch_up(packet):
-            self._enqueue(early)
+        backlog = self._catch_up(packet)
+        for index, (early, _) in enumerate(backlog):
+            self._enqueue(early, self._burst_pts(packet, len(backlog), index))
         if self._admit(packet, len(self._queue)):
             self._enqueue(packet)
 
-    def _enqueue(self, packet: av.Packet[Any]) -> None:
+    def _enqueue(self, packet: av.Packet[Any], pts: int | None = None) -> None:
         self._fresh = False
         out = av.Packet(bytes(packet))
-        out.pts = out.dts = self._stamp(packet)
+        out.pts = out.dts = self._stamp(packet, pts)
         out.time_base = packet.time_base
         out.is_keyframe = packet.is_keyframe
         self._queue.append(out)
@@ -365,14 +377,21 @@ class OutTrack(MediaStreamTrack):
         while self._early:
             early, early_frame = self._early.popleft()
             self._send(leg, early, early_frame)
-        for early, early_frame in self._catch_up(packet):
-            self._send(leg, early, early_frame)
+        backlog = self._catch_up(packet)
+        for index, (early, early_frame) in enumerate(backlog):
+            self._send(leg, early, early_frame, self._burst_pts(packet, len(backlog), index))
         if self._admit(packet, 0):
             self._send(leg, packet, frame)
 
-    def _send(self, leg: RtpSendLeg, packet: av.Packet[Any], frame: Packetized) -> None:
+    def _send(
+        self,
+        leg: RtpSendLeg,
+        packet: av.Packet[Any],
+        frame: Packetized,
+        pts: int | None = None,
+    ) -> None:
         self._fresh = False
-        leg.send(frame, self._stamp(packet), bool(packet.is_keyframe))
+        leg.send(frame, self._stamp(packet, pts), bool(packet.is_keyframe))
         if self.first_packet_at is None:
             self.first_packet_at = time.monotonic()
         self.packets_out += 1

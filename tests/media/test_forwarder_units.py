@@ -239,13 +239,16 @@ async def test_a_slot_starting_between_key_frames_gets_every_frame_since_the_las
     late.switch(source)  # a classroom joins at frame 8: no key frame for 12 frames
     source._frame(packets[8])
     got = await _received(late)
-    # At once, the key frame and every delta after it, in order, on a continuous clock.
+    # At once, the key frame and every delta after it, in order; the caught-up frames stamped
+    # a tick apart just before the live one (a receiver plays them at once, adding no delay).
     assert [bytes(p) for p in got] == [bytes(p) for p in packets[:9]]
-    assert got[0].is_keyframe and [p.pts for p in got] == [i * 3000 for i in range(9)]
+    assert got[0].is_keyframe and [p.pts for p in got] == list(range(9))
     assert [bytes(p) for p in await _received(first)] == [bytes(p) for p in packets[:9]]
     for packet in packets[9:12]:
         source._frame(packet)
-    assert [bytes(p) for p in await _received(late)] == [bytes(p) for p in packets[9:12]]
+    live = await _received(late)
+    assert [bytes(p) for p in live] == [bytes(p) for p in packets[9:12]]
+    assert [p.pts for p in live] == [8 + 3000, 8 + 6000, 8 + 9000]  # the source's own steps
     assert asked, "the urgent key frame request still went out"
     await source.close()
 

@@ -4,13 +4,15 @@ to the lecturer, and the stage and screen share slots switch without any SDP exc
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import av
 
 from streamhub.client import LessonClient
+from streamhub.client.clip import ClipTrack, encode_video_clip
 from streamhub.client.decode import FrameDecoder
 from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack, read_counter
-from streamhub.media.forwarder import OutTrack
+from streamhub.media.forwarder import CATCH_UP_MAX_FRAMES, OutTrack
 from streamhub.protocol import HandRaised, RaiseHand, ScreenShare, Slot, StageOff, StageOn
 from tests.support.hub import AdminApi, InProcessHub
 from tests.support.wait import eventually
@@ -153,3 +155,45 @@ async def test_stage_and_screen_share_switch_slots_without_renegotiation(
     finally:
         for client in (a, b, lecturer):
             await client.close()
+
+
+async def test_a_classroom_joining_between_key_frames_starts_from_the_last_one_at_once(
+    hub: InProcessHub, admin: AdminApi
+) -> None:
+    # A publisher that answers no key frame request (a browser may not, for a while): one key
+    # frame every 44 frames, ~2.9 s at 15 fps, and nothing in between.
+    clip = encode_video_clip(320, 240, fps=15, seconds=44 / 15, bitrate_kbps=300)
+    assert [key for _, key in clip.frames] == [True] + [False] * 43
+    assert len(clip.frames) <= CATCH_UP_MAX_FRAMES
+    lesson = await admin.lesson(classrooms=1)
+    camera = ClipTrack(clip)
+    lecturer = await join(
+        hub, lesson.lecturer_token, {Slot.CAMERA: camera, Slot.MICROPHONE: ToneAudioTrack()}
+    )
+    classroom: LessonClient | None = None
+    try:
+        # Join just after a key frame went out: the next one is a whole clip away.
+        await eventually(
+            lambda: camera.sent > len(clip.frames) and camera.sent % len(clip.frames) in (1, 2),
+            timeout=30,
+            interval=0.01,
+        )
+        token = await admin.device_token(lesson.credentials[0])
+        classroom = await join(hub, token, {})
+        track = classroom.tracks[Slot.LECTURER_VIDEO]
+        packets = [await asyncio.wait_for(track.recv(), FIRST_PICTURE_S)]
+        while len(packets) < 8:
+            packets.append(await asyncio.wait_for(track.recv(), 10))
+        # The classroom did not wait for the next key frame: it got the last one and every
+        # frame since at once, stamped a clock tick apart (a player shows the newest at once,
+        # late by nothing), then the live frames at the clip's pace; and all of them decode.
+        assert packets[0].is_keyframe
+        steps = [b.pts - a.pts for a, b in itertools.pairwise(packets)]
+        burst = steps.index(clip.step) if clip.step in steps else len(steps)
+        assert burst >= 1 and set(steps[:burst]) == {1} and set(steps[burst:]) <= {clip.step}
+        decoder = FrameDecoder("VP8")
+        assert sum(len(decoder.decode(packet)) for packet in packets) == len(packets)
+    finally:
+        for client in (classroom, lecturer):
+            if client is not None:
+                await client.close()
