@@ -91,6 +91,10 @@ class VideoFrameAssembler:
         self._stuck_since: float | None = None
         self._awaiting_key = True
         self._last_request = -1e9
+        # When every held packet is one unbroken run from the head, not yet a whole frame: the
+        # run's last sequence number and its frame's timestamp (None before a packet with
+        # data). The next packet in order then only joins the run (see ``add``).
+        self._open: tuple[int, int | None] | None = None
         self.holes_skipped = 0
         self.broken_frames = 0
 
@@ -111,6 +115,18 @@ class VideoFrameAssembler:
                 return self._ask_for_key(now), None
             self._awaiting_key = False
             self._next = seq
+        elif (run := self._open) is not None and seq == (run[0] + 1) % _SEQ and not packet.marker:
+            # In order and not the frame's last: what _release would find is the same run one
+            # longer, nothing to release and no hole. A video packet usually goes this way; the
+            # frame is walked once, by its last packet, not once per packet.
+            timestamp = run[1]
+            if timestamp is None and packet._data:
+                timestamp = packet.timestamp
+            if timestamp is None or not packet._data or packet.timestamp == timestamp:
+                self._held[seq] = packet
+                self._open = (seq, timestamp)
+                self._stuck_since = None
+                return False, None
         self._held.setdefault(seq, packet)
         frames, state = self._release()
         pli = False
@@ -170,13 +186,18 @@ class VideoFrameAssembler:
                 seq = (seq + 1) % _SEQ
             if end is None:
                 # Packets held beyond the ones in hand sit behind a missing packet.
-                return frames, _HOLE if len(self._held) > len(parts) else _WHOLE
+                if len(self._held) > len(parts):
+                    self._open = None
+                    return frames, _HOLE
+                self._open = ((self._next + len(parts) - 1) % _SEQ, timestamp)
+                return frames, _WHOLE
             for packet in parts:
                 del self._held[packet.sequence_number]
             self._next = (end + 1) % _SEQ
             data = b"".join(p._data for p in parts)
             if broken or (data and not vp8_whole(data)):
                 self.broken_frames += 1
+                self._open = None
                 return frames, _BROKEN
             if data and timestamp is not None:  # padding alone makes no frame
                 frames.append((data, timestamp))
@@ -202,6 +223,7 @@ class VideoFrameAssembler:
         return [], _WHOLE
 
     def _give_up_all(self) -> None:
+        self._open = None
         self._held.clear()
         self._stuck_since = None
         self._awaiting_key = True

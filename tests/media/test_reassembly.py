@@ -6,6 +6,8 @@ from __future__ import annotations
 from fractions import Fraction
 
 from aiortc.rtp import RtpPacket
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from streamhub.media import reassembly
 from streamhub.media.aiortc_hooks import EncodedFrameTap
@@ -298,3 +300,65 @@ def test_frame_starts_and_declared_sizes() -> None:
     assert vp8_whole(key[:2219]) and not vp8_whole(key[:2218])
     assert not vp8_whole(key[:2004])
     assert vp8_whole(DELTA) and not vp8_whole(b"\x11\x00")
+
+
+MOVES = ["drop", "dup", "swap", "pad", "unmark", "wait"]
+
+
+class WalkEveryTime(VideoFrameAssembler):
+    """The assembler without its in-order shortcut: every packet walks the held run."""
+
+    def add(self, packet: RtpPacket) -> tuple[bool, FrameBatch | None]:
+        self._open = None
+        return super().add(packet)
+
+
+@settings(max_examples=300, deadline=None)
+@example(frames=[(True, 2), (False, 2), (False, 2)], first_seq=65535, moves=[(1, "unmark")])
+@example(frames=[(True, 3), (False, 3)], first_seq=7, moves=[(4, "drop"), (0, "wait")])
+@given(
+    frames=st.lists(st.tuples(st.booleans(), st.integers(1, 6)), min_size=1, max_size=14),
+    first_seq=st.integers(0, 65535),
+    moves=st.lists(
+        st.tuples(st.integers(0, 80), st.sampled_from("drop dup swap pad wait")), max_size=10
+    ),
+)
+def test_the_in_order_shortcut_releases_what_walking_every_time_releases(
+    frames: list[tuple[bool, int]], first_seq: int, moves: list[tuple[int, str]]
+) -> None:
+    packets = stream([(True, frames[0][1]), *frames[1:]], first_seq)
+    steps: list[RtpPacket | None] = list(packets)  # None: the clock moves on
+    for at, move in moves:  # losses, duplicates, reordering, padding, no marker, time passing
+        at %= len(steps)
+        if move == "drop":
+            del steps[at]
+        elif move == "dup":
+            steps.insert(at, steps[at])
+        elif move == "swap" and at + 1 < len(steps):
+            steps[at], steps[at + 1] = steps[at + 1], steps[at]
+        elif move == "pad" and steps[at] is not None:
+            padding = RtpPacket(sequence_number=steps[at].sequence_number, timestamp=0)
+            padding._data = b""  # type: ignore[attr-defined]
+            steps[at] = padding
+        elif move == "unmark" and steps[at] is not None:  # a sender that does not mark ends
+            unmarked = RtpPacket(
+                sequence_number=steps[at].sequence_number, timestamp=steps[at].timestamp
+            )
+            unmarked._data = steps[at]._data  # type: ignore[attr-defined]
+            unmarked.payload = steps[at].payload
+            steps[at] = unmarked
+        elif move == "wait":
+            steps.insert(at, None)
+        if not steps:
+            return
+    clocks = Clock(), Clock()
+    ours, walking = VideoFrameAssembler(clock=clocks[0]), WalkEveryTime(clock=clocks[1])
+    for step in steps:
+        if step is None:
+            for clock in clocks:
+                clock.now += reassembly.HOLE_WAIT_S * 0.6
+            continue
+        (pli, batch), (their_pli, their_batch) = ours.add(step), walking.add(step)
+        assert pli == their_pli
+        assert (batch.frames if batch else None) == (their_batch.frames if their_batch else None)
+    assert sorted(ours._held) == sorted(walking._held)
