@@ -31,9 +31,12 @@ logger = logging.getLogger(__name__)
 FRAME_STEP = {"video": 3000, "audio": 960}
 # A slot waiting for a key frame asks its publisher again this often until one comes.
 KEYFRAME_RETRY_S = 1.0
-# A video source keeps the frames since its last key frame, up to this many (1.5 s at 30 fps),
-# so that a slot that starts between two key frames starts at once (see OutTrack._catch_up).
+# A video source keeps the frames since its last key frame, up to this many (1.5 s at 30 fps)
+# and this many bytes after the key frame (1.5 s at 1 Mbit/s: a burst a rural school link takes
+# without loss), so that a slot that starts between two key frames starts at once (see
+# OutTrack._catch_up).
 CATCH_UP_MAX_FRAMES = 45
+CATCH_UP_MAX_BYTES = 192_000
 
 
 class TrackSource:
@@ -62,6 +65,7 @@ class TrackSource:
         # Video: the frames since the last key frame (the key frame first), packetized when a
         # leg took them; None when there are more than CATCH_UP_MAX_FRAMES.
         self._since_key: list[tuple[av.Packet[Any], Packetized | None]] | None = None
+        self._since_key_bytes = 0
         self.ended = asyncio.Event()
 
     def start(self) -> None:
@@ -99,13 +103,23 @@ class TrackSource:
         self._fps_window.append(now)
         frame = self.fan_out(packet)
         if self.kind == "video":
-            if packet.is_keyframe:
-                self._since_key = [(packet, frame)]
-            elif self._since_key is not None:
-                if len(self._since_key) < CATCH_UP_MAX_FRAMES:
-                    self._since_key.append((packet, frame))
-                else:
-                    self._since_key = None
+            self._keep_since_key(packet, frame)
+
+    def _keep_since_key(self, packet: av.Packet[Any], frame: Packetized | None) -> None:
+        if packet.is_keyframe:
+            # Its own size is not counted: a new key frame, the other way to start, costs as much.
+            self._since_key, self._since_key_bytes = [(packet, frame)], 0
+            return
+        if self._since_key is None:
+            return
+        self._since_key_bytes += packet.size
+        if (
+            len(self._since_key) >= CATCH_UP_MAX_FRAMES
+            or self._since_key_bytes > CATCH_UP_MAX_BYTES
+        ):
+            self._since_key = None  # too far back: a slot waits for the next key frame
+        else:
+            self._since_key.append((packet, frame))
 
     def _take(self, packet: Any) -> None:
         """A frame handed over inline (None: the track ended)."""

@@ -13,6 +13,7 @@ import pytest
 
 from streamhub.config import IceSettings, TurnServer
 from streamhub.media.forwarder import (
+    CATCH_UP_MAX_BYTES,
     CATCH_UP_MAX_FRAMES,
     KEYFRAME_RETRY_S,
     OutTrack,
@@ -267,6 +268,23 @@ async def test_a_slot_that_fell_behind_never_gets_old_frames_again() -> None:
     got = await _received(slow)
     # What it had already shown is not sent again; it resumes at the next key frame.
     assert got and bytes(got[0]) == bytes(packets[20]) and got[0].is_keyframe
+    await source.close()
+
+
+async def test_a_slot_waits_for_a_key_frame_when_the_frames_since_are_too_many_bytes() -> None:
+    packets = vp8_packets(12, keyframe_every=10)  # key frames: 0 and 10
+    source = _video_source([])
+    source._frame(packets[0])
+    for packet in packets[1:4]:
+        big = av.Packet(bytes(packet) + bytes(CATCH_UP_MAX_BYTES // 3))  # a burst too big
+        big.pts, big.time_base, big.is_keyframe = packet.pts, packet.time_base, False
+        source._frame(big)
+    late = OutTrack("video", "late")
+    late.switch(source)
+    source._frame(packets[4])
+    assert await _received(late) == []
+    source._frame(packets[10])
+    assert [bytes(p) for p in await _received(late)] == [bytes(packets[10])]
     await source.close()
 
 
