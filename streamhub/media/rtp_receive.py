@@ -256,16 +256,14 @@ async def _handle_rtp_packet(self: RTCRtpReceiver, packet: RtpPacket, arrival_ti
 class FastPath:
     """SRTP and SRTCP from a connected transport's peer, handled where the datagram lands."""
 
-    __slots__ = ("_rtcp", "_rtp", "_session", "connection", "dtls", "handled", "host", "port")
+    __slots__ = ("_srtp", "connection", "dtls", "handled", "host", "port")
 
     def __init__(self, dtls: RTCDtlsTransport, connection: Any, addr: tuple[Any, ...]) -> None:
         self.dtls = dtls
         self.connection = connection
         self.host, self.port = addr[0], addr[1]
         self.handled = 0
-        self._session: Any = None
-        self._rtp: SrtpCall | None = None
-        self._rtcp: SrtpCall | None = None
+        self._srtp: tuple[SrtpCall, SrtpCall] | None = None  # RTP's and RTCP's unprotect
 
     def __call__(self, data: bytes) -> bool:
         """Handle one datagram; False when it is not for the fast path after all."""
@@ -273,19 +271,22 @@ class FastPath:
         session = dtls._rx_srtp
         if session is None or dtls._state is not State.CONNECTED:
             return False
-        if session is not self._session:
-            self._session = session
-            self._rtp, self._rtcp = unprotector(session), rtcp_unprotector(session)
+        calls = self._srtp
+        if calls is None or calls[0].session is not session:
+            calls = self._srtp = (unprotector(session), rtcp_unprotector(session))
         dtls._RTCDtlsTransport__rx_bytes += len(data)  # type: ignore[attr-defined]
         dtls._RTCDtlsTransport__rx_packets += 1  # type: ignore[attr-defined]
         self.handled += 1
+        rtcp = 192 <= data[1] <= 208  # RFC 5761
         try:
-            if 192 <= data[1] <= 208:  # RTCP (RFC 5761)
-                drive(handle_rtcp_data(dtls, self._rtcp(data)))  # type: ignore[misc]
-            else:
-                receive_rtp(dtls, self._rtp(data))  # type: ignore[misc]
+            clear = calls[1](data) if rtcp else calls[0](data)
         except (SrtpError, ValueError):
             return True  # not ours, replayed, damaged or too long: dropped, as aiortc does
+        try:
+            if rtcp:
+                drive(handle_rtcp_data(dtls, clear))
+            else:
+                receive_rtp(dtls, clear)
         except Exception:
             logger.exception("receiving a packet failed")
             return True
