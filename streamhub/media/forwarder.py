@@ -63,7 +63,7 @@ class TrackSource:
         self._inline = False
         self._fps_window: collections.deque[float] = collections.deque(maxlen=120)
         # Video: the frames since the last key frame (the key frame first), packetized when a
-        # leg took them; None when there are more than CATCH_UP_MAX_FRAMES.
+        # leg took them; None when they go beyond CATCH_UP_MAX_FRAMES or CATCH_UP_MAX_BYTES.
         self._since_key: list[tuple[av.Packet[Any], Packetized | None]] | None = None
         self._since_key_bytes = 0
         self.ended = asyncio.Event()
@@ -162,7 +162,7 @@ class TrackSource:
 
     def since_key(self) -> list[tuple[av.Packet[Any], Packetized]]:
         """The frames since the last key frame, that one first, each packetized; empty when
-        they are not kept (more than CATCH_UP_MAX_FRAMES, or no key frame came yet)."""
+        they are not kept (beyond the CATCH_UP_MAX_* bounds, or no key frame came yet)."""
         frames = self._since_key
         if not frames:
             return []
@@ -321,15 +321,17 @@ class OutTrack(MediaStreamTrack):
                 self._early.popleft()
         return True
 
-    def _catch_up(self, packet: av.Packet[Any]) -> list[tuple[av.Packet[Any], Packetized]]:
+    def _catch_up(self, packet: av.Packet[Any]) -> list[tuple[av.Packet[Any], Packetized, int]]:
         """A slot that starts between two key frames need not wait for the next one (a round
         trip to the publisher and its encoder, or longer where a browser rate-limits key
         frames): it gets the source's frames since its last key frame first, in one burst,
         then ``packet``. Only a slot that has sent nothing since it started: after a drop, its
         subscriber has seen those frames already. Every frame since the key frame or none: a
         decoder given an old key frame and only today's deltas would show garbage. They are
-        stamped as if they had just been taken (``_burst_pts``): decoded at once, the newest
-        shown, no delay added to what follows."""
+        stamped as if they had just been taken: one clock tick apart, just before ``packet``
+        (the third item of each). With their own timestamps, a receiver would map the old key
+        frame's to now and play everything, the live frames too, that much late (1.5 s for a
+        full catch-up); so they are decoded at once, the newest shown."""
         if not (self._fresh and self._waiting_keyframe and self._enabled):
             return []
         if packet.is_keyframe or self._source is None or self.readyState != "live":
@@ -338,7 +340,8 @@ class OutTrack(MediaStreamTrack):
         if not frames or len(frames) + 1 >= self._max:
             return []
         self._waiting_keyframe = False
-        return frames
+        first = (packet.pts or 0) - len(frames)
+        return [(early, frame, first + index) for index, (early, frame) in enumerate(frames)]
 
     def _stamp(self, packet: av.Packet[Any], pts: int | None = None) -> int:
         """The frame's timestamp on this slot's clock (continuous across source switches);
@@ -353,17 +356,9 @@ class OutTrack(MediaStreamTrack):
         self._last_pts = out
         return out
 
-    @staticmethod
-    def _burst_pts(packet: av.Packet[Any], frames: int, index: int) -> int:
-        """A caught-up frame's timestamp: one clock tick apart, just before the live frame.
-        With their own, a receiver would map the old key frame's timestamp to now and play
-        everything, the live frames too, that much late (1.5 s for a full catch-up)."""
-        return (packet.pts or 0) - (frames - index)
-
     def push(self, packet: av.Packet[Any]) -> None:
-        backlog = self._catch_up(packet)
-        for index, (early, _) in enumerate(backlog):
-            self._enqueue(early, self._burst_pts(packet, len(backlog), index))
+        for early, _, pts in self._catch_up(packet):
+            self._enqueue(early, pts)
         if self._admit(packet, len(self._queue)):
             self._enqueue(packet)
 
@@ -391,9 +386,8 @@ class OutTrack(MediaStreamTrack):
         while self._early:
             early, early_frame = self._early.popleft()
             self._send(leg, early, early_frame)
-        backlog = self._catch_up(packet)
-        for index, (early, early_frame) in enumerate(backlog):
-            self._send(leg, early, early_frame, self._burst_pts(packet, len(backlog), index))
+        for early, early_frame, pts in self._catch_up(packet):
+            self._send(leg, early, early_frame, pts)
         if self._admit(packet, 0):
             self._send(leg, packet, frame)
 
