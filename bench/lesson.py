@@ -9,7 +9,10 @@ For each N, a fresh hub (`python -m streamhub serve`, recorder on) and one lesso
 
 No one encodes per classroom: every clip is encoded once per load-generator process and looped
 as packets (streamhub.client.clip); a key-frame request restarts a clip at its key frame, as a
-camera's encoder would answer it. Classrooms join one after another while the lesson runs.
+camera's encoder would answer it. The classrooms send them through the hub's own send path
+(bench/clip_send.py), not aiortc's senders, which took 1.1 cores at 60 classrooms and starved
+the hub it measures on a 2-core box (--aiortc-senders: aiortc's, as before). Classrooms join
+one after another while the lesson runs.
 
 Reported per N (the last line of stdout is one JSON object, progress goes to stderr):
 
@@ -183,6 +186,7 @@ async def run_lesson(n: int, args: argparse.Namespace, workdir: Path) -> dict[st
             "fps": args.camera_fps,
             "seconds": 4.0,
             "kbps": args.camera_kbps,
+            "senders": "aiortc" if args.aiortc_senders else "leg",
         }
         await workers.start_with(clip_spec)
         await asyncio.to_thread(hub.start, 60)
@@ -292,6 +296,7 @@ async def run_lesson(n: int, args: argparse.Namespace, workdir: Path) -> dict[st
             if packets_in + packets_out > 0
             else None,
             "receive_only": args.receive_only,
+            "classroom_senders": "aiortc" if args.aiortc_senders else "leg",
             "silent_classrooms": args.silent_classrooms,
             "us_per_packet_received": rounded(total_cpu / packets_in * 1e6, 1)
             if args.receive_only and packets_in > 0
@@ -382,6 +387,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--silent-classrooms",
         action="store_true",
         help="classrooms publish nothing (with --receive-only: the baseline of held connections)",
+    )
+    parser.add_argument(
+        "--aiortc-senders",
+        action="store_true",
+        help="classrooms publish through aiortc's RTCRtpSender (heavier load generator)",
     )
     parser.add_argument("--hub-log-level", default="WARNING")
     parser.add_argument(

@@ -3,7 +3,9 @@
 Each classroom publishes camera and microphone from clips encoded once in this process
 (streamhub.client.clip) and receives the lecturer's video and audio, counting frames. A
 key-frame request from the hub restarts the classroom's clip at its key frame, as a camera's
-encoder would send one. JSON lines, one request at a time:
+encoder would send one. The clips go out through the hub's own send path (bench/clip_send.py),
+or with ``"senders": "aiortc"`` in the clip request through aiortc's senders (``ClipTrack``).
+JSON lines, one request at a time:
 
 - stdin ``{"clip": {...}}`` (first line) → ``{"ready": true, "video_kbps": x, "audio_kbps": y}``;
 - ``{"join": i, "url": ..., "token": ..., "wait_first": true}`` → ``{"joined": i, "first_ms":
@@ -28,8 +30,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from aiortc import RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from bench.clip_send import ClipSender, IdleTrack, PacketizedClip
 from streamhub.client import LessonClient
 from streamhub.client.clip import Clip, ClipTrack, encode_audio_clip, encode_video_clip
 from streamhub.media import aiortc_hooks
@@ -70,12 +74,44 @@ class Counter:
             await asyncio.gather(self.task, return_exceptions=True)
 
 
+class ClipClient(LessonClient):
+    """A classroom whose publish slots send clips through ``ClipSender`` (bench/clip_send.py),
+    bound to their senders as the slots are added, before negotiation."""
+
+    def __init__(self, url: str, token: str, name: str, clips: dict[Slot, PacketizedClip]) -> None:
+        super().__init__(url, token, name=name)
+        self.clips = clips
+        self.clip_senders: list[ClipSender] = []
+
+    def _add_transceiver(self, slot: Slot, track: MediaStreamTrack | None) -> RTCRtpTransceiver:
+        transceiver = super()._add_transceiver(slot, track)
+        clip = self.clips.get(slot)
+        if clip is not None and track is not None:
+            self.clip_senders.append(ClipSender(clip, transceiver.sender))
+        return transceiver
+
+
 class Classroom:
-    def __init__(self, index: int, url: str, token: str, video: Clip, audio: Clip) -> None:
+    def __init__(
+        self,
+        index: int,
+        url: str,
+        token: str,
+        video: Clip,
+        audio: Clip,
+        lean: tuple[PacketizedClip, PacketizedClip] | None,
+    ) -> None:
         self.index = index
-        self.client = LessonClient(url, token, name=f"classroom-{index}")
-        self.camera = ClipTrack(video)
-        self.microphone = ClipTrack(audio)
+        self.client: LessonClient
+        self.camera: MediaStreamTrack
+        self.microphone: MediaStreamTrack
+        if lean is not None:
+            clips = {Slot.CAMERA: lean[0], Slot.MICROPHONE: lean[1]}
+            self.client = ClipClient(url, token, f"classroom-{index}", clips)
+            self.camera, self.microphone = IdleTrack("video"), IdleTrack("audio")
+        else:
+            self.client = LessonClient(url, token, name=f"classroom-{index}")
+            self.camera, self.microphone = ClipTrack(video), ClipTrack(audio)
         self.started = time.monotonic()
         self.video: Counter | None = None
         self.audio: Counter | None = None
@@ -88,8 +124,11 @@ class Classroom:
         except Exception as exc:
             self.error = repr(exc)[:200]
             return
+        if isinstance(self.client, ClipClient):
+            for clip_sender in self.client.clip_senders:
+                clip_sender.start()
         sender = self.client.senders.get(Slot.CAMERA)
-        if sender is not None:
+        if sender is not None and isinstance(self.camera, ClipTrack):
             aiortc_hooks.on_keyframe_request(sender, self.camera.request_keyframe)
         self.video = Counter(self.client.tracks.get(Slot.LECTURER_VIDEO))
         self.audio = Counter(self.client.tracks.get(Slot.LECTURER_AUDIO))
@@ -113,6 +152,9 @@ class Classroom:
         for counter in (self.video, self.audio):
             if counter is not None:
                 await counter.stop()
+        if isinstance(self.client, ClipClient):
+            for clip_sender in self.client.clip_senders:
+                await clip_sender.stop()
         await self.client.close()
 
 
@@ -124,6 +166,7 @@ async def main() -> None:
     classrooms: dict[int, Classroom] = {}
     video: Clip | None = None
     audio: Clip | None = None
+    lean: tuple[PacketizedClip, PacketizedClip] | None = None
     try:
         while line := await reader.readline():
             request = json.loads(line)
@@ -139,6 +182,8 @@ async def main() -> None:
                     spec.get("codec", "VP8"),
                 )
                 audio = await asyncio.to_thread(encode_audio_clip)
+                if spec.get("senders", "leg") == "leg":
+                    lean = (PacketizedClip(video), PacketizedClip(audio))
                 reply(
                     {
                         "ready": True,
@@ -149,7 +194,7 @@ async def main() -> None:
             elif "join" in request:
                 assert video is not None and audio is not None, "clip first"
                 index = int(request["join"])
-                room = Classroom(index, request["url"], request["token"], video, audio)
+                room = Classroom(index, request["url"], request["token"], video, audio, lean)
                 classrooms[index] = room
                 await room.join(request.get("publish", True))
                 if room.video is not None and request.get("wait_first", True):
