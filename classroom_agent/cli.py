@@ -217,6 +217,12 @@ def _doctor(config: AgentConfig, args: argparse.Namespace) -> int:
 
 
 async def _serve(agent: ClassroomAgent, lesson_code: str | None) -> None:
+    from streamhub import heap
+
+    # Everything the agent needs is imported: full collections need not walk it again (a
+    # classroom PC is old; a full collection over the media libraries' objects stalls the
+    # picture and the sound for as long as it runs).
+    heap.settle()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):

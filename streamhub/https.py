@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from streamhub import heap
 from streamhub.config import Settings
 from streamhub.http.server import server_options
 
@@ -131,6 +132,9 @@ class _Server(uvicorn.Server):
             # uvicorn says where it listens only for sockets it opened itself; a worker's are
             # given (the shared port first), and its log should read the same.
             self._log_started_message(sockets[:1])
+        if self.started:
+            # The hub is up: full collections should not walk its start-up's objects again.
+            heap.settle()
         if self.started and self.on_started is not None:
             self.on_started()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import stat
 from datetime import UTC, datetime, timedelta
@@ -115,3 +116,6 @@ async def test_run_joins_live_lesson_records_it_and_leaves_when_it_ends(
         samples = [f for p in container.demux(container.streams.audio[0]) for f in p.decode()]
     assert len(samples) >= 50
     assert log_size(config.with_name("agent.log")) > 0
+    # It froze its start-up heap (streamhub.heap): the media libraries' objects among it.
+    settled = re.search(r"heap settled: (\d+) objects", config.with_name("agent.log").read_text())
+    assert settled is not None and int(settled.group(1)) > 50_000
