@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import aioice
@@ -12,9 +11,7 @@ import pytest
 from streamhub.media import aiortc_hooks, ice_checks
 
 
-async def _connect_pair(
-    peer_candidates: bool = True,
-) -> tuple[aioice.Connection, aioice.Connection]:
+async def _connect_pair() -> tuple[aioice.Connection, aioice.Connection]:
     aiortc_hooks.install(["127.0.0.1"])
     hub = aioice.Connection(ice_controlling=False, components=1)
     peer = aioice.Connection(ice_controlling=True, components=1)
@@ -30,8 +27,8 @@ async def _connect_pair(
 async def test_connect_returns_once_the_pair_is_nominated(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Ticks a minute apart: connect() may only return this soon if it ends with the check
-    # list, as the nominating check is answered, and not on the tick after the last check.
+    # Ticks a minute apart: connect() returns within the 30 s deadline only if it ends with the
+    # check list, as the nominating check is answered, not on the tick after the last check.
     monkeypatch.setattr(ice_checks, "CHECK_INTERVAL_S", 60.0)
     hub, peer = await _connect_pair()
     # Whether the outcome was already known each time a check was to be started.
@@ -45,9 +42,7 @@ async def test_connect_returns_once_the_pair_is_nominated(
 
         end._check_periodic = tick  # type: ignore[method-assign]
     try:
-        started = time.monotonic()
         await asyncio.wait_for(asyncio.gather(hub.connect(), peer.connect()), 30)
-        assert time.monotonic() - started < 30
         assert known_at_tick and not any(known_at_tick), "no tick after the outcome"
         for end in (hub, peer):
             assert end._nominated, "a pair is nominated on both ends"
