@@ -73,7 +73,15 @@ class Hub:
     async def banner(self) -> list[str]:
         """The lines to copy from the start-up banner: those off the box's rail (a terminal)
         or indented under its prose (anywhere else), between its title and its end."""
-        await self.out.wait_for(r"^(╰|  Logs: ).*$")
+        try:
+            # A restart on a loaded machine: two workers, the embedded Redis, the agent and the
+            # browser classroom reconnecting meanwhile.
+            await self.out.wait_for(r"^(╰|  Logs: ).*$", timeout=120)
+        except AssertionError as exc:
+            raise AssertionError(
+                f"no banner (hub exit code {self.proc.returncode}); it wrote:\n"
+                f"{self.out.text[-4000:]}"
+            ) from exc
         body = self.out.text[self.out.text.index("StreamHub is ready") :]
         lines = body.splitlines()[1:]
         end = next(i for i, x in enumerate(lines) if x.startswith(("╰", "  Logs: ")))
