@@ -135,8 +135,8 @@ class _Server(uvicorn.Server):
         if self.started:
             # The hub is up: full collections should not walk its start-up's objects again.
             heap.settle()
-        if self.started and self.on_started is not None:
-            self.on_started()
+            if self.on_started is not None:
+                self.on_started()
 
 
 def uvicorn_config(app: ASGIApp, settings: Settings, **kwargs: Any) -> uvicorn.Config:

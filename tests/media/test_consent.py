@@ -10,8 +10,8 @@ import aioice
 import pytest
 from aioice import stun
 
-from streamhub.media import aiortc_hooks
 from streamhub.media.consent import SilenceClock
+from tests.support.ice_pair import ice_pair
 from tests.support.wait import eventually
 
 
@@ -31,15 +31,7 @@ def test_the_loops_own_stalls_are_not_the_peers_silence() -> None:
 
 
 async def _pair() -> tuple[aioice.Connection, aioice.Connection]:
-    aiortc_hooks.install(["127.0.0.1"])
-    hub = aioice.Connection(ice_controlling=True, components=1)
-    peer = aioice.Connection(ice_controlling=False, components=1)
-    await asyncio.gather(hub.gather_candidates(), peer.gather_candidates())
-    for a, b in ((hub, peer), (peer, hub)):
-        for candidate in b.local_candidates:
-            await a.add_remote_candidate(candidate)
-        await a.add_remote_candidate(None)
-        a.remote_username, a.remote_password = b.local_username, b.local_password
+    hub, peer = await ice_pair(hub_controlling=True)
     await asyncio.gather(hub.connect(), peer.connect())
     return hub, peer
 

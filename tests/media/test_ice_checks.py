@@ -9,19 +9,7 @@ import aioice
 import pytest
 
 from streamhub.media import aiortc_hooks, ice_checks
-
-
-async def _connect_pair() -> tuple[aioice.Connection, aioice.Connection]:
-    aiortc_hooks.install(["127.0.0.1"])
-    hub = aioice.Connection(ice_controlling=False, components=1)
-    peer = aioice.Connection(ice_controlling=True, components=1)
-    await asyncio.gather(hub.gather_candidates(), peer.gather_candidates())
-    for a, b in ((hub, peer), (peer, hub)):
-        for candidate in b.local_candidates:
-            await a.add_remote_candidate(candidate)
-        await a.add_remote_candidate(None)
-        a.remote_username, a.remote_password = b.local_username, b.local_password
-    return hub, peer
+from tests.support.ice_pair import ice_pair
 
 
 async def test_connect_returns_once_the_pair_is_nominated(
@@ -30,7 +18,7 @@ async def test_connect_returns_once_the_pair_is_nominated(
     # Ticks a minute apart: connect() returns within the 30 s deadline only if it ends with the
     # check list, as the nominating check is answered, not on the tick after the last check.
     monkeypatch.setattr(ice_checks, "CHECK_INTERVAL_S", 60.0)
-    hub, peer = await _connect_pair()
+    hub, peer = await ice_pair(hub_controlling=False)
     # Whether the outcome was already known each time a check was to be started.
     known_at_tick: list[bool] = []
     for end in (hub, peer):
