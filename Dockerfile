@@ -32,11 +32,16 @@ deps = p['dependencies'] + (p['optional-dependencies']['agent-audio'] if os.envi
 open('/tmp/requirements.txt', 'w').write(chr(10).join(deps) + chr(10))" \
     && pip install -r /tmp/requirements.txt
 
-# The packages themselves (.dockerignore lets only the sources in), built as a wheel.
+# The packages themselves (.dockerignore lets only the sources in), built as a wheel. gcc builds
+# the hub's C send path (streamhub/media/_rtpsend.c) in this stage only; the image gets the
+# compiled module with the venv.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN pip wheel --no-deps --wheel-dir /wheels . \
     && pip install --no-deps /wheels/*.whl \
-    && python -c "import streamhub.app"
+    && python -c "import streamhub.app, streamhub.media._rtpsend"
 
 # ---------------------------------------------------------------- runtime
 FROM python:3.11-slim-bookworm AS runtime

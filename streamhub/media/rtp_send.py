@@ -10,7 +10,11 @@ was most of the hub's cost per forwarded packet (issue 19). Here:
   owns the SSRCs, the SDP and the RTCP): it writes each payload behind a 12-byte header with its
   own SSRC, sequence number and timestamp and its header extensions (MID, abs-send-time),
   protects it with the transport's SRTP session and hands it to the UDP socket, synchronously;
-- it keeps the last packets it sent and answers the subscriber's NACKs from them, over RTX when
+- where the C extension ``streamhub.media._rtpsend`` is built (``pip install`` builds it where
+  a C compiler is found), one call per subscriber and frame writes, protects and sends all the
+  frame's packets with one ``sendmmsg``; without it, or with ``STREAMHUB_RTP_SEND=python``, the
+  same steps run here in Python;
+- it keeps the last frames it sent and answers the subscriber's NACKs from them, over RTX when
   negotiated (``RTCRtpSender._retransmit`` replaced per sender);
 - it sends the stream's RTCP sender reports itself (``RTCRtpSender._run_rtcp`` replaced per
   sender), and only while it sends media: aiortc's reported every ~1 s for every slot, the
@@ -29,7 +33,9 @@ they change): ``RTCRtpSender.send`` (wrapped per sender to learn the negotiated 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import os
 import random
 import struct
 import time
@@ -43,14 +49,29 @@ from aiortc.rtcdtlstransport import State
 from aiortc.rtp import RtcpSdesPacket, RtcpSourceInfo
 
 from streamhub.media.clock import abs_send_time, ntp_now
-from streamhub.media.srtp import SrtpCall, protector
+from streamhub.media.srtp import PROTECT_ADDRESS, SrtpCall, protector
 
 logger = logging.getLogger(__name__)
+
+
+def _native() -> Any:
+    """The compiled send path, or None: not built here, or turned off."""
+    if os.environ.get("STREAMHUB_RTP_SEND", "").lower() == "python":
+        return None
+    try:
+        import streamhub.media._rtpsend as _rtpsend
+    except ImportError:
+        return None
+    return _rtpsend
+
+
+# Read by each leg when its transport comes up (the tests switch it to compare both paths).
+native = _native()
 
 # Payload bytes per packet, as aiortc's packetizers (with the headers, under a 1,500 MTU).
 PACKET_MAX = 1300
 VP8_DESCRIPTOR = 4  # X, I, and a 15-bit picture id (always the 2-byte form: patched per leg)
-HISTORY = 256  # packets kept per leg for retransmission (~4 s of 640x480 video)
+HISTORY = 256  # frames kept per leg for retransmission (~8 s of video, ~5 s of audio)
 # A socket whose unsent data passes this is congested: the leg drops video to a key frame.
 CONGESTED_BYTES = 256 * 1024
 
@@ -117,6 +138,46 @@ def fast_sendto(udp: Any) -> Any:
     return sendto
 
 
+def _payload(picture_id: int, index: int, part: bytes) -> bytes:
+    """A packet's payload: for VP8 (``picture_id`` >= 0) the payload descriptor (X; S on the
+    first packet; I with the 15-bit picture id) and the part."""
+    if picture_id < 0:
+        return part
+    return (
+        (b"\x90\x80" if index == 0 else b"\x80\x80") + _PICTURE_ID.pack(0x8000 | picture_id) + part
+    )
+
+
+def send_frame(
+    protect: SrtpCall,
+    sendto: Any,
+    addr: Any,
+    first_byte: int,
+    payload_type: int,
+    seq: int,
+    ts: int,
+    ssrc: int,
+    ext: bytes,
+    picture_id: int,
+    parts: list[bytes],
+) -> tuple[int, int]:
+    """One frame's packets, written, protected and sent: what ``_rtpsend.send_frame`` does, in
+    Python. Returns (bytes sent, payload bytes)."""
+    last = len(parts) - 1
+    octets = sent = 0
+    for index, part in enumerate(parts):
+        marker = 0x80 if index == last else 0
+        payload = _payload(picture_id, index, part)
+        protected = protect(
+            _HEADER.pack(first_byte, marker | payload_type, seq, ts, ssrc) + ext + payload
+        )
+        sendto(protected, addr)
+        octets += len(payload)
+        sent += len(protected)
+        seq = (seq + 1) & 0xFFFF
+    return sent, octets
+
+
 def _extension_block(elements: Sequence[tuple[int, bytes]]) -> bytes:
     """RFC 8285 one-byte header extensions with the 0xBEDE word, padded to 32 bits."""
     body = b"".join(bytes([(ident << 4) | (len(value) - 1)]) + value for ident, value in elements)
@@ -146,9 +207,19 @@ class RtpSendLeg:
         self._ext_tail = b""
         self._ext_empty = True
         self._sdes = b""
-        self._history: list[tuple[int, int, int, bytes] | None] = [None] * HISTORY
+        # Per frame sent: its first sequence number, timestamp, VP8 picture id (-1: not VP8)
+        # and payloads, which every leg of the source shares.
+        self._history: collections.deque[tuple[int, int, int, list[bytes]]] = collections.deque(
+            maxlen=HISTORY
+        )
         self._udp: Any = None
         self._addr: Any = None
+        # The compiled path's view of the socket: the socket object, asyncio's send buffer (the
+        # compiled path only runs while it is empty), the peer as a struct sockaddr.
+        self._native: Any = None
+        self._sock: Any = None
+        self._waiting: Any = None
+        self._sockaddr = b""
         self._dtls: Any = None
         self._protector: SrtpCall | None = None
         self._sendto: Any = None
@@ -224,7 +295,23 @@ class RtpSendLeg:
         self._dtls, self._udp, self._addr = dtls, pair.protocol.transport, pair.remote_addr
         self._protector = protector(dtls._tx_srtp)
         self._sendto = fast_sendto(self._udp)
+        self._bind_native()
         return True
+
+    def _bind_native(self) -> None:
+        """Use the compiled path on a plain selector datagram transport (not a TURN relay's)."""
+        udp = self._udp
+        sock = getattr(udp, "_sock", None)
+        waiting = getattr(udp, "_buffer", None)
+        if native is None or sock is None or waiting is None:
+            return
+        if udp.get_extra_info("peername") is not None:
+            return
+        try:
+            self._sockaddr = native.sockaddr(self._addr[0], self._addr[1])
+        except (ValueError, TypeError, IndexError):
+            return
+        self._native, self._sock, self._waiting = native, sock, waiting
 
     @property
     def congested(self) -> bool:
@@ -253,55 +340,80 @@ class RtpSendLeg:
 
     def send(self, frame: Packetized, timestamp: int, keyframe: bool) -> None:
         """Send one frame (``timestamp``: this leg's media clock, before its random origin)."""
-        if self.payload_type is None:
+        pt = self.payload_type
+        if pt is None:
             return
         ts = (self.ts_origin + timestamp) & 0xFFFFFFFF
         ext = self.extensions(frame.abs_time)
         first_byte = 0x90 if ext else 0x80
-        pt = self.payload_type
-        ssrc = self.ssrc
-        history = self._history
         parts = frame.parts
-        last = len(parts) - 1
-        prefix = b""
+        picture_id = -1
         if frame.vp8:
-            prefix = _PICTURE_ID.pack(0x8000 | self.picture_id)
-            self.picture_id = (self.picture_id + 1) & 0x7FFF
+            picture_id = self.picture_id
+            self.picture_id = (picture_id + 1) & 0x7FFF
         seq = self.seq
-        octets = sent = 0
+        self._history.append((seq, ts, picture_id, parts))
         protect = self._protector
         assert protect is not None, "send() only after ready()"
-        sendto = self._sendto
-        addr = self._addr
-        for index, part in enumerate(parts):
-            marker = 0x80 if index == last else 0
-            if frame.vp8:
-                payload = (b"\x90\x80" if index == 0 else b"\x80\x80") + prefix + part
-            else:
-                payload = part
-            history[seq % HISTORY] = (seq, ts, marker, payload)
-            protected = protect(
-                _HEADER.pack(first_byte, marker | pt, seq, ts, ssrc) + ext + payload
+        compiled = self._native
+        fd = self._sock.fileno() if compiled is not None and not self._waiting else -1
+        if fd >= 0:
+            sent, octets, unsent = compiled.send_frame(
+                PROTECT_ADDRESS,
+                protect.address,
+                fd,
+                self._sockaddr,
+                first_byte,
+                pt,
+                seq,
+                ts,
+                self.ssrc,
+                ext,
+                picture_id,
+                parts,
             )
-            sendto(protected, addr)
-            octets += len(payload)
-            sent += len(protected)
-            seq = (seq + 1) & 0xFFFF
+            if unsent:
+                for protected in unsent:
+                    self._udp.sendto(protected, self._addr)
+        else:
+            sent, octets = send_frame(
+                protect,
+                self._sendto,
+                self._addr,
+                first_byte,
+                pt,
+                seq,
+                ts,
+                self.ssrc,
+                ext,
+                picture_id,
+                parts,
+            )
         self._count(len(parts), sent)
         if not self.packets:
             self._sending.set()
         self.packets += len(parts)
         self.octets += octets
-        self.seq = seq
+        self.seq = (seq + len(parts)) & 0xFFFF
         self._last_ts = ts
         self._last_ntp = frame.ntp
 
+    def _find(self, sequence_number: int) -> tuple[int, int, bytes] | None:
+        """(timestamp, marker, payload) of a packet still in the history."""
+        for first, ts, picture_id, parts in reversed(self._history):
+            index = (sequence_number - first) & 0xFFFF
+            if index < len(parts):
+                marker = 0x80 if index == len(parts) - 1 else 0
+                return ts, marker, _payload(picture_id, index, parts[index])
+        return None
+
     async def retransmit(self, sequence_number: int) -> None:
         """Answer a NACK (replaces ``RTCRtpSender._retransmit`` for this sender)."""
-        entry = self._history[sequence_number % HISTORY]
-        if entry is None or entry[0] != sequence_number or not self.ready():
+        entry = self._find(sequence_number)
+        if entry is None or not self.ready():
             return
-        seq, ts, marker, payload = entry
+        seq = sequence_number
+        ts, marker, payload = entry
         ext = self.extensions(abs_send_time(ntp_now()))
         first_byte = 0x90 if ext else 0x80
         if self.rtx_payload_type is not None:

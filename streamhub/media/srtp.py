@@ -25,7 +25,16 @@ class SrtpCall:
     session; the result is a copy. ``SrtpError`` when libsrtp refuses the packet (an unprotect
     that fails authentication or replays), ValueError when it does not fit the buffer."""
 
-    __slots__ = ("_buffer", "_cdata", "_length", "_room", "_srtp", "_transform", "session")
+    __slots__ = (
+        "_buffer",
+        "_cdata",
+        "_length",
+        "_room",
+        "_srtp",
+        "_transform",
+        "address",
+        "session",
+    )
 
     def __init__(
         self, session: Any, transform: Callable[[Any, Any, Any], int], trailer: int = 0
@@ -37,6 +46,8 @@ class SrtpCall:
         self._room = len(session._cdata) - trailer
         self._length = ffi.new("int *")
         self._transform = transform
+        # The session (srtp_t) for C code that calls libsrtp itself (streamhub/media/_rtpsend.c).
+        self.address = int(ffi.cast("uintptr_t", self._srtp))
 
     def __call__(self, packet: bytes) -> bytes:
         size = len(packet)
@@ -48,6 +59,10 @@ class SrtpCall:
             raise SrtpError("SRTP transform refused the packet")
         result: bytes = self._buffer[0 : self._length[0]]  # a copy: cffi slices to bytes
         return result
+
+
+# libsrtp's srtp_protect, for the same C code: the copy inside pylibsrtp, which holds the keys.
+PROTECT_ADDRESS = int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect")))
 
 
 def protector(session: Any) -> SrtpCall:

@@ -16,7 +16,7 @@ from pylibsrtp import Policy, Session
 
 from streamhub.client import LessonClient
 from streamhub.client.clip import ClipTrack, encode_audio_clip, encode_video_clip
-from streamhub.media import aiortc_hooks
+from streamhub.media import aiortc_hooks, rtp_send
 from streamhub.media.clock import abs_send_time, ntp_ms, ntp_now
 from streamhub.media.forwarder import OutTrack
 from streamhub.media.rtp_receive import FastPath
@@ -133,7 +133,15 @@ def _drop_every(client: LessonClient, nth: int) -> list[int]:
     return lossy.seen
 
 
-async def test_lost_packets_are_resent_to_the_classroom_that_lost_them(tmp_path: Path) -> None:
+@pytest.mark.parametrize("send_path", ["compiled", "python"])
+async def test_lost_packets_are_resent_to_the_classroom_that_lost_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, send_path: str
+) -> None:
+    # Both send paths: the compiled one (streamhub/media/_rtpsend.c) and its Python fallback.
+    if send_path == "python":
+        monkeypatch.setattr(rtp_send, "native", None)
+    else:
+        assert rtp_send.native is not None
     video = encode_video_clip(320, 240, fps=30, seconds=2, bitrate_kbps=400)
     audio = encode_audio_clip(0.5)
     async with InProcessHub(tmp_path / "hub", recorder={"enabled": False}) as hub:
@@ -163,6 +171,9 @@ async def test_lost_packets_are_resent_to_the_classroom_that_lost_them(tmp_path:
             room = hub.services.lessons.rooms[lesson.lesson_id]
             legs = {m.id: m.sinks[m.layout.index(Slot.LECTURER_VIDEO)] for m in room.classrooms()}
             assert all(isinstance(sink, OutTrack) for sink in legs.values())
+            for sink in legs.values():
+                assert sink.leg is not None
+                assert (sink.leg._native is not None) == (send_path == "compiled")
 
             def resent(client: LessonClient) -> int:
                 return legs[client.joined.participant.id].leg.retransmitted  # type: ignore[union-attr]
