@@ -515,4 +515,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    sys.exit(args.func(args))
+    try:
+        code = args.func(args)
+    except KeyboardInterrupt:
+        # Ctrl+C before the command had its own handling in place (a hub still importing its
+        # modules on a slow PC): a stop the user asked for, not a crash to show a traceback of.
+        sys.exit(130)
+    sys.exit(code)

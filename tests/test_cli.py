@@ -398,6 +398,39 @@ def test_a_taken_port_is_one_line_and_a_non_zero_exit(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists(), "nothing is made before the port is known free"
 
 
+def test_ctrl_c_while_the_hub_starts_is_a_quiet_stop(tmp_path: Path) -> None:
+    # Ctrl+C while `streamhub serve` still imports its modules (seconds on a classroom PC or a
+    # busy box): the hub stops without a traceback, with the shell's code for an interrupt.
+    # -X importtime reports each module as it is imported: once FastAPI is (only `serve`
+    # imports it), the interrupt lands inside the command.
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "importtime", *serve(port)[1:]],
+        env=clean_env(tmp_path / "data"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        before: list[str] = []
+        for line in proc.stderr:
+            before.append(line)
+            if "fastapi" in line:
+                break
+        else:
+            raise AssertionError("the hub never imported FastAPI:\n" + "".join(before[-20:]))
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
+    assert proc.returncode == 130, (proc.returncode, err[-3000:])
+    assert "Traceback" not in out
+
+
 def test_a_hub_listening_everywhere_links_to_this_machine() -> None:
     """`make run HOST=0.0.0.0`: links to 0.0.0.0 open no camera (not a secure context)."""
     assert load_settings(None, host="0.0.0.0").effective_public_url == "http://127.0.0.1:8000"
