@@ -22,7 +22,8 @@ AGENT_DEBS := libportaudio2 fonts-noto-cjk
 # pip and the build backend talk a lot (warnings, setuptools' editable-install banner): their
 # output goes to a log in the venv, shown only when a step fails.
 QUIETLY = > $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; echo "failed; the log: $(VENV)/pip.log"; exit 1; }
-# `make run` installs the project only when pyproject.toml changed since the last install.
+# `make run` installs the project only when pyproject.toml, or the C source of the hub's send
+# path that the install compiles, changed since the last install.
 INSTALLED := $(VENV)/.installed
 
 $(BIN)/python:
@@ -32,7 +33,7 @@ $(BIN)/python:
 
 venv: $(BIN)/python
 
-$(INSTALLED): pyproject.toml | $(BIN)/python
+$(INSTALLED): pyproject.toml streamhub/media/_rtpsend.c | $(BIN)/python
 	@echo "Installing StreamHub and its packages into $(VENV) (the first time takes a minute) ..."
 	@$(BIN)/pip install -q -e . $(QUIETLY)
 	@touch $@

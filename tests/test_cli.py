@@ -441,22 +441,26 @@ def test_a_hub_listening_everywhere_links_to_this_machine() -> None:
 
 def test_make_run_installs_only_when_pyproject_changed(tmp_path: Path) -> None:
     """`make run`'s install step (dry run, with a venv of its own): skipped while the stamp is
-    newer than pyproject.toml, done, quietly, once pyproject.toml is newer."""
+    newer than pyproject.toml and the C source the install compiles, done, quietly, once
+    either is newer."""
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").symlink_to(sys.executable)
     stamp = venv / ".installed"
     stamp.touch()
     pyproject = (CHECKOUT / "pyproject.toml").stat().st_mtime
+    newest = max(pyproject, (CHECKOUT / "streamhub" / "media" / "_rtpsend.c").stat().st_mtime)
 
-    def dry_run() -> str:
+    def dry_run(*options: str) -> str:
         return subprocess.run(
-            ["make", "-n", "-C", str(CHECKOUT), "run", f"VENV={venv}"],
+            ["make", "-n", "-C", str(CHECKOUT), *options, "run", f"VENV={venv}"],
             capture_output=True, text=True, check=True, timeout=60,
         ).stdout  # fmt: skip
 
-    os.utime(stamp, (pyproject + 60, pyproject + 60))
+    os.utime(stamp, (newest + 60, newest + 60))
     assert "pip install" not in dry_run()
+    # make's "what if this file were new": an edited C source alone reinstalls (recompiles).
+    assert "pip install -q -e ." in dry_run("-W", "streamhub/media/_rtpsend.c")
     os.utime(stamp, (pyproject - 60, pyproject - 60))
     again = dry_run()
     assert "pip install -q -e ." in again and "pip.log" in again
