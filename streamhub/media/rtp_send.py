@@ -49,7 +49,7 @@ from aiortc.rtcdtlstransport import State
 from aiortc.rtp import RtcpSdesPacket, RtcpSourceInfo
 
 from streamhub.media.clock import abs_send_time, ntp_now
-from streamhub.media.srtp import PROTECT_ADDRESS, SrtpCall, protector
+from streamhub.media.srtp import PROTECT_ADDRESS, PROTECT_IS_LIBSRTP2, SrtpCall, protector
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,9 @@ logger = logging.getLogger(__name__)
 def _native() -> Any:
     """The compiled send path, or None: not built here, or turned off."""
     if os.environ.get("STREAMHUB_RTP_SEND", "").lower() == "python":
+        return None
+    if not PROTECT_IS_LIBSRTP2:
+        logger.warning("pylibsrtp's srtp_protect is not libsrtp 2's: packets are sent from Python")
         return None
     try:
         import streamhub.media._rtpsend as _rtpsend

@@ -7,7 +7,8 @@ pointer once and reuses the session's own buffer (one thread uses a session at a
 loop's, and every result is copied out before the next call).
 
 pylibsrtp internals used (pinned by tests/media/test_rtp_send.py and test_rtp_receive.py):
-``Session._srtp``, ``_cdata``, ``_buffer`` and its cffi ``lib``.
+``Session._srtp``, ``_cdata``, ``_buffer`` and its cffi ``lib``; the address of its
+``srtp_protect`` for ``streamhub/media/_rtpsend.c``, with its C signature checked first.
 """
 
 from __future__ import annotations
@@ -62,7 +63,15 @@ class SrtpCall:
 
 
 # libsrtp's srtp_protect, for the same C code: the copy inside pylibsrtp, which holds the keys.
-PROTECT_ADDRESS = int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect")))
+_PROTECT = ffi.addressof(lib, "srtp_protect")
+PROTECT_ADDRESS = int(ffi.cast("uintptr_t", _PROTECT))
+# The C code calls it as libsrtp 2 declares it (protect in place, the length through a pointer).
+# A pylibsrtp built on another libsrtp would be called wrongly: the C code is then not used.
+PROTECT_IS_LIBSRTP2 = [arg.cname for arg in ffi.typeof(_PROTECT).args] == [
+    "struct srtp_ctx_t_ *",
+    "void *",
+    "int *",
+]
 
 
 def protector(session: Any) -> SrtpCall:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from pylibsrtp import Policy, Session
 
-from streamhub.media import rtp_send
+from streamhub.media import rtp_send, srtp
 from streamhub.media.rtp_send import packetize, send_frame
 from streamhub.media.srtp import PROTECT_ADDRESS, protector
 
@@ -52,6 +52,18 @@ def _receive(sink: socket.socket, count: int) -> list[bytes]:
 def test_the_compiled_send_path_is_built_by_the_projects_install() -> None:
     # `make install-test` (pip install -e .) builds it on a machine with a C compiler, as CI's.
     assert compiled is not None, "streamhub.media._rtpsend did not build: see pyproject.toml"
+    assert srtp.PROTECT_IS_LIBSRTP2  # the srtp_protect it calls is the one it was written for
+
+
+def test_an_srtp_protect_of_another_signature_is_never_called(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(rtp_send, "PROTECT_IS_LIBSRTP2", False)
+    assert rtp_send._native() is None
+    monkeypatch.setattr(rtp_send, "PROTECT_IS_LIBSRTP2", True)
+    assert rtp_send._native() is compiled
+    monkeypatch.setenv("STREAMHUB_RTP_SEND", "python")
+    assert rtp_send._native() is None
 
 
 FRAMES = [
