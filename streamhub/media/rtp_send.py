@@ -117,16 +117,27 @@ def packetize(mime: str, data: bytes) -> Packetized:
     return frame
 
 
+def plain_socket(udp: Any) -> tuple[Any, Any] | None:
+    """The socket and asyncio's send buffer of a plain, unconnected selector datagram
+    transport, which both fast paths write to directly; None for any other transport (a TURN
+    relay's)."""
+    sock = getattr(udp, "_sock", None)
+    waiting = getattr(udp, "_buffer", None)
+    if sock is None or waiting is None or udp.get_extra_info("peername") is not None:
+        return None
+    return sock, waiting
+
+
 def fast_sendto(udp: Any) -> Any:
     """``udp.sendto`` without asyncio's per-datagram checks while nothing waits in its buffer.
 
     A datagram that would block, or fails, goes through asyncio's own ``sendto`` (which buffers
     it or reports the error); so does everything on a transport that is not a plain selector
     datagram transport (a TURN relay's)."""
-    sock = getattr(udp, "_sock", None)
-    waiting = getattr(udp, "_buffer", None)
-    if sock is None or waiting is None or udp.get_extra_info("peername") is not None:
+    plain = plain_socket(udp)
+    if plain is None:
         return udp.sendto
+    sock, waiting = plain
     raw, slow = sock.sendto, udp.sendto
 
     def sendto(data: bytes, addr: Any) -> None:
@@ -303,18 +314,15 @@ class RtpSendLeg:
 
     def _bind_native(self) -> None:
         """Use the compiled path on a plain selector datagram transport (not a TURN relay's)."""
-        udp = self._udp
-        sock = getattr(udp, "_sock", None)
-        waiting = getattr(udp, "_buffer", None)
-        if native is None or sock is None or waiting is None:
-            return
-        if udp.get_extra_info("peername") is not None:
+        plain = plain_socket(self._udp)
+        if native is None or plain is None:
             return
         try:
             self._sockaddr = native.sockaddr(self._addr[0], self._addr[1])
         except (ValueError, TypeError, IndexError):
             return
-        self._native, self._sock, self._waiting = native, sock, waiting
+        self._native = native
+        self._sock, self._waiting = plain
 
     @property
     def congested(self) -> bool:
