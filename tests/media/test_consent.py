@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aioice
 import pytest
 from aioice import stun
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection
 
-from streamhub.media.consent import SilenceClock
+from streamhub.client.synthetic import PatternVideoTrack
+from streamhub.media import aiortc_hooks, consent
+from streamhub.media.consent import CheckSchedule, SilenceClock
 from tests.support.ice_pair import ice_pair
 from tests.support.wait import eventually
 
@@ -81,3 +85,61 @@ async def test_a_vanished_peer_still_loses_its_consent(
     hub, peer = pair
     _answer_consent_late(peer, None)
     await eventually(lambda: hub._closed, timeout=15)
+
+
+def test_checks_are_skipped_while_media_proves_the_peer_is_there() -> None:
+    schedule = CheckSchedule(refresh_s=5.0, now=0.0)
+    # Media heard every interval: no check until the refresh is due, then one.
+    assert [schedule.due(t, heard=True) for t in (1.5, 3.0, 4.5, 5.0, 6.5)] == [
+        False,
+        False,
+        False,
+        True,
+        False,
+    ]
+    # An interval without media or reports: a check at once, and the refresh counts from it.
+    assert schedule.due(7.0, heard=False)
+    assert not schedule.due(8.5, heard=True)
+    assert schedule.due(12.0, heard=True)
+
+
+async def test_a_peer_that_sends_media_is_checked_at_the_refresh_pace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    aiortc_hooks.install(["127.0.0.1"])
+    # Short intervals keep the test short (set after the install, which sets the interval);
+    # the pace relative to them is what is checked.
+    monkeypatch.setattr(consent._policy, "interval_s", 0.25)
+    monkeypatch.setattr(consent._policy, "refresh_s", 2.0)
+    config = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    publisher, subscriber = RTCPeerConnection(config), RTCPeerConnection(config)
+    publisher.addTransceiver(PatternVideoTrack(), direction="sendonly")
+    tracks: list[Any] = []
+    subscriber.on("track", tracks.append)
+    try:
+        await publisher.setLocalDescription(await publisher.createOffer())
+        await subscriber.setRemoteDescription(publisher.localDescription)
+        await subscriber.setLocalDescription(await subscriber.createAnswer())
+        await publisher.setRemoteDescription(subscriber.localDescription)
+        ice = publisher.getTransceivers()[0].sender.transport.transport._connection
+        requests: list[float] = []
+        original = ice.request_received
+
+        def request_received(message: stun.Message, *args: Any) -> None:
+            if message.message_method == stun.Method.BINDING:
+                requests.append(time.monotonic())
+            original(message, *args)
+
+        ice.request_received = request_received  # type: ignore[method-assign,assignment]
+        await eventually(lambda: tracks, timeout=20)
+        await asyncio.wait_for(tracks[0].recv(), 20)  # media flows from here on
+        since = len(requests)
+        # The subscriber hears video every frame: it still checks (RFC 7675's refresh), but
+        # not every interval. Each interval would be 8 checks in 2 s; a stalled loop only
+        # spaces them further.
+        await eventually(lambda: len(requests) >= since + 3, timeout=30)
+        spread = requests[since + 2] - requests[since]
+        assert spread >= 0.9 * 2.0, f"consent checks {spread:.2f} s apart while media flowed"
+    finally:
+        await publisher.close()
+        await subscriber.close()
