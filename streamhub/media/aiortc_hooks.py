@@ -27,8 +27,9 @@ Internals used:
 - ``aioice.ice.get_host_addresses``: aioice gathers host candidates from every interface and leaves
   out loopback; StreamHub gathers on the configured addresses only.
 - ``aioice.ice.Connection.query_consent``: replaced by ``streamhub.media.consent.query_consent``
-  (checks every 1.5 s, retransmitted, consent lost after 7 s of silence not counting the hub's own
-  loop stalls); aioice's never retransmitted and closed healthy peers on a busy hub.
+  (checks every 1.5 s while the peer is quiet, every 5 s while its media flows, retransmitted,
+  consent lost after 7 s of silence not counting the hub's own loop stalls); aioice's never
+  retransmitted and closed healthy peers on a busy hub.
 - ``aioice.ice.Connection.connect``: replaced by ``streamhub.media.ice_checks.connect``, which
   returns as soon as the check list completes; aioice's waited for its next 20 ms tick, on
   each end, before DTLS could start (a fifth of a classroom's join time on a LAN).
