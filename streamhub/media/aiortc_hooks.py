@@ -62,6 +62,9 @@ Internals used:
   preset ("medium"): 0.11-0.37 of a core for a classroom camera, 3-7x libvpx's realtime VP8.
   ``RealtimeH264Encoder`` (ours, for the agent's camera) uses the "veryfast" preset: about
   VP8's cost (bench/encoder_cost.py).
+- ``RTCRtpSender._send_rtcp`` (and its ``__packet_count``): a sender that has sent no media
+  sends no sender reports (nor a BYE); every unused publishing slot of a classroom sent one
+  every ~1 s.
 - the receive path's decoder thread, REMB estimator and datagram queue: see
   ``streamhub.media.rtp_receive`` (installed from here); the send path is
   ``streamhub.media.rtp_send`` (per sender, by the hub's peers).
@@ -208,6 +211,17 @@ def _register_rtp_receiver_with_rtx(self: Any, receiver: Any, parameters: Any) -
     for encoding in parameters.encodings:
         if encoding.rtx is not None:
             self._rtp_router.ssrc_table[encoding.rtx.ssrc] = receiver
+
+
+_original_send_rtcp = RTCRtpSender._send_rtcp
+
+
+async def _send_rtcp_once_sending(self: Any, packets: list[Any]) -> None:
+    # A sender with nothing to send (a classroom without a camera, a slot not in use) reported
+    # zero packets every second, and its BYE at the end: a third of what a hub received from
+    # receive-only classrooms. The peer learns nothing from either.
+    if self._RTCRtpSender__packet_count:
+        await _original_send_rtcp(self, packets)
 
 
 _original_handle_rtp_data = RTCDtlsTransport._handle_rtp_data
@@ -523,6 +537,7 @@ def _patch() -> None:
     aioice.ice.Connection.connect = ice_checks.connect  # type: ignore[method-assign]
     RTCDtlsTransport._handle_rtp_data = _handle_rtp_data_heard  # type: ignore[method-assign]
     RTCDtlsTransport._handle_rtcp_data = _handle_rtcp_data_heard  # type: ignore[method-assign]
+    RTCRtpSender._send_rtcp = _send_rtcp_once_sending  # type: ignore[method-assign]
 
 
 def install(

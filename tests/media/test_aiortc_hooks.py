@@ -7,13 +7,14 @@ import re
 import tomllib
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import aioice.ice
 import aiortc.rtcrtpreceiver
 import av
 import pytest
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCRtpReceiver
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RtcpPacket, RtcpSrPacket, RtpPacket
 
 from streamhub.client.decode import FrameDecoder
 from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack, read_counter
@@ -56,6 +57,35 @@ async def test_receiver_yields_encoded_frames_that_decode_to_the_publisher_frame
         assert isinstance(audio, av.Packet)
         assert audio.time_base == Fraction(1, 48000)
         assert FrameDecoder("opus").decode(audio)
+    finally:
+        await publisher.close()
+        await subscriber.close()
+
+
+async def test_a_sender_with_nothing_to_send_sends_no_reports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    aiortc_hooks.install(["127.0.0.1"])
+    config = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    publisher, subscriber = RTCPeerConnection(config), RTCPeerConnection(config)
+    sending = publisher.addTransceiver(PatternVideoTrack(), direction="sendonly").sender
+    idle = publisher.addTransceiver("video", direction="sendonly").sender  # a slot not in use
+    reports: list[int] = []  # the SSRC of each sender report the subscriber receives
+    original = rtp_receive.handle_rtcp_data
+
+    async def handle_rtcp_data(dtls: Any, data: bytes) -> None:
+        reports.extend(p.ssrc for p in RtcpPacket.parse(data) if isinstance(p, RtcpSrPacket))
+        await original(dtls, data)
+
+    monkeypatch.setattr(rtp_receive, "handle_rtcp_data", handle_rtcp_data)
+    try:
+        await publisher.setLocalDescription(await publisher.createOffer())
+        await subscriber.setRemoteDescription(publisher.localDescription)
+        await subscriber.setLocalDescription(await subscriber.createAnswer())
+        await publisher.setRemoteDescription(subscriber.localDescription)
+        # Both senders' report timers run at the same randomized pace (0.5-1.5 s).
+        await eventually(lambda: reports.count(sending._ssrc) >= 4, timeout=30)
+        assert idle._ssrc not in reports
     finally:
         await publisher.close()
         await subscriber.close()
