@@ -15,7 +15,7 @@ the whole lesson lost its teacher (issue 19: at 24-48 classrooms on a 2-core box
 - expires consent only after ``timeout_s`` of silence measured in *responsive* loop time: the
   time the hub's own loop spent stalled is not the peer's silence and is not counted
   (``SilenceClock``). A vanished peer is still dropped within ``timeout_s`` plus one interval;
-- sends a check only when the last interval brought nothing authenticated from the peer, or
+- sends a check only when the last interval brought no media or reports from the peer, or
   when ``refresh_s`` (RFC 7675's 5 s) passed since the last one: a classroom that sends media
   or reports proves it is there every second, and a STUN transaction each way every 1.5 s was
   ~5 % of the hub's CPU at 32 classrooms (``CheckSchedule``).
