@@ -67,7 +67,10 @@ def conditions(scale: float = 1.0) -> list[Condition]:
         c("1 Mbit/s", 8, rate_kbit=1000),
         c("loss 2%", 8, loss_pct=2),
         c("loss 5%", 8, loss_pct=5),
-        c("loss 10%", 8, loss_pct=10),
+        # The harshest loss a usable link has here: the agent turns audio-only above 10 % for
+        # 5 s (streamhub.quality), and at exactly 10 % its 1 s samples (~80 packets, spread
+        # about 3 points) sat above that often enough to switch now and then.
+        c("loss 8%", 8, loss_pct=8),
         # Downlink only: 5 s of poor samples, the switch; the agent's upload is unaffected.
         c("300 kbit/s down", 18, rate_kbit=300, direction="down"),
         # The agent asks for video again after 10 s of good samples.
@@ -501,7 +504,7 @@ async def test_agent_keeps_audio_and_video_sane_on_poor_links(tmp_path: Path) ->
         check(not f.audio_only, f"{name}: the agent went audio-only on a usable link")
     # Lost video packets are resent on request (NACK/RTX) and a hole that stays is given up
     # for a key frame within a second: video keeps flowing under loss, without long freezes.
-    for name in ("loss 2%", "loss 5%", "loss 10%"):
+    for name in ("loss 2%", "loss 5%", "loss 8%"):
         f = by_name[name]
         check(f.fps >= 20 and f.max_freeze_ms < 1500, f"{name}: video {f}")
         check(not f.audio_only, f"{name}: the agent went audio-only on a link it can use")
