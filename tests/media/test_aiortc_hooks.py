@@ -13,31 +13,27 @@ import aioice.ice
 import aiortc.rtcrtpreceiver
 import av
 import pytest
-from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCRtpReceiver
+from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.rtp import RtcpPacket, RtcpSrPacket, RtpPacket
 
 from streamhub.client.decode import FrameDecoder
 from streamhub.client.synthetic import PatternVideoTrack, ToneAudioTrack, read_counter
 from streamhub.media import aiortc_hooks, rtp_receive
 from streamhub.media.reassembly import RepeatingNackGenerator, VideoFrameAssembler
+from tests.support.peer_pair import loopback_pair, negotiate
 from tests.support.wait import eventually
 
 
 async def _connected_pair() -> tuple[RTCPeerConnection, RTCPeerConnection, list, PatternVideoTrack]:
-    aiortc_hooks.install(["127.0.0.1"])
-    config = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
-    publisher, subscriber = RTCPeerConnection(config), RTCPeerConnection(config)
+    publisher, subscriber = loopback_pair()
     video = PatternVideoTrack()
     publisher.addTransceiver(video, direction="sendonly")
     publisher.addTransceiver(ToneAudioTrack(), direction="sendonly")
     tracks: list = []
     subscriber.on("track", tracks.append)
-    await publisher.setLocalDescription(await publisher.createOffer())
+    await negotiate(publisher, subscriber)
     # Loopback only: the configured host address is the only candidate.
     assert "127.0.0.1" in publisher.localDescription.sdp
-    await subscriber.setRemoteDescription(publisher.localDescription)
-    await subscriber.setLocalDescription(await subscriber.createAnswer())
-    await publisher.setRemoteDescription(subscriber.localDescription)
     return publisher, subscriber, tracks, video
 
 
@@ -65,9 +61,7 @@ async def test_receiver_yields_encoded_frames_that_decode_to_the_publisher_frame
 async def test_a_sender_with_nothing_to_send_sends_no_reports(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    aiortc_hooks.install(["127.0.0.1"])
-    config = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
-    publisher, subscriber = RTCPeerConnection(config), RTCPeerConnection(config)
+    publisher, subscriber = loopback_pair()
     sending = publisher.addTransceiver(PatternVideoTrack(), direction="sendonly").sender
     idle = publisher.addTransceiver("video", direction="sendonly").sender  # a slot not in use
     reports: list[int] = []  # the SSRC of each sender report the subscriber receives
@@ -79,10 +73,7 @@ async def test_a_sender_with_nothing_to_send_sends_no_reports(
 
     monkeypatch.setattr(rtp_receive, "handle_rtcp_data", handle_rtcp_data)
     try:
-        await publisher.setLocalDescription(await publisher.createOffer())
-        await subscriber.setRemoteDescription(publisher.localDescription)
-        await subscriber.setLocalDescription(await subscriber.createAnswer())
-        await publisher.setRemoteDescription(subscriber.localDescription)
+        await negotiate(publisher, subscriber)
         # Both senders' report timers run at the same randomized pace (0.5-1.5 s).
         await eventually(lambda: reports.count(sending._ssrc) >= 4, timeout=30)
         assert idle._ssrc not in reports
@@ -116,9 +107,7 @@ async def test_lost_packets_are_resent_on_a_bundle_with_two_video_lines(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Every StreamHub peer bundles several video m-lines; aiortc alone drops their RTX."""
-    aiortc_hooks.install(["127.0.0.1"])
-    config = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
-    publisher, subscriber = RTCPeerConnection(config), RTCPeerConnection(config)
+    publisher, subscriber = loopback_pair()
     camera, screen = PatternVideoTrack(320, 240), PatternVideoTrack(320, 240)
     publisher.addTransceiver(camera, direction="sendonly")
     publisher.addTransceiver(screen, direction="sendonly")
@@ -147,10 +136,7 @@ async def test_lost_packets_are_resent_on_a_bundle_with_two_video_lines(
 
     monkeypatch.setattr(rtp_receive, "handle_packet", lossy)
     try:
-        await publisher.setLocalDescription(await publisher.createOffer())
-        await subscriber.setRemoteDescription(publisher.localDescription)
-        await subscriber.setLocalDescription(await subscriber.createAnswer())
-        await publisher.setRemoteDescription(subscriber.localDescription)
+        await negotiate(publisher, subscriber)
         first = subscriber.getTransceivers()[0]
         camera_receiver = first.receiver
         aiortc_hooks.on_keyframe_request(publisher.getTransceivers()[0].sender, asked.set)

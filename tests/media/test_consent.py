@@ -10,12 +10,12 @@ from typing import Any
 import aioice
 import pytest
 from aioice import stun
-from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection
 
 from streamhub.client.synthetic import PatternVideoTrack
-from streamhub.media import aiortc_hooks, consent
+from streamhub.media import consent
 from streamhub.media.consent import CheckSchedule, SilenceClock
 from tests.support.ice_pair import ice_pair
+from tests.support.peer_pair import loopback_pair, negotiate
 from tests.support.wait import eventually
 
 
@@ -106,21 +106,16 @@ def test_checks_are_skipped_while_media_proves_the_peer_is_there() -> None:
 async def test_a_peer_that_sends_media_is_checked_at_the_refresh_pace(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    aiortc_hooks.install(["127.0.0.1"])
-    # Short intervals keep the test short (set after the install, which sets the interval);
-    # the pace relative to them is what is checked.
+    publisher, subscriber = loopback_pair()
+    # Short intervals keep the test short (set after the hooks' install, which sets the
+    # interval); the pace relative to them is what is checked.
     monkeypatch.setattr(consent._policy, "interval_s", 0.25)
     monkeypatch.setattr(consent._policy, "refresh_s", 2.0)
-    config = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
-    publisher, subscriber = RTCPeerConnection(config), RTCPeerConnection(config)
     publisher.addTransceiver(PatternVideoTrack(), direction="sendonly")
     tracks: list[Any] = []
     subscriber.on("track", tracks.append)
     try:
-        await publisher.setLocalDescription(await publisher.createOffer())
-        await subscriber.setRemoteDescription(publisher.localDescription)
-        await subscriber.setLocalDescription(await subscriber.createAnswer())
-        await publisher.setRemoteDescription(subscriber.localDescription)
+        await negotiate(publisher, subscriber)
         ice = publisher.getTransceivers()[0].sender.transport.transport._connection
         requests: list[float] = []
         original = ice.request_received
